@@ -1,0 +1,69 @@
+"""Every exception MemoryWeave raises on purpose lives here.
+
+Callers catch one family, :class:`MemoryWeaveError`; the subclasses also derive
+from the matching built-in (``ValueError``, ``KeyError``, ``ImportError``) so
+code written against plain Python conventions keeps working.  Input errors are
+always raised *before* anything is written, so a rejected call leaves the
+store exactly as it was.
+"""
+
+from __future__ import annotations
+
+
+class MemoryWeaveError(Exception):
+    """Base class of every error raised by MemoryWeave."""
+
+
+class InvalidInputError(MemoryWeaveError, ValueError):
+    """An argument is malformed: empty text, k < 1, an unparseable time..."""
+
+
+class EmptyTextError(InvalidInputError):
+    """Text to remember or to recall with is empty or only whitespace."""
+
+
+class DimensionMismatchError(InvalidInputError):
+    """A vector does not have the dimension the memory was built with."""
+
+
+class NonFiniteVectorError(InvalidInputError):
+    """A vector holds NaN or infinite values, or has zero length."""
+
+
+class InvalidMetadataError(InvalidInputError):
+    """Metadata is not a JSON-serialisable mapping with string keys."""
+
+
+class TraceNotFoundError(MemoryWeaveError, KeyError):
+    """No trace has the given id (in the given namespace)."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it plain
+        return str(self.args[0]) if self.args else "trace not found"
+
+
+class MissingDependencyError(MemoryWeaveError, ImportError):
+    """An optional dependency is not installed; the message names the extra."""
+
+
+class StoreError(MemoryWeaveError):
+    """The storage backend failed or holds something it cannot read."""
+
+
+class CorruptStoreError(StoreError):
+    """A database file is truncated, tampered with, or not a MemoryWeave store."""
+
+
+class SchemaVersionError(StoreError):
+    """A store was written by a newer MemoryWeave than this one."""
+
+
+def require(module: str, extra: str):
+    """Import an optional dependency or raise a MissingDependencyError naming the extra."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{module!r} is needed for this feature: pip install 'memoryweave[{extra}]'"
+        ) from exc

@@ -1,0 +1,138 @@
+"""The unit of memory: a Trace, and the validation every new trace passes."""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from .errors import (
+    DimensionMismatchError,
+    EmptyTextError,
+    InvalidInputError,
+    InvalidMetadataError,
+    NonFiniteVectorError,
+)
+
+#: Largest text accepted in one trace (characters).  Bigger inputs are almost
+#: always a mistake (a whole file passed as one memory) and would dominate the
+#: lexical statistics; split them into turns or chunks instead.
+MAX_TEXT_CHARS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Trace:
+    """One remembered thing: raw text plus its contextual signature.
+
+    ``content`` embeds the text itself; ``context`` embeds the text inside its
+    surroundings (the turns before it in the episode, its speaker, its date),
+    so that "yes, every Sunday" can be found by the question it answered.
+    Traces never change once written; what changes (how often and when a trace
+    was recalled) lives in the store's access log.
+    """
+
+    id: str
+    text: str
+    namespace: str = "default"
+    speaker: str | None = None
+    episode: str | None = None
+    position: int = 0
+    time: float = 0.0
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    content: np.ndarray | None = field(default=None, repr=False, compare=False)
+    context: np.ndarray | None = field(default=None, repr=False, compare=False)
+    category: int | None = None
+
+    def to_dict(self, *, vectors: bool = False) -> dict[str, Any]:
+        """JSON-safe view (vectors as lists only when asked for)."""
+        out = {
+            "id": self.id,
+            "text": self.text,
+            "namespace": self.namespace,
+            "speaker": self.speaker,
+            "episode": self.episode,
+            "position": self.position,
+            "time": self.time,
+            "metadata": dict(self.metadata),
+            "category": self.category,
+        }
+        if vectors:
+            out["content"] = None if self.content is None else self.content.tolist()
+            out["context"] = None if self.context is None else self.context.tolist()
+        return out
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def check_text(text: Any, what: str = "text") -> str:
+    if not isinstance(text, str):
+        raise InvalidInputError(f"{what} must be a string, got {type(text).__name__}")
+    if not text.strip():
+        raise EmptyTextError(f"{what} is empty or whitespace")
+    if len(text) > MAX_TEXT_CHARS:
+        raise InvalidInputError(f"{what} has {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,}")
+    if "\x00" in text:
+        raise InvalidInputError(f"{what} contains a NUL character")
+    return text
+
+
+def check_label(value: Any, what: str) -> str | None:
+    """Speaker, episode and namespace names: short non-empty strings or None."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        value = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(value, str) or not value.strip() or len(value) > 512 or "\x00" in value:
+        raise InvalidInputError(f"{what} must be a non-empty string of at most 512 characters, got {value!r}")
+    return value
+
+
+def check_namespace(namespace: Any) -> str:
+    ns = check_label(namespace, "namespace")
+    if ns is None:
+        raise InvalidInputError("namespace must not be None")
+    return ns
+
+
+def check_metadata(metadata: Any) -> dict[str, Any]:
+    """Metadata must survive a JSON round trip unchanged (no pickle, ever)."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise InvalidMetadataError(f"metadata must be a mapping, got {type(metadata).__name__}")
+    if not all(isinstance(k, str) for k in metadata):
+        raise InvalidMetadataError("metadata keys must be strings")
+    try:
+        encoded = json.dumps(dict(metadata), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidMetadataError(f"metadata is not JSON-serialisable: {exc}") from exc
+    return json.loads(encoded)
+
+
+def check_vectors(vectors: Any, dim: int | None, n: int | None = None, what: str = "vector") -> np.ndarray:
+    """Validate and unit-normalise a [n, dim] batch (or one [dim] vector)."""
+    try:
+        arr = np.asarray(vectors, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{what} is not numeric: {exc}") from exc
+    single = arr.ndim == 1
+    if single:
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise DimensionMismatchError(f"{what} must be 1-D or 2-D, got shape {arr.shape}")
+    if n is not None and arr.shape[0] != n:
+        raise InvalidInputError(f"expected {n} {what}s, got {arr.shape[0]}")
+    if dim is not None and arr.shape[1] != dim:
+        raise DimensionMismatchError(f"{what} has dimension {arr.shape[1]}, expected {dim}")
+    if not np.isfinite(arr).all():
+        raise NonFiniteVectorError(f"{what} contains NaN or infinite values")
+    norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    if (norms <= 1e-12).any() or not math.isfinite(float(norms.max(initial=0.0))):
+        raise NonFiniteVectorError(f"{what} has zero length and cannot be normalised")
+    return np.ascontiguousarray(arr / norms, dtype=np.float32)

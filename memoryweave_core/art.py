@@ -1,0 +1,135 @@
+"""ART2-A: online clustering of memories into categories, Adaptive Resonance style.
+
+An input *resonates* with the category whose prototype it matches best when
+the match (cosine, since inputs are unit vectors) reaches the ``vigilance``
+threshold; the prototype then moves a step of ``learning_rate`` toward the
+input and is renormalised.  When nothing resonates, a new category is born
+with the input as its prototype.  High vigilance gives many tight
+categories, low vigilance few broad ones.  Unlike k-means there is no ``k``
+and no second pass: every memory is categorised once, as it arrives, and old
+categories are never overwritten by new topics (the stability-plasticity
+balance ART was designed for).
+
+The estimator follows scikit-learn's conventions: hyper-parameters in
+``__init__``, ``partial_fit``/``predict``, learned state with a trailing
+underscore.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InvalidInputError
+from .trace import check_vectors
+
+
+class ART2A:
+    """Online ART2-A categoriser for unit-length embeddings.
+
+    Parameters
+    ----------
+    vigilance : float in (0, 1]
+        Minimum cosine between an input and a prototype for resonance.
+    learning_rate : float in (0, 1]
+        How far a resonating prototype moves toward the input (``beta``).
+
+    Attributes
+    ----------
+    prototypes_ : ndarray [n_categories, dim]
+        Unit-length prototype of each category.
+    counts_ : ndarray [n_categories]
+        How many inputs each category has absorbed.
+    labels_ : ndarray
+        Category of each row of the last ``partial_fit`` batch.
+    """
+
+    def __init__(self, vigilance: float = 0.5, learning_rate: float = 0.1) -> None:
+        self.vigilance = vigilance
+        self.learning_rate = learning_rate
+
+    def _check_params(self) -> None:
+        if not 0.0 < self.vigilance <= 1.0:
+            raise InvalidInputError(f"vigilance must be in (0, 1], got {self.vigilance}")
+        if not 0.0 < self.learning_rate <= 1.0:
+            raise InvalidInputError(f"learning_rate must be in (0, 1], got {self.learning_rate}")
+
+    @property
+    def n_categories_(self) -> int:
+        return getattr(self, "_n", 0)
+
+    def partial_fit(self, X) -> "ART2A":
+        """Categorise each row of ``X`` in order, learning as it goes."""
+        self._check_params()
+        X = check_vectors(X, getattr(self, "dim_", None), what="ART input")
+        if not hasattr(self, "dim_"):
+            self.dim_ = X.shape[1]
+            self._protos = np.zeros((16, self.dim_), dtype=np.float32)
+            self._counts = np.zeros(16, dtype=np.int64)
+            self._n = 0
+        labels = np.empty(len(X), dtype=np.int64)
+        for i, x in enumerate(X):
+            labels[i] = self._learn_one(x)
+        self.labels_ = labels
+        return self
+
+    def _learn_one(self, x: np.ndarray) -> int:
+        if self._n:
+            match = self._protos[: self._n] @ x
+            best = int(np.argmax(match))
+            if match[best] >= self.vigilance:
+                w = (1.0 - self.learning_rate) * self._protos[best] + self.learning_rate * x
+                self._protos[best] = w / max(float(np.linalg.norm(w)), 1e-12)
+                self._counts[best] += 1
+                return best
+        if self._n == len(self._protos):  # amortised O(1) growth
+            self._protos = np.concatenate([self._protos, np.zeros_like(self._protos)])
+            self._counts = np.concatenate([self._counts, np.zeros_like(self._counts)])
+        self._protos[self._n] = x
+        self._counts[self._n] = 1
+        self._n += 1
+        return self._n - 1
+
+    @property
+    def prototypes_(self) -> np.ndarray:
+        return self._protos[: self._n]
+
+    @property
+    def counts_(self) -> np.ndarray:
+        return self._counts[: self._n]
+
+    def predict(self, X) -> np.ndarray:
+        """Best-matching category per row, or -1 where none resonates."""
+        X = check_vectors(X, getattr(self, "dim_", None), what="ART input")
+        if not self.n_categories_:
+            return np.full(len(X), -1, dtype=np.int64)
+        match = X @ self.prototypes_.T
+        best = match.argmax(axis=1)
+        return np.where(match[np.arange(len(X)), best] >= self.vigilance, best, -1)
+
+    def resonance(self, X) -> np.ndarray:
+        """Cosine of each row of ``X`` with every prototype: [n, n_categories]."""
+        X = check_vectors(X, getattr(self, "dim_", None), what="ART input")
+        if not self.n_categories_:
+            return np.zeros((len(X), 0), dtype=np.float32)
+        return X @ self.prototypes_.T
+
+    # Persistence without pickle: plain arrays and numbers.
+    def get_state(self) -> dict:
+        return {
+            "vigilance": self.vigilance,
+            "learning_rate": self.learning_rate,
+            "prototypes": self.prototypes_.copy() if self.n_categories_ else None,
+            "counts": self.counts_.copy() if self.n_categories_ else None,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> "ART2A":
+        art = cls(vigilance=float(state["vigilance"]), learning_rate=float(state["learning_rate"]))
+        protos = state.get("prototypes")
+        if protos is not None and len(protos):
+            protos = np.asarray(protos, dtype=np.float32)
+            art.dim_ = protos.shape[1]
+            art._protos = protos.copy()
+            art._counts = np.asarray(state["counts"], dtype=np.int64).copy()
+            art._n = len(protos)
+        return art

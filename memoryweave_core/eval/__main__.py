@@ -1,0 +1,60 @@
+"""Command line: ``python -m memoryweave_core.eval {locomo,longmemeval} --data PATH``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="memoryweave eval", description="Retrieval benchmarks for MemoryWeave.")
+    p.add_argument("dataset", choices=["locomo", "longmemeval"])
+    p.add_argument("--data", required=True, help="path to locomo10.json or a LongMemEval json file")
+    p.add_argument("--k", type=int, nargs="+", default=[5, 10], help="cut-offs (default 5 10)")
+    p.add_argument("--out", help="write the JSON result here")
+    p.add_argument("--systems", nargs="+", help="only these systems (e.g. memoryweave dense bm25 rrf)")
+    p.add_argument("--no-ablations", action="store_true", help="skip memoryweave-no-<feature> runs")
+    p.add_argument("--no-memoryweave", action="store_true", help="baselines only")
+    p.add_argument("--limit", type=int, help="only the first N conversations (LoCoMo) / questions (LongMemEval)")
+    p.add_argument("--cache-dir", help="embedding cache directory (default ~/.cache/memoryweave/embeddings)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from .cache import EmbeddingCache
+    from .datasets import load
+    from .harness import MODEL_NAME, default_systems, format_table, run_locomo, run_longmemeval, write_json
+
+    ds = load(args.dataset, args.data)
+    if args.limit:
+        ds.conversations = ds.conversations[: args.limit]
+    systems = default_systems(with_memoryweave=not args.no_memoryweave, ablations=not args.no_ablations)
+    if args.systems:
+        missing = [s for s in args.systems if s not in systems]
+        if missing:
+            print(f"unknown or unavailable systems: {', '.join(missing)} (have: {', '.join(systems)})",
+                  file=sys.stderr)
+            return 2
+        systems = {s: systems[s] for s in args.systems}
+    cache = EmbeddingCache(MODEL_NAME, args.cache_dir)
+    runner = run_locomo if args.dataset == "locomo" else run_longmemeval
+    result = runner(ds, systems, ks=args.k, cache=cache, progress=not args.quiet)
+    if args.dataset == "locomo":
+        cols = [f"recall@{k}" for k in sorted(set(args.k) | {10})] + ["ndcg@10"]
+    else:
+        cols = [f"{m}@{k}" for k in sorted(args.k) for m in ("recall_any", "recall_all", "ndcg_any")]
+    print(f"{result['dataset']}: {result['n_questions']} questions (headline); data stats: {ds.stats}")
+    print(format_table(result, cols))
+    if args.out:
+        write_json(result, args.out)
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

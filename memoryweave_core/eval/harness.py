@@ -1,0 +1,414 @@
+"""Run several retrieval systems over one benchmark on the same embeddings.
+
+A *system* is a callable ``system(index, query) -> ranked ids`` (best first),
+where ``index`` is a :class:`DocIndex` (one per conversation: document ids,
+texts, cached vectors, a lazily built BM25) and ``query`` a :class:`Query`
+(question, its vector, its time).  Baselines are plain functions; MemoryWeave
+is wrapped by :func:`memoryweave_system`, which builds one memory per
+conversation and ranks with ``recall``.
+
+``run_locomo`` scores turn-level evidence (Recall@k, NDCG@k), overall over
+categories 1-4 and per category (5, adversarial, separately).
+``run_longmemeval`` follows the official protocol at session level (sessions
+keyed by their user turns; recall_any/all@k, ndcg_any@k) and adds turn-level
+recall from ``has_answer``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from . import metrics as M
+from .baselines import BM25, dense_scores, rank, rrf, tokenize
+from .cache import EmbeddingCache
+from .datasets import Conversation, Dataset, Question
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+
+
+# ----------------------------------------------------------------------------- index / query
+
+
+@dataclass
+class DocIndex:
+    conversation: Conversation
+    ids: list[str]
+    texts: list[str]
+    vectors: np.ndarray
+    level: str = "turn"  # "turn" or "session"
+    turns: list[Any] = field(default_factory=list)  # Turn objects when level == "turn"
+    _bm25: BM25 | None = None
+    _cache: dict[str, Any] = field(default_factory=dict)  # per-system scratch (e.g. a built memory)
+
+    @property
+    def bm25(self) -> BM25:
+        if self._bm25 is None:
+            self._bm25 = BM25([tokenize(t) for t in self.texts])
+        return self._bm25
+
+
+@dataclass
+class Query:
+    question: Question
+    text: str
+    vector: np.ndarray
+    time: float | None
+
+
+System = Callable[[DocIndex, Query], Sequence[str]]
+
+
+# ----------------------------------------------------------------------------- baselines as systems
+
+
+def dense_system(index: DocIndex, query: Query) -> list[str]:
+    return [index.ids[i] for i in rank(dense_scores(index.vectors, query.vector))]
+
+
+def bm25_system(index: DocIndex, query: Query) -> list[str]:
+    return [index.ids[i] for i in rank(index.bm25.scores(tokenize(query.text)))]
+
+
+def rrf_system(index: DocIndex, query: Query) -> list[str]:
+    n = len(index.ids)
+    fused = rrf([rank(dense_scores(index.vectors, query.vector)), rank(index.bm25.scores(tokenize(query.text)))], n)
+    return [index.ids[i] for i in rank(fused)]
+
+
+BASELINES: dict[str, System] = {"dense": dense_system, "bm25": bm25_system, "rrf": rrf_system}
+
+
+# ----------------------------------------------------------------------------- MemoryWeave
+
+
+class CachedEmbedder:
+    """all-MiniLM-L6-v2 behind the disk cache: texts seen before cost nothing."""
+
+    dim = 384
+
+    def __init__(self, cache: EmbeddingCache | None = None) -> None:
+        self.cache = cache or EmbeddingCache(MODEL_NAME)
+        self._model = None
+
+    def embed(self, texts):
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        found = self.cache.get_many(texts)
+        if len(found) < len(set(texts)) and self._model is None:
+            from memoryweave_core.embedders import default_embedder
+
+            self._model = default_embedder()
+        return self.cache.embed(texts, self._model)
+
+
+def memoryweave_available() -> bool:
+    try:
+        from memoryweave_core.memory import MemoryWeave  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def _recall_config_cls():
+    try:
+        from memoryweave_core.config import RecallConfig
+    except Exception:
+        from memoryweave_core.memory import RecallConfig  # type: ignore
+    return RecallConfig
+
+
+def feature_weight_names(config: Any = None) -> list[str]:
+    """Names of the fusion weights in RecallConfig that can be ablated (non-zero numbers)."""
+    import dataclasses
+
+    if config is None:
+        config = _recall_config_cls()()
+    weights = getattr(config, "weights", None)
+    target = weights if weights is not None and dataclasses.is_dataclass(weights) else config
+    names = []
+    for f in dataclasses.fields(target):
+        val = getattr(target, f.name)
+        if isinstance(val, (int, float)) and not isinstance(val, bool) and val != 0:
+            if weights is not None or f.name.startswith("w_") or f.name.endswith("_weight"):
+                names.append(f.name)
+    return names
+
+
+def ablated_config(config: Any, feature: str) -> Any:
+    import dataclasses
+
+    weights = getattr(config, "weights", None)
+    if weights is not None and dataclasses.is_dataclass(weights):
+        return dataclasses.replace(config, weights=dataclasses.replace(weights, **{feature: 0.0}))
+    return dataclasses.replace(config, **{feature: 0.0})
+
+
+def memoryweave_system(config: Any = None, *, name: str = "memoryweave", depth: int = 50) -> System:
+    """Wrap MemoryWeave: one memory per conversation, items added with cached vectors.
+
+    Turn-level indexes add every turn as an item (episode = session); session
+    level indexes add the session key turns and rank sessions by their best
+    recalled turn.  ``depth`` is how many recollections are asked for.
+    """
+    from memoryweave_core.memory import MemoryWeave
+
+    def build(index: DocIndex):
+        items, vecs = index._cache.get("mw_items") or _items_for(index)
+        emb = CachedEmbedder()
+        mw = MemoryWeave(embedder=emb, config=config) if config is not None else MemoryWeave(embedder=emb)
+        mw.add_many(items, embeddings=vecs, namespace="eval")
+        return mw
+
+    def system(index: DocIndex, query: Query) -> list[str]:
+        key = f"mw:{name}"
+        if key not in index._cache:
+            index._cache[key] = build(index)
+        mw = index._cache[key]
+        kwargs: dict[str, Any] = {"namespace": "eval", "record_access": False}
+        if query.time is not None:
+            kwargs["at"] = query.time
+        recs = mw.recall(query.text, k=depth, **kwargs)
+        out: list[str] = []
+        for r in recs:
+            doc = r.trace.metadata.get("doc_id")
+            if doc is not None and doc not in out:
+                out.append(doc)
+        return out
+
+    return system
+
+
+def _items_for(index: DocIndex):
+    items, vecs = [], []
+    if index.level == "turn":
+        for i, t in enumerate(index.turns):
+            items.append({"text": t.text, "speaker": t.speaker, "episode": t.session_id, "time": t.time,
+                          "metadata": {"doc_id": index.ids[i], "position": t.position}})
+        vecs = index.vectors
+    else:
+        turn_texts, turn_vecs = index._cache["session_turns"]
+        for sid, text, t, vec in turn_texts:
+            items.append({"text": text, "speaker": "user", "episode": sid, "time": t, "metadata": {"doc_id": sid}})
+        vecs = turn_vecs
+    index._cache["mw_items"] = (items, vecs)
+    return items, vecs
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def _progress(iterable: Iterable, total: int, desc: str, enabled: bool):
+    if not enabled:
+        return iterable
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return iterable
+    return tqdm(iterable, total=total, desc=desc, unit="q")
+
+
+def _embedder_or_none(embedder: Any):
+    if embedder is not None:
+        return embedder
+
+    class _Lazy:
+        _e = None
+
+        def embed(self, texts):
+            if self._e is None:
+                from memoryweave_core.embedders import default_embedder
+
+                self._e = default_embedder()
+            return self._e.embed(texts)
+
+    return _Lazy()
+
+
+def build_turn_indexes(ds: Dataset, cache: EmbeddingCache, embedder: Any, progress: bool) -> list[DocIndex]:
+    all_texts = [t.text for c in ds.conversations for t in c.turns]
+    vecs = cache.embed(all_texts, embedder, progress=progress)
+    out, start = [], 0
+    for c in ds.conversations:
+        turns = c.turns
+        out.append(DocIndex(conversation=c, ids=[t.id for t in turns], texts=[t.text for t in turns],
+                            vectors=vecs[start : start + len(turns)], level="turn", turns=turns))
+        start += len(turns)
+    return out
+
+
+def build_queries(ds: Dataset, cache: EmbeddingCache, embedder: Any, progress: bool) -> dict[str, Query]:
+    qs = ds.questions
+    vecs = cache.embed([q.question for q in qs], embedder, progress=progress)
+    return {q.id: Query(question=q, text=q.question, vector=vecs[i], time=q.time) for i, q in enumerate(qs)}
+
+
+def _summarise(rows: list[dict[str, float]], cats: list[str], headline: Callable[[str], bool]) -> dict[str, Any]:
+    head = [r for r, c in zip(rows, cats) if headline(c)]
+    out: dict[str, Any] = dict(M.aggregate(head))
+    out["n"] = len(head)
+    per: dict[str, Any] = {}
+    for cat in sorted(set(cats), key=lambda x: (len(x), x)):
+        sub = [r for r, c in zip(rows, cats) if c == cat]
+        per[cat] = dict(M.aggregate(sub), n=len(sub))
+    out["per_category"] = per
+    return out
+
+
+def run_locomo(ds: Dataset, systems: Mapping[str, System], *, ks: Sequence[int] = (5, 10), embedder: Any = None,
+               cache: EmbeddingCache | None = None, progress: bool = True,
+               headline_categories: Sequence[str] = ("1", "2", "3", "4")) -> dict[str, Any]:
+    cache = cache or EmbeddingCache(MODEL_NAME)
+    embedder = _embedder_or_none(embedder)
+    indexes = build_turn_indexes(ds, cache, embedder, progress)
+    queries = build_queries(ds, cache, embedder, progress)
+    ks = sorted(set(ks) | {10})
+    result: dict[str, Any] = {"dataset": "locomo", "n_questions": 0, "stats": ds.stats, "systems": {}}
+    n_q = sum(len(c.questions) for c in ds.conversations)
+    for name, system in systems.items():
+        rows, cats = [], []
+        t0 = time.perf_counter()
+        pairs = [(idx, q) for idx in indexes for q in idx.conversation.questions]
+        for idx, q in _progress(pairs, n_q, name, progress):
+            ranked = list(system(idx, queries[q.id]))
+            row = {}
+            for k in ks:
+                row[f"recall@{k}"] = M.recall_at_k(ranked, q.evidence, k)
+            row["ndcg@10"] = M.ndcg_at_k(ranked, q.evidence, 10)
+            rows.append(row)
+            cats.append(q.category)
+        summary = _summarise(rows, cats, lambda c: c in headline_categories)
+        summary["seconds_per_question"] = (time.perf_counter() - t0) / max(len(rows), 1)
+        result["systems"][name] = summary
+        result["n_questions"] = summary["n"]
+    return result
+
+
+def build_session_indexes(ds: Dataset, cache: EmbeddingCache, embedder: Any, progress: bool) -> list[DocIndex]:
+    """Session-level indexes, keyed by the concatenated user turns (official protocol)."""
+    keys, user_turns = [], []
+    for c in ds.conversations:
+        for s in c.sessions:
+            users = [t for t in s.turns if t.speaker == "user"]
+            keys.append(" ".join(t.raw_text for t in users) or " ")
+            user_turns.extend(t.text for t in users)
+    key_vecs = cache.embed(keys, embedder, progress=progress)
+    turn_vecs = cache.embed(user_turns, embedder, progress=progress)
+    out, ks, ts = [], 0, 0
+    for c in ds.conversations:
+        n = len(c.sessions)
+        idx = DocIndex(conversation=c, ids=[s.id for s in c.sessions], texts=keys[ks : ks + n],
+                       vectors=key_vecs[ks : ks + n], level="session")
+        tt = [(s.id, t.text, t.time) for s in c.sessions for t in s.turns if t.speaker == "user"]
+        idx._cache["session_turns"] = ([(sid, text, tm, None) for sid, text, tm in tt], turn_vecs[ts : ts + len(tt)])
+        out.append(idx)
+        ks += n
+        ts += len(tt)
+    return out
+
+
+def build_lme_turn_indexes(ds: Dataset, cache: EmbeddingCache, embedder: Any, progress: bool) -> list[DocIndex]:
+    """Turn-level variant: user turns only (has_answer marks evidence turns)."""
+    out = []
+    texts = [t.text for c in ds.conversations for t in c.turns if t.speaker == "user"]
+    vecs = cache.embed(texts, embedder, progress=progress)
+    start = 0
+    for c in ds.conversations:
+        turns = [t for t in c.turns if t.speaker == "user"]
+        out.append(DocIndex(conversation=c, ids=[t.id for t in turns], texts=[t.text for t in turns],
+                            vectors=vecs[start : start + len(turns)], level="turn", turns=turns))
+        start += len(turns)
+    return out
+
+
+def run_longmemeval(ds: Dataset, systems: Mapping[str, System], *, ks: Sequence[int] = (5, 10),
+                    embedder: Any = None, cache: EmbeddingCache | None = None, progress: bool = True,
+                    turn_level: bool = True) -> dict[str, Any]:
+    cache = cache or EmbeddingCache(MODEL_NAME)
+    embedder = _embedder_or_none(embedder)
+    sess_idx = build_session_indexes(ds, cache, embedder, progress)
+    turn_idx = build_lme_turn_indexes(ds, cache, embedder, progress) if turn_level else None
+    queries = build_queries(ds, cache, embedder, progress)
+    result: dict[str, Any] = {"dataset": "longmemeval", "n_questions": len(ds.questions), "stats": ds.stats,
+                              "systems": {}}
+    for name, system in systems.items():
+        rows, cats = [], []
+        t0 = time.perf_counter()
+        for i, idx in enumerate(_progress(sess_idx, len(sess_idx), name, progress)):
+            q = idx.conversation.questions[0]
+            query = queries[q.id]
+            ranked = list(system(idx, query))
+            row = {}
+            for k in ks:
+                row[f"recall_any@{k}"] = M.recall_any_at_k(ranked, q.evidence_sessions, k)
+                row[f"recall_all@{k}"] = M.recall_all_at_k(ranked, q.evidence_sessions, k)
+                row[f"ndcg_any@{k}"] = M.ndcg_any_at_k(ranked, q.evidence_sessions, k)
+            if turn_idx is not None and q.evidence:
+                tranked = list(system(turn_idx[i], query))
+                for k in ks:
+                    row[f"turn_recall_any@{k}"] = M.recall_any_at_k(tranked, q.evidence, k)
+                    row[f"turn_recall_all@{k}"] = M.recall_all_at_k(tranked, q.evidence, k)
+                    row[f"turn_recall@{k}"] = M.recall_at_k(tranked, q.evidence, k)
+            rows.append(row)
+            cats.append(q.category)
+        # turn-level keys can be missing for questions without has_answer turns: average what exists
+        keys = sorted({k for r in rows for k in r})
+        summary: dict[str, Any] = {k: M.mean(r[k] for r in rows if k in r) for k in keys}
+        summary["n"] = len(rows)
+        per: dict[str, Any] = {}
+        for cat in sorted(set(cats)):
+            sub = [r for r, c in zip(rows, cats) if c == cat]
+            per[cat] = {k: M.mean(r[k] for r in sub if k in r) for k in keys if any(k in r for r in sub)}
+            per[cat]["n"] = len(sub)
+        summary["per_category"] = per
+        summary["seconds_per_question"] = (time.perf_counter() - t0) / max(len(rows), 1)
+        result["systems"][name] = summary
+    return result
+
+
+# ----------------------------------------------------------------------------- reporting
+
+
+def format_table(result: Mapping[str, Any], metrics: Sequence[str] | None = None) -> str:
+    systems = result["systems"]
+    if not systems:
+        return "(no systems)"
+    first = next(iter(systems.values()))
+    if metrics is None:
+        metrics = [k for k in first if isinstance(first[k], float) and k != "seconds_per_question"]
+    cats = list(first.get("per_category", {}))
+    header = ["system"] + list(metrics) + [f"cat{c} {metrics[min(1, len(metrics) - 1)]}" for c in cats] + ["s/q"]
+    lines = []
+    for name, s in systems.items():
+        cells = [name] + [f"{s.get(m, float('nan')):.3f}" for m in metrics]
+        m2 = metrics[min(1, len(metrics) - 1)]
+        cells += [f"{s['per_category'][c].get(m2, float('nan')):.3f}" for c in cats]
+        cells.append(f"{s.get('seconds_per_question', 0):.4f}")
+        lines.append(cells)
+    widths = [max(len(r[i]) for r in [header] + lines) for i in range(len(header))]
+    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in lines])
+
+
+def default_systems(*, with_memoryweave: bool = True, ablations: bool = True) -> dict[str, System]:
+    systems: dict[str, System] = {}
+    if with_memoryweave and memoryweave_available():
+        config_cls = _recall_config_cls()
+        base = config_cls()
+        systems["memoryweave"] = memoryweave_system(base)
+        if ablations:
+            for feat in feature_weight_names(base):
+                systems[f"memoryweave-no-{feat}"] = memoryweave_system(ablated_config(base, feat),
+                                                                      name=f"no-{feat}")
+    systems.update(BASELINES)
+    return systems
+
+
+def write_json(result: Mapping[str, Any], path: str) -> None:
+    with open(path, "w") as fh:
+        json.dump(result, fh, indent=2, default=str)

@@ -1,0 +1,90 @@
+"""Retrieval metrics: pure functions of a ranked id list and a relevant id set.
+
+* :func:`recall_at_k`: fraction of the relevant items found in the top ``k``
+  (the LoCoMo evidence-recall metric, averaged over questions).
+* :func:`ndcg_at_k`: binary-relevance NDCG with the standard
+  ``1 / log2(rank + 1)`` discount.
+* :func:`recall_any_at_k`, :func:`recall_all_at_k`, :func:`ndcg_any_at_k`: the
+  LongMemEval retrieval metrics, computed exactly as its official
+  ``eval_utils.py`` does (whose DCG gives ranks 1 and 2 the same weight).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Hashable, Iterable, Mapping, Sequence
+
+
+def _top(ranked: Sequence[Hashable], k: int) -> list[Hashable]:
+    if k < 0:
+        raise ValueError("k must be >= 0")
+    return list(ranked[:k])
+
+
+def recall_at_k(ranked: Sequence[Hashable], relevant: Iterable[Hashable], k: int) -> float:
+    rel = set(relevant)
+    if not rel:
+        return 0.0
+    return len(rel.intersection(_top(ranked, k))) / len(rel)
+
+
+def ndcg_at_k(ranked: Sequence[Hashable], relevant: Iterable[Hashable], k: int) -> float:
+    rel = set(relevant)
+    if not rel or k == 0:
+        return 0.0
+    seen: set[Hashable] = set()
+    dcg = 0.0
+    for i, item in enumerate(_top(ranked, k)):
+        if item in rel and item not in seen:
+            dcg += 1.0 / math.log2(i + 2)
+        seen.add(item)
+    idcg = sum(1.0 / math.log2(i + 2) for i in range(min(k, len(rel))))
+    return dcg / idcg
+
+
+def recall_any_at_k(ranked: Sequence[Hashable], relevant: Iterable[Hashable], k: int) -> float:
+    rel = set(relevant)
+    return float(bool(rel.intersection(_top(ranked, k))))
+
+
+def recall_all_at_k(ranked: Sequence[Hashable], relevant: Iterable[Hashable], k: int) -> float:
+    rel = set(relevant)
+    if not rel:
+        return 0.0
+    return float(rel.issubset(_top(ranked, k)))
+
+
+def _official_dcg(relevances: Sequence[float], k: int) -> float:
+    rels = list(relevances)[:k]
+    if not rels:
+        return 0.0
+    return rels[0] + sum(r / math.log2(i + 1) for i, r in enumerate(rels[1:], start=1))
+
+
+def ndcg_any_at_k(ranked: Sequence[Hashable], relevant: Iterable[Hashable], k: int,
+                  n_relevant_in_corpus: int | None = None) -> float:
+    """LongMemEval's ``ndcg``: DCG = rel_1 + sum_{i>=2} rel_i / log2(i).
+
+    The ideal ranking puts every relevant corpus item first; pass
+    ``n_relevant_in_corpus`` when some relevant ids may be absent from the corpus
+    (by default all of ``relevant`` is assumed present).
+    """
+    rel = set(relevant)
+    n_rel = len(rel) if n_relevant_in_corpus is None else n_relevant_in_corpus
+    ideal = _official_dcg([1.0] * min(n_rel, k), k)
+    if ideal == 0:
+        return 0.0
+    actual = _official_dcg([1.0 if r in rel else 0.0 for r in _top(ranked, k)], k)
+    return actual / ideal
+
+
+def mean(values: Iterable[float]) -> float:
+    vals = list(values)
+    return sum(vals) / len(vals) if vals else 0.0
+
+
+def aggregate(rows: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """Average each metric over per-question rows (all rows share keys)."""
+    if not rows:
+        return {}
+    return {key: mean(r[key] for r in rows) for key in rows[0]}

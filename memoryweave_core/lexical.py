@@ -1,0 +1,149 @@
+"""Lexical matching: a tokenizer and an incremental BM25 index.
+
+Dense embeddings blur names, numbers and rare words ("Luna", "7 pm",
+"pottery"); exact word overlap catches them.  The index is an inverted index
+kept up to date on every add and delete, so a query touches only the posting
+lists of its own words, never the whole store.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from typing import Iterable, Sequence
+
+import numpy as np
+
+# A standard English stopword list (function words only, no domain words).
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are aren't as at be because been before being
+    below between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down
+    during each few for from further had hadn't has hasn't have haven't having he he'd he'll he's her here
+    here's hers herself him himself his how how's i i'd i'll i'm i've if in into is isn't it it's its itself
+    let's me more most mustn't my myself no nor not of off on once only or other ought our ours ourselves
+    out over own same shan't she she'd she'll she's should shouldn't so some such than that that's the their
+    theirs them themselves then there there's these they they'd they'll they're they've this those through
+    to too under until up very was wasn't we we'd we'll we're we've were weren't what what's when when's
+    where where's which while who who's whom why why's with won't would wouldn't you you'd you'll you're
+    you've your yours yourself yourselves s t d ll m re ve just also will""".split()
+)
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def stem(word: str) -> str:
+    """A light English suffix stripper: plurals, -ing, -ed, -ly.
+
+    Deliberately conservative (no Porter step 2-5 rewrites) so that names
+    and numbers stay intact while "paintings"/"painted"/"painting" meet.
+    """
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    for suffix, repl, min_stem in (
+        ("ies", "y", 3),
+        ("sses", "ss", 2),
+        ("ing", "", 3),
+        ("edly", "", 3),
+        ("ed", "", 3),
+        ("ly", "", 4),
+        ("es", "", 4),
+        ("s", "", 3),
+    ):
+        if word.endswith(suffix) and len(word) - len(suffix) >= min_stem:
+            if suffix == "s" and word.endswith(("ss", "us", "is")):
+                return word
+            if suffix == "es" and not word.endswith(("ches", "shes", "xes", "sses", "zes")):
+                continue
+            base = word[: len(word) - len(suffix)] + repl
+            if suffix in ("ing", "ed", "edly") and len(base) > 2 and base[-1] == base[-2] and base[-1] not in "lsz":
+                base = base[:-1]  # running -> run, stopped -> stop
+            return base
+    return word
+
+
+def tokenize(text: str, *, stopwords: frozenset[str] = STOPWORDS, stemming: bool = True) -> list[str]:
+    """Lower-cased word tokens without stopwords, lightly stemmed."""
+    words = (w for w in _WORD.findall(text.lower()) if w not in stopwords)
+    return [stem(w) for w in words] if stemming else list(words)
+
+
+class BM25Index:
+    """Okapi BM25 over an inverted index that grows and shrinks in place.
+
+    ``k1`` and ``b`` are the usual saturation and length-normalisation
+    parameters.  Keys are integers chosen by the caller (row numbers).
+    """
+
+    def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
+        self.k1 = k1
+        self.b = b
+        self._postings: dict[str, dict[int, int]] = {}
+        self._doc_terms: dict[int, Counter] = {}
+        self._total_len = 0
+
+    def __len__(self) -> int:
+        return len(self._doc_terms)
+
+    def add(self, key: int, tokens: Sequence[str]) -> None:
+        if key in self._doc_terms:
+            self.remove(key)
+        tf = Counter(tokens)
+        self._doc_terms[key] = tf
+        self._total_len += len(tokens)
+        for term, count in tf.items():
+            self._postings.setdefault(term, {})[key] = count
+
+    def remove(self, key: int) -> None:
+        tf = self._doc_terms.pop(key, None)
+        if tf is None:
+            return
+        self._total_len -= sum(tf.values())
+        for term in tf:
+            posting = self._postings[term]
+            del posting[key]
+            if not posting:
+                del self._postings[term]
+
+    def idf(self, term: str) -> float:
+        n, df = len(self._doc_terms), len(self._postings.get(term, ()))
+        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+    def _weights(self, terms: Iterable[str]) -> dict[str, float]:
+        q = Counter(terms)
+        return {t: self.idf(t) * c for t, c in q.items() if t in self._postings}
+
+    def _norm(self, key: int) -> float:
+        avg = self._total_len / max(len(self._doc_terms), 1)
+        return self.k1 * (1.0 - self.b + self.b * sum(self._doc_terms[key].values()) / max(avg, 1e-9))
+
+    def search(self, terms: Sequence[str], n: int, *, max_postings: int = 50_000) -> list[tuple[int, float]]:
+        """Top ``n`` keys by BM25.  Terms whose posting list is longer than
+        ``max_postings`` are skipped for candidate generation (their IDF is
+        tiny anyway); :meth:`scores` still counts them exactly."""
+        weights = self._weights(terms)
+        acc: dict[int, float] = {}
+        for term, w in sorted(weights.items(), key=lambda kv: -kv[1]):
+            posting = self._postings[term]
+            if len(posting) > max_postings and acc:
+                continue
+            for key, tf in posting.items():
+                acc[key] = acc.get(key, 0.0) + w * tf * (self.k1 + 1) / (tf + self._norm(key))
+        if not acc:
+            return []
+        keys = np.fromiter(acc.keys(), dtype=np.int64, count=len(acc))
+        vals = np.fromiter(acc.values(), dtype=np.float64, count=len(acc))
+        top = np.argsort(-vals, kind="stable")[:n]
+        return [(int(keys[i]), float(vals[i])) for i in top]
+
+    def scores(self, terms: Sequence[str], keys: Sequence[int]) -> np.ndarray:
+        """Exact BM25 of the given keys (0 for unknown keys)."""
+        weights = self._weights(terms)
+        out = np.zeros(len(keys), dtype=np.float64)
+        for i, key in enumerate(keys):
+            tf_doc = self._doc_terms.get(key)
+            if not tf_doc:
+                continue
+            norm = self._norm(key)
+            out[i] = sum(w * tf_doc[t] * (self.k1 + 1) / (tf_doc[t] + norm) for t, w in weights.items() if t in tf_doc)
+        return out

@@ -1,0 +1,394 @@
+"""MemoryWeave: the public face of the engine.
+
+Ties the pieces together: validate input, encode traces with their context,
+categorise them (ART), write them to a store, and recall through the
+retrieval pipeline.  One re-entrant lock serialises writers and readers of
+one MemoryWeave object; stores add their own locking for sharing a file or
+a server between processes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time as _time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from .activation import base_levels
+from .art import ART2A
+from .config import RecallConfig
+from .encoder import MemoryEncoder, turn_text
+from .errors import DimensionMismatchError, InvalidInputError, TraceNotFoundError
+from .recollection import RecallResult
+from .retrieval import Retriever
+from .storage.base import Store
+from .storage.memory import MemoryStore
+from .timeutil import to_timestamp
+from .trace import Trace, check_label, check_metadata, check_namespace, check_text, check_vectors, new_id
+
+_ITEM_KEYS = frozenset({"id", "text", "speaker", "episode", "time", "metadata"})
+
+
+@dataclass(frozen=True)
+class Category:
+    """An ART category of one namespace, for inspection."""
+
+    id: int
+    size: int
+    label: str  # text of the most typical member (closest to the prototype)
+    members: tuple[str, ...]  # trace ids
+
+
+def check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InvalidInputError(f"k must be an integer >= 1, got {k!r}")
+    return int(k)
+
+
+class MemoryWeave:
+    """Long-term memory: remember text with its context, recall what matters now.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A SQLite file to keep memories in across restarts; in memory when None.
+    embedder : optional
+        Any embedder :func:`~memoryweave_core.embedders.as_embedder` accepts;
+        all-MiniLM-L6-v2 is loaded on first use when None.
+    config : RecallConfig, optional
+        Weights and knobs of recall.
+    store : Store, optional
+        A ready storage backend (overrides ``path``), e.g. PostgreSQL.
+    clock : callable, optional
+        Returns "now" in epoch seconds; inject one for simulations and tests.
+    """
+
+    def __init__(
+        self,
+        path: Any = None,
+        *,
+        embedder: Any = None,
+        config: RecallConfig | None = None,
+        store: Store | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.config = config or RecallConfig()
+        self.encoder = MemoryEncoder(embedder, context_window=self.config.context_window)
+        if store is None:
+            if path is None:
+                store = MemoryStore()
+            else:
+                from .storage.sqlite import SQLiteStore
+
+                store = SQLiteStore(path)
+        self.store = store
+        self.clock = clock or _time.time
+        self._arts: dict[str, ART2A] = {}
+        self._lock = threading.RLock()
+
+    # -- remembering -----------------------------------------------------------
+    def add(
+        self,
+        text: str,
+        *,
+        speaker: str | None = None,
+        episode: str | None = None,
+        time: Any = None,
+        metadata: Mapping[str, Any] | None = None,
+        namespace: str = "default",
+        embedding: Any = None,
+    ) -> Trace:
+        """Remember one piece of text; returns the stored Trace."""
+        item = {"text": text, "speaker": speaker, "episode": episode, "time": time, "metadata": metadata}
+        return self.add_many([item], embeddings=None if embedding is None else [embedding], namespace=namespace)[0]
+
+    def add_many(
+        self,
+        items: Iterable[Mapping[str, Any] | str],
+        *,
+        embeddings: Any = None,
+        namespace: str = "default",
+    ) -> list[Trace]:
+        """Remember many items at once (dicts with ``text`` and optionally
+        ``speaker``, ``episode``, ``time``, ``metadata``, ``id``; or plain strings).
+
+        All items are validated before anything is written, and the write is
+        atomic: either every item is stored or none is.
+        """
+        ns = check_namespace(namespace)
+        rows = [self._check_item(item) for item in items]
+        if not rows:
+            return []
+        dim = self.store.dim or self.encoder.dim
+        given = None if embeddings is None else check_vectors(embeddings, dim, n=len(rows), what="embedding")
+        with self._lock:
+            self._assign_episodes(ns, rows)
+            previous = self._previous_turns(ns, rows)
+            content, context = self.encoder.encode([(r["text"], r["speaker"]) for r in rows], previous, given)
+            self._check_dim(content.shape[1])
+            art = self._art(ns)
+            before = art.get_state()
+            labels = art.partial_fit(content).labels_
+            traces = [
+                Trace(
+                    id=r["id"] or new_id(),
+                    text=r["text"],
+                    namespace=ns,
+                    speaker=r["speaker"],
+                    episode=r["episode"],
+                    position=r["position"],
+                    time=r["time"],
+                    metadata=r["metadata"],
+                    content=content[i],
+                    context=context[i],
+                    category=int(labels[i]),
+                )
+                for i, r in enumerate(rows)
+            ]
+            try:
+                self.store.add(traces)
+            except BaseException:
+                self._arts[ns] = ART2A.from_state(before)
+                raise
+            self.store.save_state(ns, "art", art.get_state())
+            if self.config.max_traces is not None:
+                self._evict(ns, keep_episode=traces[-1].episode)
+            return traces
+
+    def add_conversation(
+        self,
+        turns: Iterable[Mapping[str, Any] | tuple[str, str] | str],
+        *,
+        episode: str | None = None,
+        time: Any = None,
+        namespace: str = "default",
+    ) -> list[Trace]:
+        """Remember a conversation as one episode.
+
+        ``turns`` are dicts (``{"speaker", "text"}`` or ``{"role", "content"}``),
+        ``(speaker, text)`` pairs, or plain strings.  Turns without their own
+        time get ``time``, one second apart so their order is kept.
+        """
+        episode = check_label(episode, "episode") or f"episode-{uuid.uuid4().hex[:8]}"
+        start = to_timestamp(time, default=self.clock())
+        items = []
+        for i, turn in enumerate(turns):
+            if isinstance(turn, tuple):
+                turn = {"speaker": turn[0], "text": turn[1]}
+            elif isinstance(turn, str):
+                turn = {"text": turn}
+            elif isinstance(turn, Mapping) and "content" in turn and "text" not in turn:
+                turn = {"speaker": turn.get("role"), "text": turn["content"], "metadata": turn.get("metadata")}
+            items.append({"time": start + i, **turn, "episode": episode})
+        return self.add_many(items, namespace=namespace)
+
+    def _check_item(self, item: Any) -> dict[str, Any]:
+        if isinstance(item, str):
+            item = {"text": item}
+        if not isinstance(item, Mapping):
+            raise InvalidInputError(f"an item must be a dict or a string, got {type(item).__name__}")
+        unknown = set(item) - _ITEM_KEYS
+        if unknown:
+            raise InvalidInputError(f"unknown item fields {sorted(unknown)}; allowed: {sorted(_ITEM_KEYS)}")
+        tid = check_label(item.get("id"), "id")
+        if tid is not None and self.store.get([tid]):
+            raise InvalidInputError(f"a trace with id {tid!r} already exists")
+        return {
+            "id": tid,
+            "text": check_text(item.get("text")),
+            "speaker": check_label(item.get("speaker"), "speaker"),
+            "episode": check_label(item.get("episode"), "episode"),
+            "time": to_timestamp(item.get("time"), default=self.clock()),
+            "metadata": check_metadata(item.get("metadata")),
+        }
+
+    def _assign_episodes(self, ns: str, rows: list[dict]) -> None:
+        """Name an episode for rows without one, and give every row its position.
+
+        Without an explicit episode a row continues the namespace's latest
+        episode unless more than ``config.episode_gap`` seconds passed: the
+        way a conversation that pauses for an hour becomes a new session.
+        """
+        last = self.store.last_trace(ns)
+        current = (last.episode, last.time) if last is not None else (None, None)
+        next_pos: dict[str, int] = {}
+        for r in rows:
+            if r["episode"] is None:
+                ep, t = current
+                if ep is None or abs(r["time"] - t) > self.config.episode_gap:
+                    ep = f"episode-{uuid.uuid4().hex[:8]}"
+                r["episode"] = ep
+            ep = r["episode"]
+            if ep not in next_pos:
+                next_pos[ep] = self.store.episode_length(ns, ep)
+            r["position"] = next_pos[ep]
+            next_pos[ep] += 1
+            current = (ep, r["time"])
+
+    def _previous_turns(self, ns: str, rows: list[dict]) -> list[list[str]]:
+        """The rendered turns before each row in its episode (batch first, then store)."""
+        w = self.config.context_window
+        if not w:
+            return [[] for _ in rows]
+        in_batch: dict[tuple[str, int], str] = {(r["episode"], r["position"]): turn_text(r["text"], r["speaker"]) for r in rows}
+        out = []
+        for r in rows:
+            ep, pos = r["episode"], r["position"]
+            window = []
+            missing = [p for p in range(pos - w, pos) if p >= 0 and (ep, p) not in in_batch]
+            stored = {t.position: turn_text(t.text, t.speaker) for t in self.store.episode_traces(ns, ep, min(missing), pos)} if missing else {}
+            for p in range(max(pos - w, 0), pos):
+                text = in_batch.get((ep, p)) or stored.get(p)
+                if text:
+                    window.append(text)
+            out.append(window)
+        return out
+
+    def _check_dim(self, dim: int) -> None:
+        if self.store.dim is not None and self.store.dim != dim:
+            raise DimensionMismatchError(
+                f"the embedder gives {dim}-d vectors but this memory holds {self.store.dim}-d ones"
+            )
+
+    def _art(self, ns: str) -> ART2A:
+        art = self._arts.get(ns)
+        if art is None:
+            state = self.store.load_state(ns, "art")
+            art = ART2A.from_state(state) if state else ART2A(self.config.vigilance, self.config.art_learning_rate)
+            self._arts[ns] = art
+        return art
+
+    def _evict(self, ns: str, keep_episode: str | None) -> None:
+        """Drop the lowest-activation traces beyond ``max_traces`` (never the current episode)."""
+        excess = self.store.count(ns) - self.config.max_traces
+        if excess <= 0:
+            return
+        traces = [t for t in self.store.iter_traces(ns) if t.episode != keep_episode]
+        acts = base_levels(self.store.access_logs([t.id for t in traces]), self.clock(), self.config.decay)
+        order = sorted(range(len(traces)), key=lambda i: (acts[i], traces[i].time, traces[i].id))
+        self.store.delete([traces[i].id for i in order[:excess]], ns)
+
+    # -- recalling -------------------------------------------------------------
+    def recall(
+        self,
+        query: str,
+        k: int = 5,
+        *,
+        namespace: str = "default",
+        at: Any = None,
+        explain: bool = False,
+        record_access: bool = True,
+    ) -> RecallResult:
+        """The ``k`` memories that best fit ``query`` at time ``at`` (default now).
+
+        Each Recollection carries its score and the contribution of every
+        pathway; with ``explain=True`` it also keeps the raw feature values.
+        Recalled traces count as used (their activation rises) unless
+        ``record_access=False``.
+        """
+        check_text(query, "query")
+        k = check_k(k)
+        ns = check_namespace(namespace)
+        now = to_timestamp(at, default=self.clock())
+        if self.store.count(ns) == 0:
+            return RecallResult()
+        qv = self.encoder.embed_query(query)
+        self._check_dim(len(qv))
+        with self._lock:
+            art = self._art(ns)
+            cfg = self.config
+            retriever = Retriever(self.store, cfg if k <= cfg.candidates else _wider(cfg, k))
+            found = retriever.recall(
+                query, qv, namespace=ns, k=k, now=now, prototypes=art.prototypes_ if art.n_categories_ else None, explain=explain
+            )
+            if record_access and found:
+                self.store.record_access([r.trace.id for r in found], now)
+        return RecallResult(found)
+
+    def activation(self, trace_id: str, at: Any = None) -> float:
+        """ACT-R base-level activation of one trace at ``at`` (default now)."""
+        self.get(trace_id)
+        now = to_timestamp(at, default=self.clock())
+        return float(base_levels(self.store.access_logs([trace_id]), now, self.config.decay)[0])
+
+    # -- inspecting and forgetting ----------------------------------------------
+    def get(self, trace_id: str, *, namespace: str | None = None) -> Trace:
+        found = self.store.get([trace_id], namespace) if isinstance(trace_id, str) else []
+        if not found:
+            raise TraceNotFoundError(f"no trace with id {trace_id!r}")
+        return found[0]
+
+    def forget(
+        self,
+        ids: Sequence[str] | str | None = None,
+        *,
+        episode: str | None = None,
+        namespace: str | None = None,
+    ) -> int:
+        """Delete traces by id, a whole episode, or a whole namespace; returns how many.
+
+        Unknown ids raise TraceNotFoundError before anything is deleted.
+        """
+        with self._lock:
+            if ids is not None:
+                ids = [ids] if isinstance(ids, str) else list(ids)
+                known = {t.id for t in self.store.get(ids, namespace)}
+                missing = [i for i in ids if i not in known]
+                if missing:
+                    raise TraceNotFoundError(f"no trace with id {missing[0]!r}" + (f" in namespace {namespace!r}" if namespace else ""))
+                return self.store.delete(ids, namespace)
+            if episode is not None:
+                return self.store.delete_episode(check_namespace(namespace or "default"), check_label(episode, "episode"))
+            if namespace is not None:
+                ns = check_namespace(namespace)
+                self._arts.pop(ns, None)
+                return self.store.delete_namespace(ns)
+        raise InvalidInputError("forget() needs ids, episode= or namespace=")
+
+    def categories(self, namespace: str = "default") -> list[Category]:
+        """The ART categories of a namespace, largest first."""
+        ns = check_namespace(namespace)
+        art = self._art(ns)
+        members: dict[int, list[Trace]] = {}
+        for t in self.store.iter_traces(ns):
+            if t.category is not None:
+                members.setdefault(t.category, []).append(t)
+        out = []
+        for cat, traces in members.items():
+            proto = art.prototypes_[cat] if cat < art.n_categories_ else traces[0].content
+            typical = max(traces, key=lambda t: float(t.content @ proto))
+            out.append(Category(cat, len(traces), typical.text, tuple(t.id for t in traces)))
+        return sorted(out, key=lambda c: (-c.size, c.id))
+
+    def count(self, namespace: str | None = None) -> int:
+        return self.store.count(namespace)
+
+    def namespaces(self) -> list[str]:
+        return self.store.namespaces()
+
+    def __len__(self) -> int:
+        return self.store.count()
+
+    def __iter__(self) -> Iterator[Trace]:
+        return self.store.iter_traces()
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "MemoryWeave":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"MemoryWeave({len(self)} traces, store={type(self.store).__name__})"
+
+
+def _wider(cfg: RecallConfig, k: int) -> RecallConfig:
+    from dataclasses import replace
+
+    return replace(cfg, candidates=k)

@@ -1,0 +1,70 @@
+"""What recall returns: a trace, its score, and why."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+from .timeutil import format_time
+from .trace import Trace
+
+
+@dataclass(frozen=True)
+class Recollection:
+    """One recalled trace.
+
+    ``features`` maps each active pathway to its contribution to ``score``
+    (weight times the candidate-normalised feature value), so the
+    contributions add up to the score.  ``raw`` keeps each feature's
+    un-normalised value (a cosine, a BM25 score, an activation in log units).
+    """
+
+    trace: Trace
+    score: float
+    features: dict[str, float] = field(default_factory=dict)
+    raw: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return self.trace.text
+
+    def explain(self) -> str:
+        """A few readable lines: what was recalled and which pathways brought it."""
+        t = self.trace
+        where = f"episode {t.episode} #{t.position}" if t.episode is not None else "no episode"
+        head = f"{self.score:+.3f}  {t.speaker + ': ' if t.speaker else ''}{t.text}"
+        meta = f"        [{where}, {format_time(t.time)}]"
+        parts = sorted(self.features.items(), key=lambda kv: -abs(kv[1]))
+        why = "        " + "  ".join(
+            f"{name} {value:+.3f}" + (f" ({self.raw[name]:.3g})" if name in self.raw else "") for name, value in parts
+        )
+        return "\n".join([head, meta, why])
+
+    def __str__(self) -> str:
+        return self.explain()
+
+
+class RecallResult(list):
+    """A list of Recollections that renders as a table in Jupyter."""
+
+    def explain(self) -> str:
+        return "\n".join(f"{i}. {r.explain()}" for i, r in enumerate(self, 1))
+
+    def _repr_html_(self) -> str:
+        if not self:
+            return "<p><em>nothing recalled</em></p>"
+        feats = list(dict.fromkeys(f for r in self for f in r.features))
+        head = "".join(f"<th>{html.escape(f)}</th>" for f in feats)
+        rows = []
+        for i, r in enumerate(self, 1):
+            t = r.trace
+            cells = "".join(f"<td>{r.features.get(f, 0.0):+.2f}</td>" for f in feats)
+            rows.append(
+                f"<tr><td>{i}</td><td>{r.score:+.3f}</td><td>{html.escape(t.speaker or '')}</td>"
+                f"<td style='text-align:left'>{html.escape(t.text[:300])}</td>"
+                f"<td>{html.escape(str(t.episode))}</td><td>{format_time(t.time)}</td>{cells}</tr>"
+            )
+        return (
+            "<table><thead><tr><th>#</th><th>score</th><th>speaker</th><th>text</th><th>episode</th>"
+            f"<th>time</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        )

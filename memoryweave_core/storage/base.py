@@ -1,0 +1,77 @@
+"""The storage protocol: what the engine asks of a backend, and nothing more.
+
+A store keeps traces and answers *candidate* queries: nearest vectors,
+lexical matches, an episode's neighbours, access logs.  Everything that turns
+candidates into a ranking (features, fusion, explanations) lives in the
+engine, once, so every backend ranks the same way.  Every method that takes a
+namespace applies it inside the query: no backend ever returns a trace of
+another namespace.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Literal, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from ..activation import AccessLog
+from ..trace import Trace
+
+Field = Literal["content", "context"]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Durable (or in-memory) home of traces; see ``MemoryStore`` for the reference."""
+
+    #: Vector dimension, fixed by the first add (None while empty).
+    dim: int | None
+
+    def add(self, traces: Sequence[Trace]) -> None:
+        """Write all traces atomically, each with a fresh access log at ``trace.time``."""
+
+    def get(self, ids: Sequence[str], namespace: str | None = None) -> list[Trace]:
+        """Traces by id in the given order; unknown ids (or other namespaces) are skipped."""
+
+    def delete(self, ids: Sequence[str], namespace: str | None = None) -> int:
+        """Delete traces with their vectors, index entries and access logs; returns how many."""
+
+    def delete_episode(self, namespace: str, episode: str) -> int: ...
+
+    def delete_namespace(self, namespace: str) -> int: ...
+
+    def count(self, namespace: str | None = None) -> int: ...
+
+    def namespaces(self) -> list[str]: ...
+
+    def iter_traces(self, namespace: str | None = None) -> Iterator[Trace]:
+        """Every trace, oldest first (by insertion)."""
+
+    def nearest(self, namespace: str, field: Field, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """``n`` nearest traces by cosine on the content or context vectors."""
+
+    def lexical(self, namespace: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
+        """Top ``n`` traces by BM25 over already-tokenised query terms."""
+
+    def lexical_scores(self, namespace: str, terms: Sequence[str], ids: Sequence[str]) -> np.ndarray:
+        """BM25 of the given traces for the query terms (0 where nothing matches)."""
+
+    def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:
+        """Traces of one episode with ``start <= position < stop``, in order."""
+
+    def episode_length(self, namespace: str, episode: str) -> int:
+        """One past the largest position in the episode (0 when it is new)."""
+
+    def last_trace(self, namespace: str) -> Trace | None:
+        """The most recently added trace of the namespace."""
+
+    def access_logs(self, ids: Sequence[str]) -> list[AccessLog]: ...
+
+    def record_access(self, ids: Sequence[str], when: float) -> None: ...
+
+    def load_state(self, namespace: str, key: str) -> dict | None:
+        """Engine state kept beside the traces (ART prototypes), JSON-safe plus arrays."""
+
+    def save_state(self, namespace: str, key: str, state: dict) -> None: ...
+
+    def close(self) -> None: ...

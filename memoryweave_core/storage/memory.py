@@ -1,0 +1,212 @@
+"""In-memory store: numpy matrices and a BM25 index per namespace.
+
+The reference backend, and the right one for notebooks and tests.  Each
+namespace is a separate *space* with its own indexes, so isolation is a
+property of the data layout rather than a filter someone could forget.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from ..activation import AccessLog
+from ..errors import DimensionMismatchError
+from ..lexical import BM25Index, tokenize
+from ..trace import Trace
+from ..vectors import ExactIndex
+from .base import Field
+
+
+@dataclass
+class _Space:
+    """Everything one namespace holds."""
+
+    dim: int
+    content: ExactIndex = None  # type: ignore[assignment]
+    context: ExactIndex = None  # type: ignore[assignment]
+    bm25: BM25Index = field(default_factory=BM25Index)
+    traces: dict[int, Trace] = field(default_factory=dict)  # insertion ordered
+    keys: dict[str, int] = field(default_factory=dict)
+    episodes: dict[str, dict[int, int]] = field(default_factory=dict)  # episode -> position -> key
+    state: dict[str, dict] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.content = ExactIndex(self.dim)
+        self.context = ExactIndex(self.dim)
+
+
+class MemoryStore:
+    """Keeps everything in RAM; lost when the process ends."""
+
+    def __init__(self) -> None:
+        self.dim: int | None = None
+        self._spaces: dict[str, _Space] = {}
+        self._logs: dict[str, AccessLog] = {}
+        self._where: dict[str, tuple[str, int]] = {}  # id -> (namespace, key)
+        self._next_key = 0
+        self._lock = threading.RLock()
+
+    # -- writing ---------------------------------------------------------
+    def add(self, traces: Sequence[Trace]) -> None:
+        if not traces:
+            return
+        with self._lock:
+            dim = self.dim or len(traces[0].content)
+            for t in traces:
+                if len(t.content) != dim or len(t.context) != dim:
+                    raise DimensionMismatchError(f"vectors of {t.id} are not {dim}-dimensional")
+            self.dim = dim
+            by_space: dict[str, list[Trace]] = {}
+            for t in traces:
+                by_space.setdefault(t.namespace, []).append(t)
+            for ns, group in by_space.items():
+                space = self._spaces.setdefault(ns, _Space(dim))
+                keys = np.arange(self._next_key, self._next_key + len(group))
+                self._next_key += len(group)
+                space.content.add(keys, np.stack([t.content for t in group]))
+                space.context.add(keys, np.stack([t.context for t in group]))
+                for key, t in zip(keys.tolist(), group):
+                    space.traces[key] = t
+                    space.keys[t.id] = key
+                    space.bm25.add(key, tokenize(t.text))
+                    if t.episode is not None:
+                        space.episodes.setdefault(t.episode, {})[t.position] = key
+                    self._logs[t.id] = AccessLog(first=t.time)
+                    self._where[t.id] = (ns, key)
+
+    def delete(self, ids: Sequence[str], namespace: str | None = None) -> int:
+        removed = 0
+        with self._lock:
+            for tid in ids:
+                where = self._where.get(tid)
+                if where is None or (namespace is not None and where[0] != namespace):
+                    continue
+                ns, key = where
+                space = self._spaces[ns]
+                t = space.traces.pop(key)
+                del space.keys[tid]
+                space.content.remove([key])
+                space.context.remove([key])
+                space.bm25.remove(key)
+                if t.episode is not None:
+                    members = space.episodes[t.episode]
+                    members.pop(t.position, None)
+                    if not members:
+                        del space.episodes[t.episode]
+                del self._logs[tid], self._where[tid]
+                removed += 1
+            for ns in [ns for ns, s in self._spaces.items() if not s.traces]:
+                del self._spaces[ns]
+        return removed
+
+    def delete_episode(self, namespace: str, episode: str) -> int:
+        with self._lock:
+            space = self._spaces.get(namespace)
+            members = space.episodes.get(episode, {}) if space else {}
+            return self.delete([space.traces[k].id for k in list(members.values())], namespace)
+
+    def delete_namespace(self, namespace: str) -> int:
+        with self._lock:
+            space = self._spaces.get(namespace)
+            return self.delete([t.id for t in space.traces.values()], namespace) if space else 0
+
+    # -- reading ---------------------------------------------------------
+    def get(self, ids: Sequence[str], namespace: str | None = None) -> list[Trace]:
+        out = []
+        with self._lock:
+            for tid in ids:
+                where = self._where.get(tid)
+                if where and (namespace is None or where[0] == namespace):
+                    out.append(self._spaces[where[0]].traces[where[1]])
+        return out
+
+    def count(self, namespace: str | None = None) -> int:
+        with self._lock:
+            if namespace is None:
+                return len(self._where)
+            space = self._spaces.get(namespace)
+            return len(space.traces) if space else 0
+
+    def namespaces(self) -> list[str]:
+        with self._lock:
+            return sorted(self._spaces)
+
+    def iter_traces(self, namespace: str | None = None) -> Iterator[Trace]:
+        with self._lock:
+            spaces = [self._spaces[namespace]] if namespace in self._spaces else [] if namespace else list(self._spaces.values())
+            snapshot = [t for s in spaces for t in s.traces.values()]
+        return iter(snapshot)
+
+    def _ids(self, space: _Space, keys) -> list[str]:
+        return [space.traces[int(k)].id for k in keys]
+
+    def nearest(self, namespace: str, field: Field, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        with self._lock:
+            space = self._spaces.get(namespace)
+            if space is None:
+                return []
+            keys, sims = getattr(space, field).search(vector, n)
+            return list(zip(self._ids(space, keys), sims.tolist()))
+
+    def lexical(self, namespace: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
+        with self._lock:
+            space = self._spaces.get(namespace)
+            if space is None:
+                return []
+            hits = space.bm25.search(terms, n)
+            return [(space.traces[k].id, s) for k, s in hits]
+
+    def lexical_scores(self, namespace: str, terms: Sequence[str], ids: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            space = self._spaces.get(namespace)
+            if space is None:
+                return np.zeros(len(ids))
+            return space.bm25.scores(terms, [space.keys.get(i, -1) for i in ids])
+
+    def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:
+        with self._lock:
+            space = self._spaces.get(namespace)
+            members = space.episodes.get(episode) if space else None
+            if not members:
+                return []
+            return [space.traces[members[p]] for p in range(max(start, 0), stop) if p in members]
+
+    def episode_length(self, namespace: str, episode: str) -> int:
+        with self._lock:
+            space = self._spaces.get(namespace)
+            members = space.episodes.get(episode) if space else None
+            return max(members) + 1 if members else 0
+
+    def last_trace(self, namespace: str) -> Trace | None:
+        with self._lock:
+            space = self._spaces.get(namespace)
+            if not space or not space.traces:
+                return None
+            return space.traces[next(reversed(space.traces))]
+
+    def access_logs(self, ids: Sequence[str]) -> list[AccessLog]:
+        with self._lock:
+            return [AccessLog.from_dict(self._logs[i].to_dict()) for i in ids]
+
+    def record_access(self, ids: Sequence[str], when: float) -> None:
+        with self._lock:
+            for tid in ids:
+                if tid in self._logs:
+                    self._logs[tid].touch(when)
+
+    def load_state(self, namespace: str, key: str) -> dict | None:
+        with self._lock:
+            space = self._spaces.get(namespace)
+            return space.state.get(key) if space else None
+
+    def save_state(self, namespace: str, key: str, state: dict) -> None:
+        with self._lock:
+            if namespace in self._spaces:
+                self._spaces[namespace].state[key] = state
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,84 @@
+"""Exact nearest-neighbour search over a growable matrix of unit vectors.
+
+Rows are appended into a buffer that doubles when full, so adds are
+amortised O(1) and never copy the whole matrix per add.  Search is one
+matrix-vector product in numpy (BLAS), fast up to about 100k rows; larger
+stores switch to an approximate index (see ``ann``) behind the same methods.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class ExactIndex:
+    """Cosine (dot product of unit vectors) search keyed by integer keys."""
+
+    def __init__(self, dim: int, capacity: int = 1024) -> None:
+        self.dim = dim
+        self._vecs = np.zeros((capacity, dim), dtype=np.float32)
+        self._keys = np.full(capacity, -1, dtype=np.int64)
+        self._alive = np.zeros(capacity, dtype=bool)
+        self._pos: dict[int, int] = {}
+        self._n = 0
+
+    def __len__(self) -> int:
+        return len(self._pos)
+
+    def _grow(self, needed: int) -> None:
+        cap = len(self._vecs)
+        if needed <= cap:
+            return
+        while cap < needed:
+            cap *= 2
+        for name, fill in (("_vecs", 0.0), ("_keys", -1), ("_alive", False)):
+            old = getattr(self, name)
+            new = np.full((cap,) + old.shape[1:], fill, dtype=old.dtype)
+            new[: self._n] = old[: self._n]
+            setattr(self, name, new)
+
+    def add(self, keys, vectors: np.ndarray) -> None:
+        keys = np.asarray(keys, dtype=np.int64).reshape(-1)
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(keys), self.dim)
+        self.remove(keys[np.isin(keys, np.fromiter(self._pos, np.int64, len(self._pos)))])
+        if len(self._pos) * 2 < self._n and self._n > 1024:
+            self._compact()
+        self._grow(self._n + len(keys))
+        rows = np.arange(self._n, self._n + len(keys))
+        self._vecs[rows] = vectors
+        self._keys[rows] = keys
+        self._alive[rows] = True
+        self._pos.update(zip(keys.tolist(), rows.tolist()))
+        self._n += len(keys)
+
+    def remove(self, keys) -> None:
+        for key in np.asarray(keys, dtype=np.int64).reshape(-1).tolist():
+            row = self._pos.pop(key, None)
+            if row is not None:
+                self._alive[row] = False
+
+    def _compact(self) -> None:
+        live = np.flatnonzero(self._alive[: self._n])
+        n = len(live)
+        self._vecs[:n] = self._vecs[live]
+        self._keys[:n] = self._keys[live]
+        self._alive[:n] = True
+        self._alive[n : self._n] = False
+        self._n = n
+        self._pos = dict(zip(self._keys[:n].tolist(), range(n)))
+
+    def get(self, keys) -> np.ndarray:
+        rows = [self._pos[int(k)] for k in np.asarray(keys).reshape(-1)]
+        return self._vecs[rows]
+
+    def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Keys and cosines of the ``n`` nearest live rows, best first."""
+        if not self._pos or n <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        sims = self._vecs[: self._n] @ np.asarray(query, dtype=np.float32)
+        sims[~self._alive[: self._n]] = -np.inf
+        n = min(n, len(self._pos))
+        top = np.argpartition(-sims, n - 1)[:n] if n < self._n else np.arange(self._n)
+        top = top[np.argsort(-sims[top], kind="stable")][:n]
+        top = top[np.isfinite(sims[top])]
+        return self._keys[top], sims[top]

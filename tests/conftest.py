@@ -1,0 +1,40 @@
+"""Shared fixtures: a deterministic embedder and a fake clock for every test."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from memoryweave_core import HashingEmbedder, MemoryWeave  # noqa: E402
+
+
+class FakeClock:
+    """A clock tests move by hand (epoch seconds)."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def embedder() -> HashingEmbedder:
+    return HashingEmbedder(dim=256)
+
+
+@pytest.fixture
+def memory(embedder, clock) -> MemoryWeave:
+    return MemoryWeave(embedder=embedder, clock=clock)

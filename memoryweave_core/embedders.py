@@ -146,8 +146,11 @@ class FunctionEmbedder:
     def __init__(self, fn: Callable[[Any], Any], *, batched: bool | None = None) -> None:
         self.fn = fn
         if batched is None:
-            probe = np.asarray(fn(["dimension probe", "second probe"]), dtype=np.float32)
-            batched = probe.ndim == 2 and probe.shape[0] == 2
+            try:
+                probe = np.asarray(fn(["dimension probe", "second probe"]), dtype=np.float32)
+                batched = probe.ndim == 2 and probe.shape[0] == 2
+            except Exception:  # a one-text function choking on a list
+                batched = False
         self.batched = batched
         self.dim = int(np.asarray(self._call(["dimension probe"])).shape[-1])
 

@@ -1,0 +1,97 @@
+"""ACT-R activation against its exact formula, and the ART2-A estimator."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from memoryweave_core import ART2A, InvalidInputError
+from memoryweave_core.activation import RECENT, AccessLog, base_level
+
+
+def exact(times, now, d=0.5):
+    return math.log(sum(max(now - t, 1.0) ** -d for t in times))
+
+
+def test_activation_is_exact_while_log_is_short():
+    log = AccessLog(first=0.0)
+    times = [0.0]
+    for t in (100.0, 500.0, 2_000.0):
+        log.touch(t)
+        times.append(t)
+    assert base_level(log, 10_000.0) == pytest.approx(exact(times, 10_000.0))
+
+
+def test_bounded_log_approximates_long_history():
+    log = AccessLog(first=0.0)
+    times = [0.0]
+    for i in range(1, 200):
+        log.touch(i * 1_000.0)
+        times.append(i * 1_000.0)
+    assert len(log.recent) == RECENT and log.count == 200
+    assert base_level(log, 300_000.0) == pytest.approx(exact(times, 300_000.0), abs=0.05)
+
+
+def test_activation_decays_and_frequency_helps():
+    once, often = AccessLog(first=0.0), AccessLog(first=0.0)
+    for t in (10.0, 20.0, 30.0):
+        often.touch(t)
+    assert base_level(once, 100.0) > base_level(once, 10_000.0)
+    assert base_level(often, 10_000.0) > base_level(once, 10_000.0)
+
+
+def test_future_accesses_do_not_count():
+    log = AccessLog(first=0.0)
+    log.touch(5_000.0)
+    assert base_level(log, 1_000.0) == pytest.approx(exact([0.0], 1_000.0))
+
+
+def test_access_log_round_trips_as_plain_data():
+    log = AccessLog(first=1.0)
+    log.touch(2.0)
+    assert AccessLog.from_dict(log.to_dict()) == log
+
+
+def _unit(rng, n, dim=16):
+    x = rng.normal(size=(n, dim))
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_art_creates_categories_by_vigilance():
+    rng = np.random.default_rng(0)
+    centres = _unit(rng, 3)
+    X = np.concatenate([c + 0.05 * rng.normal(size=(20, 16)) for c in centres])
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    order = rng.permutation(len(X))
+    art = ART2A(vigilance=0.8, learning_rate=0.1).partial_fit(X[order])
+    assert art.n_categories_ == 3 and art.prototypes_.shape == (3, 16)
+    assert art.counts_.sum() == 60 and sorted(art.counts_) == [20, 20, 20]
+    assert np.allclose(np.linalg.norm(art.prototypes_, axis=1), 1.0, atol=1e-5)
+    # predict agrees with the labels learned (for well separated clusters)
+    assert np.array_equal(art.predict(X[order]), art.labels_)
+    loose = ART2A(vigilance=0.01).partial_fit(X)
+    strict = ART2A(vigilance=0.999).partial_fit(X)
+    assert loose.n_categories_ < art.n_categories_ < strict.n_categories_
+
+
+def test_art_prototype_moves_toward_input():
+    art = ART2A(vigilance=0.5, learning_rate=0.5).partial_fit([[1.0, 0.0]])
+    art.partial_fit([[0.8, 0.6]])
+    p = art.prototypes_[0]
+    assert art.n_categories_ == 1 and 0.8 < p[0] < 1.0 and 0.0 < p[1] < 0.6
+
+
+def test_art_predict_unmatched_is_minus_one_and_state_round_trips():
+    art = ART2A(vigilance=0.9).partial_fit([[1.0, 0.0, 0.0]])
+    assert art.predict([[0.0, 1.0, 0.0]]).tolist() == [-1]
+    clone = ART2A.from_state(art.get_state())
+    assert np.array_equal(clone.prototypes_, art.prototypes_) and clone.vigilance == 0.9
+    assert ART2A().predict([[1.0, 0.0]]).tolist() == [-1]
+
+
+@pytest.mark.parametrize("params", [{"vigilance": 0.0}, {"vigilance": 1.5}, {"learning_rate": 0.0}])
+def test_art_rejects_bad_parameters(params):
+    with pytest.raises(InvalidInputError):
+        ART2A(**params).partial_fit([[1.0, 0.0]])

@@ -1,0 +1,129 @@
+"""MemoryWeaveMiddleware: long-term memory for ``langchain.agents.create_agent``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Awaitable, Callable
+
+from langchain.agents.middleware import AgentMiddleware, AgentState, ModelRequest, ModelResponse
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
+from langchain_core.runnables.config import run_in_executor
+from langgraph.config import get_config
+from langgraph.runtime import Runtime
+
+from memoryweave_core import MemoryWeave, RecallResult
+
+DEFAULT_HEADER = "Things you remember about this user from earlier conversations (most relevant first):"
+
+
+class MemoryWeaveMiddleware(AgentMiddleware):
+    """Recall into the system prompt before each model call; remember each finished turn.
+
+    >>> agent = create_agent(model, tools, middleware=[MemoryWeaveMiddleware(memory)])
+    >>> agent.invoke({"messages": [("user", "hi")]}, {"configurable": {"user_id": "alice"}})
+
+    The MemoryWeave namespace is the user's id, read from the runtime context
+    (attribute or key ``user_key``) or else from ``config["configurable"]``;
+    ``default_namespace`` when neither has one.  Pass ``namespace=`` (a
+    function of the Runtime returning a namespace or None) to choose it
+    yourself.  The conversation thread (``thread_id``) becomes the episode.
+    """
+
+    def __init__(
+        self,
+        memory: MemoryWeave,
+        *,
+        k: int = 5,
+        user_key: str = "user_id",
+        default_namespace: str = "default",
+        namespace: Callable[[Runtime[Any]], str | None] | None = None,
+        header: str = DEFAULT_HEADER,
+        user_speaker: str = "user",
+        ai_speaker: str = "assistant",
+    ) -> None:
+        super().__init__()
+        self.memory = memory
+        self.k = k
+        self.user_key = user_key
+        self.default_namespace = default_namespace
+        self.namespace_fn = namespace
+        self.header = header
+        self.user_speaker = user_speaker
+        self.ai_speaker = ai_speaker
+        self.tools = []
+
+    # -- where -----------------------------------------------------------------
+    def namespace(self, runtime: Runtime[Any] | None) -> str:
+        """The namespace of the user this run is for."""
+        if self.namespace_fn is not None:
+            ns = self.namespace_fn(runtime)
+            return self.default_namespace if ns is None else ns
+        context = getattr(runtime, "context", None)
+        user = context.get(self.user_key) if isinstance(context, Mapping) else getattr(context, self.user_key, None)
+        if user is None:
+            user = _configurable().get(self.user_key)
+        return self.default_namespace if user is None else str(user)
+
+    # -- recall ----------------------------------------------------------------
+    def _recall(self, request: ModelRequest) -> ModelRequest:
+        human = _last(request.messages, HumanMessage)
+        query = human.text if human is not None else ""
+        if not query.strip():
+            return request
+        # Count a memory as used once per turn, not once per model call in a tool loop.
+        first_call = request.messages[-1] is human
+        found = self.memory.recall(query, self.k, namespace=self.namespace(request.runtime), record_access=first_call)
+        if not found:
+            return request
+        return request.override(system_message=_append(request.system_message, self.render(found)))
+
+    def render(self, found: RecallResult) -> str:
+        """The text added to the system prompt."""
+        lines = [f"- {r.trace.speaker + ': ' if r.trace.speaker else ''}{r.trace.text}" for r in found]
+        return "\n".join([self.header, *lines])
+
+    def wrap_model_call(
+        self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]
+    ) -> ModelResponse:
+        return handler(self._recall(request))
+
+    async def awrap_model_call(
+        self, request: ModelRequest, handler: Callable[[ModelRequest], Awaitable[ModelResponse]]
+    ) -> ModelResponse:
+        return await handler(await run_in_executor(None, self._recall, request))
+
+    # -- remember --------------------------------------------------------------
+    def after_agent(self, state: AgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        messages = state.get("messages") or []
+        ai = messages[-1] if messages and isinstance(messages[-1], AIMessage) else None
+        human = _last(messages, HumanMessage)
+        turn = [(self.user_speaker, human), (self.ai_speaker, ai)]
+        items = [{"speaker": who, "text": m.text} for who, m in turn if m is not None and m.text.strip()]
+        if items:
+            episode = _configurable().get("thread_id")
+            for item in items:
+                item["episode"] = None if episode is None else str(episode)
+            self.memory.add_many(items, namespace=self.namespace(runtime))
+        return None
+
+    async def aafter_agent(self, state: AgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        return await run_in_executor(None, self.after_agent, state, runtime)
+
+
+def _configurable() -> Mapping[str, Any]:
+    try:
+        return get_config().get("configurable") or {}
+    except RuntimeError:  # outside a LangGraph run
+        return {}
+
+
+def _last(messages: list[AnyMessage], kind: type) -> Any:
+    return next((m for m in reversed(messages) if isinstance(m, kind)), None)
+
+
+def _append(system: SystemMessage | None, text: str) -> SystemMessage:
+    if system is None:
+        return SystemMessage(content=text)
+    if isinstance(system.content, str):
+        return SystemMessage(content=f"{system.content}\n\n{text}" if system.content else text)
+    return SystemMessage(content=[*system.content, {"type": "text", "text": text}])

@@ -1,0 +1,225 @@
+"""MemoryWeaveStore: a LangGraph ``BaseStore`` kept in a MemoryWeave.
+
+Each item is one trace.  The LangGraph namespace tuple maps onto the
+MemoryWeave namespace joined with ``"."`` (LangGraph forbids dots in
+namespace labels, so the mapping is reversible), the item's key and JSON
+value live in the trace metadata, and the text the trace is recalled by is
+taken from the value the way ``InMemoryStore`` picks the text to embed
+(``index`` fields, default ``["$"]``: the whole value as JSON).  Items put
+with ``index=False`` (or whose fields hold no text) go to a sibling
+namespace that recall never searches, so they are found by ``get`` and
+filtered ``search`` but not by ``query``, as in ``InMemoryStore``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from datetime import datetime, timezone
+from itertools import islice
+from typing import Any, Iterable, Iterator
+
+from langchain_core.runnables.config import run_in_executor
+from langgraph.store.base import (
+    BaseStore,
+    GetOp,
+    Item,
+    ListNamespacesOp,
+    Op,
+    PutOp,
+    Result,
+    SearchItem,
+    SearchOp,
+    get_text_at_path,
+    tokenize_path,
+    validate_op_namespace,
+)
+
+# The filter and namespace-matching rules of LangGraph's own InMemoryStore,
+# reused so both stores agree on what matches.
+from langgraph.store.memory import _compare_values, _does_match
+
+from memoryweave_core import MemoryWeave, Trace, TraceNotFoundError
+from memoryweave_core.trace import check_metadata
+
+SEP = "."
+#: Suffix of the namespace that holds un-indexed items.  It ends in an empty
+#: label, which LangGraph never allows, so it cannot collide with a real one.
+UNINDEXED = SEP + SEP + "unindexed"
+_META = "langgraph"  # metadata key of the item's key, value and creation time
+
+
+def to_memory_namespace(namespace: tuple[str, ...]) -> str:
+    """The MemoryWeave namespace of a LangGraph namespace tuple."""
+    return SEP.join(namespace)
+
+
+def from_memory_namespace(namespace: str) -> tuple[str, ...]:
+    """The LangGraph namespace tuple of a MemoryWeave namespace."""
+    return tuple(namespace.removesuffix(UNINDEXED).split(SEP))
+
+
+def trace_id(namespace: tuple[str, ...], key: str) -> str:
+    """The trace id of an item: fixed-length and unique per (namespace, key)."""
+    digest = hashlib.sha256(json.dumps([list(namespace), key]).encode("utf-8")).hexdigest()
+    return f"lg-{digest[:40]}"
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, timezone.utc)
+
+
+class MemoryWeaveStore(BaseStore):
+    """A LangGraph store whose semantic search is MemoryWeave recall.
+
+    >>> store = MemoryWeaveStore(MemoryWeave(), index={"fields": ["text"]})
+    >>> agent = create_agent(model, tools, store=store)
+
+    ``index`` follows LangGraph's ``IndexConfig``; only ``fields`` is used
+    (the embedder is the MemoryWeave's own).  ``search(query=...)`` returns
+    :class:`SearchItem`s scored by recall; without a query it lists the items
+    in the namespace prefix, filtered, in storage order.
+    """
+
+    __slots__ = ("memory", "fields", "record_access", "_lock")
+
+    def __init__(
+        self,
+        memory: MemoryWeave | None = None,
+        *,
+        index: dict[str, Any] | None = None,
+        record_access: bool = True,
+    ) -> None:
+        self.memory = memory if memory is not None else MemoryWeave()
+        fields = (index or {}).get("fields") or ["$"]
+        self.fields = [(f, tokenize_path(f) if f != "$" else f) for f in fields]
+        self.record_access = record_access
+        self._lock = threading.RLock()
+
+    # -- BaseStore -------------------------------------------------------------
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        ops = list(ops)
+        for op in ops:
+            validate_op_namespace(op)
+        with self._lock:
+            return [self._run(op) for op in ops]
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        return await run_in_executor(None, self.batch, list(ops))
+
+    def _run(self, op: Op) -> Result:
+        if isinstance(op, GetOp):
+            return self._get(op)
+        if isinstance(op, SearchOp):
+            return self._search(op)
+        if isinstance(op, PutOp):
+            return self._put(op)
+        if isinstance(op, ListNamespacesOp):
+            return self._list_namespaces(op)
+        raise ValueError(f"Unknown operation type: {type(op)}")
+
+    # -- translation -------------------------------------------------------------
+    def _trace(self, namespace: tuple[str, ...], key: str) -> Trace | None:
+        try:
+            return self.memory.get(trace_id(namespace, key))
+        except TraceNotFoundError:
+            return None
+
+    @staticmethod
+    def _item(t: Trace, score: float | None = None, search: bool = False) -> Item:
+        meta = t.metadata[_META]
+        fields = dict(
+            namespace=from_memory_namespace(t.namespace),
+            key=meta["key"],
+            value=meta["value"],
+            created_at=_utc(meta["created_at"]),
+            updated_at=_utc(t.time),
+        )
+        return SearchItem(**fields, score=score) if search else Item(**fields)
+
+    def _text(self, op: PutOp) -> str | None:
+        """The text to recall the item by (None when it is not indexed)."""
+        if op.index is False:
+            return None
+        paths = self.fields if op.index is None else [(p, tokenize_path(p)) for p in op.index]
+        texts = [t for _, path in paths for t in get_text_at_path(op.value, path) if t.strip()]
+        return "\n".join(texts) or None
+
+    def _get(self, op: GetOp) -> Item | None:
+        t = self._trace(op.namespace, op.key)
+        return None if t is None else self._item(t)
+
+    def _put(self, op: PutOp) -> None:
+        if op.ttl is not None:
+            raise NotImplementedError("MemoryWeaveStore does not support TTL; forget items explicitly")
+        old = self._trace(op.namespace, op.key)
+        if op.value is None:
+            if old is not None:
+                self.memory.forget(old.id)
+            return None
+        ns = to_memory_namespace(op.namespace)
+        value = dict(op.value)
+        now = self.memory.clock()
+        meta = check_metadata({_META: {"key": op.key, "value": value, "created_at": old.metadata[_META]["created_at"] if old else now}})
+        text = self._text(op)
+        item = {"id": trace_id(op.namespace, op.key), "metadata": meta, "time": now}
+        if text is None:  # not searchable by query: kept beside the namespace recall searches
+            ns += UNINDEXED
+            text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+        # An item is its own episode: unrelated puts must not become each other's context.
+        item.update(text=text, episode=item["id"])
+        if old is not None:
+            self.memory.forget(old.id)
+        self.memory.add_many([item], namespace=ns)
+        return None
+
+    def _spaces(self, prefix: tuple[str, ...]) -> list[str]:
+        """MemoryWeave namespaces (indexed and not) under a LangGraph prefix."""
+        n = len(prefix)
+        return [ns for ns in self.memory.namespaces() if from_memory_namespace(ns)[:n] == prefix]
+
+    def _matches(self, t: Trace, flt: dict[str, Any] | None) -> bool:
+        if _META not in t.metadata:  # a memory that did not come through the store
+            return False
+        value = t.metadata[_META]["value"]
+        return not flt or all(_compare_values(value.get(k), v) for k, v in flt.items())
+
+    def _traces(self, namespace: str) -> Iterator[Trace]:
+        return self.memory.store.iter_traces(namespace)
+
+    def _search(self, op: SearchOp) -> list[SearchItem]:
+        spaces = self._spaces(op.namespace_prefix)
+        if not op.query:
+            found = (t for ns in spaces for t in self._traces(ns) if self._matches(t, op.filter))
+            return [self._item(t, search=True) for t in islice(found, op.offset, op.offset + op.limit)]
+        scored: list[tuple[float, Trace]] = []
+        unscored: list[Trace] = []
+        for ns in spaces:
+            if ns.endswith(UNINDEXED):
+                unscored.extend(t for t in self._traces(ns) if self._matches(t, op.filter))
+                continue
+            # Without a filter the best offset+limit suffice; with one, rank them all.
+            k = self.memory.count(ns) if op.filter else min(op.offset + op.limit, self.memory.count(ns))
+            if k < 1:
+                continue
+            for r in self.memory.recall(op.query, k, namespace=ns, record_access=False):
+                if self._matches(r.trace, op.filter):
+                    scored.append((r.score, r.trace))
+        scored.sort(key=lambda st: -st[0])
+        ranked: list[tuple[float | None, Trace]] = [*scored, *((None, t) for t in unscored)]
+        page = ranked[op.offset : op.offset + op.limit]
+        if self.record_access:
+            used = [t.id for s, t in page if s is not None]
+            if used:
+                self.memory.store.record_access(used, self.memory.clock())
+        return [self._item(t, s, search=True) for s, t in page]
+
+    def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
+        spaces = {from_memory_namespace(ns) for ns in self.memory.namespaces()}
+        if op.match_conditions:
+            spaces = {ns for ns in spaces if all(_does_match(c, ns) for c in op.match_conditions)}
+        if op.max_depth is not None:
+            spaces = {ns[: op.max_depth] for ns in spaces}
+        return sorted(spaces)[op.offset : op.offset + op.limit]
+

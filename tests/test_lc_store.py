@@ -1,0 +1,340 @@
+"""MemoryWeaveStore against LangGraph's InMemoryStore: one suite, both stores.
+
+Every test in the parametrised part runs the same operations on both stores
+and checks what LangGraph's store contract fixes (values, keys, namespaces,
+filters, pagination, namespace listing, validation).  Ranking with a query is
+compared only where it must agree: an item that shares the query's words
+comes first, and un-indexed items come back unscored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+pytest.importorskip("langgraph")
+
+from langchain_core.embeddings import Embeddings  # noqa: E402
+from langgraph.store.base import GetOp, InvalidNamespaceError, ListNamespacesOp, PutOp, SearchOp  # noqa: E402
+from langgraph.store.memory import InMemoryStore  # noqa: E402
+
+from memoryweave_core import HashingEmbedder, MemoryWeave  # noqa: E402
+from memoryweave_lc import MemoryWeaveStore  # noqa: E402
+from memoryweave_lc.store import from_memory_namespace, to_memory_namespace  # noqa: E402
+
+
+class HashingEmbeddings(Embeddings):
+    """HashingEmbedder as LangChain Embeddings, so both stores embed alike."""
+
+    def __init__(self) -> None:
+        self.embedder = HashingEmbedder(dim=256)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embedder.embed(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+def make_store(kind: str, fields: list[str] | None = None):
+    embeddings = HashingEmbeddings()
+    if kind == "inmemory":
+        return InMemoryStore(index={"dims": 256, "embed": embeddings, "fields": fields or ["$"]})
+    return MemoryWeaveStore(MemoryWeave(embedder=embeddings), index={"fields": fields or ["$"]})
+
+
+@pytest.fixture(params=["inmemory", "memoryweave"])
+def store(request):
+    return make_store(request.param)
+
+
+@pytest.fixture(params=["inmemory", "memoryweave"])
+def text_store(request):
+    """Both stores indexing only the ``text`` field."""
+    return make_store(request.param, ["text"])
+
+
+PETS = [
+    (("users", "alice", "pets"), "luna", {"kind": "cat", "name": "Luna", "age": 3, "tags": ["indoor"]}),
+    (("users", "alice", "pets"), "rex", {"kind": "dog", "name": "Rex", "age": 7, "owner": {"city": "Lisbon"}}),
+    (("users", "alice", "notes"), "n1", {"kind": "note", "text": "buy cat food", "age": 1}),
+    (("users", "bob", "pets"), "bubbles", {"kind": "fish", "name": "Bubbles", "age": 1}),
+    (("users", "bob", "pets"), "tom", {"kind": "cat", "name": "Tom", "age": 12}),
+    (("docs",), "d1", {"kind": "doc", "title": "store semantics"}),
+]
+
+
+def fill(store) -> None:
+    for ns, key, value in PETS:
+        store.put(ns, key, value)
+
+
+def keys(items) -> set[str]:
+    return {i.key for i in items}
+
+
+# -- the shared contract ---------------------------------------------------------
+def test_put_get_roundtrip(store):
+    fill(store)
+    for ns, key, value in PETS:
+        item = store.get(ns, key)
+        assert item is not None
+        assert (item.namespace, item.key, item.value) == (ns, key, value)
+        assert item.created_at.tzinfo is not None and item.updated_at >= item.created_at
+    assert store.get(("users", "alice", "pets"), "nope") is None
+    assert store.get(("users", "carol"), "luna") is None
+    assert store.get(("users", "alice"), "luna") is None  # a prefix is not the namespace
+
+
+def test_update_replaces_value(store):
+    fill(store)
+    ns = ("users", "alice", "pets")
+    store.put(ns, "luna", {"kind": "cat", "name": "Luna", "age": 4})
+    assert store.get(ns, "luna").value == {"kind": "cat", "name": "Luna", "age": 4}
+    assert len(store.search(ns, limit=100)) == 2
+
+
+def test_delete(store):
+    fill(store)
+    ns = ("users", "alice", "pets")
+    store.delete(ns, "luna")
+    assert store.get(ns, "luna") is None
+    assert keys(store.search(ns)) == {"rex"}
+    store.delete(ns, "never-existed")  # deleting nothing is fine
+    store.put(ns, "luna", {"kind": "cat"})
+    assert store.get(ns, "luna").value == {"kind": "cat"}
+
+
+def test_same_key_in_different_namespaces(store):
+    store.put(("a",), "k", {"v": 1})
+    store.put(("b",), "k", {"v": 2})
+    assert store.get(("a",), "k").value == {"v": 1}
+    assert store.get(("b",), "k").value == {"v": 2}
+
+
+@pytest.mark.parametrize(
+    ("prefix", "flt", "expected"),
+    [
+        ((), None, {"luna", "rex", "n1", "bubbles", "tom", "d1"}),
+        (("users",), None, {"luna", "rex", "n1", "bubbles", "tom"}),
+        (("users", "alice"), None, {"luna", "rex", "n1"}),
+        (("users", "alice", "pets"), None, {"luna", "rex"}),
+        (("users", "ali"), None, set()),
+        (("users",), {"kind": "cat"}, {"luna", "tom"}),
+        (("users",), {"kind": "cat", "age": 3}, {"luna"}),
+        (("users",), {"age": {"$gt": 3}}, {"rex", "tom"}),
+        (("users",), {"age": {"$gte": 3, "$lt": 12}}, {"luna", "rex"}),
+        (("users",), {"age": {"$lte": 1}}, {"n1", "bubbles"}),
+        (("users",), {"kind": {"$ne": "cat"}}, {"rex", "n1", "bubbles"}),
+        (("users",), {"kind": {"$eq": "dog"}}, {"rex"}),
+        (("users",), {"owner": {"city": "Lisbon"}}, {"rex"}),
+        (("users",), {"tags": ["indoor"]}, {"luna"}),
+        (("users",), {"kind": "unicorn"}, set()),
+        ((), {"missing": None}, {"luna", "rex", "n1", "bubbles", "tom", "d1"}),
+    ],
+)
+def test_search_filters(store, prefix, flt, expected):
+    fill(store)
+    found = store.search(prefix, filter=flt, limit=100)
+    assert keys(found) == expected
+    assert all(i.score is None for i in found)
+    assert all(i.namespace[: len(prefix)] == prefix for i in found)
+
+
+def test_search_pagination(store):
+    fill(store)
+    everything = store.search((), limit=100)
+    assert len(everything) == len(PETS)
+    assert len(store.search(())) == len(PETS)  # default limit 10
+    pages = [store.search((), limit=2, offset=o) for o in (0, 2, 4, 6)]
+    assert [len(p) for p in pages] == [2, 2, 2, 0]
+    assert [i.key for p in pages for i in p] == [i.key for i in everything]
+    assert len(store.search(("users",), filter={"kind": "cat"}, limit=1)) == 1
+    assert store.search(("users",), filter={"kind": "cat"}, limit=1, offset=1)[0].key in {"luna", "tom"}
+
+
+def test_search_with_query_ranks_the_matching_item_first(text_store):
+    ns = ("memories", "alice")
+    facts = {
+        "sister": "my sister Beatrix lives in Lisbon",
+        "job": "I work as a nurse on night shifts",
+        "pet": "I adopted a cat called Luna",
+        "trip": "we are planning a trip to Japan",
+    }
+    for key, text in facts.items():
+        text_store.put(ns, key, {"text": text})
+    found = text_store.search(("memories",), query="where does my sister Beatrix live", limit=2)
+    assert len(found) == 2 and found[0].key == "sister"
+    assert all(isinstance(i.score, float) for i in found)
+    assert found[0].score >= found[1].score
+    cats = text_store.search(ns, query="cat called Luna", limit=10)
+    assert cats[0].key == "pet" and len(cats) == 4
+    assert [i.key for i in text_store.search(ns, query="cat called Luna", filter={"text": facts["job"]})] == ["job"]
+    assert text_store.search(("memories", "bob"), query="cat") == []
+
+
+def test_query_pagination(text_store):
+    for i in range(6):
+        text_store.put(("m",), f"k{i}", {"text": f"fact number {i} about gardening"})
+    everything = text_store.search(("m",), query="gardening", limit=6)
+    pages = text_store.search(("m",), query="gardening", limit=3) + text_store.search(("m",), query="gardening", limit=3, offset=3)
+    assert keys(pages) == keys(everything) and len(everything) == 6
+
+
+def test_index_fields_per_put(text_store):
+    ns = ("notes",)
+    text_store.put(ns, "a", {"title": "tomato soup recipe", "text": "boring"}, index=["title"])
+    text_store.put(ns, "b", {"text": "notes about the tomato harvest"})
+    text_store.put(ns, "c", {"text": "quantum physics lecture"})
+    found = text_store.search(ns, query="tomato soup recipe", limit=1)
+    assert found[0].key == "a"
+
+
+def test_unindexed_items_are_found_but_unscored(text_store):
+    ns = ("notes",)
+    text_store.put(ns, "indexed", {"text": "the garden needs watering"})
+    text_store.put(ns, "hidden", {"text": "the garden needs watering too"}, index=False)
+    found = text_store.search(ns, query="garden watering", limit=10)
+    assert [i.key for i in found] == ["indexed", "hidden"]
+    assert isinstance(found[0].score, float) and found[1].score is None
+    assert text_store.get(ns, "hidden").value == {"text": "the garden needs watering too"}
+    assert keys(text_store.search(ns)) == {"indexed", "hidden"}
+
+
+def test_list_namespaces(store):
+    fill(store)
+    alice, bob = ("users", "alice"), ("users", "bob")
+    everything = [("docs",), (*alice, "notes"), (*alice, "pets"), (*bob, "pets")]
+    assert store.list_namespaces() == everything
+    assert store.list_namespaces(prefix=("users",)) == everything[1:]
+    assert store.list_namespaces(prefix=("users", "*", "pets")) == [(*alice, "pets"), (*bob, "pets")]
+    assert store.list_namespaces(suffix=("pets",)) == [(*alice, "pets"), (*bob, "pets")]
+    assert store.list_namespaces(suffix=("alice", "*")) == [(*alice, "notes"), (*alice, "pets")]
+    assert store.list_namespaces(prefix=("users",), suffix=("notes",)) == [(*alice, "notes")]
+    assert store.list_namespaces(max_depth=1) == [("docs",), ("users",)]
+    assert store.list_namespaces(prefix=("users",), max_depth=2) == [alice, bob]
+    assert store.list_namespaces(limit=2) == everything[:2]
+    assert store.list_namespaces(limit=2, offset=3) == everything[3:]
+    assert store.list_namespaces(prefix=("nobody",)) == []
+
+
+@pytest.mark.parametrize("label", ["a.b", "", "nul\x00"])
+def test_invalid_namespace_labels_are_rejected(store, label):
+    with pytest.raises(InvalidNamespaceError):
+        store.put(("users", label), "k", {"v": 1})
+    with pytest.raises(InvalidNamespaceError):
+        store.get(("users", label), "k")
+    with pytest.raises(InvalidNamespaceError):
+        store.search(("users", label))
+
+
+def test_reserved_and_empty_namespaces_are_rejected(store):
+    with pytest.raises(InvalidNamespaceError):
+        store.put((), "k", {"v": 1})
+    with pytest.raises(InvalidNamespaceError):
+        store.put(("langgraph", "x"), "k", {"v": 1})
+
+
+def test_batch_returns_one_result_per_op(store):
+    fill(store)
+    ns = ("users", "alice", "pets")
+    results = store.batch(
+        [
+            GetOp(ns, "luna"),
+            SearchOp(("users",), {"kind": "cat"}, 10, 0),
+            ListNamespacesOp(max_depth=1),
+            PutOp(("new",), "k", {"v": 1}),
+        ]
+    )
+    assert len(results) == 4
+    assert results[0].value["name"] == "Luna"
+    assert keys(results[1]) == {"luna", "tom"}
+    assert results[2] == [("docs",), ("users",)]
+    assert results[3] is None
+    assert store.get(("new",), "k").value == {"v": 1}
+
+
+def test_ttl_is_refused(store):
+    with pytest.raises(NotImplementedError):
+        store.put(("m",), "k", {"text": "x"}, ttl=5)
+
+
+async def test_async_api(store):
+    ns = ("users", "alice", "pets")
+    await asyncio.gather(*(store.aput(n, k, v) for n, k, v in PETS))
+    assert (await store.aget(ns, "luna")).value == PETS[0][2]
+    assert keys(await store.asearch(("users",), filter={"kind": "cat"})) == {"luna", "tom"}
+    assert await store.alist_namespaces(prefix=("users", "bob")) == [("users", "bob", "pets")]
+    await store.adelete(ns, "luna")
+    assert await store.aget(ns, "luna") is None
+
+
+# -- MemoryWeave specifics ---------------------------------------------------------
+@pytest.fixture
+def mw_store() -> MemoryWeaveStore:
+    return MemoryWeaveStore(MemoryWeave(embedder=HashingEmbedder()), index={"fields": ["text"]})
+
+
+def test_namespace_mapping_is_reversible():
+    for ns in [("a",), ("users", "alice"), ("x y", "ü", "*", "a/b", "-_:")]:
+        assert from_memory_namespace(to_memory_namespace(ns)) == ns
+    assert to_memory_namespace(("users", "alice")) == "users.alice"
+
+
+def test_items_are_memoryweave_traces(mw_store, clock):
+    mw_store.memory.clock = clock
+    mw_store.put(("memories", "alice"), "sister", {"text": "my sister lives in Lisbon", "source": "chat"})
+    memory = mw_store.memory
+    assert memory.namespaces() == ["memories.alice"]
+    (trace,) = list(memory)
+    assert trace.text == "my sister lives in Lisbon"
+    top = memory.recall("where does the sister live", 1, namespace="memories.alice", record_access=False)[0]
+    found = mw_store.search(("memories",), query="where does the sister live", limit=1)[0]
+    assert found.score == top.score  # the score is MemoryWeave's recall score
+    assert found.value == {"text": "my sister lives in Lisbon", "source": "chat"}
+
+
+def test_update_keeps_created_at(mw_store, clock):
+    mw_store.memory.clock = clock
+    ns = ("m",)
+    mw_store.put(ns, "k", {"text": "first version"})
+    clock.advance(3600)
+    mw_store.put(ns, "k", {"text": "second version"})
+    item = mw_store.get(ns, "k")
+    assert (item.updated_at - item.created_at).total_seconds() == pytest.approx(3600)
+    assert mw_store.memory.count() == 1
+
+
+def test_default_text_is_the_whole_value():
+    store = MemoryWeaveStore(MemoryWeave(embedder=HashingEmbedder()))
+    store.put(("m",), "k", {"b": "banana", "a": 1})
+    assert next(iter(store.memory)).text == '{"a": 1, "b": "banana"}'
+
+
+def test_search_records_access_of_returned_items(mw_store):
+    ns = ("m",)
+    mw_store.put(ns, "hit", {"text": "apple pie recipe"})
+    mw_store.put(ns, "miss", {"text": "car repair manual"})
+    memory = mw_store.memory
+    hit, miss = (memory.get(mw_store._trace(ns, k).id) for k in ("hit", "miss"))
+    before = memory.activation(hit.id), memory.activation(miss.id)
+    mw_store.search(ns, query="apple pie", limit=1)
+    assert memory.activation(hit.id) > before[0]
+    assert memory.activation(miss.id) == before[1]
+
+
+def test_non_json_values_are_rejected_and_keep_the_old_item(mw_store):
+    ns = ("m",)
+    mw_store.put(ns, "k", {"text": "kept"})
+    with pytest.raises(ValueError):
+        mw_store.put(ns, "k", {"text": "new", "bad": object()})
+    assert mw_store.get(ns, "k").value == {"text": "kept"}
+
+
+
+def test_memories_added_outside_the_store_are_not_items(mw_store):
+    mw_store.put(("m",), "k", {"text": "a store item about tea"})
+    mw_store.memory.add("a plain memory about tea", namespace="m")
+    assert [i.key for i in mw_store.search(("m",))] == ["k"]
+    assert [i.key for i in mw_store.search(("m",), query="tea")] == ["k"]

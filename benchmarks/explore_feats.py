@@ -85,7 +85,8 @@ def linear(w):
 
 def coord_ascent(convs, names, w0, metric="R@10", steps=(0.5, 0.25, 0.1), rounds=2):
     w = dict(w0)
-    best = evaluate(convs, linear(w))[metric]
+    score = metric if callable(metric) else (lambda r: r[metric])
+    best = score(evaluate(convs, linear(w)))
     for step in steps:
         for _ in range(rounds):
             improved = False
@@ -93,7 +94,7 @@ def coord_ascent(convs, names, w0, metric="R@10", steps=(0.5, 0.25, 0.1), rounds
                 for delta in (step, -step):
                     w2 = dict(w)
                     w2[k] = w[k] + delta
-                    s = evaluate(convs, linear(w2))[metric]
+                    s = score(evaluate(convs, linear(w2)))
                     if s > best + 1e-6:
                         best, w, improved = s, w2, True
             if not improved:

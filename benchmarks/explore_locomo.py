@@ -20,7 +20,23 @@ import numpy as np
 from memoryweave_core.eval.baselines import BM25
 from memoryweave_core.eval.cache import EmbeddingCache
 from memoryweave_core.eval.datasets import load_locomo
-from memoryweave_core.lexical import tokenize as lex_tokenize
+from memoryweave_core.lexical import STOPWORDS
+from memoryweave_core.lexical import tokenize as _lead_tokenize
+
+_STEMMER = os.environ.get("STEMMER", "lead")
+
+
+def lex_tokenize(text):
+    """Tokenizer used by the explorations: STEMMER=lead (core's light stemmer), snowball, porter, none."""
+    if _STEMMER == "lead":
+        return _lead_tokenize(text)
+    import re
+    toks = [w for w in re.findall(r"\w+", text.lower()) if w not in STOPWORDS]
+    if _STEMMER == "none":
+        return toks
+    from nltk.stem import PorterStemmer, SnowballStemmer
+    st = SnowballStemmer("english") if _STEMMER == "snowball" else PorterStemmer()
+    return [st.stem(w) for w in toks]
 
 DATA = "/work/shared/data/locomo10.json"
 
@@ -45,6 +61,7 @@ class ConvData:
     Q: np.ndarray
     qtok: list
     speakers: list
+    turn_objs: list = None
 
 
 def load_all(include_cat5=False):
@@ -74,7 +91,7 @@ def load_all(include_cat5=False):
             pis[i] = pis[i - 1] + 1 if sess[i] == sess[i - 1] else 0
         out.append(ConvData(c.id, [t.id for t in turns], sess, pis, [t.speaker for t in turns], T, W2, W3,
                             [lex_tokenize(x) for x in texts], [lex_tokenize(x) for x in w3], qs, Q,
-                            [lex_tokenize(q.question) for q in qs], c.speakers))
+                            [lex_tokenize(q.question) for q in qs], c.speakers, turns))
     return out
 
 

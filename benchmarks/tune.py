@@ -19,6 +19,7 @@ import numpy as np
 
 sys.path.insert(0, "benchmarks")
 from explore_feats import NAMES, coord_ascent, feats, linear, zfeats  # noqa: E402
+from explore_feats2 import NAMES2, stage2  # noqa: E402
 from explore_locomo import evaluate, load_all  # noqa: E402
 
 KEYS = ["R@5", "R@10", "c1@5", "c1@10", "c2@5", "c2@10", "c3@5", "c3@10", "c4@5", "c4@10"]
@@ -51,14 +52,25 @@ def main(argv=None):
     ap.add_argument("--features", nargs="+", default=NAMES)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--out")
+    ap.add_argument("--objective", default="R@10",
+                    help="R@10 (micro over questions), macro (mean of the four category R@10), "
+                         "or mix (R@10 + mean of category R@10)")
     args = ap.parse_args(argv)
     t0 = time.time()
     data = load_all()
-    convs = [(cd, zfeats(feats(cd))) for cd in data]
+    convs = []
+    for cd in data:
+        Z = zfeats(feats(cd))
+        if set(args.features) - set(NAMES):
+            Z.update(stage2(cd, Z))
+        convs.append((cd, Z))
     t_feat = time.time() - t0
     nq = sum(len(cd.qs) for cd, _ in convs)
     print(f"features for {nq} questions in {t_feat:.1f}s ({1000 * t_feat / nq:.1f} ms/question)")
     names = args.features
+    objective = {"R@10": "R@10",
+                 "macro": lambda r: np.mean([r[f"c{c}@10"] for c in "1234"]),
+                 "mix": lambda r: r["R@10"] + np.mean([r[f"c{c}@10"] for c in "1234"])}[args.objective]
     w0 = {k: 0.0 for k in names}
     for k in ("d", "d3", "b", "b3"):
         if k in w0:
@@ -67,7 +79,7 @@ def main(argv=None):
     parts, fold_w = [], []
     for f, test in enumerate(folds):
         train = [convs[i] for i in range(len(convs)) if i not in test]
-        w, best = coord_ascent(train, names, w0)
+        w, best = coord_ascent(train, names, w0, metric=objective)
         fold_w.append(w)
         parts.append(([convs[i] for i in test], linear(w)))
         print(f"fold {f}: train R@10 {best:.3f}", {k: round(v, 2) for k, v in w.items() if v})
@@ -78,7 +90,7 @@ def main(argv=None):
     print(row("equal base4", merged_eval([(convs, linear(w0))])))
     held = merged_eval(parts)
     print(row("fitted (held-out folds)", held))
-    w_all, _ = coord_ascent(convs, names, w0)
+    w_all, _ = coord_ascent(convs, names, w0, metric=objective)
     print("weights fitted on all 10:", {k: round(v, 2) for k, v in w_all.items() if v})
     if args.out:
         json.dump({"held_out": held, "fold_weights": fold_w, "weights_all": w_all}, open(args.out, "w"), indent=1)

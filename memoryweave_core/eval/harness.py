@@ -124,26 +124,28 @@ def _recall_config_cls():
 
 
 def feature_weight_names(config: Any = None) -> list[str]:
-    """Names of the fusion weights in RecallConfig that can be ablated (non-zero numbers)."""
+    """Names of the fusion weights in RecallConfig that can be ablated (the non-zero ones)."""
     import dataclasses
 
     if config is None:
         config = _recall_config_cls()()
     weights = getattr(config, "weights", None)
+    if isinstance(weights, Mapping):
+        return [k for k, v in weights.items() if v]
     target = weights if weights is not None and dataclasses.is_dataclass(weights) else config
-    names = []
-    for f in dataclasses.fields(target):
-        val = getattr(target, f.name)
-        if isinstance(val, (int, float)) and not isinstance(val, bool) and val != 0:
-            if weights is not None or f.name.startswith("w_") or f.name.endswith("_weight"):
-                names.append(f.name)
-    return names
+    return [f.name for f in dataclasses.fields(target)
+            if isinstance(getattr(target, f.name), (int, float)) and not isinstance(getattr(target, f.name), bool)
+            and getattr(target, f.name) != 0 and (weights is not None or f.name.startswith("w_"))]
 
 
 def ablated_config(config: Any, feature: str) -> Any:
     import dataclasses
 
+    if hasattr(config, "without"):
+        return config.without(feature)
     weights = getattr(config, "weights", None)
+    if isinstance(weights, Mapping):
+        return dataclasses.replace(config, weights={**weights, feature: 0.0})
     if weights is not None and dataclasses.is_dataclass(weights):
         return dataclasses.replace(config, weights=dataclasses.replace(weights, **{feature: 0.0}))
     return dataclasses.replace(config, **{feature: 0.0})

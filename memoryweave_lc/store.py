@@ -199,13 +199,7 @@ class MemoryWeaveStore(BaseStore):
             if ns.endswith(UNINDEXED):
                 unscored.extend(t for t in self._traces(ns) if self._matches(t, op.filter))
                 continue
-            # Without a filter the best offset+limit suffice; with one, rank them all.
-            k = self.memory.count(ns) if op.filter else min(op.offset + op.limit, self.memory.count(ns))
-            if k < 1:
-                continue
-            for r in self.memory.recall(op.query, k, namespace=ns, record_access=False):
-                if self._matches(r.trace, op.filter):
-                    scored.append((r.score, r.trace))
+            scored.extend(self._recall(op, ns))
         scored.sort(key=lambda st: -st[0])
         ranked: list[tuple[float | None, Trace]] = [*scored, *((None, t) for t in unscored)]
         page = ranked[op.offset : op.offset + op.limit]
@@ -214,6 +208,18 @@ class MemoryWeaveStore(BaseStore):
             if used:
                 self.memory.store.record_access(used, self.memory.clock())
         return [self._item(t, s, search=True) for s, t in page]
+
+    def _recall(self, op: SearchOp, ns: str) -> list[tuple[float, Trace]]:
+        """Recall the best offset+limit items of one namespace that pass the filter."""
+        want, total = op.offset + op.limit, self.memory.count(ns)
+        k = min(want, total)
+        while k >= 1:
+            found = self.memory.recall(op.query, k, namespace=ns, record_access=False)
+            kept = [(r.score, r.trace) for r in found if self._matches(r.trace, op.filter)]
+            if len(kept) >= want or k >= total:
+                return kept
+            k = total  # the filter dropped some: rank the whole namespace
+        return []
 
     def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
         spaces = {from_memory_namespace(ns) for ns in self.memory.namespaces()}

@@ -338,3 +338,13 @@ def test_memories_added_outside_the_store_are_not_items(mw_store):
     mw_store.memory.add("a plain memory about tea", namespace="m")
     assert [i.key for i in mw_store.search(("m",))] == ["k"]
     assert [i.key for i in mw_store.search(("m",), query="tea")] == ["k"]
+
+
+def test_query_with_filter_reaches_past_the_first_recall(mw_store):
+    ns = ("m",)
+    for i in range(8):
+        mw_store.put(ns, f"tea{i}", {"text": f"green tea note {i}", "kind": "tea"})
+    mw_store.put(ns, "coffee", {"text": "a note on coffee, not tea", "kind": "coffee"})
+    mw_store.memory.add("green tea note plain memory", namespace="m")
+    assert [i.key for i in mw_store.search(ns, query="green tea note", filter={"kind": "coffee"}, limit=1)] == ["coffee"]
+    assert len(mw_store.search(ns, query="green tea note plain memory", limit=1)) == 1

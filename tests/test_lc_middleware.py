@@ -1,0 +1,117 @@
+"""MemoryWeaveMiddleware hooks, called directly (the agent runs are in test_lc_e2e.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+pytest.importorskip("langchain")
+
+from langchain.agents.middleware import ModelRequest, ModelResponse  # noqa: E402
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel  # noqa: E402
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage  # noqa: E402
+from langgraph.runtime import Runtime  # noqa: E402
+
+from memoryweave_lc import MemoryWeaveMiddleware  # noqa: E402
+
+
+@dataclass
+class Ctx:
+    user_id: str
+
+
+@pytest.fixture
+def mw(memory):
+    memory.add("My sister Beatrix lives in Lisbon", speaker="user", namespace="alice")
+    memory.add("I play the cello", speaker="user", namespace="alice")
+    return MemoryWeaveMiddleware(memory, k=1)
+
+
+def request(messages, system=None, context=None) -> ModelRequest:
+    return ModelRequest(
+        model=GenericFakeChatModel(messages=iter([])),
+        messages=messages,
+        system_message=system,
+        runtime=Runtime(context=context),
+    )
+
+
+def run(mw, req) -> ModelRequest:
+    seen = []
+
+    def handler(r):
+        seen.append(r)
+        return ModelResponse(result=[AIMessage("ok")])
+
+    mw.wrap_model_call(req, handler)
+    return seen[0]
+
+
+def test_namespace_resolution(memory):
+    mw = MemoryWeaveMiddleware(memory, default_namespace="anon")
+    assert mw.namespace(Runtime(context=Ctx("alice"))) == "alice"
+    assert mw.namespace(Runtime(context={"user_id": 42})) == "42"
+    assert mw.namespace(Runtime(context=None)) == "anon"  # and no LangGraph config outside a run
+    assert mw.namespace(None) == "anon"
+    custom = MemoryWeaveMiddleware(memory, namespace=lambda rt: f"team:{rt.context.user_id}")
+    assert custom.namespace(Runtime(context=Ctx("alice"))) == "team:alice"
+    assert MemoryWeaveMiddleware(memory, namespace=lambda rt: None).namespace(None) == "default"
+    assert MemoryWeaveMiddleware(memory, user_key="uid").namespace(Runtime(context={"uid": "x"})) == "x"
+
+
+def test_recall_appends_to_the_system_prompt(mw):
+    req = run(mw, request([HumanMessage("where does my sister live?")], SystemMessage("Be brief."), Ctx("alice")))
+    assert req.system_message.text.startswith("Be brief.\n\n" + mw.header)
+    assert "- user: My sister Beatrix lives in Lisbon" in req.system_message.text
+    assert "cello" not in req.system_message.text  # k=1
+
+
+def test_recall_creates_a_system_prompt_or_extends_content_blocks(mw):
+    req = run(mw, request([HumanMessage("sister")], None, Ctx("alice")))
+    assert req.system_message.text.startswith(mw.header)
+    blocks = SystemMessage(content=[{"type": "text", "text": "Be brief."}])
+    req = run(mw, request([HumanMessage("sister")], blocks, Ctx("alice")))
+    assert req.system_message.content[0] == {"type": "text", "text": "Be brief."}
+    assert "Lisbon" in req.system_message.content[1]["text"]
+
+
+def test_nothing_to_recall_leaves_the_request_alone(mw):
+    system = SystemMessage("Be brief.")
+    for req in [
+        request([HumanMessage("sister")], system, Ctx("bob")),  # bob has no memories
+        request([AIMessage("hello")], system, Ctx("alice")),  # no user message
+        request([HumanMessage("   ")], system, Ctx("alice")),
+    ]:
+        assert run(mw, req) is req
+
+
+def test_tool_loop_counts_a_memory_as_used_once(mw, memory):
+    (top,) = memory.recall("sister", 1, namespace="alice", record_access=False)
+    call = AIMessage("", tool_calls=[{"name": "t", "args": {}, "id": "c1"}])
+    before = memory.activation(top.trace.id)
+    run(mw, request([HumanMessage("sister"), call, ToolMessage("done", tool_call_id="c1")], None, Ctx("alice")))
+    assert memory.activation(top.trace.id) == before
+    run(mw, request([HumanMessage("sister")], None, Ctx("alice")))
+    assert memory.activation(top.trace.id) > before
+
+
+def test_after_agent_remembers_the_turn(mw, memory):
+    rt = Runtime(context=Ctx("carol"))
+    mw.after_agent({"messages": [HumanMessage("I love jazz"), AIMessage("Great taste!")]}, rt)
+    assert [(t.speaker, t.text) for t in memory.store.iter_traces("carol")] == [("user", "I love jazz"), ("assistant", "Great taste!")]
+    # a final message that is not an answer (empty, or no AI message at all): only the user's words
+    mw.after_agent({"messages": [HumanMessage("and blues"), AIMessage("")]}, rt)
+    mw.after_agent({"messages": []}, rt)
+    assert memory.count("carol") == 3
+
+
+async def test_async_hooks(mw, memory):
+    async def handler(r):
+        handler.seen = r
+        return ModelResponse(result=[AIMessage("ok")])
+
+    await mw.awrap_model_call(request([HumanMessage("sister")], None, Ctx("alice")), handler)
+    assert "Lisbon" in handler.seen.system_message.text
+    await mw.aafter_agent({"messages": [HumanMessage("hi"), AIMessage("hello")]}, Runtime(context=Ctx("dave")))
+    assert memory.count("dave") == 2

@@ -1,0 +1,135 @@
+"""MemoryWeaveRetriever: MemoryWeave recall as a LlamaIndex retriever.
+
+A thin translation: ``_retrieve`` calls :meth:`MemoryWeave.recall` and turns
+each :class:`~memoryweave_core.Recollection` into a ``NodeWithScore`` whose
+``TextNode`` carries the trace id, speaker, episode, time and the score
+breakdown.  All ranking happens in the core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, List, Optional
+
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.callbacks.base import CallbackManager
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+from memoryweave_core import MemoryWeave, Recollection
+from memoryweave_core.memory import check_k
+from memoryweave_core.timeutil import format_time
+from memoryweave_core.trace import check_namespace
+
+#: Metadata keys the retriever sets on every node (they win over a trace's own
+#: metadata keys of the same name).
+RESERVED_KEYS = (
+    "trace_id",
+    "namespace",
+    "speaker",
+    "episode",
+    "position",
+    "time",
+    "date",
+    "category",
+    "score",
+    "features",
+    "raw_features",
+)
+
+#: What the LLM sees besides the text: who said it and when.  Everything else
+#: (ids, scores, breakdowns) is bookkeeping for the application.
+LLM_VISIBLE_KEYS = frozenset({"speaker", "date"})
+
+#: The embedding text of a node is its text alone.
+EMBED_VISIBLE_KEYS: frozenset[str] = frozenset()
+
+
+def recollection_to_node(rec: Recollection) -> NodeWithScore:
+    """One recalled trace as a ``NodeWithScore`` (``node.id_`` is the trace id)."""
+    t = rec.trace
+    metadata: dict[str, Any] = {k: v for k, v in t.metadata.items() if k not in RESERVED_KEYS}
+    metadata.update(
+        trace_id=t.id,
+        namespace=t.namespace,
+        speaker=t.speaker,
+        episode=t.episode,
+        position=t.position,
+        time=t.time,
+        date=format_time(t.time),
+        category=t.category,
+        score=rec.score,
+        features=dict(rec.features),
+    )
+    if rec.raw:
+        metadata["raw_features"] = dict(rec.raw)
+    if t.speaker is None:  # nothing useful to show the LLM
+        del metadata["speaker"]
+    node = TextNode(
+        id_=t.id,
+        text=t.text,
+        metadata=metadata,
+        excluded_llm_metadata_keys=[k for k in metadata if k in RESERVED_KEYS and k not in LLM_VISIBLE_KEYS],
+        excluded_embed_metadata_keys=[k for k in metadata if k not in EMBED_VISIBLE_KEYS],
+    )
+    return NodeWithScore(node=node, score=rec.score)
+
+
+class MemoryWeaveRetriever(BaseRetriever):
+    """Recall memories of one namespace as LlamaIndex nodes.
+
+    Parameters
+    ----------
+    memory : MemoryWeave
+        The memory to recall from.
+    similarity_top_k : int
+        How many memories each query returns (``k`` of ``recall``).
+    namespace : str
+        Whose memories: one namespace per user keeps users apart.
+    at : optional
+        Recall as of this time instead of the memory's clock (anything
+        ``recall(at=...)`` accepts).
+    explain : bool
+        Also keep the raw feature values (``metadata["raw_features"]``).
+    record_access : bool
+        Whether recalled memories count as used (their activation rises).
+    """
+
+    def __init__(
+        self,
+        memory: MemoryWeave,
+        *,
+        similarity_top_k: int = 5,
+        namespace: str = "default",
+        at: Any = None,
+        explain: bool = False,
+        record_access: bool = True,
+        callback_manager: Optional[CallbackManager] = None,
+        verbose: bool = False,
+    ) -> None:
+        if not isinstance(memory, MemoryWeave):
+            raise TypeError(f"memory must be a MemoryWeave, got {type(memory).__name__}")
+        self.memory = memory
+        self.similarity_top_k = check_k(similarity_top_k)
+        self.namespace = check_namespace(namespace)
+        self.at = at
+        self.explain = explain
+        self.record_access = record_access
+        super().__init__(callback_manager=callback_manager, verbose=verbose)
+
+    def _retrieve(self, query_bundle: QueryBundle) -> List[NodeWithScore]:
+        found = self.memory.recall(
+            query_bundle.query_str,
+            self.similarity_top_k,
+            namespace=self.namespace,
+            at=self.at,
+            explain=self.explain,
+            record_access=self.record_access,
+        )
+        return [recollection_to_node(r) for r in found]
+
+    async def _aretrieve(self, query_bundle: QueryBundle) -> List[NodeWithScore]:
+        # recall embeds the query (a model call on CPU): keep the event loop free
+        return await asyncio.to_thread(self._retrieve, query_bundle)
+
+    def __repr__(self) -> str:
+        return f"MemoryWeaveRetriever(namespace={self.namespace!r}, similarity_top_k={self.similarity_top_k})"

@@ -125,6 +125,7 @@ class MemoryWeave:
         dim = self.store.dim or self.encoder.dim
         given = None if embeddings is None else check_vectors(embeddings, dim, n=len(rows), what="embedding")
         with self._lock:
+            self._check_new_ids(rows)  # under the lock: check-then-write must be atomic
             self._assign_episodes(ns, rows)
             previous = self._previous_turns(ns, rows)
             content, context = self.encoder.encode([(r["text"], r["speaker"]) for r in rows], previous, given)
@@ -194,8 +195,6 @@ class MemoryWeave:
         if unknown:
             raise InvalidInputError(f"unknown item fields {sorted(unknown)}; allowed: {sorted(_ITEM_KEYS)}")
         tid = check_label(item.get("id"), "id")
-        if tid is not None and self.store.get([tid]):
-            raise InvalidInputError(f"a trace with id {tid!r} already exists")
         return {
             "id": tid,
             "text": check_text(item.get("text")),
@@ -204,6 +203,17 @@ class MemoryWeave:
             "time": to_timestamp(item.get("time"), default=self.clock()),
             "metadata": check_metadata(item.get("metadata")),
         }
+
+    def _check_new_ids(self, rows: list[dict]) -> None:
+        ids = [r["id"] for r in rows if r["id"] is not None]
+        seen: set[str] = set()
+        for tid in ids:
+            if tid in seen:
+                raise InvalidInputError(f"the id {tid!r} appears more than once in one batch")
+            seen.add(tid)
+        taken = self.store.get(ids) if ids else []
+        if taken:
+            raise InvalidInputError(f"a trace with id {taken[0].id!r} already exists")
 
     def _assign_episodes(self, ns: str, rows: list[dict]) -> None:
         """Name an episode for rows without one, and give every row its position.

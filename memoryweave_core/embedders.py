@@ -73,7 +73,9 @@ class SentenceTransformerEmbedder:
     def __init__(self, model: Any, *, batch_size: int = 32) -> None:
         self.model = model
         self.batch_size = batch_size
-        get_dim = getattr(model, "get_sentence_embedding_dimension", None)
+        get_dim = getattr(model, "get_embedding_dimension", None) or getattr(
+            model, "get_sentence_embedding_dimension", None
+        )
         dim = get_dim() if callable(get_dim) else None
         self.dim = int(dim) if dim else len(self.embed(["dimension probe"])[0])
 

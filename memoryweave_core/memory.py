@@ -318,6 +318,20 @@ class MemoryWeave:
                 self.store.record_access([r.trace.id for r in found], now)
         return RecallResult(found)
 
+    def touch(self, ids: Sequence[str], *, at: Any = None) -> None:
+        """Count traces as used at ``at`` (default now), as recall does for what it returns.
+
+        For callers that use memories they did not get from :meth:`recall`
+        (an integration that shows a stored item, say).
+        """
+        now = to_timestamp(at, default=self.clock())
+        with self._lock:
+            self.store.record_access(list(ids), now)
+
+    def traces(self, namespace: str | None = None) -> Iterator[Trace]:
+        """Every trace of one namespace (or of all), oldest first."""
+        return self.store.iter_traces(None if namespace is None else check_namespace(namespace))
+
     def activation(self, trace_id: str, at: Any = None) -> float:
         """ACT-R base-level activation of one trace at ``at`` (default now)."""
         self.get(trace_id)

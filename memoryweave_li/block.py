@@ -19,13 +19,13 @@ from llama_index.core.bridge.pydantic import ConfigDict, Field, field_validator
 from llama_index.core.memory.memory import BaseMemoryBlock
 from llama_index.core.utils import get_tokenizer
 
-from memoryweave_core import MemoryWeave, Recollection
+from memoryweave_core import InvalidInputError, MemoryWeave, Recollection
 from memoryweave_core.memory import check_k
 from memoryweave_core.timeutil import format_time
 from memoryweave_core.trace import check_namespace
 
 DEFAULT_ROLES = ("user", "assistant")
-DEFAULT_TEMPLATE = "[{date}] {speaker}: {text}"
+DEFAULT_TEMPLATE = "[{date}] {who}{text}"
 
 
 # -- helpers shared with MemoryWeaveMemory ---------------------------------------
@@ -71,18 +71,33 @@ def query_from(messages: Sequence[ChatMessage], window: int) -> str:
     return "\n".join(texts[-window:]) if window > 0 else ""
 
 
+def check_template(template: Any) -> str:
+    """A template must format with the fields :func:`render` provides."""
+    try:
+        template.format(text="", speaker="", who="", date="", episode="", score=0.0, id="")
+    except (AttributeError, KeyError, IndexError, ValueError) as exc:
+        raise InvalidInputError(
+            f"template {template!r} is not a str.format string over text, speaker, who, date, episode, score, id: {exc!r}"
+        ) from exc
+    return template
+
+
 def render(rec: Recollection, template: str) -> str:
-    """One recalled memory as a line for the prompt."""
+    """One recalled memory as a line for the prompt.
+
+    ``template`` is a ``str.format`` string over ``text``, ``speaker``,
+    ``who`` (``"speaker: "`` or ``""``), ``date``, ``episode``, ``score``, ``id``.
+    """
     t = rec.trace
-    line = template.format(
+    return template.format(
         text=t.text,
-        speaker=t.speaker or "unknown",
+        speaker=t.speaker or "",
+        who=f"{t.speaker}: " if t.speaker else "",
         date=format_time(t.time),
         episode=t.episode,
         score=rec.score,
         id=t.id,
     )
-    return line
 
 
 class MemoryWeaveBlock(BaseMemoryBlock[List[ContentBlock]]):
@@ -135,6 +150,11 @@ class MemoryWeaveBlock(BaseMemoryBlock[List[ContentBlock]]):
     @classmethod
     def _check_positive(cls, v: Any) -> int:
         return check_k(v)
+
+    @field_validator("template")
+    @classmethod
+    def _check_template(cls, v: Any) -> str:
+        return check_template(v)
 
     @field_validator("max_tokens")
     @classmethod

@@ -23,9 +23,9 @@ from memoryweave_core import MemoryWeave
 from memoryweave_core.memory import check_k
 from memoryweave_core.trace import check_label, check_namespace
 
-from .block import DEFAULT_ROLES, DEFAULT_TEMPLATE, message_text, messages_to_items, render, role_of
+from .block import DEFAULT_ROLES, DEFAULT_TEMPLATE, check_template, message_text, messages_to_items, render, role_of
 
-DEFAULT_HEADER = "Relevant memories from earlier conversations (oldest context may be outdated):"
+DEFAULT_HEADER = "Relevant memories from earlier in this and past conversations:"
 DEFAULT_BUFFER_TOKEN_LIMIT = 3000
 
 
@@ -83,6 +83,11 @@ class MemoryWeaveMemory(BaseMemory):
     @classmethod
     def _check_positive(cls, v: Any) -> int:
         return check_k(v)
+
+    @field_validator("template")
+    @classmethod
+    def _check_template(cls, v: Any) -> str:
+        return check_template(v)
 
     @classmethod
     def class_name(cls) -> str:

@@ -162,6 +162,17 @@ async def test_atruncate_drops_whole_memories(memory):
     assert await block.atruncate([], 5) is None
 
 
+async def test_rendering(memory):
+    memory.add("The boiler was serviced", time="2023-05-08")
+    memory.add("Clara has a dog", speaker="Ana", episode="e1", time="2023-05-09")
+    plain = await MemoryWeaveBlock(memory=memory, similarity_top_k=1).aget([ChatMessage(role="user", content="boiler")])
+    assert plain[0].text == "[2023-05-08 00:00] The boiler was serviced"  # no speaker, no "None:"
+    custom = MemoryWeaveBlock(memory=memory, similarity_top_k=1, template="{speaker} said: {text} ({episode})")
+    assert (await custom.aget([ChatMessage(role="user", content="dog")]))[0].text == "Ana said: Clara has a dog (e1)"
+    with pytest.raises(ValueError, match="template"):
+        MemoryWeaveBlock(memory=memory, template="{nope}")
+
+
 def test_invalid_fields(memory):
     # pydantic wraps the core's InvalidInputError in a ValidationError (a ValueError)
     with pytest.raises(ValueError, match="k must be an integer"):

@@ -136,6 +136,10 @@ def test_from_defaults_and_validation(memory, embedder):
         MemoryWeaveMemory(memory=memory, namespace="")
     with pytest.raises(ValueError, match="k must be"):
         MemoryWeaveMemory(memory=memory, similarity_top_k=0)
+    with pytest.raises(ValueError, match="template"):
+        MemoryWeaveMemory(memory=memory, template="{missing}")
+    with pytest.raises(ValueError, match="episode"):
+        MemoryWeaveMemory(memory=memory, episode="")
 
 
 def test_any_base_memory_as_buffer(memory):

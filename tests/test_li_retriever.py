@@ -145,3 +145,16 @@ async def test_condense_plus_context_chat_engine_async(filled):
     await engine.achat("Tell me about the grey tabby cat")
     seen = "\n".join(m.content or "" for m in llm.last_chat_messages)
     assert "grey tabby" in seen and "hello" in seen
+
+
+def test_missing_llama_index_names_the_extra(monkeypatch):
+    import importlib
+    import sys
+
+    from memoryweave_core import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "llama_index.core", None)  # import fails
+    for name in [m for m in sys.modules if m == "memoryweave_li" or m.startswith("memoryweave_li.")]:
+        monkeypatch.delitem(sys.modules, name)
+    with pytest.raises(MissingDependencyError, match=r"memoryweave\[li\]"):
+        importlib.import_module("memoryweave_li")

@@ -79,7 +79,17 @@ def check_text(text: Any, what: str = "text") -> str:
         raise InvalidInputError(f"{what} has {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,}")
     if "\x00" in text:
         raise InvalidInputError(f"{what} contains a NUL character")
+    _check_utf8(text, what)
     return text
+
+
+def _check_utf8(value: str, what: str) -> None:
+    """Lone surrogates ("\\ud800") are valid in a Python str but not in UTF-8,
+    so no database can store them: reject them here, on every backend alike."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(f"{what} is not valid Unicode (lone surrogate at position {exc.start})") from None
 
 
 def check_label(value: Any, what: str) -> str | None:
@@ -90,6 +100,7 @@ def check_label(value: Any, what: str) -> str | None:
         value = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
     if not isinstance(value, str) or not value.strip() or len(value) > 512 or "\x00" in value:
         raise InvalidInputError(f"{what} must be a non-empty string of at most 512 characters, got {value!r}")
+    _check_utf8(value, what)
     return value
 
 
@@ -112,6 +123,8 @@ def check_metadata(metadata: Any) -> dict[str, Any]:
         encoded = json.dumps(dict(metadata), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidMetadataError(f"metadata is not JSON-serialisable: {exc}") from exc
+    except RecursionError:
+        raise InvalidMetadataError("metadata is nested too deeply to serialise") from None
     return json.loads(encoded)
 
 

@@ -310,6 +310,9 @@ class MemoryWeave:
         with self._lock:
             art = self._art(ns)
             cfg = self.config
+            # No recall returns more than the namespace holds: never ask a backend
+            # for more candidates than that (a huge k overflowed SQLite's LIMIT).
+            k = min(k, max(self.store.count(ns), 1))
             retriever = Retriever(self.store, cfg if k <= cfg.candidates else _wider(cfg, k))
             found = retriever.recall(
                 query, qv, namespace=ns, k=k, now=now, prototypes=art.prototypes_ if art.n_categories_ else None, explain=explain

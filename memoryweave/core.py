@@ -350,7 +350,7 @@ class ContextualMemory:
 
     # -- inspection -------------------------------------------------------------
     def _sync(self) -> None:
-        ids = [t.id for t in self.weave.store.iter_traces(self.namespace)]
+        ids = [t.id for t in self.weave.traces(self.namespace)]
         self._ids = ids
         self._index = {tid: i for i, tid in enumerate(ids)}
 
@@ -362,7 +362,7 @@ class ContextualMemory:
 
     def traces(self) -> list[Trace]:
         """Every memory of this namespace, in index order."""
-        return list(self.weave.store.iter_traces(self.namespace))
+        return list(self.weave.traces(self.namespace))
 
     def get_memory(self, index: int) -> dict[str, Any]:
         """Text and metadata of the memory at ``index``."""
@@ -665,7 +665,7 @@ class ContextualRetriever:
             if len(out) == k:
                 break
         if out:
-            weave.store.record_access([d["id"] for d in out], weave.clock())
+            weave.touch([d["id"] for d in out])
         return out
 
 
@@ -725,5 +725,5 @@ def _recall(
             query, qv, namespace=ns, k=k, now=now, prototypes=art.prototypes_ if art.n_categories_ else None
         )
         if record_access and found:
-            weave.store.record_access([r.trace.id for r in found], now)
+            weave.touch([r.trace.id for r in found], at=now)
     return found

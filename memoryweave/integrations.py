@@ -1,0 +1,438 @@
+"""Memory-augmented generation with Hugging Face causal language models.
+
+::
+
+    from memoryweave.integrations import HuggingFaceAdapter
+
+    adapter = HuggingFaceAdapter(memory_system=memory_system, model=model, tokenizer=tokenizer)
+    reply = adapter.generate(user_input="What is my cat called?", conversation_history=history)
+    for chunk in adapter.generate_stream("And how old is she?"):
+        print(chunk, end="", flush=True)
+
+``memory_system`` is the seed's dict ``{"memory": ContextualMemory,
+"encoder": MemoryEncoder, "retriever": ContextualRetriever}``, or a
+``MemoryWeave``, a ``ContextualMemory`` or a ``ContextualRetriever``.
+
+Each turn: recall memories relevant to the input and the recent history,
+build the prompt (the tokenizer's chat template when it has one, a plain
+"User:/Assistant:" template otherwise), fit it to the model's context by
+dropping the least relevant memories and then the oldest history (never the
+user input), generate, decode only the new tokens, and remember the user
+input and the reply as two traces of the adapter's current episode.
+
+torch and transformers are imported only when an adapter is used
+(``pip install 'memoryweave[st]'``).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any, Iterable, Iterator, Mapping
+
+from memoryweave_core import MemoryWeave
+from memoryweave_core.encoder import turn_text
+from memoryweave_core.errors import InvalidInputError, require
+from memoryweave_core.trace import check_text
+
+from .core import ContextualMemory, ContextualRetriever, MemoryEncoder, history_messages
+
+__all__ = ["ContextTooLongError", "HuggingFaceAdapter", "tiny_random_causal_lm", "ZEPHYR_CHAT_TEMPLATE"]
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful assistant with a long-term memory. "
+    "Use the remembered facts below when they are relevant to the user's message."
+)
+
+#: The chat format of TinyLlama-1.1B-Chat (Zephyr style), for tokenizers without one.
+ZEPHYR_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|' + message['role'] + '|>\n' + message['content'] + '</s>\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
+)
+
+
+class ContextTooLongError(InvalidInputError):
+    """The user input alone does not fit the model's context window."""
+
+
+def _resolve(memory_system: Any) -> tuple[ContextualMemory, ContextualRetriever]:
+    if isinstance(memory_system, Mapping):
+        memory = memory_system.get("memory")
+        encoder = memory_system.get("encoder")
+        retriever = memory_system.get("retriever")
+        if memory is None and retriever is not None:
+            memory = retriever.memory
+        if isinstance(memory, MemoryWeave):
+            memory = ContextualMemory.from_weave(memory)
+        if not isinstance(memory, ContextualMemory):
+            raise InvalidInputError('memory_system needs a "memory" (ContextualMemory or MemoryWeave)')
+        if isinstance(encoder, MemoryEncoder):
+            encoder.attach(memory)
+        if retriever is None:
+            retriever = ContextualRetriever(memory=memory)
+        elif not isinstance(retriever, ContextualRetriever) or retriever.memory is not memory:
+            raise InvalidInputError('memory_system["retriever"] must be a ContextualRetriever over memory_system["memory"]')
+        return memory, retriever
+    if isinstance(memory_system, MemoryWeave):
+        memory = ContextualMemory.from_weave(memory_system)
+        return memory, ContextualRetriever(memory=memory)
+    if isinstance(memory_system, ContextualMemory):
+        return memory_system, ContextualRetriever(memory=memory_system)
+    if isinstance(memory_system, ContextualRetriever):
+        return memory_system.memory, memory_system
+    raise InvalidInputError(
+        "memory_system must be the seed's dict {'memory', 'encoder', 'retriever'}, a MemoryWeave, "
+        f"a ContextualMemory or a ContextualRetriever, got {type(memory_system).__name__}"
+    )
+
+
+class HuggingFaceAdapter:
+    """A Hugging Face causal LM that remembers.
+
+    Parameters
+    ----------
+    memory_system
+        The seed's dict, a MemoryWeave, a ContextualMemory or a ContextualRetriever.
+    model, tokenizer
+        A transformers causal LM (``AutoModelForCausalLM``) and its tokenizer.
+        The model stays where it is (CPU, CUDA, or spread by ``device_map``);
+        inputs are moved to the device of its input embeddings.
+    system_prompt : str
+        Instructions put before the recalled memories.
+    top_k : int
+        How many memories to recall per turn (fewer when the context is short).
+    min_relevance : float or None
+        Leave out recalled memories whose fused score is below this.  The
+        engine's scores are sums of candidate-normalised pathway
+        contributions, so the default 0.0 keeps memories that match better
+        than the average candidate; None keeps all ``top_k``.
+    history_turns : int
+        How many of the latest history messages to show (fewer when short).
+    max_new_tokens : int
+        Default generation length, reserved out of the context window.
+    max_context_tokens : int, optional
+        Override the context length (default: ``model.config.max_position_embeddings``,
+        else ``tokenizer.model_max_length``).
+    generation_kwargs : dict, optional
+        Defaults for ``model.generate`` (a call's own ``generation_kwargs`` win).
+    remember : bool
+        Store each exchange in memory (user input and reply, one episode per adapter).
+    episode : str, optional
+        Name of the current episode (a fresh one per adapter by default; see :meth:`new_episode`).
+
+    After each call, ``last_prompt`` holds the prompt given to the model,
+    ``last_memories`` the recalled memories that made it into the prompt,
+    and ``last_response`` the reply.
+    """
+
+    def __init__(
+        self,
+        memory_system: Any = None,
+        model: Any = None,
+        tokenizer: Any = None,
+        *,
+        system_prompt: str = DEFAULT_SYSTEM_PROMPT,
+        top_k: int = 5,
+        min_relevance: float | None = 0.0,
+        history_turns: int = 10,
+        max_new_tokens: int = 128,
+        max_context_tokens: int | None = None,
+        generation_kwargs: Mapping[str, Any] | None = None,
+        remember: bool = True,
+        episode: str | None = None,
+    ) -> None:
+        if model is None or tokenizer is None:
+            raise InvalidInputError("HuggingFaceAdapter needs a model and its tokenizer")
+        self.memory, self.retriever = _resolve(memory_system)
+        self.model = model
+        self.tokenizer = tokenizer
+        self.system_prompt = system_prompt or ""
+        self.top_k = int(top_k)
+        self.min_relevance = min_relevance
+        self.history_turns = int(history_turns)
+        self.max_new_tokens = int(max_new_tokens)
+        self.max_context_tokens = max_context_tokens
+        self.generation_kwargs = dict(generation_kwargs or {})
+        self.remember = remember
+        self.episode = episode or f"chat-{uuid.uuid4().hex[:8]}"
+        self.last_prompt: str | None = None
+        self.last_memories: list[dict[str, Any]] = []
+        self.last_response: str | None = None
+
+    # -- public API ----------------------------------------------------------------
+    def generate(
+        self,
+        user_input: str,
+        conversation_history: Iterable[Any] | None = None,
+        generation_kwargs: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Reply to ``user_input`` with the help of memory; returns only the new text."""
+        inputs, kwargs = self._prepare(user_input, conversation_history, generation_kwargs)
+        torch = require("torch", "st")
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, **kwargs)
+        new_tokens = output[0, inputs["input_ids"].shape[1] :]
+        response = self.tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+        return self._finish(user_input, response)
+
+    def generate_stream(
+        self,
+        user_input: str,
+        conversation_history: Iterable[Any] | None = None,
+        generation_kwargs: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = 600.0,
+    ) -> Iterator[str]:
+        """Like :meth:`generate`, but yields text chunks as they are generated.
+
+        ``model.generate`` runs in a thread feeding a ``TextIteratorStreamer``;
+        the exchange is remembered once the stream is exhausted.  Errors in
+        the generation thread are re-raised here.
+        """
+        transformers = require("transformers", "st")
+        inputs, kwargs = self._prepare(user_input, conversation_history, generation_kwargs)
+        streamer = transformers.TextIteratorStreamer(
+            self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout
+        )
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            torch = require("torch", "st")
+            try:
+                with torch.inference_mode():
+                    self.model.generate(**inputs, **kwargs, streamer=streamer)
+            except BaseException as exc:  # surface it in the consuming thread
+                failure.append(exc)
+                streamer.end()
+
+        thread = threading.Thread(target=run, name="memoryweave-generate", daemon=True)
+        thread.start()
+        chunks: list[str] = []
+        try:
+            for chunk in streamer:
+                if chunk:
+                    chunks.append(chunk)
+                    yield chunk
+        finally:
+            thread.join()
+        if failure:
+            raise failure[0]
+        self._finish(user_input, "".join(chunks).strip())
+
+    def new_episode(self, episode: str | None = None) -> str:
+        """Start a new conversation episode (later exchanges are stored in it)."""
+        self.episode = episode or f"chat-{uuid.uuid4().hex[:8]}"
+        return self.episode
+
+    @property
+    def device(self):
+        """Where inputs go: the device of the model's input embeddings."""
+        try:
+            return self.model.get_input_embeddings().weight.device
+        except Exception:
+            dev = getattr(self.model, "device", None)
+            if dev is not None:
+                return dev
+            return next(self.model.parameters()).device
+
+    @property
+    def context_length(self) -> int:
+        """Tokens the model can attend to (prompt plus generated tokens)."""
+        if self.max_context_tokens:
+            return int(self.max_context_tokens)
+        cfg = getattr(self.model, "config", None)
+        for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+            value = getattr(cfg, name, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        value = getattr(self.tokenizer, "model_max_length", None)
+        if isinstance(value, int) and 0 < value < 10**8:
+            return value
+        return 2048
+
+    # -- prompt construction ---------------------------------------------------------
+    def recall(self, user_input: str, conversation_history: Iterable[Any] | None = None) -> list[dict[str, Any]]:
+        """The memories recalled for this input and history (most relevant first),
+        without those already visible in the history."""
+        if self.top_k < 1 or len(self.memory) == 0:
+            return []
+        history = history_messages(conversation_history)
+        found = self.retriever.retrieve_for_context(user_input, history, top_k=self.top_k)
+        visible = {m["content"].strip() for m in history} | {user_input.strip()}
+        floor = float("-inf") if self.min_relevance is None else self.min_relevance
+        return [m for m in found if m["text"].strip() not in visible and m["relevance_score"] >= floor]
+
+    def build_prompt(
+        self,
+        user_input: str,
+        history: list[dict[str, str]],
+        memories: list[dict[str, Any]],
+        *,
+        system: bool = True,
+    ) -> str:
+        """The prompt text for these parts (no trimming; see :meth:`fit_prompt`)."""
+        system_text = self.system_prompt if system else ""
+        if memories:
+            lines = "\n".join(f"- {_memory_line(m)}" for m in memories)
+            system_text = (system_text + "\n\n" if system_text else "") + f"Remembered from earlier conversations:\n{lines}"
+        if self._has_chat_template():
+            messages = ([{"role": "system", "content": system_text}] if system_text else []) + _alternate(
+                history + [{"role": "user", "content": user_input}]
+            )
+            return self._apply_template(messages)
+        parts = [system_text] if system_text else []
+        convo = [f"{'User' if m['role'] == 'user' else 'Assistant'}: {m['content']}" for m in history if m["role"] != "system"]
+        parts.append("\n".join(convo + [f"User: {user_input}", "Assistant:"]))
+        return "\n\n".join(parts)
+
+    def count_tokens(self, prompt: str) -> int:
+        return len(self.tokenizer(prompt, add_special_tokens=self._add_special_tokens())["input_ids"])
+
+    def fit_prompt(
+        self,
+        user_input: str,
+        history: list[dict[str, str]],
+        memories: list[dict[str, Any]],
+        budget: int,
+    ) -> tuple[str, list[dict[str, str]], list[dict[str, Any]]]:
+        """Drop the least relevant memories, then the oldest history, then the
+        system prompt, until the prompt fits ``budget`` tokens.  The user
+        input is never cut: if it alone does not fit, ContextTooLongError."""
+        memories = list(memories)
+        history = list(history)
+        system = True
+        while True:
+            prompt = self.build_prompt(user_input, history, memories, system=system)
+            if self.count_tokens(prompt) <= budget:
+                return prompt, history, memories
+            if memories:
+                memories.pop()
+            elif history:
+                history.pop(0)
+            elif system and self.system_prompt:
+                system = False
+            else:
+                raise ContextTooLongError(
+                    f"the user input needs {self.count_tokens(prompt)} prompt tokens but only {budget} fit "
+                    f"(context {self.context_length} minus max_new_tokens)"
+                )
+
+    # -- internals ----------------------------------------------------------------------
+    def _has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def _add_special_tokens(self) -> bool:
+        # A chat template writes its own special tokens (BOS) into the text.
+        return not self._has_chat_template()
+
+    def _apply_template(self, messages: list[dict[str, str]]) -> str:
+        try:
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        except Exception:
+            if not messages or messages[0]["role"] != "system":
+                raise
+            # Templates without a system role (Gemma, Mistral...): fold it into the first user turn.
+            system, rest = messages[0]["content"], messages[1:]
+            first = next(i for i, m in enumerate(rest) if m["role"] == "user")
+            rest[first] = {"role": "user", "content": f"{system}\n\n{rest[first]['content']}"}
+            return self.tokenizer.apply_chat_template(rest, tokenize=False, add_generation_prompt=True)
+
+    def _prepare(self, user_input: str, conversation_history: Any, generation_kwargs: Mapping[str, Any] | None):
+        check_text(user_input, "user_input")
+        kwargs = {"max_new_tokens": self.max_new_tokens, **self.generation_kwargs, **dict(generation_kwargs or {})}
+        max_new = int(kwargs["max_new_tokens"])
+        budget = self.context_length - max_new
+        if budget < 1:
+            raise ContextTooLongError(f"max_new_tokens={max_new} leaves no room in a {self.context_length}-token context")
+        history = history_messages(conversation_history)
+        if self.history_turns >= 0:
+            history = history[-self.history_turns :] if self.history_turns else []
+        memories = self.recall(user_input, conversation_history)
+        prompt, _, kept = self.fit_prompt(user_input, history, memories, budget)
+        self.last_prompt, self.last_memories = prompt, kept
+        enc = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=self._add_special_tokens())
+        device = self.device
+        inputs = {"input_ids": enc["input_ids"].to(device)}
+        if "attention_mask" in enc:
+            inputs["attention_mask"] = enc["attention_mask"].to(device)
+        gen_cfg = getattr(self.model, "generation_config", None)
+        if "pad_token_id" not in kwargs and getattr(gen_cfg, "pad_token_id", None) is None:
+            pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+            if pad is not None:
+                kwargs["pad_token_id"] = pad
+        return inputs, kwargs
+
+    def _finish(self, user_input: str, response: str) -> str:
+        self.last_response = response
+        if self.remember:
+            items = [{"text": user_input, "speaker": "user", "episode": self.episode, "metadata": {"source": "huggingface_adapter"}}]
+            if response.strip():
+                items.append({"text": response, "speaker": "assistant", "episode": self.episode, "metadata": {"source": "huggingface_adapter"}})
+            self.memory.weave.add_many(items, namespace=self.memory.namespace)
+        return response
+
+
+def _memory_line(m: Mapping[str, Any]) -> str:
+    return turn_text(" ".join(str(m["text"]).split()), m.get("speaker"))
+
+
+def _alternate(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Merge consecutive messages of one role (strict templates require alternation)."""
+    out: list[dict[str, str]] = []
+    for m in messages:
+        if out and out[-1]["role"] == m["role"]:
+            out[-1] = {"role": m["role"], "content": out[-1]["content"] + "\n" + m["content"]}
+        else:
+            out.append(dict(m))
+    return out
+
+
+def tiny_random_causal_lm(
+    tokenizer: Any,
+    *,
+    arch: str = "llama",
+    context_length: int = 512,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    seed: int = 0,
+):
+    """A tiny randomly initialised causal LM for ``tokenizer``, for tests, CI and demos.
+
+    It stands in for a real chat model where none can be downloaded: it
+    produces well-formed (meaningless) text.  Special tokens are suppressed
+    so every generation runs to ``max_new_tokens`` with visible words.
+    ``arch`` is ``"llama"`` or ``"gpt2"``.
+    """
+    torch = require("torch", "st")
+    transformers = require("transformers", "st")
+    special = dict(
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.cls_token_id,
+        eos_token_id=tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id,
+    )
+    if arch == "llama":
+        config = transformers.LlamaConfig(
+            vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+            num_hidden_layers=num_layers, num_attention_heads=4, num_key_value_heads=2,
+            max_position_embeddings=context_length, tie_word_embeddings=True, initializer_range=0.5, **special,
+        )
+        cls = transformers.LlamaForCausalLM
+    elif arch == "gpt2":
+        config = transformers.GPT2Config(
+            vocab_size=len(tokenizer), n_embd=hidden_size, n_layer=num_layers, n_head=4,
+            n_positions=context_length, initializer_range=0.5, **special,
+        )
+        cls = transformers.GPT2LMHeadModel
+    else:
+        raise InvalidInputError(f"arch must be 'llama' or 'gpt2', got {arch!r}")
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = cls(config).eval()
+    ids = [i for i in getattr(tokenizer, "all_special_ids", []) if i is not None and i < len(tokenizer)]
+    # BERT-style vocabularies also hold placeholder tokens ("[unused12]") no text contains
+    ids += [i for t, i in tokenizer.get_vocab().items() if t.startswith("[unused") and i < len(tokenizer)]
+    if ids:
+        model.generation_config.suppress_tokens = sorted(set(ids))
+    return model

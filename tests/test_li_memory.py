@@ -210,3 +210,18 @@ async def test_agent_namespaces_isolate_users(memory):
     await run_turns(agent, ana, [QUESTION])
     assert FACT in text_of(llm.last_chat_messages)
     assert {t.namespace for t in memory} == {"ana", "ben"}
+
+
+async def test_sqlite_backed_memory_works_from_worker_threads(tmp_path, embedder, clock):
+    """The async paths run the core in asyncio.to_thread: a SQLite store must cope."""
+    from memoryweave_core import MemoryWeave
+
+    from memoryweave_li import MemoryWeaveBlock
+
+    with MemoryWeave(tmp_path / "m.db", embedder=embedder, clock=clock) as disk:
+        mem = MemoryWeaveMemory(memory=disk, buffer=ChatMemoryBuffer.from_defaults(token_limit=40))
+        await mem.aput_messages([ChatMessage(role="user", content=t) for t in [FACT, *SMALL_TALK]])
+        assert FACT in text_of(await mem.aget(input=QUESTION))
+        block = MemoryWeaveBlock(memory=disk, namespace="b")
+        await block.aput([ChatMessage(role="user", content=FACT)])
+        assert FACT in text_of([ChatMessage(role="system", blocks=await block.aget([ChatMessage(role="user", content=QUESTION)]))])

@@ -291,17 +291,20 @@ class MemoryWeave:
         at: Any = None,
         explain: bool = False,
         record_access: bool = True,
+        exclude: Iterable[str] = (),
     ) -> RecallResult:
         """The ``k`` memories that best fit ``query`` at time ``at`` (default now).
 
         Each Recollection carries its score and the contribution of every
         pathway; with ``explain=True`` it also keeps the raw feature values.
         Recalled traces count as used (their activation rises) unless
-        ``record_access=False``.
+        ``record_access=False``.  Ids in ``exclude`` (memories the caller
+        already shows, say) are neither returned nor counted as used.
         """
         check_text(query, "query")
         k = check_k(k)
         ns = check_namespace(namespace)
+        excluded = {exclude} if isinstance(exclude, str) else set(exclude)
         now = to_timestamp(at, default=self.clock())
         if self.store.count(ns) == 0:
             return RecallResult()
@@ -313,10 +316,13 @@ class MemoryWeave:
             # No recall returns more than the namespace holds: never ask a backend
             # for more candidates than that (a huge k overflowed SQLite's LIMIT).
             k = min(k, max(self.store.count(ns), 1))
-            retriever = Retriever(self.store, cfg if k <= cfg.candidates else _wider(cfg, k))
+            wanted = k + len(excluded)
+            retriever = Retriever(self.store, cfg if wanted <= cfg.candidates else _wider(cfg, wanted))
             found = retriever.recall(
-                query, qv, namespace=ns, k=k, now=now, prototypes=art.prototypes_ if art.n_categories_ else None, explain=explain
+                query, qv, namespace=ns, k=wanted, now=now,
+                prototypes=art.prototypes_ if art.n_categories_ else None, explain=explain,
             )
+            found = [r for r in found if r.trace.id not in excluded][:k]
             if record_access and found:
                 self.store.record_access([r.trace.id for r in found], now)
         return RecallResult(found)

@@ -213,3 +213,23 @@ def test_max_traces_evicts_lowest_activation_outside_current_episode(embedder, c
     m.add("new two", episode="e2")
     texts = {t.text for t in m}
     assert len(m) == 3 and old.text not in texts and used.text in texts
+
+
+def test_recall_exclude_skips_ids_and_does_not_touch_them(memory, clock):
+    a = memory.add("the red bicycle is in the garage")
+    b = memory.add("the blue bicycle is at the office")
+    clock.advance(100)
+    before = memory.activation(a.id)
+    hits = memory.recall("where is the bicycle", k=1, exclude=[a.id])
+    assert [h.trace.id for h in hits] == [b.id]
+    assert memory.activation(a.id) == pytest.approx(before)
+
+
+def test_touch_and_traces_by_namespace(memory, clock):
+    t = memory.add("note", namespace="n1")
+    memory.add("other", namespace="n2")
+    clock.advance(1000)
+    before = memory.activation(t.id)
+    memory.touch([t.id])
+    assert memory.activation(t.id) > before
+    assert [x.id for x in memory.traces("n1")] == [t.id]

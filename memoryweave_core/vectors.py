@@ -56,6 +56,8 @@ class ExactIndex:
             row = self._pos.pop(key, None)
             if row is not None:
                 self._alive[row] = False
+        if len(self._pos) * 2 < self._n and self._n > 1024:
+            self._compact()  # dead rows would still cost search time
 
     def _compact(self) -> None:
         live = np.flatnonzero(self._alive[: self._n])
@@ -66,6 +68,15 @@ class ExactIndex:
         self._alive[n : self._n] = False
         self._n = n
         self._pos = dict(zip(self._keys[:n].tolist(), range(n)))
+        cap = len(self._vecs)
+        if cap > 4096 and n * 4 < cap:  # give memory back after mass removals
+            cap = max(1024, 2 * n)
+            self._vecs, self._keys, self._alive = self._vecs[:cap].copy(), self._keys[:cap].copy(), self._alive[:cap].copy()
+
+    def items(self, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Keys and vectors of the live rows in insertion order (the oldest ``limit`` only, if given)."""
+        live = np.flatnonzero(self._alive[: self._n])[:limit]
+        return self._keys[live], self._vecs[live]
 
     def get(self, keys) -> np.ndarray:
         rows = [self._pos[int(k)] for k in np.asarray(keys).reshape(-1)]

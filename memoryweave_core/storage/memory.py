@@ -14,10 +14,10 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from ..activation import AccessLog
+from ..ann import AutoIndex
 from ..errors import DimensionMismatchError
 from ..lexical import BM25Index, tokenize
 from ..trace import Trace
-from ..vectors import ExactIndex
 from .base import Field
 
 
@@ -26,8 +26,8 @@ class _Space:
     """Everything one namespace holds."""
 
     dim: int
-    content: ExactIndex = None  # type: ignore[assignment]
-    context: ExactIndex = None  # type: ignore[assignment]
+    content: AutoIndex = None  # type: ignore[assignment]
+    context: AutoIndex = None  # type: ignore[assignment]
     bm25: BM25Index = field(default_factory=BM25Index)
     traces: dict[int, Trace] = field(default_factory=dict)  # insertion ordered
     keys: dict[str, int] = field(default_factory=dict)
@@ -35,8 +35,9 @@ class _Space:
     state: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.content = ExactIndex(self.dim)
-        self.context = ExactIndex(self.dim)
+        # exact numpy search up to ann.DEFAULT_THRESHOLD rows, an HNSW graph above (see ann.py)
+        self.content = AutoIndex(self.dim)
+        self.context = AutoIndex(self.dim)
 
 
 class MemoryStore:

@@ -1,0 +1,854 @@
+"""SQLite store: the embedded default whenever MemoryWeave is given a path.
+
+One file holds everything: traces (vectors as float32 blobs, metadata as
+JSON), access logs, per-namespace statistics, engine state (ART prototypes as
+JSON plus float32 blobs; never pickle) and an FTS5 index for lexical search.
+
+Durability
+    WAL journal, ``synchronous=NORMAL``, a busy timeout, and one transaction
+    per ``add``/``delete``/``record_access`` call: once a call returns its
+    rows survive a crash of the process (power loss may lose the last
+    commits, never consistency; pass ``synchronous="FULL"`` for that too).
+
+Lexical search
+    ``lex`` is a contentless FTS5 table keyed by the trace's integer key.
+    Each indexed token is ``n<namespace id>x<hex of the term>`` for the terms
+    of :func:`~memoryweave_core.lexical.tokenize`, so FTS5's own statistics
+    (``lex_vocab``) give per-namespace document frequencies, and stemming and
+    stopwords are exactly the in-memory store's.  :meth:`lexical_scores` is
+    the in-memory :class:`~memoryweave_core.lexical.BM25Index` formula to the
+    last digit (same k1, b, idf, per-namespace N and average length, query
+    term counts).  :meth:`lexical` lets FTS5 pick the ``2n`` best by its
+    built-in bm25 (C speed) and then rescores them with that same formula, so
+    the scores it returns are exact and only the choice of which traces make
+    the top ``n`` can differ marginally from the in-memory store.
+
+Vectors
+    An in-process :class:`~memoryweave_core.ann.AutoIndex` per (namespace,
+    field), loaded lazily on the namespace's first vector query: exact numpy
+    below ``ann_threshold`` rows (read from the blobs), an HNSW graph above
+    it, saved beside the database as ``<db>.<field>.<namespace id>.hnsw`` on
+    ``close()`` (and at interpreter exit).  A saved graph is checked (sizes,
+    CRC32) and then *synced* with the database's keys on load: rows added
+    after the save are put back (searchable at once, indexed in the
+    background), rows deleted since are removed.  A missing or damaged file
+    is rebuilt from the blobs.  Results are also mapped back to ids through
+    the database with the namespace in the query, so a deleted trace can never
+    come back from an index.  Another process writing the same file is
+    noticed through ``PRAGMA data_version`` and the indexes are re-synced.
+
+Every query filters by namespace.  Files that are not MemoryWeave stores, or
+are truncated or tampered with, raise :class:`CorruptStoreError`; a file
+written by a newer schema raises :class:`SchemaVersionError`; older schemas
+are upgraded by the functions in :data:`MIGRATIONS`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import math
+import os
+import sqlite3
+import threading
+import weakref
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from ..activation import AccessLog
+from ..ann import DEFAULT_THRESHOLD, AutoIndex, remove_files
+from ..errors import CorruptStoreError, DimensionMismatchError, InvalidInputError, SchemaVersionError, StoreError
+from ..lexical import tokenize
+from ..trace import Trace
+from .base import Field
+
+#: Version of the layout below; bump it and add a migration when it changes.
+SCHEMA_VERSION = 1
+
+#: ``MIGRATIONS[v](conn)`` upgrades a version-``v`` file to ``v + 1`` (inside a transaction).
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+
+#: Files up to this size get a full ``PRAGMA quick_check`` on open; larger ones
+#: are checked cheaply (header, tables, size) and report damage when a query hits it.
+QUICK_CHECK_BYTES = 64 << 20
+
+K1, B = 1.2, 0.75  # BM25 parameters, as in lexical.BM25Index
+MAX_POSTINGS = 50_000  # as BM25Index.search: very common terms do not generate candidates
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE namespaces (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    n INTEGER NOT NULL DEFAULT 0,          -- live traces
+    total_len INTEGER NOT NULL DEFAULT 0   -- tokens over live traces (BM25 average length)
+);
+CREATE TABLE traces (
+    key INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: index labels stay unambiguous
+    id TEXT NOT NULL UNIQUE,
+    ns INTEGER NOT NULL REFERENCES namespaces(id),
+    text TEXT NOT NULL,
+    speaker TEXT,
+    episode TEXT,
+    position INTEGER NOT NULL,
+    time REAL NOT NULL,
+    metadata TEXT NOT NULL,                -- JSON
+    category INTEGER,
+    tokens TEXT NOT NULL,                  -- lexical.tokenize(text), space separated
+    ntokens INTEGER NOT NULL,
+    content BLOB NOT NULL,                 -- float32, unit length
+    context BLOB NOT NULL
+);
+CREATE INDEX traces_ns ON traces (ns, key);
+CREATE INDEX traces_episode ON traces (ns, episode, position);
+CREATE TABLE access (
+    key INTEGER PRIMARY KEY,               -- traces.key
+    first REAL NOT NULL,
+    count INTEGER NOT NULL,
+    recent TEXT NOT NULL                   -- JSON list of the newest access times
+);
+CREATE TABLE state (
+    ns INTEGER NOT NULL, key TEXT NOT NULL,
+    doc TEXT NOT NULL,                     -- JSON of the non-array values
+    PRIMARY KEY (ns, key)
+);
+CREATE TABLE state_arrays (
+    ns INTEGER NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL,
+    dtype TEXT NOT NULL, shape TEXT NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (ns, key, name)
+);
+CREATE VIRTUAL TABLE lex USING fts5 (terms, content='', tokenize='ascii');
+CREATE VIRTUAL TABLE lex_vocab USING fts5vocab (lex, row);
+"""
+_TABLES = {"meta", "namespaces", "traces", "access", "state", "state_arrays", "lex", "lex_vocab"}
+_COLS = "key, id, text, speaker, episode, position, time, metadata, category, content, context"
+_ARRAY_DTYPES = {"float32", "float64", "int64", "int32", "bool", "uint8"}
+_SQL_CHUNK = 900
+
+
+def _fts_term(nsid: int, term: str) -> str:
+    return f"n{nsid}x{term.encode('utf-8').hex()}"
+
+
+def _fts_doc(nsid: int, tokens: str) -> str:
+    return " ".join(_fts_term(nsid, t) for t in tokens.split())
+
+
+def _idf(n: int, df: int) -> float:
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+
+def _chunks(seq: Sequence, size: int = _SQL_CHUNK) -> Iterator[Sequence]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class SQLiteStore:
+    """Traces, vectors, access logs and engine state in one SQLite file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The database file (created when missing).
+    ann_threshold : int
+        Rows per namespace above which vector search uses an HNSW graph.
+    synchronous : "NORMAL" or "FULL"
+        SQLite's sync level in WAL mode (see the module docstring).
+    busy_timeout : float
+        Seconds to wait for another process's write lock.
+    background_index : bool
+        Insert into HNSW graphs on a background thread (rows are searchable
+        exactly meanwhile).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        ann_threshold: int = DEFAULT_THRESHOLD,
+        synchronous: str = "NORMAL",
+        busy_timeout: float = 30.0,
+        background_index: bool = True,
+        **hnsw: Any,
+    ) -> None:
+        if synchronous.upper() not in ("NORMAL", "FULL"):
+            raise InvalidInputError("synchronous must be 'NORMAL' or 'FULL'")
+        self.path = str(Path(path))
+        self.ann_threshold = ann_threshold
+        self.background_index = background_index
+        self.hnsw_kwargs = hnsw
+        self._lock = threading.RLock()
+        self._indexes: dict[tuple[int, str], AutoIndex] = {}
+        self._stale: set[tuple[int, str]] = set()
+        self._ns_ids: dict[str, int] = {}
+        self._closed = False
+        self._conn = self._open(synchronous.upper(), busy_timeout)
+        self._data_version = self._pragma("data_version")
+        self.dim: int | None = None
+        dim = self._meta("dim")
+        self.dim = int(dim) if dim is not None else None
+        ref = weakref.ref(self)
+        self._atexit = lambda: (s := ref()) is not None and s.close()
+        atexit.register(self._atexit)
+
+    # -- opening ---------------------------------------------------------------
+    def _open(self, synchronous: str, busy_timeout: float) -> sqlite3.Connection:
+        exists = os.path.exists(self.path) and os.path.getsize(self.path) > 0
+        try:
+            conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+            if exists and os.path.getsize(self.path) <= QUICK_CHECK_BYTES:
+                result = conn.execute("PRAGMA quick_check").fetchone()[0]
+                if result != "ok":
+                    raise CorruptStoreError(f"{self.path} is damaged: {result}")
+            if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
+                raise StoreError(f"{self.path}: cannot switch to WAL journal mode")
+            conn.execute(f"PRAGMA synchronous = {synchronous}")
+            if not tables:
+                self._create(conn)
+            else:
+                self._check_layout(conn, tables)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise StoreError(f"{self.path} is locked: {exc}") from exc
+            raise CorruptStoreError(f"{self.path} is not a readable MemoryWeave store: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _create(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:  # another process won the race
+                conn.execute("ROLLBACK")
+                return
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    conn.execute(stmt)
+            conn.execute("INSERT INTO meta VALUES ('schema_version', ?), ('format', 'memoryweave')", (str(SCHEMA_VERSION),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _check_layout(self, conn: sqlite3.Connection, tables: set[str]) -> None:
+        if "meta" not in tables:
+            raise CorruptStoreError(f"{self.path} is an SQLite file but not a MemoryWeave store")
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        if meta.get("format") != "memoryweave" or "schema_version" not in meta:
+            raise CorruptStoreError(f"{self.path} is an SQLite file but not a MemoryWeave store")
+        try:
+            version = int(meta["schema_version"])
+        except ValueError:
+            raise CorruptStoreError(f"{self.path}: unreadable schema version {meta['schema_version']!r}") from None
+        if version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{self.path} has schema version {version}; this MemoryWeave reads up to {SCHEMA_VERSION}: upgrade memoryweave"
+            )
+        if version < SCHEMA_VERSION:
+            self._migrate(conn, version)
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+        missing = _TABLES - tables
+        if missing:
+            raise CorruptStoreError(f"{self.path} lacks tables {sorted(missing)}")
+
+    def _migrate(self, conn: sqlite3.Connection, version: int) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = int(conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+            while current < SCHEMA_VERSION:
+                step = MIGRATIONS.get(current)
+                if step is None:
+                    raise SchemaVersionError(f"{self.path}: no migration from schema version {current}")
+                step(conn)
+                current += 1
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(current),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    # -- plumbing --------------------------------------------------------------
+    def _sql(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc) from exc
+
+    def _error(self, exc: sqlite3.DatabaseError) -> StoreError:
+        if type(exc) is sqlite3.DatabaseError or "malformed" in str(exc) or "not a database" in str(exc):
+            return CorruptStoreError(f"{self.path} is damaged: {exc}")
+        return StoreError(f"{self.path}: {exc}")
+
+    def _pragma(self, name: str) -> Any:
+        return self._sql(f"PRAGMA {name}")[0][0]
+
+    def _meta(self, key: str) -> str | None:
+        rows = self._sql("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def _write(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``fn`` in one IMMEDIATE transaction; roll back on any error."""
+        if self._closed:
+            raise StoreError("the store is closed")
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc) from exc
+        try:
+            out = fn(conn)
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise self._error(exc) from exc
+            raise
+        return out
+
+    def _check_external(self) -> None:
+        """Another connection committed since we last looked: re-sync our indexes."""
+        version = self._pragma("data_version")
+        if version != self._data_version:
+            self._data_version = version
+            self._ns_ids.clear()
+            if self.dim is None:
+                dim = self._meta("dim")
+                self.dim = int(dim) if dim is not None else None
+            self._stale.update(self._indexes)
+
+    def _nsid(self, namespace: str, create: bool = False, conn: sqlite3.Connection | None = None) -> int | None:
+        nsid = self._ns_ids.get(namespace)
+        if nsid is not None:
+            return nsid
+        c = conn or self._conn
+        row = c.execute("SELECT id FROM namespaces WHERE name = ?", (namespace,)).fetchone()
+        if row is None:
+            if not create:
+                return None
+            row = (c.execute("INSERT INTO namespaces (name) VALUES (?)", (namespace,)).lastrowid,)
+        self._ns_ids[namespace] = row[0]
+        return row[0]
+
+    def _trace(self, row: tuple, namespace: str) -> Trace:
+        key, tid, text, speaker, episode, position, time, metadata, category, content, context = row
+        return Trace(
+            id=tid,
+            text=text,
+            namespace=namespace,
+            speaker=speaker,
+            episode=episode,
+            position=position,
+            time=time,
+            metadata=json.loads(metadata),
+            content=np.frombuffer(content, dtype=np.float32),
+            context=np.frombuffer(context, dtype=np.float32),
+            category=category,
+        )
+
+    def _ns_names(self) -> dict[int, str]:
+        return {i: n for i, n in self._sql("SELECT id, name FROM namespaces")}
+
+    # -- writing ---------------------------------------------------------------
+    def add(self, traces: Sequence[Trace]) -> None:
+        if not traces:
+            return
+        with self._lock:
+            dim = self.dim or len(traces[0].content)
+            for t in traces:
+                if len(t.content) != dim or len(t.context) != dim:
+                    raise DimensionMismatchError(f"vectors of {t.id} are not {dim}-dimensional")
+            tokens = [" ".join(tokenize(t.text)) for t in traces]
+            self._check_external()
+
+            def write(conn: sqlite3.Connection) -> dict[int, list[int]]:
+                if self.dim is None:
+                    stored = conn.execute("SELECT value FROM meta WHERE key = 'dim'").fetchone()
+                    if stored is not None and int(stored[0]) != dim:
+                        raise DimensionMismatchError(f"this store holds {stored[0]}-d vectors, not {dim}-d")
+                    conn.execute("INSERT OR IGNORE INTO meta VALUES ('dim', ?)", (str(dim),))
+                seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'traces'").fetchone()
+                first = (seq[0] if seq else 0) + 1
+                rows, fts, logs = [], [], []
+                groups: dict[int, list[int]] = {}
+                stats: dict[int, list[int]] = {}
+                for i, (t, tok) in enumerate(zip(traces, tokens)):
+                    key = first + i
+                    nsid = self._nsid(t.namespace, create=True, conn=conn)
+                    ntok = tok.count(" ") + 1 if tok else 0
+                    rows.append(
+                        (key, t.id, nsid, t.text, t.speaker, t.episode, int(t.position), float(t.time),
+                         json.dumps(dict(t.metadata)), t.category, tok, ntok,
+                         np.asarray(t.content, np.float32).tobytes(), np.asarray(t.context, np.float32).tobytes())
+                    )
+                    fts.append((key, _fts_doc(nsid, tok)))
+                    logs.append((key, float(t.time), 1, "[]"))
+                    groups.setdefault(nsid, []).append(i)
+                    s = stats.setdefault(nsid, [0, 0])
+                    s[0] += 1
+                    s[1] += ntok
+                conn.executemany(
+                    "INSERT INTO traces (key, id, ns, text, speaker, episode, position, time, metadata, category,"
+                    " tokens, ntokens, content, context) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    rows,
+                )
+                conn.executemany("INSERT INTO lex (rowid, terms) VALUES (?, ?)", fts)
+                conn.executemany("INSERT INTO access VALUES (?, ?, ?, ?)", logs)
+                conn.executemany(
+                    "UPDATE namespaces SET n = n + ?, total_len = total_len + ? WHERE id = ?",
+                    [(n, ln, nsid) for nsid, (n, ln) in stats.items()],
+                )
+                return {nsid: [first + i for i in idx] for nsid, idx in groups.items()}
+
+            try:
+                groups = self._write(write)
+            except StoreError as exc:
+                if isinstance(exc.__cause__, sqlite3.IntegrityError):
+                    self._ns_ids.clear()
+                    raise InvalidInputError(f"a trace id already exists in {self.path}: {exc.__cause__}") from exc
+                self._ns_ids.clear()
+                raise
+            except BaseException:
+                self._ns_ids.clear()  # namespace rows created in the rolled-back transaction
+                raise
+            self.dim = dim
+            first_key = min(k for ks in groups.values() for k in ks)
+            for nsid, keys in groups.items():
+                for field in ("content", "context"):
+                    index = self._indexes.get((nsid, field))
+                    if index is None or (nsid, field) in self._stale:
+                        self._index(nsid, field)  # loads (or builds) it, new rows included
+                    else:
+                        vecs = np.stack([getattr(traces[k - first_key], field) for k in keys])
+                        index.add(np.asarray(keys, np.int64), vecs)
+
+    def delete(self, ids: Sequence[str], namespace: str | None = None) -> int:
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return 0
+        with self._lock:
+            self._check_external()
+
+            def write(conn: sqlite3.Connection) -> tuple[dict[int, list[int]], list[int]]:
+                found: list[tuple] = []
+                nsid = None
+                if namespace is not None:
+                    nsid = self._nsid(namespace, conn=conn)
+                    if nsid is None:
+                        return {}, []
+                for part in _chunks(ids):
+                    sql = f"SELECT key, ns, tokens, ntokens FROM traces WHERE id IN ({_marks(len(part))})"
+                    params = list(part)
+                    if nsid is not None:
+                        sql += " AND ns = ?"
+                        params.append(nsid)
+                    found.extend(conn.execute(sql, params).fetchall())
+                if not found:
+                    return {}, []
+                keys = [r[0] for r in found]
+                for part in _chunks(keys):
+                    conn.execute(f"DELETE FROM traces WHERE key IN ({_marks(len(part))})", part)
+                    conn.execute(f"DELETE FROM access WHERE key IN ({_marks(len(part))})", part)
+                conn.executemany(
+                    "INSERT INTO lex (lex, rowid, terms) VALUES ('delete', ?, ?)",
+                    [(k, _fts_doc(ns, tok)) for k, ns, tok, _ in found],
+                )
+                groups: dict[int, list[int]] = {}
+                stats: dict[int, list[int]] = {}
+                for k, ns, _, ntok in found:
+                    groups.setdefault(ns, []).append(k)
+                    s = stats.setdefault(ns, [0, 0])
+                    s[0] += 1
+                    s[1] += ntok
+                conn.executemany(
+                    "UPDATE namespaces SET n = n - ?, total_len = total_len - ? WHERE id = ?",
+                    [(n, ln, ns) for ns, (n, ln) in stats.items()],
+                )
+                emptied = [r[0] for r in conn.execute(
+                    f"SELECT id FROM namespaces WHERE n <= 0 AND id IN ({_marks(len(stats))})", list(stats)
+                )]
+                for ns in emptied:  # an empty namespace disappears with its state, as in MemoryStore
+                    conn.execute("DELETE FROM namespaces WHERE id = ?", (ns,))
+                    conn.execute("DELETE FROM state WHERE ns = ?", (ns,))
+                    conn.execute("DELETE FROM state_arrays WHERE ns = ?", (ns,))
+                return groups, emptied
+
+            groups, emptied = self._write(write)
+            for nsid, keys in groups.items():
+                for field in ("content", "context"):
+                    index = self._indexes.get((nsid, field))
+                    if index is not None:
+                        index.remove(np.asarray(keys, np.int64))
+            for nsid in emptied:
+                self._ns_ids = {n: i for n, i in self._ns_ids.items() if i != nsid}
+                for field in ("content", "context"):
+                    index = self._indexes.pop((nsid, field), None)
+                    if index is not None:
+                        index.close()
+                    self._stale.discard((nsid, field))
+                    remove_files(self._index_path(nsid, field))
+            return sum(len(k) for k in groups.values())
+
+    def delete_episode(self, namespace: str, episode: str) -> int:
+        with self._lock:
+            nsid = self._nsid(namespace)
+            if nsid is None:
+                return 0
+            ids = [r[0] for r in self._sql("SELECT id FROM traces WHERE ns = ? AND episode = ?", (nsid, episode))]
+            return self.delete(ids, namespace)
+
+    def delete_namespace(self, namespace: str) -> int:
+        with self._lock:
+            self._check_external()
+            nsid = self._nsid(namespace)
+            if nsid is None:
+                return 0
+            ids = [r[0] for r in self._sql("SELECT id FROM traces WHERE ns = ?", (nsid,))]
+            return self.delete(ids, namespace)
+
+    # -- reading ---------------------------------------------------------------
+    def get(self, ids: Sequence[str], namespace: str | None = None) -> list[Trace]:
+        ids = list(ids)
+        if not ids:
+            return []
+        with self._lock:
+            self._check_external()
+            nsid = None
+            if namespace is not None:
+                nsid = self._nsid(namespace)
+                if nsid is None:
+                    return []
+            found: dict[str, Trace] = {}
+            names = None if nsid is not None else self._ns_names()
+            for part in _chunks(ids):
+                sql = f"SELECT {_COLS}, ns FROM traces WHERE id IN ({_marks(len(part))})"
+                params = list(part)
+                if nsid is not None:
+                    sql += " AND ns = ?"
+                    params.append(nsid)
+                for row in self._sql(sql, params):
+                    found[row[1]] = self._trace(row[:-1], namespace if names is None else names[row[-1]])
+            return [found[i] for i in ids if i in found]
+
+    def count(self, namespace: str | None = None) -> int:
+        with self._lock:
+            self._check_external()
+            if namespace is None:
+                return int(self._sql("SELECT coalesce(sum(n), 0) FROM namespaces")[0][0])
+            rows = self._sql("SELECT n FROM namespaces WHERE name = ?", (namespace,))
+            return int(rows[0][0]) if rows else 0
+
+    def namespaces(self) -> list[str]:
+        with self._lock:
+            return sorted(r[0] for r in self._sql("SELECT name FROM namespaces WHERE n > 0"))
+
+    def iter_traces(self, namespace: str | None = None) -> Iterator[Trace]:
+        """Every trace, oldest first, read in pages (a snapshot per page)."""
+        with self._lock:
+            nsid = self._nsid(namespace) if namespace is not None else None
+            if namespace is not None and nsid is None:
+                return iter(())
+        return self._pages(nsid)
+
+    def _pages(self, nsid: int | None) -> Iterator[Trace]:
+        last = 0
+        while True:
+            with self._lock:
+                names = self._ns_names()
+                if nsid is None:
+                    rows = self._sql(f"SELECT {_COLS}, ns FROM traces WHERE key > ? ORDER BY key LIMIT 1000", (last,))
+                else:
+                    rows = self._sql(
+                        f"SELECT {_COLS}, ns FROM traces WHERE ns = ? AND key > ? ORDER BY key LIMIT 1000", (nsid, last)
+                    )
+            if not rows:
+                return
+            for row in rows:
+                yield self._trace(row[:-1], names.get(row[-1], ""))
+            last = rows[-1][0]
+
+    # -- vectors -----------------------------------------------------------------
+    def _index_path(self, nsid: int, field: str) -> str:
+        return f"{self.path}.{field}.{nsid}.hnsw"
+
+    def _index(self, nsid: int, field: str) -> AutoIndex:
+        """The namespace's vector index, loaded or rebuilt on first use, re-synced when stale."""
+        slot = (nsid, field)
+        index = self._indexes.get(slot)
+        if index is not None and slot not in self._stale:
+            return index
+        keys = np.array([r[0] for r in self._sql("SELECT key FROM traces WHERE ns = ?", (nsid,))], dtype=np.int64)
+        if index is None:
+            opts = dict(threshold=self.ann_threshold, background=self.background_index, **self.hnsw_kwargs)
+            index = AutoIndex.load(self._index_path(nsid, field), self.dim, **opts) if self.dim else None
+            if index is None or len(np.setdiff1d(keys, index.keys())) > max(len(keys) // 2, 1000):
+                index = AutoIndex(self.dim, **opts)  # missing, damaged, or mostly out of date: rebuild
+            self._indexes[slot] = index
+        index.sync(keys, lambda missing: self._vectors(field, missing))
+        self._stale.discard(slot)
+        return index
+
+    def _vectors(self, field: str, keys: np.ndarray) -> np.ndarray:
+        out = np.empty((len(keys), self.dim), dtype=np.float32)
+        pos = {int(k): i for i, k in enumerate(keys)}
+        for part in _chunks(keys.tolist(), 20_000):
+            for key, blob in self._sql(f"SELECT key, {field} FROM traces WHERE key IN ({_marks(len(part))})", part):
+                out[pos[key]] = np.frombuffer(blob, dtype=np.float32)
+        return out
+
+    def nearest(self, namespace: str, field: Field, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        if field not in ("content", "context"):
+            raise InvalidInputError(f"field must be 'content' or 'context', got {field!r}")
+        with self._lock:
+            self._check_external()
+            nsid = self._nsid(namespace)
+            if nsid is None or self.dim is None:
+                return []
+            keys, sims = self._index(nsid, field).search(np.asarray(vector, np.float32), n)
+            if not len(keys):
+                return []
+            klist = keys.tolist()
+            ids = dict(self._sql(f"SELECT key, id FROM traces WHERE ns = ? AND key IN ({_marks(len(klist))})", [nsid, *klist]))
+            return [(ids[k], float(s)) for k, s in zip(klist, sims.tolist()) if k in ids]
+
+    def wait_for_index(self, timeout: float | None = None) -> bool:
+        """Block until every loaded HNSW graph holds all its rows (benchmarks and tests)."""
+        with self._lock:
+            indexes = list(self._indexes.values())
+        return all(index.wait(timeout) for index in indexes)
+
+    def save_indexes(self) -> None:
+        """Write changed HNSW graphs beside the database (close() does this too)."""
+        with self._lock:
+            for (nsid, field), index in list(self._indexes.items()):
+                if index.dirty:
+                    index.save(self._index_path(nsid, field))
+
+    # -- lexical -----------------------------------------------------------------
+    def _lex_stats(self, nsid: int, terms: Sequence[str]) -> tuple[dict[str, int], float, dict[str, float]]:
+        """Document frequencies, average length and the BM25 query weight of each known term."""
+        n, total = self._sql("SELECT n, total_len FROM namespaces WHERE id = ?", (nsid,))[0]
+        q = Counter(terms)
+        fts = {_fts_term(nsid, t): t for t in q}
+        df = dict(self._sql(f"SELECT term, doc FROM lex_vocab WHERE term IN ({_marks(len(fts))})", list(fts)))
+        weights = {fts[f]: _idf(n, d) * q[fts[f]] for f, d in df.items() if d > 0}
+        return {fts[f]: d for f, d in df.items()}, total / max(n, 1), weights
+
+    @staticmethod
+    def _bm25(tokens: str, ntokens: int, avg: float, weights: dict[str, float]) -> float:
+        tf_doc = Counter(t for t in tokens.split() if t in weights)
+        if not tf_doc:
+            return 0.0
+        norm = K1 * (1.0 - B + B * ntokens / max(avg, 1e-9))
+        return sum(w * tf_doc[t] * (K1 + 1) / (tf_doc[t] + norm) for t, w in weights.items() if t in tf_doc)
+
+    def lexical(self, namespace: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
+        terms = list(terms)
+        if not terms or n <= 0:
+            return []
+        with self._lock:
+            self._check_external()
+            nsid = self._nsid(namespace)
+            if nsid is None:
+                return []
+            df, avg, weights = self._lex_stats(nsid, terms)
+            if not weights:
+                return []
+            ranked = sorted(weights, key=lambda t: -weights[t])
+            use = [t for t in ranked if df[t] <= MAX_POSTINGS] or ranked[:1]
+            match = " OR ".join(f'"{_fts_term(nsid, t)}"' for t in use)
+            rows = self._sql(
+                "SELECT t.id, t.tokens, t.ntokens FROM (SELECT rowid FROM lex WHERE lex MATCH ? ORDER BY rank LIMIT ?) m"
+                " JOIN traces t ON t.key = m.rowid WHERE t.ns = ?",
+                (match, 2 * n, nsid),
+            )
+        scored = [(tid, self._bm25(tok, ntok, avg, weights)) for tid, tok, ntok in rows]
+        scored.sort(key=lambda x: -x[1])
+        return [(tid, s) for tid, s in scored[:n] if s > 0]
+
+    def lexical_scores(self, namespace: str, terms: Sequence[str], ids: Sequence[str]) -> np.ndarray:
+        ids = list(ids)
+        out = np.zeros(len(ids), dtype=np.float64)
+        terms = list(terms)
+        if not terms or not ids:
+            return out
+        with self._lock:
+            self._check_external()
+            nsid = self._nsid(namespace)
+            if nsid is None:
+                return out
+            _, avg, weights = self._lex_stats(nsid, terms)
+            if not weights:
+                return out
+            rows = {}
+            for part in _chunks(ids):
+                rows.update(
+                    (r[0], r[1:])
+                    for r in self._sql(
+                        f"SELECT id, tokens, ntokens FROM traces WHERE ns = ? AND id IN ({_marks(len(part))})", [nsid, *part]
+                    )
+                )
+        for i, tid in enumerate(ids):
+            if tid in rows:
+                out[i] = self._bm25(rows[tid][0], rows[tid][1], avg, weights)
+        return out
+
+    # -- episodes ----------------------------------------------------------------
+    def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:
+        with self._lock:
+            self._check_external()
+            nsid = self._nsid(namespace)
+            if nsid is None:
+                return []
+            rows = self._sql(
+                f"SELECT {_COLS} FROM traces WHERE ns = ? AND episode = ? AND position >= ? AND position < ? ORDER BY position, key",
+                (nsid, episode, max(int(start), 0), int(stop)),
+            )
+        return [self._trace(r, namespace) for r in rows]
+
+    def episode_length(self, namespace: str, episode: str) -> int:
+        with self._lock:
+            self._check_external()
+            nsid = self._nsid(namespace)
+            if nsid is None:
+                return 0
+            top = self._sql("SELECT max(position) FROM traces WHERE ns = ? AND episode = ?", (nsid, episode))[0][0]
+            return 0 if top is None else int(top) + 1
+
+    def last_trace(self, namespace: str) -> Trace | None:
+        with self._lock:
+            self._check_external()
+            nsid = self._nsid(namespace)
+            if nsid is None:
+                return None
+            rows = self._sql(f"SELECT {_COLS} FROM traces WHERE ns = ? ORDER BY key DESC LIMIT 1", (nsid,))
+        return self._trace(rows[0], namespace) if rows else None
+
+    # -- access logs ---------------------------------------------------------------
+    def access_logs(self, ids: Sequence[str]) -> list[AccessLog]:
+        ids = list(ids)
+        logs: dict[str, AccessLog] = {}
+        with self._lock:
+            for part in _chunks(list(dict.fromkeys(ids))):
+                for tid, first, count, recent in self._sql(
+                    f"SELECT t.id, a.first, a.count, a.recent FROM traces t JOIN access a ON a.key = t.key"
+                    f" WHERE t.id IN ({_marks(len(part))})",
+                    part,
+                ):
+                    logs[tid] = AccessLog(first=first, count=count, recent=json.loads(recent))
+        missing = [i for i in ids if i not in logs]
+        if missing:
+            raise KeyError(missing[0])
+        return [AccessLog(first=logs[i].first, count=logs[i].count, recent=list(logs[i].recent)) for i in ids]
+
+    def record_access(self, ids: Sequence[str], when: float) -> None:
+        ids = list(ids)
+        if not ids:
+            return
+
+        times = Counter(ids)  # an id listed twice is two accesses, as in MemoryStore
+
+        def write(conn: sqlite3.Connection) -> None:
+            # Read-modify-write inside one IMMEDIATE transaction: no other writer can interleave.
+            updates = []
+            for part in _chunks(list(times)):
+                rows = conn.execute(
+                    f"SELECT t.id, a.key, a.first, a.count, a.recent FROM traces t JOIN access a ON a.key = t.key"
+                    f" WHERE t.id IN ({_marks(len(part))})",
+                    part,
+                ).fetchall()
+                for tid, key, first, count, recent in rows:
+                    log = AccessLog(first=first, count=count, recent=json.loads(recent))
+                    for _ in range(times[tid]):
+                        log.touch(float(when))
+                    updates.append((log.count, json.dumps(log.recent), key))
+            conn.executemany("UPDATE access SET count = ?, recent = ? WHERE key = ?", updates)
+
+        with self._lock:
+            self._write(write)
+
+    # -- engine state ------------------------------------------------------------------
+    def load_state(self, namespace: str, key: str) -> dict | None:
+        with self._lock:
+            self._check_external()
+            nsid = self._nsid(namespace)
+            if nsid is None:
+                return None
+            rows = self._sql("SELECT doc FROM state WHERE ns = ? AND key = ?", (nsid, key))
+            if not rows:
+                return None
+            state = json.loads(rows[0][0])
+            for name, dtype, shape, data in self._sql(
+                "SELECT name, dtype, shape, data FROM state_arrays WHERE ns = ? AND key = ?", (nsid, key)
+            ):
+                if dtype not in _ARRAY_DTYPES:
+                    raise CorruptStoreError(f"{self.path}: state array {name!r} has unsupported dtype {dtype!r}")
+                shape = tuple(json.loads(shape))
+                arr = np.frombuffer(data, dtype=np.dtype(dtype))
+                if arr.size != math.prod(shape):
+                    raise CorruptStoreError(f"{self.path}: state array {name!r} does not match its shape {shape}")
+                state[name] = arr.reshape(shape).copy()
+            return state
+
+    def save_state(self, namespace: str, key: str, state: dict) -> None:
+        doc, arrays = {}, []
+        for name, value in state.items():
+            if isinstance(value, np.ndarray):
+                if value.dtype.name not in _ARRAY_DTYPES:
+                    raise InvalidInputError(f"state array {name!r} has unsupported dtype {value.dtype}")
+                arrays.append((name, value.dtype.name, json.dumps(list(value.shape)), np.ascontiguousarray(value).tobytes()))
+            else:
+                doc[name] = value
+        try:
+            text = json.dumps(doc, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"state {key!r} is not JSON-serialisable: {exc}") from exc
+
+        def write(conn: sqlite3.Connection) -> None:
+            nsid = self._nsid(namespace, conn=conn)
+            if nsid is None:  # as MemoryStore: state lives with a namespace's traces
+                return
+            conn.execute("INSERT OR REPLACE INTO state VALUES (?, ?, ?)", (nsid, key, text))
+            conn.execute("DELETE FROM state_arrays WHERE ns = ? AND key = ?", (nsid, key))
+            conn.executemany("INSERT INTO state_arrays VALUES (?, ?, ?, ?, ?, ?)", [(nsid, key, *a) for a in arrays])
+
+        with self._lock:
+            self._write(write)
+
+    # -- closing -----------------------------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                for index in self._indexes.values():
+                    index.close()
+                self.save_indexes()
+            finally:
+                self._closed = True
+                self._indexes.clear()
+                atexit.unregister(self._atexit)
+                try:
+                    self._conn.execute("PRAGMA optimize")
+                except sqlite3.Error:
+                    pass
+                self._conn.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"

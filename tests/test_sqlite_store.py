@@ -1,0 +1,287 @@
+"""SQLiteStore: persistence, crash safety, damaged files, schema versions, saved indexes."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from memoryweave_core import HashingEmbedder, MemoryWeave
+from memoryweave_core.errors import CorruptStoreError, SchemaVersionError
+from memoryweave_core.storage import sqlite as sqlite_mod
+from memoryweave_core.storage.sqlite import SQLiteStore
+
+TURNS = [
+    ("Caroline", "I went to the LGBTQ support group yesterday and it was powerful"),
+    ("Melanie", "That's great! I painted a lake sunrise last week"),
+    ("Caroline", "I'm researching adoption agencies, I want to be a mom"),
+    ("Melanie", "Luna the cat knocked my painting off the wall"),
+    ("Caroline", "Counseling and mental health are what I want to study"),
+    ("Melanie", "We go camping in the mountains every summer"),
+]
+QUERIES = ["what did Melanie paint?", "adoption plans", "where does the family go camping?", "Luna"]
+
+
+def fill(mem: MemoryWeave, n_extra: int = 0) -> None:
+    mem.add_conversation(TURNS, episode="s1", time=1_690_000_000)
+    mem.add_conversation(TURNS[::-1], episode="s2", time=1_690_100_000)
+    if n_extra:
+        mem.add_many(
+            [{"text": f"note {i} about topic {i % 17} and item {i % 5}", "time": 1_690_200_000 + i} for i in range(n_extra)]
+        )
+    mem.add("Rex is my dog", namespace="pets", time=1_690_300_000)
+
+
+def snapshot(mem: MemoryWeave) -> list:
+    return [
+        [(r.trace.id, round(r.score, 9)) for r in mem.recall(q, k=5, at=1_700_000_000, record_access=False)]
+        for q in QUERIES
+    ]
+
+
+def open_mem(path, clock, **kw) -> MemoryWeave:
+    return MemoryWeave(store=SQLiteStore(path, **kw), embedder=HashingEmbedder(dim=64), clock=clock)
+
+
+@pytest.mark.parametrize("extra", [0, 300])
+def test_reopen_gives_same_recall(tmp_path, clock, extra):
+    path = tmp_path / "m.db"
+    kw = dict(ann_threshold=100, background_index=False)  # 300 extra rows: the HNSW path
+    mem = open_mem(path, clock, **kw)
+    fill(mem, extra)
+    assert mem.recall("Luna", k=1, at=1_700_000_000)  # recorded access must persist too
+    before = snapshot(mem)
+    cats = [(c.id, c.size, c.label) for c in mem.categories()]
+    logs = mem.store.access_logs([t.id for t in mem])
+    mem.close()
+    if extra:
+        assert glob.glob(str(path) + ".content.*.hnsw")
+    again = open_mem(path, clock, **kw)
+    assert snapshot(again) == before
+    assert [(c.id, c.size, c.label) for c in again.categories()] == cats
+    assert again.store.access_logs([t.id for t in again]) == logs
+    assert again.count() == len(TURNS) * 2 + extra + 1 and again.namespaces() == ["default", "pets"]
+    again.close()
+    with MemoryWeave(path, embedder=HashingEmbedder(dim=64), clock=clock) as default:  # the path= route
+        assert len(default) == len(TURNS) * 2 + extra + 1
+
+
+def test_missing_stale_or_damaged_index_is_rebuilt(tmp_path, clock):
+    path = tmp_path / "m.db"
+    # ef_search above the row count: the graph search is exhaustive, so a rebuilt
+    # graph gives the same candidates as the saved one (no approximation flakiness)
+    kw = dict(ann_threshold=100, background_index=False, ef_search=1024)
+    mem = open_mem(path, clock, **kw)
+    fill(mem, 300)
+    mem.close()
+    saved = {p: open(p, "rb").read() for p in glob.glob(str(path) + ".*.hnsw*")}
+    assert saved
+
+    mem = open_mem(path, clock, **kw)
+    victims = [r.trace for r in mem.recall("note topic 3 item 2", k=3, record_access=False)]
+    mem.forget([t.id for t in victims])
+    extra = mem.add_many([{"text": f"late note {i} about topic 3", "time": 1_690_400_000 + i} for i in range(20)])
+    expected = snapshot(mem)
+    mem.close()
+
+    # stale: the graph files from before the delete and the adds
+    for p, data in saved.items():
+        open(p, "wb").write(data)
+    mem = open_mem(path, clock, **kw)
+    assert snapshot(mem) == expected
+    for t in victims:
+        for field in ("content", "context"):
+            assert t.id not in {i for i, _ in mem.store.nearest("default", field, getattr(t, field), 500)}
+    assert {t.id for t in extra} <= {i for i, _ in mem.store.nearest("default", "content", extra[0].content, 500)}
+    mem.close()
+
+    # damaged: one flipped byte in the graph; then missing altogether.  A rebuilt
+    # graph may order exact ties (the notes with cosine 0 to a query) differently,
+    # so only the clear winners are compared.
+    def ids(snap):
+        return [[i for i, _ in q[:3]] for q in snap]
+
+    graph = sorted(glob.glob(str(path) + ".content.*.hnsw"))[0]
+    data = bytearray(open(graph, "rb").read())
+    data[len(data) // 2] ^= 0xFF
+    open(graph, "wb").write(bytes(data))
+    assert sqlite_mod.AutoIndex.load(graph, 64) is None
+    mem = open_mem(path, clock, **kw)
+    assert ids(snapshot(mem)) == ids(expected)
+    mem.close()
+    for p in glob.glob(str(path) + ".*.hnsw*"):
+        os.remove(p)
+    mem = open_mem(path, clock, **kw)
+    assert ids(snapshot(mem)) == ids(expected)
+    mem.close()
+
+
+def test_background_indexing_keeps_rows_searchable(tmp_path, clock):
+    store = SQLiteStore(tmp_path / "m.db", ann_threshold=50, background_index=True)
+    mem = MemoryWeave(store=store, embedder=HashingEmbedder(dim=64), clock=clock)
+    added = mem.add_many([f"fact {i} about subject {i % 13}" for i in range(400)])
+    for t in added[::37]:  # right away, whether or not the graph has them yet
+        assert store.nearest("default", "content", t.content, 1)[0][0] == t.id
+    assert store.wait_for_index(timeout=60)
+    for t in added[::41]:
+        assert store.nearest("default", "content", t.content, 1)[0][0] == t.id
+    mem.close()
+
+
+def test_process_killed_midway_keeps_every_returned_add(tmp_path):
+    path = tmp_path / "crash.db"
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from memoryweave_core import HashingEmbedder, MemoryWeave
+        mem = MemoryWeave({str(path)!r}, embedder=HashingEmbedder(dim=32))
+        i = 0
+        while True:
+            traces = mem.add_many([f"turn {{i}} line {{j}}" for j in range(5)])
+            print(" ".join(t.id for t in traces), flush=True)
+            i += 1
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=os.getcwd())
+    returned = []
+    deadline = time.time() + 60
+    while len(returned) < 40 and time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        returned.extend(line.split())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(returned) >= 40 * 5 // 5, "the writer produced too little before the deadline"
+    store = SQLiteStore(path)
+    got = {t.id for t in store.iter_traces()}
+    assert set(returned) <= got
+    assert len(got) % 5 == 0  # whole batches only: nothing half-written
+    assert store.count() == len(got)
+    store.close()
+
+
+def test_not_a_store_raises_corrupt(tmp_path):
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(CorruptStoreError):
+        SQLiteStore(junk)
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE foo (x)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(CorruptStoreError):
+        SQLiteStore(other)
+
+
+def _filled(tmp_path, name="m.db") -> str:
+    path = str(tmp_path / name)
+    mem = open_mem(path, lambda: 1_700_000_000.0)
+    fill(mem, 200)
+    mem.close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return path
+
+
+def test_truncated_file_raises_corrupt(tmp_path):
+    path = _filled(tmp_path)
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.truncate(size // 2)
+    with pytest.raises(CorruptStoreError):
+        store = SQLiteStore(path)
+        list(store.iter_traces())
+
+
+def test_tampered_file_raises_corrupt(tmp_path):
+    path = _filled(tmp_path)
+    data = bytearray(open(path, "rb").read())
+    for off in range(8192, len(data) - 4096, 4096):  # scribble over every page past the first two
+        data[off + 100 : off + 160] = os.urandom(60)
+    open(path, "wb").write(bytes(data))
+    with pytest.raises(CorruptStoreError):
+        store = SQLiteStore(path)
+        list(store.iter_traces())
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = _filled(tmp_path)
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(sqlite_mod.SCHEMA_VERSION + 1),))
+    conn.commit()
+    conn.close()
+    with pytest.raises(SchemaVersionError, match="upgrade"):
+        SQLiteStore(path)
+
+
+def test_older_schema_is_migrated(tmp_path, monkeypatch):
+    path = _filled(tmp_path)
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(sqlite_mod.SCHEMA_VERSION - 1),))
+    conn.commit()
+    conn.close()
+    ran = []
+    monkeypatch.setitem(sqlite_mod.MIGRATIONS, sqlite_mod.SCHEMA_VERSION - 1, lambda c: ran.append(c.execute("SELECT 1").fetchone()))
+    store = SQLiteStore(path)
+    assert ran == [(1,)]
+    assert store._meta("schema_version") == str(sqlite_mod.SCHEMA_VERSION)
+    store.close()
+    monkeypatch.delitem(sqlite_mod.MIGRATIONS, sqlite_mod.SCHEMA_VERSION - 1)
+    assert SQLiteStore(path).count() > 0  # already migrated: opens without the hook
+
+
+def test_file_settings_and_no_pickle(tmp_path):
+    store = SQLiteStore(tmp_path / "m.db")
+    assert store._pragma("journal_mode") == "wal"
+    assert store._pragma("busy_timeout") > 0
+    assert store._pragma("synchronous") in (1, 2)  # NORMAL or FULL
+    store.close()
+    root = os.path.dirname(sqlite_mod.__file__)
+    for mod in ("sqlite.py", "postgres.py", "../ann.py"):
+        if not os.path.exists(os.path.join(root, mod)):
+            continue
+        src = open(os.path.join(root, mod)).read()
+        assert "import pickle" not in src and "allow_pickle=True" not in src and "eval(" not in src
+
+
+def test_second_connection_sees_writes(tmp_path, clock):
+    path = tmp_path / "m.db"
+    a = open_mem(path, clock, ann_threshold=20, background_index=False)
+    b = open_mem(path, clock, ann_threshold=20, background_index=False)
+    fill(a, 30)
+    assert b.count() == a.count()
+    assert b.recall("Luna", k=1, at=1_700_000_000)  # loads b's indexes
+    new = a.add("Zanzibar holiday photos arrived", time=1_690_500_000)
+    gone = next(iter(a)).id
+    a.forget(gone)
+    hits = {i for i, _ in b.store.nearest("default", "content", new.content, 200)}
+    assert new.id in hits and gone not in hits
+    assert b.recall("Zanzibar holiday", k=1, at=1_700_000_000)[0].trace.id == new.id
+    a.close()
+    b.close()
+
+
+def test_copying_a_closed_store_elsewhere(tmp_path, clock):
+    """The database is the truth: a copy without the graph files rebuilds them."""
+    path = tmp_path / "m.db"
+    mem = open_mem(path, clock, ann_threshold=100, background_index=False)
+    fill(mem, 150)
+    before = snapshot(mem)
+    mem.close()
+    os.makedirs(tmp_path / "copy")
+    shutil.copy(path, tmp_path / "copy" / "m.db")
+    again = open_mem(tmp_path / "copy" / "m.db", clock, ann_threshold=100, background_index=False)
+    assert snapshot(again) == before
+    again.close()

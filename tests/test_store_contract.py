@@ -1,0 +1,300 @@
+"""One behaviour contract, run on every storage backend.
+
+MemoryStore is the reference; SQLiteStore and PostgresStore must behave the
+same through the ``Store`` protocol.  PostgreSQL runs when
+``MEMORYWEAVE_PG_DSN`` names a server (with pgvector); elsewhere it is skipped
+with the reason shown, except in CI (``CI=true``) where a missing DSN fails.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import numpy as np
+import pytest
+
+from memoryweave_core.errors import DimensionMismatchError
+from memoryweave_core.lexical import BM25Index, tokenize
+from memoryweave_core.storage import MemoryStore, Store
+from memoryweave_core.trace import Trace
+
+DIM = 16
+BACKENDS = ["memory", "sqlite", "postgres"]
+
+
+def pg_dsn() -> str:
+    dsn = os.environ.get("MEMORYWEAVE_PG_DSN")
+    if not dsn:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true but MEMORYWEAVE_PG_DSN is not set: the PostgreSQL tests must run in CI")
+        pytest.skip("MEMORYWEAVE_PG_DSN is not set: no PostgreSQL server for the PostgresStore tests")
+    return dsn
+
+
+@pytest.fixture(params=BACKENDS)
+def make_store(request, tmp_path):
+    """A factory of fresh, empty stores of one backend (closed afterwards)."""
+    made = []
+
+    def make():
+        if request.param == "memory":
+            store = MemoryStore()
+        elif request.param == "sqlite":
+            from memoryweave_core.storage.sqlite import SQLiteStore
+
+            store = SQLiteStore(tmp_path / f"s{len(made)}.db", ann_threshold=40, background_index=False)
+        else:
+            dsn = pg_dsn()
+            from memoryweave_core.storage.postgres import PostgresStore
+
+            store = PostgresStore(dsn, schema=f"mwtest_{uuid.uuid4().hex[:10]}")
+        made.append(store)
+        return store
+
+    make.backend = request.param
+    yield make
+    for store in made:
+        if request.param == "postgres":
+            store.drop()
+        store.close()
+
+
+@pytest.fixture
+def store(make_store):
+    return make_store()
+
+
+def unit(rng, n=1):
+    v = rng.standard_normal((n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+TEXTS = [
+    "Caroline went to the LGBTQ support group on Sunday",
+    "Melanie painted a sunrise over the lake",
+    "They talked about adoption agencies and counseling",
+    "Luna the cat knocked the painting off the wall",
+    "Caroline is painting a picture of Luna",
+    "The support group meets every Sunday at seven pm",
+]
+
+
+def traces(rng, texts=TEXTS, namespace="default", episode="ep1", start=0, t0=1000.0):
+    vecs = unit(rng, len(texts))
+    ctx = unit(rng, len(texts))
+    return [
+        Trace(
+            id=uuid.uuid4().hex,
+            text=text,
+            namespace=namespace,
+            speaker="Caroline" if i % 2 == 0 else "Melanie",
+            episode=episode,
+            position=start + i,
+            time=t0 + i,
+            metadata={"i": i, "tags": ["a", "b"], "nested": {"x": 1.5}},
+            content=vecs[i],
+            context=ctx[i],
+            category=i % 3,
+        )
+        for i, text in enumerate(texts)
+    ]
+
+
+def test_protocol(store):
+    assert isinstance(store, Store)
+    assert store.dim is None and store.count() == 0 and store.namespaces() == []
+
+
+def test_add_get_roundtrip(store):
+    rng = np.random.default_rng(0)
+    ts = traces(rng)
+    store.add(ts)
+    assert store.dim == DIM
+    got = store.get([ts[3].id, "nope", ts[0].id])
+    assert [t.id for t in got] == [ts[3].id, ts[0].id]
+    for a, b in zip(got, [ts[3], ts[0]]):
+        assert a.to_dict() == b.to_dict()
+        np.testing.assert_allclose(a.content, b.content, rtol=1e-6)
+        np.testing.assert_allclose(a.context, b.context, rtol=1e-6)
+    assert store.count() == 6 and store.count("default") == 6 and store.count("other") == 0
+    assert [t.id for t in store.iter_traces()] == [t.id for t in ts]
+    assert store.last_trace("default").id == ts[-1].id
+    assert store.last_trace("other") is None
+
+
+def test_namespaces_are_isolated(store):
+    rng = np.random.default_rng(1)
+    a = traces(rng, namespace="alice")
+    b = traces(rng, namespace="bob", episode="ep1")
+    store.add(a)
+    store.add(b)
+    assert store.namespaces() == ["alice", "bob"]
+    assert store.get([b[0].id], "alice") == []
+    assert [t.id for t in store.get([b[0].id], "bob")] == [b[0].id]
+    assert [t.id for t in store.iter_traces("bob")] == [t.id for t in b]
+    assert {t.namespace for t in store.iter_traces()} == {"alice", "bob"}
+    for field in ("content", "context"):
+        hits = store.nearest("alice", field, getattr(b[2], field), 20)
+        assert {i for i, _ in hits} <= {t.id for t in a}
+    assert {i for i, _ in store.lexical("alice", tokenize("Luna painting"), 20)} <= {t.id for t in a}
+    assert [t.id for t in store.episode_traces("bob", "ep1", 0, 10)] == [t.id for t in b]
+    assert store.lexical_scores("alice", tokenize("Luna"), [b[3].id]).tolist() == [0.0]
+    assert store.nearest("nobody", "content", a[0].content, 5) == []
+
+
+def test_nearest_matches_exact_search(store):
+    rng = np.random.default_rng(2)
+    ts = traces(rng, [f"note number {i}" for i in range(60)])  # 60 > the sqlite threshold of 40: HNSW
+    store.add(ts[:30])
+    store.add(ts[30:])
+    for field in ("content", "context"):
+        mat = np.stack([getattr(t, field) for t in ts])
+        q = unit(rng)[0]
+        want = np.argsort(-(mat @ q))[:5]
+        hits = store.nearest("default", field, q, 5)
+        assert [i for i, _ in hits] == [ts[j].id for j in want]
+        np.testing.assert_allclose([s for _, s in hits], (mat @ q)[want], atol=1e-4)
+        assert store.nearest("default", field, q, 1000)[0][0] == ts[want[0]].id
+        assert len(store.nearest("default", field, q, 1000)) == 60
+
+
+def test_lexical_is_bm25_of_the_namespace(store):
+    rng = np.random.default_rng(3)
+    ts = traces(rng)
+    store.add(ts)
+    store.add(traces(rng, ["Luna Luna Luna everywhere"], namespace="other"))
+    ref = BM25Index()
+    for i, t in enumerate(ts):
+        ref.add(i, tokenize(t.text))
+    for query in ["Caroline painting Luna", "support group Sunday", "sunrise sunrise lake", "zebra", "the"]:
+        terms = tokenize(query)
+        want = dict(ref.search(terms, 10))
+        got = store.lexical("default", terms, 10)
+        assert {i for i, _ in got} == {ts[k].id for k in want}
+        for tid, score in got:
+            k = next(j for j, t in enumerate(ts) if t.id == tid)
+            assert score == pytest.approx(want[k], rel=1e-9)
+        assert [s for _, s in got] == sorted((s for _, s in got), reverse=True)
+        ids = [t.id for t in ts] + ["unknown"]
+        np.testing.assert_allclose(
+            store.lexical_scores("default", terms, ids), list(ref.scores(terms, list(range(len(ts))))) + [0.0], rtol=1e-9
+        )
+    assert store.lexical("default", [], 5) == []
+
+
+def test_episodes(store):
+    rng = np.random.default_rng(4)
+    ts = traces(rng, episode="e")
+    store.add(ts[:4])
+    store.add(ts[4:])
+    assert [t.position for t in store.episode_traces("default", "e", 2, 5)] == [2, 3, 4]
+    assert [t.position for t in store.episode_traces("default", "e", -3, 1)] == [0]
+    assert store.episode_traces("default", "nope", 0, 5) == []
+    assert store.episode_length("default", "e") == 6
+    assert store.episode_length("default", "nope") == 0
+    assert store.episode_length("other", "e") == 0
+
+
+def test_access_logs(store):
+    rng = np.random.default_rng(5)
+    ts = traces(rng)
+    store.add(ts)
+    log = store.access_logs([ts[0].id])[0]
+    assert (log.first, log.count, log.recent) == (ts[0].time, 1, [])
+    store.record_access([ts[0].id, ts[1].id, ts[0].id], 5000.0)
+    store.record_access([ts[0].id, "unknown"], 6000.0)
+    a, b = store.access_logs([ts[0].id, ts[1].id])
+    assert (a.count, a.recent) == (4, [5000.0, 5000.0, 6000.0])
+    assert (b.count, b.recent) == (2, [5000.0])
+    for i in range(20):
+        store.record_access([ts[2].id], 7000.0 + i)
+    c = store.access_logs([ts[2].id])[0]
+    assert c.count == 21 and c.recent == [7000.0 + i for i in range(12, 20)]
+
+
+def test_state_roundtrip(store):
+    rng = np.random.default_rng(6)
+    store.add(traces(rng))
+    assert store.load_state("default", "art") is None
+    protos = unit(rng, 3)
+    store.save_state("default", "art", {"vigilance": 0.5, "learning_rate": 0.1, "prototypes": protos, "counts": np.array([3, 1, 2])})
+    state = store.load_state("default", "art")
+    assert state["vigilance"] == 0.5 and state["learning_rate"] == 0.1
+    np.testing.assert_array_equal(state["prototypes"], protos)
+    np.testing.assert_array_equal(state["counts"], [3, 1, 2])
+    store.save_state("default", "art", {"vigilance": 0.7, "learning_rate": 0.2, "prototypes": None, "counts": None})
+    assert store.load_state("default", "art") == {"vigilance": 0.7, "learning_rate": 0.2, "prototypes": None, "counts": None}
+    store.save_state("ghost", "art", {"vigilance": 0.5})  # no traces, no state (as MemoryStore)
+    assert store.load_state("ghost", "art") is None
+
+
+def test_delete(store):
+    rng = np.random.default_rng(7)
+    ts = traces(rng, [f"item {w}" for w in "alpha beta gamma delta epsilon zeta eta theta iota kappa".split()] * 5)
+    store.add(ts)
+    other = traces(rng, namespace="other")
+    store.add(other)
+    victim = ts[7]
+    assert store.delete([victim.id], namespace="other") == 0
+    assert store.delete([victim.id, "unknown"]) == 1
+    assert store.delete([victim.id]) == 0
+    assert store.get([victim.id]) == []
+    assert store.count("default") == len(ts) - 1
+    for field in ("content", "context"):
+        assert victim.id not in {i for i, _ in store.nearest("default", field, getattr(victim, field), 100)}
+    assert victim.id not in {i for i, _ in store.lexical("default", tokenize(victim.text), 100)}
+    assert store.lexical_scores("default", tokenize(victim.text), [victim.id]).tolist() == [0.0]
+    # lexical statistics shrink with the namespace
+    ref = BM25Index()
+    for i, t in enumerate(ts):
+        if t.id != victim.id:
+            ref.add(i, tokenize(t.text))
+    live = [t for t in ts if t.id != victim.id]
+    np.testing.assert_allclose(
+        store.lexical_scores("default", tokenize("item theta"), [t.id for t in live]),
+        ref.scores(tokenize("item theta"), [i for i, t in enumerate(ts) if t.id != victim.id]),
+        rtol=1e-9,
+    )
+    assert store.delete_episode("default", "ep1") == len(ts) - 1
+    assert store.count("default") == 0 and store.namespaces() == ["other"]
+    assert store.nearest("default", "content", ts[0].content, 5) == []
+    store.save_state("other", "art", {"x": 1})
+    assert store.delete_namespace("other") == len(other)
+    assert store.count() == 0 and store.namespaces() == []
+    assert store.load_state("other", "art") is None
+    assert store.delete_namespace("other") == 0
+    # a namespace comes back fresh
+    again = traces(rng, namespace="other")
+    store.add(again)
+    assert [t.id for t in store.iter_traces("other")] == [t.id for t in again]
+    assert store.nearest("other", "content", again[1].content, 1)[0][0] == again[1].id
+
+
+def test_dimension_is_fixed_by_first_add(store):
+    rng = np.random.default_rng(8)
+    store.add(traces(rng))
+    bad = Trace(id="x", text="wrong size", content=np.ones(DIM + 1, np.float32) / 5, context=np.ones(DIM + 1, np.float32) / 5)
+    good = traces(rng, ["fine"], start=10)[0]
+    with pytest.raises(DimensionMismatchError):
+        store.add([good, bad])
+    assert store.get([good.id, "x"]) == []  # nothing of the rejected batch was written
+    assert store.count() == len(TEXTS)
+
+
+def test_works_under_memoryweave(make_store, embedder, clock):
+    """The engine gives the same recall on every backend."""
+    from memoryweave_core import MemoryWeave
+
+    results = []
+    for store in (MemoryStore(), make_store()):
+        mem = MemoryWeave(embedder=embedder, clock=clock, store=store)
+        mem.add_conversation(
+            [("Caroline", t) for t in TEXTS] + [("Melanie", "I adopted a dog named Rex")], episode="s1", time=1_690_000_000
+        )
+        mem.add("Rex loves the beach", speaker="Melanie", namespace="pets")
+        got = mem.recall("who is painting Luna?", k=4, at=1_700_000_000)
+        again = mem.recall("who is painting Luna?", k=4, at=1_700_000_100)
+        results.append(([r.trace.text for r in got], [round(r.score, 6) for r in got], [r.trace.text for r in again]))
+        assert [r.trace.text for r in mem.recall("dog", namespace="pets")] == ["Rex loves the beach"]
+    assert results[0] == results[1]

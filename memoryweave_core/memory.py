@@ -278,7 +278,10 @@ class MemoryWeave:
             return
         traces = [t for t in self.store.iter_traces(ns) if t.episode != keep_episode]
         acts = base_levels(self.store.access_logs([t.id for t in traces]), self.clock(), self.config.decay)
-        order = sorted(range(len(traces)), key=lambda i: (acts[i], traces[i].time, traces[i].id))
+        # Ties (same activation and time, e.g. a batch) go oldest-added first: by
+        # insertion order, never by id, which is random and would make the
+        # survivors differ from one run of the same calls to the next.
+        order = sorted(range(len(traces)), key=lambda i: (acts[i], traces[i].time, i))
         self.store.delete([traces[i].id for i in order[:excess]], ns)
 
     # -- recalling -------------------------------------------------------------

@@ -229,6 +229,12 @@ do_start() {
         as_owner "$STATE_BIN/pg_ctl" -D "$DATA" -m fast -w stop >&2 || true
     fi
 
+    # As root the cluster belongs to `postgres` (Debian's package creates it; the pgserver
+    # fallback on a machine without that package needs it made here).
+    if is_root && ! id postgres >/dev/null 2>&1; then
+        log "creating system user postgres"
+        useradd --system --user-group --no-create-home --shell /usr/sbin/nologin postgres
+    fi
     mkdir -p "$PG_ROOT"
     chmod 755 "$PG_ROOT"
     # Data dir from another major version (or half-initialised): it is test data, start over.

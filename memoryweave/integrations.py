@@ -254,15 +254,17 @@ class HuggingFaceAdapter:
 
     # -- prompt construction ---------------------------------------------------------
     def recall(self, user_input: str, conversation_history: Iterable[Any] | None = None) -> list[dict[str, Any]]:
-        """The memories recalled for this input and history (most relevant first),
-        without those already visible in the history."""
+        """The memories recalled for this input and history (most relevant first).
+
+        Memories whose text is a message shown in the prompt's history are
+        left out of the prompt by :meth:`build_prompt` (but come back when
+        trimming drops that message)."""
         if self.top_k < 1 or len(self.memory) == 0:
             return []
         history = history_messages(conversation_history)
         found = self.retriever.retrieve_for_context(user_input, history, top_k=self.top_k)
-        visible = {m["content"].strip() for m in history} | {user_input.strip()}
         floor = float("-inf") if self.min_relevance is None else self.min_relevance
-        return [m for m in found if m["text"].strip() not in visible and m["relevance_score"] >= floor]
+        return [m for m in found if m["text"].strip() != user_input.strip() and m["relevance_score"] >= floor]
 
     def build_prompt(
         self,
@@ -274,6 +276,7 @@ class HuggingFaceAdapter:
     ) -> str:
         """The prompt text for these parts (no trimming; see :meth:`fit_prompt`)."""
         system_text = self.system_prompt if system else ""
+        memories = _not_in(memories, history)
         if memories:
             lines = "\n".join(f"- {_memory_line(m)}" for m in memories)
             system_text = (system_text + "\n\n" if system_text else "") + f"Remembered from earlier conversations:\n{lines}"
@@ -297,27 +300,41 @@ class HuggingFaceAdapter:
         memories: list[dict[str, Any]],
         budget: int,
     ) -> tuple[str, list[dict[str, str]], list[dict[str, Any]]]:
-        """Drop the least relevant memories, then the oldest history, then the
-        system prompt, until the prompt fits ``budget`` tokens.  The user
-        input is never cut: if it alone does not fit, ContextTooLongError."""
+        """Shrink the prompt until it fits ``budget`` tokens; the user input is never cut.
+
+        Order of sacrifice: first, by turns, the weakest memory (keeping the
+        best one) and the oldest history message (keeping the last
+        exchange); then the rest of the history, oldest first; then the best
+        memory; then the system prompt.  If the user input alone does not
+        fit, ContextTooLongError.
+        """
         memories = list(memories)
         history = list(history)
         system = True
+        turn = 0
         while True:
             prompt = self.build_prompt(user_input, history, memories, system=system)
-            if self.count_tokens(prompt) <= budget:
-                return prompt, history, memories
-            if memories:
-                memories.pop()
+            n = self.count_tokens(prompt)
+            shown = _not_in(memories, history)
+            if n <= budget:
+                return prompt, history, shown
+            can_mem, can_hist = len(shown) > 1, len(history) > 2
+            if can_mem and (turn % 2 == 0 or not can_hist):
+                memories.remove(shown[-1])
+            elif can_hist:
+                history.pop(0)
             elif history:
                 history.pop(0)
+            elif shown:
+                memories.remove(shown[-1])
             elif system and self.system_prompt:
                 system = False
             else:
                 raise ContextTooLongError(
-                    f"the user input needs {self.count_tokens(prompt)} prompt tokens but only {budget} fit "
+                    f"the user input needs {n} prompt tokens but only {budget} fit "
                     f"(context {self.context_length} minus max_new_tokens)"
                 )
+            turn += 1
 
     # -- internals ----------------------------------------------------------------------
     def _has_chat_template(self) -> bool:
@@ -372,6 +389,12 @@ class HuggingFaceAdapter:
                 items.append({"text": response, "speaker": "assistant", "episode": self.episode, "metadata": {"source": "huggingface_adapter"}})
             self.memory.weave.add_many(items, namespace=self.memory.namespace)
         return response
+
+
+def _not_in(memories: list[dict[str, Any]], history: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """The memories that are not already messages of the shown history."""
+    shown = {m["content"].strip() for m in history}
+    return [m for m in memories if str(m["text"]).strip() not in shown]
 
 
 def _memory_line(m: Mapping[str, Any]) -> str:

@@ -60,7 +60,7 @@ def wordpiece():
 
 @pytest.fixture(scope="module")
 def llama(wordpiece):
-    return tiny_random_causal_lm(wordpiece, arch="llama", context_length=256)
+    return tiny_random_causal_lm(wordpiece, arch="llama", context_length=512)
 
 
 @pytest.fixture(scope="module")
@@ -170,10 +170,32 @@ def test_trimming_keeps_the_user_input(memory_system, llama, wordpiece, clock):
     roomy = HuggingFaceAdapter(memory_system=memory_system, model=llama, tokenizer=wordpiece, top_k=8, min_relevance=None, history_turns=20, remember=False)
     roomy.generate(user_input, conversation_history=history, generation_kwargs={"do_sample": False, "max_new_tokens": 4})
     assert "old message 0 about" in roomy.last_prompt and len(roomy.last_memories) > len(adapter.last_memories)
+    # the best memory and the last exchange are the last to go
+    memories = roomy.recall(user_input, history)
+    core = roomy.build_prompt(user_input, history[-2:], memories[:1])
+    budget = roomy.count_tokens(core)
+    prompt, kept_history, kept_memories = roomy.fit_prompt(user_input, history, memories, budget)
+    assert roomy.count_tokens(prompt) <= budget and user_input in prompt
+    assert kept_memories[:1] == memories[:1] and kept_history[-2:] == history[-2:]
+    assert len(kept_history) < len(history) and len(kept_memories) < len(memories)
     # an input that cannot fit is an error, never silently cut
     tiny = HuggingFaceAdapter(memory_system=memory_system, model=llama, tokenizer=wordpiece, max_context_tokens=24)
     with pytest.raises(ContextTooLongError):
         tiny.generate("word " * 40, generation_kwargs={"max_new_tokens": 4})
+
+
+def test_memories_shown_in_history_are_not_repeated(memory_system, llama, wordpiece):
+    memory = memory_system["memory"]
+    memory.add_memory(*_encoded(memory_system, FACT))
+    adapter = HuggingFaceAdapter(memory_system=memory_system, model=llama, tokenizer=wordpiece, min_relevance=None)
+    history = [{"role": "user", "content": FACT}, {"role": "assistant", "content": "Noted."}]
+    memories = adapter.recall("What is my cat called?", history)
+    assert [m["text"] for m in memories] == [FACT]
+    prompt = adapter.build_prompt("What is my cat called?", history, memories)
+    assert prompt.count(FACT) == 1 and "Remembered" not in prompt
+    # once trimming drops that history message, the memory comes back
+    prompt = adapter.build_prompt("What is my cat called?", history[1:], memories)
+    assert prompt.count(FACT) == 1 and "Remembered" in prompt
 
 
 @pytest.mark.parametrize("which", ["llama", "gpt2"])

@@ -54,9 +54,11 @@ def feats(cd, prf_k=5, prf_w=0.5):
     F["b_top3sess"] = session_pool(F["b"], cd.sess, "top", 3)
     names = [s.lower() for s in cd.speakers]
     spk = np.zeros_like(F["d"])
-    for qi, toks in enumerate(cd.qtok):
+    import re as _re
+    for qi, q in enumerate(cd.qs):
+        raw = set(_re.findall(r"\w+", q.question.lower()))  # unstemmed: names must match as written
         for nm in names:
-            if nm in set(toks):
+            if nm in raw:
                 spk[qi] += np.array([s.lower() == nm for s in cd.speaker], float)
     F["spk"] = spk
     # dense PRF: Rocchio on the base fusion's top turns

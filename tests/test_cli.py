@@ -213,6 +213,13 @@ def test_bad_db_and_embedder_are_one_line_errors(tmp_path):
     assert_one_line_error(run_raw("inspect", env=env), "MEMORYWEAVE_EMBEDDER")
 
 
+def test_a_file_that_is_not_a_store_is_a_one_line_error(tmp_path):
+    bad = tmp_path / "notes.db"
+    bad.write_text("these are my notes, not a database\n" * 50)
+    assert_one_line_error(run_raw("--db", str(bad), "--embedder", "hashing", "inspect"), str(bad))
+    assert bad.read_text().startswith("these are my notes")  # left untouched
+
+
 # ----------------------------------------------------------------------------- user errors
 
 

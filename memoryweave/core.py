@@ -218,7 +218,7 @@ class ContextualMemory:
         self._index: dict[str, int] = {}
         if weave is not None:
             self._weave = weave
-            emb = weave.encoder._embedder if isinstance(weave.encoder, _CoreEncoder) else None
+            emb = weave.encoder.embedder if isinstance(weave.encoder, _CoreEncoder) and weave.encoder.has_embedder else None
             if emb is not None:
                 self._check_model_dim(emb)
                 self._embedder = emb
@@ -240,7 +240,7 @@ class ContextualMemory:
     @classmethod
     def from_weave(cls, weave: MemoryWeave, *, namespace: str = "default") -> "ContextualMemory":
         """Wrap an existing engine (its config, store and embedder are kept)."""
-        dim = weave.store.dim or (weave.encoder._embedder.dim if weave.encoder._embedder is not None else 384)
+        dim = weave.store.dim or (weave.encoder.dim if weave.encoder.has_embedder else 384)
         cat_on = weave.config.enabled("category")
         return cls(embedding_dim=dim, use_art_clustering=cat_on, weave=weave, namespace=namespace)
 
@@ -701,29 +701,9 @@ def _recall(
     namespace: str,
     record_access: bool = True,
 ) -> list[Recollection]:
-    """``MemoryWeave.recall`` with a per-call config and optionally a ready query vector.
-
-    The ranking is the engine's own :class:`~memoryweave_core.retrieval.Retriever`;
-    this only supplies what ``MemoryWeave.recall`` takes from ``self`` (its
-    config) or computes from the query text (its vector).
-    """
-    k = check_k(k)
-    ns = check_namespace(namespace)
-    if query_vector is None and config == weave.config:
-        return list(weave.recall(query, k, namespace=ns, record_access=record_access))
-    if weave.count(ns) == 0:
-        return []
-    qv = weave.encoder.embed_query(query) if query_vector is None else query_vector
-    if weave.store.dim is not None and len(qv) != weave.store.dim:
-        raise DimensionMismatchError(f"the query vector has dimension {len(qv)}, the memory holds {weave.store.dim}-d vectors")
-    if k > config.candidates:
-        config = replace(config, candidates=k)
-    now = weave.clock()
-    with weave._lock:
-        art = weave._art(ns)
-        found = Retriever(weave.store, config).recall(
-            query, qv, namespace=ns, k=k, now=now, prototypes=art.prototypes_ if art.n_categories_ else None
+    """``MemoryWeave.recall`` with the facade's per-call config (and maybe a ready vector)."""
+    return list(
+        weave.recall(
+            query, k, namespace=namespace, record_access=record_access, config=config, query_vector=query_vector
         )
-        if record_access and found:
-            weave.touch([r.trace.id for r in found], at=now)
-    return found
+    )

@@ -42,6 +42,11 @@ class MemoryEncoder:
         return self._embedder
 
     @property
+    def has_embedder(self) -> bool:
+        """Whether a model is set (False until the default is loaded on first use)."""
+        return self._embedder is not None
+
+    @property
     def dim(self) -> int:
         return self.embedder.dim
 

@@ -295,6 +295,8 @@ class MemoryWeave:
         explain: bool = False,
         record_access: bool = True,
         exclude: Iterable[str] = (),
+        config: RecallConfig | None = None,
+        query_vector: Any = None,
     ) -> RecallResult:
         """The ``k`` memories that best fit ``query`` at time ``at`` (default now).
 
@@ -303,19 +305,27 @@ class MemoryWeave:
         Recalled traces count as used (their activation rises) unless
         ``record_access=False``.  Ids in ``exclude`` (memories the caller
         already shows, say) are neither returned nor counted as used.
+
+        ``config`` overrides the memory's RecallConfig for this call only;
+        ``query_vector`` supplies a ready query embedding (then ``query`` may
+        be empty and only feeds the lexical and temporal pathways).
         """
-        check_text(query, "query")
+        if query_vector is None or query:
+            check_text(query, "query")
         k = check_k(k)
         ns = check_namespace(namespace)
         excluded = {exclude} if isinstance(exclude, str) else set(exclude)
         now = to_timestamp(at, default=self.clock())
         if self.store.count(ns) == 0:
             return RecallResult()
-        qv = self.encoder.embed_query(query)
+        if query_vector is None:
+            qv = self.encoder.embed_query(query)
+        else:
+            qv = check_vectors(query_vector, self.store.dim, what="query vector")[0]
         self._check_dim(len(qv))
         with self._lock:
             art = self._art(ns)
-            cfg = self.config
+            cfg = config or self.config
             # No recall returns more than the namespace holds: never ask a backend
             # for more candidates than that (a huge k overflowed SQLite's LIMIT).
             k = min(k, max(self.store.count(ns), 1))

@@ -77,7 +77,9 @@ class RecallConfig:
         for name in ("candidates", "seeds", "context_window"):
             if getattr(self, name) < (1 if name == "candidates" else 0):
                 raise InvalidInputError(f"{name} must be positive")
-        if self.max_traces is not None and self.max_traces < 1:
+        if self.max_traces is not None and (
+            isinstance(self.max_traces, bool) or not isinstance(self.max_traces, int) or self.max_traces < 1
+        ):
             raise InvalidInputError("max_traces must be >= 1 or None")
 
     def enabled(self, feature: str) -> bool:

@@ -32,33 +32,55 @@ STOPWORDS = frozenset(
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def stem(word: str) -> str:
-    """A light English suffix stripper: plurals, -ing, -ed, -ly.
+_VOWELS = frozenset("aeiou")
 
-    Deliberately conservative (no Porter step 2-5 rewrites) so that names
-    and numbers stay intact while "paintings"/"painted"/"painting" meet.
+
+def _measure(stem: str) -> int:
+    """Porter's m: how many vowel-consonant sequences the stem has."""
+    pattern = "".join("v" if c in _VOWELS or (c == "y" and i and stem[i - 1] not in _VOWELS) else "c" for i, c in enumerate(stem))
+    return pattern.count("vc")
+
+
+def _ends_cvc(stem: str) -> bool:
+    return (
+        len(stem) >= 3
+        and stem[-1] not in _VOWELS | {"w", "x", "y"}
+        and stem[-2] in _VOWELS
+        and stem[-3] not in _VOWELS
+    )
+
+
+def stem(word: str) -> str:
+    """A light English stemmer: Porter's step 1 (plurals, -ed, -ing) only.
+
+    Conservative on purpose: "paintings", "painted" and "painting" meet, and
+    "moved" meets "move", while names, numbers and words such as "family"
+    stay whole.  Porter's later steps (-ational, -ness...) merge too much
+    for matching what people said in conversation.
     """
     if len(word) <= 3 or not word.isalpha():
         return word
-    for suffix, repl, min_stem in (
-        ("ies", "y", 3),
-        ("sses", "ss", 2),
-        ("ing", "", 3),
-        ("edly", "", 3),
-        ("ed", "", 3),
-        ("ly", "", 4),
-        ("es", "", 4),
-        ("s", "", 3),
-    ):
-        if word.endswith(suffix) and len(word) - len(suffix) >= min_stem:
-            if suffix == "s" and word.endswith(("ss", "us", "is")):
-                return word
-            if suffix == "es" and not word.endswith(("ches", "shes", "xes", "sses", "zes")):
-                continue
-            base = word[: len(word) - len(suffix)] + repl
-            if suffix in ("ing", "ed", "edly") and len(base) > 2 and base[-1] == base[-2] and base[-1] not in "lsz":
-                base = base[:-1]  # running -> run, stopped -> stop
-            return base
+    if word.endswith("sses"):
+        word = word[:-2]
+    elif word.endswith("ies"):
+        word = word[:-3] + "y" if len(word) > 4 else word[:-1]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffix in ("eed", "ed", "ing"):
+        if not word.endswith(suffix):
+            continue
+        base = word[: -len(suffix)]
+        if suffix == "eed":
+            return word[:-1] if _measure(base) > 0 else word
+        if not any(c in _VOWELS for c in base) or len(base) < 2:
+            return word
+        if base.endswith(("at", "bl", "iz")):
+            return base + "e"
+        if len(base) > 2 and base[-1] == base[-2] and base[-1] not in "lsz":
+            return base[:-1]  # stopped -> stop
+        if _measure(base) == 1 and _ends_cvc(base):
+            return base + "e"  # moved -> move, hoped -> hope
+        return base
     return word
 
 

@@ -50,7 +50,10 @@ def to_timestamp(value, *, default: float | None = None) -> float:
     if isinstance(value, bool):
         raise InvalidInputError(f"not a time: {value!r}")
     if isinstance(value, (int, float)):
-        ts = float(value)
+        try:
+            ts = float(value)
+        except OverflowError:
+            raise InvalidInputError(f"time out of range: {value!r}") from None
     elif isinstance(value, datetime):
         ts = (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
     elif isinstance(value, date):

@@ -242,11 +242,6 @@ def test_max_traces_must_be_a_positive_integer_or_none():
             RecallConfig(max_traces=bad)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (config.RecallConfig.__post_init__): max_traces=2.5 or '3' is accepted; every add that then "
-    "evicts writes the trace and *then* raises a raw TypeError from _evict. Fix: require an int (not bool) >= 1.",
-)
 def test_max_traces_of_the_wrong_type_is_refused_up_front():
     for bad in (2.5, "3", True):
         with pytest.raises(InvalidInputError):

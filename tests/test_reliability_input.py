@@ -397,12 +397,6 @@ def test_add_and_recall_at_any_time(memory):
     prop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="BUG (timeutil.to_timestamp): an int beyond float range raises a raw OverflowError from float(value) "
-    "instead of InvalidInputError('time out of range'); fix: catch OverflowError around float(value)",
-)
 def test_time_beyond_float_range_is_a_typed_error(memory):
     rejected(memory, lambda: memory.add("x", time=10**400), InvalidInputError)
 

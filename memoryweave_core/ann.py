@@ -362,7 +362,9 @@ class AutoIndex:
         with self._lock:
             if self._graph is not None and len(self._delta) and not (self._worker and self._worker.is_alive()):
                 self._start_worker()
-            return self._idle.wait_for(lambda: not len(self._delta) and not len(self._inflight), timeout)
+            return self._idle.wait_for(
+                lambda: self._graph is None or (not len(self._delta) and not len(self._inflight)), timeout
+            )
 
     def close(self) -> None:
         """Stop the indexer after its current chunk (rows stay searchable in the delta)."""

@@ -1,0 +1,589 @@
+"""PostgreSQL + pgvector store: one memory shared by many processes and machines.
+
+Layout (all tables in one Postgres schema, ``memoryweave`` by default):
+
+``traces``
+    one row per trace: text, speaker, episode, position, time, ``metadata``
+    (jsonb), category, the tokenised text (``toks text[]``, from
+    :func:`~memoryweave_core.lexical.tokenize`, and ``ntokens``), a
+    ``terms tsvector`` built from exactly those tokens
+    (``array_to_tsvector``: no second parser, so stemming and stopwords are
+    the in-memory store's) with a GIN index, both vectors as pgvector
+    ``vector(dim)`` columns with HNSW indexes (``vector_cosine_ops``, m=16),
+    and the access log (``first_access``, ``access_count``, ``recent``).
+``nsstats`` / ``terms``
+    per-namespace document count and total length, and per-namespace
+    document frequency of every term: the statistics of BM25.
+``state`` / ``state_arrays``
+    engine state (ART prototypes) as jsonb plus raw ``bytea`` arrays with
+    dtype and shape (never pickle).
+``meta``
+    schema version and vector dimension.
+
+Lexical scores are Okapi BM25 with the in-memory
+:class:`~memoryweave_core.lexical.BM25Index` formula (k1=1.2, b=0.75,
+``idf = ln(1 + (N - df + 0.5) / (df + 0.5))`` over the namespace, query term
+counts as weights), computed in SQL for :meth:`lexical` (candidates come from
+the GIN index; terms in more than 50,000 documents of the namespace do not
+generate candidates, as in BM25Index.search) and in Python from the stored
+tokens for :meth:`lexical_scores`; both agree with the in-memory store to
+rounding.  (``ts_rank`` is not BM25 and would make the lexical feature mean
+something else on this backend.)
+
+Concurrency: every write is one transaction; access logs are updated by a
+single ``UPDATE ... SET access_count = access_count + n, recent = ...`` per
+row, after locking the rows in key order, so concurrent recalls never lose an
+access; the BM25 statistics are upserted in a fixed order (namespace row
+first, then terms sorted) so concurrent writers queue instead of
+deadlocking, and a transaction that still deadlocks or fails to serialise is
+retried.  Every query has the namespace in its WHERE clause.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+import time
+from collections import Counter
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from ..activation import RECENT, AccessLog
+from ..errors import DimensionMismatchError, InvalidInputError, SchemaVersionError, StoreError, require
+from ..lexical import tokenize
+from ..trace import Trace
+from .base import Field
+
+SCHEMA_VERSION = 1
+#: ``MIGRATIONS[v](conn, schema)`` upgrades schema version ``v`` to ``v + 1``.
+MIGRATIONS: dict[int, Callable[[Any, str], None]] = {}
+K1, B = 1.2, 0.75
+MAX_POSTINGS = 50_000
+_ARRAY_DTYPES = {"float32", "float64", "int64", "int32", "bool", "uint8"}
+_COLS = "key, id, namespace, text, speaker, episode, position, time, metadata, category, content, context"
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def _idf(n: int, df: int) -> float:
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+
+def _vec(v: Any) -> np.ndarray:
+    return np.asarray(v.to_numpy() if hasattr(v, "to_numpy") else v, dtype=np.float32)
+
+
+def _tsquery(terms: Sequence[str]) -> str:
+    return " | ".join("'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in terms)
+
+
+class PostgresStore:
+    """Traces in PostgreSQL with pgvector; see the module docstring.
+
+    Parameters
+    ----------
+    dsn : str
+        A libpq connection string, e.g. ``postgresql://user@host:5432/db``.
+    schema : str
+        Postgres schema holding the tables (created when missing); lets
+        several independent memories share one database.
+    m, ef_construction : int
+        HNSW index parameters (created with the first add, when the
+        dimension is known).
+    ef_search : int
+        Minimum ``hnsw.ef_search``; each query uses ``max(ef_search, n)``.
+    """
+
+    def __init__(self, dsn: str, *, schema: str = "memoryweave", m: int = 16, ef_construction: int = 64, ef_search: int = 64) -> None:
+        psycopg = require("psycopg", "pg")
+        pgvector_psycopg = require("pgvector.psycopg", "pg")
+        if not _IDENT.match(schema):
+            raise InvalidInputError(f"schema must be a lower-case SQL identifier, got {schema!r}")
+        self.schema = schema
+        self.m, self.ef_construction, self.ef_search = m, ef_construction, ef_search
+        self._psycopg = psycopg
+        self._lock = threading.RLock()
+        self._closed = False
+        try:
+            self._conn = psycopg.connect(dsn, autocommit=True)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+        with self._conn.transaction():
+            self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('memoryweave-ddl'))")
+            self._conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        pgvector_psycopg.register_vector(self._conn)
+        self._iterative = self._pgvector_version() >= (0, 8)
+        self._setup()
+        dim = self._meta("dim")
+        self.dim: int | None = int(dim) if dim is not None else None
+
+    # -- setup -----------------------------------------------------------------
+    def _pgvector_version(self) -> tuple[int, ...]:
+        row = self._conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+        try:
+            return tuple(int(p) for p in row[0].split(".")[:2])
+        except (TypeError, ValueError):
+            return (0, 0)
+
+    def _t(self, name: str) -> str:
+        return f'"{self.schema}".{name}'
+
+    def _setup(self) -> None:
+        s = self.schema
+        with self._conn.transaction():
+            self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('memoryweave-ddl'))")
+            self._conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{s}"')
+            exists = self._conn.execute(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = 'meta'", (s,)
+            ).fetchone()
+            if exists:
+                version = self._conn.execute(f"SELECT value FROM {self._t('meta')} WHERE key = 'schema_version'").fetchone()
+                version = int(version[0]) if version else 0
+                if version > SCHEMA_VERSION:
+                    raise SchemaVersionError(
+                        f"schema {s!r} has version {version}; this MemoryWeave reads up to {SCHEMA_VERSION}: upgrade memoryweave"
+                    )
+                while version < SCHEMA_VERSION:
+                    step = MIGRATIONS.get(version)
+                    if step is None:
+                        raise SchemaVersionError(f"schema {s!r}: no migration from version {version}")
+                    step(self._conn, s)
+                    version += 1
+                    self._conn.execute(f"UPDATE {self._t('meta')} SET value = %s WHERE key = 'schema_version'", (str(version),))
+                return
+            for stmt in f"""
+                CREATE TABLE "{s}".meta (key text PRIMARY KEY, value text NOT NULL);
+                CREATE TABLE "{s}".traces (
+                    key bigserial PRIMARY KEY,
+                    id text NOT NULL UNIQUE,
+                    namespace text NOT NULL,
+                    text text NOT NULL,
+                    speaker text,
+                    episode text,
+                    position integer NOT NULL,
+                    time double precision NOT NULL,
+                    metadata jsonb NOT NULL,
+                    category integer,
+                    toks text[] NOT NULL,
+                    ntokens integer NOT NULL,
+                    terms tsvector NOT NULL,
+                    content vector NOT NULL,
+                    context vector NOT NULL,
+                    first_access double precision NOT NULL,
+                    access_count integer NOT NULL DEFAULT 1,
+                    recent double precision[] NOT NULL DEFAULT '{{}}'
+                );
+                CREATE INDEX traces_ns ON "{s}".traces (namespace, key);
+                CREATE INDEX traces_episode ON "{s}".traces (namespace, episode, position);
+                CREATE INDEX traces_terms ON "{s}".traces USING gin (terms);
+                CREATE TABLE "{s}".nsstats (namespace text PRIMARY KEY, n bigint NOT NULL, total_len bigint NOT NULL);
+                CREATE TABLE "{s}".terms (namespace text NOT NULL, term text NOT NULL, df integer NOT NULL, PRIMARY KEY (namespace, term));
+                CREATE TABLE "{s}".state (namespace text NOT NULL, key text NOT NULL, doc jsonb NOT NULL, PRIMARY KEY (namespace, key));
+                CREATE TABLE "{s}".state_arrays (
+                    namespace text NOT NULL, key text NOT NULL, name text NOT NULL,
+                    dtype text NOT NULL, shape jsonb NOT NULL, data bytea NOT NULL,
+                    PRIMARY KEY (namespace, key, name)
+                )
+            """.split(";"):
+                self._conn.execute(stmt)
+            self._conn.execute(f"INSERT INTO {self._t('meta')} VALUES ('schema_version', %s)", (str(SCHEMA_VERSION),))
+
+    def _ensure_dim(self, conn, dim: int) -> None:
+        """First add: fix the vector dimension and build the HNSW indexes (in the add's transaction)."""
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"memoryweave-dim-{self.schema}",))
+        row = conn.execute(f"SELECT value FROM {self._t('meta')} WHERE key = 'dim'").fetchone()
+        if row is not None:
+            if int(row[0]) != dim:
+                raise DimensionMismatchError(f"this store holds {row[0]}-d vectors, not {dim}-d")
+            return
+        for col in ("content", "context"):
+            conn.execute(f"ALTER TABLE {self._t('traces')} ALTER COLUMN {col} TYPE vector({int(dim)})")
+            conn.execute(
+                f"CREATE INDEX traces_{col}_hnsw ON {self._t('traces')} USING hnsw ({col} vector_cosine_ops)"
+                f" WITH (m = {int(self.m)}, ef_construction = {int(self.ef_construction)})"
+            )
+        conn.execute(f"INSERT INTO {self._t('meta')} VALUES ('dim', %s)", (str(dim),))
+
+    def _meta(self, key: str) -> str | None:
+        row = self._conn.execute(f"SELECT value FROM {self._t('meta')} WHERE key = %s", (key,)).fetchone()
+        return row[0] if row else None
+
+    # -- plumbing ----------------------------------------------------------------
+    def _tx(self, fn: Callable[[Any], Any], retries: int = 5) -> Any:
+        """Run ``fn(conn)`` in a transaction, retrying deadlocks and serialisation failures."""
+        errors = self._psycopg.errors
+        if self._closed:
+            raise StoreError("the store is closed")
+        with self._lock:
+            for attempt in range(retries):
+                try:
+                    with self._conn.transaction():
+                        return fn(self._conn)
+                except (errors.DeadlockDetected, errors.SerializationFailure):
+                    if attempt == retries - 1:
+                        raise
+                    time.sleep(0.01 * (attempt + 1))
+                except self._psycopg.errors.UniqueViolation as exc:
+                    raise InvalidInputError(f"a trace id already exists: {exc}") from exc
+                except self._psycopg.Error as exc:
+                    raise StoreError(f"PostgreSQL: {exc}") from exc
+
+    def _q(self, sql: str, params: Sequence | dict = ()) -> list[tuple]:
+        if self._closed:
+            raise StoreError("the store is closed")
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except self._psycopg.Error as exc:
+                raise StoreError(f"PostgreSQL: {exc}") from exc
+
+    def _trace(self, row: tuple) -> Trace:
+        key, tid, ns, text, speaker, episode, position, time_, metadata, category, content, context = row
+        return Trace(
+            id=tid, text=text, namespace=ns, speaker=speaker, episode=episode, position=position, time=time_,
+            metadata=metadata, content=_vec(content), context=_vec(context),
+            category=category,
+        )
+
+    @staticmethod
+    def _stats_rows(ns_tokens: list[tuple[str, list[str]]]) -> tuple[dict[str, list[int]], dict[tuple[str, str], int]]:
+        stats: dict[str, list[int]] = {}
+        df: Counter = Counter()
+        for ns, toks in ns_tokens:
+            s = stats.setdefault(ns, [0, 0])
+            s[0] += 1
+            s[1] += len(toks)
+            df.update((ns, t) for t in set(toks))
+        return stats, df
+
+    # -- writing ---------------------------------------------------------------------
+    def add(self, traces: Sequence[Trace]) -> None:
+        if not traces:
+            return
+        dim = self.dim or len(traces[0].content)
+        for t in traces:
+            if len(t.content) != dim or len(t.context) != dim:
+                raise DimensionMismatchError(f"vectors of {t.id} are not {dim}-dimensional")
+        toks = [tokenize(t.text) for t in traces]
+        rows = [
+            (t.id, t.namespace, t.text, t.speaker, t.episode, int(t.position), float(t.time), json.dumps(dict(t.metadata)),
+             t.category, tk, len(tk), tk, np.asarray(t.content, np.float32), np.asarray(t.context, np.float32), float(t.time))
+            for t, tk in zip(traces, toks)
+        ]
+        stats, df = self._stats_rows([(t.namespace, tk) for t, tk in zip(traces, toks)])
+
+        def write(conn) -> None:
+            if self.dim is None:
+                self._ensure_dim(conn, dim)
+            self._bump_stats(conn, stats, df, +1)
+            with conn.cursor() as cur:
+                cur.executemany(
+                    f"INSERT INTO {self._t('traces')} (id, namespace, text, speaker, episode, position, time, metadata,"
+                    " category, toks, ntokens, terms, content, context, first_access)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, array_to_tsvector(%s::text[]), %s, %s, %s)",
+                    rows,
+                )
+
+        self._tx(write)
+        self.dim = dim
+
+    def _bump_stats(self, conn, stats: dict[str, list[int]], df: Counter, sign: int) -> None:
+        """Update BM25 statistics in a fixed lock order: namespaces sorted, then their terms sorted."""
+        for ns in sorted(stats):
+            n, total = stats[ns]
+            conn.execute(
+                f"INSERT INTO {self._t('nsstats')} AS s VALUES (%s, %s, %s) ON CONFLICT (namespace) DO UPDATE"
+                " SET n = s.n + EXCLUDED.n, total_len = s.total_len + EXCLUDED.total_len",
+                (ns, sign * n, sign * total),
+            )
+        items = sorted(df.items())
+        if not items:
+            return
+        nss = [k[0] for k, _ in items]
+        terms = [k[1] for k, _ in items]
+        counts = [sign * c for _, c in items]
+        conn.execute(
+            f"INSERT INTO {self._t('terms')} AS t SELECT * FROM unnest(%s::text[], %s::text[], %s::int[]) ORDER BY 1, 2"
+            " ON CONFLICT (namespace, term) DO UPDATE SET df = t.df + EXCLUDED.df",
+            (nss, terms, counts),
+        )
+        if sign < 0:
+            conn.execute(f"DELETE FROM {self._t('terms')} WHERE namespace = ANY(%s) AND df <= 0", (sorted(stats),))
+
+    def delete(self, ids: Sequence[str], namespace: str | None = None) -> int:
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return 0
+
+        def write(conn) -> int:
+            sql = f"DELETE FROM {self._t('traces')} WHERE id = ANY(%s)"
+            params: list = [ids]
+            if namespace is not None:
+                sql += " AND namespace = %s"
+                params.append(namespace)
+            gone = conn.execute(sql + " RETURNING namespace, toks", params).fetchall()
+            if not gone:
+                return 0
+            stats, df = self._stats_rows([(ns, list(tk)) for ns, tk in gone])
+            self._bump_stats(conn, stats, df, -1)
+            emptied = [r[0] for r in conn.execute(
+                f"DELETE FROM {self._t('nsstats')} WHERE namespace = ANY(%s) AND n <= 0 RETURNING namespace", (sorted(stats),)
+            ).fetchall()]
+            if emptied:  # an empty namespace disappears with its state, as in MemoryStore
+                conn.execute(f"DELETE FROM {self._t('state')} WHERE namespace = ANY(%s)", (emptied,))
+                conn.execute(f"DELETE FROM {self._t('state_arrays')} WHERE namespace = ANY(%s)", (emptied,))
+            return len(gone)
+
+        return self._tx(write)
+
+    def delete_episode(self, namespace: str, episode: str) -> int:
+        ids = [r[0] for r in self._q(f"SELECT id FROM {self._t('traces')} WHERE namespace = %s AND episode = %s", (namespace, episode))]
+        return self.delete(ids, namespace)
+
+    def delete_namespace(self, namespace: str) -> int:
+        ids = [r[0] for r in self._q(f"SELECT id FROM {self._t('traces')} WHERE namespace = %s", (namespace,))]
+        return self.delete(ids, namespace)
+
+    # -- reading -------------------------------------------------------------------------
+    def get(self, ids: Sequence[str], namespace: str | None = None) -> list[Trace]:
+        ids = list(ids)
+        if not ids:
+            return []
+        sql = f"SELECT {_COLS} FROM {self._t('traces')} WHERE id = ANY(%s)"
+        params: list = [ids]
+        if namespace is not None:
+            sql += " AND namespace = %s"
+            params.append(namespace)
+        found = {r[1]: self._trace(r) for r in self._q(sql, params)}
+        return [found[i] for i in ids if i in found]
+
+    def count(self, namespace: str | None = None) -> int:
+        if namespace is None:
+            return int(self._q(f"SELECT coalesce(sum(n), 0) FROM {self._t('nsstats')}")[0][0])
+        rows = self._q(f"SELECT n FROM {self._t('nsstats')} WHERE namespace = %s", (namespace,))
+        return int(rows[0][0]) if rows else 0
+
+    def namespaces(self) -> list[str]:
+        return sorted(r[0] for r in self._q(f"SELECT namespace FROM {self._t('nsstats')} WHERE n > 0"))
+
+    def iter_traces(self, namespace: str | None = None) -> Iterator[Trace]:
+        last = 0
+        while True:
+            if namespace is None:
+                rows = self._q(f"SELECT {_COLS} FROM {self._t('traces')} WHERE key > %s ORDER BY key LIMIT 1000", (last,))
+            else:
+                rows = self._q(
+                    f"SELECT {_COLS} FROM {self._t('traces')} WHERE namespace = %s AND key > %s ORDER BY key LIMIT 1000",
+                    (namespace, last),
+                )
+            if not rows:
+                return
+            for r in rows:
+                yield self._trace(r)
+            last = rows[-1][0]
+
+    def nearest(self, namespace: str, field: Field, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        if field not in ("content", "context"):
+            raise InvalidInputError(f"field must be 'content' or 'context', got {field!r}")
+        if self.dim is None or n <= 0:
+            if self.dim is None and (dim := self._meta("dim")):
+                self.dim = int(dim)
+            if self.dim is None or n <= 0:
+                return []
+        q = np.asarray(vector, dtype=np.float32)
+        sql = (
+            f"SELECT id, 1 - ({field} <=> %(q)s) FROM {self._t('traces')} WHERE namespace = %(ns)s"
+            f" ORDER BY {field} <=> %(q)s LIMIT %(n)s"
+        )
+
+        def run(conn):
+            conn.execute(f"SET LOCAL hnsw.ef_search = {min(max(self.ef_search, n), 1000)}")
+            if self._iterative:
+                conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+            rows = conn.execute(sql, {"q": q, "ns": namespace, "n": n}).fetchall()
+            if len(rows) < n:  # the graph walk ran out before n rows of this namespace: exact scan
+                have = conn.execute(f"SELECT n FROM {self._t('nsstats')} WHERE namespace = %s", (namespace,)).fetchone()
+                if have and len(rows) < min(n, have[0]):
+                    conn.execute("SET LOCAL enable_indexscan = off")
+                    conn.execute("SET LOCAL enable_bitmapscan = on")
+                    rows = conn.execute(sql, {"q": q, "ns": namespace, "n": n}).fetchall()
+            return rows
+
+        return [(i, float(s)) for i, s in self._tx(run)]
+
+    def _weights(self, namespace: str, terms: Sequence[str]) -> tuple[dict[str, int], float, dict[str, float]]:
+        q = Counter(terms)
+        stats = self._q(f"SELECT n, total_len FROM {self._t('nsstats')} WHERE namespace = %s", (namespace,))
+        if not stats:
+            return {}, 0.0, {}
+        n, total = stats[0]
+        df = dict(self._q(
+            f"SELECT term, df FROM {self._t('terms')} WHERE namespace = %s AND term = ANY(%s) AND df > 0", (namespace, list(q))
+        ))
+        return df, total / max(n, 1), {t: _idf(n, d) * q[t] for t, d in df.items()}
+
+    def lexical(self, namespace: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
+        terms = list(terms)
+        if not terms or n <= 0:
+            return []
+        df, avg, weights = self._weights(namespace, terms)
+        if not weights:
+            return []
+        ranked = sorted(weights, key=lambda t: -weights[t])
+        use = [t for t in ranked if df[t] <= MAX_POSTINGS] or ranked[:1]
+        wt = list(weights)
+        rows = self._q(
+            f"""
+            SELECT m.id, sum(q.w * x.tf * {K1 + 1} / (x.tf + {K1} * (1 - {B} + {B} * m.ntokens / %(avg)s))) AS score
+            FROM (SELECT id, toks, ntokens FROM {self._t('traces')}
+                  WHERE namespace = %(ns)s AND terms @@ %(tsq)s::tsquery) m
+            CROSS JOIN unnest(%(terms)s::text[], %(w)s::float8[]) AS q(term, w)
+            CROSS JOIN LATERAL (SELECT count(*) AS tf FROM unnest(m.toks) AS tok WHERE tok = q.term) x
+            WHERE x.tf > 0
+            GROUP BY m.id ORDER BY score DESC, m.id LIMIT %(n)s
+            """,
+            {"avg": max(avg, 1e-9), "ns": namespace, "tsq": _tsquery(use), "terms": wt, "w": [weights[t] for t in wt], "n": n},
+        )
+        return [(i, float(s)) for i, s in rows]
+
+    def lexical_scores(self, namespace: str, terms: Sequence[str], ids: Sequence[str]) -> np.ndarray:
+        ids = list(ids)
+        out = np.zeros(len(ids), dtype=np.float64)
+        terms = list(terms)
+        if not terms or not ids:
+            return out
+        _, avg, weights = self._weights(namespace, terms)
+        if not weights:
+            return out
+        rows = dict((r[0], r[1:]) for r in self._q(
+            f"SELECT id, toks, ntokens FROM {self._t('traces')} WHERE namespace = %s AND id = ANY(%s)", (namespace, ids)
+        ))
+        for i, tid in enumerate(ids):
+            if tid in rows:
+                toks, ntok = rows[tid]
+                tf = Counter(t for t in toks if t in weights)
+                if tf:
+                    norm = K1 * (1.0 - B + B * ntok / max(avg, 1e-9))
+                    out[i] = sum(w * tf[t] * (K1 + 1) / (tf[t] + norm) for t, w in weights.items() if t in tf)
+        return out
+
+    def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:
+        rows = self._q(
+            f"SELECT {_COLS} FROM {self._t('traces')} WHERE namespace = %s AND episode = %s AND position >= %s AND position < %s"
+            " ORDER BY position, key",
+            (namespace, episode, max(int(start), 0), int(stop)),
+        )
+        return [self._trace(r) for r in rows]
+
+    def episode_length(self, namespace: str, episode: str) -> int:
+        top = self._q(f"SELECT max(position) FROM {self._t('traces')} WHERE namespace = %s AND episode = %s", (namespace, episode))[0][0]
+        return 0 if top is None else int(top) + 1
+
+    def last_trace(self, namespace: str) -> Trace | None:
+        rows = self._q(f"SELECT {_COLS} FROM {self._t('traces')} WHERE namespace = %s ORDER BY key DESC LIMIT 1", (namespace,))
+        return self._trace(rows[0]) if rows else None
+
+    # -- access logs --------------------------------------------------------------------
+    def access_logs(self, ids: Sequence[str]) -> list[AccessLog]:
+        ids = list(ids)
+        rows = {
+            r[0]: r[1:]
+            for r in self._q(f"SELECT id, first_access, access_count, recent FROM {self._t('traces')} WHERE id = ANY(%s)", (list(set(ids)),))
+        }
+        missing = [i for i in ids if i not in rows]
+        if missing:
+            raise KeyError(missing[0])
+        return [AccessLog(first=rows[i][0], count=rows[i][1], recent=[float(x) for x in rows[i][2]]) for i in ids]
+
+    def record_access(self, ids: Sequence[str], when: float) -> None:
+        times = Counter(ids)
+        if not times:
+            return
+        uniq = sorted(times)
+
+        def write(conn) -> None:
+            # Lock the rows in key order (no deadlock between concurrent recalls), then one
+            # UPDATE: count + n, and the RECENT newest of (recent + n copies of `when`).
+            conn.execute(f"SELECT key FROM {self._t('traces')} WHERE id = ANY(%s) ORDER BY key FOR UPDATE", (uniq,))
+            conn.execute(
+                f"""
+                UPDATE {self._t('traces')} AS t SET
+                    access_count = t.access_count + c.n,
+                    recent = ARRAY(SELECT x FROM (SELECT x FROM unnest(t.recent || array_fill(%(when)s::float8, ARRAY[c.n])) AS x
+                                                  ORDER BY x DESC LIMIT {RECENT}) y ORDER BY x)
+                FROM unnest(%(ids)s::text[], %(n)s::int[]) AS c(id, n)
+                WHERE t.id = c.id
+                """,
+                {"when": float(when), "ids": uniq, "n": [times[i] for i in uniq]},
+            )
+
+        self._tx(write)
+
+    # -- engine state ---------------------------------------------------------------------
+    def load_state(self, namespace: str, key: str) -> dict | None:
+        rows = self._q(
+            f"SELECT s.doc FROM {self._t('state')} s JOIN {self._t('nsstats')} n ON n.namespace = s.namespace"
+            " WHERE s.namespace = %s AND s.key = %s AND n.n > 0",
+            (namespace, key),
+        )
+        if not rows:
+            return None
+        state = dict(rows[0][0])
+        for name, dtype, shape, data in self._q(
+            f"SELECT name, dtype, shape, data FROM {self._t('state_arrays')} WHERE namespace = %s AND key = %s", (namespace, key)
+        ):
+            if dtype not in _ARRAY_DTYPES:
+                raise StoreError(f"state array {name!r} has unsupported dtype {dtype!r}")
+            arr = np.frombuffer(bytes(data), dtype=np.dtype(dtype))
+            if arr.size != math.prod(shape):
+                raise StoreError(f"state array {name!r} does not match its shape {shape}")
+            state[name] = arr.reshape(shape).copy()
+        return state
+
+    def save_state(self, namespace: str, key: str, state: dict) -> None:
+        doc, arrays = {}, []
+        for name, value in state.items():
+            if isinstance(value, np.ndarray):
+                if value.dtype.name not in _ARRAY_DTYPES:
+                    raise InvalidInputError(f"state array {name!r} has unsupported dtype {value.dtype}")
+                arrays.append((name, value.dtype.name, json.dumps(list(value.shape)), np.ascontiguousarray(value).tobytes()))
+            else:
+                doc[name] = value
+        try:
+            text = json.dumps(doc, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"state {key!r} is not JSON-serialisable: {exc}") from exc
+
+        def write(conn) -> None:
+            live = conn.execute(f"SELECT n FROM {self._t('nsstats')} WHERE namespace = %s FOR SHARE", (namespace,)).fetchone()
+            if not live or live[0] <= 0:  # as MemoryStore: state lives with a namespace's traces
+                return
+            conn.execute(
+                f"INSERT INTO {self._t('state')} VALUES (%s, %s, %s::jsonb) ON CONFLICT (namespace, key) DO UPDATE SET doc = EXCLUDED.doc",
+                (namespace, key, text),
+            )
+            conn.execute(f"DELETE FROM {self._t('state_arrays')} WHERE namespace = %s AND key = %s", (namespace, key))
+            with conn.cursor() as cur:
+                cur.executemany(
+                    f"INSERT INTO {self._t('state_arrays')} VALUES (%s, %s, %s, %s, %s::jsonb, %s)",
+                    [(namespace, key, *a) for a in arrays],
+                )
+
+        self._tx(write)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def drop(self) -> None:
+        """Delete this store's schema and everything in it (tests, benchmarks)."""
+        with self._lock:
+            self._conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore(schema={self.schema!r})"

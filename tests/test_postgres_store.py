@@ -1,0 +1,136 @@
+"""PostgresStore beyond the shared contract: concurrent processes, schema versions, reopen.
+
+Runs against ``MEMORYWEAVE_PG_DSN`` (``.ci/postgres.sh`` starts a local
+server and prints it); skipped with the reason shown when it is not set,
+and a failure when ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import uuid
+
+import pytest
+
+from memoryweave_core import HashingEmbedder, MemoryWeave
+from memoryweave_core.errors import SchemaVersionError
+
+from test_store_contract import pg_dsn  # noqa: E402 (tests/ is on sys.path)
+
+pytestmark = pytest.mark.pg
+
+
+@pytest.fixture
+def dsn():
+    return pg_dsn()
+
+
+@pytest.fixture
+def schema(dsn):
+    name = f"mwtest_{uuid.uuid4().hex[:10]}"
+    yield name
+    from memoryweave_core.storage.postgres import PostgresStore
+
+    store = PostgresStore(dsn, schema=name)
+    store.drop()
+    store.close()
+
+
+def _worker(dsn: str, schema: str, tag: str, n: int, queue) -> None:
+    from memoryweave_core.storage.postgres import PostgresStore
+
+    mem = MemoryWeave(store=PostgresStore(dsn, schema=schema), embedder=HashingEmbedder(dim=64), clock=lambda: 1_700_000_000.0)
+    ids, recalled = [], 0
+    for i in range(n):
+        trace = mem.add(f"{tag} remembers fact number {i} about shared topic", episode=f"{tag}-ep", namespace="shared")
+        ids.append(trace.id)
+        hits = mem.recall("fact about shared topic", k=5, namespace="shared")  # records accesses concurrently
+        recalled += len(hits)
+    mem.close()
+    queue.put((tag, ids, recalled))
+
+
+def test_two_processes_adding_and_recalling_lose_nothing(dsn, schema):
+    from memoryweave_core.storage.postgres import PostgresStore
+
+    setup = PostgresStore(dsn, schema=schema)  # create the tables once, before the race
+    setup.close()
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    n = 25
+    procs = [ctx.Process(target=_worker, args=(dsn, schema, tag, n, queue)) for tag in ("alpha", "beta")]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    store = PostgresStore(dsn, schema=schema)
+    try:
+        all_ids = [i for _, ids, _ in results for i in ids]
+        assert store.count("shared") == 2 * n
+        assert {t.id for t in store.iter_traces("shared")} == set(all_ids)
+        # every recall of both processes was recorded: total accesses = creations + recalled hits
+        logs = store.access_logs(all_ids)
+        assert sum(log.count for log in logs) == 2 * n + sum(r for _, _, r in results)
+        for tag, ids, _ in results:
+            assert [t.position for t in store.episode_traces("shared", f"{tag}-ep", 0, n)] == list(range(n))
+        # BM25 statistics stayed consistent under the race
+        assert store.lexical_scores("shared", ["alpha"], all_ids).astype(bool).sum() == n
+    finally:
+        store.close()
+
+
+def test_reopen_gives_same_recall(dsn, schema, clock):
+    from memoryweave_core.storage.postgres import PostgresStore
+
+    def open_mem():
+        return MemoryWeave(store=PostgresStore(dsn, schema=schema), embedder=HashingEmbedder(dim=64), clock=clock)
+
+    mem = open_mem()
+    mem.add_conversation(
+        [("Caroline", "I went to the support group"), ("Melanie", "I painted a sunrise"), ("Caroline", "Luna is my cat")],
+        episode="s1",
+        time=1_690_000_000,
+    )
+    before = [(r.trace.id, round(r.score, 9)) for r in mem.recall("what did Melanie paint", k=3, record_access=False)]
+    cats = [(c.id, c.size) for c in mem.categories()]
+    mem.close()
+    again = open_mem()
+    assert [(r.trace.id, round(r.score, 9)) for r in again.recall("what did Melanie paint", k=3, record_access=False)] == before
+    assert [(c.id, c.size) for c in again.categories()] == cats
+    again.close()
+
+
+def test_newer_schema_is_refused(dsn, schema):
+    from memoryweave_core.storage import postgres as pg
+
+    store = pg.PostgresStore(dsn, schema=schema)
+    store._conn.execute(f'UPDATE "{schema}".meta SET value = %s WHERE key = %s', (str(pg.SCHEMA_VERSION + 1), "schema_version"))
+    store.close()
+    with pytest.raises(SchemaVersionError):
+        pg.PostgresStore(dsn, schema=schema)
+    import psycopg  # fix it back so the fixture can open and drop it
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'UPDATE "{schema}".meta SET value = %s WHERE key = %s', (str(pg.SCHEMA_VERSION), "schema_version"))
+
+
+def test_bad_schema_name_rejected(dsn):
+    from memoryweave_core.errors import InvalidInputError
+    from memoryweave_core.storage.postgres import PostgresStore
+
+    with pytest.raises(InvalidInputError):
+        PostgresStore(dsn, schema='x"; DROP TABLE users; --')
+
+
+def test_missing_dsn_behaviour(monkeypatch):
+    """Outside CI the pg tests skip with a reason; with CI=true they fail."""
+    monkeypatch.delenv("MEMORYWEAVE_PG_DSN", raising=False)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception):
+        pg_dsn()
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception):
+        pg_dsn()
+

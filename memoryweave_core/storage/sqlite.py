@@ -52,7 +52,7 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections import Counter
+from collections import Counter, OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -166,6 +166,10 @@ class SQLiteStore:
     background_index : bool
         Insert into HNSW graphs on a background thread (rows are searchable
         exactly meanwhile).
+    cache_size : int
+        Traces kept decoded in memory (LRU).  Traces never change, so the
+        cache only has to forget deleted ones (and everything when another
+        process writes); recall reads the same candidates several times.
     """
 
     def __init__(
@@ -176,6 +180,7 @@ class SQLiteStore:
         synchronous: str = "NORMAL",
         busy_timeout: float = 30.0,
         background_index: bool = True,
+        cache_size: int = 32_768,
         **hnsw: Any,
     ) -> None:
         if synchronous.upper() not in ("NORMAL", "FULL"):
@@ -188,6 +193,8 @@ class SQLiteStore:
         self._indexes: dict[tuple[int, str], AutoIndex] = {}
         self._stale: set[tuple[int, str]] = set()
         self._ns_ids: dict[str, int] = {}
+        self._cache: OrderedDict[str, tuple[Trace, int, str, int]] = OrderedDict()  # id -> (trace, ns, tokens, ntokens)
+        self.cache_size = cache_size
         self._closed = False
         self._conn = self._open(synchronous.upper(), busy_timeout)
         self._data_version = self._pragma("data_version")
@@ -328,6 +335,7 @@ class SQLiteStore:
         if version != self._data_version:
             self._data_version = version
             self._ns_ids.clear()
+            self._cache.clear()
             if self.dim is None:
                 dim = self._meta("dim")
                 self.dim = int(dim) if dim is not None else None
@@ -490,6 +498,8 @@ class SQLiteStore:
                 return groups, emptied
 
             groups, emptied = self._write(write)
+            for tid in ids:
+                self._cache.pop(tid, None)
             for nsid, keys in groups.items():
                 for field in ("content", "context"):
                     index = self._indexes.get((nsid, field))
@@ -534,17 +544,35 @@ class SQLiteStore:
                 nsid = self._nsid(namespace)
                 if nsid is None:
                     return []
-            found: dict[str, Trace] = {}
-            names = None if nsid is not None else self._ns_names()
-            for part in _chunks(ids):
-                sql = f"SELECT {_COLS}, ns FROM traces WHERE id IN ({_marks(len(part))})"
-                params = list(part)
-                if nsid is not None:
-                    sql += " AND ns = ?"
-                    params.append(nsid)
-                for row in self._sql(sql, params):
-                    found[row[1]] = self._trace(row[:-1], namespace if names is None else names[row[-1]])
+            found = self._cached(ids, nsid)
             return [found[i] for i in ids if i in found]
+
+    def _cached(self, ids: Sequence[str], nsid: int | None) -> dict[str, Trace]:
+        """Traces by id through the LRU cache (misses read in one query per chunk)."""
+        found: dict[str, Trace] = {}
+        missing = []
+        cache = self._cache
+        for tid in ids:
+            hit = cache.get(tid)
+            if hit is None:
+                missing.append(tid)
+            elif nsid is None or hit[1] == nsid:
+                cache.move_to_end(tid)
+                found[tid] = hit[0]
+        if missing:
+            names = self._ns_names()
+            for part in _chunks(list(dict.fromkeys(missing))):
+                sql = f"SELECT {_COLS}, ns, tokens, ntokens FROM traces WHERE id IN ({_marks(len(part))})"
+                for row in self._sql(sql, part):
+                    ns = row[-3]
+                    trace = self._trace(row[:-3], names.get(ns, ""))
+                    if self.cache_size > 0:
+                        cache[trace.id] = (trace, ns, row[-2], row[-1])
+                    if nsid is None or ns == nsid:
+                        found[trace.id] = trace
+            while len(cache) > self.cache_size:
+                cache.popitem(last=False)
+        return found
 
     def count(self, namespace: str | None = None) -> int:
         with self._lock:
@@ -697,7 +725,14 @@ class SQLiteStore:
             if not weights:
                 return out
             rows = {}
-            for part in _chunks(ids):
+            missing = []
+            for tid in ids:
+                hit = self._cache.get(tid)
+                if hit is None:
+                    missing.append(tid)
+                elif hit[1] == nsid:
+                    rows[tid] = hit[2:]
+            for part in _chunks(missing):
                 rows.update(
                     (r[0], r[1:])
                     for r in self._sql(
@@ -716,11 +751,15 @@ class SQLiteStore:
             nsid = self._nsid(namespace)
             if nsid is None:
                 return []
-            rows = self._sql(
-                f"SELECT {_COLS} FROM traces WHERE ns = ? AND episode = ? AND position >= ? AND position < ? ORDER BY position, key",
-                (nsid, episode, max(int(start), 0), int(stop)),
-            )
-        return [self._trace(r, namespace) for r in rows]
+            ids = [
+                r[0]
+                for r in self._sql(
+                    "SELECT id FROM traces WHERE ns = ? AND episode = ? AND position >= ? AND position < ? ORDER BY position, key",
+                    (nsid, episode, max(int(start), 0), int(stop)),
+                )
+            ]
+            found = self._cached(ids, nsid)
+        return [found[i] for i in ids if i in found]
 
     def episode_length(self, namespace: str, episode: str) -> int:
         with self._lock:

@@ -16,6 +16,7 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from .errors import InvalidInputError, MissingDependencyError, require
+from .lexical import STOPWORDS
 from .trace import check_vectors
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -39,9 +40,10 @@ def _finish(vectors: Any, n: int, dim: int | None) -> np.ndarray:
 class HashingEmbedder:
     """Deterministic bag-of-words hashing vectors: no model, no download.
 
-    Each lower-cased word (and each word bigram) is hashed to a signed bucket.
-    Texts that share words get similar vectors, which is all unit tests need
-    to check ranking behaviour, and it is fast enough for millions of rows.
+    Each lower-cased content word (and each bigram of them) is hashed to a
+    signed bucket; stopwords are skipped, as a real model mostly ignores
+    them.  Texts that share words get similar vectors, which is all unit tests
+    need to check ranking behaviour, and it is fast enough for millions of rows.
     """
 
     def __init__(self, dim: int = 256, *, bigrams: bool = True) -> None:
@@ -57,7 +59,8 @@ class HashingEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
-            words = re.findall(r"\w+", text.lower())
+            every = re.findall(r"\w+", text.lower())
+            words = [w for w in every if w not in STOPWORDS] or every
             features = words + ([a + " " + b for a, b in zip(words, words[1:])] if self.bigrams else [])
             for tok in features or ["<empty>"]:
                 idx, sign = self._bucket(tok)

@@ -23,7 +23,7 @@ from .config import RecallConfig
 from .encoder import MemoryEncoder, turn_text
 from .errors import DimensionMismatchError, InvalidInputError, TraceNotFoundError
 from .recollection import RecallResult
-from .retrieval import Retriever
+from .retrieval import FeatureTable, Query, Retriever, names_in, strip_names
 from .storage.base import Store
 from .storage.memory import MemoryStore
 from .timeutil import to_timestamp
@@ -87,6 +87,7 @@ class MemoryWeave:
         self.store = store
         self.clock = clock or _time.time
         self._arts: dict[str, ART2A] = {}
+        self._names: dict[str, set[str]] = {}
         self._lock = threading.RLock()
 
     # -- remembering -----------------------------------------------------------
@@ -155,6 +156,7 @@ class MemoryWeave:
                 self._arts[ns] = ART2A.from_state(before)
                 raise
             self.store.save_state(ns, "art", art.get_state())
+            self._remember_speakers(ns, {t.speaker for t in traces if t.speaker})
             if self.config.max_traces is not None:
                 self._evict(ns, keep_episode=traces[-1].episode)
             return traces
@@ -271,6 +273,20 @@ class MemoryWeave:
             self._arts[ns] = art
         return art
 
+    def _speakers(self, ns: str) -> set[str]:
+        """Speaker names seen in a namespace (kept beside the traces in the store)."""
+        names = self._names.get(ns)
+        if names is None:
+            state = self.store.load_state(ns, "speakers") or {}
+            names = self._names[ns] = set(state.get("names", ()))
+        return names
+
+    def _remember_speakers(self, ns: str, speakers: set[str]) -> None:
+        names = self._speakers(ns)
+        if not speakers <= names:
+            names |= speakers
+            self.store.save_state(ns, "speakers", {"names": sorted(names)})
+
     def _evict(self, ns: str, keep_episode: str | None) -> None:
         """Drop the lowest-activation traces beyond ``max_traces`` (never the current episode)."""
         excess = self.store.count(ns) - self.config.max_traces
@@ -318,11 +334,7 @@ class MemoryWeave:
         now = to_timestamp(at, default=self.clock())
         if self.store.count(ns) == 0:
             return RecallResult()
-        if query_vector is None:
-            qv = self.encoder.embed_query(query)
-        else:
-            qv = check_vectors(query_vector, self.store.dim, what="query vector")[0]
-        self._check_dim(len(qv))
+        request = self._query(query, ns, now, query_vector)
         with self._lock:
             art = self._art(ns)
             cfg = config or self.config
@@ -332,8 +344,7 @@ class MemoryWeave:
             wanted = k + len(excluded)
             retriever = Retriever(self.store, cfg if wanted <= cfg.candidates else _wider(cfg, wanted))
             found = retriever.recall(
-                query, qv, namespace=ns, k=wanted, now=now,
-                prototypes=art.prototypes_ if art.n_categories_ else None, explain=explain,
+                request, wanted, prototypes=art.prototypes_ if art.n_categories_ else None, explain=explain
             )
             found = [r for r in found if r.trace.id not in excluded][:k]
             if record_access and found:
@@ -353,6 +364,38 @@ class MemoryWeave:
     def traces(self, namespace: str | None = None) -> Iterator[Trace]:
         """Every trace of one namespace (or of all), oldest first."""
         return self.store.iter_traces(None if namespace is None else check_namespace(namespace))
+
+    def features(
+        self, query: str, *, namespace: str = "default", at: Any = None, config: RecallConfig | None = None
+    ) -> FeatureTable:
+        """Steps 1-2 of recall without fusion: every candidate with the raw value
+        of each enabled feature.  ``benchmarks/tune.py`` fits the weights on this."""
+        check_text(query, "query")
+        ns = check_namespace(namespace)
+        now = to_timestamp(at, default=self.clock())
+        if self.store.count(ns) == 0:
+            return FeatureTable([], {})
+        request = self._query(query, ns, now, None)
+        with self._lock:
+            art = self._art(ns)
+            return Retriever(self.store, config or self.config).features(
+                request, prototypes=art.prototypes_ if art.n_categories_ else None
+            )
+
+    def _query(self, query: str, ns: str, now: float, query_vector: Any) -> Query:
+        """Embed the query (and its topic, when it names a known speaker) once."""
+        names = self._speakers(ns)
+        topic_text = strip_names(query, names) if query and names_in(query, names) else None
+        if topic_text is not None and not topic_text.strip():
+            topic_text = None  # the query was only a name
+        if query_vector is None:
+            vectors = self.encoder.embed([query] + ([topic_text] if topic_text else []))
+            qv, tv = vectors[0], (vectors[1] if topic_text else None)
+        else:
+            qv = check_vectors(query_vector, self.store.dim, what="query vector")[0]
+            tv = self.encoder.embed([topic_text])[0] if topic_text else None
+        self._check_dim(len(qv))
+        return Query(query, qv, ns, now, topic_vector=tv, names=frozenset(names))
 
     def activation(self, trace_id: str, at: Any = None) -> float:
         """ACT-R base-level activation of one trace at ``at`` (default now)."""
@@ -391,6 +434,7 @@ class MemoryWeave:
             if namespace is not None:
                 ns = check_namespace(namespace)
                 self._arts.pop(ns, None)
+                self._names.pop(ns, None)
                 return self.store.delete_namespace(ns)
         raise InvalidInputError("forget() needs ids, episode= or namespace=")
 

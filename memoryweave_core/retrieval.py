@@ -1,19 +1,24 @@
 """Recall as a three-step pipeline: candidates, features, fusion.
 
-1. **Candidates.** The union of the nearest content vectors, the nearest
-   context vectors and the best BM25 matches, plus the episodic neighbours of
-   the strongest of them.  Everything after this step touches candidates
-   only, so a recall costs the same at ten thousand memories as at a million.
+1. **Candidates.** The union of the nearest content vectors (for the query
+   and for its *topic*: the query without the names in it), the nearest
+   context vectors and the best BM25 matches; then their episodic
+   neighbours.  Everything after this step touches candidates only, so a
+   recall costs the same at ten thousand memories as at a million.
 2. **Features**, one array per pathway over the candidates (see
-   ``config.FEATURES``).  Similarity-like features are z-normalised across
-   the candidates, so weights mean the same thing for every query and every
-   embedder; activation and temporal fit are only centred (see ``CENTRED``).
-3. **Fusion.** A weighted sum; each weight times its normalised feature is
+   ``config.FEATURES``).
+3. **Fusion.** Each feature is normalised across the candidates (z-score for
+   similarities, centred for activation and temporal fit, left as 0/1 for the
+   speaker match) and weighted; each weight times its normalised feature is
    that pathway's contribution, kept on the Recollection for ``explain()``.
+
+:meth:`Retriever.features` exposes steps 1-2 so that ``benchmarks/tune.py``
+fits the fusion weights on exactly the features recall uses.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,47 +31,90 @@ from .storage.base import Store
 from .timeexpr import parse_window, window_fit
 from .trace import Trace
 
-#: The pathways that score a candidate by itself; the rest derive from these.
-DIRECT = ("semantic", "context", "lexical")
-
-
-#: Features already in meaningful units are only centred, not rescaled:
-#: activation is in log-odds (ACT-R), temporal fit in [0, 1].  Rescaling
-#: them would blow tiny differences (two traces a second apart) up to whole
-#: standard deviations.
+#: Features in meaningful units are only centred, not rescaled: activation is
+#: in log-odds (ACT-R), temporal fit in [0, 1].  Rescaling them would blow
+#: tiny differences (two traces a second apart) up to whole standard deviations.
 CENTRED = ("activation", "temporal")
-
-
-def normalise(feature: str, x: np.ndarray) -> np.ndarray:
-    if feature in CENTRED:
-        x = np.asarray(x, dtype=np.float64)
-        finite = np.isfinite(x)
-        if not finite.any():
-            return np.zeros_like(x)
-        x = np.where(finite, x, x[finite].min())
-        return x - x.mean()
-    return zscore(x)
+#: Features that are already an indicator (0 or 1) are used as they are.
+RAW = ("speaker",)
+#: Decay of lexical evidence per step along an episode (spreading activation).
+SPREAD_DECAY = 0.5
+#: Weight of the top hits' centroid in the pseudo-relevance feedback query.
+FEEDBACK_MIX = 0.5
+FEEDBACK_DOCS = 5
 
 
 def zscore(x: np.ndarray) -> np.ndarray:
     """Standardise across candidates; a constant feature contributes nothing."""
-    x = np.asarray(x, dtype=np.float64)
-    finite = np.isfinite(x)
-    if not finite.any():
-        return np.zeros_like(x)
-    x = np.where(finite, x, x[finite].min())
+    x = _finite(x)
     std = x.std()
     return (x - x.mean()) / std if std > 1e-12 else np.zeros_like(x)
 
 
+def _finite(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    finite = np.isfinite(x)
+    if finite.all() or not len(x):
+        return x
+    return np.where(finite, x, x[finite].min() if finite.any() else 0.0)
+
+
+def normalise(feature: str, x: np.ndarray) -> np.ndarray:
+    if feature in RAW:
+        return _finite(x)
+    if feature in CENTRED:
+        x = _finite(x)
+        return x - x.mean()
+    return zscore(x)
+
+
+def fuse(raw: dict[str, np.ndarray], weights) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Weighted sum of normalised features: (scores, contribution per feature)."""
+    contributions = {f: weights[f] * normalise(f, v) for f, v in raw.items() if weights.get(f, 0.0)}
+    n = len(next(iter(raw.values()))) if raw else 0
+    score = np.sum(list(contributions.values()), axis=0) if contributions else np.zeros(n)
+    return score, contributions
+
+
+def strip_names(query: str, names) -> str:
+    """The query's topic: the query without the names of known speakers.
+
+    "What did Caroline paint?" and "What did Melanie paint?" embed almost
+    alike because names dominate short sentences; without them the vector
+    says what the question is about.  The speaker pathway handles who.
+    """
+    out = query
+    for name in sorted(names, key=len, reverse=True):
+        out = re.sub(r"\b" + re.escape(name) + r"(?:'s)?\b", " ", out, flags=re.IGNORECASE)
+    return " ".join(out.split())
+
+
+def names_in(query: str, names) -> set[str]:
+    """Known speaker names that the query mentions (whole words, any case)."""
+    words = set(re.findall(r"\w+", query.lower()))
+    return {n for n in names if n and set(re.findall(r"\w+", n.lower())) <= words}
+
+
 @dataclass
-class _Pool:
-    """Candidates and their direct-match features, grown in two rounds."""
+class FeatureTable:
+    """The candidates of one query and the raw value of every enabled feature."""
 
     traces: list[Trace]
-    semantic: np.ndarray
-    context: np.ndarray
-    lexical: np.ndarray
+    raw: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Query:
+    """One recall request, with the query's vectors already computed."""
+
+    text: str
+    vector: np.ndarray
+    namespace: str
+    now: float
+    #: Embedding of the query without speaker names (None: same as ``vector``).
+    topic_vector: np.ndarray | None = None
+    #: Speaker names known in the namespace.
+    names: frozenset[str] = frozenset()
 
 
 class Retriever:
@@ -77,137 +125,139 @@ class Retriever:
         self.config = config
 
     def recall(
-        self,
-        query: str,
-        query_vector: np.ndarray,
-        *,
-        namespace: str,
-        k: int,
-        now: float,
-        prototypes: np.ndarray | None = None,
-        explain: bool = False,
+        self, query: Query, k: int, *, prototypes: np.ndarray | None = None, explain: bool = False
     ) -> list[Recollection]:
-        cfg = self.config
-        terms = tokenize(query)
-        pool = self._direct(self._first_candidates(namespace, query_vector, terms), query_vector, terms, namespace)
-        if not pool.traces:
+        table = self.features(query, prototypes=prototypes)
+        if not table.traces:
             return []
-        base = self._base(pool)
-        neighbours = self._neighbours(namespace, pool, base)
-        if neighbours:
-            more = self._direct(neighbours, query_vector, terms, namespace)
-            pool = _Pool(
-                pool.traces + more.traces,
-                *(np.concatenate([getattr(pool, f), getattr(more, f)]) for f in DIRECT),
-            )
-            base = self._base(pool)
-
-        raw: dict[str, np.ndarray] = {f: getattr(pool, f) for f in DIRECT if cfg.enabled(f)}
-        if cfg.enabled("activation"):
-            raw["activation"] = base_levels(self.store.access_logs([t.id for t in pool.traces]), now, cfg.decay)
-        if cfg.enabled("temporal"):
-            window = parse_window(query, now)
-            if window is not None:
-                raw["temporal"] = window_fit([t.time for t in pool.traces], window)
-        if cfg.enabled("episode"):
-            raw["episode"] = self._episode_strength(pool, base)
-        if cfg.enabled("spread"):
-            raw["spread"] = self._spread(pool, base)
-        if cfg.enabled("category") and prototypes is not None and len(prototypes):
-            raw["category"] = self._resonance(pool, query_vector, prototypes)
-
-        contributions = {f: cfg.weights[f] * normalise(f, v) for f, v in raw.items()}
-        score = np.sum(list(contributions.values()), axis=0)
+        score, contributions = fuse(table.raw, self.config.weights)
         order = np.argsort(-score, kind="stable")[:k]
         return [
             Recollection(
-                trace=pool.traces[i],
+                trace=table.traces[i],
                 score=float(score[i]),
                 features={f: float(c[i]) for f, c in contributions.items()},
-                raw={f: float(v[i]) for f, v in raw.items()} if explain else {},
+                raw={f: float(v[i]) for f, v in table.raw.items() if f in contributions} if explain else {},
             )
             for i in order
         ]
 
-    # -- step 1: candidates ---------------------------------------------------
-    def _first_candidates(self, namespace: str, qv: np.ndarray, terms: list[str]) -> list[Trace]:
+    # -- steps 1 and 2 -----------------------------------------------------------
+    def features(self, query: Query, *, prototypes: np.ndarray | None = None) -> FeatureTable:
+        cfg = self.config
+        ns, qv = query.namespace, query.vector
+        tv = query.vector if query.topic_vector is None else query.topic_vector
+        terms = tokenize(query.text) if query.text else []
+        first = self._candidates(ns, qv, tv, terms)
+        traces, neighbours = self._with_neighbours(ns, first)
+        if not traces:
+            return FeatureTable([], {})
+
+        content = np.stack([t.content for t in traces])
+        semantic = content @ qv
+        topic = content @ tv
+        lexical = np.asarray(self.store.lexical_scores(ns, terms, [t.id for t in traces]), np.float64) if terms else np.zeros(len(traces))
+        # The window centred on a trace is the context of the trace after it.
+        centred = np.stack([(neighbours[i].get(1) or t).context for i, t in enumerate(traces)])
+        context = centred @ qv
+        spread = self._spread(lexical, traces, neighbours)
+
+        raw: dict[str, np.ndarray] = {
+            "semantic": semantic.astype(np.float64),
+            "topic": topic.astype(np.float64),
+            "context": context.astype(np.float64),
+            "lexical": lexical,
+            "spread": spread,
+        }
+        direct = zscore(raw["semantic"]) + zscore(raw["context"]) + zscore(raw["lexical"]) + zscore(spread)
+        if cfg.enabled("episode"):
+            raw["episode"] = self._episode_strength(traces, direct)
+        if cfg.enabled("speaker"):
+            named = {n.lower() for n in names_in(query.text, query.names)}
+            raw["speaker"] = np.array([1.0 if (t.speaker or "").lower() in named else 0.0 for t in traces])
+        if cfg.enabled("feedback"):
+            top = np.argsort(-direct, kind="stable")[:FEEDBACK_DOCS]
+            fb = tv + FEEDBACK_MIX * content[top].mean(axis=0)
+            raw["feedback"] = (content @ (fb / max(float(np.linalg.norm(fb)), 1e-12))).astype(np.float64)
+        if cfg.enabled("activation"):
+            raw["activation"] = base_levels(self.store.access_logs([t.id for t in traces]), query.now, cfg.decay)
+        if cfg.enabled("temporal"):
+            window = parse_window(query.text, query.now) if query.text else None
+            if window is not None:
+                raw["temporal"] = window_fit([t.time for t in traces], window)
+        if cfg.enabled("category") and prototypes is not None and len(prototypes):
+            match = prototypes @ qv
+            raw["category"] = np.array(
+                [float(match[t.category]) if t.category is not None and 0 <= t.category < len(match) else 0.0 for t in traces]
+            )
+        return FeatureTable(traces, {f: v for f, v in raw.items() if cfg.enabled(f)})
+
+    def _candidates(self, ns: str, qv: np.ndarray, tv: np.ndarray, terms: list[str]) -> list[Trace]:
         n = self.config.candidates
         ids: dict[str, None] = {}
-        for field in ("content", "context"):
-            ids.update(dict.fromkeys(i for i, _ in self.store.nearest(namespace, field, qv, n)))
+        searches = [("content", qv), ("context", qv)] + ([("content", tv)] if tv is not qv else [])
+        for field, vector in searches:
+            ids.update(dict.fromkeys(i for i, _ in self.store.nearest(ns, field, vector, n)))
         if terms:
-            ids.update(dict.fromkeys(i for i, _ in self.store.lexical(namespace, terms, n)))
-        return self.store.get(list(ids), namespace)
+            ids.update(dict.fromkeys(i for i, _ in self.store.lexical(ns, terms, n)))
+        return self.store.get(list(ids), ns)
 
-    def _neighbours(self, namespace: str, pool: _Pool, base: np.ndarray) -> list[Trace]:
-        """Episodic neighbours of the strongest direct hits that are not candidates yet."""
+    def _with_neighbours(self, ns: str, first: list[Trace]) -> tuple[list[Trace], list[dict[int, Trace]]]:
+        """Add the episodic neighbours (``neighbour_radius`` each side) of every
+        candidate, fetched one span per episode; return every trace with a map
+        from offset (-r..r) to its neighbour traces."""
         r = self.config.neighbour_radius
-        if not r or not self.config.seeds:
-            return []
-        have = {t.id for t in pool.traces}
-        found: dict[str, Trace] = {}
-        for i in np.argsort(-base, kind="stable")[: self.config.seeds]:
-            seed = pool.traces[i]
-            if seed.episode is None:
-                continue
-            for t in self.store.episode_traces(namespace, seed.episode, seed.position - r, seed.position + r + 1):
-                if t.id not in have:
-                    found[t.id] = t
-        return list(found.values())
+        by_episode: dict[str, dict[int, Trace]] = {}
+        for t in first:
+            if t.episode is not None:
+                by_episode.setdefault(t.episode, {})[t.position] = t
+        pool: dict[str, Trace] = {t.id: t for t in first}
+        if r:
+            for ep, members in by_episode.items():
+                wanted = sorted({p + d for p in members for d in range(-r, r + 1)} - set(members))
+                if not wanted:
+                    continue
+                for t in self._fetch_positions(ns, ep, wanted):
+                    members[t.position] = t
+                    pool.setdefault(t.id, t)
+        traces = list(pool.values())
+        neighbours = []
+        for t in traces:
+            members = by_episode.get(t.episode, {}) if t.episode is not None else {}
+            neighbours.append({d: members[t.position + d] for d in range(-r, r + 1) if d and t.position + d in members})
+        return traces, neighbours
 
-    def _direct(self, traces: list[Trace], qv: np.ndarray, terms: list[str], namespace: str) -> _Pool:
-        if not traces:
-            empty = np.zeros(0)
-            return _Pool([], empty, empty, empty)
-        content = np.stack([t.content for t in traces]) @ qv
-        context = np.stack([t.context for t in traces]) @ qv
-        lexical = (
-            self.store.lexical_scores(namespace, terms, [t.id for t in traces]) if terms else np.zeros(len(traces))
-        )
-        return _Pool(traces, content.astype(np.float64), context.astype(np.float64), np.asarray(lexical, np.float64))
+    def _fetch_positions(self, ns: str, episode: str, positions: list[int]) -> list[Trace]:
+        """Traces at the given positions of one episode, in few store calls."""
+        out: list[Trace] = []
+        start = 0
+        for i in range(1, len(positions) + 1):
+            # Split where the gap is big enough that one span would fetch much waste.
+            if i == len(positions) or positions[i] - positions[i - 1] > 8:
+                lo, hi = positions[start], positions[i - 1] + 1
+                wanted = set(positions[start:i])
+                out.extend(t for t in self.store.episode_traces(ns, episode, lo, hi) if t.position in wanted)
+                start = i
+        return out
 
-    # -- step 2: derived features ---------------------------------------------
-    def _base(self, pool: _Pool) -> np.ndarray:
-        """How well each candidate matches the query by itself (direct pathways)."""
-        w = self.config.weights
-        return sum(w[f] * zscore(getattr(pool, f)) for f in DIRECT)
+    def _spread(self, lexical: np.ndarray, traces: list[Trace], neighbours: list[dict[int, Trace]]) -> np.ndarray:
+        """Lexical evidence spreading along the episode: each trace receives its
+        neighbours' BM25, halved per step.  The answer to a question often
+        shares no word with it; the question just before it does.  (Dense
+        evidence already has its window: the context vector.)"""
+        out = np.zeros(len(traces))
+        if not lexical.any():
+            return out
+        index = {t.id: i for i, t in enumerate(traces)}
+        for i, nb in enumerate(neighbours):
+            out[i] = sum(SPREAD_DECAY ** (abs(d) - 1) * lexical[index[t.id]] for d, t in nb.items())
+        return out
 
-    def _episode_strength(self, pool: _Pool, base: np.ndarray) -> np.ndarray:
-        """Mean of the two best direct matches in each candidate's episode."""
+    def _episode_strength(self, traces: list[Trace], direct: np.ndarray) -> np.ndarray:
+        """Mean of the three best direct matches in each trace's episode: a
+        conversation that is about the question lifts all of its turns."""
         best: dict[str | None, list[float]] = {}
-        for t, b in zip(pool.traces, base):
+        for t, b in zip(traces, direct):
             best.setdefault(t.episode, []).append(float(b))
-        strength = {ep: float(np.mean(sorted(v, reverse=True)[:2])) for ep, v in best.items()}
-        return np.array([strength[t.episode] if t.episode is not None else 0.0 for t in pool.traces])
-
-    def _spread(self, pool: _Pool, base: np.ndarray) -> np.ndarray:
-        """Activation flowing from the strongest hits along three kinds of link:
-        temporal (same episode, nearby position, 1/distance), similarity
-        (content cosine above ``similarity_link``), and category (same ART
-        category).  A trace never spreads to itself."""
-        cfg = self.config
-        seeds = np.argsort(-base, kind="stable")[: max(cfg.seeds, 1)]
-        energy = np.maximum(base[seeds], 0.0)
-        if not energy.any():
-            return np.zeros(len(pool.traces))
-        vecs = np.stack([t.content for t in pool.traces])
-        sim = vecs[seeds] @ vecs.T  # [seeds, candidates]
-        links = np.clip((sim - cfg.similarity_link) / (1.0 - cfg.similarity_link), 0.0, None)
-        episodes = np.array([hash(t.episode) if t.episode is not None else 0 for t in pool.traces])
-        has_ep = np.array([t.episode is not None for t in pool.traces])
-        positions = np.array([t.position for t in pool.traces])
-        gap = np.abs(positions[seeds][:, None] - positions[None, :])
-        same_ep = (episodes[seeds][:, None] == episodes[None, :]) & has_ep[None, :] & has_ep[seeds][:, None]
-        near = same_ep & (gap > 0) & (gap <= max(cfg.neighbour_radius, 1) + 1)
-        links += np.where(near, 1.0 / np.maximum(gap, 1), 0.0)
-        cats = np.array([-1 if t.category is None else t.category for t in pool.traces])
-        links += 0.5 * ((cats[seeds][:, None] == cats[None, :]) & (cats[None, :] >= 0))
-        links[np.arange(len(seeds)), seeds] = 0.0  # no self-loops
-        return energy @ links
-
-    def _resonance(self, pool: _Pool, qv: np.ndarray, prototypes: np.ndarray) -> np.ndarray:
-        """Cosine of the query with each candidate's category prototype."""
-        match = prototypes @ qv
-        return np.array(
-            [float(match[t.category]) if t.category is not None and t.category < len(match) else 0.0 for t in pool.traces]
-        )
+        strength = {ep: float(np.mean(sorted(v, reverse=True)[:3])) for ep, v in best.items()}
+        return np.array([strength[t.episode] if t.episode is not None else float(b) for t, b in zip(traces, direct)])

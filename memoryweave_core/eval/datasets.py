@@ -35,6 +35,12 @@ class Turn:
     time: float | None = None
     has_answer: bool = False
 
+    @property
+    def body(self) -> str:
+        """The text without its ``"Speaker: "`` prefix (a memory keeps the speaker apart)."""
+        prefix = f"{self.speaker}: "
+        return self.text[len(prefix):] if self.text.startswith(prefix) else self.text
+
 
 @dataclass
 class Session:

@@ -190,7 +190,7 @@ def _items_for(index: DocIndex):
     items, vecs = [], []
     if index.level == "turn":
         for i, t in enumerate(index.turns):
-            items.append({"text": t.text, "speaker": t.speaker, "episode": t.session_id, "time": t.time,
+            items.append({"text": t.body, "speaker": t.speaker, "episode": t.session_id, "time": t.time,
                           "metadata": {"doc_id": index.ids[i], "position": t.position}})
         vecs = index.vectors
     else:
@@ -198,6 +198,8 @@ def _items_for(index: DocIndex):
         for sid, text, t, vec in turn_texts:
             items.append({"text": text, "speaker": "user", "episode": sid, "time": t, "metadata": {"doc_id": sid}})
         vecs = turn_vecs
+    keep = [i for i, item in enumerate(items) if item["text"].strip()]  # a memory needs words
+    items, vecs = [items[i] for i in keep], np.asarray(vecs)[keep]
     index._cache["mw_items"] = (items, vecs)
     return items, vecs
 
@@ -306,7 +308,7 @@ def build_session_indexes(ds: Dataset, cache: EmbeddingCache, embedder: Any, pro
         n = len(c.sessions)
         idx = DocIndex(conversation=c, ids=[s.id for s in c.sessions], texts=keys[ks : ks + n],
                        vectors=key_vecs[ks : ks + n], level="session")
-        tt = [(s.id, t.text, t.time) for s in c.sessions for t in s.turns if t.speaker == "user"]
+        tt = [(s.id, t.body, t.time) for s in c.sessions for t in s.turns if t.speaker == "user"]
         idx._cache["session_turns"] = ([(sid, text, tm, None) for sid, text, tm in tt], turn_vecs[ts : ts + len(tt)])
         out.append(idx)
         ks += n

@@ -155,8 +155,9 @@ def memoryweave_system(config: Any = None, *, name: str = "memoryweave", depth: 
     """Wrap MemoryWeave: one memory per conversation, items added with cached vectors.
 
     Turn-level indexes add every turn as an item (episode = session); session
-    level indexes add the session key turns and rank sessions by their best
-    recalled turn.  ``depth`` is how many recollections are asked for.
+    level indexes add one item per session, its key (the user turns joined,
+    as the official LongMemEval protocol indexes sessions).  ``depth`` is how
+    many recollections are asked for.
     """
     from memoryweave_core.memory import MemoryWeave
 
@@ -194,10 +195,12 @@ def _items_for(index: DocIndex):
                           "metadata": {"doc_id": index.ids[i], "position": t.position}})
         vecs = index.vectors
     else:
-        turn_texts, turn_vecs = index._cache["session_turns"]
-        for sid, text, t, vec in turn_texts:
-            items.append({"text": text, "speaker": "user", "episode": sid, "time": t, "metadata": {"doc_id": sid}})
-        vecs = turn_vecs
+        # Official protocol: one key per session, its user turns joined.
+        sessions = index.conversation.sessions
+        for i, sess in enumerate(sessions):
+            items.append({"text": index.texts[i], "speaker": None, "episode": sess.id, "time": sess.time,
+                          "metadata": {"doc_id": sess.id}})
+        vecs = index.vectors
     keep = [i for i, item in enumerate(items) if item["text"].strip()]  # a memory needs words
     items, vecs = [items[i] for i in keep], np.asarray(vecs)[keep]
     index._cache["mw_items"] = (items, vecs)
@@ -295,24 +298,19 @@ def run_locomo(ds: Dataset, systems: Mapping[str, System], *, ks: Sequence[int] 
 
 def build_session_indexes(ds: Dataset, cache: EmbeddingCache, embedder: Any, progress: bool) -> list[DocIndex]:
     """Session-level indexes, keyed by the concatenated user turns (official protocol)."""
-    keys, user_turns = [], []
+    keys = []
     for c in ds.conversations:
         for s in c.sessions:
             users = [t for t in s.turns if t.speaker == "user"]
             keys.append(" ".join(t.raw_text for t in users) or " ")
-            user_turns.extend(t.text for t in users)
     key_vecs = cache.embed(keys, embedder, progress=progress)
-    turn_vecs = cache.embed(user_turns, embedder, progress=progress)
-    out, ks, ts = [], 0, 0
+    out, ks = [], 0
     for c in ds.conversations:
         n = len(c.sessions)
         idx = DocIndex(conversation=c, ids=[s.id for s in c.sessions], texts=keys[ks : ks + n],
                        vectors=key_vecs[ks : ks + n], level="session")
-        tt = [(s.id, t.body, t.time) for s in c.sessions for t in s.turns if t.speaker == "user"]
-        idx._cache["session_turns"] = ([(sid, text, tm, None) for sid, text, tm in tt], turn_vecs[ts : ts + len(tt)])
         out.append(idx)
         ks += n
-        ts += len(tt)
     return out
 
 

@@ -645,45 +645,6 @@ def cmd_forget(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- inspect
 
 
-def inspect_store(memory: Any, namespace: str | None = None, top: int = 5) -> dict[str, Any]:
-    """Counts, episodes, ART categories and the most active traces, as a dict."""
-    from .activation import base_levels
-
-    names = [namespace] if namespace else memory.namespaces()
-    now = memory.clock()
-    out: dict[str, Any] = {"db": str(getattr(memory, "_cli_path", "")), "traces": memory.count(),
-                           "namespaces": {}}
-    for ns in names:
-        traces = list(memory.store.iter_traces(ns))
-        episodes: dict[str, dict[str, Any]] = {}
-        for t in traces:
-            e = episodes.setdefault(t.episode, {"episode": t.episode, "turns": 0, "first": t.time, "last": t.time,
-                                                "speakers": []})
-            e["turns"] += 1
-            e["first"], e["last"] = min(e["first"], t.time), max(e["last"], t.time)
-            if t.speaker and t.speaker not in e["speakers"]:
-                e["speakers"].append(t.speaker)
-        eps = sorted(episodes.values(), key=lambda e: e["last"], reverse=True)
-        cats = memory.categories(ns) if traces else []
-        acts = base_levels(memory.store.access_logs([t.id for t in traces]), now, memory.config.decay) if traces else []
-        order = sorted(range(len(traces)), key=lambda i: -float(acts[i]))[:top]
-        speakers = sorted({t.speaker for t in traces if t.speaker})
-        out["namespaces"][ns] = {
-            "traces": len(traces),
-            "episodes": len(eps),
-            "speakers": speakers,
-            "first": min((t.time for t in traces), default=None),
-            "last": max((t.time for t in traces), default=None),
-            "recent_episodes": eps[:top],
-            "categories": len(cats),
-            "largest_categories": [{"id": c.id, "size": c.size, "label": c.label} for c in cats[:top]],
-            "most_active": [{"id": traces[i].id, "activation": round(float(acts[i]), 4), "speaker": traces[i].speaker,
-                             "text": traces[i].text, "episode": traces[i].episode, "time": traces[i].time}
-                            for i in order],
-        }
-    return out
-
-
 def format_inspect(info: dict[str, Any], width: int | None = None) -> str:
     width = width or _width()
     lines = [f"store       {info['db']}", f"traces      {info['traces']} in {len(info['namespaces'])} namespace(s)"]
@@ -728,7 +689,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             known = memory.namespaces()
             raise UsageError(f"namespace {args.namespace!r} holds no memories"
                              + (f" (namespaces: {', '.join(known)})" if known else ""))
-        info = inspect_store(memory, args.namespace, args.top)
+        info = {"db": str(getattr(memory, "_cli_path", "")), **memory.summary(args.namespace, args.top)}
     if args.json:
         print(json.dumps(info, ensure_ascii=False, indent=2))
     else:

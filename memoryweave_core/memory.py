@@ -25,6 +25,7 @@ from .errors import DimensionMismatchError, InvalidInputError, TraceNotFoundErro
 from .recollection import RecallResult
 from .retrieval import FeatureTable, Query, Retriever, names_in, strip_names
 from .storage.base import Store
+from .summary import summarise, summary_html
 from .storage.memory import MemoryStore
 from .timeutil import to_timestamp
 from .trace import Trace, check_label, check_metadata, check_namespace, check_text, check_vectors, new_id
@@ -452,6 +453,13 @@ class MemoryWeave:
             typical = max(traces, key=lambda t: float(t.content @ proto))
             out.append(Category(cat, len(traces), typical.text, tuple(t.id for t in traces)))
         return sorted(out, key=lambda c: (-c.size, c.id))
+
+    def summary(self, namespace: str | None = None, top: int = 5) -> dict[str, Any]:
+        """Counts, episodes, ART categories and the most active traces (walks every trace)."""
+        return summarise(self, namespace, top)
+
+    def _repr_html_(self) -> str:
+        return summary_html(self.summary())
 
     def count(self, namespace: str | None = None) -> int:
         return self.store.count(namespace)

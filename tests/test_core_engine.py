@@ -233,3 +233,12 @@ def test_touch_and_traces_by_namespace(memory, clock):
     memory.touch([t.id])
     assert memory.activation(t.id) > before
     assert [x.id for x in memory.traces("n1")] == [t.id]
+
+
+def test_summary_and_html(memory):
+    memory.add_conversation(PETS, episode="pets")
+    info = memory.summary()
+    ns = info["namespaces"]["default"]
+    assert info["traces"] == 3 and ns["episodes"] == 1 and ns["speakers"] == ["Ana", "Ben"]
+    assert len(ns["most_active"]) == 3 and ns["categories"] >= 1
+    assert "<table>" in memory._repr_html_() and "Luna" in memory._repr_html_()

@@ -34,8 +34,12 @@ from memoryweave_core.retrieval import normalise  # noqa: E402
 CATEGORIES = ("1", "2", "3", "4")
 #: Weight steps tried for each feature in each round of coordinate ascent.
 STEPS = (-1.0, -0.5, -0.25, 0.25, 0.5, 1.0)
-#: Features the fit may move ("semantic" stays 1.0 and sets the scale).
-TUNED = tuple(f for f in FEATURES if f != "semantic")
+#: Activation is a prior, not fitted: LoCoMo's questions are independent and
+#: nothing in it is recalled twice, so the data cannot tell what use and
+#: recency are worth (a fit would read session order as signal).  Everything
+#: else is fitted; the box below fixes the scale.
+PRIOR = {"activation": 0.25}
+TUNED = tuple(f for f in FEATURES if f not in PRIOR)
 #: Every pathway is evidence *for* a memory, so no weight goes below 0 (a
 #: negative activation weight would mean "prefer what was never used", true of
 #: one benchmark's question set, false of memory); and none above MAX_WEIGHT,
@@ -121,7 +125,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     questions = build_questions(args.data)
     print(f"{len(questions)} questions, features in {time.time() - t0:.0f}s", file=sys.stderr)
-    start = dict(RecallConfig().weights)
+    start = {**RecallConfig().weights, **PRIOR}
     convs = sorted({q["conv"] for q in questions})
     folds = [convs[i :: args.folds] for i in range(args.folds)]
     held_out: list[dict] = []

@@ -1,8 +1,9 @@
 """Every knob of recall in one place, with the reason for each default.
 
-The fusion weights are not hand-set: ``benchmarks/tune.py`` fits them with
-cross-validation across conversations and the defaults below are the
-held-out-fold values it printed (see the README's benchmark section).
+The fusion weights are not hand-set: ``benchmarks/tune.py`` fits them on
+LoCoMo, reports five-fold cross-validated (held-out conversation) scores, and
+the defaults below are the weights it fitted on all ten conversations (see
+the README's benchmark section).
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from .errors import InvalidInputError
 
 #: The retrieval pathways, in the order explanations list them.
 FEATURES = (
-    "semantic",  # cosine of the query with the trace's own text
-    "topic",  # the same, for the query without the speaker names in it
+    "semantic",  # cosine of the query's topic (the query without speaker names) with the trace's text
     "context",  # cosine of the query with the window of turns centred on the trace
     "lexical",  # BM25 word overlap
     "spread",  # BM25 evidence spreading from episode neighbours (associative, temporal links)
@@ -28,22 +28,22 @@ FEATURES = (
     "category",  # resonance of the query with the trace's ART category
 )
 
-#: Fitted by ``benchmarks/tune.py`` on LoCoMo (weights in [0, 4], semantic
-#: fixed at 1; five-fold cross-validation across conversations gives held-out
-#: Recall@10 0.779, see README).  "feedback" and "category" came out at 0:
-#: on that data they add nothing the other pathways lack, so they are off by
-#: default and cost nothing; set a weight to use them.
+#: Fitted by ``benchmarks/tune.py`` on LoCoMo (coordinate ascent, weights in
+#: [0, 4]; five-fold cross-validation across conversations gives held-out
+#: Recall@10 0.792, see README).  "feedback" and "category" came out at 0: on
+#: that data they add nothing the other pathways lack, so they are off by
+#: default and cost nothing.  "activation" is a prior, not fitted: no dataset
+#: here recalls anything twice, so none can say what use and recency are worth.
 _DEFAULT_WEIGHTS = {
-    "semantic": 1.0,
-    "topic": 2.05,
+    "semantic": 0.75,
     "context": 0.5,
-    "lexical": 0.75,
-    "spread": 0.75,
+    "lexical": 0.5,
+    "spread": 0.25,
     "episode": 0.5,
-    "speaker": 3.95,
+    "speaker": 4.0,
     "feedback": 0.0,
-    "activation": 0.1,
-    "temporal": 3.75,
+    "activation": 0.25,
+    "temporal": 4.0,
     "category": 0.0,
 }
 
@@ -57,7 +57,8 @@ class RecallConfig:
     """
 
     weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(dict(_DEFAULT_WEIGHTS)))
-    #: Candidates fetched per pathway (content and topic ANN, context ANN, BM25).
+    #: Candidates fetched per pathway (content ANN for the query and for its
+    #: topic, context ANN, BM25).
     candidates: int = 100
     #: How many turns on each side of a candidate join the pool as its
     #: episodic neighbours (they carry the context and spread pathways).

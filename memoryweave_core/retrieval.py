@@ -79,9 +79,11 @@ def fuse(raw: dict[str, np.ndarray], weights) -> tuple[np.ndarray, dict[str, np.
 def strip_names(query: str, names) -> str:
     """The query's topic: the query without the names of known speakers.
 
-    "What did Caroline paint?" and "What did Melanie paint?" embed almost
-    alike because names dominate short sentences; without them the vector
-    says what the question is about.  The speaker pathway handles who.
+    Names dominate the embedding of a short question, so "What did Caroline
+    paint?" sits closer to every turn Caroline spoke than to the one about
+    painting.  The semantic pathway compares the topic; the speaker pathway
+    handles who (on LoCoMo the plain query's cosine added nothing on top:
+    ``benchmarks/tune.py`` gave it weight 0 next to the topic's).
     """
     out = query
     for name in sorted(names, key=len, reverse=True):
@@ -154,8 +156,7 @@ class Retriever:
             return FeatureTable([], {})
 
         content = np.stack([t.content for t in traces])
-        semantic = content @ qv
-        topic = content @ tv
+        semantic = content @ tv
         lexical = np.asarray(self.store.lexical_scores(ns, terms, [t.id for t in traces]), np.float64) if terms else np.zeros(len(traces))
         # The window centred on a trace is the context of the trace after it.
         centred = np.stack([(neighbours[i].get(1) or t).context for i, t in enumerate(traces)])
@@ -164,7 +165,6 @@ class Retriever:
 
         raw: dict[str, np.ndarray] = {
             "semantic": semantic.astype(np.float64),
-            "topic": topic.astype(np.float64),
             "context": context.astype(np.float64),
             "lexical": lexical,
             "spread": spread,

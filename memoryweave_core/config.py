@@ -59,7 +59,7 @@ class RecallConfig:
     weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(dict(_DEFAULT_WEIGHTS)))
     #: Candidates fetched per pathway (content ANN for the query and for its
     #: topic, context ANN, BM25).
-    candidates: int = 100
+    candidates: int = 50
     #: How many turns on each side of a candidate join the pool as its
     #: episodic neighbours (they carry the context and spread pathways).
     neighbour_radius: int = 2

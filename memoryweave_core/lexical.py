@@ -94,7 +94,9 @@ class BM25Index:
     """Okapi BM25 over an inverted index that grows and shrinks in place.
 
     ``k1`` and ``b`` are the usual saturation and length-normalisation
-    parameters.  Keys are integers chosen by the caller (row numbers).
+    parameters.  Keys are integers chosen by the caller (row numbers).  Each
+    posting list is also kept as numpy arrays, rebuilt only when that term's
+    list changes, so scoring a query is a few vector operations per query term.
     """
 
     def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
@@ -102,7 +104,9 @@ class BM25Index:
         self.b = b
         self._postings: dict[str, dict[int, int]] = {}
         self._doc_terms: dict[int, Counter] = {}
+        self._lengths: dict[int, int] = {}
         self._total_len = 0
+        self._arrays: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return len(self._doc_terms)
@@ -112,18 +116,21 @@ class BM25Index:
             self.remove(key)
         tf = Counter(tokens)
         self._doc_terms[key] = tf
+        self._lengths[key] = len(tokens)
         self._total_len += len(tokens)
         for term, count in tf.items():
             self._postings.setdefault(term, {})[key] = count
+            self._arrays.pop(term, None)
 
     def remove(self, key: int) -> None:
         tf = self._doc_terms.pop(key, None)
         if tf is None:
             return
-        self._total_len -= sum(tf.values())
+        self._total_len -= self._lengths.pop(key)
         for term in tf:
             posting = self._postings[term]
             del posting[key]
+            self._arrays.pop(term, None)
             if not posting:
                 del self._postings[term]
 
@@ -135,37 +142,47 @@ class BM25Index:
         q = Counter(terms)
         return {t: self.idf(t) * c for t, c in q.items() if t in self._postings}
 
-    def _norm(self, key: int) -> float:
-        avg = self._total_len / max(len(self._doc_terms), 1)
-        return self.k1 * (1.0 - self.b + self.b * sum(self._doc_terms[key].values()) / max(avg, 1e-9))
-
-    def search(self, terms: Sequence[str], n: int, *, max_postings: int = 50_000) -> list[tuple[int, float]]:
-        """Top ``n`` keys by BM25.  Terms whose posting list is longer than
-        ``max_postings`` are skipped for candidate generation (their IDF is
-        tiny anyway); :meth:`scores` still counts them exactly."""
-        weights = self._weights(terms)
-        acc: dict[int, float] = {}
-        for term, w in sorted(weights.items(), key=lambda kv: -kv[1]):
+    def _posting_arrays(self, term: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(keys, term frequencies, document lengths) of one term's posting list."""
+        arrays = self._arrays.get(term)
+        if arrays is None:
             posting = self._postings[term]
-            if len(posting) > max_postings and acc:
-                continue
-            for key, tf in posting.items():
-                acc[key] = acc.get(key, 0.0) + w * tf * (self.k1 + 1) / (tf + self._norm(key))
-        if not acc:
+            keys = np.fromiter(posting.keys(), dtype=np.int64, count=len(posting))
+            tfs = np.fromiter(posting.values(), dtype=np.float64, count=len(posting))
+            lengths = np.fromiter((self._lengths[k] for k in posting), dtype=np.float64, count=len(posting))
+            arrays = self._arrays[term] = (keys, tfs, lengths)
+        return arrays
+
+    def _term_scores(self, tfs: np.ndarray, lengths: np.ndarray, weight: float) -> np.ndarray:
+        avg = self._total_len / max(len(self._doc_terms), 1)
+        norm = self.k1 * (1.0 - self.b + self.b * lengths / max(avg, 1e-9))
+        return weight * tfs * (self.k1 + 1) / (tfs + norm)
+
+    def search(self, terms: Sequence[str], n: int) -> list[tuple[int, float]]:
+        """Top ``n`` keys by BM25, best first."""
+        parts_keys, parts_scores = [], []
+        for term, w in self._weights(terms).items():
+            keys, tfs, lengths = self._posting_arrays(term)
+            parts_keys.append(keys)
+            parts_scores.append(self._term_scores(tfs, lengths, w))
+        if not parts_keys:
             return []
-        keys = np.fromiter(acc.keys(), dtype=np.int64, count=len(acc))
-        vals = np.fromiter(acc.values(), dtype=np.float64, count=len(acc))
-        top = np.argsort(-vals, kind="stable")[:n]
-        return [(int(keys[i]), float(vals[i])) for i in top]
+        keys, inverse = np.unique(np.concatenate(parts_keys), return_inverse=True)
+        totals = np.bincount(inverse, weights=np.concatenate(parts_scores), minlength=len(keys))
+        top = np.argsort(-totals, kind="stable")[:n]
+        return [(int(keys[i]), float(totals[i])) for i in top]
 
     def scores(self, terms: Sequence[str], keys: Sequence[int]) -> np.ndarray:
         """Exact BM25 of the given keys (0 for unknown keys)."""
         weights = self._weights(terms)
         out = np.zeros(len(keys), dtype=np.float64)
+        if not weights:
+            return out
+        avg = self._total_len / max(len(self._doc_terms), 1)
         for i, key in enumerate(keys):
             tf_doc = self._doc_terms.get(key)
             if not tf_doc:
                 continue
-            norm = self._norm(key)
+            norm = self.k1 * (1.0 - self.b + self.b * self._lengths[key] / max(avg, 1e-9))
             out[i] = sum(w * tf_doc[t] * (self.k1 + 1) / (tf_doc[t] + norm) for t, w in weights.items() if t in tf_doc)
         return out

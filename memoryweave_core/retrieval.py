@@ -249,15 +249,22 @@ class Retriever:
         if not lexical.any():
             return out
         index = {t.id: i for i, t in enumerate(traces)}
-        for i, nb in enumerate(neighbours):
-            out[i] = sum(SPREAD_DECAY ** (abs(d) - 1) * lexical[index[t.id]] for d, t in nb.items())
+        for d in range(-self.config.neighbour_radius, self.config.neighbour_radius + 1):
+            if not d:
+                continue
+            rows = [(i, index[nb[d].id]) for i, nb in enumerate(neighbours) if d in nb]
+            if rows:
+                to, frm = np.array(rows).T
+                out[to] += SPREAD_DECAY ** (abs(d) - 1) * lexical[frm]
         return out
 
     def _episode_strength(self, traces: list[Trace], direct: np.ndarray) -> np.ndarray:
         """Mean of the three best direct matches in each trace's episode: a
         conversation that is about the question lifts all of its turns."""
-        best: dict[str | None, list[float]] = {}
-        for t, b in zip(traces, direct):
-            best.setdefault(t.episode, []).append(float(b))
-        strength = {ep: float(np.mean(sorted(v, reverse=True)[:3])) for ep, v in best.items()}
-        return np.array([strength[t.episode] if t.episode is not None else float(b) for t, b in zip(traces, direct)])
+        codes = np.unique([t.episode or f"\0{t.id}" for t in traces], return_inverse=True)[1]
+        order = np.lexsort((-direct, codes))  # by episode, best first
+        rank = np.arange(len(order)) - np.searchsorted(codes[order], codes[order])
+        top = order[rank < 3]
+        sums = np.bincount(codes[top], weights=direct[top])
+        counts = np.bincount(codes[top])
+        return (sums / counts)[codes]

@@ -191,7 +191,7 @@ class MemoryStore:
 
     def access_logs(self, ids: Sequence[str]) -> list[AccessLog]:
         with self._lock:
-            return [AccessLog.from_dict(self._logs[i].to_dict()) for i in ids]
+            return [AccessLog(log.first, log.count, list(log.recent)) for log in map(self._logs.__getitem__, ids)]
 
     def record_access(self, ids: Sequence[str], when: float) -> None:
         with self._lock:

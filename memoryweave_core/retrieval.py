@@ -97,6 +97,17 @@ def names_in(query: str, names) -> set[str]:
     return {n for n in names if n and set(re.findall(r"\w+", n.lower())) <= words}
 
 
+def _runs(positions: list[int]) -> list[tuple[int, int]]:
+    """Sorted positions as half-open spans of consecutive runs: [1,2,3,7] -> [(1,4),(7,8)]."""
+    spans: list[tuple[int, int]] = []
+    for p in positions:
+        if spans and p == spans[-1][1]:
+            spans[-1] = (spans[-1][0], p + 1)
+        else:
+            spans.append((p, p + 1))
+    return spans
+
+
 @dataclass
 class FeatureTable:
     """The candidates of one query and the raw value of every enabled feature."""
@@ -204,8 +215,8 @@ class Retriever:
 
     def _with_neighbours(self, ns: str, first: list[Trace]) -> tuple[list[Trace], list[dict[int, Trace]]]:
         """Add the episodic neighbours (``neighbour_radius`` each side) of every
-        candidate, fetched one span per episode; return every trace with a map
-        from offset (-r..r) to its neighbour traces."""
+        candidate, all fetched in one store call; return every trace with a
+        map from offset (-r..r) to its neighbour traces."""
         r = self.config.neighbour_radius
         by_episode: dict[str, dict[int, Trace]] = {}
         for t in first:
@@ -213,32 +224,19 @@ class Retriever:
                 by_episode.setdefault(t.episode, {})[t.position] = t
         pool: dict[str, Trace] = {t.id: t for t in first}
         if r:
+            spans = []
             for ep, members in by_episode.items():
                 wanted = sorted({p + d for p in members for d in range(-r, r + 1)} - set(members))
-                if not wanted:
-                    continue
-                for t in self._fetch_positions(ns, ep, wanted):
-                    members[t.position] = t
-                    pool.setdefault(t.id, t)
+                spans.extend((ep, lo, hi) for lo, hi in _runs(wanted))
+            for t in self.store.episode_spans(ns, spans):
+                by_episode[t.episode].setdefault(t.position, t)
+                pool.setdefault(t.id, t)
         traces = list(pool.values())
         neighbours = []
         for t in traces:
             members = by_episode.get(t.episode, {}) if t.episode is not None else {}
             neighbours.append({d: members[t.position + d] for d in range(-r, r + 1) if d and t.position + d in members})
         return traces, neighbours
-
-    def _fetch_positions(self, ns: str, episode: str, positions: list[int]) -> list[Trace]:
-        """Traces at the given positions of one episode, in few store calls."""
-        out: list[Trace] = []
-        start = 0
-        for i in range(1, len(positions) + 1):
-            # Split where the gap is big enough that one span would fetch much waste.
-            if i == len(positions) or positions[i] - positions[i - 1] > 8:
-                lo, hi = positions[start], positions[i - 1] + 1
-                wanted = set(positions[start:i])
-                out.extend(t for t in self.store.episode_traces(ns, episode, lo, hi) if t.position in wanted)
-                start = i
-        return out
 
     def _spread(self, lexical: np.ndarray, traces: list[Trace], neighbours: list[dict[int, Trace]]) -> np.ndarray:
         """Lexical evidence spreading along the episode: each trace receives its

@@ -59,6 +59,10 @@ class Store(Protocol):
     def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:
         """Traces of one episode with ``start <= position < stop``, in order."""
 
+    def episode_spans(self, namespace: str, spans: Sequence[tuple[str, int, int]]) -> list[Trace]:
+        """Traces of many ``(episode, start, stop)`` spans in one call (recall
+        fetches the neighbours of all its candidates this way)."""
+
     def episode_length(self, namespace: str, episode: str) -> int:
         """One past the largest position in the episode (0 when it is new)."""
 

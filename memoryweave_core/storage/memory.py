@@ -176,6 +176,10 @@ class MemoryStore:
                 return []
             return [space.traces[members[p]] for p in range(max(start, 0), stop) if p in members]
 
+    def episode_spans(self, namespace: str, spans: Sequence[tuple[str, int, int]]) -> list[Trace]:
+        with self._lock:
+            return [t for ep, start, stop in spans for t in self.episode_traces(namespace, ep, start, stop)]
+
     def episode_length(self, namespace: str, episode: str) -> int:
         with self._lock:
             space = self._spaces.get(namespace)

@@ -477,6 +477,17 @@ class PostgresStore:
         )
         return [self._trace(r) for r in rows]
 
+    def episode_spans(self, namespace: str, spans: Sequence[tuple[str, int, int]]) -> list[Trace]:
+        if not spans:
+            return []
+        cols = ", ".join(f"t.{c.strip()}" for c in _COLS.split(","))
+        rows = self._q(
+            f"SELECT DISTINCT ON (t.key) {cols} FROM unnest(%s::text[], %s::int[], %s::int[]) AS s(ep, lo, hi)"
+            f" JOIN {self._t('traces')} t ON t.namespace = %s AND t.episode = s.ep AND t.position >= s.lo AND t.position < s.hi",
+            ([ep for ep, _, _ in spans], [max(int(lo), 0) for _, lo, _ in spans], [int(hi) for _, _, hi in spans], namespace),
+        )
+        return [self._trace(r) for r in rows]
+
     def episode_length(self, namespace: str, episode: str) -> int:
         top = self._q(f"SELECT max(position) FROM {self._t('traces')} WHERE namespace = %s AND episode = %s", (namespace, episode))[0][0]
         return 0 if top is None else int(top) + 1

@@ -761,6 +761,28 @@ class SQLiteStore:
             found = self._cached(ids, nsid)
         return [found[i] for i in ids if i in found]
 
+    def episode_spans(self, namespace: str, spans: Sequence[tuple[str, int, int]]) -> list[Trace]:
+        with self._lock:
+            self._check_external()
+            nsid = self._nsid(namespace)
+            if nsid is None or not spans:
+                return []
+            ids: list[str] = []
+            for i in range(0, len(spans), 500):  # stay far below SQLite's variable limit
+                chunk = spans[i : i + 500]
+                values = ",".join("(?,?,?)" for _ in chunk)
+                params = [v for ep, lo, hi in chunk for v in (ep, max(int(lo), 0), int(hi))]
+                ids.extend(
+                    r[0]
+                    for r in self._sql(
+                        f"WITH spans(ep, lo, hi) AS (VALUES {values}) SELECT t.id FROM spans s JOIN traces t"
+                        " ON t.ns = ? AND t.episode = s.ep AND t.position >= s.lo AND t.position < s.hi",
+                        (*params, nsid),
+                    )
+                )
+            found = self._cached(ids, nsid)
+        return [found[i] for i in dict.fromkeys(ids) if i in found]
+
     def episode_length(self, namespace: str, episode: str) -> int:
         with self._lock:
             self._check_external()

@@ -66,21 +66,42 @@ class ART2A:
             self._protos = np.zeros((16, self.dim_), dtype=np.float32)
             self._counts = np.zeros(16, dtype=np.int64)
             self._n = 0
+        # Inputs are learned one by one, in order, exactly as if partial_fit
+        # were called per row; but the batch is matched against the prototypes
+        # it started with in one product, and each row re-matches only the
+        # categories this batch has changed or created since.
+        start = self._n
+        match = X @ self._protos[:start].T if start else np.zeros((len(X), 0), np.float32)
+        changed: list[int] = []
         labels = np.empty(len(X), dtype=np.int64)
         for i, x in enumerate(X):
-            labels[i] = self._learn_one(x)
+            row = match[i]
+            best, score = (int(np.argmax(row)), float(row.max())) if start else (-1, -np.inf)
+            if changed:
+                idx = np.array(changed)
+                fresh = self._protos[idx] @ x
+                if start:  # categories moved by this batch: their scores in `match` are stale
+                    row = row.copy()
+                    old = idx < start
+                    row[idx[old]] = fresh[old]
+                    best = int(np.argmax(row))
+                    score = float(row[best])
+                j = int(np.argmax(fresh))
+                if fresh[j] > score:
+                    best, score = int(idx[j]), float(fresh[j])
+            labels[i] = self._learn_one(x, best, score)
+            if labels[i] not in changed:
+                changed.append(int(labels[i]))
         self.labels_ = labels
         return self
 
-    def _learn_one(self, x: np.ndarray) -> int:
-        if self._n:
-            match = self._protos[: self._n] @ x
-            best = int(np.argmax(match))
-            if match[best] >= self.vigilance:
-                w = (1.0 - self.learning_rate) * self._protos[best] + self.learning_rate * x
-                self._protos[best] = w / max(float(np.linalg.norm(w)), 1e-12)
-                self._counts[best] += 1
-                return best
+    def _learn_one(self, x: np.ndarray, best: int, score: float) -> int:
+        """Resonate with category ``best`` (cosine ``score``) or found a new one."""
+        if best >= 0 and score >= self.vigilance:
+            w = (1.0 - self.learning_rate) * self._protos[best] + self.learning_rate * x
+            self._protos[best] = w / max(float(np.linalg.norm(w)), 1e-12)
+            self._counts[best] += 1
+            return best
         if self._n == len(self._protos):  # amortised O(1) growth
             self._protos = np.concatenate([self._protos, np.zeros_like(self._protos)])
             self._counts = np.concatenate([self._counts, np.zeros_like(self._counts)])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from collections import Counter
 from typing import Iterable, Sequence
 
@@ -50,6 +51,7 @@ def _ends_cvc(stem: str) -> bool:
     )
 
 
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A light English stemmer: Porter's step 1 (plurals, -ed, -ing) only.
 

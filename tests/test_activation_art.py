@@ -95,3 +95,16 @@ def test_art_predict_unmatched_is_minus_one_and_state_round_trips():
 def test_art_rejects_bad_parameters(params):
     with pytest.raises(InvalidInputError):
         ART2A(**params).partial_fit([[1.0, 0.0]])
+
+
+def test_art_batch_learns_exactly_as_one_row_at_a_time():
+    rng = np.random.default_rng(1)
+    centres = _unit(rng, 20, 32)
+    X = centres[rng.integers(0, 20, 600)] + 0.3 * rng.normal(size=(600, 32))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    batched = ART2A(vigilance=0.7).partial_fit(X[:200]).partial_fit(X[200:])
+    one_by_one = ART2A(vigilance=0.7)
+    labels = [one_by_one.partial_fit(x[None]).labels_[0] for x in X]
+    assert batched.n_categories_ == one_by_one.n_categories_
+    assert np.allclose(batched.prototypes_, one_by_one.prototypes_, atol=1e-5)
+    assert batched.labels_.tolist() == labels[200:]

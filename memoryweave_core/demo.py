@@ -64,11 +64,11 @@ SESSIONS: list[tuple[str, datetime, list[tuple[str, str]]]] = [
 QUESTIONS: list[tuple[str, str]] = [
     (
         "What's my dog's name?",
-        "the assistant's question matches best, and its episodic neighbour, the answer, follows it",
+        "the assistant's question matches best; the answer two turns on comes back through its episode and context",
     ),
     (
         "How often do I go climbing?",
-        "the answer never says 'climbing': its context (the question it answered) brings it back",
+        "the answer never says 'climbing': its episode and context (the question it answered) bring it back",
     ),
     ("What was I reading last week?", "a time expression: 'last week' favours the session of 12 March"),
     ("What happened yesterday?", "only a time expression: the session of 19 March comes back"),

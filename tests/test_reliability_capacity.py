@@ -21,11 +21,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from backends import BACKENDS, make_store, pg_dsn
 from memoryweave_core import HashingEmbedder, InvalidInputError, MemoryWeave, RecallConfig, TraceNotFoundError
 
 DIM = 64
-PG_DSN = os.environ.get("MEMORYWEAVE_PG_DSN")
-BACKENDS = ["memory", "sqlite", "postgres"]
 
 
 class Clock:
@@ -34,38 +33,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-# -- backends (the same small factory in every reliability file) -------------
-def _sqlite_store_cls():
-    try:
-        from memoryweave_core.storage.sqlite import SQLiteStore
-    except ImportError as exc:
-        pytest.skip(f"SQLite backend not importable yet (memoryweave_core.storage.sqlite): {exc}")
-    return SQLiteStore
-
-
-def _pg_store_cls():
-    if not PG_DSN:
-        pytest.skip("PostgreSQL backend: set MEMORYWEAVE_PG_DSN to a throwaway database to run")
-    try:
-        from memoryweave_core.storage.postgres import PostgresStore
-    except ImportError as exc:
-        pytest.skip(f"PostgreSQL backend not importable yet (memoryweave_core.storage.postgres): {exc}")
-    return PostgresStore
-
-
-def make_store(kind: str, path: str):
-    if kind == "memory":
-        from memoryweave_core.storage.memory import MemoryStore
-
-        return MemoryStore()
-    if kind == "sqlite":
-        return _sqlite_store_cls()(path)
-    store = _pg_store_cls()(PG_DSN)
-    for ns in store.namespaces():  # the DSN names a throwaway database
-        store.delete_namespace(ns)
-    return store
 
 
 def open_memory(kind: str, path: str, cap: int, clock: Clock) -> MemoryWeave:
@@ -94,7 +61,7 @@ OPS = st.lists(
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_eviction_drops_lowest_activation_never_the_current_episode(kind, tmp_path):
     if kind != "memory":
-        (_sqlite_store_cls if kind == "sqlite" else _pg_store_cls)()
+        pg_dsn()
     runs = iter(range(10**6))
 
     @settings(max_examples=30 if kind == "memory" else 15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -149,7 +116,7 @@ def _scenario(m: MemoryWeave, clock: Clock, tick: float) -> list[str]:
 def test_same_sequence_gives_same_survivors_everywhere(tick, tmp_path):
     """With a frozen clock activations tie; the survivors must not depend on random ids."""
     results = {}
-    kinds = ["memory", "sqlite"] + (["postgres"] if PG_DSN else [])
+    kinds = ["memory", "sqlite"] + (["postgres"] if os.environ.get("MEMORYWEAVE_PG_DSN") else [])
     for kind in kinds:
         for run in range(3):
             clock = Clock()

@@ -14,60 +14,24 @@
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import threading
 import traceback
 from collections import Counter
 
 import pytest
 
+from backends import BACKENDS, dispose, make_store
 from memoryweave_core import HashingEmbedder, InvalidInputError, MemoryWeave, MemoryWeaveError
+from memoryweave_core.storage.sqlite import SQLiteStore
 
 DIM = 64
-PG_DSN = os.environ.get("MEMORYWEAVE_PG_DSN")
-BACKENDS = ["memory", "sqlite", "postgres"]
-
-
-# -- backends (the same small factory in every reliability file) -------------
-def _sqlite_store_cls():
-    try:
-        from memoryweave_core.storage.sqlite import SQLiteStore
-    except ImportError as exc:
-        pytest.skip(f"SQLite backend not importable yet (memoryweave_core.storage.sqlite): {exc}")
-    return SQLiteStore
-
-
-def _pg_store_cls():
-    if not PG_DSN:
-        pytest.skip("PostgreSQL backend: set MEMORYWEAVE_PG_DSN to a throwaway database to run")
-    try:
-        from memoryweave_core.storage.postgres import PostgresStore
-    except ImportError as exc:
-        pytest.skip(f"PostgreSQL backend not importable yet (memoryweave_core.storage.postgres): {exc}")
-    return PostgresStore
-
-
-def make_store(kind: str, tmp_path):
-    if kind == "memory":
-        from memoryweave_core.storage.memory import MemoryStore
-
-        return MemoryStore()
-    if kind == "sqlite":
-        return _sqlite_store_cls()(str(tmp_path / "reliability.db"))
-    store = _pg_store_cls()(PG_DSN)
-    for ns in store.namespaces():  # the DSN names a throwaway database
-        store.delete_namespace(ns)
-    return store
 
 
 @pytest.fixture(params=BACKENDS)
 def store(request, tmp_path):
-    s = make_store(request.param, tmp_path)
+    s = make_store(request.param, tmp_path / "reliability.db")
     yield s
-    if request.param == "postgres":
-        for ns in s.namespaces():
-            s.delete_namespace(ns)
-    s.close()
+    dispose(request.param, s)
 
 
 # -- 8 threads on one MemoryWeave ----------------------------------------------
@@ -221,7 +185,6 @@ def _process_worker(path: str, w: int, start, out) -> None:
 
 
 def test_two_processes_share_one_sqlite_file(tmp_path):
-    _sqlite_store_cls()
     path = str(tmp_path / "shared.db")
     with MemoryWeave(path, embedder=HashingEmbedder(DIM)) as m:
         seed = [t.id for t in m.add_many([f"seed {i} apples" for i in range(5)], namespace="shared")]

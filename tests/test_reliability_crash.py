@@ -30,20 +30,13 @@ import pytest
 
 from memoryweave_core import HashingEmbedder, MemoryWeave
 from memoryweave_core.lexical import tokenize
+from memoryweave_core.storage.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX SIGKILL")
 
 DIM = 64
 BATCH = 25
 ANN_THRESHOLD = 150  # small, so the HNSW graph (and its files) take part too
-
-
-def _sqlite_store_cls():
-    try:
-        from memoryweave_core.storage.sqlite import SQLiteStore
-    except ImportError as exc:
-        pytest.skip(f"SQLite backend not importable yet (memoryweave_core.storage.sqlite): {exc}")
-    return SQLiteStore
 
 
 CHILD = textwrap.dedent(
@@ -114,7 +107,7 @@ def _run_and_kill(path: str, round_: int, kill_after_lines: int, extra_delay: fl
 
 
 def _check_store(path: str, confirmed: dict[str, list[str]]) -> None:
-    store_cls = _sqlite_store_cls()
+    store_cls = SQLiteStore
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     store = store_cls(path, ann_threshold=ANN_THRESHOLD)
@@ -163,7 +156,6 @@ def _check_store(path: str, confirmed: dict[str, list[str]]) -> None:
 
 
 def test_sigkill_mid_bulk_import_keeps_every_returned_add(tmp_path):
-    _sqlite_store_cls()
     path = str(tmp_path / "crash.db")
     confirmed: dict[str, list[str]] = {}
     for round_, (lines, delay) in enumerate([(4, 0.0), (9, 0.013), (7, 0.031)]):
@@ -176,7 +168,6 @@ def test_sigkill_mid_bulk_import_keeps_every_returned_add(tmp_path):
 
 def test_sigkill_while_saving_indexes_then_reopen(tmp_path):
     """Kill as soon as the graph files are being written: a damaged graph is rebuilt, not trusted."""
-    _sqlite_store_cls()
     path = str(tmp_path / "crash-index.db")
     confirmed = _run_and_kill(path, 0, 10, 0.0)  # batch 9 returned -> save_indexes() is running now
     _check_store(path, confirmed)

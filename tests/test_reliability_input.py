@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from datetime import datetime, timezone
 
 import numpy as np
@@ -50,12 +49,11 @@ from memoryweave_core import (
     NonFiniteVectorError,
     TraceNotFoundError,
 )
+from backends import BACKENDS, dispose, make_store
 from memoryweave_core.timeutil import MAX_TIME, MIN_TIME
 from memoryweave_core.trace import MAX_TEXT_CHARS
 
 DIM = 64
-PG_DSN = os.environ.get("MEMORYWEAVE_PG_DSN")
-BACKENDS = ["memory", "sqlite", "postgres"]
 PROPS = settings(
     max_examples=40,
     deadline=None,
@@ -64,49 +62,15 @@ PROPS = settings(
 
 
 # -- backends (the same small factory in every reliability file) -------------
-def _sqlite_store_cls():
-    try:
-        from memoryweave_core.storage.sqlite import SQLiteStore
-    except ImportError as exc:
-        pytest.skip(f"SQLite backend not importable yet (memoryweave_core.storage.sqlite): {exc}")
-    return SQLiteStore
-
-
-def _pg_store_cls():
-    if not PG_DSN:
-        pytest.skip("PostgreSQL backend: set MEMORYWEAVE_PG_DSN to a throwaway database to run")
-    try:
-        from memoryweave_core.storage.postgres import PostgresStore
-    except ImportError as exc:
-        pytest.skip(f"PostgreSQL backend not importable yet (memoryweave_core.storage.postgres): {exc}")
-    return PostgresStore
-
-
-def make_store(kind: str, tmp_path):
-    if kind == "memory":
-        from memoryweave_core.storage.memory import MemoryStore
-
-        return MemoryStore()
-    if kind == "sqlite":
-        return _sqlite_store_cls()(str(tmp_path / "reliability.db"))
-    store = _pg_store_cls()(PG_DSN)
-    for ns in store.namespaces():  # the DSN names a throwaway database
-        store.delete_namespace(ns)
-    return store
-
-
 @pytest.fixture(params=BACKENDS)
 def memory(request, tmp_path):
     """A MemoryWeave holding a few traces already (so 'unchanged' means something)."""
-    store = make_store(request.param, tmp_path)
+    store = make_store(request.param, tmp_path / "reliability.db")
     m = MemoryWeave(store=store, embedder=HashingEmbedder(DIM))
     m.add_conversation([("Ana", "I adopted a cat called Luna"), ("Ben", "What breed is she?")], episode="pets", time="2023-05-08")
     m.add("the wifi password is hunter2", namespace="other", metadata={"kind": "secret"})
     yield m
-    if request.param == "postgres":
-        for ns in store.namespaces():
-            store.delete_namespace(ns)
-    m.close()
+    dispose(request.param, store)
 
 
 def snapshot(m: MemoryWeave) -> list[tuple]:

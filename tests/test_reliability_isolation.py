@@ -24,48 +24,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from backends import BACKENDS, make_store, pg_dsn
 from memoryweave_core import HashingEmbedder, MemoryWeave, TraceNotFoundError
+from memoryweave_core.storage.sqlite import SQLiteStore
 from memoryweave_core.lexical import tokenize
 
 DIM = 64
-PG_DSN = os.environ.get("MEMORYWEAVE_PG_DSN")
-BACKENDS = ["memory", "sqlite", "postgres"]
 NAMESPACES = ("A", "B", "C")
 WORDS = ("cat", "luna", "pottery", "bowl", "sunday", "hiking", "password", "hunter2", "paris", "tabby")
 
 
 # -- backends (the same small factory in every reliability file) -------------
-def _sqlite_store_cls():
-    try:
-        from memoryweave_core.storage.sqlite import SQLiteStore
-    except ImportError as exc:
-        pytest.skip(f"SQLite backend not importable yet (memoryweave_core.storage.sqlite): {exc}")
-    return SQLiteStore
-
-
-def _pg_store_cls():
-    if not PG_DSN:
-        pytest.skip("PostgreSQL backend: set MEMORYWEAVE_PG_DSN to a throwaway database to run")
-    try:
-        from memoryweave_core.storage.postgres import PostgresStore
-    except ImportError as exc:
-        pytest.skip(f"PostgreSQL backend not importable yet (memoryweave_core.storage.postgres): {exc}")
-    return PostgresStore
-
-
-def make_store(kind: str, path: str, **sqlite_kwargs):
-    if kind == "memory":
-        from memoryweave_core.storage.memory import MemoryStore
-
-        return MemoryStore()
-    if kind == "sqlite":
-        return _sqlite_store_cls()(path, **sqlite_kwargs)
-    store = _pg_store_cls()(PG_DSN)
-    for ns in store.namespaces():  # the DSN names a throwaway database
-        store.delete_namespace(ns)
-    return store
-
-
 # -- the property -------------------------------------------------------------------
 ITEMS = st.lists(
     st.tuples(
@@ -116,10 +85,8 @@ def check_isolated(m: MemoryWeave, ids: dict[str, set[str]], queries: list[str])
 
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_recall_in_one_namespace_never_returns_another(kind, tmp_path):
-    if kind == "sqlite":
-        _sqlite_store_cls()
-    elif kind == "postgres":
-        _pg_store_cls()
+    if kind == "postgres":
+        pg_dsn()
     counter = itertools.count()
 
     @settings(max_examples=25 if kind == "memory" else 15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -192,7 +159,7 @@ def test_forget_namespace_in_memory_store_leaves_nothing():
 
 def test_forget_namespace_in_sqlite_file_leaves_nothing(tmp_path):
     """Read the database file itself: no row, vector, FTS entry, log or state of the namespace survives."""
-    store_cls = _sqlite_store_cls()
+    store_cls = SQLiteStore
     path = str(tmp_path / "forget.db")
     m = MemoryWeave(store=store_cls(path, ann_threshold=10), embedder=HashingEmbedder(DIM))
     ids = _fill(m)

@@ -8,28 +8,18 @@ with the reason shown, except in CI (``CI=true``) where a missing DSN fails.
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import numpy as np
 import pytest
 
+from backends import BACKENDS, pg_dsn
 from memoryweave_core.errors import DimensionMismatchError
 from memoryweave_core.lexical import BM25Index, tokenize
 from memoryweave_core.storage import MemoryStore, Store
 from memoryweave_core.trace import Trace
 
 DIM = 16
-BACKENDS = ["memory", "sqlite", "postgres"]
-
-
-def pg_dsn() -> str:
-    dsn = os.environ.get("MEMORYWEAVE_PG_DSN")
-    if not dsn:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("CI=true but MEMORYWEAVE_PG_DSN is not set: the PostgreSQL tests must run in CI")
-        pytest.skip("MEMORYWEAVE_PG_DSN is not set: no PostgreSQL server for the PostgresStore tests")
-    return dsn
 
 
 @pytest.fixture(params=BACKENDS)

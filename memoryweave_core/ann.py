@@ -21,12 +21,22 @@ Two classes, both with ExactIndex's interface (``add(keys, vecs)``,
 Persistence writes the graph, its live keys (``.npy``, loaded with
 ``allow_pickle=False``) and a JSON sidecar with sizes and CRC32 checksums,
 sidecar last, each through a temporary file and an atomic rename.  ``load``
-returns None for anything missing, truncated, tampered with or of another
+returns None for anything missing, truncated, damaged or of another
 dimension, so the caller rebuilds from its database instead of trusting it.
+
+The sidecar's CRC32 only catches accidents: whoever can write the graph file
+can rewrite the sidecar too, and hnswlib's loader trusts the bytes it reads
+(a crafted graph file can crash the process).  ``save`` therefore returns the
+SHA-256 of both files, and a caller that keeps those digests somewhere the
+files' writer cannot reach (SQLiteStore keeps them in its database) passes
+them back as ``load(..., digests=...)``: the files are then loaded only when
+they hash to exactly those values.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import threading
@@ -55,6 +65,14 @@ def _crc(path: str) -> int:
         while block := f.read(1 << 22):
             crc = zlib.crc32(block, crc)
     return crc
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _write_json(path: str, doc: dict) -> None:
@@ -184,15 +202,19 @@ class HNSWIndex:
         return keys[top], sims[top]
 
     # -- persistence -----------------------------------------------------------
-    def save(self, path: str) -> None:
+    def save(self, path: str) -> dict:
+        """Write the graph, its keys and the sidecar; returns ``{"graph": sha256, "keys": sha256}``
+        (hex) for :meth:`load`'s ``digests``."""
         with self._lock:
             keys = self.keys()
             self._index.save_index(path + ".tmp")
             with open(path + ".keys.npy.tmp", "wb") as f:
                 np.save(f, keys, allow_pickle=False)
-        for p in (path, path + ".keys.npy"):
+        digests = {}
+        for name, p in (("graph", path), ("keys", path + ".keys.npy")):
             with open(p + ".tmp", "rb+") as f:
                 os.fsync(f.fileno())
+            digests[name] = _sha256(p + ".tmp")
             os.replace(p + ".tmp", p)
         meta = {
             "format": _FORMAT,
@@ -204,23 +226,46 @@ class HNSWIndex:
             "files": {p: {"size": os.path.getsize(p), "crc32": _crc(p)} for p in (path, path + ".keys.npy")},
         }
         _write_json(path + ".json", meta)
+        return digests
 
     @classmethod
-    def load(cls, path: str, dim: int, **kwargs) -> "HNSWIndex | None":
-        """The index saved at ``path``, or None when it is missing, damaged or of another dim."""
+    def load(cls, path: str, dim: int, *, digests: dict | list | None = None, **kwargs) -> "HNSWIndex | None":
+        """The index saved at ``path``, or None when it is missing, damaged or of another dim.
+
+        With ``digests`` (what :meth:`save` returned, or a list of such, kept
+        somewhere trusted) the files must hash to exactly one of those SHA-256
+        pairs before hnswlib reads a byte of them; without, only the sidecar's
+        sizes and CRC32s are checked (accidental damage, not tampering)."""
         meta = _read_json(path + ".json")
         if not meta or meta.get("format") != _FORMAT or meta.get("kind") != "hnsw" or meta.get("dim") != dim:
             return None
-        if set(meta.get("files", {})) != {path, path + ".keys.npy"} or not _files_ok(meta):
+        if not isinstance(meta.get("files"), dict) or set(meta["files"]) != {path, path + ".keys.npy"}:
             return None
+        if digests is not None:
+            trusted = [digests] if isinstance(digests, dict) else digests
+            trusted = [(d.get("graph"), d.get("keys")) for d in trusted if isinstance(d, dict)]
+            try:
+                with open(path + ".keys.npy", "rb") as f:
+                    raw_keys = f.read()
+                if (_sha256(path), hashlib.sha256(raw_keys).hexdigest()) not in trusted:
+                    return None
+            except OSError:
+                return None
+        elif not _files_ok(meta):
+            return None
+        else:
+            raw_keys = None
         try:
             hnswlib = require("hnswlib", "ann")
-            keys = np.load(path + ".keys.npy", allow_pickle=False)
+            if raw_keys is None:
+                keys = np.load(path + ".keys.npy", allow_pickle=False)
+            else:  # the very bytes that were hashed
+                keys = np.load(io.BytesIO(raw_keys), allow_pickle=False)
             if keys.dtype != np.int64 or keys.ndim != 1 or len(keys) != meta["count"]:
                 return None
             index = hnswlib.Index(space="cosine", dim=dim)
             index.load_index(path, max_elements=max(int(len(keys) * 1.25) + 1024, 16))
-        except (MissingDependencyError, OSError, ValueError, RuntimeError):
+        except (MissingDependencyError, OSError, ValueError, RuntimeError, KeyError, TypeError):
             return None
         kwargs.setdefault("M", meta.get("M", 16))
         kwargs.setdefault("ef_construction", meta.get("ef_construction", 128))
@@ -263,8 +308,16 @@ class AutoIndex:
 
     def __len__(self) -> int:
         with self._lock:
-            inflight = len(self._inflight) - len(self._cancelled)
-            return len(self._delta) + inflight + (len(self._graph) if self._graph is not None else 0)
+            fly = set(self._inflight.items()[0].tolist())
+            if self._graph is None:
+                return len(self._delta) + len(fly - self._cancelled)
+            # The indexer adds in-flight rows to the graph outside our lock: until it lands
+            # them, a row can be both in flight and in the graph (count it once), and a
+            # cancelled one can be in the graph for a moment (not counted).
+            with self._graph._lock:
+                live = self._graph._live
+                in_graph = len(live) - sum(1 for k in self._cancelled if k in live)
+                return len(self._delta) + in_graph + sum(1 for k in fly - self._cancelled if k not in live)
 
     @property
     def pending(self) -> int:
@@ -277,9 +330,12 @@ class AutoIndex:
             parts = [self._delta.items()[0]]
             fly = self._inflight.items()[0]
             parts.append(fly[~np.isin(fly, np.fromiter(self._cancelled, np.int64, len(self._cancelled)))])
-            if self._graph is not None:
-                parts.append(self._graph.keys())
-            return np.concatenate(parts)
+            if self._graph is None:
+                return np.concatenate(parts)
+            cancelled = np.fromiter(self._cancelled, np.int64, len(self._cancelled))
+            graph = self._graph.keys()
+            parts.append(graph[~np.isin(graph, cancelled)])
+            return np.unique(np.concatenate(parts))  # in flight and already in the graph: once
 
     # -- writing ---------------------------------------------------------------
     def add(self, keys, vectors: np.ndarray) -> None:
@@ -395,21 +451,30 @@ class AutoIndex:
         return keys[top], sims[top]
 
     # -- persistence ---------------------------------------------------------------
-    def save(self, path: str) -> bool:
+    def save(self, path: str) -> dict | None:
         """Save the HNSW graph (the delta is not saved: the owner's database has
-        those rows and :meth:`sync` puts them back).  Returns False when exact."""
+        those rows and :meth:`sync` puts them back).  Returns the files' SHA-256
+        digests (see :meth:`HNSWIndex.save`; truthy), or None when exact (nothing saved)."""
         with self._lock:
             graph = self._graph
             if graph is None:
                 remove_files(path)
-                return False
+                return None
             self.dirty = False
-        graph.save(path)
-        return True
+        return graph.save(path)
 
     @classmethod
-    def load(cls, path: str, dim: int, *, threshold: int = DEFAULT_THRESHOLD, background: bool = True, **hnsw) -> "AutoIndex | None":
-        graph = HNSWIndex.load(path, dim, **hnsw)
+    def load(
+        cls,
+        path: str,
+        dim: int,
+        *,
+        threshold: int = DEFAULT_THRESHOLD,
+        background: bool = True,
+        digests: dict | list | None = None,
+        **hnsw,
+    ) -> "AutoIndex | None":
+        graph = HNSWIndex.load(path, dim, digests=digests, **hnsw)
         if graph is None:
             return None
         index = cls(dim, threshold=threshold, background=background, **hnsw)

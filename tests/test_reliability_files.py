@@ -231,12 +231,6 @@ def test_a_foreign_sqlite_file_is_refused(tmp_path):
         MemoryWeave(str(path), embedder=HashingEmbedder(DIM))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (storage/sqlite.py SQLiteStore._open): 'PRAGMA journal_mode = WAL' runs before _check_layout, so "
-    "opening someone else's SQLite file converts it to WAL (rewrites its header) before refusing it. "
-    "Fix: check the layout first, switch journal mode only for MemoryWeave stores (or new files).",
-)
 def test_a_foreign_sqlite_file_is_not_modified(tmp_path):
     _sqlite_store_cls()
     path = tmp_path / "someone-elses.db"
@@ -309,33 +303,9 @@ CELL_TAMPERING = {
     "state-array-shape": "UPDATE state_arrays SET shape = '[1000, 1000]'",
     "namespace-count-wrong": "UPDATE namespaces SET n = n + 5",
 }
-KNOWN_UNTYPED = {
-    "metadata-not-json": "json.JSONDecodeError from SQLiteStore._trace",
-    "content-short-blob": "ValueError from np.frombuffer in SQLiteStore._trace",
-    "context-wrong-dim": "wrong-dimension vector returned by get(), ValueError in np.stack at recall",
-    "content-is-text": "TypeError from np.frombuffer(str)",
-    "access-recent-not-json": "json.JSONDecodeError from SQLiteStore.access_logs",
-    "access-row-missing": "raw KeyError from SQLiteStore.access_logs",
-    "state-doc-not-json": "json.JSONDecodeError from SQLiteStore.load_state",
-}
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=f"BUG (storage/sqlite.py): tampered cell gives an untyped error ({KNOWN_UNTYPED[name]}); "
-                "fix: validate decoded rows (JSON, blob length == 4*dim, dtype) and raise CorruptStoreError",
-            ),
-        )
-        if name in KNOWN_UNTYPED
-        else name
-        for name in CELL_TAMPERING
-    ],
-)
+@pytest.mark.parametrize("name", list(CELL_TAMPERING))
 def test_tampered_cell_is_a_clear_error_or_harmless(tmp_path, good_db, name):
     path = _copy(good_db, tmp_path / "cell.db")
     _sql(path, CELL_TAMPERING[name])
@@ -376,11 +346,6 @@ def test_random_byte_flips_never_crash_hang_or_run_code(tmp_path, good_db):
     assert not (tmp_path / MARKER).exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (storage/sqlite.py row decoding): bytes flipped inside cells that pass PRAGMA quick_check surface as "
-    "TypeError / UnicodeDecodeError / JSONDecodeError / KeyError instead of CorruptStoreError (about 6 seeds in 30)",
-)
 def test_random_byte_flips_give_only_typed_errors(tmp_path, good_db):
     untyped = {}
     for seed in range(30):
@@ -439,14 +404,6 @@ def test_damaged_index_files_are_rebuilt_not_trusted(tmp_path, damage):
     assert "top id-0007" in proc.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (ann.py HNSWIndex.load / sqlite.py): the sidecar's CRC32 is no defence against tampering -- "
-    "whoever can write the graph file can rewrite its sidecar -- and hnswlib's load_index trusts the bytes: "
-    "a graph file with ~50 flipped bytes and a matching sidecar SEGFAULTs the process (memory corruption on "
-    "untrusted input). Fix: keep a keyed hash (HMAC with a secret stored in the database, or the SHA-256 "
-    "recorded in the meta table at save time) and rebuild on mismatch, or never load graph files not written by this store.",
-)
 def test_tampered_index_file_with_a_forged_sidecar_does_not_crash(tmp_path):
     path = _with_graphs(tmp_path)
     rnd = random.Random(1)

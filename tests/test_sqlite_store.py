@@ -287,3 +287,70 @@ def test_copying_a_closed_store_elsewhere(tmp_path, clock):
     # (exact ties, e.g. notes with cosine 0 to a query, may come in another order)
     assert [[i for i, _ in q[:3]] for q in snapshot(again)] == [[i for i, _ in q[:3]] for q in before]
     again.close()
+
+
+def test_graph_files_are_trusted_only_with_digests_recorded_in_the_database(tmp_path, clock):
+    path = tmp_path / "m.db"
+    kw = dict(ann_threshold=100, background_index=False, ef_search=1024)
+    mem = open_mem(path, clock, **kw)
+    fill(mem, 150)
+    mem.close()
+    con = sqlite3.connect(path)
+    recorded = dict(con.execute("SELECT key, value FROM meta WHERE key LIKE 'hnsw_sha256.%'").fetchall())
+    assert len(recorded) == 2  # content and context of the namespace with the graph
+    con.execute("DELETE FROM meta WHERE key LIKE 'hnsw_sha256.%'")  # files on disk, nothing vouching for them
+    con.commit()
+    con.close()
+    loads = []
+    real = sqlite_mod.AutoIndex.load
+    try:
+        sqlite_mod.AutoIndex.load = classmethod(lambda cls, *a, **k: loads.append(a) or real(*a, **k))
+        mem = open_mem(path, clock, **kw)
+        assert mem.recall("Luna", k=1, at=1_700_000_000, record_access=False)  # rebuilt, not loaded
+        assert loads == []
+        mem.close()  # saves the rebuilt graphs and records their digests again
+        mem = open_mem(path, clock, **kw)
+        mem.recall("Luna", k=1, at=1_700_000_000, record_access=False)
+        assert len(loads) == 2
+        mem.close()
+    finally:
+        sqlite_mod.AutoIndex.load = real
+
+
+def test_cached_access_logs_follow_another_connection(tmp_path, clock):
+    path = tmp_path / "m.db"
+    a = open_mem(path, clock)
+    fill(a)
+    b = open_mem(path, clock)
+    tid = next(iter(a)).id
+    assert b.store.access_logs([tid])[0].count == 1  # now cached in b
+    a.store.record_access([tid, tid], 1_700_000_000.0)
+    assert b.store.access_logs([tid])[0].count == 3
+    b.store.record_access([tid], 1_700_000_100.0)
+    assert a.store.access_logs([tid])[0].count == 4
+    assert a.store.access_logs([tid])[0].recent == [1_700_000_000.0, 1_700_000_000.0, 1_700_000_100.0]
+    a.forget(tid)
+    with pytest.raises(KeyError):
+        b.store.access_logs([tid])
+    a.close()
+    b.close()
+
+
+def test_damaged_rows_are_corrupt_store_errors(tmp_path, clock):
+    path = tmp_path / "m.db"
+    mem = open_mem(path, clock)
+    fill(mem)
+    ids = [t.id for t in mem]
+    mem.close()
+    con = sqlite3.connect(path)
+    con.execute("UPDATE traces SET tokens = x'01' WHERE id = ?", (ids[0],))
+    con.execute("UPDATE traces SET content = x'00' WHERE id = ?", (ids[1],))
+    con.execute("UPDATE access SET recent = '[\"x\"]' WHERE key = (SELECT key FROM traces WHERE id = ?)", (ids[2],))
+    con.commit()
+    con.close()
+    store = SQLiteStore(path)
+    for call in (lambda: store.get([ids[0]]), lambda: store.get([ids[1]]), lambda: store.access_logs([ids[2]])):
+        with pytest.raises(CorruptStoreError):
+            call()
+    assert [t.id for t in store.get([ids[3]])] == [ids[3]]
+    store.close()

@@ -75,6 +75,9 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
 #: are checked cheaply (header, tables, size) and report damage when a query hits it.
 QUICK_CHECK_BYTES = 64 << 20
 
+#: Saved graph files stay trusted (loaded, then synced) for this many saves.
+KEEP_DIGESTS = 4
+
 K1, B = 1.2, 0.75  # BM25 parameters, as in lexical.BM25Index
 MAX_POSTINGS = 50_000  # as BM25Index.search: very common terms do not generate candidates
 
@@ -193,7 +196,11 @@ class SQLiteStore:
         self._indexes: dict[tuple[int, str], AutoIndex] = {}
         self._stale: set[tuple[int, str]] = set()
         self._ns_ids: dict[str, int] = {}
-        self._cache: OrderedDict[str, tuple[Trace, int, str, int]] = OrderedDict()  # id -> (trace, ns, tokens, ntokens)
+        # id -> (trace, ns, token counts, ntokens, key); traces never change, so this only forgets deleted ones
+        self._cache: OrderedDict[str, tuple[Trace, int, dict[str, int], int, int]] = OrderedDict()
+        # id -> access log as of our last read or write (cleared when another connection commits)
+        self._logs: OrderedDict[str, AccessLog] = OrderedDict()
+        self._df: dict[int, dict[str, int]] = {}  # nsid -> term -> document frequency (cleared on any write)
         self.cache_size = cache_size
         self._closed = False
         self._conn = self._open(synchronous.upper(), busy_timeout)
@@ -219,14 +226,20 @@ class SQLiteStore:
                 result = conn.execute("PRAGMA quick_check").fetchone()[0]
                 if result != "ok":
                     raise CorruptStoreError(f"{self.path} is damaged: {result}")
+            # Everything above only reads.  Refuse foreign or newer files before
+            # anything below writes to them (the journal-mode switch rewrites the header).
+            version = self._check_layout(conn, tables) if tables else None
             if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
                 raise StoreError(f"{self.path}: cannot switch to WAL journal mode")
             conn.execute(f"PRAGMA synchronous = {synchronous}")
-            if not tables:
+            if version is None:
                 self._create(conn)
-            else:
-                self._check_layout(conn, tables)
-        except sqlite3.DatabaseError as exc:
+            elif version < SCHEMA_VERSION:
+                self._migrate(conn, version)
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+                if _TABLES - tables:
+                    raise CorruptStoreError(f"{self.path} lacks tables {sorted(_TABLES - tables)}")
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             conn.close()
             if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
                 raise StoreError(f"{self.path} is locked: {exc}") from exc
@@ -251,26 +264,24 @@ class SQLiteStore:
             conn.execute("ROLLBACK")
             raise
 
-    def _check_layout(self, conn: sqlite3.Connection, tables: set[str]) -> None:
+    def _check_layout(self, conn: sqlite3.Connection, tables: set[str]) -> int:
+        """The file's schema version, after checking (read-only) that it is a MemoryWeave store we can read."""
         if "meta" not in tables:
             raise CorruptStoreError(f"{self.path} is an SQLite file but not a MemoryWeave store")
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('format', 'schema_version')").fetchall())
         if meta.get("format") != "memoryweave" or "schema_version" not in meta:
             raise CorruptStoreError(f"{self.path} is an SQLite file but not a MemoryWeave store")
         try:
             version = int(meta["schema_version"])
-        except ValueError:
+        except (TypeError, ValueError):
             raise CorruptStoreError(f"{self.path}: unreadable schema version {meta['schema_version']!r}") from None
         if version > SCHEMA_VERSION:
             raise SchemaVersionError(
                 f"{self.path} has schema version {version}; this MemoryWeave reads up to {SCHEMA_VERSION}: upgrade memoryweave"
             )
-        if version < SCHEMA_VERSION:
-            self._migrate(conn, version)
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
-        missing = _TABLES - tables
-        if missing:
-            raise CorruptStoreError(f"{self.path} lacks tables {sorted(missing)}")
+        if version == SCHEMA_VERSION and _TABLES - tables:  # older files are checked after their migration
+            raise CorruptStoreError(f"{self.path} lacks tables {sorted(_TABLES - tables)}")
+        return version
 
     def _migrate(self, conn: sqlite3.Connection, version: int) -> None:
         conn.execute("BEGIN IMMEDIATE")
@@ -292,10 +303,12 @@ class SQLiteStore:
     def _sql(self, sql: str, params: Sequence = ()) -> list[tuple]:
         try:
             return self._conn.execute(sql, params).fetchall()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             raise self._error(exc) from exc
 
-    def _error(self, exc: sqlite3.DatabaseError) -> StoreError:
+    def _error(self, exc: Exception) -> StoreError:
+        if isinstance(exc, UnicodeDecodeError):  # text cells that are not UTF-8: written by something else
+            return CorruptStoreError(f"{self.path} is damaged: {exc}")
         if type(exc) is sqlite3.DatabaseError or "malformed" in str(exc) or "not a database" in str(exc):
             return CorruptStoreError(f"{self.path} is damaged: {exc}")
         return StoreError(f"{self.path}: {exc}")
@@ -324,7 +337,7 @@ class SQLiteStore:
                 conn.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
-            if isinstance(exc, sqlite3.DatabaseError):
+            if isinstance(exc, (sqlite3.DatabaseError, UnicodeDecodeError)):
                 raise self._error(exc) from exc
             raise
         return out
@@ -336,6 +349,8 @@ class SQLiteStore:
             self._data_version = version
             self._ns_ids.clear()
             self._cache.clear()
+            self._logs.clear()
+            self._df.clear()
             if self.dim is None:
                 dim = self._meta("dim")
                 self.dim = int(dim) if dim is not None else None
@@ -354,8 +369,39 @@ class SQLiteStore:
         self._ns_ids[namespace] = row[0]
         return row[0]
 
+    def _corrupt(self, what: str) -> CorruptStoreError:
+        return CorruptStoreError(f"{self.path} is damaged: {what}")
+
+    def _vector(self, blob: Any, tid: Any, field: str) -> np.ndarray:
+        if not isinstance(blob, bytes) or self.dim is None or len(blob) != 4 * self.dim:
+            size = len(blob) if isinstance(blob, (bytes, str)) else None
+            raise self._corrupt(f"trace {tid!r} has a {field} vector of {type(blob).__name__} {size} bytes, not {self.dim} float32")
+        return np.frombuffer(blob, dtype=np.float32)
+
+    def _json(self, text: Any, what: str, kind: type) -> Any:
+        if not isinstance(text, str):
+            raise self._corrupt(f"{what} is {type(text).__name__}, not JSON text")
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise self._corrupt(f"{what} is not valid JSON ({exc})") from None
+        if not isinstance(value, kind):
+            raise self._corrupt(f"{what} is JSON {type(value).__name__}, not {kind.__name__}")
+        return value
+
     def _trace(self, row: tuple, namespace: str) -> Trace:
+        """A Trace from a traces row, every cell checked (a tampered file gives CorruptStoreError, never a stray error)."""
         key, tid, text, speaker, episode, position, time, metadata, category, content, context = row
+        if (
+            not isinstance(tid, str)
+            or not isinstance(text, str)
+            or not isinstance(speaker, (str, type(None)))
+            or not isinstance(episode, (str, type(None)))
+            or type(position) is not int
+            or type(time) not in (float, int)
+            or not isinstance(category, (int, type(None)))
+        ):
+            raise self._corrupt(f"trace row {key!r} has cells of the wrong type")
         return Trace(
             id=tid,
             text=text,
@@ -363,12 +409,18 @@ class SQLiteStore:
             speaker=speaker,
             episode=episode,
             position=position,
-            time=time,
-            metadata=json.loads(metadata),
-            content=np.frombuffer(content, dtype=np.float32),
-            context=np.frombuffer(context, dtype=np.float32),
+            time=float(time),
+            metadata=self._json(metadata, f"metadata of trace {tid!r}", dict),
+            content=self._vector(content, tid, "content"),
+            context=self._vector(context, tid, "context"),
             category=category,
         )
+
+    def _access_log(self, tid: str, first: Any, count: Any, recent: Any) -> AccessLog:
+        times = self._json(recent, f"access log of {tid!r}", list)
+        if type(first) not in (float, int) or type(count) is not int or not all(type(t) in (float, int) for t in times):
+            raise self._corrupt(f"access log of {tid!r} has cells of the wrong type")
+        return AccessLog(first=float(first), count=count, recent=[float(t) for t in times])
 
     def _ns_names(self) -> dict[int, str]:
         return {i: n for i, n in self._sql("SELECT id, name FROM namespaces")}
@@ -424,6 +476,7 @@ class SQLiteStore:
                 )
                 return {nsid: [first + i for i in idx] for nsid, idx in groups.items()}
 
+            self._df.clear()
             try:
                 groups = self._write(write)
             except StoreError as exc:
@@ -473,6 +526,9 @@ class SQLiteStore:
                 for part in _chunks(keys):
                     conn.execute(f"DELETE FROM traces WHERE key IN ({_marks(len(part))})", part)
                     conn.execute(f"DELETE FROM access WHERE key IN ({_marks(len(part))})", part)
+                for k, ns, tok, ntok in found:
+                    if not isinstance(tok, str) or type(ntok) is not int:
+                        raise self._corrupt(f"trace row {k!r} has unreadable tokens")
                 conn.executemany(
                     "INSERT INTO lex (lex, rowid, terms) VALUES ('delete', ?, ?)",
                     [(k, _fts_doc(ns, tok)) for k, ns, tok, _ in found],
@@ -493,13 +549,18 @@ class SQLiteStore:
                 )]
                 for ns in emptied:  # an empty namespace disappears with its state, as in MemoryStore
                     conn.execute("DELETE FROM namespaces WHERE id = ?", (ns,))
+                    conn.execute("DELETE FROM meta WHERE key IN (?, ?)", (self._digest_key(ns, "content"), self._digest_key(ns, "context")))
                     conn.execute("DELETE FROM state WHERE ns = ?", (ns,))
                     conn.execute("DELETE FROM state_arrays WHERE ns = ?", (ns,))
                 return groups, emptied
 
-            groups, emptied = self._write(write)
+            try:
+                groups, emptied = self._write(write)
+            finally:
+                self._df.clear()
             for tid in ids:
                 self._cache.pop(tid, None)
+                self._logs.pop(tid, None)
             for nsid, keys in groups.items():
                 for field in ("content", "context"):
                     index = self._indexes.get((nsid, field))
@@ -549,27 +610,38 @@ class SQLiteStore:
 
     def _cached(self, ids: Sequence[str], nsid: int | None) -> dict[str, Trace]:
         """Traces by id through the LRU cache (misses read in one query per chunk)."""
-        found: dict[str, Trace] = {}
+        return {tid: entry[0] for tid, entry in self._entries(ids, nsid).items()}
+
+    def _entries(self, ids: Sequence[str], nsid: int | None) -> dict[str, tuple[Trace, int, dict[str, int], int, int]]:
+        """Cache entries ``(trace, ns, token counts, ntokens, key)`` by id, misses read in one query per chunk."""
+        found: dict[str, tuple[Trace, int, dict[str, int], int, int]] = {}
         missing = []
         cache = self._cache
+        get, touch = cache.get, cache.move_to_end
         for tid in ids:
-            hit = cache.get(tid)
+            hit = get(tid)
             if hit is None:
                 missing.append(tid)
             elif nsid is None or hit[1] == nsid:
-                cache.move_to_end(tid)
-                found[tid] = hit[0]
+                touch(tid)
+                found[tid] = hit
         if missing:
-            names = self._ns_names()
+            names = {i: n for n, i in self._ns_ids.items()}
             for part in _chunks(list(dict.fromkeys(missing))):
                 sql = f"SELECT {_COLS}, ns, tokens, ntokens FROM traces WHERE id IN ({_marks(len(part))})"
                 for row in self._sql(sql, part):
-                    ns = row[-3]
+                    ns, tokens, ntokens = row[-3:]
+                    if nsid is not None and ns != nsid:
+                        continue
+                    if ns not in names:
+                        names = self._ns_names()
+                    if not isinstance(tokens, str) or type(ntokens) is not int:
+                        raise self._corrupt(f"trace row {row[0]!r} has unreadable tokens")
                     trace = self._trace(row[:-3], names.get(ns, ""))
+                    entry = (trace, ns, Counter(tokens.split()), ntokens, row[0])
                     if self.cache_size > 0:
-                        cache[trace.id] = (trace, ns, row[-2], row[-1])
-                    if nsid is None or ns == nsid:
-                        found[trace.id] = trace
+                        cache[trace.id] = entry
+                    found[trace.id] = entry
             while len(cache) > self.cache_size:
                 cache.popitem(last=False)
         return found
@@ -624,7 +696,10 @@ class SQLiteStore:
         keys = np.array([r[0] for r in self._sql("SELECT key FROM traces WHERE ns = ?", (nsid,))], dtype=np.int64)
         if index is None:
             opts = dict(threshold=self.ann_threshold, background=self.background_index, **self.hnsw_kwargs)
-            index = AutoIndex.load(self._index_path(nsid, field), self.dim, **opts) if self.dim else None
+            digests = self._index_digests(nsid, field)
+            index = None
+            if self.dim and digests is not None:  # only graph files this store recorded writing are read
+                index = AutoIndex.load(self._index_path(nsid, field), self.dim, digests=digests, **opts)
             if index is None or len(np.setdiff1d(keys, index.keys())) > max(len(keys) // 2, 1000):
                 index = AutoIndex(self.dim, **opts)  # missing, damaged, or mostly out of date: rebuild
             self._indexes[slot] = index
@@ -661,30 +736,78 @@ class SQLiteStore:
             indexes = list(self._indexes.values())
         return all(index.wait(timeout) for index in indexes)
 
+    @staticmethod
+    def _digest_key(nsid: int, field: str) -> str:
+        return f"hnsw_sha256.{field}.{nsid}"
+
+    def _index_digests(self, nsid: int, field: str) -> list | None:
+        """The SHA-256 digests of the graph files this store saved last (newest first; None: none saved).
+
+        A few older saves stay trusted too: a stale graph this store wrote
+        (restored from a backup, say) is loaded and synced, not rebuilt."""
+        raw = self._meta(self._digest_key(nsid, field))
+        try:
+            doc = json.loads(raw) if raw is not None else None
+        except (TypeError, ValueError):
+            return None
+        return doc if isinstance(doc, list) and doc else None
+
     def save_indexes(self) -> None:
-        """Write changed HNSW graphs beside the database (close() does this too)."""
+        """Write changed HNSW graphs beside the database (close() does this too).
+
+        The graph files' SHA-256 digests are recorded in the database (one
+        transaction, after the files are in place); a graph file is loaded
+        later only if it still hashes to them, since hnswlib trusts the bytes it
+        reads and a crafted file could crash the process.  Files written but
+        not recorded (a crash in between) are rebuilt, never trusted."""
         with self._lock:
+            saved: dict[str, str | None] = {}
             for (nsid, field), index in list(self._indexes.items()):
                 if index.dirty:
-                    index.save(self._index_path(nsid, field))
+                    digests = index.save(self._index_path(nsid, field))
+                    if digests:
+                        older = self._index_digests(nsid, field) or []
+                        digests = [digests, *[d for d in older if d != digests][: KEEP_DIGESTS - 1]]
+                    saved[self._digest_key(nsid, field)] = json.dumps(digests) if digests else None
+            if not saved:
+                return
+
+            def write(conn: sqlite3.Connection) -> None:
+                conn.executemany("DELETE FROM meta WHERE key = ?", [(k,) for k, v in saved.items() if v is None])
+                conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, v) for k, v in saved.items() if v])
+
+            self._write(write)
 
     # -- lexical -----------------------------------------------------------------
     def _lex_stats(self, nsid: int, terms: Sequence[str]) -> tuple[dict[str, int], float, dict[str, float]]:
         """Document frequencies, average length and the BM25 query weight of each known term."""
-        n, total = self._sql("SELECT n, total_len FROM namespaces WHERE id = ?", (nsid,))[0]
+        rows = self._sql("SELECT n, total_len FROM namespaces WHERE id = ?", (nsid,))
+        if not rows or type(rows[0][0]) is not int or type(rows[0][1]) is not int:
+            raise self._corrupt(f"namespace row {nsid} is missing or unreadable")
+        n, total = rows[0]
         q = Counter(terms)
-        fts = {_fts_term(nsid, t): t for t in q}
-        df = dict(self._sql(f"SELECT term, doc FROM lex_vocab WHERE term IN ({_marks(len(fts))})", list(fts)))
-        weights = {fts[f]: _idf(n, d) * q[fts[f]] for f, d in df.items() if d > 0}
-        return {fts[f]: d for f, d in df.items()}, total / max(n, 1), weights
+        known = self._df.setdefault(nsid, {})
+        ask = [t for t in q if t not in known]
+        if ask:
+            fts = {_fts_term(nsid, t): t for t in ask}
+            found = dict(self._sql(f"SELECT term, doc FROM lex_vocab WHERE term IN ({_marks(len(fts))})", list(fts)))
+            if len(known) > 100_000:
+                known.clear()
+            for f, t in fts.items():
+                known[t] = int(found.get(f) or 0)
+        df = {t: known[t] for t in q if known[t] > 0}
+        weights = {t: _idf(n, d) * q[t] for t, d in df.items()}
+        return df, total / max(n, 1), weights
 
     @staticmethod
-    def _bm25(tokens: str, ntokens: int, avg: float, weights: dict[str, float]) -> float:
-        tf_doc = Counter(t for t in tokens.split() if t in weights)
-        if not tf_doc:
-            return 0.0
+    def _bm25(tf_doc: dict[str, int], ntokens: int, avg: float, weights: dict[str, float]) -> float:
         norm = K1 * (1.0 - B + B * ntokens / max(avg, 1e-9))
-        return sum(w * tf_doc[t] * (K1 + 1) / (tf_doc[t] + norm) for t, w in weights.items() if t in tf_doc)
+        score = 0.0
+        for t, w in weights.items():
+            tf = tf_doc.get(t)
+            if tf:
+                score += w * tf * (K1 + 1) / (tf + norm)
+        return score
 
     def lexical(self, namespace: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
         terms = list(terms)
@@ -702,11 +825,12 @@ class SQLiteStore:
             use = [t for t in ranked if df[t] <= MAX_POSTINGS] or ranked[:1]
             match = " OR ".join(f'"{_fts_term(nsid, t)}"' for t in use)
             rows = self._sql(
-                "SELECT t.id, t.tokens, t.ntokens FROM (SELECT rowid FROM lex WHERE lex MATCH ? ORDER BY rank LIMIT ?) m"
+                "SELECT t.id FROM (SELECT rowid FROM lex WHERE lex MATCH ? ORDER BY rank LIMIT ?) m"
                 " JOIN traces t ON t.key = m.rowid WHERE t.ns = ?",
                 (match, 2 * n, nsid),
             )
-        scored = [(tid, self._bm25(tok, ntok, avg, weights)) for tid, tok, ntok in rows]
+            entries = self._entries([r[0] for r in rows], nsid)  # recall reads these traces next: decode once
+        scored = [(tid, self._bm25(entries[tid][2], entries[tid][3], avg, weights)) for tid, in rows if tid in entries]
         scored.sort(key=lambda x: -x[1])
         return [(tid, s) for tid, s in scored[:n] if s > 0]
 
@@ -724,24 +848,12 @@ class SQLiteStore:
             _, avg, weights = self._lex_stats(nsid, terms)
             if not weights:
                 return out
-            rows = {}
-            missing = []
-            for tid in ids:
-                hit = self._cache.get(tid)
-                if hit is None:
-                    missing.append(tid)
-                elif hit[1] == nsid:
-                    rows[tid] = hit[2:]
-            for part in _chunks(missing):
-                rows.update(
-                    (r[0], r[1:])
-                    for r in self._sql(
-                        f"SELECT id, tokens, ntokens FROM traces WHERE ns = ? AND id IN ({_marks(len(part))})", [nsid, *part]
-                    )
-                )
+            entries = self._entries(ids, nsid)
+        bm25 = self._bm25
         for i, tid in enumerate(ids):
-            if tid in rows:
-                out[i] = self._bm25(rows[tid][0], rows[tid][1], avg, weights)
+            e = entries.get(tid)
+            if e is not None:
+                out[i] = bm25(e[2], e[3], avg, weights)
         return out
 
     # -- episodes ----------------------------------------------------------------
@@ -802,21 +914,48 @@ class SQLiteStore:
         return self._trace(rows[0], namespace) if rows else None
 
     # -- access logs ---------------------------------------------------------------
-    def access_logs(self, ids: Sequence[str]) -> list[AccessLog]:
-        ids = list(ids)
+    def _read_logs(self, conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, AccessLog]:
+        """Access logs from the database (one query per chunk), cached."""
         logs: dict[str, AccessLog] = {}
-        with self._lock:
-            for part in _chunks(list(dict.fromkeys(ids))):
-                for tid, first, count, recent in self._sql(
+        for part in _chunks(list(dict.fromkeys(ids))):
+            try:
+                rows = conn.execute(
                     f"SELECT t.id, a.first, a.count, a.recent FROM traces t JOIN access a ON a.key = t.key"
                     f" WHERE t.id IN ({_marks(len(part))})",
                     part,
-                ):
-                    logs[tid] = AccessLog(first=first, count=count, recent=json.loads(recent))
-        missing = [i for i in ids if i not in logs]
-        if missing:
-            raise KeyError(missing[0])
-        return [AccessLog(first=logs[i].first, count=logs[i].count, recent=list(logs[i].recent)) for i in ids]
+                ).fetchall()
+            except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+                raise self._error(exc) from exc
+            for tid, first, count, recent in rows:
+                logs[tid] = self._access_log(tid, first, count, recent)
+        self._remember_logs(logs)
+        return logs
+
+    def _remember_logs(self, logs: dict[str, AccessLog]) -> None:
+        if self.cache_size <= 0:
+            return
+        cache = self._logs
+        cache.update(logs)
+        while len(cache) > self.cache_size:
+            cache.popitem(last=False)
+
+    def access_logs(self, ids: Sequence[str]) -> list[AccessLog]:
+        ids = list(ids)
+        with self._lock:
+            self._check_external()
+            cache = self._logs
+            logs = {i: cache[i] for i in ids if i in cache}
+            missing = [i for i in ids if i not in logs]
+            if missing:
+                logs.update(self._read_logs(self._conn, missing))
+                missing = [i for i in missing if i not in logs]
+            if missing:
+                # Unknown id (KeyError, as MemoryStore) unless the trace is there after all: a table
+                # scan, since a damaged file's id index may disagree with its table (errors only).
+                if self._sql("SELECT 1 FROM traces NOT INDEXED WHERE id = ?", (missing[0],)):
+                    raise self._corrupt(f"trace {missing[0]!r} has no readable access log")
+                raise KeyError(missing[0])
+            return [AccessLog(first=logs[i].first, count=logs[i].count, recent=list(logs[i].recent)) for i in ids]
 
     def record_access(self, ids: Sequence[str], when: float) -> None:
         ids = list(ids)
@@ -825,24 +964,46 @@ class SQLiteStore:
 
         times = Counter(ids)  # an id listed twice is two accesses, as in MemoryStore
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: sqlite3.Connection) -> dict[str, AccessLog]:
             # Read-modify-write inside one IMMEDIATE transaction: no other writer can interleave.
+            # Our cached logs are current unless another connection committed (checked under the lock).
+            self._check_external()
+            cache = self._logs
+            logs = {i: cache[i] for i in times if i in cache}
+            missing = [i for i in times if i not in logs]
+            if missing:
+                logs.update(self._read_logs(conn, missing))
+            keys = self._keys_of(conn, list(logs))
+            new: dict[str, AccessLog] = {}
             updates = []
-            for part in _chunks(list(times)):
-                rows = conn.execute(
-                    f"SELECT t.id, a.key, a.first, a.count, a.recent FROM traces t JOIN access a ON a.key = t.key"
-                    f" WHERE t.id IN ({_marks(len(part))})",
-                    part,
-                ).fetchall()
-                for tid, key, first, count, recent in rows:
-                    log = AccessLog(first=first, count=count, recent=json.loads(recent))
-                    for _ in range(times[tid]):
-                        log.touch(float(when))
-                    updates.append((log.count, json.dumps(log.recent), key))
+            for tid, old in logs.items():
+                if tid not in keys:
+                    continue
+                log = AccessLog(first=old.first, count=old.count, recent=list(old.recent))
+                for _ in range(times[tid]):
+                    log.touch(float(when))
+                new[tid] = log
+                updates.append((log.count, json.dumps(log.recent), keys[tid]))
             conn.executemany("UPDATE access SET count = ?, recent = ? WHERE key = ?", updates)
+            return new
 
         with self._lock:
-            self._write(write)
+            new = self._write(write)
+            self._remember_logs(new)  # only after the commit
+
+    def _keys_of(self, conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, int]:
+        """Integer keys of traces by id, from the trace cache's rows where possible."""
+        keys: dict[str, int] = {}
+        missing = []
+        for tid in ids:
+            hit = self._cache.get(tid)
+            if hit is None:
+                missing.append(tid)
+            else:
+                keys[tid] = hit[4]
+        for part in _chunks(missing):
+            keys.update(conn.execute(f"SELECT id, key FROM traces WHERE id IN ({_marks(len(part))})", part).fetchall())
+        return keys
 
     # -- engine state ------------------------------------------------------------------
     def load_state(self, namespace: str, key: str) -> dict | None:
@@ -854,13 +1015,15 @@ class SQLiteStore:
             rows = self._sql("SELECT doc FROM state WHERE ns = ? AND key = ?", (nsid, key))
             if not rows:
                 return None
-            state = json.loads(rows[0][0])
+            state = self._json(rows[0][0], f"state {key!r}", dict)
             for name, dtype, shape, data in self._sql(
                 "SELECT name, dtype, shape, data FROM state_arrays WHERE ns = ? AND key = ?", (nsid, key)
             ):
-                if dtype not in _ARRAY_DTYPES:
-                    raise CorruptStoreError(f"{self.path}: state array {name!r} has unsupported dtype {dtype!r}")
-                shape = tuple(json.loads(shape))
+                if not isinstance(name, str) or dtype not in _ARRAY_DTYPES or not isinstance(data, bytes):
+                    raise CorruptStoreError(f"{self.path}: state array {name!r} has unsupported dtype {dtype!r} or data")
+                shape = tuple(self._json(shape, f"shape of state array {name!r}", list))
+                if not all(type(d) is int and d >= 0 for d in shape) or len(data) % np.dtype(dtype).itemsize:
+                    raise CorruptStoreError(f"{self.path}: state array {name!r} has a bad shape {shape}")
                 arr = np.frombuffer(data, dtype=np.dtype(dtype))
                 if arr.size != math.prod(shape):
                     raise CorruptStoreError(f"{self.path}: state array {name!r} does not match its shape {shape}")

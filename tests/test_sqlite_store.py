@@ -354,3 +354,55 @@ def test_damaged_rows_are_corrupt_store_errors(tmp_path, clock):
             call()
     assert [t.id for t in store.get([ids[3]])] == [ids[3]]
     store.close()
+
+
+@pytest.mark.parametrize("max_postings", [50_000, 30])
+def test_lexical_matches_the_in_memory_bm25_through_adds_and_deletes(tmp_path, monkeypatch, max_postings):
+    """Cached posting arrays stay in step with this store's writes (and another connection's)."""
+    from memoryweave_core.storage.memory import MemoryStore
+    from memoryweave_core.trace import Trace
+
+    monkeypatch.setattr(sqlite_mod, "MAX_POSTINGS", max_postings)
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(40)]
+
+    def traces(start, stop, ns="default"):
+        out = []
+        for i in range(start, stop):
+            size = 200 if i % 37 == 0 else int(rng.integers(3, 12))  # some documents of 128+ tokens
+            text = " ".join(rng.choice(words, size, p=np.arange(40, 0, -1) / 820))
+            v = rng.standard_normal(8).astype(np.float32)
+            out.append(Trace(id=f"t{i}", text=text, namespace=ns, position=i, time=float(i), content=v / np.linalg.norm(v), context=v / np.linalg.norm(v)))
+        return out
+
+    sql, mem = SQLiteStore(tmp_path / "m.db"), MemoryStore()
+    other = SQLiteStore(tmp_path / "m.db")
+    queries = [["w0", "w5", "w5"], ["w3", "w39"], ["w1", "w2", "w7", "w20"], ["w38"], ["nothing"]]
+
+    def same():
+        for q in queries:
+            want = mem.lexical("default", q, 10)
+            got = sql.lexical("default", q, 10)
+            if max_postings > 1000:  # every term brings candidates: the exact top 10
+                assert [i for i, _ in got] == [i for i, _ in want]
+            else:  # common terms score but bring no candidates: exact scores, best first
+                assert bool(got) == bool(want)
+                assert [sc for _, sc in got] == sorted((sc for _, sc in got), reverse=True)
+            for tid, score in got:
+                assert score == pytest.approx(mem.lexical_scores("default", q, [tid])[0], rel=1e-12)
+            ids = [f"t{i}" for i in range(0, 400, 7)]
+            assert np.allclose(sql.lexical_scores("default", q, ids), mem.lexical_scores("default", q, ids), rtol=1e-12)
+
+    batch = traces(0, 150) + traces(150, 170, ns="other")
+    sql.add(batch), mem.add(batch)
+    same()  # postings now cached
+    batch = traces(170, 300)
+    sql.add(batch), mem.add(batch)
+    same()
+    gone = [f"t{i}" for i in range(0, 300, 3)]
+    sql.delete(gone), mem.delete(gone)
+    same()
+    batch = traces(300, 400)
+    other.add(batch), mem.add(batch)  # another connection's write: our cache is dropped
+    same()
+    sql.close(), other.close()

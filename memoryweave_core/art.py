@@ -22,6 +22,9 @@ import numpy as np
 from .errors import InvalidInputError
 from .trace import check_vectors
 
+#: Rows matched against the prototypes in one matrix product.
+BLOCK = 64
+
 
 class ART2A:
     """Online ART2-A categoriser for unit-length embeddings.
@@ -32,6 +35,11 @@ class ART2A:
         Minimum cosine between an input and a prototype for resonance.
     learning_rate : float in (0, 1]
         How far a resonating prototype moves toward the input (``beta``).
+    max_categories : int or None
+        Once this many categories exist, an input that resonates with none
+        joins the best-matching one instead of founding another.  Matching
+        costs O(categories) per input, so the cap is what keeps adds O(1)
+        on a million diverse memories.
 
     Attributes
     ----------
@@ -43,15 +51,18 @@ class ART2A:
         Category of each row of the last ``partial_fit`` batch.
     """
 
-    def __init__(self, vigilance: float = 0.5, learning_rate: float = 0.1) -> None:
+    def __init__(self, vigilance: float = 0.5, learning_rate: float = 0.1, max_categories: int | None = None) -> None:
         self.vigilance = vigilance
         self.learning_rate = learning_rate
+        self.max_categories = max_categories
 
     def _check_params(self) -> None:
         if not 0.0 < self.vigilance <= 1.0:
             raise InvalidInputError(f"vigilance must be in (0, 1], got {self.vigilance}")
         if not 0.0 < self.learning_rate <= 1.0:
             raise InvalidInputError(f"learning_rate must be in (0, 1], got {self.learning_rate}")
+        if self.max_categories is not None and (isinstance(self.max_categories, bool) or self.max_categories < 1):
+            raise InvalidInputError(f"max_categories must be >= 1 or None, got {self.max_categories}")
 
     @property
     def n_categories_(self) -> int:
@@ -66,10 +77,16 @@ class ART2A:
             self._protos = np.zeros((16, self.dim_), dtype=np.float32)
             self._counts = np.zeros(16, dtype=np.int64)
             self._n = 0
-        # Inputs are learned one by one, in order, exactly as if partial_fit
-        # were called per row; but the batch is matched against the prototypes
-        # it started with in one product, and each row re-matches only the
-        # categories this batch has changed or created since.
+        self.labels_ = np.concatenate(
+            [self._fit_block(X[i : i + BLOCK]) for i in range(0, len(X), BLOCK)] or [np.zeros(0, np.int64)]
+        )
+        return self
+
+    def _fit_block(self, X: np.ndarray) -> np.ndarray:
+        """Learn rows one by one, in order, exactly as if partial_fit were
+        called per row; but match the block against the prototypes it started
+        with in one product, and re-match each row only against the
+        categories this block has changed or created since."""
         start = self._n
         match = X @ self._protos[:start].T if start else np.zeros((len(X), 0), np.float32)
         changed: list[int] = []
@@ -80,7 +97,7 @@ class ART2A:
             if changed:
                 idx = np.array(changed)
                 fresh = self._protos[idx] @ x
-                if start:  # categories moved by this batch: their scores in `match` are stale
+                if start:  # categories moved by this block: their scores in `match` are stale
                     row = row.copy()
                     old = idx < start
                     row[idx[old]] = fresh[old]
@@ -92,12 +109,12 @@ class ART2A:
             labels[i] = self._learn_one(x, best, score)
             if labels[i] not in changed:
                 changed.append(int(labels[i]))
-        self.labels_ = labels
-        return self
+        return labels
 
     def _learn_one(self, x: np.ndarray, best: int, score: float) -> int:
         """Resonate with category ``best`` (cosine ``score``) or found a new one."""
-        if best >= 0 and score >= self.vigilance:
+        full = self.max_categories is not None and self._n >= self.max_categories
+        if best >= 0 and (score >= self.vigilance or full):
             w = (1.0 - self.learning_rate) * self._protos[best] + self.learning_rate * x
             self._protos[best] = w / max(float(np.linalg.norm(w)), 1e-12)
             self._counts[best] += 1
@@ -139,13 +156,15 @@ class ART2A:
         return {
             "vigilance": self.vigilance,
             "learning_rate": self.learning_rate,
+            "max_categories": self.max_categories,
             "prototypes": self.prototypes_.copy() if self.n_categories_ else None,
             "counts": self.counts_.copy() if self.n_categories_ else None,
         }
 
     @classmethod
     def from_state(cls, state: dict) -> "ART2A":
-        art = cls(vigilance=float(state["vigilance"]), learning_rate=float(state["learning_rate"]))
+        cap = state.get("max_categories")
+        art = cls(float(state["vigilance"]), float(state["learning_rate"]), None if cap is None else int(cap))
         protos = state.get("prototypes")
         if protos is not None and len(protos):
             protos = np.asarray(protos, dtype=np.float32)

@@ -73,6 +73,9 @@ class RecallConfig:
     #: ART2-A vigilance and learning rate for the categoriser.
     vigilance: float = 0.5
     art_learning_rate: float = 0.1
+    #: Most categories per namespace; beyond it inputs join their best match,
+    #: which keeps categorising a memory O(1) however many there are.
+    art_max_categories: int | None = 1024
     #: A gap longer than this (seconds) between adds starts a new episode
     #: when the caller does not name one.
     episode_gap: float = 30 * 60.0

@@ -171,7 +171,11 @@ class BM25Index:
             return []
         keys, inverse = np.unique(np.concatenate(parts_keys), return_inverse=True)
         totals = np.bincount(inverse, weights=np.concatenate(parts_scores), minlength=len(keys))
-        top = np.argsort(-totals, kind="stable")[:n]
+        if len(totals) > n:
+            part = np.argpartition(-totals, n - 1)[:n]
+            top = part[np.argsort(-totals[part], kind="stable")]
+        else:
+            top = np.argsort(-totals, kind="stable")
         return [(int(keys[i]), float(totals[i])) for i in top]
 
     def scores(self, terms: Sequence[str], keys: Sequence[int]) -> np.ndarray:

@@ -270,7 +270,11 @@ class MemoryWeave:
         art = self._arts.get(ns)
         if art is None:
             state = self.store.load_state(ns, "art")
-            art = ART2A.from_state(state) if state else ART2A(self.config.vigilance, self.config.art_learning_rate)
+            art = (
+                ART2A.from_state(state)
+                if state
+                else ART2A(self.config.vigilance, self.config.art_learning_rate, self.config.art_max_categories)
+            )
             self._arts[ns] = art
         return art
 

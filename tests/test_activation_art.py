@@ -108,3 +108,11 @@ def test_art_batch_learns_exactly_as_one_row_at_a_time():
     assert batched.n_categories_ == one_by_one.n_categories_
     assert np.allclose(batched.prototypes_, one_by_one.prototypes_, atol=1e-5)
     assert batched.labels_.tolist() == labels[200:]
+
+
+def test_art_category_cap_keeps_the_count_bounded():
+    rng = np.random.default_rng(3)
+    X = _unit(rng, 300, 64)  # random directions: nothing resonates at high vigilance
+    art = ART2A(vigilance=0.99, max_categories=10).partial_fit(X)
+    assert art.n_categories_ == 10 and art.counts_.sum() == 300
+    assert ART2A.from_state(art.get_state()).max_categories == 10

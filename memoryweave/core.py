@@ -43,7 +43,6 @@ from memoryweave_core.encoder import turn_text
 from memoryweave_core.errors import DimensionMismatchError, InvalidInputError
 from memoryweave_core.memory import check_k
 from memoryweave_core.recollection import Recollection
-from memoryweave_core.retrieval import Retriever
 from memoryweave_core.trace import Trace, check_namespace, check_text, check_vectors
 
 __all__ = [

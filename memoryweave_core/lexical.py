@@ -92,6 +92,27 @@ def tokenize(text: str, *, stopwords: frozenset[str] = STOPWORDS, stemming: bool
     return [stem(w) for w in words] if stemming else list(words)
 
 
+#: Okapi BM25 saturation and length normalisation, shared by every backend.
+K1, B = 1.2, 0.75
+
+
+def idf(n: int, df: int) -> float:
+    """BM25 inverse document frequency (the Lucene form, never negative)."""
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+
+def bm25_doc(tf_doc, ntokens: int, avg_len: float, weights: dict[str, float], k1: float = K1, b: float = B) -> float:
+    """BM25 of one document given its term counts and the query's term weights (idf x count)."""
+    norm = k1 * (1.0 - b + b * ntokens / max(avg_len, 1e-9))
+    return sum(w * tf_doc[t] * (k1 + 1) / (tf_doc[t] + norm) for t, w in weights.items() if tf_doc.get(t))
+
+
+def bm25_term(tfs: np.ndarray, lengths: np.ndarray, avg_len: float, weight: float, k1: float = K1, b: float = B) -> np.ndarray:
+    """One query term's BM25 contribution for many documents at once."""
+    norm = k1 * (1.0 - b + b * lengths / max(avg_len, 1e-9))
+    return weight * tfs * (k1 + 1) / (tfs + norm)
+
+
 class BM25Index:
     """Okapi BM25 over an inverted index that grows and shrinks in place.
 
@@ -101,7 +122,7 @@ class BM25Index:
     list changes, so scoring a query is a few vector operations per query term.
     """
 
-    def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(self, k1: float = K1, b: float = B) -> None:
         self.k1 = k1
         self.b = b
         self._postings: dict[str, dict[int, int]] = {}
@@ -137,8 +158,7 @@ class BM25Index:
                 del self._postings[term]
 
     def idf(self, term: str) -> float:
-        n, df = len(self._doc_terms), len(self._postings.get(term, ()))
-        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        return idf(len(self._doc_terms), len(self._postings.get(term, ())))
 
     def _weights(self, terms: Iterable[str]) -> dict[str, float]:
         q = Counter(terms)
@@ -155,10 +175,8 @@ class BM25Index:
             arrays = self._arrays[term] = (keys, tfs, lengths)
         return arrays
 
-    def _term_scores(self, tfs: np.ndarray, lengths: np.ndarray, weight: float) -> np.ndarray:
-        avg = self._total_len / max(len(self._doc_terms), 1)
-        norm = self.k1 * (1.0 - self.b + self.b * lengths / max(avg, 1e-9))
-        return weight * tfs * (self.k1 + 1) / (tfs + norm)
+    def _avg_len(self) -> float:
+        return self._total_len / max(len(self._doc_terms), 1)
 
     def search(self, terms: Sequence[str], n: int) -> list[tuple[int, float]]:
         """Top ``n`` keys by BM25, best first."""
@@ -166,16 +184,14 @@ class BM25Index:
         for term, w in self._weights(terms).items():
             keys, tfs, lengths = self._posting_arrays(term)
             parts_keys.append(keys)
-            parts_scores.append(self._term_scores(tfs, lengths, w))
+            parts_scores.append(bm25_term(tfs, lengths, self._avg_len(), w, self.k1, self.b))
         if not parts_keys:
             return []
         keys, inverse = np.unique(np.concatenate(parts_keys), return_inverse=True)
         totals = np.bincount(inverse, weights=np.concatenate(parts_scores), minlength=len(keys))
-        if len(totals) > n:
-            part = np.argpartition(-totals, n - 1)[:n]
-            top = part[np.argsort(-totals[part], kind="stable")]
-        else:
-            top = np.argsort(-totals, kind="stable")
+        # best first, ties by key; partition first so a long posting list costs O(m)
+        cand = np.flatnonzero(totals >= np.partition(totals, len(totals) - n)[len(totals) - n]) if len(totals) > n else np.arange(len(totals))
+        top = cand[np.lexsort((keys[cand], -totals[cand]))][:n]
         return [(int(keys[i]), float(totals[i])) for i in top]
 
     def scores(self, terms: Sequence[str], keys: Sequence[int]) -> np.ndarray:
@@ -184,11 +200,9 @@ class BM25Index:
         out = np.zeros(len(keys), dtype=np.float64)
         if not weights:
             return out
-        avg = self._total_len / max(len(self._doc_terms), 1)
+        avg = self._avg_len()
         for i, key in enumerate(keys):
             tf_doc = self._doc_terms.get(key)
-            if not tf_doc:
-                continue
-            norm = self.k1 * (1.0 - self.b + self.b * self._lengths[key] / max(avg, 1e-9))
-            out[i] = sum(w * tf_doc[t] * (self.k1 + 1) / (tf_doc[t] + norm) for t, w in weights.items() if t in tf_doc)
+            if tf_doc:
+                out[i] = bm25_doc(tf_doc, self._lengths[key], avg, weights, self.k1, self.b)
         return out

@@ -22,7 +22,6 @@ import pytest
 
 from backends import BACKENDS, dispose, make_store
 from memoryweave_core import HashingEmbedder, InvalidInputError, MemoryWeave, MemoryWeaveError
-from memoryweave_core.storage.sqlite import SQLiteStore
 
 DIM = 64
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import os
 import sqlite3
-import tempfile
 from collections import defaultdict
 
 import numpy as np
@@ -168,7 +167,7 @@ def test_forget_namespace_in_sqlite_file_leaves_nothing(tmp_path):
         nsid = raw.execute("SELECT id FROM namespaces WHERE name = 'drop'").fetchone()[0]
         keys = [r[0] for r in raw.execute("SELECT key FROM traces WHERE ns = ?", (nsid,))]
         assert len(keys) == 30 and raw.execute("SELECT count(*) FROM state WHERE ns = ?", (nsid,)).fetchone()[0] > 0
-    index_files = [f for f in os.listdir(tmp_path) if f.startswith(f"forget.db.") and f".{nsid}.hnsw" in f]
+    index_files = [f for f in os.listdir(tmp_path) if f.startswith("forget.db.") and f".{nsid}.hnsw" in f]
     assert index_files, "expected saved HNSW graphs for the namespace"
 
     assert m.forget(namespace="drop") == 30

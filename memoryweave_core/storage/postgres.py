@@ -42,7 +42,6 @@ retried.  Every query has the namespace in its WHERE clause.
 from __future__ import annotations
 
 import json
-import math
 import re
 import threading
 import time
@@ -53,22 +52,17 @@ import numpy as np
 
 from ..activation import RECENT, AccessLog
 from ..errors import DimensionMismatchError, InvalidInputError, SchemaVersionError, StoreError, require
-from ..lexical import tokenize
+from ..lexical import B, K1, bm25_doc, idf, tokenize
 from ..trace import Trace
 from .base import Field
+from .codec import decode_array, encode_state
 
 SCHEMA_VERSION = 1
 #: ``MIGRATIONS[v](conn, schema)`` upgrades schema version ``v`` to ``v + 1``.
 MIGRATIONS: dict[int, Callable[[Any, str], None]] = {}
-K1, B = 1.2, 0.75
 MAX_POSTINGS = 50_000
-_ARRAY_DTYPES = {"float32", "float64", "int64", "int32", "bool", "uint8"}
 _COLS = "key, id, namespace, text, speaker, episode, position, time, metadata, category, content, context"
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-
-
-def _idf(n: int, df: int) -> float:
-    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
 def _vec(v: Any) -> np.ndarray:
@@ -422,7 +416,7 @@ class PostgresStore:
         df = dict(self._q(
             f"SELECT term, df FROM {self._t('terms')} WHERE namespace = %s AND term = ANY(%s) AND df > 0", (namespace, list(q))
         ))
-        return df, total / max(n, 1), {t: _idf(n, d) * q[t] for t, d in df.items()}
+        return df, total / max(n, 1), {t: idf(n, d) * q[t] for t, d in df.items()}
 
     def lexical(self, namespace: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
         terms = list(terms)
@@ -465,8 +459,7 @@ class PostgresStore:
                 toks, ntok = rows[tid]
                 tf = Counter(t for t in toks if t in weights)
                 if tf:
-                    norm = K1 * (1.0 - B + B * ntok / max(avg, 1e-9))
-                    out[i] = sum(w * tf[t] * (K1 + 1) / (tf[t] + norm) for t, w in weights.items() if t in tf)
+                    out[i] = bm25_doc(tf, ntok, avg, weights)
         return out
 
     def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:
@@ -545,27 +538,11 @@ class PostgresStore:
         for name, dtype, shape, data in self._q(
             f"SELECT name, dtype, shape, data FROM {self._t('state_arrays')} WHERE namespace = %s AND key = %s", (namespace, key)
         ):
-            if dtype not in _ARRAY_DTYPES:
-                raise StoreError(f"state array {name!r} has unsupported dtype {dtype!r}")
-            arr = np.frombuffer(bytes(data), dtype=np.dtype(dtype))
-            if arr.size != math.prod(shape):
-                raise StoreError(f"state array {name!r} does not match its shape {shape}")
-            state[name] = arr.reshape(shape).copy()
+            state[name] = decode_array(name, dtype, shape, data, StoreError)
         return state
 
     def save_state(self, namespace: str, key: str, state: dict) -> None:
-        doc, arrays = {}, []
-        for name, value in state.items():
-            if isinstance(value, np.ndarray):
-                if value.dtype.name not in _ARRAY_DTYPES:
-                    raise InvalidInputError(f"state array {name!r} has unsupported dtype {value.dtype}")
-                arrays.append((name, value.dtype.name, json.dumps(list(value.shape)), np.ascontiguousarray(value).tobytes()))
-            else:
-                doc[name] = value
-        try:
-            text = json.dumps(doc, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"state {key!r} is not JSON-serialisable: {exc}") from exc
+        text, arrays = encode_state(key, state)
 
         def write(conn) -> None:
             live = conn.execute(f"SELECT n FROM {self._t('nsstats')} WHERE namespace = %s FOR SHARE", (namespace,)).fetchone()

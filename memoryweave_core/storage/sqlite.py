@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import atexit
 import json
-import math
 import os
 import sqlite3
 import threading
@@ -72,9 +71,10 @@ import numpy as np
 from ..activation import AccessLog
 from ..ann import DEFAULT_THRESHOLD, AutoIndex, remove_files
 from ..errors import CorruptStoreError, DimensionMismatchError, InvalidInputError, SchemaVersionError, StoreError
-from ..lexical import tokenize
+from ..lexical import bm25_doc, bm25_term, idf, tokenize
 from ..trace import Trace
 from .base import Field
+from .codec import decode_array, encode_state
 
 #: Version of the layout below; bump it and add a migration when it changes.
 SCHEMA_VERSION = 1
@@ -92,7 +92,6 @@ POSTINGS_CACHE = 4_000_000
 #: Saved graph files stay trusted (loaded, then synced) for this many saves.
 KEEP_DIGESTS = 4
 
-K1, B = 1.2, 0.75  # BM25 parameters, as in lexical.BM25Index
 MAX_POSTINGS = 50_000  # as BM25Index.search: very common terms do not generate candidates
 
 _SCHEMA = """
@@ -142,7 +141,6 @@ CREATE VIRTUAL TABLE lex_vocab USING fts5vocab (lex, row);
 """
 _TABLES = {"meta", "namespaces", "traces", "access", "state", "state_arrays", "lex", "lex_vocab"}
 _COLS = "key, id, text, speaker, episode, position, time, metadata, category, content, context"
-_ARRAY_DTYPES = {"float32", "float64", "int64", "int32", "bool", "uint8"}
 _SQL_CHUNK = 900
 
 
@@ -152,10 +150,6 @@ def _fts_term(nsid: int, term: str) -> str:
 
 def _fts_doc(nsid: int, tokens: str) -> str:
     return " ".join(_fts_term(nsid, t) for t in tokens.split())
-
-
-def _idf(n: int, df: int) -> float:
-    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
 def _chunks(seq: Sequence, size: int = _SQL_CHUNK) -> Iterator[Sequence]:
@@ -864,18 +858,9 @@ class SQLiteStore:
             for f, t in fts.items():
                 known[t] = int(found.get(f) or 0)
         df = {t: known[t] for t in q if known[t] > 0}
-        weights = {t: _idf(n, d) * q[t] for t, d in df.items()}
+        weights = {t: idf(n, d) * q[t] for t, d in df.items()}
         return df, total / max(n, 1), weights
 
-    @staticmethod
-    def _bm25(tf_doc: dict[str, int], ntokens: int, avg: float, weights: dict[str, float]) -> float:
-        norm = K1 * (1.0 - B + B * ntokens / max(avg, 1e-9))
-        score = 0.0
-        for t, w in weights.items():
-            tf = tf_doc.get(t)
-            if tf:
-                score += w * tf * (K1 + 1) / (tf + norm)
-        return score
 
     # BM25 postings: read from FTS5 once per term (its vocabulary's instance table
     # and its per-document sizes), then kept in step with this store's writes;
@@ -1007,9 +992,8 @@ class SQLiteStore:
             parts_keys, parts_scores = [], []
             for t in use:
                 keys, tfs, lens = self._posting(nsid, t)
-                norm = K1 * (1.0 - B + B * lens / max(avg, 1e-9))
                 parts_keys.append(keys)
-                parts_scores.append(weights[t] * tfs * (K1 + 1) / (tfs + norm))
+                parts_scores.append(bm25_term(tfs, lens, avg, weights[t]))
             if len(parts_keys) == 1:
                 keys, totals = parts_keys[0], parts_scores[0]
             else:
@@ -1024,7 +1008,7 @@ class SQLiteStore:
             if exact:
                 scored = [(entries[k][0].id, float(v)) for k, v in zip(klist, totals[top].tolist()) if k in entries]
             else:
-                scored = [(entries[k][0].id, self._bm25(entries[k][2], entries[k][3], avg, weights)) for k in klist if k in entries]
+                scored = [(entries[k][0].id, bm25_doc(entries[k][2], entries[k][3], avg, weights)) for k in klist if k in entries]
                 scored.sort(key=lambda x: -x[1])
         return [(tid, sc) for tid, sc in scored[:n] if sc > 0]
 
@@ -1043,7 +1027,7 @@ class SQLiteStore:
             if not weights:
                 return out
             entries = self._entries(ids, nsid)
-        bm25 = self._bm25
+        bm25 = bm25_doc
         for i, tid in enumerate(ids):
             e = entries.get(tid)
             if e is not None:
@@ -1233,30 +1217,12 @@ class SQLiteStore:
             for name, dtype, shape, data in self._sql(
                 "SELECT name, dtype, shape, data FROM state_arrays WHERE ns = ? AND key = ?", (nsid, key)
             ):
-                if not isinstance(name, str) or dtype not in _ARRAY_DTYPES or not isinstance(data, bytes):
-                    raise CorruptStoreError(f"{self.path}: state array {name!r} has unsupported dtype {dtype!r} or data")
-                shape = tuple(self._json(shape, f"shape of state array {name!r}", list))
-                if not all(type(d) is int and d >= 0 for d in shape) or len(data) % np.dtype(dtype).itemsize:
-                    raise CorruptStoreError(f"{self.path}: state array {name!r} has a bad shape {shape}")
-                arr = np.frombuffer(data, dtype=np.dtype(dtype))
-                if arr.size != math.prod(shape):
-                    raise CorruptStoreError(f"{self.path}: state array {name!r} does not match its shape {shape}")
-                state[name] = arr.reshape(shape).copy()
+                shape = self._json(shape, f"shape of state array {name!r}", list)
+                state[name] = decode_array(name, dtype, shape, data, lambda m: CorruptStoreError(f"{self.path}: {m}"))
             return state
 
     def save_state(self, namespace: str, key: str, state: dict) -> None:
-        doc, arrays = {}, []
-        for name, value in state.items():
-            if isinstance(value, np.ndarray):
-                if value.dtype.name not in _ARRAY_DTYPES:
-                    raise InvalidInputError(f"state array {name!r} has unsupported dtype {value.dtype}")
-                arrays.append((name, value.dtype.name, json.dumps(list(value.shape)), np.ascontiguousarray(value).tobytes()))
-            else:
-                doc[name] = value
-        try:
-            text = json.dumps(doc, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"state {key!r} is not JSON-serialisable: {exc}") from exc
+        text, arrays = encode_state(key, state)
 
         def write(conn: sqlite3.Connection) -> None:
             nsid = self._nsid(namespace, conn=conn)

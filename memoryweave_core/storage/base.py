@@ -15,9 +15,19 @@ from typing import Iterator, Literal, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from ..activation import AccessLog
+from ..errors import DimensionMismatchError
 from ..trace import Trace
 
 Field = Literal["content", "context"]
+
+
+def vector_dim(traces: Sequence[Trace], dim: int | None) -> int:
+    """The dimension a batch must have (the store's, or the first trace's), checked for every vector."""
+    dim = dim or len(traces[0].content)
+    for t in traces:
+        if len(t.content) != dim or len(t.context) != dim:
+            raise DimensionMismatchError(f"vectors of {t.id} are not {dim}-dimensional")
+    return dim
 
 
 @runtime_checkable

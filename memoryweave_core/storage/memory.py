@@ -15,10 +15,9 @@ import numpy as np
 
 from ..activation import AccessLog
 from ..ann import AutoIndex
-from ..errors import DimensionMismatchError
 from ..lexical import BM25Index, tokenize
 from ..trace import Trace
-from .base import Field
+from .base import Field, vector_dim
 
 
 @dataclass
@@ -56,10 +55,7 @@ class MemoryStore:
         if not traces:
             return
         with self._lock:
-            dim = self.dim or len(traces[0].content)
-            for t in traces:
-                if len(t.content) != dim or len(t.context) != dim:
-                    raise DimensionMismatchError(f"vectors of {t.id} are not {dim}-dimensional")
+            dim = vector_dim(traces, self.dim)
             self.dim = dim
             by_space: dict[str, list[Trace]] = {}
             for t in traces:

@@ -54,7 +54,7 @@ from ..activation import RECENT, AccessLog
 from ..errors import DimensionMismatchError, InvalidInputError, SchemaVersionError, StoreError, require
 from ..lexical import B, K1, bm25_doc, idf, tokenize
 from ..trace import Trace
-from .base import Field
+from .base import Field, vector_dim
 from .codec import decode_array, encode_state
 
 SCHEMA_VERSION = 1
@@ -256,10 +256,7 @@ class PostgresStore:
     def add(self, traces: Sequence[Trace]) -> None:
         if not traces:
             return
-        dim = self.dim or len(traces[0].content)
-        for t in traces:
-            if len(t.content) != dim or len(t.context) != dim:
-                raise DimensionMismatchError(f"vectors of {t.id} are not {dim}-dimensional")
+        dim = vector_dim(traces, self.dim)
         toks = [tokenize(t.text) for t in traces]
         rows = [
             (t.id, t.namespace, t.text, t.speaker, t.episode, int(t.position), float(t.time), json.dumps(dict(t.metadata)),

@@ -73,7 +73,7 @@ from ..ann import DEFAULT_THRESHOLD, AutoIndex, remove_files
 from ..errors import CorruptStoreError, DimensionMismatchError, InvalidInputError, SchemaVersionError, StoreError
 from ..lexical import bm25_doc, bm25_term, idf, tokenize
 from ..trace import Trace
-from .base import Field
+from .base import Field, vector_dim
 from .codec import decode_array, encode_state
 
 #: Version of the layout below; bump it and add a migration when it changes.
@@ -451,10 +451,7 @@ class SQLiteStore:
         if not traces:
             return
         with self._lock:
-            dim = self.dim or len(traces[0].content)
-            for t in traces:
-                if len(t.content) != dim or len(t.context) != dim:
-                    raise DimensionMismatchError(f"vectors of {t.id} are not {dim}-dimensional")
+            dim = vector_dim(traces, self.dim)
             tokens = [" ".join(tokenize(t.text)) for t in traces]
             self._check_external()
 

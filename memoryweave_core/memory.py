@@ -28,7 +28,7 @@ from .storage.base import Store
 from .summary import summarise, summary_html
 from .storage.memory import MemoryStore
 from .timeutil import to_timestamp
-from .trace import Trace, check_label, check_metadata, check_namespace, check_text, check_vectors, new_id
+from .trace import Trace, check_label, check_metadata, check_namespace, check_text, check_vectors, is_storable_id, new_id
 
 _ITEM_KEYS = frozenset({"id", "text", "speaker", "episode", "time", "metadata"})
 
@@ -364,7 +364,7 @@ class MemoryWeave:
         """
         now = to_timestamp(at, default=self.clock())
         with self._lock:
-            self.store.record_access(list(ids), now)
+            self.store.record_access([i for i in ids if is_storable_id(i)], now)
 
     def traces(self, namespace: str | None = None) -> Iterator[Trace]:
         """Every trace of one namespace (or of all), oldest first."""
@@ -410,7 +410,7 @@ class MemoryWeave:
 
     # -- inspecting and forgetting ----------------------------------------------
     def get(self, trace_id: str, *, namespace: str | None = None) -> Trace:
-        found = self.store.get([trace_id], namespace) if isinstance(trace_id, str) else []
+        found = self.store.get([trace_id], namespace) if is_storable_id(trace_id) else []
         if not found:
             raise TraceNotFoundError(f"no trace with id {trace_id!r}")
         return found[0]
@@ -429,7 +429,7 @@ class MemoryWeave:
         with self._lock:
             if ids is not None:
                 ids = [ids] if isinstance(ids, str) else list(ids)
-                known = {t.id for t in self.store.get(ids, namespace)}
+                known = {t.id for t in self.store.get([i for i in ids if is_storable_id(i)], namespace)}
                 missing = [i for i in ids if i not in known]
                 if missing:
                     raise TraceNotFoundError(f"no trace with id {missing[0]!r}" + (f" in namespace {namespace!r}" if namespace else ""))

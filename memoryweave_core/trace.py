@@ -125,7 +125,35 @@ def check_metadata(metadata: Any) -> dict[str, Any]:
         raise InvalidMetadataError(f"metadata is not JSON-serialisable: {exc}") from exc
     except RecursionError:
         raise InvalidMetadataError("metadata is nested too deeply to serialise") from None
-    return json.loads(encoded)
+    decoded = json.loads(encoded)
+    # Every backend must store every string: no NUL (PostgreSQL refuses it) and
+    # no lone surrogate (not UTF-8).  Walked iteratively: nesting can be deep.
+    stack: list[Any] = [decoded]
+    while stack:
+        node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            for text in (key, value):
+                if isinstance(text, str) and not _storable(text):
+                    raise InvalidMetadataError(f"metadata string {text[:40]!r} contains NUL or a lone surrogate")
+            if isinstance(value, (dict, list)):
+                stack.append(value)
+    return decoded
+
+
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def is_storable_id(value: Any) -> bool:
+    """Whether ``value`` could be the id of a stored trace (ids are labels)."""
+    return isinstance(value, str) and 0 < len(value) <= 512 and _storable(value)
 
 
 def check_vectors(vectors: Any, dim: int | None, n: int | None = None, what: str = "vector") -> np.ndarray:

@@ -417,10 +417,25 @@ def metadata_ok(md) -> bool:
     if not isinstance(md, dict) or not all(isinstance(k, str) for k in md):
         return False
     try:
-        json.dumps(md, allow_nan=False)
+        encoded = json.dumps(md, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError):
         return False
-    return True
+    # documented: no NUL and no lone surrogate in any string (every backend must store it)
+    try:
+        encoded.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return not _has_nul(md)
+
+
+def _has_nul(node) -> bool:
+    if isinstance(node, str):
+        return "\x00" in node
+    if isinstance(node, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in node.items())
+    if isinstance(node, list):
+        return any(_has_nul(v) for v in node)
+    return False
 
 
 def test_any_metadata(memory):

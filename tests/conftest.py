@@ -9,7 +9,15 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from hypothesis import settings  # noqa: E402
+
 from memoryweave_core import HashingEmbedder, MemoryWeave  # noqa: E402
+
+# CI replays the same property-test examples on every run: a failure there is
+# reproducible, never a roll of the dice.  Locally, hypothesis explores.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI", "").lower() == "true":
+    settings.load_profile("ci")
 
 
 class FakeClock:

@@ -54,26 +54,31 @@ def base_level(log: AccessLog, now: float, decay: float = 0.5) -> float:
 
 def base_levels(logs: list[AccessLog], now: float, decay: float = 0.5) -> np.ndarray:
     """Vectorised :func:`base_level` for the candidates of one recall."""
-    out = np.empty(len(logs), dtype=np.float64)
+    n = len(logs)
+    if not n:
+        return np.zeros(0)
+    recent = np.full((n, RECENT), np.nan)
     for i, log in enumerate(logs):
-        exact = [t for t in log.recent if t <= now]
-        total = sum(max(now - t, MIN_AGE) ** -decay for t in exact)
-        n_old = log.count - len(log.recent)  # accesses not kept exactly: creation + forgotten ones
-        if log.first <= now and n_old > 0:
-            oldest = max(now - log.first, MIN_AGE)
-            if n_old == 1:
-                total += oldest**-decay
-            else:
-                # Petrov (2006): n_old accesses spread evenly over [first, oldest exact access].
-                newest_old = max(now - (log.recent[0] if log.recent else log.first), MIN_AGE)
-                newest_old = min(newest_old, oldest)
-                if oldest - newest_old < 1e-9:
-                    total += n_old * oldest**-decay
-                else:
-                    total += (
-                        n_old
-                        * (oldest ** (1 - decay) - newest_old ** (1 - decay))
-                        / ((1 - decay) * (oldest - newest_old))
-                    )
-        out[i] = np.log(total) if total > 0 else -np.inf
-    return out
+        recent[i, : len(log.recent)] = log.recent
+    first = np.fromiter((log.first for log in logs), np.float64, n)
+    count = np.fromiter((log.count for log in logs), np.float64, n)
+    kept = (~np.isnan(recent)).sum(axis=1)
+
+    # The exact part: kept accesses that are not in the future.
+    ages = now - recent
+    usable = ages >= 0  # NaN compares False
+    total = np.where(usable, np.maximum(ages, MIN_AGE) ** -decay, 0.0).sum(axis=1)
+
+    # The summarised part: creation and every access no longer kept exactly.
+    n_old = count - kept
+    oldest = np.maximum(now - first, MIN_AGE)
+    newest_old = np.where(kept > 0, np.maximum(now - recent[:, 0], MIN_AGE), oldest)
+    newest_old = np.minimum(newest_old, oldest)
+    span = oldest - newest_old
+    # Petrov (2006): n_old accesses spread evenly over [first, oldest exact access].
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = n_old * (oldest ** (1 - decay) - newest_old ** (1 - decay)) / ((1 - decay) * span)
+    summarised = np.where((n_old == 1) | (span < 1e-9), n_old * oldest**-decay, spread)
+    total += np.where((first <= now) & (n_old > 0), summarised, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.where(total > 0, np.log(total), -np.inf)

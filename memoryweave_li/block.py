@@ -12,12 +12,13 @@ first when ``Memory`` runs over its token limit.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Annotated, Any, Callable, Dict, List, Optional, Sequence
 
 from llama_index.core.base.llms.types import ChatMessage, ContentBlock, TextBlock
 from llama_index.core.bridge.pydantic import ConfigDict, Field, field_validator
 from llama_index.core.memory.memory import BaseMemoryBlock
 from llama_index.core.utils import get_tokenizer
+from pydantic import AfterValidator
 
 from memoryweave_core import InvalidInputError, MemoryWeave, Recollection
 from memoryweave_core.memory import check_k
@@ -82,6 +83,12 @@ def check_template(template: Any) -> str:
     return template
 
 
+# Field types shared by the block and MemoryWeaveMemory: the core's checks, once.
+Namespace = Annotated[str, AfterValidator(check_namespace)]
+Count = Annotated[int, AfterValidator(check_k)]
+Template = Annotated[str, AfterValidator(check_template)]
+
+
 def render(rec: Recollection, template: str) -> str:
     """One recalled memory as a line for the prompt.
 
@@ -132,29 +139,14 @@ class MemoryWeaveBlock(BaseMemoryBlock[List[ContentBlock]]):
         description="A description of the memory block.",
     )
     memory: MemoryWeave = Field(exclude=True, description="The MemoryWeave to remember in and recall from.")
-    namespace: str = Field(default="default", description="Namespace (one per user).")
-    similarity_top_k: int = Field(default=5, description="How many memories to recall.")
-    query_window: int = Field(default=1, description="Latest messages (with text) used as the query.")
+    namespace: Namespace = Field(default="default", description="Namespace (one per user).")
+    similarity_top_k: Count = Field(default=5, description="How many memories to recall.")
+    query_window: Count = Field(default=1, description="Latest messages (with text) used as the query.")
     max_tokens: Optional[int] = Field(default=None, description="Token cap of this block's content.")
     roles: List[str] = Field(default_factory=lambda: list(DEFAULT_ROLES), description="Roles to remember.")
     speakers: Dict[str, str] = Field(default_factory=dict, description="Speaker name stored for each role.")
-    template: str = Field(default=DEFAULT_TEMPLATE, description="How one memory reads in the prompt.")
+    template: Template = Field(default=DEFAULT_TEMPLATE, description="How one memory reads in the prompt.")
     tokenizer_fn: Callable[[str], List] = Field(default_factory=get_tokenizer, exclude=True)
-
-    @field_validator("namespace")
-    @classmethod
-    def _check_namespace(cls, v: Any) -> str:
-        return check_namespace(v)
-
-    @field_validator("similarity_top_k", "query_window")
-    @classmethod
-    def _check_positive(cls, v: Any) -> int:
-        return check_k(v)
-
-    @field_validator("template")
-    @classmethod
-    def _check_template(cls, v: Any) -> str:
-        return check_template(v)
 
     @field_validator("max_tokens")
     @classmethod

@@ -20,10 +20,9 @@ from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.memory.types import BaseMemory
 
 from memoryweave_core import MemoryWeave
-from memoryweave_core.memory import check_k
-from memoryweave_core.trace import check_label, check_namespace
+from memoryweave_core.trace import check_label
 
-from .block import DEFAULT_ROLES, DEFAULT_TEMPLATE, check_template, message_text, messages_to_items, render, role_of
+from .block import DEFAULT_ROLES, DEFAULT_TEMPLATE, Count, Namespace, Template, message_text, messages_to_items, render, role_of
 
 DEFAULT_HEADER = "Relevant memories from earlier in this and past conversations:"
 DEFAULT_BUFFER_TOKEN_LIMIT = 3000
@@ -59,35 +58,20 @@ class MemoryWeaveMemory(BaseMemory):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     memory: MemoryWeave = Field(exclude=True)
-    namespace: str = "default"
+    namespace: Namespace = "default"
     buffer: SerializeAsAny[BaseMemory] = Field(default_factory=_default_buffer)
-    similarity_top_k: int = 5
-    query_window: int = 1
+    similarity_top_k: Count = 5
+    query_window: Count = 1
     episode: Optional[str] = None
     roles: List[str] = Field(default_factory=lambda: list(DEFAULT_ROLES))
     speakers: Dict[str, str] = Field(default_factory=dict)
-    template: str = DEFAULT_TEMPLATE
+    template: Template = DEFAULT_TEMPLATE
     header: str = DEFAULT_HEADER
-
-    @field_validator("namespace")
-    @classmethod
-    def _check_namespace(cls, v: Any) -> str:
-        return check_namespace(v)
 
     @field_validator("episode")
     @classmethod
     def _check_episode(cls, v: Any) -> Optional[str]:
         return check_label(v, "episode")
-
-    @field_validator("similarity_top_k", "query_window")
-    @classmethod
-    def _check_positive(cls, v: Any) -> int:
-        return check_k(v)
-
-    @field_validator("template")
-    @classmethod
-    def _check_template(cls, v: Any) -> str:
-        return check_template(v)
 
     @classmethod
     def class_name(cls) -> str:
@@ -98,7 +82,7 @@ class MemoryWeaveMemory(BaseMemory):
         cls,
         memory: Optional[MemoryWeave] = None,
         *,
-        namespace: str = "default",
+        namespace: Namespace = "default",
         chat_history: Optional[List[ChatMessage]] = None,
         token_limit: Optional[int] = None,
         llm: Any = None,

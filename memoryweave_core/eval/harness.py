@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..config import RecallConfig
 from . import metrics as M
 from .baselines import BM25, dense_scores, rank, rrf, tokenize
 from .cache import EmbeddingCache
@@ -107,51 +108,7 @@ class CachedEmbedder:
         return self.cache.embed(texts, self._model)
 
 
-def memoryweave_available() -> bool:
-    try:
-        from memoryweave_core.memory import MemoryWeave  # noqa: F401
-    except Exception:
-        return False
-    return True
-
-
-def _recall_config_cls():
-    try:
-        from memoryweave_core.config import RecallConfig
-    except Exception:
-        from memoryweave_core.memory import RecallConfig  # type: ignore
-    return RecallConfig
-
-
-def feature_weight_names(config: Any = None) -> list[str]:
-    """Names of the fusion weights in RecallConfig that can be ablated (the non-zero ones)."""
-    import dataclasses
-
-    if config is None:
-        config = _recall_config_cls()()
-    weights = getattr(config, "weights", None)
-    if isinstance(weights, Mapping):
-        return [k for k, v in weights.items() if v]
-    target = weights if weights is not None and dataclasses.is_dataclass(weights) else config
-    return [f.name for f in dataclasses.fields(target)
-            if isinstance(getattr(target, f.name), (int, float)) and not isinstance(getattr(target, f.name), bool)
-            and getattr(target, f.name) != 0 and (weights is not None or f.name.startswith("w_"))]
-
-
-def ablated_config(config: Any, feature: str) -> Any:
-    import dataclasses
-
-    if hasattr(config, "without"):
-        return config.without(feature)
-    weights = getattr(config, "weights", None)
-    if isinstance(weights, Mapping):
-        return dataclasses.replace(config, weights={**weights, feature: 0.0})
-    if weights is not None and dataclasses.is_dataclass(weights):
-        return dataclasses.replace(config, weights=dataclasses.replace(weights, **{feature: 0.0}))
-    return dataclasses.replace(config, **{feature: 0.0})
-
-
-def memoryweave_system(config: Any = None, *, name: str = "memoryweave", depth: int = 50) -> System:
+def memoryweave_system(config: RecallConfig, *, name: str = "memoryweave", depth: int = 50) -> System:
     """Wrap MemoryWeave: one memory per conversation, items added with cached vectors.
 
     Turn-level indexes add every turn as an item (episode = session); session
@@ -164,7 +121,7 @@ def memoryweave_system(config: Any = None, *, name: str = "memoryweave", depth: 
     def build(index: DocIndex):
         items, vecs = index._cache.get("mw_items") or _items_for(index)
         emb = CachedEmbedder()
-        mw = MemoryWeave(embedder=emb, config=config) if config is not None else MemoryWeave(embedder=emb)
+        mw = MemoryWeave(embedder=emb, config=config)
         mw.add_many(items, embeddings=vecs, namespace="eval")
         return mw
 
@@ -398,15 +355,14 @@ def format_table(result: Mapping[str, Any], metrics: Sequence[str] | None = None
 
 
 def default_systems(*, with_memoryweave: bool = True, ablations: bool = True) -> dict[str, System]:
+    """MemoryWeave with its default config, one ablation per enabled pathway, and the baselines."""
     systems: dict[str, System] = {}
-    if with_memoryweave and memoryweave_available():
-        config_cls = _recall_config_cls()
-        base = config_cls()
+    if with_memoryweave:
+        base = RecallConfig()
         systems["memoryweave"] = memoryweave_system(base)
         if ablations:
-            for feat in feature_weight_names(base):
-                systems[f"memoryweave-no-{feat}"] = memoryweave_system(ablated_config(base, feat),
-                                                                      name=f"no-{feat}")
+            for feat in (f for f, w in base.weights.items() if w):
+                systems[f"memoryweave-no-{feat}"] = memoryweave_system(base.without(feat), name=f"no-{feat}")
     systems.update(BASELINES)
     return systems
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time as _time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -337,17 +337,18 @@ class MemoryWeave:
         ns = check_namespace(namespace)
         excluded = {exclude} if isinstance(exclude, str) else set(exclude)
         now = to_timestamp(at, default=self.clock())
-        if self.store.count(ns) == 0:
+        held = self.store.count(ns)
+        if held == 0:
             return RecallResult()
+        # No recall returns more than the namespace holds: never ask a backend
+        # for more candidates than that (a huge k overflowed SQLite's LIMIT).
+        k = min(k, held)
         request = self._query(query, ns, now, query_vector)
         with self._lock:
             art = self._art(ns)
             cfg = config or self.config
-            # No recall returns more than the namespace holds: never ask a backend
-            # for more candidates than that (a huge k overflowed SQLite's LIMIT).
-            k = min(k, max(self.store.count(ns), 1))
             wanted = k + len(excluded)
-            retriever = Retriever(self.store, cfg if wanted <= cfg.candidates else _wider(cfg, wanted))
+            retriever = Retriever(self.store, cfg if wanted <= cfg.candidates else replace(cfg, candidates=wanted))
             found = retriever.recall(
                 request, wanted, prototypes=art.prototypes_ if art.n_categories_ else None, explain=explain
             )
@@ -489,8 +490,3 @@ class MemoryWeave:
     def __repr__(self) -> str:
         return f"MemoryWeave({len(self)} traces, store={type(self.store).__name__})"
 
-
-def _wider(cfg: RecallConfig, k: int) -> RecallConfig:
-    from dataclasses import replace
-
-    return replace(cfg, candidates=k)

@@ -158,7 +158,7 @@ class PostgresStore:
                     episode text,
                     position integer NOT NULL,
                     time double precision NOT NULL,
-                    metadata jsonb NOT NULL,
+                    metadata json NOT NULL,  -- json keeps the text as written (jsonb would turn 4.8e16 into an int)
                     category integer,
                     toks text[] NOT NULL,
                     ntokens integer NOT NULL,

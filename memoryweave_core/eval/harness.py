@@ -108,15 +108,18 @@ class CachedEmbedder:
         return self.cache.embed(texts, self._model)
 
 
-def memoryweave_system(config: RecallConfig, *, name: str = "memoryweave", depth: int = 50) -> System:
+def memoryweave_system(config: RecallConfig | None = None, *, name: str = "memoryweave", depth: int = 50) -> System:
     """Wrap MemoryWeave: one memory per conversation, items added with cached vectors.
 
     Turn-level indexes add every turn as an item (episode = session); session
     level indexes add one item per session, its key (the user turns joined,
     as the official LongMemEval protocol indexes sessions).  ``depth`` is how
-    many recollections are asked for.
+    many recollections are asked for.  Without a ``config`` the shipped
+    defaults are used.
     """
     from memoryweave_core.memory import MemoryWeave
+
+    config = config or RecallConfig()
 
     def build(index: DocIndex):
         items, vecs = index._cache.get("mw_items") or _items_for(index)

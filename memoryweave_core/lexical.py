@@ -113,6 +113,20 @@ def bm25_term(tfs: np.ndarray, lengths: np.ndarray, avg_len: float, weight: floa
     return weight * tfs * (k1 + 1) / (tfs + norm)
 
 
+def bm25_lookup(posting: tuple[np.ndarray, np.ndarray, np.ndarray], keys: np.ndarray, avg_len: float, weight: float,
+                k1: float = K1, b: float = B) -> np.ndarray:
+    """One query term's BM25 for the documents ``keys`` (0 where absent), read
+    from the term's posting arrays ``(sorted keys, tfs, lengths)``: scoring a
+    recall's few hundred candidates is a binary search, not a walk over their
+    tokens.  Summed term by term in query order it equals :func:`bm25_doc`."""
+    pkeys, tfs, lengths = posting
+    if not len(pkeys):
+        return np.zeros(len(keys))
+    at = np.minimum(np.searchsorted(pkeys, keys), len(pkeys) - 1)
+    hit = pkeys[at] == keys
+    return np.where(hit, bm25_term(tfs[at], lengths[at], avg_len, weight, k1, b), 0.0)
+
+
 class BM25Index:
     """Okapi BM25 over an inverted index that grows and shrinks in place.
 
@@ -165,14 +179,15 @@ class BM25Index:
         return {t: self.idf(t) * c for t, c in q.items() if t in self._postings}
 
     def _posting_arrays(self, term: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(keys, term frequencies, document lengths) of one term's posting list."""
+        """(keys, term frequencies, document lengths) of one term's posting list, by key."""
         arrays = self._arrays.get(term)
         if arrays is None:
             posting = self._postings[term]
             keys = np.fromiter(posting.keys(), dtype=np.int64, count=len(posting))
             tfs = np.fromiter(posting.values(), dtype=np.float64, count=len(posting))
             lengths = np.fromiter((self._lengths[k] for k in posting), dtype=np.float64, count=len(posting))
-            arrays = self._arrays[term] = (keys, tfs, lengths)
+            order = np.argsort(keys, kind="stable")
+            arrays = self._arrays[term] = (keys[order], tfs[order], lengths[order])
         return arrays
 
     def _avg_len(self) -> float:
@@ -196,13 +211,9 @@ class BM25Index:
 
     def scores(self, terms: Sequence[str], keys: Sequence[int]) -> np.ndarray:
         """Exact BM25 of the given keys (0 for unknown keys)."""
-        weights = self._weights(terms)
+        keys = np.asarray(keys, dtype=np.int64)
         out = np.zeros(len(keys), dtype=np.float64)
-        if not weights:
-            return out
         avg = self._avg_len()
-        for i, key in enumerate(keys):
-            tf_doc = self._doc_terms.get(key)
-            if tf_doc:
-                out[i] = bm25_doc(tf_doc, self._lengths[key], avg, weights, self.k1, self.b)
+        for term, w in self._weights(terms).items():
+            out += bm25_lookup(self._posting_arrays(term), keys, avg, w, self.k1, self.b)
         return out

@@ -162,7 +162,7 @@ class Retriever:
         tv = query.vector if query.topic_vector is None else query.topic_vector
         terms = tokenize(query.text) if query.text else []
         first = self._candidates(ns, qv, tv, terms)
-        traces, neighbours = self._with_neighbours(ns, first)
+        traces, nb = self._with_neighbours(ns, first)
         if not traces:
             return FeatureTable([], {})
 
@@ -170,9 +170,10 @@ class Retriever:
         semantic = content @ tv
         lexical = np.asarray(self.store.lexical_scores(ns, terms, [t.id for t in traces]), np.float64) if terms else np.zeros(len(traces))
         # The window centred on a trace is the context of the trace after it.
-        centred = np.stack([(neighbours[i].get(1) or t).context for i, t in enumerate(traces)])
-        context = centred @ qv
-        spread = self._spread(lexical, traces, neighbours)
+        own = np.stack([t.context for t in traces]) @ qv
+        after = nb[:, cfg.neighbour_radius + 1] if cfg.neighbour_radius else np.full(len(traces), -1)
+        context = np.where(after >= 0, own[after], own)
+        spread = self._spread(lexical, nb)
 
         raw: dict[str, np.ndarray] = {
             "semantic": semantic.astype(np.float64),
@@ -213,47 +214,55 @@ class Retriever:
             ids.update(dict.fromkeys(i for i, _ in self.store.lexical(ns, terms, n)))
         return self.store.get(list(ids), ns)
 
-    def _with_neighbours(self, ns: str, first: list[Trace]) -> tuple[list[Trace], list[dict[int, Trace]]]:
+    def _with_neighbours(self, ns: str, first: list[Trace]) -> tuple[list[Trace], np.ndarray]:
         """Add the episodic neighbours (``neighbour_radius`` each side) of every
-        candidate, all fetched in one store call; return every trace with a
-        map from offset (-r..r) to its neighbour traces."""
+        candidate, all fetched in one store call.  Returns every trace and a
+        matrix ``nb``: ``nb[i, r + d]`` is the index of trace i's neighbour at
+        offset d (-r..r), or -1 where the episode has none."""
         r = self.config.neighbour_radius
-        by_episode: dict[str, dict[int, Trace]] = {}
-        for t in first:
-            if t.episode is not None:
-                by_episode.setdefault(t.episode, {})[t.position] = t
         pool: dict[str, Trace] = {t.id: t for t in first}
         if r:
+            by_episode: dict[str, set[int]] = {}
+            for t in first:
+                if t.episode is not None:
+                    by_episode.setdefault(t.episode, set()).add(t.position)
             spans = []
-            for ep, members in by_episode.items():
-                wanted = sorted({p + d for p in members for d in range(-r, r + 1)} - set(members))
+            for ep, have in by_episode.items():
+                wanted = sorted({p + d for p in have for d in range(-r, r + 1)} - have)
                 spans.extend((ep, lo, hi) for lo, hi in _runs(wanted))
             for t in self.store.episode_spans(ns, spans):
-                by_episode[t.episode].setdefault(t.position, t)
                 pool.setdefault(t.id, t)
         traces = list(pool.values())
-        neighbours = []
-        for t in traces:
-            members = by_episode.get(t.episode, {}) if t.episode is not None else {}
-            neighbours.append({d: members[t.position + d] for d in range(-r, r + 1) if d and t.position + d in members})
-        return traces, neighbours
+        nb = np.full((len(traces), 2 * r + 1), -1, dtype=np.int64)
+        placed = [i for i, t in enumerate(traces) if t.episode is not None]
+        if r and placed:
+            # (episode, position) as one sortable integer; a neighbour is a binary search away
+            codes = np.unique([traces[i].episode for i in placed], return_inverse=True)[1].astype(np.int64)
+            pos = np.array([traces[i].position for i in placed], dtype=np.int64)
+            slot = codes << 32 | pos
+            order = np.argsort(slot, kind="stable")
+            ranked, rows = slot[order], np.asarray(placed)[order]
+            for d in range(-r, r + 1):
+                if d:
+                    at = np.minimum(np.searchsorted(ranked, slot + d), len(ranked) - 1)
+                    ok = (ranked[at] == slot + d) & (pos + d >= 0)
+                    nb[np.asarray(placed)[ok], r + d] = rows[at[ok]]
+        return traces, nb
 
-    def _spread(self, lexical: np.ndarray, traces: list[Trace], neighbours: list[dict[int, Trace]]) -> np.ndarray:
+    def _spread(self, lexical: np.ndarray, nb: np.ndarray) -> np.ndarray:
         """Lexical evidence spreading along the episode: each trace receives its
         neighbours' BM25, halved per step.  The answer to a question often
         shares no word with it; the question just before it does.  (Dense
         evidence already has its window: the context vector.)"""
-        out = np.zeros(len(traces))
+        out = np.zeros(len(lexical))
         if not lexical.any():
             return out
-        index = {t.id: i for i, t in enumerate(traces)}
-        for d in range(-self.config.neighbour_radius, self.config.neighbour_radius + 1):
-            if not d:
-                continue
-            rows = [(i, index[nb[d].id]) for i, nb in enumerate(neighbours) if d in nb]
-            if rows:
-                to, frm = np.array(rows).T
-                out[to] += SPREAD_DECAY ** (abs(d) - 1) * lexical[frm]
+        r = self.config.neighbour_radius
+        for d in range(-r, r + 1):
+            if d:
+                j = nb[:, r + d]
+                has = j >= 0
+                out[has] += SPREAD_DECAY ** (abs(d) - 1) * lexical[j[has]]
         return out
 
     def _episode_strength(self, traces: list[Trace], direct: np.ndarray) -> np.ndarray:

@@ -296,7 +296,7 @@ CELL_TAMPERING = {
     "content-short-blob": "UPDATE traces SET content = x'0102' WHERE key = 5",
     "context-wrong-dim": "UPDATE traces SET context = x'0000803f0000803f' WHERE key = 5",
     "content-is-text": "UPDATE traces SET content = 'abc' WHERE key = 5",
-    "access-recent-not-json": "UPDATE access SET recent = 'nope' WHERE key = 5",
+    "access-recent-not-json": "INSERT OR REPLACE INTO access SELECT key, time, 2, 'nope' FROM traces WHERE key = 5",
     "access-row-missing": "DELETE FROM access WHERE key = 5",
     "state-doc-not-json": "UPDATE state SET doc = '[1,2'",
     "state-array-dtype": "UPDATE state_arrays SET dtype = 'object'",

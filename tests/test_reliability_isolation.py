@@ -199,7 +199,8 @@ def test_forget_namespace_in_sqlite_file_leaves_nothing(tmp_path):
         # the other namespace is whole
         keep = q("SELECT t.key, t.id FROM traces t JOIN namespaces n ON n.id = t.ns WHERE n.name = 'keep'")
         assert sorted(i for _, i in keep) == sorted(ids["keep"])
-        assert q(f"SELECT count(*) FROM access WHERE key IN ({','.join('?' * 30)})", *[k for k, _ in keep]) == [(30,)]
+        used = {k for (k,) in q("SELECT key FROM access")}
+        assert used and used <= {k for k, _ in keep}  # the kept namespace's used traces keep their logs
         assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         raw.close()

@@ -242,6 +242,27 @@ def test_older_schema_is_migrated(tmp_path, monkeypatch):
     assert SQLiteStore(path).count() > 0  # already migrated: opens without the hook
 
 
+def test_version_1_files_keep_only_used_access_logs_after_migration(tmp_path, clock):
+    """Schema 1 wrote a fresh access row per trace; 2 keeps rows only for used traces."""
+    path = str(tmp_path / "v1.db")
+    mem = MemoryWeave(embedder=HashingEmbedder(dim=64), path=path, clock=clock)
+    ids = [mem.add(f"note {i} about the lake", episode="e").id for i in range(6)]
+    mem.store.record_access([ids[2]], 1_700_000_000.0)
+    logs = mem.store.access_logs(ids)
+    mem.close()
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "INSERT INTO access SELECT key, time, 1, '[]' FROM traces WHERE key NOT IN (SELECT key FROM access)"
+    )  # what version 1 wrote at add time
+    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    store = SQLiteStore(path)
+    assert store._sql("SELECT count(*) FROM access")[0][0] == 1
+    assert store.access_logs(ids) == logs
+    store.close()
+
+
 def test_file_settings_and_no_pickle(tmp_path):
     store = SQLiteStore(tmp_path / "m.db")
     assert store._pragma("journal_mode") == "wal"
@@ -345,7 +366,7 @@ def test_damaged_rows_are_corrupt_store_errors(tmp_path, clock):
     con = sqlite3.connect(path)
     con.execute("UPDATE traces SET tokens = x'01' WHERE id = ?", (ids[0],))
     con.execute("UPDATE traces SET content = x'00' WHERE id = ?", (ids[1],))
-    con.execute("UPDATE access SET recent = '[\"x\"]' WHERE key = (SELECT key FROM traces WHERE id = ?)", (ids[2],))
+    con.execute("INSERT OR REPLACE INTO access SELECT key, time, 2, '[\"x\"]' FROM traces WHERE id = ?", (ids[2],))
     con.commit()
     con.close()
     store = SQLiteStore(path)

@@ -18,7 +18,7 @@ Lexical search
     stopwords are exactly the in-memory store's.  :meth:`lexical_scores` is
     the in-memory :class:`~memoryweave_core.lexical.BM25Index` formula to the
     last digit (same k1, b, idf, per-namespace N and average length, query
-    term counts), computed from the cached traces' token counts.
+    term counts), computed from the terms' postings (below).
     :meth:`lexical` scores numpy posting arrays the way ``BM25Index.search``
     does; each term's postings are read once from FTS5 (its ``instance``
     vocabulary, in a TEMP table, and its per-document sizes) and then kept in
@@ -71,16 +71,27 @@ import numpy as np
 from ..activation import AccessLog
 from ..ann import DEFAULT_THRESHOLD, AutoIndex, remove_files
 from ..errors import CorruptStoreError, DimensionMismatchError, InvalidInputError, SchemaVersionError, StoreError
-from ..lexical import bm25_doc, bm25_term, idf, tokenize
+from ..lexical import bm25_doc, bm25_lookup, bm25_term, idf, tokenize
 from ..trace import Trace
 from .base import Field, vector_dim
 from .codec import decode_array, encode_state
 
 #: Version of the layout below; bump it and add a migration when it changes.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+def _sparse_access(conn: sqlite3.Connection) -> None:
+    """1 -> 2: the access table keeps only traces used since their creation
+    (a trace without a row has the fresh log of its creation), so adds write
+    one row fewer and recall reads only the logs that say something."""
+    conn.execute(
+        "DELETE FROM access WHERE count = 1 AND recent = '[]'"
+        " AND first = (SELECT time FROM traces WHERE traces.key = access.key)"
+    )
+
 
 #: ``MIGRATIONS[v](conn)`` upgrades a version-``v`` file to ``v + 1`` (inside a transaction).
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _sparse_access}
 
 #: Files up to this size get a full ``PRAGMA quick_check`` on open; larger ones
 #: are checked cheaply (header, tables, size) and report damage when a query hits it.
@@ -120,7 +131,7 @@ CREATE TABLE traces (
 );
 CREATE INDEX traces_ns ON traces (ns, key);
 CREATE INDEX traces_episode ON traces (ns, episode, position);
-CREATE TABLE access (
+CREATE TABLE access (                      -- only used traces (no row: the fresh log of traces.time)
     key INTEGER PRIMARY KEY,               -- traces.key
     first REAL NOT NULL,
     count INTEGER NOT NULL,
@@ -463,7 +474,7 @@ class SQLiteStore:
                     conn.execute("INSERT OR IGNORE INTO meta VALUES ('dim', ?)", (str(dim),))
                 seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'traces'").fetchone()
                 first = (seq[0] if seq else 0) + 1
-                rows, fts, logs = [], [], []
+                rows, fts = [], []
                 groups: dict[int, list[int]] = {}
                 stats: dict[int, list[int]] = {}
                 for i, (t, tok) in enumerate(zip(traces, tokens)):
@@ -476,7 +487,6 @@ class SQLiteStore:
                          np.asarray(t.content, np.float32).tobytes(), np.asarray(t.context, np.float32).tobytes())
                     )
                     fts.append((key, _fts_doc(nsid, tok)))
-                    logs.append((key, float(t.time), 1, "[]"))
                     groups.setdefault(nsid, []).append(i)
                     s = stats.setdefault(nsid, [0, 0])
                     s[0] += 1
@@ -487,7 +497,6 @@ class SQLiteStore:
                     rows,
                 )
                 conn.executemany("INSERT INTO lex (rowid, terms) VALUES (?, ?)", fts)
-                conn.executemany("INSERT INTO access VALUES (?, ?, ?, ?)", logs)
                 conn.executemany(
                     "UPDATE namespaces SET n = n + ?, total_len = total_len + ? WHERE id = ?",
                     [(n, ln, nsid) for nsid, (n, ln) in stats.items()],
@@ -645,9 +654,9 @@ class SQLiteStore:
         """Traces by id through the LRU cache (misses read in one query per chunk)."""
         return {tid: entry[0] for tid, entry in self._entries(ids, nsid).items()}
 
-    def _entries(self, ids: Sequence[str], nsid: int | None) -> dict[str, tuple[Trace, int, dict[str, int], int, int]]:
-        """Cache entries ``(trace, ns, token counts, ntokens, key)`` by id, misses read in one query per chunk."""
-        found: dict[str, tuple[Trace, int, dict[str, int], int, int]] = {}
+    def _entries(self, ids: Sequence[str], nsid: int | None) -> dict[str, tuple[Trace, int, str, int, int]]:
+        """Cache entries ``(trace, ns, tokens, ntokens, key)`` by id, misses read in one query per chunk."""
+        found: dict[str, tuple[Trace, int, str, int, int]] = {}
         missing = []
         get, touch = self._cache.get, self._cache.move_to_end
         for tid in ids:
@@ -661,7 +670,7 @@ class SQLiteStore:
             self._read_entries("id", list(dict.fromkeys(missing)), nsid, found)
         return found
 
-    def _entries_by_key(self, keys: Sequence[int], nsid: int) -> list[tuple[Trace, int, dict[str, int], int, int]]:
+    def _entries_by_key(self, keys: Sequence[int], nsid: int) -> list[tuple[Trace, int, str, int, int]]:
         """Cache entries of the namespace's traces by integer key, in ``keys`` order (unknown keys left out)."""
         found: dict[str, tuple] = {}
         missing = []
@@ -694,7 +703,7 @@ class SQLiteStore:
                 if not isinstance(tokens, str) or type(ntokens) is not int:
                     raise self._corrupt(f"trace row {row[0]!r} has unreadable tokens")
                 trace = self._trace(row[:-3], names.get(ns, ""))
-                entry = (trace, ns, Counter(tokens.split()), ntokens, row[0])
+                entry = (trace, ns, tokens, ntokens, row[0])
                 if self.cache_size > 0:
                     old = cache.get(trace.id)
                     if old is not None:
@@ -1005,11 +1014,17 @@ class SQLiteStore:
             if exact:
                 scored = [(entries[k][0].id, float(v)) for k, v in zip(klist, totals[top].tolist()) if k in entries]
             else:
-                scored = [(entries[k][0].id, bm25_doc(entries[k][2], entries[k][3], avg, weights)) for k in klist if k in entries]
+                scored = [
+                    (entries[k][0].id, bm25_doc(Counter(entries[k][2].split()), entries[k][3], avg, weights))
+                    for k in klist if k in entries
+                ]
                 scored.sort(key=lambda x: -x[1])
         return [(tid, sc) for tid, sc in scored[:n] if sc > 0]
 
     def lexical_scores(self, namespace: str, terms: Sequence[str], ids: Sequence[str]) -> np.ndarray:
+        """BM25 of the given traces, one term at a time over the term's cached
+        postings (no per-trace token counting); terms too common to keep
+        postings for are counted in the traces' token strings."""
         ids = list(ids)
         out = np.zeros(len(ids), dtype=np.float64)
         terms = list(terms)
@@ -1020,15 +1035,22 @@ class SQLiteStore:
             nsid = self._nsid(namespace)
             if nsid is None:
                 return out
-            _, avg, weights = self._lex_stats(nsid, terms)
+            df, avg, weights = self._lex_stats(nsid, terms)
             if not weights:
                 return out
             entries = self._entries(ids, nsid)
-        bm25 = bm25_doc
-        for i, tid in enumerate(ids):
-            e = entries.get(tid)
-            if e is not None:
-                out[i] = bm25(e[2], e[3], avg, weights)
+            rows = [i for i, tid in enumerate(ids) if tid in entries]
+            found = [entries[ids[i]] for i in rows]
+            keys = np.fromiter((e[4] for e in found), np.int64, len(found))
+            lengths = np.fromiter((e[3] for e in found), np.float64, len(found))
+            scores = np.zeros(len(found))
+            for term, weight in weights.items():
+                if df[term] <= MAX_POSTINGS:
+                    scores += bm25_lookup(self._posting(nsid, term), keys, avg, weight)
+                else:
+                    tfs = np.fromiter((e[2].split().count(term) for e in found), np.float64, len(found))
+                    scores += np.where(tfs > 0, bm25_term(tfs, lengths, avg, weight), 0.0)
+        out[rows] = scores
         return out
 
     # -- episodes ----------------------------------------------------------------
@@ -1096,9 +1118,12 @@ class SQLiteStore:
 
     # -- access logs ---------------------------------------------------------------
     def _read_logs(self, conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, AccessLog]:
-        """Access logs from the database (one query per chunk), cached."""
+        """Access logs from the database (one query per chunk), new objects the
+        caller may keep; copies of those read from rows are cached.  A trace
+        without an access row has not been used since its creation."""
         logs: dict[str, AccessLog] = {}
-        by_key: dict[int, str] = {}  # traces in the cache: their keys are known, no need for the id index
+        read: list[str] = []
+        by_key: dict[int, str] = {}  # traces in the cache: their keys and times are known
         by_id = []
         for tid in dict.fromkeys(ids):
             hit = self._cache.get(tid)
@@ -1106,24 +1131,26 @@ class SQLiteStore:
                 by_id.append(tid)
             else:
                 by_key[hit[4]] = tid
-        queries = [
-            (f"SELECT a.key, a.first, a.count, a.recent FROM access a WHERE a.key IN ({_marks(len(part))})", part)
-            for part in _chunks(list(by_key))
-        ] + [
-            (f"SELECT t.id, a.first, a.count, a.recent FROM traces t JOIN access a ON a.key = t.key"
-             f" WHERE t.id IN ({_marks(len(part))})", part)
-            for part in _chunks(by_id)
-        ]
-        for sql, part in queries:
-            try:
-                rows = conn.execute(sql, part).fetchall()
-            except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
-                raise self._error(exc) from exc
-            for ref, first, count, recent in rows:
-                tid = by_key.get(ref) if type(ref) is int else ref
-                if tid is not None:
+                logs[tid] = AccessLog(first=hit[0].time)
+        try:
+            for part in _chunks(list(by_key)):
+                sql = f"SELECT key, first, count, recent FROM access WHERE key IN ({_marks(len(part))})"
+                for key, first, count, recent in conn.execute(sql, part).fetchall():
+                    tid = by_key[key]
                     logs[tid] = self._access_log(tid, first, count, recent)
-        self._remember_logs(logs)
+                    read.append(tid)
+            for part in _chunks(by_id):
+                sql = ("SELECT t.id, t.time, a.first, a.count, a.recent FROM traces t LEFT JOIN access a ON a.key = t.key"
+                       f" WHERE t.id IN ({_marks(len(part))})")
+                for tid, time, first, count, recent in conn.execute(sql, part).fetchall():
+                    if count is None:
+                        first, count, recent = time, 1, "[]"
+                    else:
+                        read.append(tid)
+                    logs[tid] = self._access_log(tid, first, count, recent)
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            raise self._error(exc) from exc
+        self._remember_logs({t: AccessLog(logs[t].first, logs[t].count, list(logs[t].recent)) for t in read})
         return logs
 
     def _remember_logs(self, logs: dict[str, AccessLog]) -> None:
@@ -1138,9 +1165,14 @@ class SQLiteStore:
         ids = list(ids)
         with self._lock:
             self._check_external()
-            cache = self._logs
-            logs = {i: cache[i] for i in ids if i in cache}
-            missing = [i for i in ids if i not in logs]
+            logs: dict[str, AccessLog] = {}
+            missing = []
+            for tid in ids:
+                hit = self._logs.get(tid)
+                if hit is None:
+                    missing.append(tid)
+                else:
+                    logs[tid] = AccessLog(hit.first, hit.count, list(hit.recent))
             if missing:
                 logs.update(self._read_logs(self._conn, missing))
                 missing = [i for i in missing if i not in logs]
@@ -1150,7 +1182,7 @@ class SQLiteStore:
                 if self._sql("SELECT 1 FROM traces NOT INDEXED WHERE id = ?", (missing[0],)):
                     raise self._corrupt(f"trace {missing[0]!r} has no readable access log")
                 raise KeyError(missing[0])
-            return [AccessLog(first=logs[i].first, count=logs[i].count, recent=list(logs[i].recent)) for i in ids]
+            return [logs[i] for i in ids]
 
     def record_access(self, ids: Sequence[str], when: float) -> None:
         ids = list(ids)
@@ -1170,7 +1202,7 @@ class SQLiteStore:
                 logs.update(self._read_logs(conn, missing))
             keys = self._keys_of(conn, list(logs))
             new: dict[str, AccessLog] = {}
-            updates = []
+            rows = []
             for tid, old in logs.items():
                 if tid not in keys:
                     continue
@@ -1178,8 +1210,8 @@ class SQLiteStore:
                 for _ in range(times[tid]):
                     log.touch(float(when))
                 new[tid] = log
-                updates.append((log.count, json.dumps(log.recent), keys[tid]))
-            conn.executemany("UPDATE access SET count = ?, recent = ? WHERE key = ?", updates)
+                rows.append((keys[tid], log.first, log.count, json.dumps(log.recent)))
+            conn.executemany("INSERT OR REPLACE INTO access VALUES (?, ?, ?, ?)", rows)
             return new
 
         with self._lock:

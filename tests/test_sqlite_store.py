@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from memoryweave_core import HashingEmbedder, MemoryWeave
-from memoryweave_core.errors import CorruptStoreError, SchemaVersionError
+from memoryweave_core.errors import CorruptStoreError, InvalidInputError, SchemaVersionError
 from memoryweave_core.storage import sqlite as sqlite_mod
 from memoryweave_core.storage.sqlite import SQLiteStore
 
@@ -268,7 +268,14 @@ def test_file_settings_and_no_pickle(tmp_path):
     assert store._pragma("journal_mode") == "wal"
     assert store._pragma("busy_timeout") > 0
     assert store._pragma("synchronous") in (1, 2)  # NORMAL or FULL
+    assert store._pragma("mmap_size") > 0  # memory-mapped reads by default
     store.close()
+    plain = SQLiteStore(tmp_path / "m.db", mmap_size=0)
+    assert plain._pragma("mmap_size") == 0
+    plain.close()
+    for bad in (-1, 1.5, True, "1"):
+        with pytest.raises(InvalidInputError):
+            SQLiteStore(tmp_path / "m.db", mmap_size=bad)
     root = os.path.dirname(sqlite_mod.__file__)
     for mod in ("sqlite.py", "postgres.py", "../ann.py"):
         if not os.path.exists(os.path.join(root, mod)):

@@ -71,7 +71,7 @@ import numpy as np
 from ..activation import AccessLog
 from ..ann import DEFAULT_THRESHOLD, AutoIndex, remove_files
 from ..errors import CorruptStoreError, DimensionMismatchError, InvalidInputError, SchemaVersionError, StoreError
-from ..lexical import bm25_doc, bm25_lookup, bm25_term, idf, tokenize
+from ..lexical import bm25_doc, bm25_lookup, bm25_term, idf, sum_by_key, tokenize
 from ..trace import Trace
 from .base import Field, vector_dim
 from .codec import decode_array, encode_state
@@ -1016,11 +1016,7 @@ class SQLiteStore:
                 keys, tfs, lens = self._posting(nsid, t)
                 parts_keys.append(keys)
                 parts_scores.append(bm25_term(tfs, lens, avg, weights[t]))
-            if len(parts_keys) == 1:
-                keys, totals = parts_keys[0], parts_scores[0]
-            else:
-                keys, inverse = np.unique(np.concatenate(parts_keys), return_inverse=True)
-                totals = np.bincount(inverse, weights=np.concatenate(parts_scores), minlength=len(keys))
+            keys, totals = sum_by_key(parts_keys, parts_scores)
             exact = len(use) == len(weights)
             top = self._top(totals, n if exact else 2 * n)
             klist = keys[top].tolist()

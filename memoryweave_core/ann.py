@@ -171,8 +171,11 @@ class HNSWIndex:
             self._live.update(keys.tolist())
 
     def remove(self, keys) -> None:
+        keys = np.asarray(keys, dtype=np.int64).reshape(-1).tolist()
+        if not any(key in self._live for key in keys):
+            return  # nothing to do: do not wait for the lock an insert may hold for a while
         with self._lock:
-            for key in np.asarray(keys, dtype=np.int64).reshape(-1).tolist():
+            for key in keys:
                 if key in self._live:
                     self._index.mark_deleted(key)
                     self._live.discard(key)

@@ -116,3 +116,20 @@ def test_art_category_cap_keeps_the_count_bounded():
     art = ART2A(vigilance=0.99, max_categories=10).partial_fit(X)
     assert art.n_categories_ == 10 and art.counts_.sum() == 300
     assert ART2A.from_state(art.get_state()).max_categories == 10
+
+
+def test_batch_fit_keeps_blas_on_one_thread(monkeypatch):
+    """The block products are small: BLAS threads only wait for cores (see art._one_blas_thread)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    seen = []
+    fit_block = ART2A._fit_block
+
+    def spy(self, X):
+        seen.append({i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"})
+        return fit_block(self, X)
+
+    monkeypatch.setattr(ART2A, "_fit_block", spy)
+    X = np.random.default_rng(0).standard_normal((130, 16)).astype(np.float32)
+    labels = ART2A(vigilance=0.3).partial_fit(X / np.linalg.norm(X, axis=1, keepdims=True)).labels_
+    assert len(labels) == 130 and len(seen) == 3
+    assert all(s <= {1} for s in seen)

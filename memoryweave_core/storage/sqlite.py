@@ -57,6 +57,7 @@ are upgraded by the functions in :data:`MIGRATIONS`.
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import sqlite3
@@ -166,12 +167,18 @@ _CELL_CHECKS: tuple[tuple[int, Callable[[Any], bool], str], ...] = (
 )
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _hex(term: str) -> str:
+    return term.encode("utf-8").hex()
+
+
 def _fts_term(nsid: int, term: str) -> str:
-    return f"n{nsid}x{term.encode('utf-8').hex()}"
+    return f"n{nsid}x{_hex(term)}"
 
 
 def _fts_doc(nsid: int, tokens: str) -> str:
-    return " ".join(_fts_term(nsid, t) for t in tokens.split())
+    prefix = f"n{nsid}x"
+    return " ".join([prefix + _hex(t) for t in tokens.split()])
 
 
 def _chunks(seq: Sequence, size: int = _SQL_CHUNK) -> Iterator[Sequence]:

@@ -229,7 +229,7 @@ class PostgresStore:
             raise StoreError("the store is closed")
         with self._lock:
             try:
-                return self._conn.execute(sql, params).fetchall()
+                return self._conn.execute(sql, params, binary=True).fetchall()
             except self._psycopg.Error as exc:
                 raise StoreError(f"PostgreSQL: {exc}") from exc
 

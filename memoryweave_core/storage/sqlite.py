@@ -1,8 +1,10 @@
 """SQLite store: the embedded default whenever MemoryWeave is given a path.
 
 One file holds everything: traces (vectors as float32 blobs, metadata as
-JSON), access logs, per-namespace statistics, engine state (ART prototypes as
-JSON plus float32 blobs; never pickle) and an FTS5 index for lexical search.
+JSON), access logs (a row only once a trace has been used: until then its
+log is the creation, read from the trace's time), per-namespace statistics,
+engine state (ART prototypes as JSON plus float32 blobs; never pickle) and an
+FTS5 index for lexical search.  Reads go through a memory map (``mmap_size``).
 
 Durability
     WAL journal, ``synchronous=NORMAL``, a busy timeout, and one transaction
@@ -27,7 +29,7 @@ Lexical search
     the other terms are rescored exactly).
 
 Caches
-    Decoded traces (with their token counts), access logs, document
+    Decoded traces (with their token strings), access logs, document
     frequencies and postings are cached; our own writes update them, and a
     commit by any other connection (``PRAGMA data_version``, checked once per
     call) drops them.

@@ -18,7 +18,7 @@ from .errors import InvalidInputError
 FEATURES = (
     "semantic",  # cosine of the query's topic (the query without speaker names) with the trace's text
     "context",  # cosine of the query with the window of turns centred on the trace
-    "lexical",  # BM25 word overlap
+    "lexical",  # BM25 word overlap, plus proximity of query words (BM25TP)
     "spread",  # BM25 evidence spreading from episode neighbours (associative, temporal links)
     "episode",  # how well the trace's whole episode matches
     "speaker",  # the query names the trace's speaker

@@ -1,9 +1,10 @@
-"""Lexical matching: a tokenizer and an incremental BM25 index.
+"""Lexical matching: a tokenizer, an incremental BM25 index and term proximity.
 
 Dense embeddings blur names, numbers and rare words ("Luna", "7 pm",
 "pottery"); exact word overlap catches them.  The index is an inverted index
 kept up to date on every add and delete, so a query touches only the posting
-lists of its own words, never the whole store.
+lists of its own words, never the whole store.  BM25 sees a text as a bag of
+words; :func:`proximity` adds what the order says (query words side by side).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 import re
 from functools import lru_cache
 from collections import Counter
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -101,6 +102,67 @@ def idf(n: int, df: int) -> float:
     return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
+#: Query words at most this many words apart (stopwords removed) count as near each other.
+PROXIMITY_WINDOW = 5
+
+
+def proximity(terms: Sequence[str], docs: Sequence[Sequence[str]], pool: int | None = None,
+              window: int = PROXIMITY_WINDOW, k1: float = K1, b: float = B) -> np.ndarray:
+    """Term-proximity evidence of each document for the query (BM25TP,
+    Rasolofo & Savoy 2003): every pair of distinct query words found within
+    ``window`` words of each other adds ``1 / distance**2``; per pair that sum
+    is saturated and length-normalised as BM25 treats a term frequency, and
+    weighted by the rarer word's idf.
+
+    Plain BM25 treats a document as a bag of words, so "a music festival"
+    plus "our cultural differences" elsewhere match a question about "a
+    cultural festival" as well as the text that says it: the words of one
+    thing said once sit next to each other.  Only the candidates of one recall
+    are scored and document frequencies are counted over them (``pool``: how
+    many candidates there are when ``docs`` holds only those with a query
+    word), so no backend needs an index of positions.
+    """
+    out = np.zeros(len(docs))
+    wanted = list(dict.fromkeys(terms))
+    if len(wanted) < 2 or not docs:
+        return out
+    lengths = np.array([len(d) for d in docs], np.float64)
+    avg = max(float(lengths.mean()), 1.0)
+    df = dict.fromkeys(wanted, 0)
+    positions: list[dict[str, list[int]]] = []
+    for doc in docs:
+        at: dict[str, list[int]] = {}
+        for i, w in enumerate(doc):
+            if w in df:
+                at.setdefault(w, []).append(i)
+        for w in at:
+            df[w] += 1
+        positions.append(at)
+    weight = {w: idf(max(pool or 0, len(docs)), n) for w, n in df.items()}
+    for j, at in enumerate(positions):
+        if len(at) < 2:
+            continue
+        norm = k1 * (1.0 - b + b * lengths[j] / avg)
+        found = list(at)
+        for ia, wa in enumerate(found):
+            for wb in found[ia + 1 :]:
+                acc = sum(1.0 / (p - q) ** 2 for p in at[wa] for q in at[wb] if 0 < abs(p - q) <= window)
+                if acc:
+                    out[j] += min(weight[wa], weight[wb]) * (k1 + 1) * acc / (norm + acc)
+    return out
+
+
+def with_proximity(scores: np.ndarray, terms: Sequence[str], tokens_of: Callable[[int], Sequence[str]]) -> np.ndarray:
+    """The lexical pathway's score of a recall's candidates: their BM25
+    ``scores`` plus :func:`proximity`, computed for the candidates that hold a
+    query word (``tokens_of(i)``: candidate i's tokens in order).  Every
+    backend's ``lexical_scores`` ends here, each with its own token source."""
+    if len(set(terms)) > 1:
+        hit = np.flatnonzero(scores > 0)
+        scores[hit] += proximity(terms, [tokens_of(int(i)) for i in hit], pool=len(scores))
+    return scores
+
+
 def bm25_doc(tf_doc, ntokens: int, avg_len: float, weights: dict[str, float], k1: float = K1, b: float = B) -> float:
     """BM25 of one document given its term counts and the query's term weights (idf x count)."""
     norm = k1 * (1.0 - b + b * ntokens / max(avg_len, 1e-9))
@@ -153,19 +215,19 @@ class BM25Index:
         self.k1 = k1
         self.b = b
         self._postings: dict[str, dict[int, int]] = {}
-        self._doc_terms: dict[int, Counter] = {}
+        self._docs: dict[int, tuple[str, ...]] = {}  # each document's tokens, in order
         self._lengths: dict[int, int] = {}
         self._total_len = 0
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
-        return len(self._doc_terms)
+        return len(self._docs)
 
     def add(self, key: int, tokens: Sequence[str]) -> None:
-        if key in self._doc_terms:
+        if key in self._docs:
             self.remove(key)
         tf = Counter(tokens)
-        self._doc_terms[key] = tf
+        self._docs[key] = tuple(tokens)
         self._lengths[key] = len(tokens)
         self._total_len += len(tokens)
         for term, count in tf.items():
@@ -173,11 +235,11 @@ class BM25Index:
             self._arrays.pop(term, None)
 
     def remove(self, key: int) -> None:
-        tf = self._doc_terms.pop(key, None)
-        if tf is None:
+        doc = self._docs.pop(key, None)
+        if doc is None:
             return
         self._total_len -= self._lengths.pop(key)
-        for term in tf:
+        for term in set(doc):
             posting = self._postings[term]
             del posting[key]
             self._arrays.pop(term, None)
@@ -185,7 +247,7 @@ class BM25Index:
                 del self._postings[term]
 
     def idf(self, term: str) -> float:
-        return idf(len(self._doc_terms), len(self._postings.get(term, ())))
+        return idf(len(self._docs), len(self._postings.get(term, ())))
 
     def _weights(self, terms: Iterable[str]) -> dict[str, float]:
         q = Counter(terms)
@@ -204,7 +266,7 @@ class BM25Index:
         return arrays
 
     def _avg_len(self) -> float:
-        return self._total_len / max(len(self._doc_terms), 1)
+        return self._total_len / max(len(self._docs), 1)
 
     def search(self, terms: Sequence[str], n: int) -> list[tuple[int, float]]:
         """Top ``n`` keys by BM25, best first."""
@@ -222,10 +284,11 @@ class BM25Index:
         return [(int(keys[i]), float(totals[i])) for i in top]
 
     def scores(self, terms: Sequence[str], keys: Sequence[int]) -> np.ndarray:
-        """Exact BM25 of the given keys (0 for unknown keys)."""
+        """Exact BM25 of the given keys, plus the proximity of query words among
+        them (:func:`with_proximity`; 0 for unknown keys)."""
         keys = np.asarray(keys, dtype=np.int64)
         out = np.zeros(len(keys), dtype=np.float64)
         avg = self._avg_len()
         for term, w in self._weights(terms).items():
             out += bm25_lookup(self._posting_arrays(term), keys, avg, w, self.k1, self.b)
-        return out
+        return with_proximity(out, terms, lambda i: self._docs[int(keys[i])])

@@ -64,7 +64,9 @@ class Store(Protocol):
         """Top ``n`` traces by BM25 over already-tokenised query terms."""
 
     def lexical_scores(self, namespace: str, terms: Sequence[str], ids: Sequence[str]) -> np.ndarray:
-        """BM25 of the given traces for the query terms (0 where nothing matches)."""
+        """The lexical evidence of the given traces for the query terms: BM25
+        plus the proximity of query words among them
+        (:func:`~memoryweave_core.lexical.with_proximity`; 0 where nothing matches)."""
 
     def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:
         """Traces of one episode with ``start <= position < stop``, in order."""

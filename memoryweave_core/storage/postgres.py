@@ -52,7 +52,7 @@ import numpy as np
 
 from ..activation import RECENT, AccessLog
 from ..errors import DimensionMismatchError, InvalidInputError, SchemaVersionError, StoreError, require
-from ..lexical import B, K1, bm25_doc, idf, tokenize
+from ..lexical import B, K1, bm25_doc, idf, tokenize, with_proximity
 from ..trace import Trace
 from .base import Field, vector_dim
 from .codec import decode_array, encode_state
@@ -457,7 +457,7 @@ class PostgresStore:
                 tf = Counter(t for t in toks if t in weights)
                 if tf:
                     out[i] = bm25_doc(tf, ntok, avg, weights)
-        return out
+        return with_proximity(out, terms, lambda i: rows[ids[i]][0])
 
     def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:
         rows = self._q(

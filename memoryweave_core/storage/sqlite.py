@@ -74,7 +74,7 @@ import numpy as np
 from ..activation import AccessLog
 from ..ann import DEFAULT_THRESHOLD, AutoIndex, remove_files
 from ..errors import CorruptStoreError, DimensionMismatchError, InvalidInputError, SchemaVersionError, StoreError
-from ..lexical import bm25_doc, bm25_lookup, bm25_term, idf, sum_by_key, tokenize
+from ..lexical import bm25_doc, bm25_lookup, bm25_term, idf, sum_by_key, tokenize, with_proximity
 from ..trace import Trace
 from .base import Field, vector_dim
 from .codec import decode_array, encode_state
@@ -1044,8 +1044,9 @@ class SQLiteStore:
 
     def lexical_scores(self, namespace: str, terms: Sequence[str], ids: Sequence[str]) -> np.ndarray:
         """BM25 of the given traces, one term at a time over the term's cached
-        postings (no per-trace token counting); terms too common to keep
-        postings for are counted in the traces' token strings."""
+        postings (no per-trace token counting; terms too common to keep
+        postings for are counted in the traces' token strings), plus proximity
+        from those token strings."""
         ids = list(ids)
         out = np.zeros(len(ids), dtype=np.float64)
         terms = list(terms)
@@ -1072,7 +1073,7 @@ class SQLiteStore:
                     tfs = np.fromiter((e[2].split().count(term) for e in found), np.float64, len(found))
                     scores += np.where(tfs > 0, bm25_term(tfs, lengths, avg, weight), 0.0)
         out[rows] = scores
-        return out
+        return with_proximity(out, terms, lambda i: entries[ids[i]][2].split())
 
     # -- episodes ----------------------------------------------------------------
     def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:

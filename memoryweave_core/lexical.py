@@ -123,32 +123,33 @@ def proximity(terms: Sequence[str], docs: Sequence[Sequence[str]], pool: int | N
     word), so no backend needs an index of positions.
     """
     out = np.zeros(len(docs))
-    wanted = list(dict.fromkeys(terms))
+    wanted = set(terms)
     if len(wanted) < 2 or not docs:
         return out
     lengths = np.array([len(d) for d in docs], np.float64)
     avg = max(float(lengths.mean()), 1.0)
-    df = dict.fromkeys(wanted, 0)
-    positions: list[dict[str, list[int]]] = []
+    df: Counter = Counter()
+    pairs: list[dict[tuple[str, str], float]] = []
     for doc in docs:
-        at: dict[str, list[int]] = {}
-        for i, w in enumerate(doc):
-            if w in df:
-                at.setdefault(w, []).append(i)
-        for w in at:
-            df[w] += 1
-        positions.append(at)
-    weight = {w: idf(max(pool or 0, len(docs)), n) for w, n in df.items()}
-    for j, at in enumerate(positions):
-        if len(at) < 2:
-            continue
+        hits = [(i, w) for i, w in enumerate(doc) if w in wanted]
+        df.update({w for _, w in hits})
+        near: dict[tuple[str, str], float] = {}
+        # Positions are distinct, so each hit meets at most `window` later ones:
+        # linear in the document's length, whatever the query or the repetition.
+        for x, (i, a) in enumerate(hits):
+            for j, c in hits[x + 1 : x + 1 + window]:
+                if j - i > window:
+                    break
+                if c != a:
+                    pair = (a, c) if a < c else (c, a)
+                    near[pair] = near.get(pair, 0.0) + 1.0 / (j - i) ** 2
+        pairs.append(near)
+    n = max(pool or 0, len(docs))
+    weight = {w: idf(n, d) for w, d in df.items()}
+    for j, near in enumerate(pairs):
         norm = k1 * (1.0 - b + b * lengths[j] / avg)
-        found = list(at)
-        for ia, wa in enumerate(found):
-            for wb in found[ia + 1 :]:
-                acc = sum(1.0 / (p - q) ** 2 for p in at[wa] for q in at[wb] if 0 < abs(p - q) <= window)
-                if acc:
-                    out[j] += min(weight[wa], weight[wb]) * (k1 + 1) * acc / (norm + acc)
+        for (a, c), acc in near.items():
+            out[j] += min(weight[a], weight[c]) * (k1 + 1) * acc / (norm + acc)
     return out
 
 

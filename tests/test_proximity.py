@@ -40,3 +40,11 @@ def test_recall_prefers_the_phrase_over_scattered_words():
     top = mem.recall("When did I attend the cultural festival?", k=2, explain=True)
     assert top[0].trace.episode == "b"
     assert top[0].raw["lexical"] > top[1].raw["lexical"]
+
+
+def test_cost_is_linear_in_the_text_however_often_the_words_repeat():
+    """A 100,000-word text of nothing but the two query words: each occurrence
+    meets at most ``PROXIMITY_WINDOW`` others (all pairs would be 2.5e9 steps)."""
+    doc = ["red", "kite"] * 50_000
+    score = proximity(["red", "kite"], [doc])[0]
+    assert 0 < score < 1e3

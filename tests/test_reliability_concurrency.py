@@ -39,6 +39,29 @@ ROUNDS = 12
 K = 5
 
 
+def run_workers(worker) -> None:
+    """Run ``worker(w)`` for w in 0..N_THREADS-1, all released at once by a
+    barrier; fail on a hung thread or on any worker's exception, with its
+    traceback (an assertion inside a thread would otherwise be lost)."""
+    errors: list[str] = []
+    barrier = threading.Barrier(N_THREADS)
+
+    def guarded(w: int) -> None:
+        try:
+            barrier.wait()
+            worker(w)
+        except BaseException:  # noqa: BLE001 - reported below with its traceback
+            errors.append(f"worker {w}:\n{traceback.format_exc()}")
+
+    threads = [threading.Thread(target=guarded, args=(w,)) for w in range(N_THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a worker hung (deadlock?)"
+    assert not errors, "\n".join(errors)
+
+
 def test_eight_threads_mixing_adds_and_recalls(store):
     m = MemoryWeave(store=store, embedder=HashingEmbedder(DIM))
     ns, other = "shared", "elsewhere"
@@ -46,46 +69,34 @@ def test_eight_threads_mixing_adds_and_recalls(store):
     decoys = m.add_many([f"decoy fact {i} about apples and pears" for i in range(10)], namespace=other)
     added: list[list[str]] = [[] for _ in range(N_THREADS)]
     recalled: list[set[str]] = [set() for _ in range(N_THREADS)]
-    errors: list[str] = []
-    barrier = threading.Barrier(N_THREADS)
 
     def worker(w: int) -> None:
-        try:
-            barrier.wait()
-            last_count = 0
-            for i in range(ROUNDS):
-                if i % 3 == 0:
-                    batch = m.add_many(
-                        [{"text": f"worker {w} batch {i} item {j} apples", "metadata": {"w": w, "i": i}} for j in range(3)],
-                        namespace=ns,
-                    )
-                    added[w] += [t.id for t in batch]
-                else:
-                    t = m.add(f"worker {w} note {i} about pears", namespace=ns, metadata={"w": w, "i": i})
-                    added[w].append(t.id)
-                # my own writes are visible to me at once
-                for tid in added[w][-3:]:
-                    assert m.get(tid, namespace=ns).namespace == ns
-                count = m.count(ns)
-                assert count >= last_count, f"count went down: {last_count} -> {count}"
-                assert count >= len(seed) + len(added[w])
-                last_count = count
-                result = m.recall(f"apples pears worker {(w + i) % N_THREADS}", k=K, namespace=ns)
-                ids = [r.trace.id for r in result]
-                assert len(ids) == K, "a recall over >= k traces came back short"
-                assert len(set(ids)) == len(ids), f"duplicate trace in one recall: {ids}"
-                assert all(r.trace.namespace == ns for r in result)
-                recalled[w].update(ids)
-        except BaseException:  # noqa: BLE001 - reported below with its traceback
-            errors.append(f"worker {w}:\n{traceback.format_exc()}")
+        last_count = 0
+        for i in range(ROUNDS):
+            if i % 3 == 0:
+                batch = m.add_many(
+                    [{"text": f"worker {w} batch {i} item {j} apples", "metadata": {"w": w, "i": i}} for j in range(3)],
+                    namespace=ns,
+                )
+                added[w] += [t.id for t in batch]
+            else:
+                t = m.add(f"worker {w} note {i} about pears", namespace=ns, metadata={"w": w, "i": i})
+                added[w].append(t.id)
+            # my own writes are visible to me at once
+            for tid in added[w][-3:]:
+                assert m.get(tid, namespace=ns).namespace == ns
+            count = m.count(ns)
+            assert count >= last_count, f"count went down: {last_count} -> {count}"
+            assert count >= len(seed) + len(added[w])
+            last_count = count
+            result = m.recall(f"apples pears worker {(w + i) % N_THREADS}", k=K, namespace=ns)
+            ids = [r.trace.id for r in result]
+            assert len(ids) == K, "a recall over >= k traces came back short"
+            assert len(set(ids)) == len(ids), f"duplicate trace in one recall: {ids}"
+            assert all(r.trace.namespace == ns for r in result)
+            recalled[w].update(ids)
 
-    threads = [threading.Thread(target=worker, args=(w,)) for w in range(N_THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a worker hung (deadlock?)"
-    assert not errors, "\n".join(errors)
+    run_workers(worker)
 
     expected = [t.id for t in seed] + [tid for ids in added for tid in ids]
     assert len(expected) == len(set(expected)), "the engine handed out one id twice"
@@ -111,27 +122,16 @@ def test_threads_racing_for_one_explicit_id_store_it_once(store):
     m = MemoryWeave(store=store, embedder=HashingEmbedder(DIM))
     ids = [f"fixed-{j}" for j in range(30)]
     wins: Counter = Counter()
-    errors: list[str] = []
-    barrier = threading.Barrier(N_THREADS)
 
     def worker(w: int) -> None:
-        try:
-            barrier.wait()
-            for tid in ids:
-                try:
-                    m.add_many([{"id": tid, "text": f"claim {tid} by worker {w}"}])
-                    wins[tid] += 1
-                except MemoryWeaveError:
-                    pass  # typed: "a trace with id ... already exists"
-        except BaseException:  # noqa: BLE001
-            errors.append(f"worker {w}:\n{traceback.format_exc()}")
+        for tid in ids:
+            try:
+                m.add_many([{"id": tid, "text": f"claim {tid} by worker {w}"}])
+                wins[tid] += 1
+            except MemoryWeaveError:
+                pass  # typed: "a trace with id ... already exists"
 
-    threads = [threading.Thread(target=worker, args=(w,)) for w in range(N_THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors, "\n".join(errors)
+    run_workers(worker)
     assert dict(wins) == {tid: 1 for tid in ids}, "an explicit id was accepted more than once"
     stored = [t.id for t in m.store.iter_traces()]
     assert Counter(stored) == Counter(ids)

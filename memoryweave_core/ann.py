@@ -46,7 +46,7 @@ import zlib
 import numpy as np
 
 from .errors import MissingDependencyError, require
-from .vectors import ExactIndex
+from .vectors import ExactIndex, as_batch
 
 #: Rows above which AutoIndex builds an HNSW graph (exact search below).
 DEFAULT_THRESHOLD = 20_000
@@ -156,10 +156,9 @@ class HNSWIndex:
         return int(key) in self._live
 
     def add(self, keys, vectors: np.ndarray) -> None:
-        keys = np.asarray(keys, dtype=np.int64).reshape(-1)
+        keys, vectors = as_batch(keys, vectors, self.dim)
         if not len(keys):
             return
-        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(keys), self.dim)
         with self._lock:
             needed = self._index.element_count + len(keys)
             cap = self._index.get_max_elements()
@@ -342,10 +341,9 @@ class AutoIndex:
 
     # -- writing ---------------------------------------------------------------
     def add(self, keys, vectors: np.ndarray) -> None:
-        keys = np.asarray(keys, dtype=np.int64).reshape(-1)
+        keys, vectors = as_batch(keys, vectors, self.dim)
         if not len(keys):
             return
-        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(keys), self.dim)
         with self._lock:
             self.remove(keys)  # re-adding a key replaces its vector
             self._delta.add(keys, vectors)

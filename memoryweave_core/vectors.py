@@ -11,6 +11,15 @@ from __future__ import annotations
 import numpy as np
 
 
+def as_batch(keys, vectors, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Keys as int64[n] and vectors as float32[n, dim]: the form every index
+    stores (no keys: no vectors, whatever was passed for them)."""
+    keys = np.asarray(keys, dtype=np.int64).reshape(-1)
+    if not len(keys):
+        return keys, np.zeros((0, dim), dtype=np.float32)
+    return keys, np.asarray(vectors, dtype=np.float32).reshape(len(keys), dim)
+
+
 class ExactIndex:
     """Cosine (dot product of unit vectors) search keyed by integer keys."""
 
@@ -38,8 +47,7 @@ class ExactIndex:
             setattr(self, name, new)
 
     def add(self, keys, vectors: np.ndarray) -> None:
-        keys = np.asarray(keys, dtype=np.int64).reshape(-1)
-        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(keys), self.dim)
+        keys, vectors = as_batch(keys, vectors, self.dim)
         self.remove(keys[np.isin(keys, np.fromiter(self._pos, np.int64, len(self._pos)))])
         if len(self._pos) * 2 < self._n and self._n > 1024:
             self._compact()

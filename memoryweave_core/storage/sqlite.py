@@ -74,7 +74,7 @@ import numpy as np
 from ..activation import AccessLog
 from ..ann import DEFAULT_THRESHOLD, AutoIndex, remove_files
 from ..errors import CorruptStoreError, DimensionMismatchError, InvalidInputError, SchemaVersionError, StoreError
-from ..lexical import bm25_doc, bm25_lookup, bm25_term, idf, sum_by_key, tokenize, with_proximity
+from ..lexical import bm25_lookup, bm25_term, idf, sum_by_key, tokenize, with_proximity
 from ..trace import Trace
 from .base import Field, vector_dim
 from .codec import decode_array, encode_state
@@ -1035,10 +1035,8 @@ class SQLiteStore:
             if exact:
                 scored = [(entries[k][0].id, float(v)) for k, v in zip(klist, totals[top].tolist()) if k in entries]
             else:
-                scored = [
-                    (entries[k][0].id, bm25_doc(Counter(entries[k][2].split()), entries[k][3], avg, weights))
-                    for k in klist if k in entries
-                ]
+                found = [entries[k] for k in klist if k in entries]
+                scored = list(zip((e[0].id for e in found), self._bm25(nsid, found, df, avg, weights).tolist()))
                 scored.sort(key=lambda x: -x[1])
         return [(tid, sc) for tid, sc in scored[:n] if sc > 0]
 
@@ -1062,18 +1060,25 @@ class SQLiteStore:
                 return out
             entries = self._entries(ids, nsid)
             rows = [i for i, tid in enumerate(ids) if tid in entries]
-            found = [entries[ids[i]] for i in rows]
-            keys = np.fromiter((e[4] for e in found), np.int64, len(found))
-            lengths = np.fromiter((e[3] for e in found), np.float64, len(found))
-            scores = np.zeros(len(found))
-            for term, weight in weights.items():
-                if df[term] <= MAX_POSTINGS:
-                    scores += bm25_lookup(self._posting(nsid, term), keys, avg, weight)
-                else:
-                    tfs = np.fromiter((e[2].split().count(term) for e in found), np.float64, len(found))
-                    scores += np.where(tfs > 0, bm25_term(tfs, lengths, avg, weight), 0.0)
-        out[rows] = scores
+            out[rows] = self._bm25(nsid, [entries[ids[i]] for i in rows], df, avg, weights)
         return with_proximity(out, terms, lambda i: entries[ids[i]][2].split())
+
+    def _bm25(self, nsid: int, found: list[tuple], df: dict[str, int], avg: float, weights: dict[str, float]) -> np.ndarray:
+        """Exact BM25 of cache entries, term by term in query order (so it equals
+        ``bm25_doc``): from the term's postings where they are kept, else from
+        its count in the entries' token strings."""
+        keys = np.fromiter((e[4] for e in found), np.int64, len(found))
+        lengths = np.fromiter((e[3] for e in found), np.float64, len(found))
+        scores = np.zeros(len(found))
+        tokens = None
+        for term, weight in weights.items():
+            if df[term] <= MAX_POSTINGS:
+                scores += bm25_lookup(self._posting(nsid, term), keys, avg, weight)
+            else:
+                tokens = tokens if tokens is not None else [e[2].split() for e in found]
+                tfs = np.fromiter((toks.count(term) for toks in tokens), np.float64, len(found))
+                scores += np.where(tfs > 0, bm25_term(tfs, lengths, avg, weight), 0.0)
+        return scores
 
     # -- episodes ----------------------------------------------------------------
     def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:

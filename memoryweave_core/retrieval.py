@@ -234,19 +234,19 @@ class Retriever:
                 pool.setdefault(t.id, t)
         traces = list(pool.values())
         nb = np.full((len(traces), 2 * r + 1), -1, dtype=np.int64)
-        placed = [i for i, t in enumerate(traces) if t.episode is not None]
-        if r and placed:
+        placed = np.array([i for i, t in enumerate(traces) if t.episode is not None], dtype=np.int64)
+        if r and len(placed):
             # (episode, position) as one sortable integer; a neighbour is a binary search away
             codes = np.unique([traces[i].episode for i in placed], return_inverse=True)[1].astype(np.int64)
             pos = np.array([traces[i].position for i in placed], dtype=np.int64)
             slot = codes << 32 | pos
             order = np.argsort(slot, kind="stable")
-            ranked, rows = slot[order], np.asarray(placed)[order]
+            ranked, rows = slot[order], placed[order]
             for d in range(-r, r + 1):
                 if d:
                     at = np.minimum(np.searchsorted(ranked, slot + d), len(ranked) - 1)
                     ok = (ranked[at] == slot + d) & (pos + d >= 0)
-                    nb[np.asarray(placed)[ok], r + d] = rows[at[ok]]
+                    nb[placed[ok], r + d] = rows[at[ok]]
         return traces, nb
 
     def _spread(self, lexical: np.ndarray, nb: np.ndarray) -> np.ndarray:

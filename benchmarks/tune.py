@@ -66,12 +66,13 @@ def build_questions(path: str, progress: bool = True):
             embeddings=vectors,
         )
         asked_at = max(t.time for t in turns if t.time is not None) + 86400
+        doc_of = {t.id: t.metadata["doc_id"] for t in memory.traces()}
         for q in conv.questions:
             if q.category not in CATEGORIES:
                 continue
             table = memory.features(q.question, at=q.time or asked_at)
-            Z = np.stack([normalise(f, table.raw[f]) if f in table.raw else np.zeros(len(table.traces)) for f in FEATURES], 1)
-            docs = [t.metadata["doc_id"] for t in table.traces]
+            Z = np.stack([normalise(f, table.raw[f]) if f in table.raw else np.zeros(len(table.ids)) for f in FEATURES], 1)
+            docs = [doc_of[i] for i in table.ids]
             questions.append(
                 {"conv": ci, "cat": q.category, "Z": Z, "rel": np.array([d in q.evidence for d in docs]), "n_ev": len(set(q.evidence))}
             )

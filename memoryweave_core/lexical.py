@@ -13,7 +13,7 @@ import math
 import re
 from functools import lru_cache
 from collections import Counter
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -153,41 +153,52 @@ def proximity(terms: Sequence[str], docs: Sequence[Sequence[str]], pool: int | N
     return out
 
 
-def with_proximity(scores: np.ndarray, terms: Sequence[str], tokens_of: Callable[[int], Sequence[str]]) -> np.ndarray:
-    """The lexical pathway's score of a recall's candidates: their BM25
-    ``scores`` plus :func:`proximity`, computed for the candidates that hold a
-    query word (``tokens_of(i)``: candidate i's tokens in order).  Every
-    backend's ``lexical_scores`` ends here, each with its own token source."""
+def query_weights(terms: Sequence[str], n: int, df: dict[str, int]) -> dict[str, float]:
+    """BM25 weight of each query word found in the collection: idf times its
+    count in the query, in the order the words first appear."""
+    return {t: idf(n, df[t]) * c for t, c in Counter(terms).items() if df.get(t)}
+
+
+def bm25_scores(docs: Sequence[Sequence[str]], weights: dict[str, float], avg_len: float,
+                k1: float = K1, b: float = B) -> np.ndarray:
+    """BM25 of a few documents given as their tokens (a recall's candidates),
+    term by term in query order: equal to the posting-list scores of
+    :meth:`BM25Index.search` for the same documents."""
+    out = np.zeros(len(docs))
+    if not docs or not weights:
+        return out
+    column = {t: j for j, t in enumerate(weights)}
+    rows, cols = [], []
+    for i, doc in enumerate(docs):  # one pass over the tokens, whatever the number of terms
+        if not column.keys().isdisjoint(doc):
+            for w in doc:
+                if w in column:
+                    rows.append(i)
+                    cols.append(column[w])
+    tf = np.zeros((len(docs), len(column)))
+    np.add.at(tf, (rows, cols), 1.0)
+    lengths = np.fromiter(map(len, docs), np.float64, len(docs))
+    for j, w in enumerate(weights.values()):
+        out += np.where(tf[:, j] > 0, bm25_term(tf[:, j], lengths, avg_len, w, k1, b), 0.0)
+    return out
+
+
+def lexical_evidence(docs: Sequence[Sequence[str]], terms: Sequence[str], weights: dict[str, float], avg_len: float) -> np.ndarray:
+    """The lexical pathway's raw score of a recall's candidates (``docs``:
+    their tokens in order): BM25 plus :func:`proximity` for those that hold a
+    query word.  Computed here, once, from what every store hands over, so
+    every backend scores alike."""
+    scores = bm25_scores(docs, weights, avg_len)
     if len(set(terms)) > 1:
         hit = np.flatnonzero(scores > 0)
-        scores[hit] += proximity(terms, [tokens_of(int(i)) for i in hit], pool=len(scores))
+        scores[hit] += proximity(terms, [docs[int(i)] for i in hit], pool=len(docs))
     return scores
-
-
-def bm25_doc(tf_doc, ntokens: int, avg_len: float, weights: dict[str, float], k1: float = K1, b: float = B) -> float:
-    """BM25 of one document given its term counts and the query's term weights (idf x count)."""
-    norm = k1 * (1.0 - b + b * ntokens / max(avg_len, 1e-9))
-    return sum(w * tf_doc[t] * (k1 + 1) / (tf_doc[t] + norm) for t, w in weights.items() if tf_doc.get(t))
 
 
 def bm25_term(tfs: np.ndarray, lengths: np.ndarray, avg_len: float, weight: float, k1: float = K1, b: float = B) -> np.ndarray:
     """One query term's BM25 contribution for many documents at once."""
     norm = k1 * (1.0 - b + b * lengths / max(avg_len, 1e-9))
     return weight * tfs * (k1 + 1) / (tfs + norm)
-
-
-def bm25_lookup(posting: tuple[np.ndarray, np.ndarray, np.ndarray], keys: np.ndarray, avg_len: float, weight: float,
-                k1: float = K1, b: float = B) -> np.ndarray:
-    """One query term's BM25 for the documents ``keys`` (0 where absent), read
-    from the term's posting arrays ``(sorted keys, tfs, lengths)``: scoring a
-    recall's few hundred candidates is a binary search, not a walk over their
-    tokens.  Summed term by term in query order it equals :func:`bm25_doc`."""
-    pkeys, tfs, lengths = posting
-    if not len(pkeys):
-        return np.zeros(len(keys))
-    at = np.minimum(np.searchsorted(pkeys, keys), len(pkeys) - 1)
-    hit = pkeys[at] == keys
-    return np.where(hit, bm25_term(tfs[at], lengths[at], avg_len, weight, k1, b), 0.0)
 
 
 def sum_by_key(keys: list[np.ndarray], scores: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -247,12 +258,9 @@ class BM25Index:
             if not posting:
                 del self._postings[term]
 
-    def idf(self, term: str) -> float:
-        return idf(len(self._docs), len(self._postings.get(term, ())))
-
-    def _weights(self, terms: Iterable[str]) -> dict[str, float]:
-        q = Counter(terms)
-        return {t: self.idf(t) * c for t, c in q.items() if t in self._postings}
+    def _weights(self, terms: Sequence[str]) -> dict[str, float]:
+        n, _, df = self.stats(terms)
+        return query_weights(terms, n, df)
 
     def _posting_arrays(self, term: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(keys, term frequencies, document lengths) of one term's posting list, by key."""
@@ -284,12 +292,11 @@ class BM25Index:
         top = cand[np.lexsort((keys[cand], -totals[cand]))][:n]
         return [(int(keys[i]), float(totals[i])) for i in top]
 
-    def scores(self, terms: Sequence[str], keys: Sequence[int]) -> np.ndarray:
-        """Exact BM25 of the given keys, plus the proximity of query words among
-        them (:func:`with_proximity`; 0 for unknown keys)."""
-        keys = np.asarray(keys, dtype=np.int64)
-        out = np.zeros(len(keys), dtype=np.float64)
-        avg = self._avg_len()
-        for term, w in self._weights(terms).items():
-            out += bm25_lookup(self._posting_arrays(term), keys, avg, w, self.k1, self.b)
-        return with_proximity(out, terms, lambda i: self._docs[int(keys[i])])
+    def stats(self, terms: Iterable[str]) -> tuple[int, float, dict[str, int]]:
+        """Documents held, their average length, and the document frequency of
+        each term that occurs (what :meth:`Store.lexical_stats` reports)."""
+        return len(self._docs), self._avg_len(), {t: len(self._postings[t]) for t in set(terms) if t in self._postings}
+
+    def tokens(self, key: int) -> tuple[str, ...]:
+        """One document's tokens, in order."""
+        return self._docs[key]

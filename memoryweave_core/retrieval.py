@@ -25,11 +25,11 @@ import numpy as np
 
 from .activation import base_levels
 from .config import RecallConfig
-from .lexical import tokenize
+from .lexical import lexical_evidence, query_weights, tokenize
+from .pool import Pool, neighbour_spans
 from .recollection import Recollection
 from .storage.base import Store
 from .timeexpr import parse_window, window_fit
-from .trace import Trace
 
 #: Features in meaningful units are only centred, not rescaled: activation is
 #: in log-odds (ACT-R), temporal fit in [0, 1].  Rescaling them would blow
@@ -97,22 +97,11 @@ def names_in(query: str, names) -> set[str]:
     return {n for n in names if n and set(re.findall(r"\w+", n.lower())) <= words}
 
 
-def _runs(positions: list[int]) -> list[tuple[int, int]]:
-    """Sorted positions as half-open spans of consecutive runs: [1,2,3,7] -> [(1,4),(7,8)]."""
-    spans: list[tuple[int, int]] = []
-    for p in positions:
-        if spans and p == spans[-1][1]:
-            spans[-1] = (spans[-1][0], p + 1)
-        else:
-            spans.append((p, p + 1))
-    return spans
-
-
 @dataclass
 class FeatureTable:
-    """The candidates of one query and the raw value of every enabled feature."""
+    """The candidates of one query (their ids) and the raw value of every enabled feature."""
 
-    traces: list[Trace]
+    ids: list[str]
     raw: dict[str, np.ndarray]
 
 
@@ -141,18 +130,21 @@ class Retriever:
         self, query: Query, k: int, *, prototypes: np.ndarray | None = None, explain: bool = False
     ) -> list[Recollection]:
         table = self.features(query, prototypes=prototypes)
-        if not table.traces:
+        if not table.ids:
             return []
         score, contributions = fuse(table.raw, self.config.weights)
-        order = np.argsort(-score, kind="stable")[:k]
+        order = np.argsort(-score, kind="stable")[:k].tolist()
+        # Only the winners are read whole; one deleted meanwhile is left out.
+        traces = {t.id: t for t in self.store.get([table.ids[i] for i in order], query.namespace)}
         return [
             Recollection(
-                trace=table.traces[i],
+                trace=traces[table.ids[i]],
                 score=float(score[i]),
                 features={f: float(c[i]) for f, c in contributions.items()},
                 raw={f: float(v[i]) for f, v in table.raw.items() if f in contributions} if explain else {},
             )
             for i in order
+            if table.ids[i] in traces
         ]
 
     # -- steps 1 and 2 -----------------------------------------------------------
@@ -161,17 +153,19 @@ class Retriever:
         ns, qv = query.namespace, query.vector
         tv = query.vector if query.topic_vector is None else query.topic_vector
         terms = tokenize(query.text) if query.text else []
-        first = self._candidates(ns, qv, tv, terms)
-        traces, nb = self._with_neighbours(ns, first)
-        if not traces:
+        pool = self._pool(ns, qv, tv, terms)
+        if not len(pool):
             return FeatureTable([], {})
+        nb = self._neighbours(pool)
 
-        content = np.array([t.content for t in traces], dtype=np.float32)  # (np.stack is 3x slower here)
-        semantic = content @ tv
-        lexical = np.asarray(self.store.lexical_scores(ns, terms, [t.id for t in traces]), np.float64) if terms else np.zeros(len(traces))
+        semantic = pool.content @ tv
+        lexical = np.zeros(len(pool))
+        if terms:
+            n, avg, df = self.store.lexical_stats(ns, terms)
+            lexical = lexical_evidence(pool.tokens, terms, query_weights(terms, n, df), avg)
         # The window centred on a trace is the context of the trace after it.
-        own = np.array([t.context for t in traces], dtype=np.float32) @ qv
-        after = nb[:, cfg.neighbour_radius + 1] if cfg.neighbour_radius else np.full(len(traces), -1)
+        own = pool.context @ qv
+        after = nb[:, cfg.neighbour_radius + 1] if cfg.neighbour_radius else np.full(len(pool), -1)
         context = np.where(after >= 0, own[after], own)
         spread = self._spread(lexical, nb)
 
@@ -183,28 +177,29 @@ class Retriever:
         }
         direct = zscore(raw["semantic"]) + zscore(raw["context"]) + zscore(raw["lexical"]) + zscore(spread)
         if cfg.enabled("episode"):
-            raw["episode"] = self._episode_strength(traces, direct)
+            raw["episode"] = self._episode_strength(pool, direct)
         if cfg.enabled("speaker"):
             named = {n.lower() for n in names_in(query.text, query.names)}
-            raw["speaker"] = np.array([1.0 if (t.speaker or "").lower() in named else 0.0 for t in traces])
+            raw["speaker"] = np.array([1.0 if (s or "").lower() in named else 0.0 for s in pool.speakers])
         if cfg.enabled("feedback"):
             top = np.argsort(-direct, kind="stable")[:FEEDBACK_DOCS]
-            fb = tv + FEEDBACK_MIX * content[top].mean(axis=0)
-            raw["feedback"] = (content @ (fb / max(float(np.linalg.norm(fb)), 1e-12))).astype(np.float64)
+            fb = tv + FEEDBACK_MIX * pool.content[top].mean(axis=0)
+            raw["feedback"] = (pool.content @ (fb / max(float(np.linalg.norm(fb)), 1e-12))).astype(np.float64)
         if cfg.enabled("activation"):
-            raw["activation"] = base_levels(self.store.access_logs([t.id for t in traces]), query.now, cfg.decay)
+            raw["activation"] = base_levels(pool.logs, query.now, cfg.decay)
         if cfg.enabled("temporal"):
             window = parse_window(query.text, query.now) if query.text else None
             if window is not None:
-                raw["temporal"] = window_fit([t.time for t in traces], window)
+                raw["temporal"] = window_fit(pool.times, window)
         if cfg.enabled("category") and prototypes is not None and len(prototypes):
-            match = prototypes @ qv
-            raw["category"] = np.array(
-                [float(match[t.category]) if t.category is not None and 0 <= t.category < len(match) else 0.0 for t in traces]
-            )
-        return FeatureTable(traces, {f: v for f, v in raw.items() if cfg.enabled(f)})
+            match = np.append(prototypes @ qv, 0.0)  # category -1 (none) reads the 0 at the end
+            cats = pool.categories
+            raw["category"] = match[np.where((cats >= 0) & (cats < len(prototypes)), cats, -1)].astype(np.float64)
+        return FeatureTable(pool.ids, {f: v for f, v in raw.items() if cfg.enabled(f)})
 
-    def _candidates(self, ns: str, qv: np.ndarray, tv: np.ndarray, terms: list[str]) -> list[Trace]:
+    def _pool(self, ns: str, qv: np.ndarray, tv: np.ndarray, terms: list[str]) -> Pool:
+        """The first-round candidates of every pathway, then (in a second store
+        call) their episodic neighbours, ``neighbour_radius`` each side."""
         n = self.config.candidates
         ids: dict[str, None] = {}
         searches = [("content", qv), ("context", qv)] + ([("content", tv)] if tv is not qv else [])
@@ -212,33 +207,22 @@ class Retriever:
             ids.update(dict.fromkeys(i for i, _ in self.store.nearest(ns, field, vector, n)))
         if terms:
             ids.update(dict.fromkeys(i for i, _ in self.store.lexical(ns, terms, n)))
-        return self.store.get(list(ids), ns)
-
-    def _with_neighbours(self, ns: str, first: list[Trace]) -> tuple[list[Trace], np.ndarray]:
-        """Add the episodic neighbours (``neighbour_radius`` each side) of every
-        candidate, all fetched in one store call.  Returns every trace and a
-        matrix ``nb``: ``nb[i, r + d]`` is the index of trace i's neighbour at
-        offset d (-r..r), or -1 where the episode has none."""
+        first = self.store.pool(ns, ids=list(ids))
         r = self.config.neighbour_radius
-        pool: dict[str, Trace] = {t.id: t for t in first}
-        if r:
-            by_episode: dict[str, set[int]] = {}
-            for t in first:
-                if t.episode is not None:
-                    by_episode.setdefault(t.episode, set()).add(t.position)
-            spans = []
-            for ep, have in by_episode.items():
-                wanted = sorted({p + d for p in have for d in range(-r, r + 1)} - have)
-                spans.extend((ep, lo, hi) for lo, hi in _runs(wanted))
-            for t in self.store.episode_spans(ns, spans):
-                pool.setdefault(t.id, t)
-        traces = list(pool.values())
-        nb = np.full((len(traces), 2 * r + 1), -1, dtype=np.int64)
-        placed = np.array([i for i, t in enumerate(traces) if t.episode is not None], dtype=np.int64)
+        if not r or not len(first):
+            return first
+        return first + self.store.pool(ns, spans=neighbour_spans(first.episodes, first.positions, r))
+
+    def _neighbours(self, pool: Pool) -> np.ndarray:
+        """``nb[i, r + d]``: the row of trace i's neighbour at offset d
+        (-r..r) in its episode, or -1 where the pool has none."""
+        r = self.config.neighbour_radius
+        nb = np.full((len(pool), 2 * r + 1), -1, dtype=np.int64)
+        placed = np.array([i for i, ep in enumerate(pool.episodes) if ep is not None], dtype=np.int64)
         if r and len(placed):
             # (episode, position) as one sortable integer; a neighbour is a binary search away
-            codes = np.unique([traces[i].episode for i in placed], return_inverse=True)[1].astype(np.int64)
-            pos = np.array([traces[i].position for i in placed], dtype=np.int64)
+            codes = np.unique([pool.episodes[i] for i in placed], return_inverse=True)[1].astype(np.int64)
+            pos = pool.positions[placed]
             slot = codes << 32 | pos
             order = np.argsort(slot, kind="stable")
             ranked, rows = slot[order], placed[order]
@@ -247,7 +231,7 @@ class Retriever:
                     at = np.minimum(np.searchsorted(ranked, slot + d), len(ranked) - 1)
                     ok = (ranked[at] == slot + d) & (pos + d >= 0)
                     nb[placed[ok], r + d] = rows[at[ok]]
-        return traces, nb
+        return nb
 
     def _spread(self, lexical: np.ndarray, nb: np.ndarray) -> np.ndarray:
         """Lexical evidence spreading along the episode: each trace receives its
@@ -265,10 +249,10 @@ class Retriever:
                 out[has] += SPREAD_DECAY ** (abs(d) - 1) * lexical[j[has]]
         return out
 
-    def _episode_strength(self, traces: list[Trace], direct: np.ndarray) -> np.ndarray:
+    def _episode_strength(self, pool: Pool, direct: np.ndarray) -> np.ndarray:
         """Mean of the three best direct matches in each trace's episode: a
         conversation that is about the question lifts all of its turns."""
-        codes = np.unique([t.episode or f"\0{t.id}" for t in traces], return_inverse=True)[1]
+        codes = np.unique([ep or f"\0{tid}" for ep, tid in zip(pool.episodes, pool.ids)], return_inverse=True)[1]
         order = np.lexsort((-direct, codes))  # by episode, best first
         rank = np.arange(len(order)) - np.searchsorted(codes[order], codes[order])
         top = order[rank < 3]

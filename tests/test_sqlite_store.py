@@ -377,7 +377,13 @@ def test_damaged_rows_are_corrupt_store_errors(tmp_path, clock):
     con.commit()
     con.close()
     store = SQLiteStore(path)
-    for call in (lambda: store.get([ids[0]]), lambda: store.get([ids[1]]), lambda: store.access_logs([ids[2]])):
+    for call in (
+        lambda: store.pool("default", ids=[ids[0]]),  # tokens
+        lambda: store.get([ids[1]]),  # content vector
+        lambda: store.pool("default", ids=[ids[1]]),
+        lambda: store.access_logs([ids[2]]),
+        lambda: store.pool("default", ids=[ids[2]]),
+    ):
         with pytest.raises(CorruptStoreError):
             call()
     assert [t.id for t in store.get([ids[3]])] == [ids[3]]
@@ -419,8 +425,7 @@ def test_lexical_matches_the_in_memory_bm25_through_adds_and_deletes(tmp_path, m
             bm25 = dict(mem.lexical("default", q, 400))  # candidates are ranked by BM25 alone
             for tid, score in got:
                 assert score == pytest.approx(bm25[tid], rel=1e-12)
-            ids = [f"t{i}" for i in range(0, 400, 7)]  # their lexical scores add proximity, alike everywhere
-            assert np.allclose(sql.lexical_scores("default", q, ids), mem.lexical_scores("default", q, ids), rtol=1e-12)
+            assert sql.lexical_stats("default", q) == mem.lexical_stats("default", q)  # what recall scores candidates with
 
     batch = traces(0, 150) + traces(150, 170, ns="other")
     sql.add(batch), mem.add(batch)

@@ -91,6 +91,12 @@ def traces(rng, texts=TEXTS, namespace="default", episode="ep1", start=0, t0=100
     ]
 
 
+def assert_same_stats(got, want):
+    """Same document count and frequencies, same average length to rounding."""
+    assert (got[0], got[2]) == (want[0], want[2])
+    assert got[1] == pytest.approx(want[1], rel=1e-12)
+
+
 def test_protocol(store):
     assert isinstance(store, Store)
     assert store.dim is None and store.count() == 0 and store.namespaces() == []
@@ -129,7 +135,9 @@ def test_namespaces_are_isolated(store):
         assert {i for i, _ in hits} <= {t.id for t in a}
     assert {i for i, _ in store.lexical("alice", tokenize("Luna painting"), 20)} <= {t.id for t in a}
     assert [t.id for t in store.episode_traces("bob", "ep1", 0, 10)] == [t.id for t in b]
-    assert store.lexical_scores("alice", tokenize("Luna"), [b[3].id]).tolist() == [0.0]
+    assert store.pool("alice", ids=[b[3].id, a[0].id]).ids == [a[0].id]
+    assert set(store.pool("alice", spans=[("ep1", 0, 10)]).ids) == {t.id for t in a}  # both have an "ep1"
+    assert store.lexical_stats("alice", tokenize("Luna"))[0] == len(a)
     assert store.nearest("nobody", "content", a[0].content, 5) == []
 
 
@@ -166,11 +174,30 @@ def test_lexical_is_bm25_of_the_namespace(store):
             k = next(j for j, t in enumerate(ts) if t.id == tid)
             assert score == pytest.approx(want[k], rel=1e-9)
         assert [s for _, s in got] == sorted((s for _, s in got), reverse=True)
-        ids = [t.id for t in ts] + ["unknown"]
-        np.testing.assert_allclose(
-            store.lexical_scores("default", terms, ids), ref.scores(terms, list(range(len(ts))) + [-1]), rtol=1e-9
-        )
+        assert_same_stats(store.lexical_stats("default", terms), ref.stats(terms))
     assert store.lexical("default", [], 5) == []
+    assert store.lexical_stats("nobody", ["luna"]) == (0, 0.0, {})
+
+
+def test_pool_holds_the_columns_of_ids_and_spans(store):
+    rng = np.random.default_rng(8)
+    ts = traces(rng, episode="e")
+    store.add(ts)
+    store.add(traces(rng, namespace="other", episode="e"))
+    store.record_access([ts[1].id], 5000.0)
+    pool = store.pool("default", ids=[ts[4].id, "unknown", ts[1].id, ts[4].id], spans=[("e", 0, 2), ("nope", 0, 9)])
+    want = [ts[4], ts[1], ts[0]]  # asked-for order, each once, the span's new rows after
+    assert pool.ids == [t.id for t in want] and len(pool) == 3
+    assert pool.speakers == [t.speaker for t in want] and pool.episodes == ["e"] * 3
+    assert pool.positions.tolist() == [t.position for t in want]
+    assert pool.times.tolist() == [t.time for t in want]
+    assert pool.categories.tolist() == [-1 if t.category is None else t.category for t in want]
+    assert [list(tok) for tok in pool.tokens] == [tokenize(t.text) for t in want]
+    np.testing.assert_allclose(pool.content, np.stack([t.content for t in want]), rtol=1e-6)
+    np.testing.assert_allclose(pool.context, np.stack([t.context for t in want]), rtol=1e-6)
+    assert pool.logs == store.access_logs([t.id for t in want])
+    assert pool.logs[1].count == 2
+    assert len(store.pool("default")) == 0 and len(store.pool("nobody", ids=[ts[0].id])) == 0
 
 
 def test_episodes(store):
@@ -234,18 +261,13 @@ def test_delete(store):
     for field in ("content", "context"):
         assert victim.id not in {i for i, _ in store.nearest("default", field, getattr(victim, field), 100)}
     assert victim.id not in {i for i, _ in store.lexical("default", tokenize(victim.text), 100)}
-    assert store.lexical_scores("default", tokenize(victim.text), [victim.id]).tolist() == [0.0]
+    assert store.pool("default", ids=[victim.id], spans=[("ep1", 0, 100)]).ids.count(victim.id) == 0
     # lexical statistics shrink with the namespace
     ref = BM25Index()
     for i, t in enumerate(ts):
         if t.id != victim.id:
             ref.add(i, tokenize(t.text))
-    live = [t for t in ts if t.id != victim.id]
-    np.testing.assert_allclose(
-        store.lexical_scores("default", tokenize("item theta"), [t.id for t in live]),
-        ref.scores(tokenize("item theta"), [i for i, t in enumerate(ts) if t.id != victim.id]),
-        rtol=1e-9,
-    )
+    assert_same_stats(store.lexical_stats("default", tokenize("item theta")), ref.stats(tokenize("item theta")))
     assert store.delete_episode("default", "ep1") == len(ts) - 1
     assert store.count("default") == 0 and store.namespaces() == ["other"]
     assert store.nearest("default", "content", ts[0].content, 5) == []

@@ -1,7 +1,8 @@
 """The storage protocol: what the engine asks of a backend, and nothing more.
 
 A store keeps traces and answers *candidate* queries: nearest vectors,
-lexical matches, an episode's neighbours, access logs.  Everything that turns
+lexical matches, and the columns of a candidate pool (with the episodic
+neighbours of the first candidates).  Everything that turns
 candidates into a ranking (features, fusion, explanations) lives in the
 engine, once, so every backend ranks the same way.  Every method that takes a
 namespace applies it inside the query: no backend ever returns a trace of
@@ -16,6 +17,7 @@ import numpy as np
 
 from ..activation import AccessLog
 from ..errors import DimensionMismatchError
+from ..pool import Pool
 from ..trace import Trace
 
 Field = Literal["content", "context"]
@@ -63,17 +65,19 @@ class Store(Protocol):
     def lexical(self, namespace: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
         """Top ``n`` traces by BM25 over already-tokenised query terms."""
 
-    def lexical_scores(self, namespace: str, terms: Sequence[str], ids: Sequence[str]) -> np.ndarray:
-        """The lexical evidence of the given traces for the query terms: BM25
-        plus the proximity of query words among them
-        (:func:`~memoryweave_core.lexical.with_proximity`; 0 where nothing matches)."""
+    def lexical_stats(self, namespace: str, terms: Sequence[str]) -> tuple[int, float, dict[str, int]]:
+        """What BM25 needs to score a recall's candidates: how many traces the
+        namespace holds, their average length in tokens, and the document
+        frequency of each of the terms that occurs."""
 
     def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:
         """Traces of one episode with ``start <= position < stop``, in order."""
 
-    def episode_spans(self, namespace: str, spans: Sequence[tuple[str, int, int]]) -> list[Trace]:
-        """Traces of many ``(episode, start, stop)`` spans in one call (recall
-        fetches the neighbours of all its candidates this way)."""
+    def pool(self, namespace: str, ids: Sequence[str] = (), spans: Sequence[tuple[str, int, int]] = ()) -> Pool:
+        """The traces with these ids and those of these ``(episode, start,
+        stop)`` spans, as columns, with their tokens and access logs: recall's
+        candidate pool, read in one batch (ids unknown in the namespace are
+        skipped; each trace appears once)."""
 
     def episode_length(self, namespace: str, episode: str) -> int:
         """One past the largest position in the episode (0 when it is new)."""

@@ -16,6 +16,7 @@ import numpy as np
 from ..activation import AccessLog
 from ..ann import AutoIndex
 from ..lexical import BM25Index, tokenize
+from ..pool import Pool
 from ..trace import Trace
 from .base import Field, vector_dim
 
@@ -157,12 +158,10 @@ class MemoryStore:
             hits = space.bm25.search(terms, n)
             return [(space.traces[k].id, s) for k, s in hits]
 
-    def lexical_scores(self, namespace: str, terms: Sequence[str], ids: Sequence[str]) -> np.ndarray:
+    def lexical_stats(self, namespace: str, terms: Sequence[str]) -> tuple[int, float, dict[str, int]]:
         with self._lock:
             space = self._spaces.get(namespace)
-            if space is None:
-                return np.zeros(len(ids))
-            return space.bm25.scores(terms, [space.keys.get(i, -1) for i in ids])
+            return space.bm25.stats(terms) if space else (0, 0.0, {})
 
     def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:
         with self._lock:
@@ -172,9 +171,18 @@ class MemoryStore:
                 return []
             return [space.traces[members[p]] for p in range(max(start, 0), stop) if p in members]
 
-    def episode_spans(self, namespace: str, spans: Sequence[tuple[str, int, int]]) -> list[Trace]:
+    def pool(self, namespace: str, ids: Sequence[str] = (), spans: Sequence[tuple[str, int, int]] = ()) -> Pool:
         with self._lock:
-            return [t for ep, start, stop in spans for t in self.episode_traces(namespace, ep, start, stop)]
+            space = self._spaces.get(namespace)
+            if space is None:
+                return Pool.empty(self.dim)
+            keys = [space.keys[i] for i in ids if i in space.keys]
+            for ep, start, stop in spans:
+                members = space.episodes.get(ep, {})
+                keys.extend(members[p] for p in range(max(start, 0), stop) if p in members)
+            keys = list(dict.fromkeys(keys))
+            traces = [space.traces[k] for k in keys]
+            return Pool.from_traces(traces, [space.bm25.tokens(k) for k in keys], [self._logs[t.id] for t in traces], self.dim)
 
     def episode_length(self, namespace: str, episode: str) -> int:
         with self._lock:

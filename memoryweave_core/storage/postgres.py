@@ -25,9 +25,9 @@ Lexical scores are Okapi BM25 with the in-memory
 ``idf = ln(1 + (N - df + 0.5) / (df + 0.5))`` over the namespace, query term
 counts as weights), computed in SQL for :meth:`lexical` (candidates come from
 the GIN index; terms in more than 50,000 documents of the namespace do not
-generate candidates, as in BM25Index.search) and in Python from the stored
-tokens for :meth:`lexical_scores`; both agree with the in-memory store to
-rounding.  (``ts_rank`` is not BM25 and would make the lexical feature mean
+generate candidates) and agreeing with the in-memory store to rounding;
+recall scores its candidates itself from the tokens :meth:`pool` returns and
+the statistics of :meth:`lexical_stats`.  (``ts_rank`` is not BM25 and would make the lexical feature mean
 something else on this backend.)
 
 Concurrency: every write is one transaction; access logs are updated by a
@@ -52,7 +52,8 @@ import numpy as np
 
 from ..activation import RECENT, AccessLog
 from ..errors import DimensionMismatchError, InvalidInputError, SchemaVersionError, StoreError, require
-from ..lexical import B, K1, bm25_doc, idf, tokenize, with_proximity
+from ..lexical import B, K1, query_weights, tokenize
+from ..pool import Pool
 from ..trace import Trace
 from .base import Field, vector_dim
 from .codec import decode_array, encode_state
@@ -404,22 +405,23 @@ class PostgresStore:
 
         return [(i, float(s)) for i, s in self._tx(run)]
 
-    def _weights(self, namespace: str, terms: Sequence[str]) -> tuple[dict[str, int], float, dict[str, float]]:
-        q = Counter(terms)
+    def lexical_stats(self, namespace: str, terms: Sequence[str]) -> tuple[int, float, dict[str, int]]:
         stats = self._q(f"SELECT n, total_len FROM {self._t('nsstats')} WHERE namespace = %s", (namespace,))
         if not stats:
-            return {}, 0.0, {}
+            return 0, 0.0, {}
         n, total = stats[0]
         df = dict(self._q(
-            f"SELECT term, df FROM {self._t('terms')} WHERE namespace = %s AND term = ANY(%s) AND df > 0", (namespace, list(q))
+            f"SELECT term, df FROM {self._t('terms')} WHERE namespace = %s AND term = ANY(%s) AND df > 0",
+            (namespace, list(set(terms))),
         ))
-        return df, total / max(n, 1), {t: idf(n, d) * q[t] for t, d in df.items()}
+        return n, total / max(n, 1), df
 
     def lexical(self, namespace: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
         terms = list(terms)
         if not terms or n <= 0:
             return []
-        df, avg, weights = self._weights(namespace, terms)
+        n_docs, avg, df = self.lexical_stats(namespace, terms)
+        weights = query_weights(terms, n_docs, df)
         if not weights:
             return []
         ranked = sorted(weights, key=lambda t: -weights[t])
@@ -439,26 +441,6 @@ class PostgresStore:
         )
         return [(i, float(s)) for i, s in rows]
 
-    def lexical_scores(self, namespace: str, terms: Sequence[str], ids: Sequence[str]) -> np.ndarray:
-        ids = list(ids)
-        out = np.zeros(len(ids), dtype=np.float64)
-        terms = list(terms)
-        if not terms or not ids:
-            return out
-        _, avg, weights = self._weights(namespace, terms)
-        if not weights:
-            return out
-        rows = dict((r[0], r[1:]) for r in self._q(
-            f"SELECT id, toks, ntokens FROM {self._t('traces')} WHERE namespace = %s AND id = ANY(%s)", (namespace, ids)
-        ))
-        for i, tid in enumerate(ids):
-            if tid in rows:
-                toks, ntok = rows[tid]
-                tf = Counter(t for t in toks if t in weights)
-                if tf:
-                    out[i] = bm25_doc(tf, ntok, avg, weights)
-        return with_proximity(out, terms, lambda i: rows[ids[i]][0])
-
     def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:
         rows = self._q(
             f"SELECT {_COLS} FROM {self._t('traces')} WHERE namespace = %s AND episode = %s AND position >= %s AND position < %s"
@@ -467,16 +449,28 @@ class PostgresStore:
         )
         return [self._trace(r) for r in rows]
 
-    def episode_spans(self, namespace: str, spans: Sequence[tuple[str, int, int]]) -> list[Trace]:
-        if not spans:
-            return []
-        cols = ", ".join(f"t.{c.strip()}" for c in _COLS.split(","))
-        rows = self._q(
-            f"SELECT DISTINCT ON (t.key) {cols} FROM unnest(%s::text[], %s::int[], %s::int[]) AS s(ep, lo, hi)"
-            f" JOIN {self._t('traces')} t ON t.namespace = %s AND t.episode = s.ep AND t.position >= s.lo AND t.position < s.hi",
-            ([ep for ep, _, _ in spans], [max(int(lo), 0) for _, lo, _ in spans], [int(hi) for _, _, hi in spans], namespace),
+    def pool(self, namespace: str, ids: Sequence[str] = (), spans: Sequence[tuple[str, int, int]] = ()) -> Pool:
+        cols = ", ".join(f"t.{c.strip()}" for c in _COLS.split(",")) + ", t.toks, t.first_access, t.access_count, t.recent"
+        rows = []
+        if ids:
+            found = {r[1]: r for r in self._q(
+                f"SELECT {cols} FROM {self._t('traces')} t WHERE t.namespace = %s AND t.id = ANY(%s)", (namespace, list(ids))
+            )}
+            rows += [found[i] for i in ids if i in found]  # in the order asked for: ties rank alike everywhere
+        if spans:
+            rows += self._q(
+                f"SELECT {cols} FROM unnest(%s::text[], %s::int[], %s::int[]) AS s(ep, lo, hi)"
+                f" JOIN {self._t('traces')} t ON t.namespace = %s AND t.episode = s.ep AND t.position >= s.lo AND t.position < s.hi",
+                ([ep for ep, _, _ in spans], [max(int(lo), 0) for _, lo, _ in spans], [int(hi) for _, _, hi in spans], namespace),
+            )
+        rows = list({r[0]: r for r in rows}.values())  # one row per key, where it first came
+        n = len(_COLS.split(","))
+        return Pool.from_traces(
+            [self._trace(r[:n]) for r in rows],
+            [r[n] for r in rows],
+            [AccessLog(first=r[n + 1], count=r[n + 2], recent=[float(x) for x in r[n + 3]]) for r in rows],
+            self.dim,
         )
-        return [self._trace(r) for r in rows]
 
     def episode_length(self, namespace: str, episode: str) -> int:
         top = self._q(f"SELECT max(position) FROM {self._t('traces')} WHERE namespace = %s AND episode = %s", (namespace, episode))[0][0]

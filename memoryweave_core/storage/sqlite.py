@@ -17,12 +17,10 @@ Lexical search
     Each indexed token is ``n<namespace id>x<hex of the term>`` for the terms
     of :func:`~memoryweave_core.lexical.tokenize`, so FTS5's own statistics
     (``lex_vocab``) give per-namespace document frequencies, and stemming and
-    stopwords are exactly the in-memory store's.  :meth:`lexical_scores` is
-    the in-memory :class:`~memoryweave_core.lexical.BM25Index` formula to the
-    last digit (same k1, b, idf, per-namespace N and average length, query
-    term counts), computed from the terms' postings (below).
-    :meth:`lexical` scores numpy posting arrays the way ``BM25Index.search``
-    does; each term's postings are read once from FTS5 (its ``instance``
+    stopwords are exactly the in-memory store's; :meth:`lexical_stats`
+    reports them (per-namespace N, average length, document frequencies).
+    :meth:`lexical` scores numpy posting arrays the way
+    :class:`~memoryweave_core.lexical.BM25Index` does; each term's postings are read once from FTS5 (its ``instance``
     vocabulary, in a TEMP table, and its per-document sizes) and then kept in
     step with this store's writes.  Terms in more than ``MAX_POSTINGS``
     documents add to the scores but bring no candidates (the best ``2n`` by
@@ -74,7 +72,8 @@ import numpy as np
 from ..activation import AccessLog
 from ..ann import DEFAULT_THRESHOLD, AutoIndex, remove_files
 from ..errors import CorruptStoreError, DimensionMismatchError, InvalidInputError, SchemaVersionError, StoreError
-from ..lexical import bm25_lookup, bm25_term, idf, sum_by_key, tokenize, with_proximity
+from ..lexical import bm25_scores, bm25_term, query_weights, sum_by_key, tokenize
+from ..pool import Pool
 from ..trace import Trace
 from .base import Field, vector_dim
 from .codec import decode_array, encode_state
@@ -155,6 +154,8 @@ CREATE VIRTUAL TABLE lex_vocab USING fts5vocab (lex, row);
 """
 _TABLES = {"meta", "namespaces", "traces", "access", "state", "state_arrays", "lex", "lex_vocab"}
 _COLS = "key, id, text, speaker, episode, position, time, metadata, category, content, context"
+_POOL_COLS = ("t.key, t.id, t.speaker, t.episode, t.position, t.time, t.category, t.tokens, t.content, t.context,"
+              " a.first, a.count, a.recent")
 _SQL_CHUNK = 900
 
 #: What a readable cell of each column of ``_COLS`` holds (vectors are checked against the dimension).
@@ -166,6 +167,14 @@ _CELL_CHECKS: tuple[tuple[int, Callable[[Any], bool], str], ...] = (
     (5, lambda v: type(v) is int, "position"),
     (6, lambda v: type(v) is float or type(v) is int, "time"),
     (8, lambda v: v is None or type(v) is int, "category"),
+)
+_NONE = type(None)
+#: Allowed cell types of each column of ``_POOL_COLS`` (vectors' lengths are checked apart).
+_POOL_TYPES: tuple[tuple[set[type], str], ...] = (
+    ({int}, "key"), ({str}, "id"), ({str, _NONE}, "speaker"), ({str, _NONE}, "episode"), ({int}, "position"),
+    ({float, int}, "time"), ({int, _NONE}, "category"), ({str}, "tokens"), ({bytes}, "content vector"),
+    ({bytes}, "context vector"), ({float, int, _NONE}, "first access"), ({int, _NONE}, "access count"),
+    ({str, _NONE}, "access log"),
 )
 
 
@@ -241,9 +250,11 @@ class SQLiteStore:
         self._indexes: dict[tuple[int, str], AutoIndex] = {}
         self._stale: set[tuple[int, str]] = set()
         self._ns_ids: dict[str, int] = {}
-        # id -> (trace, ns, tokens, ntokens, key); traces never change, so this only forgets deleted ones
-        self._cache: OrderedDict[str, tuple[Trace, int, str, int, int]] = OrderedDict()
-        self._cache_keys: dict[int, str] = {}  # key -> id of the cached traces
+        # id -> (trace, ns, key); traces never change, so this only forgets deleted ones
+        # key <-> id of the traces searches found lately (forgets deleted ones)
+        self._id_of: dict[int, tuple[str, int]] = {}  # key -> (id, ns)
+        self._key_of: dict[str, int] = {}
+        self._cache: OrderedDict[str, tuple[Trace, int, int]] = OrderedDict()
         # id -> access log as of our last read or write (cleared when another connection commits)
         self._logs: OrderedDict[str, AccessLog] = OrderedDict()
         self._df: dict[int, dict[str, int]] = {}  # nsid -> term -> document frequency (cleared on any write)
@@ -404,7 +415,8 @@ class SQLiteStore:
             self._data_version = version
             self._ns_ids.clear()
             self._cache.clear()
-            self._cache_keys.clear()
+            self._id_of.clear()
+            self._key_of.clear()
             self._logs.clear()
             self._df.clear()
             self._postings.clear()
@@ -625,13 +637,14 @@ class SQLiteStore:
             finally:
                 self._df.clear()
             for tid in ids:
-                entry = self._cache.pop(tid, None)
-                if entry is not None:
-                    self._cache_keys.pop(entry[4], None)
+                self._cache.pop(tid, None)
+                self._key_of.pop(tid, None)
                 self._logs.pop(tid, None)
             if self._postings:
                 self._postings_remove(removed_tokens)
             for nsid, keys in groups.items():
+                for key in keys:
+                    self._id_of.pop(key, None)
                 for field in ("content", "context"):
                     index = self._indexes.get((nsid, field))
                     if index is not None:
@@ -682,9 +695,9 @@ class SQLiteStore:
         """Traces by id through the LRU cache (misses read in one query per chunk)."""
         return {tid: entry[0] for tid, entry in self._entries(ids, nsid).items()}
 
-    def _entries(self, ids: Sequence[str], nsid: int | None) -> dict[str, tuple[Trace, int, str, int, int]]:
-        """Cache entries ``(trace, ns, tokens, ntokens, key)`` by id, misses read in one query per chunk."""
-        found: dict[str, tuple[Trace, int, str, int, int]] = {}
+    def _entries(self, ids: Sequence[str], nsid: int | None) -> dict[str, tuple[Trace, int, int]]:
+        """Cache entries ``(trace, ns, key)`` by id, misses read in one query per chunk."""
+        found: dict[str, tuple[Trace, int, int]] = {}
         missing = []
         get, touch = self._cache.get, self._cache.move_to_end
         for tid in ids:
@@ -695,50 +708,50 @@ class SQLiteStore:
                 touch(tid)
                 found[tid] = hit
         if missing:
-            self._read_entries("id", list(dict.fromkeys(missing)), nsid, found)
+            self._read_entries(list(dict.fromkeys(missing)), nsid, found)
         return found
 
-    def _entries_by_key(self, keys: Sequence[int], nsid: int) -> list[tuple[Trace, int, str, int, int]]:
-        """Cache entries of the namespace's traces by integer key, in ``keys`` order (unknown keys left out)."""
-        found: dict[str, tuple] = {}
-        missing = []
-        ids, get, touch = self._cache_keys, self._cache.get, self._cache.move_to_end
-        for key in keys:
-            tid = ids.get(key)
-            hit = get(tid) if tid is not None else None
-            if hit is None:
-                missing.append(key)
-            elif hit[1] == nsid:
-                touch(tid)
-                found[tid] = hit
-        if missing:
-            self._read_entries("key", missing, nsid, found)
-        by_key = {e[4]: e for e in found.values()}
-        return [by_key[k] for k in keys if k in by_key]
-
-    def _read_entries(self, column: str, values: list, nsid: int | None, found: dict) -> None:
-        """Read, check and cache the traces whose ``column`` (id or key) is in ``values``; add them to ``found``."""
-        cache, keys = self._cache, self._cache_keys
+    def _read_entries(self, ids: list[str], nsid: int | None, found: dict) -> None:
+        """Read, check and cache the traces with these ids; add them to ``found``."""
+        cache = self._cache
         names = {i: n for n, i in self._ns_ids.items()}
-        for part in _chunks(values):
-            sql = f"SELECT {_COLS}, ns, tokens, ntokens FROM traces WHERE {column} IN ({_marks(len(part))})"
-            rows = [row for row in self._sql(sql, part) if nsid is None or row[11] == nsid]
+        for part in _chunks(ids):
+            rows = [row for row in self._sql(f"SELECT {_COLS}, ns FROM traces WHERE id IN ({_marks(len(part))})", part)
+                    if nsid is None or row[11] == nsid]
             if any(row[11] not in names for row in rows):
                 names = self._ns_names()
-            for row in rows:
-                if not isinstance(row[12], str) or type(row[13]) is not int:
-                    raise self._corrupt(f"trace row {row[0]!r} has unreadable tokens")
             for row, trace in zip(rows, self._traces(rows, [names.get(row[11], "") for row in rows])):
-                entry = (trace, row[11], row[12], row[13], row[0])
+                entry = (trace, row[11], row[0])
                 if self.cache_size > 0:
-                    old = cache.get(trace.id)
-                    if old is not None:
-                        keys.pop(old[4], None)
                     cache[trace.id] = entry
-                    keys[row[0]] = trace.id
                 found[trace.id] = entry
         while len(cache) > self.cache_size:
-            keys.pop(cache.popitem(last=False)[1][4], None)
+            cache.popitem(last=False)
+
+    def _ids(self, nsid: int, keys: Sequence[int]) -> dict[int, str]:
+        """Ids of the namespace's traces by integer key (what an index or a
+        posting list holds), read without decoding the rows."""
+        known, out, missing = self._id_of, {}, []
+        for key in keys:
+            hit = known.get(key)
+            if hit is not None and hit[1] == nsid:
+                out[key] = hit[0]
+            else:
+                missing.append(key)
+        if not missing:
+            return out
+        read: dict[int, str] = {}
+        for part in _chunks(missing):
+            read.update(self._sql(f"SELECT key, id FROM traces WHERE key IN ({_marks(len(part))}) AND ns = ?", [*part, nsid]))
+        if not all(type(v) is str for v in read.values()):
+            raise self._corrupt("a trace row has an unreadable id")
+        if len(known) > 4 * max(self.cache_size, 1024):
+            known.clear()
+            self._key_of.clear()
+        known.update((key, (tid, nsid)) for key, tid in read.items())
+        self._key_of.update((tid, key) for key, tid in read.items())  # pool() asks for these next
+        out.update(read)
+        return out
 
     def count(self, namespace: str | None = None) -> int:
         with self._lock:
@@ -817,11 +830,8 @@ class SQLiteStore:
             if nsid is None or self.dim is None:
                 return []
             keys, sims = self._index(nsid, field).search(np.asarray(vector, np.float32), n)
-            if not len(keys):
-                return []
-            # The rows themselves, not just their ids: recall get()s every one of them next.
-            entries = {e[4]: e for e in self._entries_by_key(keys.tolist(), nsid)}
-            return [(entries[k][0].id, float(s)) for k, s in zip(keys.tolist(), sims.tolist()) if k in entries]
+            ids = self._ids(nsid, keys.tolist())
+            return [(ids[k], float(s)) for k, s in zip(keys.tolist(), sims.tolist()) if k in ids]
 
     def wait_for_index(self, timeout: float | None = None) -> bool:
         """Block until every loaded HNSW graph holds all its rows (benchmarks and tests)."""
@@ -872,26 +882,28 @@ class SQLiteStore:
             self._write(write)
 
     # -- lexical -----------------------------------------------------------------
-    def _lex_stats(self, nsid: int, terms: Sequence[str]) -> tuple[dict[str, int], float, dict[str, float]]:
-        """Document frequencies, average length and the BM25 query weight of each known term."""
+    def _lex_stats(self, nsid: int, terms: Sequence[str]) -> tuple[int, float, dict[str, int]]:
+        """Traces in the namespace, their average length, and each known term's document frequency."""
         rows = self._sql("SELECT n, total_len FROM namespaces WHERE id = ?", (nsid,))
         if not rows or type(rows[0][0]) is not int or type(rows[0][1]) is not int:
             raise self._corrupt(f"namespace row {nsid} is missing or unreadable")
         n, total = rows[0]
-        q = Counter(terms)
         known = self._df.setdefault(nsid, {})
-        ask = [t for t in q if t not in known]
+        if len(known) > 100_000:
+            known.clear()
+        ask = [t for t in dict.fromkeys(terms) if t not in known]
         if ask:
             fts = {_fts_term(nsid, t): t for t in ask}
             found = dict(self._sql(f"SELECT term, doc FROM lex_vocab WHERE term IN ({_marks(len(fts))})", list(fts)))
-            if len(known) > 100_000:
-                known.clear()
             for f, t in fts.items():
                 known[t] = int(found.get(f) or 0)
-        df = {t: known[t] for t in q if known[t] > 0}
-        weights = {t: idf(n, d) * q[t] for t, d in df.items()}
-        return df, total / max(n, 1), weights
+        return n, total / max(n, 1), {t: known[t] for t in terms if known[t] > 0}
 
+    def lexical_stats(self, namespace: str, terms: Sequence[str]) -> tuple[int, float, dict[str, int]]:
+        with self._lock:
+            self._check_external()
+            nsid = self._nsid(namespace)
+            return (0, 0.0, {}) if nsid is None else self._lex_stats(nsid, list(terms))
 
     # BM25 postings: read from FTS5 once per term (its vocabulary's instance table
     # and its per-document sizes), then kept in step with this store's writes;
@@ -1016,7 +1028,8 @@ class SQLiteStore:
             nsid = self._nsid(namespace)
             if nsid is None:
                 return []
-            df, avg, weights = self._lex_stats(nsid, terms)
+            n_docs, avg, df = self._lex_stats(nsid, terms)
+            weights = query_weights(terms, n_docs, df)
             if not weights:
                 return []
             use = [t for t in weights if df[t] <= MAX_POSTINGS] or [max(weights, key=lambda t: weights[t])]
@@ -1026,59 +1039,20 @@ class SQLiteStore:
                 parts_keys.append(keys)
                 parts_scores.append(bm25_term(tfs, lens, avg, weights[t]))
             keys, totals = sum_by_key(parts_keys, parts_scores)
-            exact = len(use) == len(weights)
-            top = self._top(totals, n if exact else 2 * n)
+            top = self._top(totals, n if len(use) == len(weights) else 2 * n)
             klist = keys[top].tolist()
-            if not klist:
-                return []
-            entries = {e[4]: e for e in self._entries_by_key(klist, nsid)}  # recall get()s them next
-            if exact:
-                scored = [(entries[k][0].id, float(v)) for k, v in zip(klist, totals[top].tolist()) if k in entries]
+            if len(use) == len(weights):
+                ids = self._ids(nsid, klist)
+                scored = [(ids[k], float(v)) for k, v in zip(klist, totals[top].tolist()) if k in ids]
             else:
-                found = [entries[k] for k in klist if k in entries]
-                scored = list(zip((e[0].id for e in found), self._bm25(nsid, found, df, avg, weights).tolist()))
-                scored.sort(key=lambda x: -x[1])
+                rows = []
+                for part in _chunks(klist):
+                    rows += self._sql(f"SELECT id, tokens FROM traces WHERE key IN ({_marks(len(part))}) AND ns = ?", [*part, nsid])
+                if not all(type(tid) is str and type(tok) is str for tid, tok in rows):
+                    raise self._corrupt("a trace row has unreadable tokens")
+                exact = bm25_scores([tok.split() for _, tok in rows], weights, avg)
+                scored = sorted(zip([tid for tid, _ in rows], exact.tolist()), key=lambda x: -x[1])
         return [(tid, sc) for tid, sc in scored[:n] if sc > 0]
-
-    def lexical_scores(self, namespace: str, terms: Sequence[str], ids: Sequence[str]) -> np.ndarray:
-        """BM25 of the given traces, one term at a time over the term's cached
-        postings (no per-trace token counting; terms too common to keep
-        postings for are counted in the traces' token strings), plus proximity
-        from those token strings."""
-        ids = list(ids)
-        out = np.zeros(len(ids), dtype=np.float64)
-        terms = list(terms)
-        if not terms or not ids:
-            return out
-        with self._lock:
-            self._check_external()
-            nsid = self._nsid(namespace)
-            if nsid is None:
-                return out
-            df, avg, weights = self._lex_stats(nsid, terms)
-            if not weights:
-                return out
-            entries = self._entries(ids, nsid)
-            rows = [i for i, tid in enumerate(ids) if tid in entries]
-            out[rows] = self._bm25(nsid, [entries[ids[i]] for i in rows], df, avg, weights)
-        return with_proximity(out, terms, lambda i: entries[ids[i]][2].split())
-
-    def _bm25(self, nsid: int, found: list[tuple], df: dict[str, int], avg: float, weights: dict[str, float]) -> np.ndarray:
-        """Exact BM25 of cache entries, term by term in query order (so it equals
-        ``bm25_doc``): from the term's postings where they are kept, else from
-        its count in the entries' token strings."""
-        keys = np.fromiter((e[4] for e in found), np.int64, len(found))
-        lengths = np.fromiter((e[3] for e in found), np.float64, len(found))
-        scores = np.zeros(len(found))
-        tokens = None
-        for term, weight in weights.items():
-            if df[term] <= MAX_POSTINGS:
-                scores += bm25_lookup(self._posting(nsid, term), keys, avg, weight)
-            else:
-                tokens = tokens if tokens is not None else [e[2].split() for e in found]
-                tfs = np.fromiter((toks.count(term) for toks in tokens), np.float64, len(found))
-                scores += np.where(tfs > 0, bm25_term(tfs, lengths, avg, weight), 0.0)
-        return scores
 
     # -- episodes ----------------------------------------------------------------
     def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:
@@ -1101,29 +1075,65 @@ class SQLiteStore:
                 raise self._corrupt(f"trace {t.id!r} is indexed under another episode or position")
         return out
 
-    def episode_spans(self, namespace: str, spans: Sequence[tuple[str, int, int]]) -> list[Trace]:
+    def pool(self, namespace: str, ids: Sequence[str] = (), spans: Sequence[tuple[str, int, int]] = ()) -> Pool:
+        """Columns straight from the rows (no Trace objects, no metadata JSON).
+
+        Rows are found by key first (ids that a search just mapped from keys
+        are remembered; the spans' keys come from the (ns, episode, position)
+        index alone, as a UNION ALL of range searches: a join against a VALUES
+        list of the spans lets the planner build a Bloom filter over the whole
+        table first, 80 ms at 100k rows), then read in one query per chunk."""
         with self._lock:
             self._check_external()
             nsid = self._nsid(namespace)
-            if nsid is None or not spans:
-                return []
-            keys: list[int] = []
-            # One index range search per span, as a UNION ALL: answered from the (ns, episode,
-            # position) index alone.  (A join against a VALUES list of the spans lets the
-            # planner build a Bloom filter over the whole table first: 80 ms at 100k rows.)
+            if nsid is None or self.dim is None:
+                return Pool.empty(self.dim)
+            key_of = {i: self._key_of[i] for i in ids if i in self._key_of}
+            for part in _chunks([i for i in dict.fromkeys(ids) if i not in key_of]):
+                key_of.update(self._sql(f"SELECT id, key FROM traces WHERE id IN ({_marks(len(part))})", part))
+            keys = [key_of[i] for i in ids if i in key_of]
             one = "SELECT key FROM traces WHERE ns = ? AND episode = ? AND position >= ? AND position < ?"
             for i in range(0, len(spans), 400):  # SQLite allows 500 terms in a compound select
                 chunk = spans[i : i + 400]
                 params = [v for ep, lo, hi in chunk for v in (nsid, ep, max(int(lo), 0), int(hi))]
-                keys.extend(r[0] for r in self._sql(" UNION ALL ".join([one] * len(chunk)), params))
-            out = [e[0] for e in self._entries_by_key(list(dict.fromkeys(keys)), nsid)]
-            wanted: dict[str, list[tuple[int, int]]] = {}
-            for ep, lo, hi in spans:
-                wanted.setdefault(ep, []).append((int(lo), int(hi)))
-            for t in out:  # a damaged file's episode index can disagree with its rows
-                if not any(lo <= t.position < hi for lo, hi in wanted.get(t.episode, ())):
-                    raise self._corrupt(f"trace {t.id!r} is indexed under another episode or position")
-        return out
+                keys += [r[0] for r in self._sql(" UNION ALL ".join([one] * len(chunk)), params)]
+            keys = list(dict.fromkeys(keys))
+            rows: dict[int, tuple] = {}
+            for part in _chunks(keys):
+                sql = f"SELECT {_POOL_COLS} FROM traces t LEFT JOIN access a ON a.key = t.key WHERE t.key IN ({_marks(len(part))}) AND t.ns = ?"
+                rows.update((row[0], row) for row in self._sql(sql, [*part, nsid]))
+        return self._pool_of([rows[k] for k in keys if k in rows])  # in the order asked for: ties rank alike everywhere
+
+    def _pool_of(self, rows: list[tuple]) -> Pool:
+        """A Pool from rows of ``_POOL_COLS``, every cell checked a column at a time."""
+        if not rows:
+            return Pool.empty(self.dim)
+        cols = list(zip(*rows))
+        for column, (types, what) in enumerate(_POOL_TYPES):
+            if not set(map(type, cols[column])) <= types:
+                bad = next(row for row in rows if type(row[column]) not in types)
+                raise self._corrupt(f"trace row {bad[0]!r} has an unreadable {what}")
+        size = 4 * (self.dim or 0)
+        for column in (8, 9):
+            if set(map(len, cols[column])) != {size}:
+                bad = next(row for row in rows if len(row[column]) != size)
+                raise self._corrupt(f"trace row {bad[0]!r} has a vector that is not {self.dim} float32")
+        n = len(rows)
+        return Pool(
+            ids=list(cols[1]),
+            speakers=list(cols[2]),
+            episodes=list(cols[3]),
+            positions=np.array(cols[4], dtype=np.int64),
+            times=np.array(cols[5], dtype=np.float64),
+            categories=np.array([-1 if c is None else c for c in cols[6]], dtype=np.int64),
+            tokens=[tok.split() for tok in cols[7]],
+            content=np.frombuffer(b"".join(cols[8]), np.float32).reshape(n, self.dim),
+            context=np.frombuffer(b"".join(cols[9]), np.float32).reshape(n, self.dim),
+            logs=[
+                AccessLog(first=float(t)) if count is None else self._access_log(tid, first, count, recent)
+                for tid, t, first, count, recent in zip(cols[1], cols[5], cols[10], cols[11], cols[12])
+            ],
+        )
 
     def episode_length(self, namespace: str, episode: str) -> int:
         with self._lock:
@@ -1157,7 +1167,7 @@ class SQLiteStore:
             if hit is None:
                 by_id.append(tid)
             else:
-                by_key[hit[4]] = tid
+                by_key[hit[2]] = tid
                 logs[tid] = AccessLog(first=hit[0].time)
         try:
             for part in _chunks(list(by_key)):
@@ -1254,7 +1264,7 @@ class SQLiteStore:
             if hit is None:
                 missing.append(tid)
             else:
-                keys[tid] = hit[4]
+                keys[tid] = hit[2]
         for part in _chunks(missing):
             keys.update(conn.execute(f"SELECT id, key FROM traces WHERE id IN ({_marks(len(part))})", part).fetchall())
         return keys

@@ -53,15 +53,27 @@ def base_level(log: AccessLog, now: float, decay: float = 0.5) -> float:
 
 
 def base_levels(logs: list[AccessLog], now: float, decay: float = 0.5) -> np.ndarray:
-    """Vectorised :func:`base_level` for the candidates of one recall."""
+    """Vectorised :func:`base_level` for many traces."""
+    return activation_of(*log_columns(logs), now, decay)
+
+
+def log_columns(logs: list[AccessLog]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Access logs as columns: creation times, access counts, and the kept
+    recent accesses in a ``[n, RECENT]`` matrix padded with NaN."""
     n = len(logs)
-    if not n:
-        return np.zeros(0)
     recent = np.full((n, RECENT), np.nan)
     for i, log in enumerate(logs):
         recent[i, : len(log.recent)] = log.recent
     first = np.fromiter((log.first for log in logs), np.float64, n)
     count = np.fromiter((log.count for log in logs), np.float64, n)
+    return first, count, recent
+
+
+def activation_of(first: np.ndarray, count: np.ndarray, recent: np.ndarray, now: float, decay: float = 0.5) -> np.ndarray:
+    """Base-level activation of the traces whose logs are given as columns
+    (:func:`log_columns`): what recall computes for its candidate pool."""
+    if not len(first):
+        return np.zeros(0)
     kept = (~np.isnan(recent)).sum(axis=1)
 
     # The exact part: kept accesses that are not in the future.

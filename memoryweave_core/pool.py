@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .activation import AccessLog
+from .activation import AccessLog, log_columns
 from .trace import Trace
 
 
@@ -31,7 +31,10 @@ class Pool:
     tokens: list[Sequence[str]]  # lexical tokens in text order (lexical.tokenize)
     content: np.ndarray  # float32 [n, dim]
     context: np.ndarray  # float32 [n, dim]
-    logs: list[AccessLog]
+    # access logs as columns (activation.log_columns): creation, count, recent uses NaN-padded [n, RECENT]
+    first_access: np.ndarray
+    access_count: np.ndarray
+    recent_access: np.ndarray
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -46,6 +49,7 @@ class Pool:
     ) -> "Pool":
         """Columns of traces already in memory (the in-memory and PostgreSQL stores)."""
         d = dim or (len(traces[0].content) if traces else 0)
+        first, count, recent = log_columns(list(logs))
         return cls(
             ids=[t.id for t in traces],
             speakers=[t.speaker for t in traces],
@@ -56,7 +60,9 @@ class Pool:
             tokens=list(tokens),
             content=np.array([t.content for t in traces], dtype=np.float32).reshape(len(traces), d),
             context=np.array([t.context for t in traces], dtype=np.float32).reshape(len(traces), d),
-            logs=list(logs),
+            first_access=first,
+            access_count=count,
+            recent_access=recent,
         )
 
     def __add__(self, other: "Pool") -> "Pool":
@@ -78,7 +84,9 @@ class Pool:
             tokens=self.tokens + [other.tokens[i] for i in new],
             content=np.concatenate([self.content, other.content[pick]]),
             context=np.concatenate([self.context, other.context[pick]]),
-            logs=self.logs + [other.logs[i] for i in new],
+            first_access=np.concatenate([self.first_access, other.first_access[pick]]),
+            access_count=np.concatenate([self.access_count, other.access_count[pick]]),
+            recent_access=np.concatenate([self.recent_access, other.recent_access[pick]]),
         )
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activation import base_levels
+from .activation import activation_of
 from .config import RecallConfig
 from .lexical import lexical_evidence, query_weights, tokenize
 from .pool import Pool, neighbour_spans
@@ -95,6 +95,12 @@ def names_in(query: str, names) -> set[str]:
     """Known speaker names that the query mentions (whole words, any case)."""
     words = set(re.findall(r"\w+", query.lower()))
     return {n for n in names if n and set(re.findall(r"\w+", n.lower())) <= words}
+
+
+def _codes(labels: list) -> np.ndarray:
+    """Small integers naming equal labels alike, in order of first appearance."""
+    seen: dict = {}
+    return np.fromiter((seen.setdefault(x, len(seen)) for x in labels), np.int64, len(labels))
 
 
 @dataclass
@@ -186,7 +192,7 @@ class Retriever:
             fb = tv + FEEDBACK_MIX * pool.content[top].mean(axis=0)
             raw["feedback"] = (pool.content @ (fb / max(float(np.linalg.norm(fb)), 1e-12))).astype(np.float64)
         if cfg.enabled("activation"):
-            raw["activation"] = base_levels(pool.logs, query.now, cfg.decay)
+            raw["activation"] = activation_of(pool.first_access, pool.access_count, pool.recent_access, query.now, cfg.decay)
         if cfg.enabled("temporal"):
             window = parse_window(query.text, query.now) if query.text else None
             if window is not None:
@@ -221,7 +227,7 @@ class Retriever:
         placed = np.array([i for i, ep in enumerate(pool.episodes) if ep is not None], dtype=np.int64)
         if r and len(placed):
             # (episode, position) as one sortable integer; a neighbour is a binary search away
-            codes = np.unique([pool.episodes[i] for i in placed], return_inverse=True)[1].astype(np.int64)
+            codes = _codes([pool.episodes[i] for i in placed])
             pos = pool.positions[placed]
             slot = codes << 32 | pos
             order = np.argsort(slot, kind="stable")
@@ -252,7 +258,7 @@ class Retriever:
     def _episode_strength(self, pool: Pool, direct: np.ndarray) -> np.ndarray:
         """Mean of the three best direct matches in each trace's episode: a
         conversation that is about the question lifts all of its turns."""
-        codes = np.unique([ep or f"\0{tid}" for ep, tid in zip(pool.episodes, pool.ids)], return_inverse=True)[1]
+        codes = _codes([ep or f"\0{tid}" for ep, tid in zip(pool.episodes, pool.ids)])
         order = np.lexsort((-direct, codes))  # by episode, best first
         rank = np.arange(len(order)) - np.searchsorted(codes[order], codes[order])
         top = order[rank < 3]

@@ -15,6 +15,7 @@ import pytest
 
 from backends import BACKENDS, pg_dsn
 from memoryweave_core.errors import DimensionMismatchError
+from memoryweave_core.activation import log_columns
 from memoryweave_core.lexical import BM25Index, tokenize
 from memoryweave_core.storage import MemoryStore, Store
 from memoryweave_core.trace import Trace
@@ -195,8 +196,10 @@ def test_pool_holds_the_columns_of_ids_and_spans(store):
     assert [list(tok) for tok in pool.tokens] == [tokenize(t.text) for t in want]
     np.testing.assert_allclose(pool.content, np.stack([t.content for t in want]), rtol=1e-6)
     np.testing.assert_allclose(pool.context, np.stack([t.context for t in want]), rtol=1e-6)
-    assert pool.logs == store.access_logs([t.id for t in want])
-    assert pool.logs[1].count == 2
+    columns = log_columns(store.access_logs([t.id for t in want]))
+    for got, expected in zip((pool.first_access, pool.access_count, pool.recent_access), columns):
+        np.testing.assert_array_equal(got, expected)
+    assert pool.access_count.tolist() == [1, 2, 1]
     assert len(store.pool("default")) == 0 and len(store.pool("nobody", ids=[ts[0].id])) == 0
 
 

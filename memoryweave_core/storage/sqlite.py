@@ -69,7 +69,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..activation import AccessLog
+from ..activation import RECENT, AccessLog, log_columns
 from ..ann import DEFAULT_THRESHOLD, AutoIndex, remove_files
 from ..errors import CorruptStoreError, DimensionMismatchError, InvalidInputError, SchemaVersionError, StoreError
 from ..lexical import bm25_scores, bm25_term, query_weights, sum_by_key, tokenize
@@ -1119,6 +1119,12 @@ class SQLiteStore:
                 bad = next(row for row in rows if len(row[column]) != size)
                 raise self._corrupt(f"trace row {bad[0]!r} has a vector that is not {self.dim} float32")
         n = len(rows)
+        used = [i for i, count in enumerate(cols[11]) if count is not None]  # rows of traces used since creation
+        first, count, recent = log_columns([self._access_log(cols[1][i], cols[10][i], cols[11][i], cols[12][i]) for i in used])
+        first_access = np.array(cols[5], dtype=np.float64)
+        access_count = np.ones(n)
+        recent_access = np.full((n, RECENT), np.nan)
+        first_access[used], access_count[used], recent_access[used] = first, count, recent
         return Pool(
             ids=list(cols[1]),
             speakers=list(cols[2]),
@@ -1129,10 +1135,9 @@ class SQLiteStore:
             tokens=[tok.split() for tok in cols[7]],
             content=np.frombuffer(b"".join(cols[8]), np.float32).reshape(n, self.dim),
             context=np.frombuffer(b"".join(cols[9]), np.float32).reshape(n, self.dim),
-            logs=[
-                AccessLog(first=float(t)) if count is None else self._access_log(tid, first, count, recent)
-                for tid, t, first, count, recent in zip(cols[1], cols[5], cols[10], cols[11], cols[12])
-            ],
+            first_access=first_access,
+            access_count=access_count,
+            recent_access=recent_access,
         )
 
     def episode_length(self, namespace: str, episode: str) -> int:

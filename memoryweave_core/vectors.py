@@ -48,9 +48,7 @@ class ExactIndex:
 
     def add(self, keys, vectors: np.ndarray) -> None:
         keys, vectors = as_batch(keys, vectors, self.dim)
-        self.remove(keys[np.isin(keys, np.fromiter(self._pos, np.int64, len(self._pos)))])
-        if len(self._pos) * 2 < self._n and self._n > 1024:
-            self._compact()
+        self.remove(keys)  # re-adding a key replaces its vector: O(batch), whatever the size
         self._grow(self._n + len(keys))
         rows = np.arange(self._n, self._n + len(keys))
         self._vecs[rows] = vectors

@@ -158,24 +158,18 @@ _POOL_COLS = ("t.key, t.id, t.speaker, t.episode, t.position, t.time, t.category
               " a.first, a.count, a.recent")
 _SQL_CHUNK = 900
 
-#: What a readable cell of each column of ``_COLS`` holds (vectors are checked against the dimension).
-_CELL_CHECKS: tuple[tuple[int, Callable[[Any], bool], str], ...] = (
-    (1, lambda v: type(v) is str, "id"),
-    (2, lambda v: type(v) is str, "text"),
-    (3, lambda v: v is None or type(v) is str, "speaker"),
-    (4, lambda v: v is None or type(v) is str, "episode"),
-    (5, lambda v: type(v) is int, "position"),
-    (6, lambda v: type(v) is float or type(v) is int, "time"),
-    (8, lambda v: v is None or type(v) is int, "category"),
-)
 _NONE = type(None)
-#: Allowed cell types of each column of ``_POOL_COLS`` (vectors' lengths are checked apart).
-_POOL_TYPES: tuple[tuple[set[type], str], ...] = (
-    ({int}, "key"), ({str}, "id"), ({str, _NONE}, "speaker"), ({str, _NONE}, "episode"), ({int}, "position"),
-    ({float, int}, "time"), ({int, _NONE}, "category"), ({str}, "tokens"), ({bytes}, "content vector"),
-    ({bytes}, "context vector"), ({float, int, _NONE}, "first access"), ({int, _NONE}, "access count"),
-    ({str, _NONE}, "access log"),
-)
+#: The types a readable cell of each checked column may hold (vectors must also be ``dim`` float32).
+_CELL_TYPES: dict[str, set[type]] = {
+    "key": {int}, "id": {str}, "text": {str}, "speaker": {str, _NONE}, "episode": {str, _NONE}, "position": {int},
+    "time": {float, int}, "category": {int, _NONE}, "tokens": {str}, "content": {bytes}, "context": {bytes},
+    "first": {float, int, _NONE}, "count": {int, _NONE}, "recent": {str, _NONE},
+}
+
+
+def _names(columns: str) -> list[str]:
+    """Bare column names of a SELECT list: "t.key, a.first" -> ["key", "first"]."""
+    return [c.strip().split(".")[-1] for c in columns.split(",")]
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -456,20 +450,32 @@ class SQLiteStore:
             raise self._corrupt(f"{what} is JSON {type(value).__name__}, not {kind.__name__}")
         return value
 
+    def _check_cells(self, rows: Sequence[tuple], names: list[str]) -> list[tuple]:
+        """Check every cell of rows whose columns are ``names`` against
+        ``_CELL_TYPES`` a column at a time (a recall reads hundreds of rows);
+        returns the columns.  A tampered file gives CorruptStoreError, never a
+        stray error further on."""
+        cols = list(zip(*rows))
+        size = 4 * (self.dim or 0)
+        for column, name in enumerate(names):
+            types = _CELL_TYPES.get(name)
+            if types is None:
+                continue
+            good = set(map(type, cols[column])) <= types
+            if good and name in ("content", "context"):
+                good = set(map(len, cols[column])) == {size}
+            if not good:
+                bad = next(row for row in rows if type(row[column]) not in types or (types == {bytes} and len(row[column]) != size))
+                raise self._corrupt(f"trace row {bad[0]!r} has an unreadable {name} (vectors are {self.dim} float32)")
+        return cols
+
     def _traces(self, rows: Sequence[tuple], namespaces: Sequence[str]) -> list[Trace]:
         """Traces from rows that start with ``_COLS``, every cell checked (a
         tampered file gives CorruptStoreError, never a stray error).  Cells are
         checked a column at a time: one recall decodes hundreds of rows."""
         if not rows:
             return []
-        cols = list(zip(*rows))
-        size = 4 * self.dim if self.dim else -1
-        checks = _CELL_CHECKS + ((9, lambda b: type(b) is bytes and len(b) == size, "content vector"),
-                                 (10, lambda b: type(b) is bytes and len(b) == size, "context vector"))
-        for column, good, what in checks:
-            if not all(map(good, cols[column])):
-                bad = next(row for row in rows if not good(row[column]))
-                raise self._corrupt(f"trace row {bad[0]!r} has an unreadable {what} (vectors are {self.dim} float32)")
+        self._check_cells(rows, _names(_COLS))
         return [
             Trace(
                 id=tid,
@@ -1108,16 +1114,7 @@ class SQLiteStore:
         """A Pool from rows of ``_POOL_COLS``, every cell checked a column at a time."""
         if not rows:
             return Pool.empty(self.dim)
-        cols = list(zip(*rows))
-        for column, (types, what) in enumerate(_POOL_TYPES):
-            if not set(map(type, cols[column])) <= types:
-                bad = next(row for row in rows if type(row[column]) not in types)
-                raise self._corrupt(f"trace row {bad[0]!r} has an unreadable {what}")
-        size = 4 * (self.dim or 0)
-        for column in (8, 9):
-            if set(map(len, cols[column])) != {size}:
-                bad = next(row for row in rows if len(row[column]) != size)
-                raise self._corrupt(f"trace row {bad[0]!r} has a vector that is not {self.dim} float32")
+        cols = self._check_cells(rows, _names(_POOL_COLS))
         n = len(rows)
         used = [i for i, count in enumerate(cols[11]) if count is not None]  # rows of traces used since creation
         first, count, recent = log_columns([self._access_log(cols[1][i], cols[10][i], cols[11][i], cols[12][i]) for i in used])

@@ -28,6 +28,20 @@ def test_add_returns_trace_with_signature(memory, clock):
     assert memory.get(t.id) == t and len(memory) == 1 and list(memory) == [t]
 
 
+def test_generated_ids_are_unique_uuid7_in_creation_order():
+    import time
+    import uuid
+
+    from memoryweave_core.trace import new_id
+
+    ids = [new_id() for _ in range(20_000)]
+    assert len(set(ids)) == len(ids)
+    assert all(uuid.UUID(i).version == 7 and uuid.UUID(i).variant == uuid.RFC_4122 for i in ids[:100])
+    time.sleep(0.002)
+    later = new_id()
+    assert later > max(ids)  # a later millisecond sorts later: adds append to a database's id index
+
+
 def test_positions_continue_within_episode(memory):
     a = memory.add("first", episode="s1")
     b = memory.add("second", episode="s1")

@@ -440,3 +440,11 @@ def test_lexical_matches_the_in_memory_bm25_through_adds_and_deletes(tmp_path, m
     other.add(batch), mem.add(batch)  # another connection's write: our cache is dropped
     same()
     sql.close(), other.close()
+
+
+def test_posting_text_is_parsed_strictly():
+    from memoryweave_core.storage.sqlite import _ints
+
+    assert _ints("3,1,2").tolist() == [3, 1, 2]
+    for bad in ("", "1,,2", "1,x", "1,2,", "0,1", "-4", "1.5", "99999999999999999999", None, b"1"):
+        assert _ints(bad) is None

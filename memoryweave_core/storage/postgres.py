@@ -70,6 +70,11 @@ def _vec(v: Any) -> np.ndarray:
     return np.asarray(v.to_numpy() if hasattr(v, "to_numpy") else v, dtype=np.float32)
 
 
+def _log(first: float, count: int, recent: Sequence[float]) -> AccessLog:
+    """An access log from the columns ``first_access, access_count, recent``."""
+    return AccessLog(first=first, count=count, recent=[float(x) for x in recent])
+
+
 def _tsquery(terms: Sequence[str]) -> str:
     return " | ".join("'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in terms)
 
@@ -468,7 +473,7 @@ class PostgresStore:
         return Pool.from_traces(
             [self._trace(r[:n]) for r in rows],
             [r[n] for r in rows],
-            [AccessLog(first=r[n + 1], count=r[n + 2], recent=[float(x) for x in r[n + 3]]) for r in rows],
+            [_log(*r[n + 1 : n + 4]) for r in rows],
             self.dim,
         )
 
@@ -490,7 +495,7 @@ class PostgresStore:
         missing = [i for i in ids if i not in rows]
         if missing:
             raise KeyError(missing[0])
-        return [AccessLog(first=rows[i][0], count=rows[i][1], recent=[float(x) for x in rows[i][2]]) for i in ids]
+        return [_log(*rows[i]) for i in ids]
 
     def record_access(self, ids: Sequence[str], when: float) -> None:
         times = Counter(ids)

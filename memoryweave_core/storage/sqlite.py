@@ -261,10 +261,10 @@ class SQLiteStore:
         self._indexes: dict[tuple[int, str], AutoIndex] = {}
         self._stale: set[tuple[int, str]] = set()
         self._ns_ids: dict[str, int] = {}
-        # id -> (trace, ns, key); traces never change, so this only forgets deleted ones
         # key <-> id of the traces searches found lately (forgets deleted ones)
         self._id_of: dict[int, tuple[str, int]] = {}  # key -> (id, ns)
         self._key_of: dict[str, int] = {}
+        # id -> (trace, ns, key); traces never change, so this only forgets deleted ones
         self._cache: OrderedDict[str, tuple[Trace, int, int]] = OrderedDict()
         # id -> access log as of our last read or write (cleared when another connection commits)
         self._logs: OrderedDict[str, AccessLog] = OrderedDict()
@@ -478,12 +478,11 @@ class SQLiteStore:
             types = _CELL_TYPES.get(name)
             if types is None:
                 continue
-            good = set(map(type, cols[column])) <= types
-            if good and name in ("content", "context"):
-                good = set(map(len, cols[column])) == {size}
-            if not good:
-                bad = next(row for row in rows if type(row[column]) not in types or (types == {bytes} and len(row[column]) != size))
-                raise self._corrupt(f"trace row {bad[0]!r} has an unreadable {name} (vectors are {self.dim} float32)")
+            vector = name in ("content", "context")
+            if set(map(type, cols[column])) <= types and (not vector or set(map(len, cols[column])) == {size}):
+                continue
+            bad = next(row for row in rows if type(row[column]) not in types or (vector and len(row[column]) != size))
+            raise self._corrupt(f"trace row {bad[0]!r} has an unreadable {name} (vectors are {self.dim} float32)")
         return cols
 
     def _traces(self, rows: Sequence[tuple], namespaces: Sequence[str]) -> list[Trace]:
@@ -768,13 +767,17 @@ class SQLiteStore:
             read.update(self._sql(f"SELECT key, id FROM traces WHERE key IN ({_marks(len(part))}) AND ns = ?", [*part, nsid]))
         if not all(type(v) is str for v in read.values()):
             raise self._corrupt("a trace row has an unreadable id")
-        if len(known) > 4 * max(self.cache_size, 1024):
-            known.clear()
-            self._key_of.clear()
-        known.update((key, (tid, nsid)) for key, tid in read.items())
-        self._key_of.update((tid, key) for key, tid in read.items())  # pool() asks for these next
+        self._remember_ids(nsid, read)
         out.update(read)
         return out
+
+    def _remember_ids(self, nsid: int, ids: dict[int, str]) -> None:
+        """Keep the key <-> id pairs a search just read: pool() asks for these traces next."""
+        if len(self._id_of) > 4 * max(self.cache_size, 1024):
+            self._id_of.clear()
+            self._key_of.clear()
+        self._id_of.update((key, (tid, nsid)) for key, tid in ids.items())
+        self._key_of.update((tid, key) for key, tid in ids.items())
 
     def count(self, namespace: str | None = None) -> int:
         with self._lock:
@@ -1066,13 +1069,16 @@ class SQLiteStore:
                 ids = self._ids(nsid, klist)
                 scored = [(ids[k], float(v)) for k, v in zip(klist, totals[top].tolist()) if k in ids]
             else:
-                rows = []
+                found: dict[int, tuple] = {}
                 for part in _chunks(klist):
-                    rows += self._sql(f"SELECT id, tokens FROM traces WHERE key IN ({_marks(len(part))}) AND ns = ?", [*part, nsid])
-                if not all(type(tid) is str and type(tok) is str for tid, tok in rows):
+                    sql = f"SELECT key, id, tokens FROM traces WHERE key IN ({_marks(len(part))}) AND ns = ?"
+                    found.update((row[0], row) for row in self._sql(sql, [*part, nsid]))
+                if not all(type(tid) is str and type(tok) is str for _, tid, tok in found.values()):
                     raise self._corrupt("a trace row has unreadable tokens")
-                exact = bm25_scores([tok.split() for _, tok in rows], weights, avg)
-                scored = sorted(zip([tid for tid, _ in rows], exact.tolist()), key=lambda x: -x[1])
+                self._remember_ids(nsid, {key: tid for key, tid, _ in found.values()})
+                rows = [found[k] for k in klist if k in found]  # best partial score first: ties keep that order
+                exact = bm25_scores([tok.split() for _, _, tok in rows], weights, avg)
+                scored = sorted(zip([tid for _, tid, _ in rows], exact.tolist()), key=lambda x: -x[1])
         return [(tid, sc) for tid, sc in scored[:n] if sc > 0]
 
     # -- episodes ----------------------------------------------------------------
@@ -1109,9 +1115,7 @@ class SQLiteStore:
             nsid = self._nsid(namespace)
             if nsid is None or self.dim is None:
                 return Pool.empty(self.dim)
-            key_of = {i: self._key_of[i] for i in ids if i in self._key_of}
-            for part in _chunks([i for i in dict.fromkeys(ids) if i not in key_of]):
-                key_of.update(self._sql(f"SELECT id, key FROM traces WHERE id IN ({_marks(len(part))})", part))
+            key_of = self._keys_of(ids)
             keys = [key_of[i] for i in ids if i in key_of]
             one = "SELECT key FROM traces WHERE ns = ? AND episode = ? AND position >= ? AND position < ?"
             for i in range(0, len(spans), 400):  # SQLite allows 500 terms in a compound select
@@ -1254,7 +1258,7 @@ class SQLiteStore:
             missing = [i for i in times if i not in logs]
             if missing:
                 logs.update(self._read_logs(conn, missing))
-            keys = self._keys_of(conn, list(logs))
+            keys = self._keys_of(list(logs))
             new: dict[str, AccessLog] = {}
             rows = []
             for tid, old in logs.items():
@@ -1272,18 +1276,22 @@ class SQLiteStore:
             new = self._write(write)
             self._remember_logs(new)  # only after the commit
 
-    def _keys_of(self, conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, int]:
-        """Integer keys of traces by id, from the trace cache's rows where possible."""
+    def _keys_of(self, ids: Sequence[str]) -> dict[str, int]:
+        """Integer keys of traces by id: those a search just found or the trace
+        cache holds are known, the rest are read in one query per chunk."""
         keys: dict[str, int] = {}
         missing = []
         for tid in ids:
-            hit = self._cache.get(tid)
-            if hit is None:
+            key = self._key_of.get(tid)
+            if key is None:
+                hit = self._cache.get(tid)
+                key = None if hit is None else hit[2]
+            if key is None:
                 missing.append(tid)
             else:
-                keys[tid] = hit[2]
-        for part in _chunks(missing):
-            keys.update(conn.execute(f"SELECT id, key FROM traces WHERE id IN ({_marks(len(part))})", part).fetchall())
+                keys[tid] = key
+        for part in _chunks(list(dict.fromkeys(missing))):
+            keys.update(self._sql(f"SELECT id, key FROM traces WHERE id IN ({_marks(len(part))})", part))
         return keys
 
     # -- engine state ------------------------------------------------------------------

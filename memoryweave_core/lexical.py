@@ -122,29 +122,36 @@ def proximity(terms: Sequence[str], docs: Sequence[Sequence[str]], pool: int | N
     many candidates there are when ``docs`` holds only those with a query
     word), so no backend needs an index of positions.
     """
-    out = np.zeros(len(docs))
     wanted = set(terms)
     if len(wanted) < 2 or not docs:
-        return out
-    lengths = np.array([len(d) for d in docs], np.float64)
-    avg = max(float(lengths.mean()), 1.0)
+        return np.zeros(len(docs))
+    hits = [[(i, w) for i, w in enumerate(doc) if w in wanted] for doc in docs]
+    return _proximity(hits, [len(d) for d in docs], pool, window, k1, b)
+
+
+def _proximity(hits: Sequence[list[tuple[int, str]]], lengths: Sequence[int], pool: int | None = None,
+               window: int = PROXIMITY_WINDOW, k1: float = K1, b: float = B) -> np.ndarray:
+    """:func:`proximity` of documents given as their query-word hits
+    ``(position, word)`` and their lengths."""
+    out = np.zeros(len(hits))
+    lengths = np.asarray(lengths, np.float64)
+    avg = max(float(lengths.mean()), 1.0) if len(lengths) else 1.0
     df: Counter = Counter()
     pairs: list[dict[tuple[str, str], float]] = []
-    for doc in docs:
-        hits = [(i, w) for i, w in enumerate(doc) if w in wanted]
-        df.update({w for _, w in hits})
+    for hits_of_doc in hits:
+        df.update({w for _, w in hits_of_doc})
         near: dict[tuple[str, str], float] = {}
         # Positions are distinct, so each hit meets at most `window` later ones:
         # linear in the document's length, whatever the query or the repetition.
-        for x, (i, a) in enumerate(hits):
-            for j, c in hits[x + 1 : x + 1 + window]:
+        for x, (i, a) in enumerate(hits_of_doc):
+            for j, c in hits_of_doc[x + 1 : x + 1 + window]:
                 if j - i > window:
                     break
                 if c != a:
                     pair = (a, c) if a < c else (c, a)
                     near[pair] = near.get(pair, 0.0) + 1.0 / (j - i) ** 2
         pairs.append(near)
-    n = max(pool or 0, len(docs))
+    n = max(pool or 0, len(hits))
     weight = {w: idf(n, d) for w, d in df.items()}
     for j, near in enumerate(pairs):
         norm = k1 * (1.0 - b + b * lengths[j] / avg)
@@ -164,20 +171,26 @@ def bm25_scores(docs: Sequence[Sequence[str]], weights: dict[str, float], avg_le
     """BM25 of a few documents given as their tokens (a recall's candidates),
     term by term in query order: equal to the posting-list scores of
     :meth:`BM25Index.search` for the same documents."""
-    out = np.zeros(len(docs))
-    if not docs or not weights:
+    hits = {}
+    for i, doc in enumerate(docs):  # one pass over the tokens, whatever the number of terms
+        if not weights.keys().isdisjoint(doc):
+            hits[i] = [(p, w) for p, w in enumerate(doc) if w in weights]
+    return _bm25(hits, [len(d) for d in docs], weights, avg_len, k1, b)
+
+
+def _bm25(hits: dict[int, list[tuple[int, str]]], lengths: Sequence[int], weights: dict[str, float], avg_len: float,
+          k1: float = K1, b: float = B) -> np.ndarray:
+    """:func:`bm25_scores` of documents given as their query-word hits
+    ``{document: [(position, word)]}`` (words outside ``weights`` ignored) and their lengths."""
+    out = np.zeros(len(lengths))
+    if not len(lengths) or not weights:
         return out
     column = {t: j for j, t in enumerate(weights)}
-    rows, cols = [], []
-    for i, doc in enumerate(docs):  # one pass over the tokens, whatever the number of terms
-        if not column.keys().isdisjoint(doc):
-            for w in doc:
-                if w in column:
-                    rows.append(i)
-                    cols.append(column[w])
-    tf = np.zeros((len(docs), len(column)))
+    rows = [i for i, found in hits.items() for _, w in found if w in column]
+    cols = [column[w] for found in hits.values() for _, w in found if w in column]
+    tf = np.zeros((len(lengths), len(column)))
     np.add.at(tf, (rows, cols), 1.0)
-    lengths = np.fromiter(map(len, docs), np.float64, len(docs))
+    lengths = np.asarray(lengths, np.float64)
     for j, w in enumerate(weights.values()):
         out += np.where(tf[:, j] > 0, bm25_term(tf[:, j], lengths, avg_len, w, k1, b), 0.0)
     return out
@@ -188,10 +201,15 @@ def lexical_evidence(docs: Sequence[Sequence[str]], terms: Sequence[str], weight
     their tokens in order): BM25 plus :func:`proximity` for those that hold a
     query word.  Computed here, once, from what every store hands over, so
     every backend scores alike."""
-    scores = bm25_scores(docs, weights, avg_len)
-    if len(set(terms)) > 1:
-        hit = np.flatnonzero(scores > 0)
-        scores[hit] += proximity(terms, [docs[int(i)] for i in hit], pool=len(docs))
+    wanted = set(terms)
+    hits = {}  # the query words of each document that holds one, with their positions: one pass over the tokens
+    for i, doc in enumerate(docs):
+        if not wanted.isdisjoint(doc):
+            hits[i] = [(p, w) for p, w in enumerate(doc) if w in wanted]
+    scores = _bm25(hits, [len(d) for d in docs], weights, avg_len)
+    if len(wanted) > 1:
+        scored = [i for i in hits if scores[i] > 0]
+        scores[scored] += _proximity([hits[i] for i in scored], [len(docs[i]) for i in scored], pool=len(docs))
     return scores
 
 
@@ -199,6 +217,58 @@ def bm25_term(tfs: np.ndarray, lengths: np.ndarray, avg_len: float, weight: floa
     """One query term's BM25 contribution for many documents at once."""
     norm = k1 * (1.0 - b + b * lengths / max(avg_len, 1e-9))
     return weight * tfs * (k1 + 1) / (tfs + norm)
+
+
+#: Posting entries a lexical search merges at most to find its candidates.
+POSTING_BUDGET = 50_000
+
+
+def candidate_terms(weights: dict[str, float], df: dict[str, int], budget: int | None = None) -> list[str]:
+    """The query words whose posting lists bring candidates: the rarest ones,
+    while their lists hold ``budget`` entries in all (the rarest always).
+
+    The other words still count in the score of every candidate, but a text
+    whose only match is a word that a fifth of the store contains is not what
+    BM25 puts first, and finding all of those texts would cost a scan of a
+    list that grows with the store (Lucene's common-terms cutoff, with a
+    budget instead of a fixed frequency).  A namespace of a few thousand
+    traces never reaches the budget (:data:`POSTING_BUDGET` by default): its
+    searches are exact."""
+    budget = POSTING_BUDGET if budget is None else budget
+    use: set[str] = set()
+    total = 0
+    for t in sorted(weights, key=lambda t: df[t]):
+        if use and total + df[t] > budget:
+            break
+        use.add(t)
+        total += df[t]
+    return [t for t in weights if t in use]
+
+
+def top_positions(scores: np.ndarray, m: int) -> np.ndarray:
+    """Positions of the ``m`` best scores, best first, ties in position order
+    (a stable full sort's answer, at the cost of a partition)."""
+    if len(scores) > m > 0:
+        kth = np.partition(-scores, m - 1)[m - 1]
+        cand = np.flatnonzero(-scores <= kth)
+        return cand[np.argsort(-scores[cand], kind="stable")][:m]
+    return np.argsort(-scores, kind="stable")[: max(m, 0)]
+
+
+def best_matches(keys: np.ndarray, scores: np.ndarray, n: int, complete: bool, tokens_of, weights: dict[str, float],
+                 avg_len: float) -> list[tuple[int, float]]:
+    """The ``n`` best ``(key, BM25)`` of a search whose ``scores`` sum the
+    :func:`candidate_terms` only (``complete``: every query word).  When
+    words were left out, the best ``2n`` are rescored exactly from their
+    tokens, ``tokens_of(keys) -> {key: tokens}``; ties keep the partial order."""
+    top = top_positions(scores, n if complete else 2 * n)
+    found = keys[top].tolist()
+    if complete:
+        return [(k, s) for k, s in zip(found, scores[top].tolist()) if s > 0]
+    tokens = tokens_of(found)
+    found = [k for k in found if k in tokens]
+    exact = bm25_scores([tokens[k] for k in found], weights, avg_len)
+    return [(found[i], float(exact[i])) for i in top_positions(exact, n) if exact[i] > 0]
 
 
 def sum_by_key(keys: list[np.ndarray], scores: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -217,15 +287,14 @@ def sum_by_key(keys: list[np.ndarray], scores: list[np.ndarray]) -> tuple[np.nda
 class BM25Index:
     """Okapi BM25 over an inverted index that grows and shrinks in place.
 
-    ``k1`` and ``b`` are the usual saturation and length-normalisation
-    parameters.  Keys are integers chosen by the caller (row numbers).  Each
-    posting list is also kept as numpy arrays, rebuilt only when that term's
-    list changes, so scoring a query is a few vector operations per query term.
+    Keys are integers chosen by the caller (row numbers).  Each posting list
+    is also kept as numpy arrays, rebuilt only when that term's list changes,
+    so scoring a query is a few vector operations per query term.  ``k1`` and
+    ``b`` are the module's K1 and B: recall scores its candidates with them,
+    so the index that finds them must too.
     """
 
-    def __init__(self, k1: float = K1, b: float = B) -> None:
-        self.k1 = k1
-        self.b = b
+    def __init__(self) -> None:
         self._postings: dict[str, dict[int, int]] = {}
         self._docs: dict[int, tuple[str, ...]] = {}  # each document's tokens, in order
         self._lengths: dict[int, int] = {}
@@ -258,10 +327,6 @@ class BM25Index:
             if not posting:
                 del self._postings[term]
 
-    def _weights(self, terms: Sequence[str]) -> dict[str, float]:
-        n, _, df = self.stats(terms)
-        return query_weights(terms, n, df)
-
     def _posting_arrays(self, term: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(keys, term frequencies, document lengths) of one term's posting list, by key."""
         arrays = self._arrays.get(term)
@@ -278,19 +343,20 @@ class BM25Index:
         return self._total_len / max(len(self._docs), 1)
 
     def search(self, terms: Sequence[str], n: int) -> list[tuple[int, float]]:
-        """Top ``n`` keys by BM25, best first."""
+        """Top ``n`` keys by BM25, best first (ties by key), among the
+        documents holding one of the :func:`candidate_terms`."""
+        n_docs, avg, df = self.stats(terms)
+        weights = query_weights(terms, n_docs, df)
+        use = candidate_terms(weights, df)
+        if not use or n <= 0:
+            return []
         parts_keys, parts_scores = [], []
-        for term, w in self._weights(terms).items():
+        for term in use:
             keys, tfs, lengths = self._posting_arrays(term)
             parts_keys.append(keys)
-            parts_scores.append(bm25_term(tfs, lengths, self._avg_len(), w, self.k1, self.b))
-        if not parts_keys:
-            return []
+            parts_scores.append(bm25_term(tfs, lengths, avg, weights[term]))
         keys, totals = sum_by_key(parts_keys, parts_scores)
-        # best first, ties by key; partition first so a long posting list costs O(m)
-        cand = np.flatnonzero(totals >= np.partition(totals, len(totals) - n)[len(totals) - n]) if len(totals) > n else np.arange(len(totals))
-        top = cand[np.lexsort((keys[cand], -totals[cand]))][:n]
-        return [(int(keys[i]), float(totals[i])) for i in top]
+        return best_matches(keys, totals, n, len(use) == len(weights), lambda ks: {k: self._docs[k] for k in ks}, weights, avg)
 
     def stats(self, terms: Iterable[str]) -> tuple[int, float, dict[str, int]]:
         """Documents held, their average length, and the document frequency of

@@ -65,47 +65,35 @@ class Pool:
             recent_access=recent,
         )
 
-    def __add__(self, other: "Pool") -> "Pool":
-        """Both pools' rows, ``other``'s rows whose id is already here left out."""
-        if not len(other):
-            return self
-        if not len(self):
-            return other
-        seen = set(self.ids)
-        new = [i for i, tid in enumerate(other.ids) if tid not in seen]
-        pick = np.array(new, dtype=np.int64)
+    def take(self, rows: Sequence[int]) -> "Pool":
+        """The given rows, in that order."""
+        pick = np.asarray(rows, dtype=np.int64)
         return Pool(
-            ids=self.ids + [other.ids[i] for i in new],
-            speakers=self.speakers + [other.speakers[i] for i in new],
-            episodes=self.episodes + [other.episodes[i] for i in new],
-            positions=np.concatenate([self.positions, other.positions[pick]]),
-            times=np.concatenate([self.times, other.times[pick]]),
-            categories=np.concatenate([self.categories, other.categories[pick]]),
-            tokens=self.tokens + [other.tokens[i] for i in new],
-            content=np.concatenate([self.content, other.content[pick]]),
-            context=np.concatenate([self.context, other.context[pick]]),
-            first_access=np.concatenate([self.first_access, other.first_access[pick]]),
-            access_count=np.concatenate([self.access_count, other.access_count[pick]]),
-            recent_access=np.concatenate([self.recent_access, other.recent_access[pick]]),
+            ids=[self.ids[i] for i in rows],
+            speakers=[self.speakers[i] for i in rows],
+            episodes=[self.episodes[i] for i in rows],
+            positions=self.positions[pick],
+            times=self.times[pick],
+            categories=self.categories[pick],
+            tokens=[self.tokens[i] for i in rows],
+            content=self.content[pick],
+            context=self.context[pick],
+            first_access=self.first_access[pick],
+            access_count=self.access_count[pick],
+            recent_access=self.recent_access[pick],
         )
 
-
-def neighbour_spans(episodes: Sequence[str | None], positions: Sequence[int], radius: int) -> list[tuple[str, int, int]]:
-    """The ``(episode, start, stop)`` spans holding every position within
-    ``radius`` of the given traces that is not one of them: what recall reads
-    next to add the candidates' episodic neighbours."""
-    by_episode: dict[str, set[int]] = {}
-    for ep, p in zip(episodes, positions):
-        if ep is not None:
-            by_episode.setdefault(ep, set()).add(int(p))
-    spans: list[tuple[str, int, int]] = []
-    for ep, have in by_episode.items():
-        wanted = sorted({p + d for p in have for d in range(-radius, radius + 1)} - have)
-        for p in wanted:
-            if p < 0:
-                continue
-            if spans and spans[-1][0] == ep and spans[-1][2] == p:
-                spans[-1] = (ep, spans[-1][1], p + 1)
-            else:
-                spans.append((ep, p, p + 1))
-    return spans
+    def arranged(self, ids: Sequence[str]) -> "Pool":
+        """The rows in the order every store hands a pool over: those of
+        ``ids`` as asked, then the neighbours, episode by episode in the order
+        the episodes first appear above, by position within one.  One order on
+        every backend, so ties rank alike everywhere."""
+        row = {tid: i for i, tid in enumerate(self.ids)}
+        first = [row[t] for t in dict.fromkeys(ids) if t in row]
+        rank: dict[str, int] = {}
+        for i in first:
+            if self.episodes[i] is not None:
+                rank.setdefault(self.episodes[i], len(rank))
+        asked = set(first)
+        near = sorted((i for i in range(len(self)) if i not in asked), key=lambda i: (rank[self.episodes[i]], self.positions[i]))
+        return self.take(first + near)

@@ -26,7 +26,7 @@ import numpy as np
 from .activation import activation_of
 from .config import RecallConfig
 from .lexical import lexical_evidence, query_weights, tokenize
-from .pool import Pool, neighbour_spans
+from .pool import Pool
 from .recollection import Recollection
 from .storage.base import Store
 from .timeexpr import parse_window, window_fit
@@ -162,7 +162,9 @@ class Retriever:
         pool = self._pool(ns, qv, tv, terms)
         if not len(pool):
             return FeatureTable([], {})
-        nb = self._neighbours(pool)
+        # equal codes for the rows of one episode; a row without an episode is alone in its own
+        episodes = _codes([ep if ep is not None else (i,) for i, ep in enumerate(pool.episodes)])
+        nb = self._neighbours(pool, episodes)
 
         semantic = pool.content @ tv
         lexical = np.zeros(len(pool))
@@ -183,7 +185,7 @@ class Retriever:
         }
         direct = zscore(raw["semantic"]) + zscore(raw["context"]) + zscore(raw["lexical"]) + zscore(spread)
         if cfg.enabled("episode"):
-            raw["episode"] = self._episode_strength(pool, direct)
+            raw["episode"] = self._episode_strength(episodes, direct)
         if cfg.enabled("speaker"):
             named = {n.lower() for n in names_in(query.text, query.names)}
             raw["speaker"] = np.array([1.0 if (s or "").lower() in named else 0.0 for s in pool.speakers])
@@ -204,7 +206,7 @@ class Retriever:
         return FeatureTable(pool.ids, {f: v for f, v in raw.items() if cfg.enabled(f)})
 
     def _pool(self, ns: str, qv: np.ndarray, tv: np.ndarray, terms: list[str]) -> Pool:
-        """The first-round candidates of every pathway, then (in a second store
+        """The first-round candidates of every pathway and (in the same store
         call) their episodic neighbours, ``neighbour_radius`` each side."""
         n = self.config.candidates
         ids: dict[str, None] = {}
@@ -213,13 +215,9 @@ class Retriever:
             ids.update(dict.fromkeys(i for i, _ in self.store.nearest(ns, field, vector, n)))
         if terms:
             ids.update(dict.fromkeys(i for i, _ in self.store.lexical(ns, terms, n)))
-        first = self.store.pool(ns, ids=list(ids))
-        r = self.config.neighbour_radius
-        if not r or not len(first):
-            return first
-        return first + self.store.pool(ns, spans=neighbour_spans(first.episodes, first.positions, r))
+        return self.store.pool(ns, ids=list(ids), radius=self.config.neighbour_radius).arranged(ids)
 
-    def _neighbours(self, pool: Pool) -> np.ndarray:
+    def _neighbours(self, pool: Pool, episodes: np.ndarray) -> np.ndarray:
         """``nb[i, r + d]``: the row of trace i's neighbour at offset d
         (-r..r) in its episode, or -1 where the pool has none."""
         r = self.config.neighbour_radius
@@ -227,7 +225,7 @@ class Retriever:
         placed = np.array([i for i, ep in enumerate(pool.episodes) if ep is not None], dtype=np.int64)
         if r and len(placed):
             # (episode, position) as one sortable integer; a neighbour is a binary search away
-            codes = _codes([pool.episodes[i] for i in placed])
+            codes = episodes[placed]
             pos = pool.positions[placed]
             slot = codes << 32 | pos
             order = np.argsort(slot, kind="stable")
@@ -255,10 +253,10 @@ class Retriever:
                 out[has] += SPREAD_DECAY ** (abs(d) - 1) * lexical[j[has]]
         return out
 
-    def _episode_strength(self, pool: Pool, direct: np.ndarray) -> np.ndarray:
-        """Mean of the three best direct matches in each trace's episode: a
-        conversation that is about the question lifts all of its turns."""
-        codes = _codes([ep or f"\0{tid}" for ep, tid in zip(pool.episodes, pool.ids)])
+    def _episode_strength(self, codes: np.ndarray, direct: np.ndarray) -> np.ndarray:
+        """Mean of the three best direct matches in each trace's episode (rows
+        of equal ``codes``): a conversation that is about the question lifts
+        all of its turns."""
         order = np.lexsort((-direct, codes))  # by episode, best first
         rank = np.arange(len(order)) - np.searchsorted(codes[order], codes[order])
         top = order[rank < 3]

@@ -69,7 +69,7 @@ def check_isolated(m: MemoryWeave, ids: dict[str, set[str]], queries: list[str])
             if terms:
                 assert {i for i, _ in store.lexical(ns, terms, 50)} <= mine
                 if others:
-                    assert not store.pool(ns, ids=sorted(others)).ids
+                    assert not store.pool(ns, ids=sorted(others), radius=2).ids
         # candidate generation with vectors *from other namespaces* as queries
         for t in store.get(sorted(others)[:5]):
             for field in ("content", "context"):

@@ -390,21 +390,25 @@ def test_damaged_rows_are_corrupt_store_errors(tmp_path, clock):
     store.close()
 
 
-@pytest.mark.parametrize("max_postings", [50_000, 30])
-def test_lexical_matches_the_in_memory_bm25_through_adds_and_deletes(tmp_path, monkeypatch, max_postings):
-    """Cached posting arrays stay in step with this store's writes (and another connection's)."""
+@pytest.mark.parametrize("budget", [50_000, 30])
+def test_lexical_matches_the_in_memory_bm25_through_adds_and_deletes(tmp_path, monkeypatch, budget):
+    """Cached posting arrays stay in step with this store's writes (and another
+    connection's); with a small posting budget common words bring no
+    candidates, alike in both stores, and the candidates keep their exact BM25."""
+    from memoryweave_core import lexical
     from memoryweave_core.storage.memory import MemoryStore
     from memoryweave_core.trace import Trace
 
-    monkeypatch.setattr(sqlite_mod, "MAX_POSTINGS", max_postings)
+    monkeypatch.setattr(lexical, "POSTING_BUDGET", budget)
     rng = np.random.default_rng(0)
     words = [f"w{i}" for i in range(40)]
+    texts = {}
 
     def traces(start, stop, ns="default"):
         out = []
         for i in range(start, stop):
             size = 200 if i % 37 == 0 else int(rng.integers(3, 12))  # some documents of 128+ tokens
-            text = " ".join(rng.choice(words, size, p=np.arange(40, 0, -1) / 820))
+            text = texts[f"t{i}"] = " ".join(rng.choice(words, size, p=np.arange(40, 0, -1) / 820))
             v = rng.standard_normal(8).astype(np.float32)
             out.append(Trace(id=f"t{i}", text=text, namespace=ns, position=i, time=float(i), content=v / np.linalg.norm(v), context=v / np.linalg.norm(v)))
         return out
@@ -413,19 +417,22 @@ def test_lexical_matches_the_in_memory_bm25_through_adds_and_deletes(tmp_path, m
     other = SQLiteStore(tmp_path / "m.db")
     queries = [["w0", "w5", "w5"], ["w3", "w39"], ["w1", "w2", "w7", "w20"], ["w38"], ["nothing"]]
 
+    limited = set()
+
     def same():
         for q in queries:
             want = mem.lexical("default", q, 10)
             got = sql.lexical("default", q, 10)
-            if max_postings > 1000:  # every term brings candidates: the exact top 10
-                assert [i for i, _ in got] == [i for i, _ in want]
-            else:  # common terms score but bring no candidates: exact scores, best first
-                assert bool(got) == bool(want)
-                assert [sc for _, sc in got] == sorted((sc for _, sc in got), reverse=True)
-            bm25 = dict(mem.lexical("default", q, 400))  # candidates are ranked by BM25 alone
-            for tid, score in got:
-                assert score == pytest.approx(bm25[tid], rel=1e-12)
+            assert [i for i, _ in got] == [i for i, _ in want]
             assert sql.lexical_stats("default", q) == mem.lexical_stats("default", q)  # what recall scores candidates with
+            n, avg, df = mem.lexical_stats("default", q)
+            weights = lexical.query_weights(q, n, df)
+            exact = lexical.bm25_scores([lexical.tokenize(texts[i]) for i, _ in got], weights, avg)
+            assert [sc for _, sc in got] == pytest.approx(exact.tolist(), rel=1e-12)
+            assert [sc for _, sc in want] == pytest.approx(exact.tolist(), rel=1e-12)
+            assert [sc for _, sc in got] == sorted((sc for _, sc in got), reverse=True)
+            if lexical.candidate_terms(weights, df) != list(weights):
+                limited.add(tuple(q))
 
     batch = traces(0, 150) + traces(150, 170, ns="other")
     sql.add(batch), mem.add(batch)
@@ -439,6 +446,7 @@ def test_lexical_matches_the_in_memory_bm25_through_adds_and_deletes(tmp_path, m
     batch = traces(300, 400)
     other.add(batch), mem.add(batch)  # another connection's write: our cache is dropped
     same()
+    assert bool(limited) == (budget < 100)  # the small budget did leave common words out
     sql.close(), other.close()
 
 
@@ -448,3 +456,25 @@ def test_posting_text_is_parsed_strictly():
     assert _ints("3,1,2").tolist() == [3, 1, 2]
     for bad in ("", "1,,2", "1,x", "1,2,", "0,1", "-4", "1.5", "99999999999999999999", None, b"1"):
         assert _ints(bad) is None
+
+
+def test_recall_queries_never_scan_a_table(tmp_path):
+    """Every statement a recall runs finds its rows through keys or indexes,
+    also in a store just built (no ANALYZE statistics for the planner)."""
+    mem = MemoryWeave(path=tmp_path / "m.db", embedder=HashingEmbedder(dim=64))
+    mem.add_many([{"text": f"note {i} about topic {i % 7}", "episode": f"e{i // 20}"} for i in range(300)])
+    conn = mem.store._conn
+    assert not conn.execute("SELECT name FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchall()
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    mem.recall("topic 3 note", k=5)
+    conn.set_trace_callback(None)
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert any("NOT INDEXED" in s for s in selects)  # the pool's query is among them
+    for sql in selects:
+        plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql)]
+        # a table scan, or an index search on the namespace alone (all its rows); FTS5's
+        # vocabulary tables report an indexed term lookup as "SCAN ... VIRTUAL TABLE INDEX n"
+        whole = [s for s in plan if (s.startswith("SCAN") and "VIRTUAL TABLE INDEX" not in s) or s.endswith("(ns=?)")]
+        assert not whole, (sql, plan)
+    mem.close()

@@ -137,7 +137,7 @@ def test_namespaces_are_isolated(store):
     assert {i for i, _ in store.lexical("alice", tokenize("Luna painting"), 20)} <= {t.id for t in a}
     assert [t.id for t in store.episode_traces("bob", "ep1", 0, 10)] == [t.id for t in b]
     assert store.pool("alice", ids=[b[3].id, a[0].id]).ids == [a[0].id]
-    assert set(store.pool("alice", spans=[("ep1", 0, 10)]).ids) == {t.id for t in a}  # both have an "ep1"
+    assert set(store.pool("alice", ids=[a[0].id], radius=10).ids) == {t.id for t in a}  # both have an "ep1"
     assert store.lexical_stats("alice", tokenize("Luna"))[0] == len(a)
     assert store.nearest("nobody", "content", a[0].content, 5) == []
 
@@ -180,16 +180,20 @@ def test_lexical_is_bm25_of_the_namespace(store):
     assert store.lexical_stats("nobody", ["luna"]) == (0, 0.0, {})
 
 
-def test_pool_holds_the_columns_of_ids_and_spans(store):
+def test_pool_holds_the_columns_of_ids_and_their_neighbours(store):
     rng = np.random.default_rng(8)
     ts = traces(rng, episode="e")
-    store.add(ts)
+    loner = traces(rng, TEXTS[:1], episode=None)[0]
+    store.add(ts + [loner])
     store.add(traces(rng, namespace="other", episode="e"))
     store.record_access([ts[1].id], 5000.0)
-    pool = store.pool("default", ids=[ts[4].id, "unknown", ts[1].id, ts[4].id], spans=[("e", 0, 2), ("nope", 0, 9)])
-    want = [ts[4], ts[1], ts[0]]  # asked-for order, each once, the span's new rows after
-    assert pool.ids == [t.id for t in want] and len(pool) == 3
-    assert pool.speakers == [t.speaker for t in want] and pool.episodes == ["e"] * 3
+    asked = [ts[5].id, "unknown", ts[1].id, ts[5].id, loner.id]
+    pool = store.pool("default", ids=asked, radius=1)
+    assert sorted(pool.ids) == sorted(t.id for t in [ts[5], ts[1], loner, ts[0], ts[2], ts[4]])  # each once, not ts[3]
+    pool = pool.arranged(asked)
+    want = [ts[5], ts[1], loner, ts[0], ts[2], ts[4]]  # as asked, then the neighbours by episode and position
+    assert pool.ids == [t.id for t in want] and len(pool) == 6
+    assert pool.speakers == [t.speaker for t in want] and pool.episodes == ["e", "e", None, "e", "e", "e"]
     assert pool.positions.tolist() == [t.position for t in want]
     assert pool.times.tolist() == [t.time for t in want]
     assert pool.categories.tolist() == [-1 if t.category is None else t.category for t in want]
@@ -199,7 +203,8 @@ def test_pool_holds_the_columns_of_ids_and_spans(store):
     columns = log_columns(store.access_logs([t.id for t in want]))
     for got, expected in zip((pool.first_access, pool.access_count, pool.recent_access), columns):
         np.testing.assert_array_equal(got, expected)
-    assert pool.access_count.tolist() == [1, 2, 1]
+    assert pool.access_count.tolist() == [1, 2, 1, 1, 1, 1]
+    assert store.pool("default", ids=[ts[5].id, ts[5].id]).ids == [ts[5].id]  # radius 0: the ids alone
     assert len(store.pool("default")) == 0 and len(store.pool("nobody", ids=[ts[0].id])) == 0
 
 
@@ -264,7 +269,7 @@ def test_delete(store):
     for field in ("content", "context"):
         assert victim.id not in {i for i, _ in store.nearest("default", field, getattr(victim, field), 100)}
     assert victim.id not in {i for i, _ in store.lexical("default", tokenize(victim.text), 100)}
-    assert store.pool("default", ids=[victim.id], spans=[("ep1", 0, 100)]).ids.count(victim.id) == 0
+    assert victim.id not in store.pool("default", ids=[victim.id, ts[6].id], radius=100).ids
     # lexical statistics shrink with the namespace
     ref = BM25Index()
     for i, t in enumerate(ts):

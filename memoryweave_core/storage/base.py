@@ -73,11 +73,12 @@ class Store(Protocol):
     def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:
         """Traces of one episode with ``start <= position < stop``, in order."""
 
-    def pool(self, namespace: str, ids: Sequence[str] = (), spans: Sequence[tuple[str, int, int]] = ()) -> Pool:
-        """The traces with these ids and those of these ``(episode, start,
-        stop)`` spans, as columns, with their tokens and access logs: recall's
-        candidate pool, read in one batch (ids unknown in the namespace are
-        skipped; each trace appears once)."""
+    def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0) -> Pool:
+        """Recall's candidate pool as columns, with tokens and access logs: the
+        traces with these ids (ids unknown in the namespace are skipped) and
+        their episodic neighbours, the traces of the same episode within
+        ``radius`` positions of one of them; each once, in any order
+        (:meth:`Pool.arranged <memoryweave_core.pool.Pool.arranged>` orders them)."""
 
     def episode_length(self, namespace: str, episode: str) -> int:
         """One past the largest position in the episode (0 when it is new)."""

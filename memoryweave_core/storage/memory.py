@@ -171,15 +171,16 @@ class MemoryStore:
                 return []
             return [space.traces[members[p]] for p in range(max(start, 0), stop) if p in members]
 
-    def pool(self, namespace: str, ids: Sequence[str] = (), spans: Sequence[tuple[str, int, int]] = ()) -> Pool:
+    def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0) -> Pool:
         with self._lock:
             space = self._spaces.get(namespace)
             if space is None:
                 return Pool.empty(self.dim)
-            keys = [space.keys[i] for i in ids if i in space.keys]
-            for ep, start, stop in spans:
-                members = space.episodes.get(ep, {})
-                keys.extend(members[p] for p in range(max(start, 0), stop) if p in members)
+            keys = list(dict.fromkeys(space.keys[i] for i in ids if i in space.keys))
+            for k in list(keys) if radius else ():
+                t = space.traces[k]
+                members = space.episodes.get(t.episode, {}) if t.episode is not None else {}
+                keys += [members[p] for p in range(t.position - radius, t.position + radius + 1) if p in members]
             keys = list(dict.fromkeys(keys))
             traces = [space.traces[k] for k in keys]
             return Pool.from_traces(traces, [space.bm25.tokens(k) for k in keys], [self._logs[t.id] for t in traces], self.dim)

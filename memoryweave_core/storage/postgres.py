@@ -52,7 +52,7 @@ import numpy as np
 
 from ..activation import RECENT, AccessLog
 from ..errors import DimensionMismatchError, InvalidInputError, SchemaVersionError, StoreError, require
-from ..lexical import B, K1, query_weights, tokenize
+from ..lexical import B, K1, candidate_terms, query_weights, tokenize
 from ..pool import Pool
 from ..trace import Trace
 from .base import Field, vector_dim
@@ -61,7 +61,6 @@ from .codec import decode_array, encode_state
 SCHEMA_VERSION = 1
 #: ``MIGRATIONS[v](conn, schema)`` upgrades schema version ``v`` to ``v + 1``.
 MIGRATIONS: dict[int, Callable[[Any, str], None]] = {}
-MAX_POSTINGS = 50_000
 _COLS = "key, id, namespace, text, speaker, episode, position, time, metadata, category, content, context"
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -429,8 +428,7 @@ class PostgresStore:
         weights = query_weights(terms, n_docs, df)
         if not weights:
             return []
-        ranked = sorted(weights, key=lambda t: -weights[t])
-        use = [t for t in ranked if df[t] <= MAX_POSTINGS] or ranked[:1]
+        use = candidate_terms(weights, df)
         wt = list(weights)
         rows = self._q(
             f"""
@@ -454,21 +452,17 @@ class PostgresStore:
         )
         return [self._trace(r) for r in rows]
 
-    def pool(self, namespace: str, ids: Sequence[str] = (), spans: Sequence[tuple[str, int, int]] = ()) -> Pool:
+    def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0) -> Pool:
         cols = ", ".join(f"t.{c.strip()}" for c in _COLS.split(",")) + ", t.toks, t.first_access, t.access_count, t.recent"
-        rows = []
-        if ids:
-            found = {r[1]: r for r in self._q(
-                f"SELECT {cols} FROM {self._t('traces')} t WHERE t.namespace = %s AND t.id = ANY(%s)", (namespace, list(ids))
-            )}
-            rows += [found[i] for i in ids if i in found]  # in the order asked for: ties rank alike everywhere
-        if spans:
-            rows += self._q(
-                f"SELECT {cols} FROM unnest(%s::text[], %s::int[], %s::int[]) AS s(ep, lo, hi)"
-                f" JOIN {self._t('traces')} t ON t.namespace = %s AND t.episode = s.ep AND t.position >= s.lo AND t.position < s.hi",
-                ([ep for ep, _, _ in spans], [max(int(lo), 0) for _, lo, _ in spans], [int(hi) for _, _, hi in spans], namespace),
-            )
-        rows = list({r[0]: r for r in rows}.values())  # one row per key, where it first came
+        if not ids:
+            return Pool.empty(self.dim)
+        traces = self._t("traces")
+        rows = self._q(
+            f"WITH f AS (SELECT key, episode, position FROM {traces} WHERE namespace = %s AND id = ANY(%s))"
+            f" SELECT {cols} FROM {traces} t WHERE t.key IN (SELECT key FROM f UNION ALL SELECT n.key FROM f JOIN {traces} n"
+            " ON n.namespace = %s AND n.episode = f.episode AND n.position BETWEEN f.position - %s AND f.position + %s)",
+            (namespace, list(ids), namespace, radius, radius),
+        )
         n = len(_COLS.split(","))
         return Pool.from_traces(
             [self._trace(r[:n]) for r in rows],

@@ -22,9 +22,8 @@ Lexical search
     :meth:`lexical` scores numpy posting arrays the way
     :class:`~memoryweave_core.lexical.BM25Index` does; each term's postings are read once from FTS5 (its ``instance``
     vocabulary, in a TEMP table, and its per-document sizes) and then kept in
-    step with this store's writes.  Terms in more than ``MAX_POSTINGS``
-    documents add to the scores but bring no candidates (the best ``2n`` by
-    the other terms are rescored exactly).
+    step with this store's writes.  Common terms add to the scores but bring
+    no candidates (:func:`~memoryweave_core.lexical.candidate_terms`).
 
 Caches
     Decoded traces (with their token strings), access logs, document
@@ -73,7 +72,7 @@ import numpy as np
 from ..activation import RECENT, AccessLog, log_columns
 from ..ann import DEFAULT_THRESHOLD, AutoIndex, remove_files
 from ..errors import CorruptStoreError, DimensionMismatchError, InvalidInputError, SchemaVersionError, StoreError
-from ..lexical import bm25_scores, bm25_term, query_weights, sum_by_key, tokenize
+from ..lexical import best_matches, bm25_term, candidate_terms, query_weights, sum_by_key, tokenize
 from ..pool import Pool
 from ..trace import Trace
 from .base import Field, vector_dim
@@ -106,7 +105,6 @@ POSTINGS_CACHE = 4_000_000
 #: Saved graph files stay trusted (loaded, then synced) for this many saves.
 KEEP_DIGESTS = 4
 
-MAX_POSTINGS = 50_000  # as BM25Index.search: very common terms do not generate candidates
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -201,6 +199,21 @@ def _fts_term(nsid: int, term: str) -> str:
 def _fts_doc(nsid: int, tokens: str) -> str:
     prefix = f"n{nsid}x"
     return " ".join([prefix + _hex(t) for t in tokens.split()])
+
+
+def _pool_sql(count: int, neighbours: bool) -> str:
+    """The pool's query for ``count`` keys (parameters: the keys, the
+    namespace id, then, with ``neighbours``, the radius twice, the keys and
+    the namespace id again).  ``NOT INDEXED`` keeps the first-round rows to
+    key lookups: without ANALYZE statistics (a store just built) the planner
+    would rather scan the namespace's whole episode index for them."""
+    wanted = f"SELECT key FROM traces WHERE key IN ({_marks(count)}) AND ns = ?"
+    if neighbours:
+        wanted += (
+            " UNION ALL SELECT n.key FROM traces f NOT INDEXED JOIN traces n ON n.ns = f.ns AND n.episode = f.episode"
+            f" AND n.position BETWEEN f.position - ? AND f.position + ? WHERE f.key IN ({_marks(count)}) AND f.ns = ?"
+        )
+    return f"SELECT {_POOL_COLS} FROM traces t LEFT JOIN access a ON a.key = t.key WHERE t.key IN ({wanted})"
 
 
 def _chunks(seq: Sequence, size: int = _SQL_CHUNK) -> Iterator[Sequence]:
@@ -1030,20 +1043,9 @@ class SQLiteStore:
             self._postings[slot] = (keys[keep], tfs[keep], lens[keep])
             self._posting_rows -= int((~keep).sum())
 
-    @staticmethod
-    def _top(scores: np.ndarray, m: int) -> np.ndarray:
-        """Positions of the ``m`` best scores, best first, ties in position order (a stable full sort's answer)."""
-        if len(scores) > m > 0:
-            kth = np.partition(-scores, m - 1)[m - 1]
-            cand = np.flatnonzero(-scores <= kth)
-            return cand[np.argsort(-scores[cand], kind="stable")][:m]
-        return np.argsort(-scores, kind="stable")[: max(m, 0)]
-
     def lexical(self, namespace: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
-        """Top ``n`` by BM25 from cached posting arrays (the in-memory BM25Index's arithmetic).
-
-        Terms in more than MAX_POSTINGS documents add to the scores but do not
-        bring candidates: the best ``2n`` by the other terms are rescored exactly."""
+        """Top ``n`` by BM25 from cached posting arrays, as :meth:`BM25Index.search
+        <memoryweave_core.lexical.BM25Index.search>` finds them."""
         terms = list(terms)
         if not terms or n <= 0:
             return []
@@ -1054,32 +1056,29 @@ class SQLiteStore:
                 return []
             n_docs, avg, df = self._lex_stats(nsid, terms)
             weights = query_weights(terms, n_docs, df)
-            if not weights:
+            use = candidate_terms(weights, df)
+            if not use:
                 return []
-            use = [t for t in weights if df[t] <= MAX_POSTINGS] or [max(weights, key=lambda t: weights[t])]
             parts_keys, parts_scores = [], []
             for t in use:
                 keys, tfs, lens = self._posting(nsid, t)
                 parts_keys.append(keys)
                 parts_scores.append(bm25_term(tfs, lens, avg, weights[t]))
             keys, totals = sum_by_key(parts_keys, parts_scores)
-            top = self._top(totals, n if len(use) == len(weights) else 2 * n)
-            klist = keys[top].tolist()
-            if len(use) == len(weights):
-                ids = self._ids(nsid, klist)
-                scored = [(ids[k], float(v)) for k, v in zip(klist, totals[top].tolist()) if k in ids]
-            else:
-                found: dict[int, tuple] = {}
-                for part in _chunks(klist):
-                    sql = f"SELECT key, id, tokens FROM traces WHERE key IN ({_marks(len(part))}) AND ns = ?"
-                    found.update((row[0], row) for row in self._sql(sql, [*part, nsid]))
-                if not all(type(tid) is str and type(tok) is str for _, tid, tok in found.values()):
-                    raise self._corrupt("a trace row has unreadable tokens")
-                self._remember_ids(nsid, {key: tid for key, tid, _ in found.values()})
-                rows = [found[k] for k in klist if k in found]  # best partial score first: ties keep that order
-                exact = bm25_scores([tok.split() for _, _, tok in rows], weights, avg)
-                scored = sorted(zip([tid for _, tid, _ in rows], exact.tolist()), key=lambda x: -x[1])
-        return [(tid, sc) for tid, sc in scored[:n] if sc > 0]
+            best = best_matches(keys, totals, n, len(use) == len(weights), lambda ks: self._tokens_of(nsid, ks), weights, avg)
+            ids = self._ids(nsid, [k for k, _ in best])
+        return [(ids[k], s) for k, s in best if k in ids]
+
+    def _tokens_of(self, nsid: int, keys: list[int]) -> dict[int, list[str]]:
+        """Tokens of these rows (the ids read with them are remembered)."""
+        found: dict[int, tuple] = {}
+        for part in _chunks(keys):
+            sql = f"SELECT key, id, tokens FROM traces WHERE key IN ({_marks(len(part))}) AND ns = ?"
+            found.update((row[0], row) for row in self._sql(sql, [*part, nsid]))
+        if not all(type(tid) is str and type(tok) is str for _, tid, tok in found.values()):
+            raise self._corrupt("a trace row has unreadable tokens")
+        self._remember_ids(nsid, {key: tid for key, tid, _ in found.values()})
+        return {key: tok.split() for key, _, tok in found.values()}
 
     # -- episodes ----------------------------------------------------------------
     def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:
@@ -1102,32 +1101,29 @@ class SQLiteStore:
                 raise self._corrupt(f"trace {t.id!r} is indexed under another episode or position")
         return out
 
-    def pool(self, namespace: str, ids: Sequence[str] = (), spans: Sequence[tuple[str, int, int]] = ()) -> Pool:
-        """Columns straight from the rows (no Trace objects, no metadata JSON).
+    def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0) -> Pool:
+        """Columns straight from the rows (no Trace objects, no metadata JSON),
+        neighbours included, in one query per chunk of ids.
 
-        Rows are found by key first (ids that a search just mapped from keys
-        are remembered; the spans' keys come from the (ns, episode, position)
-        index alone, as a UNION ALL of range searches: a join against a VALUES
-        list of the spans lets the planner build a Bloom filter over the whole
-        table first, 80 ms at 100k rows), then read in one query per chunk."""
+        Rows are found by key (ids that a search just mapped from keys are
+        remembered); their neighbours' keys come from the covering
+        (ns, episode, position) index alone."""
         with self._lock:
             self._check_external()
             nsid = self._nsid(namespace)
             if nsid is None or self.dim is None:
                 return Pool.empty(self.dim)
             key_of = self._keys_of(ids)
-            keys = [key_of[i] for i in ids if i in key_of]
-            one = "SELECT key FROM traces WHERE ns = ? AND episode = ? AND position >= ? AND position < ?"
-            for i in range(0, len(spans), 400):  # SQLite allows 500 terms in a compound select
-                chunk = spans[i : i + 400]
-                params = [v for ep, lo, hi in chunk for v in (nsid, ep, max(int(lo), 0), int(hi))]
-                keys += [r[0] for r in self._sql(" UNION ALL ".join([one] * len(chunk)), params)]
-            keys = list(dict.fromkeys(keys))
+            keys = list(dict.fromkeys(key_of[i] for i in ids if i in key_of))
             rows: dict[int, tuple] = {}
-            for part in _chunks(keys):
-                sql = f"SELECT {_POOL_COLS} FROM traces t LEFT JOIN access a ON a.key = t.key WHERE t.key IN ({_marks(len(part))}) AND t.ns = ?"
-                rows.update((row[0], row) for row in self._sql(sql, [*part, nsid]))
-        return self._pool_of([rows[k] for k in keys if k in rows])  # in the order asked for: ties rank alike everywhere
+            for part in _chunks(keys, _SQL_CHUNK // 2):
+                params = [*part, nsid] + ([radius, radius, *part, nsid] if radius else [])
+                rows.update((row[0], row) for row in self._sql(_pool_sql(len(part), bool(radius)), params))
+        asked = set(keys)
+        episodes = {row[3] for key, row in rows.items() if key in asked}
+        if any(row[3] not in episodes for key, row in rows.items() if key not in asked):
+            raise self._corrupt("a trace is indexed under another episode than its row holds")
+        return self._pool_of(list(rows.values()))
 
     def _pool_of(self, rows: list[tuple]) -> Pool:
         """A Pool from rows of ``_POOL_COLS``, every cell checked a column at a time."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from functools import lru_cache
+from itertools import chain
 from collections import Counter
 from typing import Iterable, Sequence
 
@@ -136,11 +137,14 @@ def _proximity(hits: Sequence[list[tuple[int, str]]], lengths: Sequence[int], po
     out = np.zeros(len(hits))
     lengths = np.asarray(lengths, np.float64)
     avg = max(float(lengths.mean()), 1.0) if len(lengths) else 1.0
-    df: Counter = Counter()
+    words = [{w for _, w in hits_of_doc} for hits_of_doc in hits]
+    df = Counter(chain.from_iterable(words))
     pairs: list[dict[tuple[str, str], float]] = []
-    for hits_of_doc in hits:
-        df.update({w for _, w in hits_of_doc})
+    for hits_of_doc, distinct in zip(hits, words):
         near: dict[tuple[str, str], float] = {}
+        pairs.append(near)
+        if len(distinct) < 2:
+            continue
         # Positions are distinct, so each hit meets at most `window` later ones:
         # linear in the document's length, whatever the query or the repetition.
         for x, (i, a) in enumerate(hits_of_doc):
@@ -150,10 +154,11 @@ def _proximity(hits: Sequence[list[tuple[int, str]]], lengths: Sequence[int], po
                 if c != a:
                     pair = (a, c) if a < c else (c, a)
                     near[pair] = near.get(pair, 0.0) + 1.0 / (j - i) ** 2
-        pairs.append(near)
     n = max(pool or 0, len(hits))
     weight = {w: idf(n, d) for w, d in df.items()}
     for j, near in enumerate(pairs):
+        if not near:
+            continue
         norm = k1 * (1.0 - b + b * lengths[j] / avg)
         for (a, c), acc in near.items():
             out[j] += min(weight[a], weight[c]) * (k1 + 1) * acc / (norm + acc)

@@ -65,35 +65,20 @@ class Pool:
             recent_access=recent,
         )
 
-    def take(self, rows: Sequence[int]) -> "Pool":
-        """The given rows, in that order."""
-        pick = np.asarray(rows, dtype=np.int64)
-        return Pool(
-            ids=[self.ids[i] for i in rows],
-            speakers=[self.speakers[i] for i in rows],
-            episodes=[self.episodes[i] for i in rows],
-            positions=self.positions[pick],
-            times=self.times[pick],
-            categories=self.categories[pick],
-            tokens=[self.tokens[i] for i in rows],
-            content=self.content[pick],
-            context=self.context[pick],
-            first_access=self.first_access[pick],
-            access_count=self.access_count[pick],
-            recent_access=self.recent_access[pick],
-        )
 
-    def arranged(self, ids: Sequence[str]) -> "Pool":
-        """The rows in the order every store hands a pool over: those of
-        ``ids`` as asked, then the neighbours, episode by episode in the order
-        the episodes first appear above, by position within one.  One order on
-        every backend, so ties rank alike everywhere."""
-        row = {tid: i for i, tid in enumerate(self.ids)}
-        first = [row[t] for t in dict.fromkeys(ids) if t in row]
-        rank: dict[str, int] = {}
-        for i in first:
-            if self.episodes[i] is not None:
-                rank.setdefault(self.episodes[i], len(rank))
-        asked = set(first)
-        near = sorted((i for i in range(len(self)) if i not in asked), key=lambda i: (rank[self.episodes[i]], self.positions[i]))
-        return self.take(first + near)
+def pool_order(asked: Sequence, keys: Sequence, episodes: Sequence[str | None], positions: Sequence[int]) -> list[int]:
+    """The order in which a store hands a pool's rows over (rows given by
+    their ``keys``, episodes and positions): the rows of the ``asked`` keys
+    as asked, then the neighbours, episode by episode in the order the
+    episodes first appear above, by position within one.  Every store orders
+    with this, so ties rank alike on every backend."""
+    row = {key: i for i, key in enumerate(keys)}
+    first = [row[k] for k in dict.fromkeys(asked) if k in row]
+    rank: dict[str, int] = {}
+    for i in first:
+        if episodes[i] is not None:
+            rank.setdefault(episodes[i], len(rank))
+    taken = set(first)
+    near = [i for i in range(len(keys)) if i not in taken]
+    near.sort(key=lambda i: (rank[episodes[i]], positions[i]))
+    return first + near

@@ -215,7 +215,7 @@ class Retriever:
             ids.update(dict.fromkeys(i for i, _ in self.store.nearest(ns, field, vector, n)))
         if terms:
             ids.update(dict.fromkeys(i for i, _ in self.store.lexical(ns, terms, n)))
-        return self.store.pool(ns, ids=list(ids), radius=self.config.neighbour_radius).arranged(ids)
+        return self.store.pool(ns, ids=list(ids), radius=self.config.neighbour_radius)
 
     def _neighbours(self, pool: Pool, episodes: np.ndarray) -> np.ndarray:
         """``nb[i, r + d]``: the row of trace i's neighbour at offset d

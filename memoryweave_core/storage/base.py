@@ -77,8 +77,8 @@ class Store(Protocol):
         """Recall's candidate pool as columns, with tokens and access logs: the
         traces with these ids (ids unknown in the namespace are skipped) and
         their episodic neighbours, the traces of the same episode within
-        ``radius`` positions of one of them; each once, in any order
-        (:meth:`Pool.arranged <memoryweave_core.pool.Pool.arranged>` orders them)."""
+        ``radius`` positions of one of them; each once, in the order of
+        :func:`~memoryweave_core.pool.pool_order`."""
 
     def episode_length(self, namespace: str, episode: str) -> int:
         """One past the largest position in the episode (0 when it is new)."""

@@ -16,7 +16,7 @@ import numpy as np
 from ..activation import AccessLog
 from ..ann import AutoIndex
 from ..lexical import BM25Index, tokenize
-from ..pool import Pool
+from ..pool import Pool, pool_order
 from ..trace import Trace
 from .base import Field, vector_dim
 
@@ -176,13 +176,16 @@ class MemoryStore:
             space = self._spaces.get(namespace)
             if space is None:
                 return Pool.empty(self.dim)
-            keys = list(dict.fromkeys(space.keys[i] for i in ids if i in space.keys))
-            for k in list(keys) if radius else ():
+            asked = [space.keys[i] for i in ids if i in space.keys]
+            keys = list(asked)
+            for k in asked if radius else ():
                 t = space.traces[k]
                 members = space.episodes.get(t.episode, {}) if t.episode is not None else {}
                 keys += [members[p] for p in range(t.position - radius, t.position + radius + 1) if p in members]
             keys = list(dict.fromkeys(keys))
             traces = [space.traces[k] for k in keys]
+            order = pool_order(asked, keys, [t.episode for t in traces], [t.position for t in traces])
+            keys, traces = [keys[i] for i in order], [traces[i] for i in order]
             return Pool.from_traces(traces, [space.bm25.tokens(k) for k in keys], [self._logs[t.id] for t in traces], self.dim)
 
     def episode_length(self, namespace: str, episode: str) -> int:

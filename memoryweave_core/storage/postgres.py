@@ -53,7 +53,7 @@ import numpy as np
 from ..activation import RECENT, AccessLog
 from ..errors import DimensionMismatchError, InvalidInputError, SchemaVersionError, StoreError, require
 from ..lexical import B, K1, candidate_terms, query_weights, tokenize
-from ..pool import Pool
+from ..pool import Pool, pool_order
 from ..trace import Trace
 from .base import Field, vector_dim
 from .codec import decode_array, encode_state
@@ -463,6 +463,7 @@ class PostgresStore:
             " ON n.namespace = %s AND n.episode = f.episode AND n.position BETWEEN f.position - %s AND f.position + %s)",
             (namespace, list(ids), namespace, radius, radius),
         )
+        rows = [rows[i] for i in pool_order(ids, [r[1] for r in rows], [r[5] for r in rows], [r[6] for r in rows])]
         n = len(_COLS.split(","))
         return Pool.from_traces(
             [self._trace(r[:n]) for r in rows],

@@ -73,7 +73,7 @@ from ..activation import RECENT, AccessLog, log_columns
 from ..ann import DEFAULT_THRESHOLD, AutoIndex, remove_files
 from ..errors import CorruptStoreError, DimensionMismatchError, InvalidInputError, SchemaVersionError, StoreError
 from ..lexical import best_matches, bm25_term, candidate_terms, query_weights, sum_by_key, tokenize
-from ..pool import Pool
+from ..pool import Pool, pool_order
 from ..trace import Trace
 from .base import Field, vector_dim
 from .codec import decode_array, encode_state
@@ -1123,13 +1123,15 @@ class SQLiteStore:
         episodes = {row[3] for key, row in rows.items() if key in asked}
         if any(row[3] not in episodes for key, row in rows.items() if key not in asked):
             raise self._corrupt("a trace is indexed under another episode than its row holds")
-        return self._pool_of(list(rows.values()))
+        return self._pool_of(list(rows.values()), keys)
 
-    def _pool_of(self, rows: list[tuple]) -> Pool:
-        """A Pool from rows of ``_POOL_COLS``, every cell checked a column at a time."""
+    def _pool_of(self, rows: list[tuple], asked: list[int]) -> Pool:
+        """A Pool from rows of ``_POOL_COLS`` (every cell checked a column at a
+        time), in :func:`pool_order` for the ``asked`` keys."""
         if not rows:
             return Pool.empty(self.dim)
         cols = self._check_cells(rows, _names(_POOL_COLS))
+        cols = list(zip(*[rows[i] for i in pool_order(asked, cols[0], cols[3], cols[4])]))
         n = len(rows)
         used = [i for i, count in enumerate(cols[11]) if count is not None]  # rows of traces used since creation
         first, count, recent = log_columns([self._access_log(cols[1][i], cols[10][i], cols[11][i], cols[12][i]) for i in used])

@@ -80,5 +80,5 @@ def pool_order(asked: Sequence, keys: Sequence, episodes: Sequence[str | None], 
             rank.setdefault(episodes[i], len(rank))
     taken = set(first)
     near = [i for i in range(len(keys)) if i not in taken]
-    near.sort(key=lambda i: (rank[episodes[i]], positions[i]))
-    return first + near
+    by = np.lexsort(([positions[i] for i in near], [rank[episodes[i]] for i in near]))  # stable
+    return first + [near[i] for i in by.tolist()]

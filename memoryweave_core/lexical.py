@@ -126,8 +126,14 @@ def proximity(terms: Sequence[str], docs: Sequence[Sequence[str]], pool: int | N
     wanted = set(terms)
     if len(wanted) < 2 or not docs:
         return np.zeros(len(docs))
-    hits = [[(i, w) for i, w in enumerate(doc) if w in wanted] for doc in docs]
-    return _proximity(hits, [len(d) for d in docs], pool, window, k1, b)
+    hits = _hits(docs, wanted)
+    return _proximity([hits.get(i, []) for i in range(len(docs))], [len(d) for d in docs], pool, window, k1, b)
+
+
+def _hits(docs: Sequence[Sequence[str]], words) -> dict[int, list[tuple[int, str]]]:
+    """The documents that hold one of ``words`` (a set or dict keys): for
+    each, its ``(position, word)`` of those words.  One pass over the tokens."""
+    return {i: [(p, w) for p, w in enumerate(doc) if w in words] for i, doc in enumerate(docs) if not words.isdisjoint(doc)}
 
 
 def _proximity(hits: Sequence[list[tuple[int, str]]], lengths: Sequence[int], pool: int | None = None,
@@ -176,11 +182,7 @@ def bm25_scores(docs: Sequence[Sequence[str]], weights: dict[str, float], avg_le
     """BM25 of a few documents given as their tokens (a recall's candidates),
     term by term in query order: equal to the posting-list scores of
     :meth:`BM25Index.search` for the same documents."""
-    hits = {}
-    for i, doc in enumerate(docs):  # one pass over the tokens, whatever the number of terms
-        if not weights.keys().isdisjoint(doc):
-            hits[i] = [(p, w) for p, w in enumerate(doc) if w in weights]
-    return _bm25(hits, [len(d) for d in docs], weights, avg_len, k1, b)
+    return _bm25(_hits(docs, weights.keys()), [len(d) for d in docs], weights, avg_len, k1, b)
 
 
 def _bm25(hits: dict[int, list[tuple[int, str]]], lengths: Sequence[int], weights: dict[str, float], avg_len: float,
@@ -207,10 +209,7 @@ def lexical_evidence(docs: Sequence[Sequence[str]], terms: Sequence[str], weight
     query word.  Computed here, once, from what every store hands over, so
     every backend scores alike."""
     wanted = set(terms)
-    hits = {}  # the query words of each document that holds one, with their positions: one pass over the tokens
-    for i, doc in enumerate(docs):
-        if not wanted.isdisjoint(doc):
-            hits[i] = [(p, w) for p, w in enumerate(doc) if w in wanted]
+    hits = _hits(docs, wanted)  # found once, for BM25 and proximity
     scores = _bm25(hits, [len(d) for d in docs], weights, avg_len)
     if len(wanted) > 1:
         scored = [i for i in hits if scores[i] > 0]

@@ -24,8 +24,9 @@ Lexical scores are Okapi BM25 with the in-memory
 :class:`~memoryweave_core.lexical.BM25Index` formula (k1=1.2, b=0.75,
 ``idf = ln(1 + (N - df + 0.5) / (df + 0.5))`` over the namespace, query term
 counts as weights), computed in SQL for :meth:`lexical` (candidates come from
-the GIN index; terms in more than 50,000 documents of the namespace do not
-generate candidates) and agreeing with the in-memory store to rounding;
+the GIN index, for the query words that
+:func:`~memoryweave_core.lexical.candidate_terms` lets bring candidates;
+the others only score them) and agreeing with the in-memory store to rounding;
 recall scores its candidates itself from the tokens :meth:`pool` returns and
 the statistics of :meth:`lexical_stats`.  (``ts_rank`` is not BM25 and would make the lexical feature mean
 something else on this backend.)
@@ -453,9 +454,9 @@ class PostgresStore:
         return [self._trace(r) for r in rows]
 
     def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0) -> Pool:
-        cols = ", ".join(f"t.{c.strip()}" for c in _COLS.split(",")) + ", t.toks, t.first_access, t.access_count, t.recent"
         if not ids:
             return Pool.empty(self.dim)
+        cols = ", ".join(f"t.{c.strip()}" for c in _COLS.split(",")) + ", t.toks, t.first_access, t.access_count, t.recent"
         traces = self._t("traces")
         rows = self._q(
             f"WITH f AS (SELECT key, episode, position FROM {traces} WHERE namespace = %s AND id = ANY(%s))"

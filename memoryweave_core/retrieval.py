@@ -208,14 +208,8 @@ class Retriever:
     def _pool(self, ns: str, qv: np.ndarray, tv: np.ndarray, terms: list[str]) -> Pool:
         """The first-round candidates of every pathway and (in the same store
         call) their episodic neighbours, ``neighbour_radius`` each side."""
-        n = self.config.candidates
-        ids: dict[str, None] = {}
         searches = [("content", qv), ("context", qv)] + ([("content", tv)] if tv is not qv else [])
-        for field, vector in searches:
-            ids.update(dict.fromkeys(i for i, _ in self.store.nearest(ns, field, vector, n)))
-        if terms:
-            ids.update(dict.fromkeys(i for i, _ in self.store.lexical(ns, terms, n)))
-        return self.store.pool(ns, ids=list(ids), radius=self.config.neighbour_radius)
+        return self.store.candidates(ns, searches, terms, self.config.candidates, self.config.neighbour_radius)
 
     def _neighbours(self, pool: Pool, episodes: np.ndarray) -> np.ndarray:
         """``nb[i, r + d]``: the row of trace i's neighbour at offset d

@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 
 from backends import BACKENDS, pg_dsn
-from memoryweave_core.errors import DimensionMismatchError
+from memoryweave_core.errors import DimensionMismatchError, InvalidInputError
 from memoryweave_core.activation import log_columns
 from memoryweave_core.lexical import BM25Index, tokenize
 from memoryweave_core.storage import MemoryStore, Store
+from memoryweave_core.storage.base import gather_candidates
 from memoryweave_core.trace import Trace
 
 DIM = 16
@@ -204,6 +205,27 @@ def test_pool_holds_the_columns_of_ids_and_their_neighbours(store):
     assert pool.access_count.tolist() == [1, 2, 1, 1, 1, 1]
     assert store.pool("default", ids=[ts[5].id, ts[5].id]).ids == [ts[5].id]  # radius 0: the ids alone
     assert len(store.pool("default")) == 0 and len(store.pool("nobody", ids=[ts[0].id])) == 0
+
+
+def test_candidates_are_the_searches_pool_in_one_call(store):
+    """``candidates`` equals composing nearest, lexical and pool, on every backend."""
+    rng = np.random.default_rng(9)
+    ts = traces(rng, [f"{TEXTS[i % 6]} again {i}" for i in range(60)], episode="e")  # HNSW on SQLite
+    store.add(ts[:45] + [traces(rng, TEXTS[:1], episode=None)[0]])
+    store.add(ts[45:])
+    store.add(traces(rng, namespace="other", episode="e"))
+    q = unit(rng, 2)
+    searches = [("content", q[0]), ("context", q[0]), ("content", q[1])]
+    for terms, n, radius in [(tokenize("Luna painting Sunday"), 5, 2), ([], 7, 1), (tokenize("zebra"), 3, 0)]:
+        got = store.candidates("default", searches, terms, n, radius)
+        want = gather_candidates(store, "default", searches, terms, n, radius)
+        assert got.ids == want.ids and len(got) > n
+        assert set(got.ids) <= {t.id for t in store.iter_traces("default")}
+        np.testing.assert_array_equal(got.content, want.content)
+        np.testing.assert_array_equal(got.positions, want.positions)
+    assert len(store.candidates("nobody", searches, ["luna"], 5, 2)) == 0
+    with pytest.raises(InvalidInputError):
+        store.candidates("default", [("text", q[0])], [], 5, 2)
 
 
 def test_episodes(store):

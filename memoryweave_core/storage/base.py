@@ -2,7 +2,8 @@
 
 A store keeps traces and answers *candidate* queries: nearest vectors,
 lexical matches, and the columns of a candidate pool (with the episodic
-neighbours of the first candidates).  Everything that turns
+neighbours of the first candidates); :meth:`Store.candidates` is all three
+for one recall, in one call.  Everything that turns
 candidates into a ranking (features, fusion, explanations) lives in the
 engine, once, so every backend ranks the same way.  Every method that takes a
 namespace applies it inside the query: no backend ever returns a trace of
@@ -16,11 +17,19 @@ from typing import Iterator, Literal, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from ..activation import AccessLog
-from ..errors import DimensionMismatchError
+from ..errors import DimensionMismatchError, InvalidInputError
 from ..pool import Pool
 from ..trace import Trace
 
 Field = Literal["content", "context"]
+#: One vector search of a recall: which vectors to search, and the query vector.
+Search = tuple[Field, np.ndarray]
+
+
+def check_field(field: str) -> None:
+    """A vector search names one of the two vectors a trace has."""
+    if field not in ("content", "context"):
+        raise InvalidInputError(f"field must be 'content' or 'context', got {field!r}")
 
 
 def vector_dim(traces: Sequence[Trace], dim: int | None) -> int:
@@ -80,6 +89,13 @@ class Store(Protocol):
         ``radius`` positions of one of them; each once, in the order of
         :func:`~memoryweave_core.pool.pool_order`."""
 
+    def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int) -> Pool:
+        """One recall's pool: the ``n`` nearest of every search and the ``n``
+        best BM25 matches of ``terms``, asked in that order, with their
+        neighbours (as :meth:`pool` gives them).  :func:`gather_candidates`
+        composes it from the three methods above; a store may answer it in
+        one pass instead (SQLite never maps its row keys to ids and back)."""
+
     def episode_length(self, namespace: str, episode: str) -> int:
         """One past the largest position in the episode (0 when it is new)."""
 
@@ -96,3 +112,16 @@ class Store(Protocol):
     def save_state(self, namespace: str, key: str, state: dict) -> None: ...
 
     def close(self) -> None: ...
+
+
+def gather_candidates(store: Store, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int,
+                      radius: int) -> Pool:
+    """:meth:`Store.candidates` from the store's ``nearest``, ``lexical`` and ``pool``."""
+    for field, _ in searches:
+        check_field(field)
+    ids: dict[str, None] = {}
+    for field, vector in searches:
+        ids.update(dict.fromkeys(i for i, _ in store.nearest(namespace, field, vector, n)))
+    if terms:
+        ids.update(dict.fromkeys(i for i, _ in store.lexical(namespace, terms, n)))
+    return store.pool(namespace, ids=list(ids), radius=radius)

@@ -18,7 +18,7 @@ from ..ann import AutoIndex
 from ..lexical import BM25Index, tokenize
 from ..pool import Pool, pool_order
 from ..trace import Trace
-from .base import Field, vector_dim
+from .base import Field, Search, check_field, gather_candidates, vector_dim
 
 
 @dataclass
@@ -143,6 +143,7 @@ class MemoryStore:
         return [space.traces[int(k)].id for k in keys]
 
     def nearest(self, namespace: str, field: Field, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        check_field(field)
         with self._lock:
             space = self._spaces.get(namespace)
             if space is None:
@@ -187,6 +188,9 @@ class MemoryStore:
             order = pool_order(asked, keys, [t.episode for t in traces], [t.position for t in traces])
             keys, traces = [keys[i] for i in order], [traces[i] for i in order]
             return Pool.from_traces(traces, [space.bm25.tokens(k) for k in keys], [self._logs[t.id] for t in traces], self.dim)
+
+    def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int) -> Pool:
+        return gather_candidates(self, namespace, searches, terms, n, radius)
 
     def episode_length(self, namespace: str, episode: str) -> int:
         with self._lock:

@@ -56,7 +56,7 @@ from ..errors import DimensionMismatchError, InvalidInputError, SchemaVersionErr
 from ..lexical import B, K1, candidate_terms, query_weights, tokenize
 from ..pool import Pool, pool_order
 from ..trace import Trace
-from .base import Field, vector_dim
+from .base import Field, Search, check_field, gather_candidates, vector_dim
 from .codec import decode_array, encode_state
 
 SCHEMA_VERSION = 1
@@ -382,8 +382,7 @@ class PostgresStore:
             last = rows[-1][0]
 
     def nearest(self, namespace: str, field: Field, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
-        if field not in ("content", "context"):
-            raise InvalidInputError(f"field must be 'content' or 'context', got {field!r}")
+        check_field(field)
         if self.dim is None or n <= 0:
             if self.dim is None and (dim := self._meta("dim")):
                 self.dim = int(dim)
@@ -472,6 +471,9 @@ class PostgresStore:
             [_log(*r[n + 1 : n + 4]) for r in rows],
             self.dim,
         )
+
+    def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int) -> Pool:
+        return gather_candidates(self, namespace, searches, terms, n, radius)
 
     def episode_length(self, namespace: str, episode: str) -> int:
         top = self._q(f"SELECT max(position) FROM {self._t('traces')} WHERE namespace = %s AND episode = %s", (namespace, episode))[0][0]

@@ -75,7 +75,7 @@ from ..errors import CorruptStoreError, DimensionMismatchError, InvalidInputErro
 from ..lexical import best_matches, bm25_term, candidate_terms, query_weights, sum_by_key, tokenize
 from ..pool import Pool, pool_order
 from ..trace import Trace
-from .base import Field, vector_dim
+from .base import Field, Search, check_field, vector_dim
 from .codec import decode_array, encode_state
 
 #: Version of the layout below; bump it and add a migration when it changes.
@@ -861,8 +861,7 @@ class SQLiteStore:
         return out
 
     def nearest(self, namespace: str, field: Field, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
-        if field not in ("content", "context"):
-            raise InvalidInputError(f"field must be 'content' or 'context', got {field!r}")
+        check_field(field)
         with self._lock:
             self._check_external()
             nsid = self._nsid(namespace)
@@ -1054,20 +1053,24 @@ class SQLiteStore:
             nsid = self._nsid(namespace)
             if nsid is None:
                 return []
-            n_docs, avg, df = self._lex_stats(nsid, terms)
-            weights = query_weights(terms, n_docs, df)
-            use = candidate_terms(weights, df)
-            if not use:
-                return []
-            parts_keys, parts_scores = [], []
-            for t in use:
-                keys, tfs, lens = self._posting(nsid, t)
-                parts_keys.append(keys)
-                parts_scores.append(bm25_term(tfs, lens, avg, weights[t]))
-            keys, totals = sum_by_key(parts_keys, parts_scores)
-            best = best_matches(keys, totals, n, len(use) == len(weights), lambda ks: self._tokens_of(nsid, ks), weights, avg)
+            best = self._lexical(nsid, terms, n)
             ids = self._ids(nsid, [k for k, _ in best])
         return [(ids[k], s) for k, s in best if k in ids]
+
+    def _lexical(self, nsid: int, terms: list[str], n: int) -> list[tuple[int, float]]:
+        """:meth:`lexical` by row key."""
+        n_docs, avg, df = self._lex_stats(nsid, terms)
+        weights = query_weights(terms, n_docs, df)
+        use = candidate_terms(weights, df)
+        if not use:
+            return []
+        parts_keys, parts_scores = [], []
+        for t in use:
+            keys, tfs, lens = self._posting(nsid, t)
+            parts_keys.append(keys)
+            parts_scores.append(bm25_term(tfs, lens, avg, weights[t]))
+        keys, totals = sum_by_key(parts_keys, parts_scores)
+        return best_matches(keys, totals, n, len(use) == len(weights), lambda ks: self._tokens_of(nsid, ks), weights, avg)
 
     def _tokens_of(self, nsid: int, keys: list[int]) -> dict[int, list[str]]:
         """Tokens of these rows (the ids read with them are remembered)."""
@@ -1102,23 +1105,41 @@ class SQLiteStore:
         return out
 
     def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0) -> Pool:
-        """Columns straight from the rows (no Trace objects, no metadata JSON),
-        neighbours included, in one query per chunk of ids.
-
-        Rows are found by key (ids that a search just mapped from keys are
-        remembered); their neighbours' keys come from the covering
-        (ns, episode, position) index alone."""
         with self._lock:
             self._check_external()
             nsid = self._nsid(namespace)
             if nsid is None or self.dim is None:
                 return Pool.empty(self.dim)
             key_of = self._keys_of(ids)
-            keys = list(dict.fromkeys(key_of[i] for i in ids if i in key_of))
-            rows: dict[int, tuple] = {}
-            for part in _chunks(keys, _SQL_CHUNK // 2):
-                params = [*part, nsid] + ([radius, radius, *part, nsid] if radius else [])
-                rows.update((row[0], row) for row in self._sql(_pool_sql(len(part), bool(radius)), params))
+            return self._pool(nsid, [key_of[i] for i in ids if i in key_of], radius)
+
+    def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int) -> Pool:
+        """The searches' row keys go straight into the pool's query: the ids
+        come with the rows, never mapped from keys and back."""
+        for field, _ in searches:
+            check_field(field)
+        with self._lock:
+            self._check_external()
+            nsid = self._nsid(namespace)
+            if nsid is None or self.dim is None:
+                return Pool.empty(self.dim)
+            keys: dict[int, None] = {}
+            for field, vector in searches:
+                keys.update(dict.fromkeys(self._index(nsid, field).search(np.asarray(vector, np.float32), n)[0].tolist()))
+            if terms and n > 0:
+                keys.update(dict.fromkeys(k for k, _ in self._lexical(nsid, list(terms), n)))
+            return self._pool(nsid, list(keys), radius)
+
+    def _pool(self, nsid: int, keys: list[int], radius: int) -> Pool:
+        """Columns straight from the rows (no Trace objects, no metadata JSON)
+        of these keys and their neighbours, in one query per chunk of keys.
+        The neighbours' keys come from the covering (ns, episode, position)
+        index alone; keys of other namespaces or deleted rows find nothing."""
+        keys = list(dict.fromkeys(keys))
+        rows: dict[int, tuple] = {}
+        for part in _chunks(keys, _SQL_CHUNK // 2):
+            params = [*part, nsid] + ([radius, radius, *part, nsid] if radius else [])
+            rows.update((row[0], row) for row in self._sql(_pool_sql(len(part), bool(radius)), params))
         asked = set(keys)
         episodes = {row[3] for key, row in rows.items() if key in asked}
         if any(row[3] not in episodes for key, row in rows.items() if key not in asked):

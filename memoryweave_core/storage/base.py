@@ -116,9 +116,8 @@ class Store(Protocol):
 
 def gather_candidates(store: Store, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int,
                       radius: int) -> Pool:
-    """:meth:`Store.candidates` from the store's ``nearest``, ``lexical`` and ``pool``."""
-    for field, _ in searches:
-        check_field(field)
+    """:meth:`Store.candidates` from the store's ``nearest`` (which checks each
+    field), ``lexical`` and ``pool``."""
     ids: dict[str, None] = {}
     for field, vector in searches:
         ids.update(dict.fromkeys(i for i, _ in store.nearest(namespace, field, vector, n)))

@@ -102,6 +102,27 @@ def test_reopen_gives_same_recall(dsn, schema, clock):
     again.close()
 
 
+def test_planner_statistics_follow_bulk_adds(dsn, schema, monkeypatch):
+    """After a bulk add the store ANALYZEs its table itself, so the planner
+    does not choose between the HNSW index and an exact scan on the row
+    counts of before the add (autovacuum would take up to a minute)."""
+    from memoryweave_core.storage import postgres as pg
+
+    monkeypatch.setattr(pg, "ANALYZE_MIN_ROWS", 20)
+    mem = MemoryWeave(store=pg.PostgresStore(dsn, schema=schema), embedder=HashingEmbedder(dim=16))
+
+    def planned_rows() -> float:
+        return mem.store._conn.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (f'"{schema}".traces',)
+        ).fetchone()[0]
+
+    mem.add_many([f"turn {i}" for i in range(10)])
+    assert planned_rows() == -1  # never analyzed: 10 rows are below the threshold
+    mem.add_many([f"turn {i}" for i in range(10, 30)])
+    assert planned_rows() == 30
+    mem.close()
+
+
 def test_newer_schema_is_refused(dsn, schema):
     from memoryweave_core.storage import postgres as pg
 

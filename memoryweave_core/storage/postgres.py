@@ -38,6 +38,11 @@ access; the BM25 statistics are upserted in a fixed order (namespace row
 first, then terms sorted) so concurrent writers queue instead of
 deadlocking, and a transaction that still deadlocks or fails to serialise is
 retried.  Every query has the namespace in its WHERE clause.
+
+Planner statistics: whether a vector search walks the HNSW graph or scans
+the namespace's rows exactly is the planner's choice, made on its estimate of
+the namespace's size; the store ANALYZEs ``traces`` itself after bulk changes
+instead of waiting up to a minute for autovacuum.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ import json
 import re
 import threading
 import time
+import warnings
 from collections import Counter
 from typing import Any, Callable, Iterator, Sequence
 
@@ -64,6 +70,11 @@ SCHEMA_VERSION = 1
 MIGRATIONS: dict[int, Callable[[Any, str], None]] = {}
 _COLS = "key, id, namespace, text, speaker, episode, position, time, metadata, category, content, context"
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+#: This process re-ANALYZEs ``traces`` once its adds and deletes reach this
+#: share of the rows the table held at the last ANALYZE (and at least
+#: ANALYZE_MIN_ROWS): see :meth:`PostgresStore._refresh_statistics`.
+ANALYZE_GROWTH = 0.2
+ANALYZE_MIN_ROWS = 1000
 
 
 def _vec(v: Any) -> np.ndarray:
@@ -118,6 +129,8 @@ class PostgresStore:
         self._setup()
         dim = self._meta("dim")
         self.dim: int | None = int(dim) if dim is not None else None
+        self._rows_at_analyze = self._rows()
+        self._changed_since_analyze = 0
 
     # -- setup -----------------------------------------------------------------
     def _pgvector_version(self) -> tuple[int, ...]:
@@ -210,6 +223,34 @@ class PostgresStore:
         row = self._conn.execute(f"SELECT value FROM {self._t('meta')} WHERE key = %s", (key,)).fetchone()
         return row[0] if row else None
 
+    def _rows(self) -> int:
+        return int(self._q(f"SELECT coalesce(sum(n), 0) FROM {self._t('nsstats')}")[0][0])
+
+    def _refresh_statistics(self, changed: int) -> None:
+        """ANALYZE ``traces`` once this process has changed a fifth of it.
+
+        The planner picks between the HNSW index and an exact scan of the
+        namespace's rows by its estimate of how many rows the namespace
+        holds.  Autovacuum refreshes that estimate within about a minute;
+        until then, a namespace that just grew from 200 rows to 10,000 is
+        still planned as 200 rows, and every vector search scans all 10,000
+        exactly (35 ms instead of 1 ms at 10k).  The refresh runs after the
+        write has committed, and only in one process at a time (the others
+        skip it); a failure only warns, since the write itself succeeded.
+        """
+        self._changed_since_analyze += changed
+        if self._changed_since_analyze < max(ANALYZE_MIN_ROWS, ANALYZE_GROWTH * self._rows_at_analyze):
+            return
+        key = f"memoryweave-analyze-{self.schema}"
+        try:
+            with self._lock, self._conn.transaction():
+                if self._conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (key,)).fetchone()[0]:
+                    self._conn.execute(f"ANALYZE {self._t('traces')}")
+            self._rows_at_analyze = self._rows()
+        except (self._psycopg.Error, StoreError) as exc:
+            warnings.warn(f"could not refresh the planner statistics of {self._t('traces')}: {exc}", stacklevel=3)
+        self._changed_since_analyze = 0
+
     # -- plumbing ----------------------------------------------------------------
     def _tx(self, fn: Callable[[Any], Any], retries: int = 5) -> Any:
         """Run ``fn(conn)`` in a transaction, retrying deadlocks and serialisation failures."""
@@ -285,6 +326,7 @@ class PostgresStore:
 
         self._tx(write)
         self.dim = dim
+        self._refresh_statistics(len(rows))
 
     def _bump_stats(self, conn, stats: dict[str, list[int]], df: Counter, sign: int) -> None:
         """Update BM25 statistics in a fixed lock order: namespaces sorted, then their terms sorted."""
@@ -333,7 +375,9 @@ class PostgresStore:
                 conn.execute(f"DELETE FROM {self._t('state_arrays')} WHERE namespace = ANY(%s)", (emptied,))
             return len(gone)
 
-        return self._tx(write)
+        gone = self._tx(write)
+        self._refresh_statistics(gone)
+        return gone
 
     def delete_episode(self, namespace: str, episode: str) -> int:
         ids = [r[0] for r in self._q(f"SELECT id FROM {self._t('traces')} WHERE namespace = %s AND episode = %s", (namespace, episode))]

@@ -123,6 +123,37 @@ def test_planner_statistics_follow_bulk_adds(dsn, schema, monkeypatch):
     mem.close()
 
 
+def test_version_1_schema_keeps_its_access_logs(dsn, schema):
+    """Version 1 kept the access log in ``traces``; opening it moves the logs
+    to the ``access`` table and drops those columns."""
+    from memoryweave_core.storage import postgres as pg
+
+    store = pg.PostgresStore(dsn, schema=schema)
+    mem = MemoryWeave(store=store, embedder=HashingEmbedder(dim=16))
+    ids = [t.id for t in mem.add_many(["a cat", "a dog", "a bird"])]
+    store.record_access([ids[0], ids[0], ids[1]], 1_700_000_000.0)
+    before = store.access_logs(ids)
+    # back to the version 1 layout
+    s = f'"{schema}"'
+    for sql in (
+        f"ALTER TABLE {s}.traces ADD COLUMN first_access double precision, ADD COLUMN access_count integer NOT NULL"
+        " DEFAULT 1, ADD COLUMN recent double precision[] NOT NULL DEFAULT '{}'",
+        f"UPDATE {s}.traces SET first_access = time",
+        f"UPDATE {s}.traces t SET access_count = 1 + a.uses, recent = a.recent FROM {s}.access a WHERE a.key = t.key",
+        f"DROP TABLE {s}.access",
+        f"UPDATE {s}.meta SET value = '1' WHERE key = 'schema_version'",
+    ):
+        store._conn.execute(sql)
+    mem.close()
+    again = pg.PostgresStore(dsn, schema=schema)
+    assert again._meta("schema_version") == str(pg.SCHEMA_VERSION)
+    assert again.access_logs(ids) == before
+    assert before[0].count == 3 and before[2].count == 1
+    again.record_access([ids[2]], 1_700_000_100.0)
+    assert again.access_logs([ids[2]])[0].recent == [1_700_000_100.0]
+    again.close()
+
+
 def test_newer_schema_is_refused(dsn, schema):
     from memoryweave_core.storage import postgres as pg
 

@@ -9,8 +9,13 @@ Layout (all tables in one Postgres schema, ``memoryweave`` by default):
     ``terms tsvector`` built from exactly those tokens
     (``array_to_tsvector``: no second parser, so stemming and stopwords are
     the in-memory store's) with a GIN index, both vectors as pgvector
-    ``vector(dim)`` columns with HNSW indexes (``vector_cosine_ops``, m=16),
-    and the access log (``first_access``, ``access_count``, ``recent``).
+    ``vector(dim)`` columns with HNSW indexes (``vector_cosine_ops``, m=16).
+``access``
+    the access log of each trace used since its creation (``uses``, and the
+    ``recent`` newest access times); no row means unused.  It is a table of
+    its own so that a recall's writes touch narrow rows: updating a
+    ``traces`` row writes a new version of the whole row, vectors included,
+    and inserts it into both HNSW indexes again.
 ``nsstats`` / ``terms``
     per-namespace document count and total length, and per-namespace
     document frequency of every term: the statistics of BM25.
@@ -32,9 +37,9 @@ the statistics of :meth:`lexical_stats`.  (``ts_rank`` is not BM25 and would mak
 something else on this backend.)
 
 Concurrency: every write is one transaction; access logs are updated by a
-single ``UPDATE ... SET access_count = access_count + n, recent = ...`` per
-row, after locking the rows in key order, so concurrent recalls never lose an
-access; the BM25 statistics are upserted in a fixed order (namespace row
+single upsert (``INSERT ... ON CONFLICT DO UPDATE SET uses = uses + n,
+recent = ...``) in key order, after locking the traces against deletion
+(``FOR KEY SHARE``), so concurrent recalls never lose an access; the BM25 statistics are upserted in a fixed order (namespace row
 first, then terms sorted) so concurrent writers queue instead of
 deadlocking, and a transaction that still deadlocks or fails to serialise is
 retried.  Every query has the namespace in its WHERE clause.
@@ -57,7 +62,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..activation import RECENT, AccessLog
+from ..activation import RECENT, AccessLog, log_columns
 from ..errors import DimensionMismatchError, InvalidInputError, SchemaVersionError, StoreError, require
 from ..lexical import B, K1, candidate_terms, query_weights, tokenize
 from ..pool import Pool, pool_order
@@ -65,9 +70,28 @@ from ..trace import Trace
 from .base import Field, Search, check_field, gather_candidates, vector_dim
 from .codec import decode_array, encode_state
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+def _access_table(conn, schema: str) -> None:
+    conn.execute(
+        f'CREATE TABLE "{schema}".access (key bigint PRIMARY KEY REFERENCES "{schema}".traces (key) ON DELETE CASCADE,'
+        " uses integer NOT NULL, recent double precision[] NOT NULL)"
+    )
+
+
+def _split_access(conn, schema: str) -> None:
+    """Version 1 kept the access log in ``traces`` itself (``first_access``,
+    always the trace's time, ``access_count`` and ``recent``)."""
+    _access_table(conn, schema)
+    conn.execute(
+        f'INSERT INTO "{schema}".access SELECT key, access_count - 1, recent FROM "{schema}".traces WHERE access_count > 1'
+    )
+    conn.execute(f'ALTER TABLE "{schema}".traces DROP COLUMN first_access, DROP COLUMN access_count, DROP COLUMN recent')
+
+
 #: ``MIGRATIONS[v](conn, schema)`` upgrades schema version ``v`` to ``v + 1``.
-MIGRATIONS: dict[int, Callable[[Any, str], None]] = {}
+MIGRATIONS: dict[int, Callable[[Any, str], None]] = {1: _split_access}
 _COLS = "key, id, namespace, text, speaker, episode, position, time, metadata, category, content, context"
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: This process re-ANALYZEs ``traces`` once its adds and deletes reach this
@@ -81,9 +105,10 @@ def _vec(v: Any) -> np.ndarray:
     return np.asarray(v.to_numpy() if hasattr(v, "to_numpy") else v, dtype=np.float32)
 
 
-def _log(first: float, count: int, recent: Sequence[float]) -> AccessLog:
-    """An access log from the columns ``first_access, access_count, recent``."""
-    return AccessLog(first=first, count=count, recent=[float(x) for x in recent])
+def _log(time: float, uses: int | None, recent: Sequence[float] | None) -> AccessLog:
+    """The access log of a trace created at ``time`` from its ``access`` row
+    (``uses`` and ``recent`` are None where it has none: never used)."""
+    return AccessLog(first=time, count=1 + (uses or 0), recent=[float(x) for x in recent or ()])
 
 
 def _tsquery(terms: Sequence[str]) -> str:
@@ -183,10 +208,7 @@ class PostgresStore:
                     ntokens integer NOT NULL,
                     terms tsvector NOT NULL,
                     content vector NOT NULL,
-                    context vector NOT NULL,
-                    first_access double precision NOT NULL,
-                    access_count integer NOT NULL DEFAULT 1,
-                    recent double precision[] NOT NULL DEFAULT '{{}}'
+                    context vector NOT NULL
                 );
                 CREATE INDEX traces_ns ON "{s}".traces (namespace, key);
                 CREATE INDEX traces_episode ON "{s}".traces (namespace, episode, position);
@@ -201,6 +223,7 @@ class PostgresStore:
                 )
             """.split(";"):
                 self._conn.execute(stmt)
+            _access_table(self._conn, s)
             self._conn.execute(f"INSERT INTO {self._t('meta')} VALUES ('schema_version', %s)", (str(SCHEMA_VERSION),))
 
     def _ensure_dim(self, conn, dim: int) -> None:
@@ -307,7 +330,7 @@ class PostgresStore:
         toks = [tokenize(t.text) for t in traces]
         rows = [
             (t.id, t.namespace, t.text, t.speaker, t.episode, int(t.position), float(t.time), json.dumps(dict(t.metadata)),
-             t.category, tk, len(tk), tk, np.asarray(t.content, np.float32), np.asarray(t.context, np.float32), float(t.time))
+             t.category, tk, len(tk), tk, np.asarray(t.content, np.float32), np.asarray(t.context, np.float32))
             for t, tk in zip(traces, toks)
         ]
         stats, df = self._stats_rows([(t.namespace, tk) for t, tk in zip(traces, toks)])
@@ -319,8 +342,8 @@ class PostgresStore:
             with conn.cursor() as cur:
                 cur.executemany(
                     f"INSERT INTO {self._t('traces')} (id, namespace, text, speaker, episode, position, time, metadata,"
-                    " category, toks, ntokens, terms, content, context, first_access)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, array_to_tsvector(%s::text[]), %s, %s, %s)",
+                    " category, toks, ntokens, terms, content, context)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, array_to_tsvector(%s::text[]), %s, %s)",
                     rows,
                 )
 
@@ -497,23 +520,37 @@ class PostgresStore:
         return [self._trace(r) for r in rows]
 
     def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0) -> Pool:
+        """Columns straight from the rows, without text and metadata (no Trace
+        objects: parsing every candidate's metadata cost more than scoring it)."""
         if not ids:
             return Pool.empty(self.dim)
-        cols = ", ".join(f"t.{c.strip()}" for c in _COLS.split(",")) + ", t.toks, t.first_access, t.access_count, t.recent"
         traces = self._t("traces")
         rows = self._q(
             f"WITH f AS (SELECT key, episode, position FROM {traces} WHERE namespace = %s AND id = ANY(%s))"
-            f" SELECT {cols} FROM {traces} t WHERE t.key IN (SELECT key FROM f UNION ALL SELECT n.key FROM f JOIN {traces} n"
+            " SELECT t.id, t.speaker, t.episode, t.position, t.time, t.category, t.toks, t.content, t.context, a.uses, a.recent"
+            f" FROM {traces} t LEFT JOIN {self._t('access')} a ON a.key = t.key"
+            f" WHERE t.key IN (SELECT key FROM f UNION ALL SELECT n.key FROM f JOIN {traces} n"
             " ON n.namespace = %s AND n.episode = f.episode AND n.position BETWEEN f.position - %s AND f.position + %s)",
             (namespace, list(ids), namespace, radius, radius),
         )
-        rows = [rows[i] for i in pool_order(ids, [r[1] for r in rows], [r[5] for r in rows], [r[6] for r in rows])]
-        n = len(_COLS.split(","))
-        return Pool.from_traces(
-            [self._trace(r[:n]) for r in rows],
-            [r[n] for r in rows],
-            [_log(*r[n + 1 : n + 4]) for r in rows],
-            self.dim,
+        if not rows:
+            return Pool.empty(self.dim)
+        rows = [rows[i] for i in pool_order(ids, [r[0] for r in rows], [r[2] for r in rows], [r[3] for r in rows])]
+        tid, speakers, episodes, positions, times, categories, toks, content, context, uses, recent = zip(*rows)
+        first, count, recent_access = log_columns([_log(*log) for log in zip(times, uses, recent)])
+        return Pool(
+            ids=list(tid),
+            speakers=list(speakers),
+            episodes=list(episodes),
+            positions=np.array(positions, dtype=np.int64),
+            times=np.array(times, dtype=np.float64),
+            categories=np.array([-1 if c is None else c for c in categories], dtype=np.int64),
+            tokens=list(toks),
+            content=np.stack([_vec(v) for v in content]),
+            context=np.stack([_vec(v) for v in context]),
+            first_access=first,
+            access_count=count,
+            recent_access=recent_access,
         )
 
     def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int) -> Pool:
@@ -532,7 +569,11 @@ class PostgresStore:
         ids = list(ids)
         rows = {
             r[0]: r[1:]
-            for r in self._q(f"SELECT id, first_access, access_count, recent FROM {self._t('traces')} WHERE id = ANY(%s)", (list(set(ids)),))
+            for r in self._q(
+                f"SELECT t.id, t.time, a.uses, a.recent FROM {self._t('traces')} t LEFT JOIN {self._t('access')} a"
+                " ON a.key = t.key WHERE t.id = ANY(%s)",
+                (list(set(ids)),),
+            )
         }
         missing = [i for i in ids if i not in rows]
         if missing:
@@ -546,19 +587,25 @@ class PostgresStore:
         uniq = sorted(times)
 
         def write(conn) -> None:
-            # Lock the rows in key order (no deadlock between concurrent recalls), then one
-            # UPDATE: count + n, and the RECENT newest of (recent + n copies of `when`).
-            conn.execute(f"SELECT key FROM {self._t('traces')} WHERE id = ANY(%s) ORDER BY key FOR UPDATE", (uniq,))
+            # Keep the traces from being deleted meanwhile (FOR KEY SHARE: concurrent recalls
+            # do not wait for each other here), then one upsert in key order (no deadlock between
+            # concurrent recalls): uses + n, and the RECENT newest of (recent + n copies of `when`).
+            keys = conn.execute(
+                f"SELECT key, id FROM {self._t('traces')} WHERE id = ANY(%s) ORDER BY key FOR KEY SHARE", (uniq,)
+            ).fetchall()
+            if not keys:
+                return
             conn.execute(
                 f"""
-                UPDATE {self._t('traces')} AS t SET
-                    access_count = t.access_count + c.n,
-                    recent = ARRAY(SELECT x FROM (SELECT x FROM unnest(t.recent || array_fill(%(when)s::float8, ARRAY[c.n])) AS x
+                INSERT INTO {self._t('access')} AS a (key, uses, recent)
+                SELECT c.key, c.n, array_fill(%(when)s::float8, ARRAY[least(c.n, {RECENT})])
+                FROM unnest(%(keys)s::bigint[], %(n)s::int[]) AS c(key, n) ORDER BY c.key
+                ON CONFLICT (key) DO UPDATE SET
+                    uses = a.uses + EXCLUDED.uses,
+                    recent = ARRAY(SELECT x FROM (SELECT x FROM unnest(a.recent || EXCLUDED.recent) AS x
                                                   ORDER BY x DESC LIMIT {RECENT}) y ORDER BY x)
-                FROM unnest(%(ids)s::text[], %(n)s::int[]) AS c(id, n)
-                WHERE t.id = c.id
                 """,
-                {"when": float(when), "ids": uniq, "n": [times[i] for i in uniq]},
+                {"when": float(when), "keys": [k for k, _ in keys], "n": [times[i] for _, i in keys]},
             )
 
         self._tx(write)

@@ -31,7 +31,9 @@ Lexical scores are Okapi BM25 with the in-memory
 counts as weights), computed in SQL for :meth:`lexical` (candidates come from
 the GIN index, for the query words that
 :func:`~memoryweave_core.lexical.candidate_terms` lets bring candidates;
-the others only score them) and agreeing with the in-memory store to rounding;
+the others only score them) and agreeing with the in-memory store to rounding
+wherever their budgets pick the same words (always, below ``posting_budget``
+postings);
 recall scores its candidates itself from the tokens :meth:`pool` returns and
 the statistics of :meth:`lexical_stats`.  (``ts_rank`` is not BM25 and would make the lexical feature mean
 something else on this backend.)
@@ -64,7 +66,7 @@ import numpy as np
 
 from ..activation import RECENT, AccessLog, log_columns
 from ..errors import DimensionMismatchError, InvalidInputError, SchemaVersionError, StoreError, require
-from ..lexical import B, K1, candidate_terms, query_weights, tokenize
+from ..lexical import POSTING_BUDGET, B, K1, candidate_terms, query_weights, tokenize
 from ..pool import Pool, pool_order
 from ..trace import Trace
 from .base import Field, Search, check_field, gather_candidates, vector_dim
@@ -130,15 +132,23 @@ class PostgresStore:
         dimension is known).
     ef_search : int
         Minimum ``hnsw.ef_search``; each query uses ``max(ef_search, n)``.
+    posting_budget : int
+        Posting entries a lexical search scores at most (the ``budget`` of
+        :func:`~memoryweave_core.lexical.candidate_terms`).  PostgreSQL
+        scores each matching row in SQL, about a hundred times slower than
+        the other stores merge posting arrays in numpy, so its default is a
+        fifth of theirs (:data:`~memoryweave_core.lexical.POSTING_BUDGET`).
     """
 
-    def __init__(self, dsn: str, *, schema: str = "memoryweave", m: int = 16, ef_construction: int = 64, ef_search: int = 64) -> None:
+    def __init__(self, dsn: str, *, schema: str = "memoryweave", m: int = 16, ef_construction: int = 64, ef_search: int = 64,
+                 posting_budget: int = POSTING_BUDGET // 5) -> None:
         psycopg = require("psycopg", "pg")
         pgvector_psycopg = require("pgvector.psycopg", "pg")
         if not _IDENT.match(schema):
             raise InvalidInputError(f"schema must be a lower-case SQL identifier, got {schema!r}")
         self.schema = schema
         self.m, self.ef_construction, self.ef_search = m, ef_construction, ef_search
+        self.posting_budget = posting_budget
         self._psycopg = psycopg
         self._lock = threading.RLock()
         self._closed = False
@@ -495,7 +505,7 @@ class PostgresStore:
         weights = query_weights(terms, n_docs, df)
         if not weights:
             return []
-        use = candidate_terms(weights, df)
+        use = candidate_terms(weights, df, self.posting_budget)
         wt = list(weights)
         rows = self._q(
             f"""

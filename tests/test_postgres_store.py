@@ -123,6 +123,25 @@ def test_planner_statistics_follow_bulk_adds(dsn, schema, monkeypatch):
     mem.close()
 
 
+def test_posting_budget_leaves_common_words_to_scoring(dsn, schema):
+    """Over the budget, a word too common to bring candidates still scores them."""
+    from memoryweave_core.storage.postgres import PostgresStore
+
+    texts = ["tea with lemon"] + [f"tea number {i}" for i in range(5)] + ["lemon cake"]
+    found = {}
+    for budget in (100, 3):
+        store = PostgresStore(dsn, schema=schema, posting_budget=budget)
+        mem = MemoryWeave(store=store, embedder=HashingEmbedder(dim=16))
+        if not store.count():
+            mem.add_many(texts)
+        text_of = {t.id: t.text for t in store.iter_traces()}
+        found[budget] = [(text_of[i], round(s, 9)) for i, s in store.lexical("default", ["tea", "lemon"], 10)]
+        store.close()
+    assert len(found[100]) == len(texts)  # every text holds one of the words
+    assert found[3] == found[100][:2]  # "tea" (6 postings) is over the budget: only "lemon" brings texts
+    assert found[3][0][0] == "tea with lemon"
+
+
 def test_version_1_schema_keeps_its_access_logs(dsn, schema):
     """Version 1 kept the access log in ``traces``; opening it moves the logs
     to the ``access`` table and drops those columns."""

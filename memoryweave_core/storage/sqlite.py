@@ -11,6 +11,8 @@ Durability
     per ``add``/``delete``/``record_access`` call: once a call returns its
     rows survive a crash of the process (power loss may lose the last
     commits, never consistency; pass ``synchronous="FULL"`` for that too).
+    The WAL is checkpointed into the file every :data:`CHECKPOINT_PAGES`
+    pages instead of SQLite's 1,000.
 
 Lexical search
     ``lex`` is a contentless FTS5 table keyed by the trace's integer key.
@@ -98,6 +100,12 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _sparse_access
 #: Files up to this size get a full ``PRAGMA quick_check`` on open; larger ones
 #: are checked cheaply (header, tables, size) and report damage when a query hits it.
 QUICK_CHECK_BYTES = 64 << 20
+
+#: WAL pages (4 KiB) between automatic checkpoints.  SQLite's default of 1,000
+#: checkpointed (and synced) after every bulk batch of 1,000 traces; at 8,192
+#: the B-tree pages that every batch rewrites reach the file once per eight
+#: batches (bulk adds into a 300k store: 4.8 -> 4.0 s per 50k traces).
+CHECKPOINT_PAGES = 8192
 
 #: BM25 posting entries kept in memory (LRU by term; 24 bytes each).
 POSTINGS_CACHE = 4_000_000
@@ -322,6 +330,7 @@ class SQLiteStore:
             if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
                 raise StoreError(f"{self.path}: cannot switch to WAL journal mode")
             conn.execute(f"PRAGMA synchronous = {synchronous}")
+            conn.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
             if version is None:
                 self._create(conn)
             elif version < SCHEMA_VERSION:

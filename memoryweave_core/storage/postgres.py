@@ -41,10 +41,11 @@ something else on this backend.)
 Concurrency: every write is one transaction; access logs are updated by a
 single upsert (``INSERT ... ON CONFLICT DO UPDATE SET uses = uses + n,
 recent = ...``) in key order, after locking the traces against deletion
-(``FOR KEY SHARE``), so concurrent recalls never lose an access; the BM25 statistics are upserted in a fixed order (namespace row
-first, then terms sorted) so concurrent writers queue instead of
-deadlocking, and a transaction that still deadlocks or fails to serialise is
-retried.  Every query has the namespace in its WHERE clause.
+(``FOR KEY SHARE``), so concurrent recalls never lose an access; the BM25
+statistics are upserted in a fixed order (namespace row first, then terms
+sorted) so concurrent writers queue instead of deadlocking, and a
+transaction that still deadlocks or fails to serialise is retried.  Every
+query has the namespace in its WHERE clause.
 
 Planner statistics: whether a vector search walks the HNSW graph or scans
 the namespace's rows exactly is the planner's choice, made on its estimate of

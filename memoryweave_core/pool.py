@@ -47,24 +47,39 @@ class Pool:
     def from_traces(
         cls, traces: Sequence[Trace], tokens: Sequence[Sequence[str]], logs: Sequence[AccessLog], dim: int | None = None
     ) -> "Pool":
-        """Columns of traces already in memory (the in-memory and PostgreSQL stores)."""
-        d = dim or (len(traces[0].content) if traces else 0)
+        """Columns of traces already in memory (the in-memory store)."""
+        return cls.from_columns(
+            [t.id for t in traces], [t.speaker for t in traces], [t.episode for t in traces],
+            [t.position for t in traces], [t.time for t in traces], [t.category for t in traces], tokens,
+            [t.content for t in traces], [t.context for t in traces], logs, dim,
+        )
+
+    @classmethod
+    def from_columns(
+        cls, ids: Sequence[str], speakers: Sequence[str | None], episodes: Sequence[str | None], positions: Sequence[int],
+        times: Sequence[float], categories: Sequence[int | None], tokens: Sequence[Sequence[str]],
+        content: Sequence[np.ndarray], context: Sequence[np.ndarray], logs: Sequence[AccessLog], dim: int | None = None,
+    ) -> "Pool":
+        """A pool from one sequence per field, row ``i`` of each describing
+        one trace (a category of None: none); the PostgreSQL store reads its
+        rows into these."""
+        n = len(ids)
+        d = dim or (len(content[0]) if n else 0)
         first, count, recent = log_columns(list(logs))
         return cls(
-            ids=[t.id for t in traces],
-            speakers=[t.speaker for t in traces],
-            episodes=[t.episode for t in traces],
-            positions=np.fromiter((t.position for t in traces), np.int64, len(traces)),
-            times=np.fromiter((t.time for t in traces), np.float64, len(traces)),
-            categories=np.fromiter((-1 if t.category is None else t.category for t in traces), np.int64, len(traces)),
+            ids=list(ids),
+            speakers=list(speakers),
+            episodes=list(episodes),
+            positions=np.fromiter(positions, np.int64, n),
+            times=np.fromiter(times, np.float64, n),
+            categories=np.fromiter((-1 if c is None else c for c in categories), np.int64, n),
             tokens=list(tokens),
-            content=np.array([t.content for t in traces], dtype=np.float32).reshape(len(traces), d),
-            context=np.array([t.context for t in traces], dtype=np.float32).reshape(len(traces), d),
+            content=np.array(content, dtype=np.float32).reshape(n, d),
+            context=np.array(context, dtype=np.float32).reshape(n, d),
             first_access=first,
             access_count=count,
             recent_access=recent,
         )
-
 
 def pool_order(asked: Sequence, keys: Sequence, episodes: Sequence[str | None], positions: Sequence[int]) -> list[int]:
     """The order in which a store hands a pool's rows over (rows given by

@@ -65,7 +65,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..activation import RECENT, AccessLog, log_columns
+from ..activation import RECENT, AccessLog
 from ..errors import DimensionMismatchError, InvalidInputError, SchemaVersionError, StoreError, require
 from ..lexical import POSTING_BUDGET, B, K1, candidate_terms, query_weights, tokenize
 from ..pool import Pool, pool_order
@@ -548,20 +548,9 @@ class PostgresStore:
             return Pool.empty(self.dim)
         rows = [rows[i] for i in pool_order(ids, [r[0] for r in rows], [r[2] for r in rows], [r[3] for r in rows])]
         tid, speakers, episodes, positions, times, categories, toks, content, context, uses, recent = zip(*rows)
-        first, count, recent_access = log_columns([_log(*log) for log in zip(times, uses, recent)])
-        return Pool(
-            ids=list(tid),
-            speakers=list(speakers),
-            episodes=list(episodes),
-            positions=np.array(positions, dtype=np.int64),
-            times=np.array(times, dtype=np.float64),
-            categories=np.array([-1 if c is None else c for c in categories], dtype=np.int64),
-            tokens=list(toks),
-            content=np.stack([_vec(v) for v in content]),
-            context=np.stack([_vec(v) for v in context]),
-            first_access=first,
-            access_count=count,
-            recent_access=recent_access,
+        return Pool.from_columns(
+            tid, speakers, episodes, positions, times, categories, toks,
+            [_vec(v) for v in content], [_vec(v) for v in context], [_log(*log) for log in zip(times, uses, recent)], self.dim,
         )
 
     def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int) -> Pool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import uuid
 
+import numpy as np
 import pytest
 
 from memoryweave_core import HashingEmbedder, MemoryWeave
@@ -140,6 +141,31 @@ def test_posting_budget_leaves_common_words_to_scoring(dsn, schema):
     assert len(found[100]) == len(texts)  # every text holds one of the words
     assert found[3] == found[100][:2]  # "tea" (6 postings) is over the budget: only "lemon" brings texts
     assert found[3][0][0] == "tea with lemon"
+
+
+def test_lexical_over_the_budget_searches_as_bm25index(dsn, schema, monkeypatch):
+    """With a word left out by the budget, PostgreSQL ranks as BM25Index does
+    under the same budget: the best 2n by the other words, rescored with all."""
+    from memoryweave_core import lexical
+    from memoryweave_core.storage.postgres import PostgresStore
+
+    rng = np.random.default_rng(5)
+    filler = ["walk", "rain", "book", "song", "train", "lamp", "door", "bread"]
+    texts = [" ".join(["tea"] * int(rng.integers(1, 4)) + list(rng.choice(filler, int(rng.integers(1, 8))))) for _ in range(40)]
+    texts += [" ".join(["lemon"] + ["tea"] * int(rng.integers(0, 3)) + list(rng.choice(filler, int(rng.integers(0, 6))))) for _ in range(12)]
+    store = PostgresStore(dsn, schema=schema, posting_budget=20)
+    mem = MemoryWeave(store=store, embedder=HashingEmbedder(dim=16))
+    ids = [t.id for t in mem.add_many(texts)]
+    monkeypatch.setattr(lexical, "POSTING_BUDGET", 20)  # "tea" (49 texts) is left out, "lemon" (12) is not
+    ref = lexical.BM25Index()
+    for i, text in enumerate(texts):
+        ref.add(i, lexical.tokenize(text))
+    for n in (1, 3, 5):
+        want = ref.search(["lemon", "tea"], n)
+        got = store.lexical("default", ["lemon", "tea"], n)
+        assert [i for i, _ in got] == [ids[k] for k, _ in want]
+        assert [s for _, s in got] == pytest.approx([s for _, s in want], rel=1e-9)
+    store.close()
 
 
 def test_version_1_schema_keeps_its_access_logs(dsn, schema):

@@ -168,6 +168,40 @@ def test_lexical_over_the_budget_searches_as_bm25index(dsn, schema, monkeypatch)
     store.close()
 
 
+def test_filtered_search_that_runs_out_scans_exactly(dsn, schema):
+    """A graph walk filtered to a namespace can find fewer than n of its rows
+    (here the planner still counts rows deleted since the last ANALYZE, so it
+    walks the graph, and iterative scans are off as before pgvector 0.8);
+    those searches run again as exact scans in the same transaction, and the
+    others keep their answer."""
+    from memoryweave_core.storage.postgres import PostgresStore
+
+    store = PostgresStore(dsn, schema=schema, ef_search=10)
+    store._iterative = False
+    mem = MemoryWeave(store=store, embedder=HashingEmbedder(dim=16))
+    mem.add_many([f"crowd note {i}" for i in range(300)], namespace="big")
+    small = mem.add_many([f"quiet note {i}" for i in range(300)], namespace="small")
+    store._conn.execute(f'ANALYZE "{schema}".traces')
+    store.delete([t.id for t in small[12:]], "small")  # too few deletions for the store's own ANALYZE
+    q = HashingEmbedder(dim=16).embed(["crowd note 7"])[0]  # near the big namespace, far from the small one
+    with store._conn.transaction():
+        store._conn.execute("SET LOCAL hnsw.ef_search = 10")
+        walk = store._conn.execute(
+            f'SELECT id FROM "{schema}".traces WHERE namespace = %s ORDER BY content <=> %s LIMIT 10', ("small", q)
+        ).fetchall()
+    assert len(walk) < 10  # the walk alone runs out
+    kept = {t.id for t in small[:12]}
+    for field in ("content", "context"):
+        want = sorted((float(getattr(t, field) @ q) for t in small[:12]), reverse=True)[:10]
+        hits = store.nearest("small", field, q, 10)
+        assert {i for i, _ in hits} <= kept
+        assert [s for _, s in hits] == pytest.approx(want, abs=1e-6)  # the exact answer (ties in any order)
+    both = store._nearest("small", [("content", q), ("context", q)], 10)
+    assert [len(hits) for hits in both] == [10, 10]
+    assert [len(hits) for hits in store._nearest("big", [("content", q), ("context", q)], 10)] == [10, 10]
+    store.close()
+
+
 def test_version_1_schema_keeps_its_access_logs(dsn, schema):
     """Version 1 kept the access log in ``traces``; opening it moves the logs
     to the ``access`` table and drops those columns."""

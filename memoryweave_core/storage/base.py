@@ -12,7 +12,7 @@ another namespace.
 
 from __future__ import annotations
 
-from typing import Iterator, Literal, Protocol, Sequence, runtime_checkable
+from typing import Callable, Iterator, Literal, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -115,12 +115,17 @@ class Store(Protocol):
 
 
 def gather_candidates(store: Store, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int,
-                      radius: int) -> Pool:
+                      radius: int, nearest: Callable[[str, Sequence[Search], int], list] | None = None) -> Pool:
     """:meth:`Store.candidates` from the store's ``nearest`` (which checks each
-    field), ``lexical`` and ``pool``."""
+    field), ``lexical`` and ``pool``; ``nearest(namespace, searches, n)``, when
+    given, answers every search at once (a list of hits per search)."""
+    if nearest is None:
+        found = [store.nearest(namespace, field, vector, n) for field, vector in searches]
+    else:
+        found = nearest(namespace, searches, n)
     ids: dict[str, None] = {}
-    for field, vector in searches:
-        ids.update(dict.fromkeys(i for i, _ in store.nearest(namespace, field, vector, n)))
+    for hits in found:
+        ids.update(dict.fromkeys(i for i, _ in hits))
     if terms:
         ids.update(dict.fromkeys(i for i, _ in store.lexical(namespace, terms, n)))
     return store.pool(namespace, ids=list(ids), radius=radius)

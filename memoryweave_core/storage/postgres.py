@@ -461,43 +461,61 @@ class PostgresStore:
             last = rows[-1][0]
 
     def nearest(self, namespace: str, field: Field, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
-        check_field(field)
+        return self._nearest(namespace, [(field, vector)], n)[0]
+
+    def _nearest(self, namespace: str, searches: Sequence[Search], n: int) -> list[list[tuple[str, float]]]:
+        """The ``n`` nearest of every search, in one transaction: the HNSW
+        settings once, then one statement holding every search (four round
+        trips in all, however many searches)."""
+        for field, _ in searches:
+            check_field(field)  # before a field name goes into SQL
         if self.dim is None or n <= 0:
             if self.dim is None and (dim := self._meta("dim")):
                 self.dim = int(dim)
             if self.dim is None or n <= 0:
-                return []
-        q = np.asarray(vector, dtype=np.float32)
-        sql = (
-            f"SELECT id, 1 - ({field} <=> %(q)s) FROM {self._t('traces')} WHERE namespace = %(ns)s"
-            f" ORDER BY {field} <=> %(q)s LIMIT %(n)s"
-        )
+                return [[] for _ in searches]
+        settings = f"SET LOCAL hnsw.ef_search = {min(max(self.ef_search, n), 1000)}"
+        if self._iterative:
+            settings += "; SET LOCAL hnsw.iterative_scan = strict_order"
+        params: dict[str, Any] = {"ns": namespace, "n": n}
+        parts = []
+        for j, (field, vector) in enumerate(searches):
+            params[f"q{j}"] = np.asarray(vector, dtype=np.float32)
+            parts.append(
+                f"(SELECT {j}, id, 1 - ({field} <=> %(q{j})s) FROM {self._t('traces')} WHERE namespace = %(ns)s"
+                f" ORDER BY {field} <=> %(q{j})s LIMIT %(n)s)"
+            )
 
-        def run(conn):
-            conn.execute(f"SET LOCAL hnsw.ef_search = {min(max(self.ef_search, n), 1000)}")
-            if self._iterative:
-                conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
-            rows = conn.execute(sql, {"q": q, "ns": namespace, "n": n}).fetchall()
-            if len(rows) < n:  # the graph walk ran out before n rows of this namespace: exact scan
+        def search(conn, which: list[int]) -> dict[int, list[tuple[str, float]]]:
+            found: dict[int, list[tuple[str, float]]] = {j: [] for j in which}
+            for j, tid, sim in conn.execute(" UNION ALL ".join(parts[j] for j in which), params).fetchall():
+                found[j].append((tid, float(sim)))
+            return found
+
+        def run(conn) -> list[list[tuple[str, float]]]:
+            conn.execute(settings)
+            found = search(conn, list(range(len(searches))))
+            short = [j for j, rows in found.items() if len(rows) < n]
+            if short:  # the graph walk ran out before n rows of this namespace: scan exactly
                 have = conn.execute(f"SELECT n FROM {self._t('nsstats')} WHERE namespace = %s", (namespace,)).fetchone()
-                if have and len(rows) < min(n, have[0]):
-                    conn.execute("SET LOCAL enable_indexscan = off")
-                    conn.execute("SET LOCAL enable_bitmapscan = on")
-                    rows = conn.execute(sql, {"q": q, "ns": namespace, "n": n}).fetchall()
-            return rows
+                short = [j for j in short if have and len(found[j]) < min(n, have[0])]
+                if short:
+                    conn.execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = on")
+                    found.update(search(conn, short))
+            return [found[j] for j in range(len(searches))]
 
-        return [(i, float(s)) for i, s in self._tx(run)]
+        return self._tx(run)
 
     def lexical_stats(self, namespace: str, terms: Sequence[str]) -> tuple[int, float, dict[str, int]]:
-        stats = self._q(f"SELECT n, total_len FROM {self._t('nsstats')} WHERE namespace = %s", (namespace,))
-        if not stats:
+        rows = self._q(
+            f"SELECT s.n, s.total_len, t.term, t.df FROM {self._t('nsstats')} s LEFT JOIN {self._t('terms')} t"
+            " ON t.namespace = s.namespace AND t.term = ANY(%s) AND t.df > 0 WHERE s.namespace = %s",
+            (list(set(terms)), namespace),
+        )
+        if not rows:
             return 0, 0.0, {}
-        n, total = stats[0]
-        df = dict(self._q(
-            f"SELECT term, df FROM {self._t('terms')} WHERE namespace = %s AND term = ANY(%s) AND df > 0",
-            (namespace, list(set(terms))),
-        ))
-        return n, total / max(n, 1), df
+        n, total = rows[0][:2]
+        return n, total / max(n, 1), {term: df for _, _, term, df in rows if term is not None}
 
     def lexical(self, namespace: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
         """The top ``n`` by BM25 as :meth:`BM25Index.search
@@ -570,7 +588,7 @@ class PostgresStore:
         )
 
     def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int) -> Pool:
-        return gather_candidates(self, namespace, searches, terms, n, radius)
+        return gather_candidates(self, namespace, searches, terms, n, radius, nearest=self._nearest)
 
     def episode_length(self, namespace: str, episode: str) -> int:
         top = self._q(f"SELECT max(position) FROM {self._t('traces')} WHERE namespace = %s AND episode = %s", (namespace, episode))[0][0]

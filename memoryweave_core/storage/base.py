@@ -94,7 +94,8 @@ class Store(Protocol):
         best BM25 matches of ``terms``, asked in that order, with their
         neighbours (as :meth:`pool` gives them).  :func:`gather_candidates`
         composes it from the three methods above; a store may answer it in
-        one pass instead (SQLite never maps its row keys to ids and back)."""
+        one pass instead (SQLite never maps its row keys to ids and back) or
+        batch its searches (PostgreSQL runs them as one statement)."""
 
     def episode_length(self, namespace: str, episode: str) -> int:
         """One past the largest position in the episode (0 when it is new)."""

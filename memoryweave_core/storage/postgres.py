@@ -28,16 +28,17 @@ Layout (all tables in one Postgres schema, ``memoryweave`` by default):
 Lexical scores are Okapi BM25 with the in-memory
 :class:`~memoryweave_core.lexical.BM25Index` formula (k1=1.2, b=0.75,
 ``idf = ln(1 + (N - df + 0.5) / (df + 0.5))`` over the namespace, query term
-counts as weights).  :meth:`lexical` searches as that index does: candidates
-come from the GIN index for the query words that
-:func:`~memoryweave_core.lexical.candidate_terms` lets bring them, SQL sums
-those words' BM25, and when words were left out the best ``2n`` are rescored
-with every word (:func:`~memoryweave_core.lexical.best_matches`); it agrees
-with the in-memory store to rounding wherever their budgets pick the same
-words (always, below ``posting_budget`` postings).  Recall scores its
-candidates itself from the tokens :meth:`pool` returns and the statistics of
-:meth:`lexical_stats`.  (``ts_rank`` is not BM25 and would make the lexical
-feature mean something else on this backend.)
+counts as weights), computed in SQL for :meth:`lexical`: candidates come from
+the GIN index for the query words that
+:func:`~memoryweave_core.lexical.candidate_terms` lets bring them, and every
+query word scores every candidate.  That agrees with the in-memory store to
+rounding wherever their budgets pick the same words and leave none out; with
+words left out the numpy-backed stores rescore only their best ``2n`` by the
+other words (:func:`~memoryweave_core.lexical.best_matches`), which SQL has
+no reason to do.  Recall scores its candidates itself from the tokens
+:meth:`pool` returns and the statistics of :meth:`lexical_stats`.
+(``ts_rank`` is not BM25 and would make the lexical feature mean something
+else on this backend.)
 
 Concurrency: every write is one transaction; access logs are updated by a
 single upsert (``INSERT ... ON CONFLICT DO UPDATE SET uses = uses + n,
@@ -68,7 +69,7 @@ import numpy as np
 
 from ..activation import RECENT, AccessLog
 from ..errors import DimensionMismatchError, InvalidInputError, SchemaVersionError, StoreError, require
-from ..lexical import POSTING_BUDGET, B, K1, best_matches, candidate_terms, query_weights, tokenize
+from ..lexical import POSTING_BUDGET, B, K1, candidate_terms, query_weights, tokenize
 from ..pool import Pool, pool_order
 from ..trace import Trace
 from .base import Field, Search, check_field, gather_candidates, vector_dim
@@ -518,43 +519,32 @@ class PostgresStore:
         return n, total / max(n, 1), {term: df for _, _, term, df in rows if term is not None}
 
     def lexical(self, namespace: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
-        """The top ``n`` by BM25 as :meth:`BM25Index.search
-        <memoryweave_core.lexical.BM25Index.search>` finds them: SQL sums the
-        :func:`~memoryweave_core.lexical.candidate_terms` over the texts that
-        hold one of them, and :func:`~memoryweave_core.lexical.best_matches`
-        rescores the best ``2n`` with every query word when some were left out."""
+        """The top ``n`` by BM25 of every query word among the texts holding one
+        of the :func:`~memoryweave_core.lexical.candidate_terms`, best first,
+        ties by insertion order."""
         terms = list(terms)
         if not terms or n <= 0:
             return []
         n_docs, avg, df = self.lexical_stats(namespace, terms)
         weights = query_weights(terms, n_docs, df)
-        use = candidate_terms(weights, df, self.posting_budget)
-        if not use:
+        if not weights:
             return []
-        complete = len(use) == len(weights)
+        use = candidate_terms(weights, df, self.posting_budget)
+        wt = list(weights)
         # array_positions counts a word's occurrences without a subquery per (text, word)
         rows = self._q(
             f"""
-            SELECT m.key, m.id, m.toks,
-                   sum(q.w * x.tf * {K1 + 1} / (x.tf + {K1} * (1 - {B} + {B} * m.ntokens / %(avg)s))) AS score
+            SELECT m.id, sum(q.w * x.tf * {K1 + 1} / (x.tf + {K1} * (1 - {B} + {B} * m.ntokens / %(avg)s))) AS score
             FROM (SELECT key, id, toks, ntokens FROM {self._t('traces')}
                   WHERE namespace = %(ns)s AND terms @@ %(tsq)s::tsquery) m
             CROSS JOIN unnest(%(terms)s::text[], %(w)s::float8[]) AS q(term, w)
             CROSS JOIN LATERAL (SELECT cardinality(array_positions(m.toks, q.term)) AS tf) x
             WHERE x.tf > 0
-            GROUP BY m.key, m.id, m.toks ORDER BY score DESC, m.key LIMIT %(n)s
+            GROUP BY m.key, m.id ORDER BY score DESC, m.key LIMIT %(n)s
             """,
-            {"avg": max(avg, 1e-9), "ns": namespace, "tsq": _tsquery(use), "terms": use, "w": [weights[t] for t in use],
-             "n": n if complete else 2 * n},
+            {"avg": max(avg, 1e-9), "ns": namespace, "tsq": _tsquery(use), "terms": wt, "w": [weights[t] for t in wt], "n": n},
         )
-        if not rows:
-            return []
-        keys, ids, toks, scores = zip(*rows)
-        tokens = dict(zip(keys, toks))
-        best = best_matches(np.array(keys), np.array(scores, np.float64), n, complete,
-                            lambda found: {k: tokens[k] for k in found}, weights, avg)
-        id_of = dict(zip(keys, ids))
-        return [(id_of[k], s) for k, s in best]
+        return [(i, float(s)) for i, s in rows]
 
     def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:
         rows = self._q(

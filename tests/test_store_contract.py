@@ -181,6 +181,40 @@ def test_lexical_is_bm25_of_the_namespace(store):
     assert store.lexical_stats("nobody", ["luna"]) == (0, 0.0, {})
 
 
+def test_lexical_over_the_budget_is_exact_bm25_of_the_candidates(store, monkeypatch):
+    """A word too common to bring candidates still scores them: the texts
+    holding the other words rank by the BM25 of every word, on every backend
+    (each at its own budget, set low here).  PostgreSQL scores every
+    candidate; the numpy-backed stores rescore their best 2n, which here is
+    all twelve."""
+    from memoryweave_core import lexical
+
+    rng = np.random.default_rng(5)
+    filler = ["walk", "rain", "book", "song", "train", "lamp", "door", "bread"]
+
+    def text(*words):
+        return " ".join([*words, *rng.choice(filler, int(rng.integers(0, 7)))])
+
+    texts = [text(*["tea"] * int(rng.integers(1, 4))) for _ in range(16)]
+    texts += [text("lemon", *["tea"] * int(rng.integers(0, 3))) for _ in range(12)]
+    texts += [text() for _ in range(24)]
+    monkeypatch.setattr(lexical, "POSTING_BUDGET", 15)  # "tea" (about 22 texts) is left out, "lemon" (12) is not
+    if hasattr(store, "posting_budget"):
+        store.posting_budget = 15
+    ts = traces(rng, texts)
+    store.add(ts)
+    docs = [tokenize(t) for t in texts]
+    n_docs, avg, df = store.lexical_stats("default", ["lemon", "tea"])
+    assert lexical.candidate_terms(lexical.query_weights(["lemon", "tea"], n_docs, df), df) == ["lemon"]
+    exact = lexical.bm25_scores(docs, lexical.query_weights(["lemon", "tea"], n_docs, df), avg)
+    holders = [i for i, d in enumerate(docs) if "lemon" in d]
+    for n in (6, 12, 20):
+        want = sorted(holders, key=lambda i: (-exact[i], i))[:n]
+        got = store.lexical("default", ["lemon", "tea"], n)
+        assert [i for i, _ in got] == [ts[i].id for i in want]
+        assert [s for _, s in got] == pytest.approx([exact[i] for i in want], rel=1e-9)
+
+
 def test_pool_holds_the_columns_of_ids_and_their_neighbours(store):
     rng = np.random.default_rng(8)
     ts = traces(rng, episode="e")

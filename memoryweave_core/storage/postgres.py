@@ -470,6 +470,8 @@ class PostgresStore:
         trips in all, however many searches)."""
         for field, _ in searches:
             check_field(field)  # before a field name goes into SQL
+        if not searches:
+            return []
         if self.dim is None or n <= 0:
             if self.dim is None and (dim := self._meta("dim")):
                 self.dim = int(dim)
@@ -531,7 +533,7 @@ class PostgresStore:
             return []
         use = candidate_terms(weights, df, self.posting_budget)
         wt = list(weights)
-        # array_positions counts a word's occurrences without a subquery per (text, word)
+        # array_positions counts a word's occurrences in C, without unnesting the tokens for every (text, word)
         rows = self._q(
             f"""
             SELECT m.id, sum(q.w * x.tf * {K1 + 1} / (x.tf + {K1} * (1 - {B} + {B} * m.ntokens / %(avg)s))) AS score

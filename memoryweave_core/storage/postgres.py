@@ -167,7 +167,7 @@ class PostgresStore:
         self._setup()
         dim = self._meta("dim")
         self.dim: int | None = int(dim) if dim is not None else None
-        self._rows_at_analyze = self._rows()
+        self._rows_at_analyze = self.count()
         self._changed_since_analyze = 0
 
     # -- setup -----------------------------------------------------------------
@@ -259,9 +259,6 @@ class PostgresStore:
         row = self._conn.execute(f"SELECT value FROM {self._t('meta')} WHERE key = %s", (key,)).fetchone()
         return row[0] if row else None
 
-    def _rows(self) -> int:
-        return int(self._q(f"SELECT coalesce(sum(n), 0) FROM {self._t('nsstats')}")[0][0])
-
     def _refresh_statistics(self, changed: int) -> None:
         """ANALYZE ``traces`` once this process has changed a fifth of it.
 
@@ -282,7 +279,7 @@ class PostgresStore:
             with self._lock, self._conn.transaction():
                 if self._conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (key,)).fetchone()[0]:
                     self._conn.execute(f"ANALYZE {self._t('traces')}")
-            self._rows_at_analyze = self._rows()
+            self._rows_at_analyze = self.count()
         except (self._psycopg.Error, StoreError) as exc:
             warnings.warn(f"could not refresh the planner statistics of {self._t('traces')}: {exc}", stacklevel=3)
         self._changed_since_analyze = 0
@@ -500,8 +497,8 @@ class PostgresStore:
             found = search(conn, list(range(len(searches))))
             short = [j for j, rows in found.items() if len(rows) < n]
             if short:  # the graph walk ran out before n rows of this namespace: scan exactly
-                have = conn.execute(f"SELECT n FROM {self._t('nsstats')} WHERE namespace = %s", (namespace,)).fetchone()
-                short = [j for j in short if have and len(found[j]) < min(n, have[0])]
+                have = self.count(namespace)
+                short = [j for j in short if len(found[j]) < min(n, have)]
                 if short:
                     conn.execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = on")
                     found.update(search(conn, short))

@@ -40,10 +40,10 @@ no reason to do.  Recall scores its candidates itself from the tokens
 (``ts_rank`` is not BM25 and would make the lexical feature mean something
 else on this backend.)
 
-Concurrency: every write is one transaction; access logs are updated by a
-single upsert (``INSERT ... ON CONFLICT DO UPDATE SET uses = uses + n,
-recent = ...``) in key order, after locking the traces against deletion
-(``FOR KEY SHARE``), so concurrent recalls never lose an access; the BM25
+Concurrency: every write is one transaction; access logs are updated by
+one statement that locks the traces against deletion (``FOR KEY SHARE``)
+and upserts in key order (``INSERT ... ON CONFLICT DO UPDATE SET uses =
+uses + n, recent = ...``), so concurrent recalls never lose an access; the BM25
 statistics are upserted in a fixed order (namespace row first, then terms
 sorted) so concurrent writers queue instead of deadlocking, and a
 transaction that still deadlocks or fails to serialise is retried.  Every
@@ -57,6 +57,7 @@ instead of waiting up to a minute for autovacuum.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -285,15 +286,17 @@ class PostgresStore:
         self._changed_since_analyze = 0
 
     # -- plumbing ----------------------------------------------------------------
-    def _tx(self, fn: Callable[[Any], Any], retries: int = 5) -> Any:
-        """Run ``fn(conn)`` in a transaction, retrying deadlocks and serialisation failures."""
+    def _tx(self, fn: Callable[[Any], Any], retries: int = 5, *, one_statement: bool = False) -> Any:
+        """Run ``fn(conn)`` in a transaction, retrying deadlocks and serialisation failures.
+        With ``one_statement`` (``fn`` runs a single statement) no BEGIN and COMMIT
+        are sent: in autocommit mode that statement is a transaction already."""
         errors = self._psycopg.errors
         if self._closed:
             raise StoreError("the store is closed")
         with self._lock:
             for attempt in range(retries):
                 try:
-                    with self._conn.transaction():
+                    with contextlib.nullcontext() if one_statement else self._conn.transaction():
                         return fn(self._conn)
                 except (errors.DeadlockDetected, errors.SerializationFailure):
                     if attempt == retries - 1:
@@ -608,30 +611,29 @@ class PostgresStore:
         if not times:
             return
         uniq = sorted(times)
-
-        def write(conn) -> None:
-            # Keep the traces from being deleted meanwhile (FOR KEY SHARE: concurrent recalls
-            # do not wait for each other here), then one upsert in key order (no deadlock between
-            # concurrent recalls): uses + n, and the RECENT newest of (recent + n copies of `when`).
-            keys = conn.execute(
-                f"SELECT key, id FROM {self._t('traces')} WHERE id = ANY(%s) ORDER BY key FOR KEY SHARE", (uniq,)
-            ).fetchall()
-            if not keys:
-                return
-            conn.execute(
+        # One statement, one round trip.  It keeps the traces from being deleted meanwhile
+        # (FOR KEY SHARE: concurrent recalls do not wait for each other here) and upserts in
+        # key order (no deadlock between concurrent recalls): uses + n, and the RECENT newest
+        # of (recent + n copies of `when`).
+        self._tx(
+            lambda conn: conn.execute(
                 f"""
+                WITH used AS (
+                    SELECT t.key, c.n FROM {self._t('traces')} t
+                    JOIN unnest(%(ids)s::text[], %(n)s::int[]) AS c(id, n) ON c.id = t.id
+                    ORDER BY t.key FOR KEY SHARE OF t
+                )
                 INSERT INTO {self._t('access')} AS a (key, uses, recent)
-                SELECT c.key, c.n, array_fill(%(when)s::float8, ARRAY[least(c.n, {RECENT})])
-                FROM unnest(%(keys)s::bigint[], %(n)s::int[]) AS c(key, n) ORDER BY c.key
+                SELECT key, n, array_fill(%(when)s::float8, ARRAY[least(n, {RECENT})]) FROM used ORDER BY key
                 ON CONFLICT (key) DO UPDATE SET
                     uses = a.uses + EXCLUDED.uses,
                     recent = ARRAY(SELECT x FROM (SELECT x FROM unnest(a.recent || EXCLUDED.recent) AS x
                                                   ORDER BY x DESC LIMIT {RECENT}) y ORDER BY x)
                 """,
-                {"when": float(when), "keys": [k for k, _ in keys], "n": [times[i] for _, i in keys]},
-            )
-
-        self._tx(write)
+                {"when": float(when), "ids": uniq, "n": [times[i] for i in uniq]},
+            ),
+            one_statement=True,
+        )
 
     # -- engine state ---------------------------------------------------------------------
     def load_state(self, namespace: str, key: str) -> dict | None:

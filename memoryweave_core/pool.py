@@ -81,6 +81,7 @@ class Pool:
             recent_access=recent,
         )
 
+
 def pool_order(asked: Sequence, keys: Sequence, episodes: Sequence[str | None], positions: Sequence[int]) -> list[int]:
     """The order in which a store hands a pool's rows over (rows given by
     their ``keys``, episodes and positions): the rows of the ``asked`` keys

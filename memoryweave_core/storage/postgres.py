@@ -607,10 +607,9 @@ class PostgresStore:
         return [_log(*rows[i]) for i in ids]
 
     def record_access(self, ids: Sequence[str], when: float) -> None:
-        times = Counter(ids)
-        if not times:
+        uses = Counter(ids)
+        if not uses:
             return
-        uniq = sorted(times)
         # One statement, one round trip.  It keeps the traces from being deleted meanwhile
         # (FOR KEY SHARE: concurrent recalls do not wait for each other here) and upserts in
         # key order (no deadlock between concurrent recalls): uses + n, and the RECENT newest
@@ -630,7 +629,7 @@ class PostgresStore:
                     recent = ARRAY(SELECT x FROM (SELECT x FROM unnest(a.recent || EXCLUDED.recent) AS x
                                                   ORDER BY x DESC LIMIT {RECENT}) y ORDER BY x)
                 """,
-                {"when": float(when), "ids": uniq, "n": [times[i] for i in uniq]},
+                {"when": float(when), "ids": list(uses), "n": list(uses.values())},
             ),
             one_statement=True,
         )

@@ -34,6 +34,20 @@ class InvalidMetadataError(InvalidInputError):
     """Metadata is not a JSON-serialisable mapping with string keys."""
 
 
+class InvalidFilterError(InvalidInputError):
+    """A recall filter is malformed; the message names the offending part."""
+
+
+class UnsupportedFilterError(InvalidFilterError):
+    """A filter asks for something no backend can honour (an unknown operator,
+    a range on a boolean...): refused, because an ignored filter leaks data."""
+
+
+class NoEmbedderError(InvalidInputError):
+    """Text must be embedded but the memory has no model (``embedding_dim=`` only):
+    pass the vector yourself, or give the memory an embedder."""
+
+
 class TraceNotFoundError(MemoryWeaveError, KeyError):
     """No trace has the given id (in the given namespace)."""
 

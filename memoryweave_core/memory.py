@@ -19,6 +19,7 @@ import numpy as np
 
 from .activation import base_levels
 from .art import ART2A
+from .asyncio_api import AsyncMemoryMixin
 from .config import RecallConfig
 from .encoder import MemoryEncoder, turn_text
 from .errors import DimensionMismatchError, InvalidInputError, TraceNotFoundError
@@ -49,7 +50,7 @@ def check_k(k: Any) -> int:
     return int(k)
 
 
-class MemoryWeave:
+class MemoryWeave(AsyncMemoryMixin):
     """Long-term memory: remember text with its context, recall what matters now.
 
     Parameters
@@ -390,7 +391,8 @@ class MemoryWeave:
 
     def _query(self, query: str, ns: str, now: float, query_vector: Any) -> Query:
         """Embed the query (and its topic, when it names a known speaker) once."""
-        names = self._speakers(ns)
+        with self._lock:  # a snapshot: a concurrent add may grow the set
+            names = frozenset(self._speakers(ns))
         topic_text = strip_names(query, names) if query and names_in(query, names) else None
         if topic_text is not None and not topic_text.strip():
             topic_text = None  # the query was only a name
@@ -401,7 +403,7 @@ class MemoryWeave:
             qv = check_vectors(query_vector, self.store.dim, what="query vector")[0]
             tv = self.encoder.embed([topic_text])[0] if topic_text else None
         self._check_dim(len(qv))
-        return Query(query, qv, ns, now, topic_vector=tv, names=frozenset(names))
+        return Query(query, qv, ns, now, topic_vector=tv, names=names)
 
     def activation(self, trace_id: str, at: Any = None) -> float:
         """ACT-R base-level activation of one trace at ``at`` (default now)."""

@@ -1,0 +1,96 @@
+"""The async core: many concurrent calls from one loop lose nothing and run off the loop.
+
+The loop's worst lag is printed (``-s``) but not asserted: speed belongs in
+``benchmarks/bench_async.py``.  What is asserted is structural: every
+embedding and every store call ran on a worker thread, never the loop's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from memoryweave_core import HashingEmbedder, MemoryWeave
+from memoryweave_core.storage.memory import MemoryStore
+
+
+class ThreadSpyEmbedder(HashingEmbedder):
+    """A HashingEmbedder that notes which threads embedded."""
+
+    def __init__(self) -> None:
+        super().__init__(dim=64)
+        self.threads: set[int] = set()
+
+    def embed(self, texts):
+        self.threads.add(threading.get_ident())
+        return super().embed(texts)
+
+
+def make(kind, tmp_path, clock):
+    emb = ThreadSpyEmbedder()
+    path = tmp_path / "async.db" if kind == "sqlite" else None
+    return MemoryWeave(path, embedder=emb, clock=clock, store=None if path else MemoryStore()), emb
+
+
+async def heartbeat(stop: asyncio.Event, gaps: list[float]) -> None:
+    last = time.perf_counter()
+    while not stop.is_set():
+        await asyncio.sleep(0.001)
+        now = time.perf_counter()
+        gaps.append(now - last)
+        last = now
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_200_concurrent_calls_lose_nothing_and_run_off_the_loop(kind, tmp_path, clock):
+    memory, emb = make(kind, tmp_path, clock)
+    memory.add_many([f"seed fact number {i} about gardening" for i in range(20)], namespace="u")
+
+    async def main():
+        loop_thread = threading.get_ident()
+        emb.threads.clear()
+        stop, gaps = asyncio.Event(), []
+        beat = asyncio.create_task(heartbeat(stop, gaps))
+        adds = [memory.aadd(f"note {i}: I planted tomato number {i}", namespace="u", metadata={"i": i}) for i in range(100)]
+        recalls = [memory.arecall("what did I plant?", k=3, namespace="u") for _ in range(100)]
+        results = await asyncio.gather(*[c for pair in zip(adds, recalls) for c in pair])
+        stop.set()
+        await beat
+        return loop_thread, results, gaps
+
+    loop_thread, results, gaps = asyncio.run(main())
+    added, recalled = results[0::2], results[1::2]
+    assert len({t.id for t in added}) == 100
+    assert sorted(t.metadata["i"] for t in added) == list(range(100))
+    assert memory.count("u") == 120
+    stored = {t.id for t in memory.traces("u")}
+    assert {t.id for t in added} <= stored
+    assert all(len(r) == 3 for r in recalled)
+    assert loop_thread not in emb.threads and emb.threads  # the work ran on worker threads
+    assert len(gaps) > 1  # the loop kept ticking while the work ran
+    print(f"\n{kind}: {len(gaps)} heartbeats, worst loop gap {max(gaps) * 1000:.1f} ms")
+
+
+def test_async_twins_return_and_raise_like_the_sync_calls(memory):
+    async def main():
+        traces = await memory.aadd_conversation([("Ana", "I moved to Lisbon"), ("Bo", "Nice, when?")], namespace="n")
+        many = await memory.aadd_many(["one more thing"], namespace="n")
+        found = await memory.arecall("where did Ana move?", k=1, namespace="n")
+        with pytest.raises(ValueError):
+            await memory.arecall("", namespace="n")
+        gone = await memory.aforget([many[0].id])
+        return traces, found, gone
+
+    traces, found, gone = asyncio.run(main())
+    assert found[0].trace.id == traces[0].id and gone == 1
+    assert memory.count("n") == 2
+
+
+def test_aupdate_is_refused_until_update_exists(memory):
+    if hasattr(memory, "update"):
+        pytest.skip("update() exists: aupdate delegates to it")
+    with pytest.raises(NotImplementedError, match="update"):
+        asyncio.run(memory.aupdate("some-id", text="x"))

@@ -24,7 +24,10 @@ vectors and queries).  The first :class:`MemoryEncoder` or
 binds that model to it (:meth:`ContextualMemory.bind_embedder`); the engine
 itself is built lazily, on first use.  A memory that is used before any
 model is bound falls back to the engine's default embedder
-(all-MiniLM-L6-v2, 384-d), after checking ``embedding_dim``.
+(all-MiniLM-L6-v2) when ``embedding_dim`` is 384; with any other dimension it
+loads no model and takes the caller's own vectors (``add_memory(embedding)``,
+``retrieve_memories(query_embedding)``), and embedding text raises
+NoEmbedderError until a model is bound.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from memoryweave_core import FEATURES, MemoryWeave, RecallConfig, as_embedder
-from memoryweave_core.embedders import Embedder, FunctionEmbedder, default_embedder
+from memoryweave_core.embedders import DEFAULT_DIM, Embedder, FunctionEmbedder, default_embedder
 from memoryweave_core.encoder import MemoryEncoder as _CoreEncoder
 from memoryweave_core.encoder import turn_text
 from memoryweave_core.errors import DimensionMismatchError, InvalidInputError
@@ -258,11 +261,15 @@ class ContextualMemory:
         """The MemoryWeave engine behind this memory (built on first use)."""
         if self._weave is None:
             embedder = self._embedder
-            if embedder is None:  # used before any model was bound: the engine's default
+            if embedder is None and self.embedding_dim == DEFAULT_DIM:  # no model bound: the engine's default
                 embedder = default_embedder()
                 self._check_model_dim(embedder)
                 self._embedder = embedder
-            self._weave = MemoryWeave(self._path, embedder=embedder, config=self._config, clock=self._clock)
+            # another dimension and no model: the user brings the vectors, no model is loaded
+            dim = None if embedder is not None else self.embedding_dim
+            self._weave = MemoryWeave(
+                self._path, embedder=embedder, config=self._config, clock=self._clock, embedding_dim=dim
+            )
         return self._weave
 
     @property

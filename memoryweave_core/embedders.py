@@ -20,6 +20,8 @@ from .lexical import STOPWORDS
 from .trace import check_vectors
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+#: Dimension of DEFAULT_MODEL's vectors, known without loading it.
+DEFAULT_DIM = 384
 
 
 @runtime_checkable

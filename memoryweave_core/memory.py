@@ -66,6 +66,9 @@ class MemoryWeave(AsyncMemoryMixin):
         A ready storage backend (overrides ``path``), e.g. PostgreSQL.
     clock : callable, optional
         Returns "now" in epoch seconds; inject one for simulations and tests.
+    embedding_dim : int, optional
+        With no ``embedder``: bring your own vectors, no model is ever loaded
+        (pass ``embedding=`` to add and ``query_vector=`` to recall).
     """
 
     def __init__(
@@ -76,9 +79,11 @@ class MemoryWeave(AsyncMemoryMixin):
         config: RecallConfig | None = None,
         store: Store | None = None,
         clock: Callable[[], float] | None = None,
+        embedding_dim: int | None = None,
     ) -> None:
         self.config = config or RecallConfig()
-        self.encoder = MemoryEncoder(embedder, context_window=self.config.context_window)
+        self.encoder = MemoryEncoder(embedder, context_window=self.config.context_window, dim=embedding_dim)
+        opened = store is None
         if store is None:
             if path is None:
                 store = MemoryStore()
@@ -87,6 +92,10 @@ class MemoryWeave(AsyncMemoryMixin):
 
                 store = SQLiteStore(path)
         self.store = store
+        if embedding_dim is not None and store.dim not in (None, embedding_dim):
+            if opened:
+                store.close()
+            raise DimensionMismatchError(f"embedding_dim={embedding_dim} but the store holds {store.dim}-d vectors")
         self.clock = clock or _time.time
         self._arts: dict[str, ART2A] = {}
         self._names: dict[str, set[str]] = {}
@@ -401,7 +410,7 @@ class MemoryWeave(AsyncMemoryMixin):
             qv, tv = vectors[0], (vectors[1] if topic_text else None)
         else:
             qv = check_vectors(query_vector, self.store.dim, what="query vector")[0]
-            tv = self.encoder.embed([topic_text])[0] if topic_text else None
+            tv = self.encoder.embed([topic_text])[0] if topic_text and self.encoder.can_embed else None
         self._check_dim(len(qv))
         return Query(query, qv, ns, now, topic_vector=tv, names=names)
 

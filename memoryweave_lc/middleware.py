@@ -12,6 +12,7 @@ from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
 from memoryweave_core import MemoryWeave, RecallResult
+from memoryweave_core.errors import InvalidInputError
 
 DEFAULT_HEADER = "Things you remember about this user from earlier conversations (most relevant first):"
 
@@ -22,11 +23,22 @@ class MemoryWeaveMiddleware(AgentMiddleware):
     >>> agent = create_agent(model, tools, middleware=[MemoryWeaveMiddleware(memory)])
     >>> agent.invoke({"messages": [("user", "hi")]}, {"configurable": {"user_id": "alice"}})
 
-    The MemoryWeave namespace is the user's id, read from the runtime context
-    (attribute or key ``user_key``) or else from ``config["configurable"]``;
-    ``default_namespace`` when neither has one.  Pass ``namespace=`` (a
-    function of the Runtime returning a namespace or None) to choose it
-    yourself.  The conversation thread (``thread_id``) becomes the episode.
+    **Namespaces.**  One scheme is shared by the middleware, the store and
+    the retriever: a user's memories live in the MemoryWeave namespace named
+    by their id (``"alice"``), which is the store's namespace tuple
+    ``("alice",)`` and the retriever's ``namespace="alice"``.  Facts put into
+    the store under ``("alice",)`` are therefore recalled by the middleware
+    beside the turns it remembers (docs/langchain.md shows an agent doing
+    both).  Keep user ids free of ``"."``: the store joins tuple labels with it.
+
+    The user's id is read from the runtime context (attribute or key
+    ``user_key``) or else from ``config["configurable"]``.  A run without one
+    raises InvalidInputError before anything is recalled or written, unless
+    ``default_namespace=`` names a shared namespace explicitly: silently
+    pooling every anonymous user's turns in one place would leak them to
+    each other.  ``namespace=`` (a function of the Runtime returning a
+    namespace, or None to fall back the same way) chooses it yourself.  The
+    conversation thread (``thread_id``) becomes the episode.
     """
 
     def __init__(
@@ -35,7 +47,7 @@ class MemoryWeaveMiddleware(AgentMiddleware):
         *,
         k: int = 5,
         user_key: str = "user_id",
-        default_namespace: str = "default",
+        default_namespace: str | None = None,
         namespace: Callable[[Runtime[Any]], str | None] | None = None,
         header: str = DEFAULT_HEADER,
         user_speaker: str = "user",
@@ -57,12 +69,22 @@ class MemoryWeaveMiddleware(AgentMiddleware):
         """The namespace of the user this run is for."""
         if self.namespace_fn is not None:
             ns = self.namespace_fn(runtime)
-            return self.default_namespace if ns is None else ns
-        context = getattr(runtime, "context", None)
-        user = context.get(self.user_key) if isinstance(context, Mapping) else getattr(context, self.user_key, None)
-        if user is None:
-            user = _configurable().get(self.user_key)
-        return self.default_namespace if user is None else str(user)
+            if ns is not None:
+                return ns
+        else:
+            context = getattr(runtime, "context", None)
+            user = context.get(self.user_key) if isinstance(context, Mapping) else getattr(context, self.user_key, None)
+            if user is None:
+                user = _configurable().get(self.user_key)
+            if user is not None:
+                return str(user)
+        if self.default_namespace is None:
+            raise InvalidInputError(
+                f"MemoryWeaveMiddleware: this run names no user (no {self.user_key!r} in the runtime context or "
+                f"config['configurable']{' and namespace= returned None' if self.namespace_fn else ''}); pass one, "
+                "or give default_namespace= to share one namespace between all such runs"
+            )
+        return self.default_namespace
 
     # -- recall ----------------------------------------------------------------
     def _recall(self, request: ModelRequest) -> ModelRequest:
@@ -94,6 +116,7 @@ class MemoryWeaveMiddleware(AgentMiddleware):
 
     # -- remember --------------------------------------------------------------
     def after_agent(self, state: AgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        namespace = self.namespace(runtime)  # refused before anything is written
         messages = state.get("messages") or []
         ai = messages[-1] if messages and isinstance(messages[-1], AIMessage) else None
         human = _last(messages, HumanMessage)
@@ -103,7 +126,7 @@ class MemoryWeaveMiddleware(AgentMiddleware):
             episode = _configurable().get("thread_id")
             for item in items:
                 item["episode"] = None if episode is None else str(episode)
-            self.memory.add_many(items, namespace=self.namespace(runtime))
+            self.memory.add_many(items, namespace=namespace)
         return None
 
     async def aafter_agent(self, state: AgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:

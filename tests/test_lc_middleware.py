@@ -13,6 +13,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage  # noqa: E402
 from langgraph.runtime import Runtime  # noqa: E402
 
+from memoryweave_core.errors import InvalidInputError  # noqa: E402
 from memoryweave_lc import MemoryWeaveMiddleware  # noqa: E402
 
 
@@ -56,7 +57,7 @@ def test_namespace_resolution(memory):
     assert mw.namespace(None) == "anon"
     custom = MemoryWeaveMiddleware(memory, namespace=lambda rt: f"team:{rt.context.user_id}")
     assert custom.namespace(Runtime(context=Ctx("alice"))) == "team:alice"
-    assert MemoryWeaveMiddleware(memory, namespace=lambda rt: None).namespace(None) == "default"
+    assert MemoryWeaveMiddleware(memory, namespace=lambda rt: None, default_namespace="shared").namespace(None) == "shared"
     assert MemoryWeaveMiddleware(memory, user_key="uid").namespace(Runtime(context={"uid": "x"})) == "x"
 
 
@@ -115,3 +116,17 @@ async def test_async_hooks(mw, memory):
     assert "Lisbon" in handler.seen.system_message.text
     await mw.aafter_agent({"messages": [HumanMessage("hi"), AIMessage("hello")]}, Runtime(context=Ctx("dave")))
     assert memory.count("dave") == 2
+
+
+def test_a_run_without_a_user_is_refused_unless_a_default_is_explicit(memory):
+    """No silent shared "default" namespace: anonymous turns would leak between users."""
+    mw = MemoryWeaveMiddleware(memory)
+    with pytest.raises(InvalidInputError, match="default_namespace="):
+        mw.namespace(Runtime(context=None))
+    with pytest.raises(ValueError, match="user_id"):
+        mw.after_agent({"messages": [HumanMessage("my PIN is 1234"), AIMessage("noted")]}, Runtime(context=None))
+    assert memory.count() == 0  # refused before anything was written
+    with pytest.raises(InvalidInputError):
+        run(mw, request([HumanMessage("what is my PIN?")], None, None))
+    with pytest.raises(InvalidInputError, match="namespace= returned None"):
+        MemoryWeaveMiddleware(memory, namespace=lambda rt: None).namespace(None)

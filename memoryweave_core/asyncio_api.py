@@ -25,19 +25,19 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 class AsyncMemoryMixin:
     """``aadd``, ``aadd_many``, ``aadd_conversation``, ``arecall``, ``aforget``, ``aupdate``."""
 
-    async def aadd(self, *args: Any, **kwargs: Any) -> "Trace":
+    async def aadd(self, *args: Any, **kwargs: Any) -> Trace:
         """Async :meth:`MemoryWeave.add`."""
         return await asyncio.to_thread(self.add, *args, **kwargs)  # type: ignore[attr-defined]
 
-    async def aadd_many(self, *args: Any, **kwargs: Any) -> list["Trace"]:
+    async def aadd_many(self, *args: Any, **kwargs: Any) -> list[Trace]:
         """Async :meth:`MemoryWeave.add_many`."""
         return await asyncio.to_thread(self.add_many, *args, **kwargs)  # type: ignore[attr-defined]
 
-    async def aadd_conversation(self, *args: Any, **kwargs: Any) -> list["Trace"]:
+    async def aadd_conversation(self, *args: Any, **kwargs: Any) -> list[Trace]:
         """Async :meth:`MemoryWeave.add_conversation`."""
         return await asyncio.to_thread(self.add_conversation, *args, **kwargs)  # type: ignore[attr-defined]
 
-    async def arecall(self, *args: Any, **kwargs: Any) -> "RecallResult":
+    async def arecall(self, *args: Any, **kwargs: Any) -> RecallResult:
         """Async :meth:`MemoryWeave.recall`."""
         return await asyncio.to_thread(self.recall, *args, **kwargs)  # type: ignore[attr-defined]
 

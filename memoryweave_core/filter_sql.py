@@ -7,8 +7,9 @@ true, as in Python, instead of SQL's unknown.  Metadata paths are bound as
 parameters, never spliced into the SQL text.
 
 * SQLite reads the ``metadata`` TEXT column with ``json_type`` / ``json_extract``
-  on a quoted path (``$."user"."tier"``); text compares with the BINARY
-  collation, which orders UTF-8 as Python orders code points.
+  on a quoted path (``$."user"."tier"``), written as ``json.dumps`` writes it
+  (the store's encoding); text compares with the BINARY collation, which
+  orders UTF-8 as Python orders code points.
 * PostgreSQL reads a ``json`` (or ``jsonb``) column with ``->`` chains on text
   keys (so a list is never indexed by a key "0", as in Python and SQLite),
   numbers as ``numeric`` against the operand's shortest ``repr`` (exact for
@@ -17,7 +18,8 @@ parameters, never spliced into the SQL text.
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, ClassVar
 
 from .filters import RANGES, And, Compare, Exists, FieldRef, In, Node, Not, Or, kind
 
@@ -103,20 +105,28 @@ class _Dialect:
 
 
 class _Sqlite(_Dialect):
-    _TYPES = {"num": "IN ('integer', 'real')", "str": "= 'text'"}
+    _TYPES: ClassVar[dict[str, str]] = {"num": "IN ('integer', 'real')", "str": "= 'text'"}
 
-    def path(self, field: FieldRef) -> str:
-        self.params.append("$" + "".join(f'."{seg}"' for seg in field.path))
-        return f"{self.prefix}metadata, ?"
+    def fn(self, name: str, field: FieldRef) -> str:
+        """``json_type``/``json_extract`` at the path.  SQLite before 3.45 matches
+        path labels against the raw JSON text, where ``json.dumps`` (as the
+        store writes metadata) escapes non-ASCII keys: such a path is looked up
+        as written and escaped, whichever the SQLite at hand understands."""
+        raw = "$" + "".join(f'."{seg}"' for seg in field.path)
+        escaped = "$" + "".join(f".{json.dumps(seg)}" for seg in field.path)
+        paths = [raw] if raw == escaped else [raw, escaped]
+        self.params.extend(paths)
+        calls = [f"{name}({self.prefix}metadata, ?)" for _ in paths]
+        return calls[0] if len(calls) == 1 else f"COALESCE({', '.join(calls)})"
 
     def present(self, field: FieldRef) -> str:
-        return f"json_type({self.path(field)}) IS NOT NULL"
+        return f"{self.fn('json_type', field)} IS NOT NULL"
 
     def compare(self, field: FieldRef, k: str, op: str, value: Any) -> str:
         if k == "bool":
-            return f"(json_type({self.path(field)}) = '{'true' if value else 'false'}')"
-        typed = f"json_type({self.path(field)}) {self._TYPES[k]}"
-        extract = f"json_extract({self.path(field)})"
+            return f"({self.fn('json_type', field)} = '{'true' if value else 'false'}')"
+        typed = f"{self.fn('json_type', field)} {self._TYPES[k]}"
+        extract = self.fn("json_extract", field)
         self.params.append(value)
         return f"({typed} AND {extract} {_SQL_OPS[op]} ?)"
 
@@ -126,7 +136,7 @@ class _Postgres(_Dialect):
     false = "false"
     mark = "%s"
     text = staticmethod(lambda col: f'{col} COLLATE "C"')
-    _TYPES = {"num": "number", "str": "string", "bool": "boolean"}
+    _TYPES: ClassVar[dict[str, str]] = {"num": "number", "str": "string", "bool": "boolean"}
 
     def __init__(self, alias: str | None, params: list[Any], json_type: str) -> None:
         super().__init__(alias, params)

@@ -28,9 +28,10 @@ holds the language and the in-memory evaluators (:func:`matches`, :func:`mask`).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Mapping, Sequence, Union
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,7 @@ RANGES = ("gt", "gte", "lt", "lte")
 _OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$not")
 _MISSING = object()
 
-Scalar = Union[str, int, float, bool]
+Scalar = str | int | float | bool
 
 
 @dataclass(frozen=True)
@@ -86,24 +87,24 @@ class Exists:
 class And:
     """Every child matches; no children matches everything (the empty filter ``{}``)."""
 
-    children: tuple["Node", ...]
+    children: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
 class Or:
     """At least one child matches."""
 
-    children: tuple["Node", ...]
+    children: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
 class Not:
     """The child does not match (a missing key therefore matches ``Not``)."""
 
-    child: "Node"
+    child: Node
 
 
-Node = Union[Compare, In, Exists, And, Or, Not]
+Node = Compare | In | Exists | And | Or | Not
 _NODES = (Compare, In, Exists, And, Or, Not)
 
 
@@ -143,7 +144,7 @@ def _doc(doc: Any, where: str) -> Node:
 def _field(key: str, where: str) -> FieldRef:
     if key in BUILTINS:
         return FieldRef(key)
-    path = key[len("metadata."):] if key.startswith("metadata.") else key
+    path = key.removeprefix("metadata.")
     segments = tuple(path.split("."))
     for seg in segments:
         if not seg or '"' in seg or "\\" in seg or "\x00" in seg:
@@ -236,7 +237,7 @@ class Columns:
     times: np.ndarray
 
     @classmethod
-    def of(cls, traces: Sequence[Any]) -> "Columns":
+    def of(cls, traces: Sequence[Any]) -> Columns:
         """Columns of Trace objects (anything with metadata, speaker, episode, time)."""
         return cls(
             [t.metadata for t in traces],

@@ -17,9 +17,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memoryweave_core.errors import InvalidFilterError, InvalidInputError, UnsupportedFilterError
+from memoryweave_core.errors import (
+    InvalidFilterError,
+    InvalidInputError,
+    UnsupportedFilterError,
+)
 from memoryweave_core.filter_sql import to_postgres, to_sqlite
-from memoryweave_core.filters import And, Columns, Compare, FieldRef, In, Not, mask, matches, parse_filter
+from memoryweave_core.filters import (
+    And,
+    Columns,
+    Compare,
+    FieldRef,
+    In,
+    Not,
+    mask,
+    matches,
+    parse_filter,
+)
 from memoryweave_core.trace import Trace
 
 T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
@@ -148,7 +162,7 @@ def test_filter_paths_are_parameters_not_sql():
 # -- three evaluators, random filters and data ------------------------------------------
 SCALARS = [0, 1, -2, 2.5, 0.1, 1e16, 0.30000000000000004, "", "a", "b", "ab", "B", "é", "a b", True, False]
 TIMES = [T0 - 0.5, T0, T0 + 0.5, T0 + 3600]
-KEYS = ["a", "b", "n", "speaker"]
+KEYS = ["a", "b", "n", "speaker", "we ird[0]$'", "ключ"]
 scalar = st.sampled_from(SCALARS)
 json_value = st.one_of(
     scalar,
@@ -162,7 +176,7 @@ row = st.tuples(
     st.sampled_from(TIMES),
     st.dictionaries(st.sampled_from(KEYS), json_value, max_size=4),
 )
-meta_field = st.sampled_from(["a", "b", "n", "n.x", "n.a", "n.0", "metadata.speaker", "a.x"])
+meta_field = st.sampled_from(["a", "b", "n", "n.x", "n.a", "n.0", "metadata.speaker", "a.x", "we ird[0]$'", "ключ"])
 time_operand = st.sampled_from(TIMES + ["2023-11-14T22:13:20Z", datetime(2023, 11, 14, 22, 13, 20, tzinfo=timezone.utc)])
 label_operand = st.sampled_from(["Ana", "Bo", "ana", "e1", "e2", ""])
 
@@ -253,3 +267,11 @@ def test_python_and_postgres_agree(pg, rows, spec):
 def test_time_column_is_vectorised_over_numpy():
     cols = Columns([{}] * 3, [None] * 3, [None] * 3, np.array([1.0, 2.0, 3.0]) + T0)
     assert mask(parse_filter({"time": {"$gt": T0 + 1.5}}), cols).tolist() == [False, True, True]
+
+
+def test_keys_json_escapes_are_found_in_sqlite():
+    """json.dumps (the store's encoding) escapes these keys; older SQLite compares path labels raw."""
+    rows = [(None, None, T0, {"ключ": {"emoji😀": 1}, "a\tb": "x", "é": True}), (None, None, T0, {})]
+    db = sqlite_db(rows)
+    for spec in ({"ключ.emoji😀": 1}, {"a\tb": "x"}, {"é": True}, {"ключ": {"$exists": True}}):
+        assert py_ids(spec, rows) == sqlite_ids(db, spec) == {0}, spec

@@ -8,9 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import memoryweave_core.embedders as embedders
-from memoryweave_core import MemoryWeave
-from memoryweave_core.errors import DimensionMismatchError, InvalidInputError, NoEmbedderError
+from memoryweave_core import MemoryWeave, embedders
+from memoryweave_core.errors import (
+    DimensionMismatchError,
+    InvalidInputError,
+    NoEmbedderError,
+)
 
 DIM = 1536
 
@@ -21,7 +24,7 @@ def no_model(monkeypatch):
         raise AssertionError("a model was loaded")
 
     monkeypatch.setattr(embedders, "default_embedder", refuse)
-    import memoryweave_core.encoder as encoder
+    from memoryweave_core import encoder
 
     monkeypatch.setattr(encoder, "default_embedder", refuse)
 

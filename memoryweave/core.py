@@ -162,7 +162,9 @@ class ContextualMemory:
     -----------------------
     embedding_dim : int
         Dimension of the embedding model; checked when a model is bound and
-        on every :meth:`add_memory`.
+        on every :meth:`add_memory`.  With no model bound and a dimension
+        other than the default model's (384), no model is loaded: the
+        memory takes your own vectors of this dimension.
     max_memories : int or None
         Keep at most this many memories (lowest-activation ones are evicted,
         never the current episode): ``RecallConfig.max_traces``.

@@ -28,7 +28,8 @@ holds the language and the in-memory evaluators (:func:`matches`, :func:`mask`).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -275,16 +276,15 @@ def mask(node: Node | None, cols: Columns) -> np.ndarray:
         if isinstance(node, In):
             return np.isin(cols.times, np.array(node.values, dtype=np.float64))
         return _NUMPY_OPS[node.op](cols.times, node.value)
-    values = _values(node.field, cols)
-    return np.fromiter((_leaf(node, v) for v in values), dtype=bool, count=n)
+    test = _predicate(node)
+    return np.fromiter(map(test, _values(node.field, cols)), dtype=bool, count=n)
 
 
 _NUMPY_OPS = {
     "eq": np.equal, "gt": np.greater, "gte": np.greater_equal, "lt": np.less, "lte": np.less_equal,
 }
-_PY_OPS = {
-    "eq": lambda a, b: a == b, "gt": lambda a, b: a > b, "gte": lambda a, b: a >= b,
-    "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b,
+_PY_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": operator.eq, "gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le,
 }
 
 
@@ -304,6 +304,13 @@ def _values(field: FieldRef, cols: Columns) -> list[Any]:
 
 def kind(value: Any) -> str | None:
     """The comparison kind of a JSON value: "bool", "num", "str", or None (null, list, object, missing)."""
+    return _KINDS.get(type(value)) or _subclass_kind(value)
+
+
+_KINDS: dict[type, str] = {bool: "bool", int: "num", float: "num", str: "str"}
+
+
+def _subclass_kind(value: Any) -> str | None:
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, (int, float)):
@@ -313,12 +320,14 @@ def kind(value: Any) -> str | None:
     return None
 
 
-def _leaf(node: Compare | In | Exists, value: Any) -> bool:
+def _predicate(node: Compare | In | Exists) -> Callable[[Any], bool]:
+    """One leaf as a test of a single stored value, specialised once per evaluation."""
     if isinstance(node, Exists):
-        return value is not _MISSING
-    k = kind(value)
-    if k is None:
-        return False
+        return lambda v: v is not _MISSING
     if isinstance(node, In):
-        return any(kind(x) == k and value == x for x in node.values)
-    return kind(node.value) == k and _PY_OPS[node.op](value, node.value)
+        by_kind: dict[str | None, set[Any]] = {}
+        for x in node.values:
+            by_kind.setdefault(kind(x), set()).add(x)
+        return lambda v: v in by_kind.get(kind(v), ())  # operands never have kind None
+    want, op, x = kind(node.value), _PY_OPS[node.op], node.value
+    return lambda v: kind(v) == want and op(v, x)

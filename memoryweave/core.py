@@ -39,12 +39,13 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from memoryweave_core import FEATURES, MemoryWeave, RecallConfig, as_embedder
+from memoryweave_core import MemoryWeave, RecallConfig, as_embedder
 from memoryweave_core.embedders import DEFAULT_DIM, Embedder, FunctionEmbedder, default_embedder
 from memoryweave_core.encoder import MemoryEncoder as _CoreEncoder
 from memoryweave_core.encoder import turn_text
 from memoryweave_core.errors import DimensionMismatchError, InvalidInputError
 from memoryweave_core.memory import check_k
+from memoryweave_core.pathways import pathways
 from memoryweave_core.recollection import Recollection
 from memoryweave_core.trace import Trace, check_namespace, check_text, check_vectors
 
@@ -55,10 +56,13 @@ __all__ = [
     "history_messages",
 ]
 
-#: Pathways that measure how well a memory *matches* the query (scaled by
-#: ``relevance_weight``); ``activation`` is the recency/frequency pathway
-#: (scaled by ``recency_weight``).
-_RELEVANCE = tuple(f for f in FEATURES if f not in ("activation", "temporal"))
+
+def _relevance() -> tuple[str, ...]:
+    """Pathways that measure how well a memory *matches* the query, as the
+    registry marks them (scaled by ``relevance_weight``); ``activation`` is
+    the recency/frequency pathway (scaled by ``recency_weight``)."""
+    return tuple(p.name for p in pathways() if p.matching)
+
 
 #: Weight of the ART category pathway when the seed's ``use_art_clustering``
 #: is on.  The tuned default is 0 (on LoCoMo categories add nothing the other
@@ -549,8 +553,9 @@ class ContextualRetriever:
       ``"similarity"`` switches the activation (recency/frequency) pathway
       off; ``"temporal"`` is recency-led: activation x10, matching
       pathways x0.5 (recency decides among comparably relevant memories).
-    * ``relevance_weight`` scales the matching pathways (semantic, context,
-      lexical, episode, spread, category) relative to the seed default 0.7;
+    * ``relevance_weight`` scales the matching pathways (those the registry
+      marks ``matching``: semantic, context, lexical, spread, episode,
+      speaker, feedback, category) relative to the seed default 0.7;
       ``recency_weight`` scales activation relative to the seed default 0.3.
     * ``confidence_threshold`` drops memories whose cosine with the query is
       below it.
@@ -615,12 +620,12 @@ class ContextualRetriever:
         w = dict(base.weights)
         rel = self.relevance_weight / 0.7
         rec = self.recency_weight / 0.3
-        for f in _RELEVANCE:
-            w[f] *= rel
+        for f in _relevance():
+            w[f] = w.get(f, 0.0) * rel
         if self.retrieval_strategy == "similarity":
             w["activation"] = 0.0
         elif self.retrieval_strategy == "temporal":
-            for f in _RELEVANCE:
+            for f in _relevance():
                 w[f] *= 0.5
             w["activation"] *= 10.0 * rec
         else:

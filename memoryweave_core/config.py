@@ -1,9 +1,8 @@
 """Every knob of recall in one place, with the reason for each default.
 
-The fusion weights are not hand-set: ``benchmarks/tune.py`` fits them on
-LoCoMo, reports five-fold cross-validated (held-out conversation) scores, and
-the defaults below are the weights it fitted on all ten conversations (see
-the README's benchmark section).
+The fusion weights' defaults are declared with their pathways
+(:mod:`memoryweave_core.pathways`), where ``benchmarks/tune.py``'s fitted
+values are kept; here a config chooses among them.
 """
 
 from __future__ import annotations
@@ -13,39 +12,11 @@ from types import MappingProxyType
 from typing import Mapping
 
 from .errors import InvalidInputError
+from .pathways import default_weights, names
 
-#: The retrieval pathways, in the order explanations list them.
-FEATURES = (
-    "semantic",  # cosine of the query's topic (the query without speaker names) with the trace's text
-    "context",  # cosine of the query with the window of turns centred on the trace
-    "lexical",  # BM25 word overlap, plus proximity of query words (BM25TP)
-    "spread",  # BM25 evidence spreading from episode neighbours (associative, temporal links)
-    "episode",  # how well the trace's whole episode matches
-    "speaker",  # the query names the trace's speaker
-    "feedback",  # cosine with the query moved toward its best first-round hits
-    "activation",  # ACT-R base level: recency and frequency of use
-    "temporal",  # fit of the trace's time to a time expression in the query
-    "category",  # resonance of the query with the trace's ART category
-)
-
-#: Fitted by ``benchmarks/tune.py`` on LoCoMo (coordinate ascent, weights in
-#: [0, 4]; five-fold cross-validation across conversations gives held-out
-#: Recall@10 0.797, see README).  "feedback" and "category" came out at 0: on
-#: that data they add nothing the other pathways lack, so they are off by
-#: default and cost nothing.  "activation" is a prior, not fitted: no dataset
-#: here recalls anything twice, so none can say what use and recency are worth.
-_DEFAULT_WEIGHTS = {
-    "semantic": 0.75,
-    "context": 0.5,
-    "lexical": 0.5,
-    "spread": 0.25,
-    "episode": 0.75,
-    "speaker": 4.0,
-    "feedback": 0.0,
-    "activation": 0.25,
-    "temporal": 3.75,
-    "category": 0.0,
-}
+#: The built-in retrieval pathways, in the order explanations list them (the
+#: registry's order; one registered at run time joins ``pathways.names()``).
+FEATURES = names()
 
 
 @dataclass(frozen=True)
@@ -56,7 +27,7 @@ class RecallConfig:
     then neither computed nor shown in explanations.
     """
 
-    weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(dict(_DEFAULT_WEIGHTS)))
+    weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(default_weights()))
     #: Candidates fetched per pathway (content ANN for the query and for its
     #: topic, context ANN, BM25).
     candidates: int = 50
@@ -83,10 +54,11 @@ class RecallConfig:
     max_traces: int | None = None
 
     def __post_init__(self) -> None:
-        unknown = set(self.weights) - set(FEATURES)
+        known = names()
+        unknown = set(self.weights) - set(known)
         if unknown:
-            raise InvalidInputError(f"unknown features in weights: {sorted(unknown)}; known: {FEATURES}")
-        merged = {**{f: 0.0 for f in FEATURES}, **{k: float(v) for k, v in self.weights.items()}}
+            raise InvalidInputError(f"unknown features in weights: {sorted(unknown)}; known: {known}")
+        merged = {**{f: 0.0 for f in known}, **{k: float(v) for k, v in self.weights.items()}}
         object.__setattr__(self, "weights", MappingProxyType(merged))
         for name, low in (("candidates", 1), ("neighbour_radius", 0), ("context_window", 0)):
             value = getattr(self, name)
@@ -98,7 +70,7 @@ class RecallConfig:
             raise InvalidInputError("max_traces must be >= 1 or None")
 
     def enabled(self, feature: str) -> bool:
-        return self.weights[feature] != 0.0
+        return self.weights.get(feature, 0.0) != 0.0
 
     def without(self, *features: str) -> "RecallConfig":
         """A copy with the given pathways switched off (for ablations)."""

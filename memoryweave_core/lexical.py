@@ -1,24 +1,30 @@
-"""Lexical matching: a tokenizer, an incremental BM25 index and term proximity.
+"""Lexical matching: a tokenizer, BM25, an incremental index and term proximity.
 
 Dense embeddings blur names, numbers and rare words ("Luna", "7 pm",
 "pottery"); exact word overlap catches them.  The index is an inverted index
 kept up to date on every add and delete, so a query touches only the posting
 lists of its own words, never the whole store.  BM25 sees a text as a bag of
 words; :func:`proximity` adds what the order says (query words side by side).
+
+This module is the engine's one source of BM25: the tokenizer and its
+stopword list, the constants, :func:`idf`, the per-term formula
+(:func:`bm25_term`, and :func:`bm25_sql` for backends that score in SQL) and
+the posting-list search (:func:`search_postings`).  Every backend imports
+them from here, so every backend finds and scores alike.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from functools import lru_cache
 from itertools import chain
-from collections import Counter
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-# A standard English stopword list (function words only, no domain words).
+# The engine's one stopword list: standard English function words, no domain words.
 STOPWORDS = frozenset(
     """a about above after again against all am an and any are aren't as at be because been before being
     below between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down
@@ -141,12 +147,12 @@ def _proximity(hits: Sequence[list[tuple[int, str]]], lengths: Sequence[int], po
     """:func:`proximity` of documents given as their query-word hits
     ``(position, word)`` and their lengths."""
     out = np.zeros(len(hits))
-    lengths = np.asarray(lengths, np.float64)
-    avg = max(float(lengths.mean()), 1.0) if len(lengths) else 1.0
+    lens = np.asarray(lengths, np.float64)
+    avg = max(float(lens.mean()), 1.0) if len(lens) else 1.0
     words = [{w for _, w in hits_of_doc} for hits_of_doc in hits]
     df = Counter(chain.from_iterable(words))
     pairs: list[dict[tuple[str, str], float]] = []
-    for hits_of_doc, distinct in zip(hits, words):
+    for hits_of_doc, distinct in zip(hits, words, strict=True):
         near: dict[tuple[str, str], float] = {}
         pairs.append(near)
         if len(distinct) < 2:
@@ -165,7 +171,7 @@ def _proximity(hits: Sequence[list[tuple[int, str]]], lengths: Sequence[int], po
     for j, near in enumerate(pairs):
         if not near:
             continue
-        norm = k1 * (1.0 - b + b * lengths[j] / avg)
+        norm = k1 * (1.0 - b + b * lens[j] / avg)
         for (a, c), acc in near.items():
             out[j] += min(weight[a], weight[c]) * (k1 + 1) * acc / (norm + acc)
     return out
@@ -197,9 +203,9 @@ def _bm25(hits: dict[int, list[tuple[int, str]]], lengths: Sequence[int], weight
     cols = [column[w] for found in hits.values() for _, w in found if w in column]
     tf = np.zeros((len(lengths), len(column)))
     np.add.at(tf, (rows, cols), 1.0)
-    lengths = np.asarray(lengths, np.float64)
+    lens = np.asarray(lengths, np.float64)
     for j, w in enumerate(weights.values()):
-        out += np.where(tf[:, j] > 0, bm25_term(tf[:, j], lengths, avg_len, w, k1, b), 0.0)
+        out += np.where(tf[:, j] > 0, bm25_term(tf[:, j], lens, avg_len, w, k1, b), 0.0)
     return out
 
 
@@ -221,6 +227,13 @@ def bm25_term(tfs: np.ndarray, lengths: np.ndarray, avg_len: float, weight: floa
     """One query term's BM25 contribution for many documents at once."""
     norm = k1 * (1.0 - b + b * lengths / max(avg_len, 1e-9))
     return weight * tfs * (k1 + 1) / (tfs + norm)
+
+
+def bm25_sql(tf: str, length: str, avg_len: str, weight: str) -> str:
+    """:func:`bm25_term` as an SQL expression over the given column or
+    parameter names, for a backend that scores in its database.  ``avg_len``
+    must already be floored at 1e-9, as :func:`bm25_term` floors it."""
+    return f"{weight} * {tf} * {K1 + 1} / ({tf} + {K1} * (1 - {B} + {B} * {length} / {avg_len}))"
 
 
 #: Posting entries a lexical search merges at most to find its candidates.
@@ -268,17 +281,43 @@ def best_matches(keys: np.ndarray, scores: np.ndarray, n: int, complete: bool, t
     top = top_positions(scores, n if complete else 2 * n)
     found = keys[top].tolist()
     if complete:
-        return [(k, s) for k, s in zip(found, scores[top].tolist()) if s > 0]
+        return [(k, s) for k, s in zip(found, scores[top].tolist(), strict=True) if s > 0]
     tokens = tokens_of(found)
     found = [k for k in found if k in tokens]
     exact = bm25_scores([tokens[k] for k in found], weights, avg_len)
     return [(found[i], float(exact[i])) for i in top_positions(exact, n) if exact[i] > 0]
 
 
+#: One term's posting list as arrays sorted by key: (keys, term frequencies, document lengths).
+Postings = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def search_postings(terms: Sequence[str], n: int, stats: tuple[int, float, dict[str, int]],
+                    postings: Callable[[str], Postings], tokens_of: Callable[[list[int]], dict],
+                    budget: int | None = None) -> list[tuple[int, float]]:
+    """Top ``n`` keys by BM25, best first (ties by key), among the documents
+    holding one of the :func:`candidate_terms`: the search of every backend
+    that keeps posting lists as arrays.  ``stats`` is ``(documents, average
+    length, document frequencies)``, ``postings(term)`` a term's
+    :data:`Postings`, ``tokens_of(keys)`` as :func:`best_matches` reads it."""
+    n_docs, avg, df = stats
+    weights = query_weights(terms, n_docs, df)
+    use = candidate_terms(weights, df, budget)
+    if not use or n <= 0:
+        return []
+    parts_keys, parts_scores = [], []
+    for term in use:
+        keys, tfs, lengths = postings(term)
+        parts_keys.append(keys)
+        parts_scores.append(bm25_term(tfs, lengths, avg, weights[term]))
+    found, totals = sum_by_key(parts_keys, parts_scores)
+    return best_matches(found, totals, n, len(use) == len(weights), tokens_of, weights, avg)
+
+
 def sum_by_key(keys: list[np.ndarray], scores: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Merge per-term ``(sorted keys, scores)`` into one score per key, summed
-    in term order.  A stable sort finds the sorted runs and merges them,
-    about twice as fast as ``np.unique`` on a long posting list."""
+    in term order.  A stable sort (timsort) finds the already sorted runs and
+    merges them: less work than the full sort of ``np.unique``."""
     if len(keys) == 1:
         return keys[0], scores[0]
     k, v = np.concatenate(keys), np.concatenate(scores)
@@ -347,20 +386,8 @@ class BM25Index:
         return self._total_len / max(len(self._docs), 1)
 
     def search(self, terms: Sequence[str], n: int) -> list[tuple[int, float]]:
-        """Top ``n`` keys by BM25, best first (ties by key), among the
-        documents holding one of the :func:`candidate_terms`."""
-        n_docs, avg, df = self.stats(terms)
-        weights = query_weights(terms, n_docs, df)
-        use = candidate_terms(weights, df)
-        if not use or n <= 0:
-            return []
-        parts_keys, parts_scores = [], []
-        for term in use:
-            keys, tfs, lengths = self._posting_arrays(term)
-            parts_keys.append(keys)
-            parts_scores.append(bm25_term(tfs, lengths, avg, weights[term]))
-        keys, totals = sum_by_key(parts_keys, parts_scores)
-        return best_matches(keys, totals, n, len(use) == len(weights), lambda ks: {k: self._docs[k] for k in ks}, weights, avg)
+        """Top ``n`` keys by BM25 (:func:`search_postings`)."""
+        return search_postings(terms, n, self.stats(terms), self._posting_arrays, lambda ks: {k: self._docs[k] for k in ks})
 
     def stats(self, terms: Iterable[str]) -> tuple[int, float, dict[str, int]]:
         """Documents held, their average length, and the document frequency of

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
+from .pathways import pathways
 from .timeutil import format_time
 from .trace import Trace
 
@@ -54,7 +55,8 @@ class RecallResult(list):
         if not self:
             return "<p><em>nothing recalled</em></p>"
         feats = list(dict.fromkeys(f for r in self for f in r.features))
-        head = "".join(f"<th>{html.escape(f)}</th>" for f in feats)
+        about = {p.name: p.description for p in pathways()}
+        head = "".join(f"<th title='{html.escape(about.get(f, ''))}'>{html.escape(f)}</th>" for f in feats)
         rows = []
         for i, r in enumerate(self, 1):
             t = r.trace

@@ -2,29 +2,60 @@
 
 Used by ``MemoryWeave.summary()``, its Jupyter rendering and ``memoryweave inspect``.
 This walks every trace of the namespaces it summarises: it is an inspection
-tool, never on the recall path.
+tool, never on the recall path.  It reads the memory through
+:class:`Summarisable`, the few members it needs, so that ``memory.py`` can
+import this module without this module importing ``memory.py``.
 """
 
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
-from .activation import base_levels
+import numpy as np
+
+from .activation import AccessLog, base_levels
+from .config import RecallConfig
 from .timeutil import format_time
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .memory import MemoryWeave
+from .trace import Trace
 
 
-def summarise(memory: "MemoryWeave", namespace: str | None = None, top: int = 5) -> dict[str, Any]:
+class _CategoryView(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def label(self) -> str: ...
+
+
+class _AccessLogs(Protocol):
+    def access_logs(self, ids: Sequence[str]) -> list[AccessLog]: ...
+
+
+class Summarisable(Protocol):
+    """What :func:`summarise` reads of a memory (``MemoryWeave`` has it all)."""
+
+    @property
+    def clock(self) -> Callable[[], float]: ...
+    @property
+    def config(self) -> RecallConfig: ...
+    @property
+    def store(self) -> _AccessLogs: ...
+    def namespaces(self) -> list[str]: ...
+    def count(self, namespace: str | None = None) -> int: ...
+    def traces(self, namespace: str | None = None) -> Iterator[Trace]: ...
+    def categories(self, namespace: str = "default") -> Sequence[_CategoryView]: ...
+
+
+def summarise(memory: Summarisable, namespace: str | None = None, top: int = 5) -> dict[str, Any]:
     """Counts, episodes, ART categories and the most active traces, as a dict."""
     names = [namespace] if namespace else memory.namespaces()
     now = memory.clock()
     out: dict[str, Any] = {"traces": memory.count(), "namespaces": {}}
     for ns in names:
         traces = list(memory.traces(ns))
-        episodes: dict[str, dict[str, Any]] = {}
+        episodes: dict[str | None, dict[str, Any]] = {}
         for t in traces:
             e = episodes.setdefault(
                 t.episode, {"episode": t.episode, "turns": 0, "first": t.time, "last": t.time, "speakers": []}
@@ -35,7 +66,7 @@ def summarise(memory: "MemoryWeave", namespace: str | None = None, top: int = 5)
                 e["speakers"].append(t.speaker)
         eps = sorted(episodes.values(), key=lambda e: e["last"], reverse=True)
         cats = memory.categories(ns) if traces else []
-        acts = base_levels(memory.store.access_logs([t.id for t in traces]), now, memory.config.decay) if traces else []
+        acts = base_levels(memory.store.access_logs([t.id for t in traces]), now, memory.config.decay) if traces else np.zeros(0)
         order = sorted(range(len(traces)), key=lambda i: -float(acts[i]))[:top]
         out["namespaces"][ns] = {
             "traces": len(traces),

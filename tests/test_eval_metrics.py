@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from memoryweave_core.eval import metrics as M
-from memoryweave_core.eval.baselines import BM25, rank, rrf, tokenize
+from memoryweave_core.eval.baselines import ReferenceBM25, rank, reference_tokenize, rrf
 from memoryweave_core.eval.datasets import load_locomo, load_longmemeval, repair_evidence
 
 
@@ -108,15 +108,16 @@ def test_load_longmemeval(tmp_path):
     assert c.turns[0].text == "user: hi" and q.time > c.sessions[1].time
 
 
-def test_bm25_prefers_rare_matching_terms():
-    docs = [tokenize(t) for t in ["the cat sat", "the dog ran far", "a cat and a big brown dog", "nothing here"]]
-    bm = BM25(docs, idf="lucene")
-    s = bm.scores(tokenize("cat"))
-    assert s[0] > 0 and s[2] > 0 and s[1] == 0 and s[3] == 0
-    assert s[0] > s[2]  # shorter document wins at equal tf
+def test_reference_bm25_is_rank_bm25_okapi():
+    docs = [reference_tokenize(t) for t in ["the cat sat", "the dog ran far", "a cat and a big brown dog", "nothing here"]]
+    bm = ReferenceBM25(docs)
     # rank_bm25's Okapi idf is zero for a term in exactly half the documents
-    assert np.all(BM25(docs).scores(tokenize("cat")) == 0)
-    assert BM25(docs).scores(tokenize("sat"))[0] > 0
+    assert np.all(bm.scores(reference_tokenize("cat")) == 0)
+    s = bm.scores(reference_tokenize("sat"))
+    idf = math.log(4 - 1 + 0.5) - math.log(1 + 0.5)
+    avg = (2 + 3 + 4 + 1) / 4
+    assert s[0] == pytest.approx(idf * 2.5 / (1 + 1.5 * (1 - 0.75 + 0.75 * 2 / avg)), rel=1e-6)
+    assert s[0] > 0 and not s[1:].any()
 
 
 def test_rrf_and_rank():

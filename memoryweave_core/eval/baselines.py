@@ -1,9 +1,13 @@
-"""Reference retrievers: dense cosine, BM25 Okapi (numpy) and reciprocal rank fusion.
+"""Reference retrievers for the benchmarks: dense cosine, BM25 Okapi and reciprocal rank fusion.
 
-BM25 follows ``rank_bm25.BM25Okapi`` (k1=1.5, b=0.75, idf floor
-``epsilon * mean idf`` for very common terms) so its numbers match the
-published baselines, without depending on that package.  Tokens are
-lower-cased ``\\w+`` runs, English stopwords removed.
+:class:`ReferenceBM25` is the *reference implementation* the harness's
+``bm25`` and ``rrf`` baselines rank with, not the engine's BM25: it
+reproduces ``rank_bm25.BM25Okapi`` (k1=1.5, b=0.75, Okapi idf floored at
+``epsilon * mean idf`` for very common terms) over NLTK's English stopword
+list and unstemmed tokens, because that is how the published baselines
+were computed and its numbers must stay comparable with theirs.  The engine
+scores with :mod:`memoryweave_core.lexical` (its one BM25 formula, Lucene
+idf, k1=1.2, its one stopword list, light stemming).
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-# NLTK's English stopword list (179 words), spelled out so nothing needs downloading.
-ENGLISH_STOPWORDS = frozenset("""
+#: NLTK's English stopword list (179 words), spelled out so nothing needs
+#: downloading: part of the reference's tokenisation, not the engine's.
+REFERENCE_STOPWORDS = frozenset("""
 i me my myself we our ours ourselves you you're you've you'll you'd your yours yourself yourselves he him his
 himself she she's her hers herself it it's its itself they them their theirs themselves what which who whom this
 that that'll these those am is are was were be been being have has had having do does did doing a an the and but
@@ -29,8 +34,9 @@ weren weren't won won't wouldn wouldn't
 _TOKEN = re.compile(r"\w+")
 
 
-def tokenize(text: str, *, stopwords: frozenset[str] | set[str] | None = ENGLISH_STOPWORDS,
-             stem: Callable[[str], str] | None = None) -> list[str]:
+def reference_tokenize(text: str, *, stopwords: frozenset[str] | set[str] | None = REFERENCE_STOPWORDS,
+                       stem: Callable[[str], str] | None = None) -> list[str]:
+    """The published baselines' tokens: lower-cased ``\\w+`` runs without stopwords."""
     toks = _TOKEN.findall(text.lower())
     if stopwords:
         toks = [t for t in toks if t not in stopwords]
@@ -39,16 +45,14 @@ def tokenize(text: str, *, stopwords: frozenset[str] | set[str] | None = ENGLISH
     return toks
 
 
-class BM25:
-    """BM25 Okapi over a small corpus, as a dense numpy doc-term matrix.
+class ReferenceBM25:
+    """``rank_bm25.BM25Okapi`` over a small corpus, as a dense numpy doc-term matrix.
 
-    ``scores(query_tokens)`` returns one score per document.  ``idf="okapi"``
-    is rank_bm25's variant; ``idf="lucene"`` uses ``log(1 + (N-n+.5)/(n+.5))``
-    (never negative).
+    ``scores(query_tokens)`` returns one score per document.
     """
 
     def __init__(self, docs: Sequence[Sequence[str]], *, k1: float = 1.5, b: float = 0.75,
-                 epsilon: float = 0.25, idf: str = "okapi") -> None:
+                 epsilon: float = 0.25) -> None:
         self.k1, self.b = k1, b
         vocab: dict[str, int] = {}
         for d in docs:
@@ -63,12 +67,9 @@ class BM25:
         lengths = np.array([len(d) for d in docs], dtype=np.float32)
         avgdl = float(lengths.mean()) if n_docs and lengths.mean() > 0 else 1.0
         df = (tf > 0).sum(0).astype(np.float64)
-        if idf == "lucene":
-            idf_v = np.log1p((n_docs - df + 0.5) / (df + 0.5))
-        else:
-            idf_v = np.log(n_docs - df + 0.5) - np.log(df + 0.5)
-            avg = idf_v.mean() if idf_v.size else 0.0
-            idf_v = np.where(idf_v < 0, epsilon * avg, idf_v)
+        idf_v = np.log(n_docs - df + 0.5) - np.log(df + 0.5)
+        avg = idf_v.mean() if idf_v.size else 0.0
+        idf_v = np.where(idf_v < 0, epsilon * avg, idf_v)
         self.idf = idf_v.astype(np.float32)
         denom = tf + k1 * (1 - b + b * lengths[:, None] / avgdl)
         # per (doc, term) saturated weight times idf: scores are a sum over query terms

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..config import RecallConfig
 from . import metrics as M
-from .baselines import BM25, dense_scores, rank, rrf, tokenize
+from .baselines import ReferenceBM25, dense_scores, rank, reference_tokenize, rrf
 from .cache import EmbeddingCache
 from .datasets import Conversation, Dataset, Question
 
@@ -43,13 +43,13 @@ class DocIndex:
     vectors: np.ndarray
     level: str = "turn"  # "turn" or "session"
     turns: list[Any] = field(default_factory=list)  # Turn objects when level == "turn"
-    _bm25: BM25 | None = None
+    _bm25: ReferenceBM25 | None = None
     _cache: dict[str, Any] = field(default_factory=dict)  # per-system scratch (e.g. a built memory)
 
     @property
-    def bm25(self) -> BM25:
+    def bm25(self) -> ReferenceBM25:
         if self._bm25 is None:
-            self._bm25 = BM25([tokenize(t) for t in self.texts])
+            self._bm25 = ReferenceBM25([reference_tokenize(t) for t in self.texts])
         return self._bm25
 
 
@@ -72,12 +72,12 @@ def dense_system(index: DocIndex, query: Query) -> list[str]:
 
 
 def bm25_system(index: DocIndex, query: Query) -> list[str]:
-    return [index.ids[i] for i in rank(index.bm25.scores(tokenize(query.text)))]
+    return [index.ids[i] for i in rank(index.bm25.scores(reference_tokenize(query.text)))]
 
 
 def rrf_system(index: DocIndex, query: Query) -> list[str]:
     n = len(index.ids)
-    fused = rrf([rank(dense_scores(index.vectors, query.vector)), rank(index.bm25.scores(tokenize(query.text)))], n)
+    fused = rrf([rank(dense_scores(index.vectors, query.vector)), rank(index.bm25.scores(reference_tokenize(query.text)))], n)
     return [index.ids[i] for i in rank(fused)]
 
 

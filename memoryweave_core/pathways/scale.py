@@ -1,0 +1,44 @@
+"""Putting a pathway's raw values on a common scale across one recall's candidates.
+
+Cosines, BM25 scores and activations live on different scales that change
+from query to query; fusion adds them only after each is normalised the way
+its pathway declares.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+#: ``zscore`` for similarities (their spread differs from query to query);
+#: ``centred`` for values in meaningful units (an activation in log-odds, a fit
+#: in [0, 1]: rescaling would blow two traces a second apart up to whole
+#: standard deviations); ``raw`` for indicators that are already 0 or 1.
+Normalisation = Literal["zscore", "centred", "raw"]
+NORMALISATIONS: tuple[Normalisation, ...] = ("zscore", "centred", "raw")
+
+
+def finite(x: np.ndarray) -> np.ndarray:
+    """As float64, non-finite values replaced by the smallest finite one."""
+    x = np.asarray(x, dtype=np.float64)
+    ok = np.isfinite(x)
+    if ok.all() or not len(x):
+        return x
+    return np.where(ok, x, x[ok].min() if ok.any() else 0.0)
+
+
+def zscore(x: np.ndarray) -> np.ndarray:
+    """Standardise across candidates; a constant feature contributes nothing."""
+    x = finite(x)
+    std = x.std()
+    return (x - x.mean()) / std if std > 1e-12 else np.zeros_like(x)
+
+
+def scale(kind: Normalisation, x: np.ndarray) -> np.ndarray:
+    if kind == "raw":
+        return finite(x)
+    if kind == "centred":
+        x = finite(x)
+        return x - x.mean()
+    return zscore(x)

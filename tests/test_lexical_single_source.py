@@ -1,0 +1,72 @@
+"""One BM25 for the engine: the formula, its constants and the posting-list search live in lexical.py."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import pytest
+
+from memoryweave_core import embedders, lexical
+from memoryweave_core.eval import baselines
+
+
+def _corpus(seed: int = 7, n: int = 60) -> list[list[str]]:
+    rng = random.Random(seed)
+    words = [f"w{i}" for i in range(25)]
+    return [[rng.choice(words) for _ in range(rng.randint(1, 12))] for _ in range(n)]
+
+
+def test_the_sql_formula_is_the_numpy_formula() -> None:
+    rng = np.random.default_rng(0)
+    tf = rng.integers(1, 6, 50).astype(np.float64)
+    length = rng.integers(1, 40, 50).astype(np.float64)
+    avg, w = 9.5, 1.7
+    expression = lexical.bm25_sql("tf", "length", "avg", "w")
+    as_python = eval(expression, {}, {"tf": tf, "length": length, "avg": avg, "w": w})  # same syntax in SQL and Python
+    assert np.allclose(as_python, lexical.bm25_term(tf, length, avg, w), rtol=1e-12, atol=0)
+    assert f"{lexical.K1}" in expression and f"{lexical.B}" in expression
+
+
+def test_the_sql_formula_in_postgresql() -> None:
+    dsn = os.environ.get("MEMORYWEAVE_PG_DSN")
+    if not dsn:
+        pytest.skip("MEMORYWEAVE_PG_DSN is not set")
+    psycopg = pytest.importorskip("psycopg")
+    tf, length, avg, w = [1, 2, 5], [3, 10, 40], 9.5, 1.7
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            f"SELECT {lexical.bm25_sql('x.tf', 'x.len', '%(avg)s', 'x.w')} "
+            "FROM unnest(%(tf)s::int[], %(len)s::int[], %(w)s::float8[]) AS x(tf, len, w)",
+            {"tf": tf, "len": length, "w": [w] * 3, "avg": avg},
+        ).fetchall()
+    expected = lexical.bm25_term(np.array(tf, float), np.array(length, float), avg, w)
+    assert np.allclose([float(r[0]) for r in rows], expected, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("budget", [None, 20])
+def test_the_posting_search_is_exact_bm25(budget: int | None) -> None:
+    docs = _corpus()
+    index = lexical.BM25Index()
+    for key, doc in enumerate(docs):
+        index.add(key, doc)
+    terms = ["w1", "w3", "w3", "w17"]
+    n_docs, avg, df = index.stats(terms)
+    weights = lexical.query_weights(terms, n_docs, df)
+    exact = lexical.bm25_scores(docs, weights, avg)
+    got = lexical.search_postings(terms, 10, (n_docs, avg, df), index._posting_arrays, lambda ks: {k: docs[k] for k in ks}, budget)
+    if budget is None:
+        assert got == index.search(terms, 10)
+    for key, score in got:
+        assert score == pytest.approx(exact[key], rel=1e-12)
+    if budget is None:  # every query word brings candidates: the top ten of all documents
+        assert [k for k, _ in got] == lexical.top_positions(exact, 10).tolist()
+
+
+def test_one_stopword_list_for_the_engine() -> None:
+    assert embedders.STOPWORDS is lexical.STOPWORDS
+    assert "the" not in lexical.tokenize("the cat")
+    # the benchmarks' reference BM25 keeps the published baselines' own list, and says so
+    assert "reference" in (baselines.__doc__ or "") and baselines.ReferenceBM25.__name__ == "ReferenceBM25"
+    assert not hasattr(baselines, "BM25") and not hasattr(baselines, "ENGLISH_STOPWORDS")

@@ -1,7 +1,7 @@
 """Approximate nearest neighbours for large stores: hnswlib behind ExactIndex's methods.
 
-Two classes, both with ExactIndex's interface (``add(keys, vecs)``,
-``remove(keys)``, ``search(q, n)``, ``len()``) plus ``save``/``load``:
+Two classes, both :class:`~memoryweave_core.vectors.VectorIndex` (as
+ExactIndex is) plus ``save``/``load``:
 
 * :class:`HNSWIndex` wraps an hnswlib graph (cosine space, ``M=16``,
   ``ef_construction=128``; the search ``ef`` is ``max(ef_search, n)``).  It

@@ -8,7 +8,27 @@ stores switch to an approximate index (see ``ann``) behind the same methods.
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import numpy as np
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """What every vector index offers (``ExactIndex``, ``ann.HNSWIndex``,
+    ``ann.AutoIndex``), so a store can hold any of them: integer keys in,
+    ``(keys, cosine similarities)`` out, best first."""
+
+    def __len__(self) -> int: ...
+
+    def add(self, keys, vectors: np.ndarray) -> None:
+        """Insert (or replace) the rows of ``keys`` with these vectors."""
+
+    def remove(self, keys) -> None:
+        """Forget these keys; a removed key is never returned again."""
+
+    def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` nearest keys (int64) and their similarities (float32)."""
 
 
 def as_batch(keys, vectors, dim: int) -> tuple[np.ndarray, np.ndarray]:

@@ -73,7 +73,7 @@ from ..errors import DimensionMismatchError, InvalidInputError, SchemaVersionErr
 from ..lexical import POSTING_BUDGET, B, K1, candidate_terms, query_weights, tokenize
 from ..pool import Pool, pool_order
 from ..trace import Trace
-from .base import Field, Search, check_field, gather_candidates, vector_dim
+from .base import Field, Search, StoreBase, check_field, gather_candidates, vector_dim
 from .codec import decode_array, encode_state
 
 SCHEMA_VERSION = 2
@@ -121,7 +121,7 @@ def _tsquery(terms: Sequence[str]) -> str:
     return " | ".join("'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in terms)
 
 
-class PostgresStore:
+class PostgresStore(StoreBase):
     """Traces in PostgreSQL with pgvector; see the module docstring.
 
     Parameters

@@ -77,7 +77,7 @@ from ..errors import CorruptStoreError, DimensionMismatchError, InvalidInputErro
 from ..lexical import best_matches, bm25_term, candidate_terms, query_weights, sum_by_key, tokenize
 from ..pool import Pool, pool_order
 from ..trace import Trace
-from .base import Field, Search, check_field, vector_dim
+from .base import Field, Search, StoreBase, check_field, vector_dim
 from .codec import decode_array, encode_state
 
 #: Version of the layout below; bump it and add a migration when it changes.
@@ -234,7 +234,7 @@ def _marks(n: int) -> str:
     return ",".join("?" * n)
 
 
-class SQLiteStore:
+class SQLiteStore(StoreBase):
     """Traces, vectors, access logs and engine state in one SQLite file.
 
     Parameters

@@ -10,9 +10,10 @@ from __future__ import annotations
 import uuid
 
 from backends import pg_dsn
+from store_contract import StoreContract
+
 from memoryweave_core.storage import MemoryStore
 from memoryweave_core.storage.sqlite import SQLiteStore
-from store_contract import StoreContract
 
 
 class TestMemoryStore(StoreContract):

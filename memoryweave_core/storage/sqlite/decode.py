@@ -119,7 +119,7 @@ def pool(db: Database, dim: int | None, nsid: int, keys: list[int], radius: int)
 
 def _pool_of(db: Database, dim: int | None, rows: list[tuple], asked: list[int]) -> Pool:
     """A Pool from rows of ``POOL_COLS``, in :func:`pool_order` for the ``asked`` keys."""
-    if not rows:
+    if not rows or dim is None:
         return Pool.empty(dim)
     cols = check_cells(db, dim, rows, names(POOL_COLS))
     cols = list(zip(*[rows[i] for i in pool_order(asked, cols[0], cols[3], cols[4])]))

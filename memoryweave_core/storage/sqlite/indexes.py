@@ -56,7 +56,7 @@ class VectorIndexes:
         if index is not None and slot not in self._stale:
             return index
         keys = np.array([r[0] for r in self.db.sql("SELECT key FROM traces WHERE ns = ?", (nsid,))], dtype=np.int64)
-        dim = self._dim()
+        dim = self._dim() or 0  # set: searches and adds come after the first add
         if index is None:
             digests = self._digests(nsid, field)
             index = None
@@ -70,7 +70,7 @@ class VectorIndexes:
         return index
 
     def _vectors(self, field: str, keys: np.ndarray) -> np.ndarray:
-        out = np.empty((len(keys), self._dim()), dtype=np.float32)
+        out = np.empty((len(keys), self._dim() or 0), dtype=np.float32)
         pos = {int(k): i for i, k in enumerate(keys)}
         for part in chunks(keys.tolist(), 20_000):
             for key, blob in self.db.sql(f"SELECT key, {field} FROM traces WHERE key IN ({marks(len(part))})", part):
@@ -123,11 +123,12 @@ class VectorIndexes:
         saved: dict[str, str | None] = {}
         for (nsid, field), index in list(self._indexes.items()):
             if index.dirty:
-                digests = index.save(self.path(nsid, field))
-                if digests:
+                digest = index.save(self.path(nsid, field))
+                kept: list | None = None
+                if digest:
                     older = self._digests(nsid, field) or []
-                    digests = [digests, *[d for d in older if d != digests][: KEEP_DIGESTS - 1]]
-                saved[digest_key(nsid, field)] = json.dumps(digests) if digests else None
+                    kept = [digest, *[d for d in older if d != digest][: KEEP_DIGESTS - 1]]
+                saved[digest_key(nsid, field)] = json.dumps(kept) if kept else None
         if not saved:
             return
 

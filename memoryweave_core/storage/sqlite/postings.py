@@ -17,7 +17,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ...lexical import best_matches, bm25_term, candidate_terms, query_weights, sum_by_key
+from ...lexical import (
+    best_matches,
+    bm25_term,
+    candidate_terms,
+    query_weights,
+    sum_by_key,
+)
 from .connection import Database, marks
 
 #: BM25 posting entries kept in memory (LRU by term; 24 bytes each).

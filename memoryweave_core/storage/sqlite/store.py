@@ -9,6 +9,7 @@ commits, and composes the modules of this package, which hold the rest.
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import sqlite3
 import threading
@@ -32,6 +33,10 @@ from .cache import Caches
 from .connection import Database
 from .indexes import VectorIndexes
 from .postings import Postings
+
+
+def _vectors(traces: Sequence[Trace], rows: list[int], field: str) -> np.ndarray:
+    return np.stack([getattr(traces[i], field) for i in rows])
 
 
 class SQLiteStore(StoreBase):
@@ -123,6 +128,11 @@ class SQLiteStore(StoreBase):
         ns_ids[namespace] = row[0]
         return row[0]
 
+    def _new_nsid(self, namespace: str, conn: sqlite3.Connection) -> int:
+        nsid = self._nsid(namespace, create=True, conn=conn)
+        assert nsid is not None  # created when missing
+        return nsid
+
     def _traces(self, rows: Sequence[tuple], namespaces: Sequence[str]) -> list[Trace]:
         return decode.traces(self._db, self.dim, rows, namespaces)
 
@@ -136,7 +146,9 @@ class SQLiteStore(StoreBase):
             self._check_external()
             self._postings.forget_frequencies()
             try:
-                groups = self._db.write(lambda conn: writes.insert(conn, traces, tokens, dim, self.dim, self._nsid))
+                groups = self._db.write(
+                    lambda conn: writes.insert(conn, traces, tokens, dim, self.dim, lambda ns: self._new_nsid(ns, conn))
+                )
             except StoreError as exc:
                 self._caches.ns_ids.clear()  # namespace rows created in the rolled-back transaction
                 if isinstance(exc.__cause__, sqlite3.IntegrityError):
@@ -149,7 +161,7 @@ class SQLiteStore(StoreBase):
             first_key = min(k for ks in groups.values() for k in ks)
             self._postings.added(groups, [tokens[k - first_key] for ks in groups.values() for k in ks])
             for nsid, keys in groups.items():
-                self._indexes.added(nsid, keys, lambda field: np.stack([getattr(traces[k - first_key], field) for k in keys]))
+                self._indexes.added(nsid, keys, functools.partial(_vectors, traces, [k - first_key for k in keys]))
 
     def delete(self, ids: Sequence[str], namespace: str | None = None) -> int:
         ids = list(dict.fromkeys(ids))

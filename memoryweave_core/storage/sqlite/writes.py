@@ -19,8 +19,8 @@ from .connection import Database, chunks, marks
 from .indexes import FIELDS, digest_key
 from .postings import fts_doc
 
-#: ``nsid(namespace, create, conn)``: a namespace's id (created on demand).
-NsId = Callable[..., "int | None"]
+#: ``nsid(namespace)``: a namespace's id, its row created in the transaction when new.
+NsId = Callable[[str], int]
 
 
 def insert(conn: sqlite3.Connection, traces: Sequence[Trace], tokens: list[str], dim: int, known_dim: int | None,
@@ -39,7 +39,7 @@ def insert(conn: sqlite3.Connection, traces: Sequence[Trace], tokens: list[str],
     stats: dict[int, list[int]] = {}
     for i, (t, tok) in enumerate(zip(traces, tokens)):
         key = first + i
-        ns = nsid(t.namespace, create=True, conn=conn)
+        ns = nsid(t.namespace)
         ntok = tok.count(" ") + 1 if tok else 0
         rows.append(
             (key, t.id, ns, t.text, t.speaker, t.episode, int(t.position), float(t.time),
@@ -84,7 +84,7 @@ def remove(conn: sqlite3.Connection, db: Database, ids: list[str], nsid: int | N
     for part in chunks(keys):
         conn.execute(f"DELETE FROM traces WHERE key IN ({marks(len(part))})", part)
         conn.execute(f"DELETE FROM access WHERE key IN ({marks(len(part))})", part)
-    for k, ns, tok, ntok in found:
+    for k, _ns, tok, ntok in found:
         if not isinstance(tok, str) or type(ntok) is not int:
             raise db.corrupt(f"trace row {k!r} has unreadable tokens")
     removed_tokens[:] = [(ns, k, tok) for k, ns, tok, _ in found]

@@ -35,7 +35,7 @@ class _Space:
     state: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # exact numpy search up to ann.DEFAULT_THRESHOLD rows, an HNSW graph above (see ann.py)
+        # exact numpy search up to ann.DEFAULT_THRESHOLD rows, an HNSW graph above (see memoryweave_core.ann)
         self.content = AutoIndex(self.dim)
         self.context = AutoIndex(self.dim)
 

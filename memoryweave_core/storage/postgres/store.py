@@ -21,13 +21,14 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ...activation import RECENT, AccessLog
+from ...activation import AccessLog
 from ...errors import InvalidInputError, StoreError, require
 from ...lexical import POSTING_BUDGET, candidate_terms, query_weights, tokenize
 from ...pool import Pool, pool_order
 from ...trace import Trace
 from ..base import Field, Search, StoreBase, check_field, gather_candidates, vector_dim
 from ..codec import encode_state
+from . import access
 from . import lexical as bm25
 from . import schema as layout
 from . import state as state_rows
@@ -43,12 +44,6 @@ ANALYZE_MIN_ROWS = 1000
 
 def _vec(v: Any) -> np.ndarray:
     return np.asarray(v.to_numpy() if hasattr(v, "to_numpy") else v, dtype=np.float32)
-
-
-def _log(time: float, uses: int | None, recent: Sequence[float] | None) -> AccessLog:
-    """The access log of a trace created at ``time`` from its ``access`` row
-    (``uses`` and ``recent`` are None where it has none: never used)."""
-    return AccessLog(first=time, count=1 + (uses or 0), recent=[float(x) for x in recent or ()])
 
 
 class PostgresStore(StoreBase):
@@ -377,7 +372,7 @@ class PostgresStore(StoreBase):
         tid, speakers, episodes, positions, times, categories, toks, content, context, uses, recent = zip(*rows)
         return Pool.from_columns(
             tid, speakers, episodes, positions, times, categories, toks,
-            [_vec(v) for v in content], [_vec(v) for v in context], [_log(*log) for log in zip(times, uses, recent)], self.dim,
+            [_vec(v) for v in content], [_vec(v) for v in context], [access.log(*row) for row in zip(times, uses, recent)], self.dim,
         )
 
     def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int) -> Pool:
@@ -393,47 +388,12 @@ class PostgresStore(StoreBase):
 
     # -- access logs --------------------------------------------------------------------
     def access_logs(self, ids: Sequence[str]) -> list[AccessLog]:
-        ids = list(ids)
-        rows = {
-            r[0]: r[1:]
-            for r in self._q(
-                f"SELECT t.id, t.time, a.uses, a.recent FROM {self._t('traces')} t LEFT JOIN {self._t('access')} a"
-                " ON a.key = t.key WHERE t.id = ANY(%s)",
-                (list(set(ids)),),
-            )
-        }
-        missing = [i for i in ids if i not in rows]
-        if missing:
-            raise KeyError(missing[0])
-        return [_log(*rows[i]) for i in ids]
+        return access.logs(self._q, self.schema, list(ids))
 
     def record_access(self, ids: Sequence[str], when: float) -> None:
         uses = Counter(ids)
-        if not uses:
-            return
-        # One statement, one round trip.  It keeps the traces from being deleted meanwhile
-        # (FOR KEY SHARE: concurrent recalls do not wait for each other here) and upserts in
-        # key order (no deadlock between concurrent recalls): uses + n, and the RECENT newest
-        # of (recent + n copies of `when`).
-        self._tx(
-            lambda conn: conn.execute(
-                f"""
-                WITH used AS (
-                    SELECT t.key, c.n FROM {self._t('traces')} t
-                    JOIN unnest(%(ids)s::text[], %(n)s::int[]) AS c(id, n) ON c.id = t.id
-                    ORDER BY t.key FOR KEY SHARE OF t
-                )
-                INSERT INTO {self._t('access')} AS a (key, uses, recent)
-                SELECT key, n, array_fill(%(when)s::float8, ARRAY[least(n, {RECENT})]) FROM used ORDER BY key
-                ON CONFLICT (key) DO UPDATE SET
-                    uses = a.uses + EXCLUDED.uses,
-                    recent = ARRAY(SELECT x FROM (SELECT x FROM unnest(a.recent || EXCLUDED.recent) AS x
-                                                  ORDER BY x DESC LIMIT {RECENT}) y ORDER BY x)
-                """,
-                {"when": float(when), "ids": list(uses), "n": list(uses.values())},
-            ),
-            one_statement=True,
-        )
+        if uses:  # one statement, one round trip: no BEGIN and COMMIT
+            self._tx(lambda conn: access.record(conn, self.schema, uses, when), one_statement=True)
 
     # -- engine state ---------------------------------------------------------------------
     def load_state(self, namespace: str, key: str) -> dict | None:

@@ -9,6 +9,7 @@ logs, BM25 frequencies and postings, and marks the vector indexes stale.
 
 from __future__ import annotations
 
+import sqlite3
 from collections import OrderedDict
 from typing import Callable, Sequence
 
@@ -62,6 +63,26 @@ class Caches:
 
     def forget_namespace(self, nsid: int) -> None:
         self.ns_ids = {n: i for n, i in self.ns_ids.items() if i != nsid}
+
+    def nsid(self, namespace: str, create: bool = False, conn: sqlite3.Connection | None = None) -> int | None:
+        """A namespace's id (None when it has none, unless ``create``), through ``conn`` when given."""
+        nsid = self.ns_ids.get(namespace)
+        if nsid is not None:
+            return nsid
+        c = conn or self.db.conn
+        row = c.execute("SELECT id FROM namespaces WHERE name = ?", (namespace,)).fetchone()
+        if row is None:
+            if not create:
+                return None
+            row = (c.execute("INSERT INTO namespaces (name) VALUES (?)", (namespace,)).lastrowid,)
+        self.ns_ids[namespace] = row[0]
+        return row[0]
+
+    def new_nsid(self, namespace: str, conn: sqlite3.Connection) -> int:
+        """A namespace's id, its row created in ``conn``'s transaction when new."""
+        nsid = self.nsid(namespace, create=True, conn=conn)
+        assert nsid is not None  # created when missing
+        return nsid
 
     def ns_names(self) -> dict[int, str]:
         return {i: n for i, n in self.db.sql("SELECT id, name FROM namespaces")}

@@ -182,8 +182,8 @@ class Postings:
         """New rows (``groups``: nsid -> keys, ``tokens`` in the same order)
         join the document lengths and the cached postings."""
         if self._doclen_upto:
-            keys = [k for ks in groups.values() for k in ks]
-            self._doclen_set(np.asarray(keys, np.int64), np.array([t.count(" ") + 1 if t else 0 for t in tokens]))
+            new_keys = [k for ks in groups.values() for k in ks]
+            self._doclen_set(np.asarray(new_keys, np.int64), np.array([t.count(" ") + 1 if t else 0 for t in tokens]))
         if not self._postings:
             return
         grow: dict[tuple[int, str], list[tuple[int, int, int]]] = {}

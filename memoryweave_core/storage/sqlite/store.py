@@ -114,25 +114,6 @@ class SQLiteStore(StoreBase):
                 dim = self._db.meta("dim")
                 self.dim = int(dim) if dim is not None else None
 
-    def _nsid(self, namespace: str, create: bool = False, conn: sqlite3.Connection | None = None) -> int | None:
-        ns_ids = self._caches.ns_ids
-        nsid = ns_ids.get(namespace)
-        if nsid is not None:
-            return nsid
-        c = conn or self._conn
-        row = c.execute("SELECT id FROM namespaces WHERE name = ?", (namespace,)).fetchone()
-        if row is None:
-            if not create:
-                return None
-            row = (c.execute("INSERT INTO namespaces (name) VALUES (?)", (namespace,)).lastrowid,)
-        ns_ids[namespace] = row[0]
-        return row[0]
-
-    def _new_nsid(self, namespace: str, conn: sqlite3.Connection) -> int:
-        nsid = self._nsid(namespace, create=True, conn=conn)
-        assert nsid is not None  # created when missing
-        return nsid
-
     def _traces(self, rows: Sequence[tuple], namespaces: Sequence[str]) -> list[Trace]:
         return decode.traces(self._db, self.dim, rows, namespaces)
 
@@ -147,7 +128,8 @@ class SQLiteStore(StoreBase):
             self._postings.forget_frequencies()
             try:
                 groups = self._db.write(
-                    lambda conn: writes.insert(conn, traces, tokens, dim, self.dim, lambda ns: self._new_nsid(ns, conn))
+                    lambda conn: writes.insert(conn, traces, tokens, dim, self.dim,
+                                               functools.partial(self._caches.new_nsid, conn=conn))
                 )
             except StoreError as exc:
                 self._caches.ns_ids.clear()  # namespace rows created in the rolled-back transaction
@@ -173,7 +155,7 @@ class SQLiteStore(StoreBase):
             def write(conn: sqlite3.Connection) -> tuple[dict[int, list[int]], list[int]]:
                 nsid = None
                 if namespace is not None:
-                    nsid = self._nsid(namespace, conn=conn)
+                    nsid = self._caches.nsid(namespace, conn=conn)
                     if nsid is None:
                         return {}, []
                 return writes.remove(conn, self._db, ids, nsid, removed_tokens)
@@ -198,7 +180,7 @@ class SQLiteStore(StoreBase):
     def delete_episode(self, namespace: str, episode: str) -> int:
         """The episode's ids from one query (no traces decoded), then :meth:`delete`."""
         with self._lock:
-            nsid = self._nsid(namespace)
+            nsid = self._caches.nsid(namespace)
             if nsid is None:
                 return 0
             ids = [r[0] for r in self._db.sql("SELECT id FROM traces WHERE ns = ? AND episode = ?", (nsid, episode))]
@@ -208,7 +190,7 @@ class SQLiteStore(StoreBase):
         """The namespace's ids from one query (no traces decoded), then :meth:`delete`."""
         with self._lock:
             self._check_external()
-            nsid = self._nsid(namespace)
+            nsid = self._caches.nsid(namespace)
             if nsid is None:
                 return 0
             ids = [r[0] for r in self._db.sql("SELECT id FROM traces WHERE ns = ?", (nsid,))]
@@ -223,7 +205,7 @@ class SQLiteStore(StoreBase):
             self._check_external()
             nsid = None
             if namespace is not None:
-                nsid = self._nsid(namespace)
+                nsid = self._caches.nsid(namespace)
                 if nsid is None:
                     return []
             found = self._caches.entries(ids, nsid)
@@ -244,7 +226,7 @@ class SQLiteStore(StoreBase):
     def iter_traces(self, namespace: str | None = None) -> Iterator[Trace]:
         """Every trace, oldest first, read in pages (a snapshot per page)."""
         with self._lock:
-            nsid = self._nsid(namespace) if namespace is not None else None
+            nsid = self._caches.nsid(namespace) if namespace is not None else None
             if namespace is not None and nsid is None:
                 return iter(())
         return self._pages(nsid)
@@ -269,7 +251,7 @@ class SQLiteStore(StoreBase):
     def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:
         with self._lock:
             self._check_external()
-            nsid = self._nsid(namespace)
+            nsid = self._caches.nsid(namespace)
             if nsid is None:
                 return []
             ids = [r[0] for r in self._db.sql(
@@ -286,7 +268,7 @@ class SQLiteStore(StoreBase):
     def episode_length(self, namespace: str, episode: str) -> int:
         with self._lock:
             self._check_external()
-            nsid = self._nsid(namespace)
+            nsid = self._caches.nsid(namespace)
             if nsid is None:
                 return 0
             top = self._db.sql("SELECT max(position) FROM traces WHERE ns = ? AND episode = ?", (nsid, episode))[0][0]
@@ -295,7 +277,7 @@ class SQLiteStore(StoreBase):
     def last_trace(self, namespace: str) -> Trace | None:
         with self._lock:
             self._check_external()
-            nsid = self._nsid(namespace)
+            nsid = self._caches.nsid(namespace)
             if nsid is None:
                 return None
             rows = self._db.sql(f"SELECT {decode.COLS} FROM traces WHERE ns = ? ORDER BY key DESC LIMIT 1", (nsid,))
@@ -306,7 +288,7 @@ class SQLiteStore(StoreBase):
         check_field(field)
         with self._lock:
             self._check_external()
-            nsid = self._nsid(namespace)
+            nsid = self._caches.nsid(namespace)
             if nsid is None or self.dim is None:
                 return []
             keys, sims = self._indexes.get(nsid, field).search(np.asarray(vector, np.float32), n)
@@ -316,7 +298,7 @@ class SQLiteStore(StoreBase):
     def lexical_stats(self, namespace: str, terms: Sequence[str]) -> tuple[int, float, dict[str, int]]:
         with self._lock:
             self._check_external()
-            nsid = self._nsid(namespace)
+            nsid = self._caches.nsid(namespace)
             return (0, 0.0, {}) if nsid is None else self._postings.stats(nsid, list(terms))
 
     def lexical(self, namespace: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
@@ -327,7 +309,7 @@ class SQLiteStore(StoreBase):
             return []
         with self._lock:
             self._check_external()
-            nsid = self._nsid(namespace)
+            nsid = self._caches.nsid(namespace)
             if nsid is None:
                 return []
             best = self._lexical(nsid, terms, n)
@@ -340,7 +322,7 @@ class SQLiteStore(StoreBase):
     def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0) -> Pool:
         with self._lock:
             self._check_external()
-            nsid = self._nsid(namespace)
+            nsid = self._caches.nsid(namespace)
             if nsid is None or self.dim is None:
                 return Pool.empty(self.dim)
             key_of = self._caches.keys(ids)
@@ -353,7 +335,7 @@ class SQLiteStore(StoreBase):
             check_field(field)
         with self._lock:
             self._check_external()
-            nsid = self._nsid(namespace)
+            nsid = self._caches.nsid(namespace)
             if nsid is None or self.dim is None:
                 return Pool.empty(self.dim)
             keys: dict[int, None] = {}
@@ -380,14 +362,14 @@ class SQLiteStore(StoreBase):
     def load_state(self, namespace: str, key: str) -> dict | None:
         with self._lock:
             self._check_external()
-            nsid = self._nsid(namespace)
+            nsid = self._caches.nsid(namespace)
             return None if nsid is None else state_rows.load(self._db, nsid, key)
 
     def save_state(self, namespace: str, key: str, state: dict) -> None:
         text, arrays = encode_state(key, state)
 
         def write(conn: sqlite3.Connection) -> None:
-            nsid = self._nsid(namespace, conn=conn)
+            nsid = self._caches.nsid(namespace, conn=conn)
             if nsid is not None:  # as MemoryStore: state lives with a namespace's traces
                 state_rows.save(conn, nsid, key, text, arrays)
 

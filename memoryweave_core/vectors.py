@@ -2,13 +2,33 @@
 
 Rows are appended into a buffer that doubles when full, so adds are
 amortised O(1) and never copy the whole matrix per add.  Search is one
-matrix-vector product in numpy (BLAS), fast up to about 100k rows; larger
+matrix-vector product in numpy (BLAS); larger
 stores switch to an approximate index (see ``ann``) behind the same methods.
 """
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import numpy as np
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """What every vector index offers (``ExactIndex``, ``ann.HNSWIndex``,
+    ``ann.AutoIndex``), so a store can hold any of them: integer keys in,
+    ``(keys, cosine similarities)`` out, best first."""
+
+    def __len__(self) -> int: ...
+
+    def add(self, keys, vectors: np.ndarray) -> None:
+        """Insert (or replace) the rows of ``keys`` with these vectors."""
+
+    def remove(self, keys) -> None:
+        """Forget these keys; a removed key is never returned again."""
+
+    def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` nearest keys (int64) and their similarities (float32)."""
 
 
 def as_batch(keys, vectors, dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -44,7 +64,7 @@ class ExactIndex:
         for name in ("_vecs", "_keys", "_alive"):
             old = getattr(self, name)
             # zeros, not full(): calloc'd pages are zeroed by the OS as rows first land in them,
-            # instead of a write of the whole new buffer now (0.2 s at 64k rows of 384-d)
+            # instead of a write of the whole new buffer now
             new = np.zeros((cap,) + old.shape[1:], dtype=old.dtype)
             new[: self._n] = old[: self._n]
             setattr(self, name, new)

@@ -108,8 +108,9 @@ def test_planner_statistics_follow_bulk_adds(dsn, schema, monkeypatch):
     does not choose between the HNSW index and an exact scan on the row
     counts of before the add (autovacuum would take up to a minute)."""
     from memoryweave_core.storage import postgres as pg
+    from memoryweave_core.storage.postgres import store as pg_store
 
-    monkeypatch.setattr(pg, "ANALYZE_MIN_ROWS", 20)
+    monkeypatch.setattr(pg_store, "ANALYZE_MIN_ROWS", 20)
     mem = MemoryWeave(store=pg.PostgresStore(dsn, schema=schema), embedder=HashingEmbedder(dim=16))
 
     def planned_rows() -> float:

@@ -1,6 +1,6 @@
-"""Storage backends behind one protocol (see ``base.Store``)."""
+"""Storage backends behind one protocol (see ``base.Store``); a new backend subclasses ``base.StoreBase``."""
 
-from .base import Store
+from .base import Store, StoreBase
 from .memory import MemoryStore
 
-__all__ = ["Store", "MemoryStore"]
+__all__ = ["Store", "StoreBase", "MemoryStore"]

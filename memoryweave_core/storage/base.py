@@ -3,7 +3,8 @@
 A store keeps traces and answers *candidate* queries: nearest vectors,
 lexical matches, and the columns of a candidate pool (with the episodic
 neighbours of the first candidates); :meth:`Store.candidates` is all three
-for one recall, in one call.  Everything that turns
+for one recall, in one call.  ``Store`` is what the engine calls;
+``StoreBase`` is what a backend subclasses.  Everything that turns
 candidates into a ranking (features, fusion, explanations) lives in the
 engine, once, so every backend ranks the same way.  Every method that takes a
 namespace applies it inside the query: no backend ever returns a trace of
@@ -12,6 +13,7 @@ another namespace.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Callable, Iterator, Literal, Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -43,7 +45,8 @@ def vector_dim(traces: Sequence[Trace], dim: int | None) -> int:
 
 @runtime_checkable
 class Store(Protocol):
-    """Durable (or in-memory) home of traces; see ``MemoryStore`` for the reference."""
+    """What the engine asks of a store; :class:`StoreBase` derives the
+    composite members from a backend's primitives (see ``MemoryStore``)."""
 
     #: Vector dimension, fixed by the first add (None while empty).
     dim: int | None
@@ -68,12 +71,6 @@ class Store(Protocol):
     def iter_traces(self, namespace: str | None = None) -> Iterator[Trace]:
         """Every trace, oldest first (by insertion)."""
 
-    def nearest(self, namespace: str, field: Field, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
-        """``n`` nearest traces by cosine on the content or context vectors."""
-
-    def lexical(self, namespace: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
-        """Top ``n`` traces by BM25 over already-tokenised query terms."""
-
     def lexical_stats(self, namespace: str, terms: Sequence[str]) -> tuple[int, float, dict[str, int]]:
         """What BM25 needs to score a recall's candidates: how many traces the
         namespace holds, their average length in tokens, and the document
@@ -82,20 +79,10 @@ class Store(Protocol):
     def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:
         """Traces of one episode with ``start <= position < stop``, in order."""
 
-    def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0) -> Pool:
-        """Recall's candidate pool as columns, with tokens and access logs: the
-        traces with these ids (ids unknown in the namespace are skipped) and
-        their episodic neighbours, the traces of the same episode within
-        ``radius`` positions of one of them; each once, in the order of
-        :func:`~memoryweave_core.pool.pool_order`."""
-
     def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int) -> Pool:
         """One recall's pool: the ``n`` nearest of every search and the ``n``
         best BM25 matches of ``terms``, asked in that order, with their
-        neighbours (as :meth:`pool` gives them).  :func:`gather_candidates`
-        composes it from the three methods above; a store may answer it in
-        one pass instead (SQLite never maps its row keys to ids and back) or
-        batch its searches (PostgreSQL runs them as one statement)."""
+        episodic neighbours (as :meth:`StoreBase.pool` gives them)."""
 
     def episode_length(self, namespace: str, episode: str) -> int:
         """One past the largest position in the episode (0 when it is new)."""
@@ -115,7 +102,89 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-def gather_candidates(store: Store, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int,
+class StoreBase(ABC):
+    """A backend's base: it writes the primitives (the abstract methods) and
+    inherits :meth:`candidates` and the episode and namespace deletes, which
+    it may override for speed (one query instead of several)."""
+
+    dim: int | None = None
+
+    @abstractmethod
+    def add(self, traces: Sequence[Trace]) -> None: ...
+
+    @abstractmethod
+    def get(self, ids: Sequence[str], namespace: str | None = None) -> list[Trace]: ...
+
+    @abstractmethod
+    def delete(self, ids: Sequence[str], namespace: str | None = None) -> int: ...
+
+    @abstractmethod
+    def count(self, namespace: str | None = None) -> int: ...
+
+    @abstractmethod
+    def namespaces(self) -> list[str]: ...
+
+    @abstractmethod
+    def iter_traces(self, namespace: str | None = None) -> Iterator[Trace]: ...
+
+    @abstractmethod
+    def nearest(self, namespace: str, field: Field, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """``n`` nearest traces by cosine on the content or context vectors (checks ``field``)."""
+
+    @abstractmethod
+    def lexical(self, namespace: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
+        """Top ``n`` traces by BM25 over already-tokenised query terms."""
+
+    @abstractmethod
+    def lexical_stats(self, namespace: str, terms: Sequence[str]) -> tuple[int, float, dict[str, int]]: ...
+
+    @abstractmethod
+    def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]: ...
+
+    @abstractmethod
+    def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0) -> Pool:
+        """Recall's candidate pool as columns, with tokens and access logs: the
+        traces with these ids (ids unknown in the namespace are skipped) and
+        their episodic neighbours, the traces of the same episode within
+        ``radius`` positions of one of them; each once, in the order of
+        :func:`~memoryweave_core.pool.pool_order`."""
+
+    @abstractmethod
+    def episode_length(self, namespace: str, episode: str) -> int: ...
+
+    @abstractmethod
+    def last_trace(self, namespace: str) -> Trace | None: ...
+
+    @abstractmethod
+    def access_logs(self, ids: Sequence[str]) -> list[AccessLog]: ...
+
+    @abstractmethod
+    def record_access(self, ids: Sequence[str], when: float) -> None: ...
+
+    @abstractmethod
+    def load_state(self, namespace: str, key: str) -> dict | None: ...
+
+    @abstractmethod
+    def save_state(self, namespace: str, key: str, state: dict) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int) -> Pool:
+        """:func:`gather_candidates`; a backend may answer it in one pass instead."""
+        return gather_candidates(self, namespace, searches, terms, n, radius)
+
+    def delete_episode(self, namespace: str, episode: str) -> int:
+        """Every trace of the episode, through :meth:`delete`."""
+        traces = self.episode_traces(namespace, episode, 0, self.episode_length(namespace, episode))
+        return self.delete([t.id for t in traces], namespace)
+
+    def delete_namespace(self, namespace: str) -> int:
+        """Every trace of the namespace, through :meth:`delete` (which drops its state with its last trace)."""
+        return self.delete([t.id for t in self.iter_traces(namespace)], namespace)
+
+
+def gather_candidates(store: StoreBase, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int,
                       radius: int, nearest: Callable[[str, Sequence[Search], int], list] | None = None) -> Pool:
     """:meth:`Store.candidates` from the store's ``nearest`` (which checks each
     field), ``lexical`` and ``pool``; ``nearest(namespace, searches, n)``, when

@@ -18,7 +18,7 @@ from ..ann import AutoIndex
 from ..lexical import BM25Index, tokenize
 from ..pool import Pool, pool_order
 from ..trace import Trace
-from .base import Field, Search, check_field, gather_candidates, vector_dim
+from .base import Field, StoreBase, check_field, vector_dim
 
 
 @dataclass
@@ -35,12 +35,12 @@ class _Space:
     state: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # exact numpy search up to ann.DEFAULT_THRESHOLD rows, an HNSW graph above (see ann.py)
+        # exact numpy search up to ann.DEFAULT_THRESHOLD rows, an HNSW graph above (see memoryweave_core.ann)
         self.content = AutoIndex(self.dim)
         self.context = AutoIndex(self.dim)
 
 
-class MemoryStore:
+class MemoryStore(StoreBase):
     """Keeps everything in RAM; lost when the process ends."""
 
     def __init__(self) -> None:
@@ -100,17 +100,6 @@ class MemoryStore:
             for ns in [ns for ns, s in self._spaces.items() if not s.traces]:
                 del self._spaces[ns]
         return removed
-
-    def delete_episode(self, namespace: str, episode: str) -> int:
-        with self._lock:
-            space = self._spaces.get(namespace)
-            members = space.episodes.get(episode, {}) if space else {}
-            return self.delete([space.traces[k].id for k in list(members.values())], namespace)
-
-    def delete_namespace(self, namespace: str) -> int:
-        with self._lock:
-            space = self._spaces.get(namespace)
-            return self.delete([t.id for t in space.traces.values()], namespace) if space else 0
 
     # -- reading ---------------------------------------------------------
     def get(self, ids: Sequence[str], namespace: str | None = None) -> list[Trace]:
@@ -188,9 +177,6 @@ class MemoryStore:
             order = pool_order(asked, keys, [t.episode for t in traces], [t.position for t in traces])
             keys, traces = [keys[i] for i in order], [traces[i] for i in order]
             return Pool.from_traces(traces, [space.bm25.tokens(k) for k in keys], [self._logs[t.id] for t in traces], self.dim)
-
-    def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int) -> Pool:
-        return gather_candidates(self, namespace, searches, terms, n, radius)
 
     def episode_length(self, namespace: str, episode: str) -> int:
         with self._lock:

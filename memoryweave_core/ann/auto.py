@@ -1,0 +1,249 @@
+"""AutoIndex, what stores use: exact below a threshold, an HNSW graph plus an exact delta above it.
+
+New rows are searchable the moment ``add`` returns (exactly, in the delta),
+and a background thread moves them into the graph in chunks (hnswlib
+releases the GIL while it inserts), so bulk adds cost a copy, not a graph
+insertion; a search merges the graph's answer with the delta's.  ``wait()``
+blocks until the graph holds everything.  Without hnswlib the index stays
+exact (with one warning).
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+import numpy as np
+
+from ..errors import MissingDependencyError
+from ..vectors import ExactIndex, as_batch
+from .files import remove_files
+from .hnsw import HNSWIndex
+
+#: Rows above which AutoIndex builds an HNSW graph (exact search below).
+DEFAULT_THRESHOLD = 20_000
+#: Rows the background indexer inserts per step (bounds how long a search waits for it).
+CHUNK = 256
+
+
+class AutoIndex:
+    """Exact below ``threshold`` rows; HNSW graph plus exact delta above it.
+
+    Parameters
+    ----------
+    dim : int
+    threshold : int
+        Row count at which the HNSW graph is built.
+    background : bool
+        Move delta rows into the graph on a background thread (default).
+        When False, ``add`` inserts into the graph before returning.
+    hnsw : dict
+        Keyword arguments for :class:`HNSWIndex` (``M``, ``ef_construction``, ``ef_search``...).
+    """
+
+    def __init__(self, dim: int, *, threshold: int = DEFAULT_THRESHOLD, background: bool = True, **hnsw) -> None:
+        self.dim = dim
+        self.threshold = threshold
+        self.background = background
+        self.hnsw_kwargs = hnsw
+        self._graph: HNSWIndex | None = None
+        self._delta = ExactIndex(dim)  # everything while exact; rows not yet in the graph after
+        self._inflight = ExactIndex(dim, capacity=16)  # rows the indexer is inserting right now
+        self._cancelled: set[int] = set()  # in-flight rows removed meanwhile
+        self._lock = threading.RLock()
+        self._idle = threading.Condition(self._lock)
+        self._worker: threading.Thread | None = None
+        self._closed = False
+        self.dirty = False  # changed since the last save/load
+
+    @property
+    def kind(self) -> str:
+        return "hnsw" if self._graph is not None else "exact"
+
+    def __len__(self) -> int:
+        with self._lock:
+            fly = set(self._inflight.items()[0].tolist())
+            if self._graph is None:
+                return len(self._delta) + len(fly - self._cancelled)
+            # The indexer adds in-flight rows to the graph outside our lock: until it lands
+            # them, a row can be both in flight and in the graph (count it once), and a
+            # cancelled one can be in the graph for a moment (not counted).
+            with self._graph._lock:
+                live = self._graph._live
+                in_graph = len(live) - sum(1 for k in self._cancelled if k in live)
+                return len(self._delta) + in_graph + sum(1 for k in fly - self._cancelled if k not in live)
+
+    @property
+    def pending(self) -> int:
+        """Rows searchable but not yet in the HNSW graph."""
+        with self._lock:
+            return len(self._delta) + len(self._inflight) if self._graph is not None else 0
+
+    def keys(self) -> np.ndarray:
+        with self._lock:
+            parts = [self._delta.items()[0]]
+            fly = self._inflight.items()[0]
+            parts.append(fly[~np.isin(fly, np.fromiter(self._cancelled, np.int64, len(self._cancelled)))])
+            if self._graph is None:
+                return np.concatenate(parts)
+            cancelled = np.fromiter(self._cancelled, np.int64, len(self._cancelled))
+            graph = self._graph.keys()
+            parts.append(graph[~np.isin(graph, cancelled)])
+            return np.unique(np.concatenate(parts))  # in flight and already in the graph: once
+
+    # -- writing ---------------------------------------------------------------
+    def add(self, keys, vectors: np.ndarray) -> None:
+        keys, vectors = as_batch(keys, vectors, self.dim)
+        if not len(keys):
+            return
+        with self._lock:
+            self.remove(keys)  # re-adding a key replaces its vector
+            self._delta.add(keys, vectors)
+            self.dirty = True
+            if self._graph is None and len(self) > self.threshold:
+                try:
+                    self._graph = HNSWIndex(self.dim, capacity=2 * len(self), **self.hnsw_kwargs)
+                except MissingDependencyError as exc:
+                    warnings.warn(f"{exc}; staying with exact search", RuntimeWarning, stacklevel=2)
+                    self.threshold = float("inf")  # type: ignore[assignment]
+            if self._graph is not None:
+                if self.background:
+                    self._start_worker()
+                else:
+                    self._drain()
+
+    def remove(self, keys) -> None:
+        keys = np.asarray(keys, dtype=np.int64).reshape(-1)
+        if not len(keys):
+            return
+        with self._lock:
+            self._delta.remove(keys)
+            for k in keys.tolist():
+                if k in self._inflight._pos:
+                    self._cancelled.add(k)
+            if self._graph is not None:
+                self._graph.remove(keys)
+            self.dirty = True
+
+    # -- background indexing ------------------------------------------------------
+    def _start_worker(self) -> None:
+        if self._worker is None or not self._worker.is_alive():
+            self._worker = threading.Thread(target=self._run, name="memoryweave-hnsw", daemon=True)
+            self._worker.start()
+
+    def _take(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Move the oldest CHUNK delta rows to in-flight (under the lock)."""
+        if not len(self._delta) or self._closed:
+            return None
+        keys, vecs = self._delta.items(CHUNK)
+        self._inflight = ExactIndex(self.dim, capacity=max(len(keys), 16))
+        self._inflight.add(keys, vecs)
+        self._delta.remove(keys)
+        return keys, vecs
+
+    def _land(self) -> None:
+        """In-flight rows are in the graph now; drop the ones removed meanwhile (under the lock)."""
+        if self._cancelled:
+            self._graph.remove(list(self._cancelled))
+            self._cancelled.clear()
+        self._inflight = ExactIndex(self.dim, capacity=16)
+        self._idle.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                got = self._take()
+                if got is None:
+                    self._idle.notify_all()
+                    return
+                graph = self._graph
+            graph.add(*got)  # outside our lock: searches go on meanwhile (graph has its own)
+            with self._lock:
+                self._land()
+
+    def _drain(self) -> None:
+        while (got := self._take()) is not None:
+            self._graph.add(*got)
+            self._land()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every row is in the graph (or exact); True when done."""
+        with self._lock:
+            if self._graph is not None and len(self._delta) and not (self._worker and self._worker.is_alive()):
+                self._start_worker()
+            return self._idle.wait_for(
+                lambda: self._graph is None or (not len(self._delta) and not len(self._inflight)), timeout
+            )
+
+    def close(self) -> None:
+        """Stop the indexer after its current chunk (rows stay searchable in the delta)."""
+        with self._lock:
+            self._closed = True
+            worker = self._worker
+        if worker is not None and worker is not threading.current_thread():
+            worker.join()
+
+    # -- reading -------------------------------------------------------------------
+    def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        with self._lock:
+            parts = [self._delta.search(query, n)]
+            if len(self._inflight):
+                k, s = self._inflight.search(query, n)
+                keep = ~np.isin(k, np.fromiter(self._cancelled, np.int64, len(self._cancelled)))
+                parts.append((k[keep], s[keep]))
+            graph = self._graph
+        if graph is not None:
+            parts.append(graph.search(query, n))
+        if len(parts) == 1:
+            return parts[0]
+        keys = np.concatenate([p[0] for p in parts])
+        sims = np.concatenate([p[1] for p in parts])
+        keys, first = np.unique(keys, return_index=True)  # a row can be in two parts for a moment
+        sims = sims[first]
+        top = np.argsort(-sims, kind="stable")[:n]
+        return keys[top], sims[top]
+
+    # -- persistence ---------------------------------------------------------------
+    def save(self, path: str) -> dict | None:
+        """Save the HNSW graph (the delta is not saved: the owner's database has
+        those rows and :meth:`sync` puts them back).  Returns the files' SHA-256
+        digests (see :meth:`HNSWIndex.save`; truthy), or None when exact (nothing saved)."""
+        with self._lock:
+            graph = self._graph
+            if graph is None:
+                remove_files(path)
+                return None
+            self.dirty = False
+        return graph.save(path)
+
+    @classmethod
+    def load(
+        cls,
+        path: str,
+        dim: int,
+        *,
+        threshold: int = DEFAULT_THRESHOLD,
+        background: bool = True,
+        digests: dict | list | None = None,
+        **hnsw,
+    ) -> "AutoIndex | None":
+        graph = HNSWIndex.load(path, dim, digests=digests, **hnsw)
+        if graph is None:
+            return None
+        index = cls(dim, threshold=threshold, background=background, **hnsw)
+        index._graph = graph
+        return index
+
+    def sync(self, keys: np.ndarray, fetch) -> tuple[int, int]:
+        """Make the index hold exactly ``keys``: remove the others, and add the
+        missing ones with vectors from ``fetch(missing_keys) -> [n, dim]``.
+        Returns (added, removed)."""
+        keys = np.asarray(keys, dtype=np.int64)
+        with self._lock:
+            have = self.keys()
+            extra = np.setdiff1d(have, keys, assume_unique=True)
+            missing = np.setdiff1d(keys, have, assume_unique=True)
+            self.remove(extra)
+            if len(missing):
+                self.add(missing, fetch(missing))
+            return len(missing), len(extra)

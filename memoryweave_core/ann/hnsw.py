@@ -1,0 +1,182 @@
+"""HNSWIndex: an hnswlib graph (cosine space) keyed by integer keys, saved and loaded safely.
+
+It grows by doubling its capacity, and removals use ``mark_deleted`` so a
+removed key can never be returned again.  ``load`` returns None for anything
+missing, damaged, of another dimension or (with ``digests``) not hashing to
+what the caller recorded, so the caller rebuilds instead of trusting it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import threading
+
+import numpy as np
+
+from ..errors import MissingDependencyError, require
+from ..vectors import as_batch
+from .files import FORMAT, crc, files_ok, read_json, sha256, write_json
+
+
+def _empty() -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros(0, np.int64), np.zeros(0, np.float32)
+
+
+class HNSWIndex:
+    """Cosine HNSW graph over integer keys (hnswlib)."""
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        M: int = 16,
+        ef_construction: int = 128,
+        ef_search: int = 64,
+        capacity: int = 1024,
+        threads: int | None = None,
+        seed: int = 100,
+        _index=None,
+        _keys: np.ndarray | None = None,
+    ) -> None:
+        hnswlib = require("hnswlib", "ann")
+        self.dim = dim
+        self.M = M
+        self.ef_construction = ef_construction
+        self.ef_search = ef_search
+        self.threads = threads or min(os.cpu_count() or 1, 4)
+        if _index is None:
+            _index = hnswlib.Index(space="cosine", dim=dim)
+            _index.init_index(max_elements=max(capacity, 16), M=M, ef_construction=ef_construction, random_seed=seed)
+        self._index = _index
+        self._live: set[int] = set() if _keys is None else set(_keys.tolist())
+        self._lock = threading.RLock()
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def keys(self) -> np.ndarray:
+        with self._lock:
+            return np.fromiter(self._live, np.int64, len(self._live))
+
+    def __contains__(self, key: int) -> bool:
+        return int(key) in self._live
+
+    def add(self, keys, vectors: np.ndarray) -> None:
+        keys, vectors = as_batch(keys, vectors, self.dim)
+        if not len(keys):
+            return
+        with self._lock:
+            needed = self._index.element_count + len(keys)
+            cap = self._index.get_max_elements()
+            if needed > cap:
+                while cap < needed:
+                    cap *= 2
+                self._index.resize_index(cap)
+            self._index.add_items(vectors, keys, num_threads=self.threads if len(keys) > 64 else 1)
+            self._live.update(keys.tolist())
+
+    def remove(self, keys) -> None:
+        keys = np.asarray(keys, dtype=np.int64).reshape(-1).tolist()
+        if not any(key in self._live for key in keys):
+            return  # nothing to do: do not wait for the lock an insert may hold for a while
+        with self._lock:
+            for key in keys:
+                if key in self._live:
+                    self._index.mark_deleted(key)
+                    self._live.discard(key)
+
+    def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        with self._lock:
+            n = min(n, len(self._live))
+            if n <= 0:
+                return _empty()
+            q = np.asarray(query, dtype=np.float32).reshape(1, self.dim)
+            ef = max(self.ef_search, n)
+            for attempt in range(3):
+                self._index.set_ef(ef)
+                try:
+                    labels, dists = self._index.knn_query(q, k=n, num_threads=1)
+                    break
+                except RuntimeError:  # too few reachable live nodes for k (many deletions)
+                    ef *= 4
+            else:
+                return self._brute(q[0], n)
+        return labels[0].astype(np.int64), (1.0 - dists[0]).astype(np.float32)
+
+    def _brute(self, q: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        keys = self.keys()
+        sims = np.asarray(self._index.get_items(keys), dtype=np.float32) @ q
+        top = np.argsort(-sims, kind="stable")[:n]
+        return keys[top], sims[top]
+
+    # -- persistence -----------------------------------------------------------
+    def save(self, path: str) -> dict:
+        """Write the graph, its keys and the sidecar; returns ``{"graph": sha256, "keys": sha256}``
+        (hex) for :meth:`load`'s ``digests``."""
+        with self._lock:
+            keys = self.keys()
+            self._index.save_index(path + ".tmp")
+            with open(path + ".keys.npy.tmp", "wb") as f:
+                np.save(f, keys, allow_pickle=False)
+        digests = {}
+        for name, p in (("graph", path), ("keys", path + ".keys.npy")):
+            with open(p + ".tmp", "rb+") as f:
+                os.fsync(f.fileno())
+            digests[name] = sha256(p + ".tmp")
+            os.replace(p + ".tmp", p)
+        meta = {
+            "format": FORMAT,
+            "kind": "hnsw",
+            "dim": self.dim,
+            "count": int(len(keys)),
+            "M": self.M,
+            "ef_construction": self.ef_construction,
+            "files": {p: {"size": os.path.getsize(p), "crc32": crc(p)} for p in (path, path + ".keys.npy")},
+        }
+        write_json(path + ".json", meta)
+        return digests
+
+    @classmethod
+    def load(cls, path: str, dim: int, *, digests: dict | list | None = None, **kwargs) -> "HNSWIndex | None":
+        """The index saved at ``path``, or None when it is missing, damaged or of another dim.
+
+        With ``digests`` (what :meth:`save` returned, or a list of such, kept
+        somewhere trusted) the files must hash to exactly one of those SHA-256
+        pairs before hnswlib reads a byte of them; without, only the sidecar's
+        sizes and CRC32s are checked (accidental damage, not tampering)."""
+        meta = read_json(path + ".json")
+        if not meta or meta.get("format") != FORMAT or meta.get("kind") != "hnsw" or meta.get("dim") != dim:
+            return None
+        if not isinstance(meta.get("files"), dict) or set(meta["files"]) != {path, path + ".keys.npy"}:
+            return None
+        if digests is not None:
+            trusted = [digests] if isinstance(digests, dict) else digests
+            trusted = [(d.get("graph"), d.get("keys")) for d in trusted if isinstance(d, dict)]
+            try:
+                with open(path + ".keys.npy", "rb") as f:
+                    raw_keys = f.read()
+                if (sha256(path), hashlib.sha256(raw_keys).hexdigest()) not in trusted:
+                    return None
+            except OSError:
+                return None
+        elif not files_ok(meta):
+            return None
+        else:
+            raw_keys = None
+        try:
+            hnswlib = require("hnswlib", "ann")
+            if raw_keys is None:
+                keys = np.load(path + ".keys.npy", allow_pickle=False)
+            else:  # the very bytes that were hashed
+                keys = np.load(io.BytesIO(raw_keys), allow_pickle=False)
+            if keys.dtype != np.int64 or keys.ndim != 1 or len(keys) != meta["count"]:
+                return None
+            index = hnswlib.Index(space="cosine", dim=dim)
+            index.load_index(path, max_elements=max(int(len(keys) * 1.25) + 1024, 16))
+        except (MissingDependencyError, OSError, ValueError, RuntimeError, KeyError, TypeError):
+            return None
+        kwargs.setdefault("M", meta.get("M", 16))
+        kwargs.setdefault("ef_construction", meta.get("ef_construction", 128))
+        return cls(dim, _index=index, _keys=keys, **kwargs)

@@ -1,0 +1,56 @@
+"""Access logs in PostgreSQL: a row per trace used since its creation (none: unused).
+
+Recording is one statement: it keeps the traces from being deleted meanwhile
+(``FOR KEY SHARE``: concurrent recalls do not wait for each other) and
+upserts in key order (no deadlock between concurrent recalls), adding the
+uses and keeping the newest access times.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from ...activation import RECENT, AccessLog
+
+
+def log(time: float, uses: int | None, recent: Sequence[float] | None) -> AccessLog:
+    """The access log of a trace created at ``time`` from its ``access`` row
+    (``uses`` and ``recent`` are None where it has none: never used)."""
+    return AccessLog(first=time, count=1 + (uses or 0), recent=[float(x) for x in recent or ()])
+
+
+def logs(q: Callable[[str, Sequence], list[tuple]], s: str, ids: list[str]) -> list[AccessLog]:
+    """The logs of these traces, in order; KeyError for an unknown id."""
+    rows = {
+        r[0]: r[1:]
+        for r in q(
+            f'SELECT t.id, t.time, a.uses, a.recent FROM "{s}".traces t LEFT JOIN "{s}".access a'
+            " ON a.key = t.key WHERE t.id = ANY(%s)",
+            (list(set(ids)),),
+        )
+    }
+    missing = [i for i in ids if i not in rows]
+    if missing:
+        raise KeyError(missing[0])
+    return [log(*rows[i]) for i in ids]
+
+
+def record(conn: Any, s: str, uses: dict[str, int], when: float) -> None:
+    """Add ``uses[id]`` accesses at ``when`` to each trace: uses + n, and the
+    RECENT newest of (recent + n copies of ``when``)."""
+    conn.execute(
+        f"""
+        WITH used AS (
+            SELECT t.key, c.n FROM "{s}".traces t
+            JOIN unnest(%(ids)s::text[], %(n)s::int[]) AS c(id, n) ON c.id = t.id
+            ORDER BY t.key FOR KEY SHARE OF t
+        )
+        INSERT INTO "{s}".access AS a (key, uses, recent)
+        SELECT key, n, array_fill(%(when)s::float8, ARRAY[least(n, {RECENT})]) FROM used ORDER BY key
+        ON CONFLICT (key) DO UPDATE SET
+            uses = a.uses + EXCLUDED.uses,
+            recent = ARRAY(SELECT x FROM (SELECT x FROM unnest(a.recent || EXCLUDED.recent) AS x
+                                          ORDER BY x DESC LIMIT {RECENT}) y ORDER BY x)
+        """,
+        {"when": float(when), "ids": list(uses), "n": list(uses.values())},
+    )

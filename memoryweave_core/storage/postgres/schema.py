@@ -1,0 +1,138 @@
+"""The PostgreSQL layout (one Postgres schema, ``memoryweave`` by default) and its migrations.
+
+``traces`` holds one row per trace with its tokens (``toks``, and a
+``terms`` tsvector built from exactly those tokens, so stemming and
+stopwords are the in-memory store's) and both vectors as pgvector columns;
+``access`` holds the logs of used traces only, narrow rows so that a
+recall's writes do not rewrite the vectors; ``nsstats`` and ``terms`` hold
+BM25's statistics; ``state``/``state_arrays`` the engine state (never pickle).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ...errors import DimensionMismatchError, SchemaVersionError
+
+#: Version of the layout below; bump it and add a migration when it changes.
+SCHEMA_VERSION = 2
+
+#: ``MIGRATIONS[v](conn, schema)`` upgrades schema version ``v`` to ``v + 1``.
+MIGRATIONS: dict[int, Callable[[Any, str], None]] = {}
+
+
+def migration(from_version: int) -> Callable[[Callable[[Any, str], None]], Callable[[Any, str], None]]:
+    """Register a function as the step from ``from_version`` to the next."""
+
+    def register(step: Callable[[Any, str], None]) -> Callable[[Any, str], None]:
+        MIGRATIONS[from_version] = step
+        return step
+
+    return register
+
+
+def access_table(conn: Any, schema: str) -> None:
+    conn.execute(
+        f'CREATE TABLE "{schema}".access (key bigint PRIMARY KEY REFERENCES "{schema}".traces (key) ON DELETE CASCADE,'
+        " uses integer NOT NULL, recent double precision[] NOT NULL)"
+    )
+
+
+@migration(1)
+def split_access(conn: Any, schema: str) -> None:
+    """Version 1 kept the access log in ``traces`` itself (``first_access``,
+    always the trace's time, ``access_count`` and ``recent``)."""
+    access_table(conn, schema)
+    conn.execute(
+        f'INSERT INTO "{schema}".access SELECT key, access_count - 1, recent FROM "{schema}".traces WHERE access_count > 1'
+    )
+    conn.execute(f'ALTER TABLE "{schema}".traces DROP COLUMN first_access, DROP COLUMN access_count, DROP COLUMN recent')
+
+
+def tables(s: str) -> list[str]:
+    """The statements creating every table but ``access`` in schema ``s``."""
+    return f"""
+        CREATE TABLE "{s}".meta (key text PRIMARY KEY, value text NOT NULL);
+        CREATE TABLE "{s}".traces (
+            key bigserial PRIMARY KEY,
+            id text NOT NULL UNIQUE,
+            namespace text NOT NULL,
+            text text NOT NULL,
+            speaker text,
+            episode text,
+            position integer NOT NULL,
+            time double precision NOT NULL,
+            metadata json NOT NULL,  -- json keeps the text as written (jsonb would turn 4.8e16 into an int)
+            category integer,
+            toks text[] NOT NULL,
+            ntokens integer NOT NULL,
+            terms tsvector NOT NULL,
+            content vector NOT NULL,
+            context vector NOT NULL
+        );
+        CREATE INDEX traces_ns ON "{s}".traces (namespace, key);
+        CREATE INDEX traces_episode ON "{s}".traces (namespace, episode, position);
+        CREATE INDEX traces_terms ON "{s}".traces USING gin (terms);
+        CREATE TABLE "{s}".nsstats (namespace text PRIMARY KEY, n bigint NOT NULL, total_len bigint NOT NULL);
+        CREATE TABLE "{s}".terms (namespace text NOT NULL, term text NOT NULL, df integer NOT NULL, PRIMARY KEY (namespace, term));
+        CREATE TABLE "{s}".state (namespace text NOT NULL, key text NOT NULL, doc jsonb NOT NULL, PRIMARY KEY (namespace, key));
+        CREATE TABLE "{s}".state_arrays (
+            namespace text NOT NULL, key text NOT NULL, name text NOT NULL,
+            dtype text NOT NULL, shape jsonb NOT NULL, data bytea NOT NULL,
+            PRIMARY KEY (namespace, key, name)
+        )
+    """.split(";")
+
+
+def setup(conn: Any, s: str) -> None:
+    """Create schema ``s``, or check its version and migrate it, under the DDL advisory lock."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('memoryweave-ddl'))")
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{s}"')
+        exists = conn.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = 'meta'", (s,)
+        ).fetchone()
+        if exists:
+            version = conn.execute(f"SELECT value FROM \"{s}\".meta WHERE key = 'schema_version'").fetchone()
+            version = int(version[0]) if version else 0
+            if version > SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"schema {s!r} has version {version}; this MemoryWeave reads up to {SCHEMA_VERSION}: upgrade memoryweave"
+                )
+            while version < SCHEMA_VERSION:
+                step = MIGRATIONS.get(version)
+                if step is None:
+                    raise SchemaVersionError(f"schema {s!r}: no migration from version {version}")
+                step(conn, s)
+                version += 1
+                conn.execute(f"UPDATE \"{s}\".meta SET value = %s WHERE key = 'schema_version'", (str(version),))
+            return
+        for stmt in tables(s):
+            conn.execute(stmt)
+        access_table(conn, s)
+        conn.execute(f'INSERT INTO "{s}".meta VALUES (\'schema_version\', %s)', (str(SCHEMA_VERSION),))
+
+
+def ensure_dim(conn: Any, s: str, dim: int, m: int, ef_construction: int) -> None:
+    """First add: fix the vector dimension and build the HNSW indexes (in the add's transaction)."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"memoryweave-dim-{s}",))
+    row = conn.execute(f"SELECT value FROM \"{s}\".meta WHERE key = 'dim'").fetchone()
+    if row is not None:
+        if int(row[0]) != dim:
+            raise DimensionMismatchError(f"this store holds {row[0]}-d vectors, not {dim}-d")
+        return
+    for col in ("content", "context"):
+        conn.execute(f'ALTER TABLE "{s}".traces ALTER COLUMN {col} TYPE vector({int(dim)})')
+        conn.execute(
+            f'CREATE INDEX traces_{col}_hnsw ON "{s}".traces USING hnsw ({col} vector_cosine_ops)'
+            f" WITH (m = {int(m)}, ef_construction = {int(ef_construction)})"
+        )
+    conn.execute(f'INSERT INTO "{s}".meta VALUES (\'dim\', %s)', (str(dim),))
+
+
+def pgvector_version(conn: Any) -> tuple[int, ...]:
+    row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+    try:
+        return tuple(int(p) for p in row[0].split(".")[:2])
+    except (TypeError, ValueError):
+        return (0, 0)

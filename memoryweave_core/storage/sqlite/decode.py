@@ -1,0 +1,146 @@
+"""Rows of the traces and access tables into Traces, access logs and Pools.
+
+Every cell is checked against the type its column must hold, a column at a
+time (one recall decodes hundreds of rows), so a tampered file gives
+:class:`CorruptStoreError` here and never a stray error further on.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ...activation import RECENT, AccessLog, log_columns
+from ...pool import Pool, pool_order
+from ...trace import Trace
+from .connection import SQL_CHUNK, Database, chunks, marks
+
+#: Columns of a trace, in the order :func:`traces` reads them.
+COLS = "key, id, text, speaker, episode, position, time, metadata, category, content, context"
+#: Columns of a pool row (trace and access log), in the order :func:`pool` reads them.
+POOL_COLS = ("t.key, t.id, t.speaker, t.episode, t.position, t.time, t.category, t.tokens, t.content, t.context,"
+             " a.first, a.count, a.recent")
+
+_NONE = type(None)
+#: The types a readable cell of each checked column may hold (vectors must also be ``dim`` float32).
+CELL_TYPES: dict[str, set[type]] = {
+    "key": {int}, "id": {str}, "text": {str}, "speaker": {str, _NONE}, "episode": {str, _NONE}, "position": {int},
+    "time": {float, int}, "category": {int, _NONE}, "tokens": {str}, "content": {bytes}, "context": {bytes},
+    "first": {float, int, _NONE}, "count": {int, _NONE}, "recent": {str, _NONE},
+}
+
+
+def names(columns: str) -> list[str]:
+    """Bare column names of a SELECT list: "t.key, a.first" -> ["key", "first"]."""
+    return [c.strip().split(".")[-1] for c in columns.split(",")]
+
+
+def check_cells(db: Database, dim: int | None, rows: Sequence[tuple], columns: list[str]) -> list[tuple]:
+    """Check every cell of rows whose columns are ``columns`` against
+    ``CELL_TYPES``; returns the columns."""
+    cols = list(zip(*rows))
+    size = 4 * (dim or 0)
+    for column, name in enumerate(columns):
+        types = CELL_TYPES.get(name)
+        if types is None:
+            continue
+        vector = name in ("content", "context")
+        if set(map(type, cols[column])) <= types and (not vector or set(map(len, cols[column])) == {size}):
+            continue
+        bad = next(row for row in rows if type(row[column]) not in types or (vector and len(row[column]) != size))
+        raise db.corrupt(f"trace row {bad[0]!r} has an unreadable {name} (vectors are {dim} float32)")
+    return cols
+
+
+def traces(db: Database, dim: int | None, rows: Sequence[tuple], namespaces: Sequence[str]) -> list[Trace]:
+    """Traces from rows that start with ``COLS``, every cell checked."""
+    if not rows:
+        return []
+    check_cells(db, dim, rows, names(COLS))
+    return [
+        Trace(
+            id=tid,
+            text=text,
+            namespace=namespace,
+            speaker=speaker,
+            episode=episode,
+            position=position,
+            time=float(time),
+            metadata=db.json(metadata, f"metadata of trace {tid!r}", dict),
+            content=np.frombuffer(content, dtype=np.float32),
+            context=np.frombuffer(context, dtype=np.float32),
+            category=category,
+        )
+        for (_, tid, text, speaker, episode, position, time, metadata, category, content, context, *_), namespace
+        in zip(rows, namespaces)
+    ]
+
+
+def access_log(db: Database, tid: str, first: Any, count: Any, recent: Any) -> AccessLog:
+    """An access row's log, its cells checked."""
+    times = db.json(recent, f"access log of {tid!r}", list)
+    if type(first) not in (float, int) or type(count) is not int or not all(type(t) in (float, int) for t in times):
+        raise db.corrupt(f"access log of {tid!r} has cells of the wrong type")
+    return AccessLog(first=float(first), count=count, recent=[float(t) for t in times])
+
+
+def pool_sql(count: int, neighbours: bool) -> str:
+    """The pool's query for ``count`` keys (parameters: the keys, the
+    namespace id, then, with ``neighbours``, the radius twice, the keys and
+    the namespace id again).  ``NOT INDEXED`` keeps the first-round rows to
+    key lookups: without ANALYZE statistics (a store just built) the planner
+    would rather scan the namespace's whole episode index for them."""
+    wanted = f"SELECT key FROM traces WHERE key IN ({marks(count)}) AND ns = ?"
+    if neighbours:
+        wanted += (
+            " UNION ALL SELECT n.key FROM traces f NOT INDEXED JOIN traces n ON n.ns = f.ns AND n.episode = f.episode"
+            f" AND n.position BETWEEN f.position - ? AND f.position + ? WHERE f.key IN ({marks(count)}) AND f.ns = ?"
+        )
+    return f"SELECT {POOL_COLS} FROM traces t LEFT JOIN access a ON a.key = t.key WHERE t.key IN ({wanted})"
+
+
+def pool(db: Database, dim: int | None, nsid: int, keys: list[int], radius: int) -> Pool:
+    """Columns straight from the rows (no Trace objects, no metadata JSON)
+    of these keys and their neighbours, in one query per chunk of keys.
+    The neighbours' keys come from the covering (ns, episode, position)
+    index alone; keys of other namespaces or deleted rows find nothing."""
+    keys = list(dict.fromkeys(keys))
+    rows: dict[int, tuple] = {}
+    for part in chunks(keys, SQL_CHUNK // 2):
+        params = [*part, nsid] + ([radius, radius, *part, nsid] if radius else [])
+        rows.update((row[0], row) for row in db.sql(pool_sql(len(part), bool(radius)), params))
+    asked = set(keys)
+    episodes = {row[3] for key, row in rows.items() if key in asked}
+    if any(row[3] not in episodes for key, row in rows.items() if key not in asked):
+        raise db.corrupt("a trace is indexed under another episode than its row holds")
+    return _pool_of(db, dim, list(rows.values()), keys)
+
+
+def _pool_of(db: Database, dim: int | None, rows: list[tuple], asked: list[int]) -> Pool:
+    """A Pool from rows of ``POOL_COLS``, in :func:`pool_order` for the ``asked`` keys."""
+    if not rows or dim is None:
+        return Pool.empty(dim)
+    cols = check_cells(db, dim, rows, names(POOL_COLS))
+    cols = list(zip(*[rows[i] for i in pool_order(asked, cols[0], cols[3], cols[4])]))
+    n = len(rows)
+    used = [i for i, count in enumerate(cols[11]) if count is not None]  # rows of traces used since creation
+    first, count, recent = log_columns([access_log(db, cols[1][i], cols[10][i], cols[11][i], cols[12][i]) for i in used])
+    first_access = np.array(cols[5], dtype=np.float64)
+    access_count = np.ones(n)
+    recent_access = np.full((n, RECENT), np.nan)
+    first_access[used], access_count[used], recent_access[used] = first, count, recent
+    return Pool(
+        ids=list(cols[1]),
+        speakers=list(cols[2]),
+        episodes=list(cols[3]),
+        positions=np.array(cols[4], dtype=np.int64),
+        times=np.array(cols[5], dtype=np.float64),
+        categories=np.array([-1 if c is None else c for c in cols[6]], dtype=np.int64),
+        tokens=[tok.split() for tok in cols[7]],
+        content=np.frombuffer(b"".join(cols[8]), np.float32).reshape(n, dim),
+        context=np.frombuffer(b"".join(cols[9]), np.float32).reshape(n, dim),
+        first_access=first_access,
+        access_count=access_count,
+        recent_access=recent_access,
+    )

@@ -1,0 +1,148 @@
+"""The vector indexes of an SQLite store and the graph files beside it.
+
+One :class:`~memoryweave_core.ann.AutoIndex` per (namespace id, field),
+loaded on the namespace's first vector query: exact below ``ann_threshold``
+rows, an HNSW graph above it, saved as ``<db>.<field>.<namespace id>.hnsw``.
+hnswlib trusts the bytes it reads, so a saved graph is loaded only if its
+files hash to a SHA-256 recorded in the database's ``meta`` table when they
+were saved; it is then synced with the database's keys (rows added since are
+put back, rows deleted since removed).  Anything else is rebuilt from the blobs.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any, Callable
+
+import numpy as np
+
+from ...ann import AutoIndex, remove_files
+from .connection import Database, chunks, marks
+
+#: Saved graph files stay trusted (loaded, then synced) for this many saves.
+KEEP_DIGESTS = 4
+
+FIELDS = ("content", "context")
+
+
+def digest_key(nsid: int, field: str) -> str:
+    """The ``meta`` key of a graph's recorded digests."""
+    return f"hnsw_sha256.{field}.{nsid}"
+
+
+class VectorIndexes:
+    """The loaded indexes; ``stale`` ones are re-synced before their next use."""
+
+    def __init__(self, db: Database, dim: Callable[[], int | None], *, threshold: int, background: bool,
+                 hnsw: dict[str, Any]) -> None:
+        self.db = db
+        self._dim = dim
+        self.options = dict(threshold=threshold, background=background, **hnsw)
+        self._indexes: dict[tuple[int, str], AutoIndex] = {}
+        self._stale: set[tuple[int, str]] = set()
+
+    def path(self, nsid: int, field: str) -> str:
+        return f"{self.db.path}.{field}.{nsid}.hnsw"
+
+    def invalidate(self) -> None:
+        """Another connection wrote: re-sync every loaded index before its next search."""
+        self._stale.update(self._indexes)
+
+    def get(self, nsid: int, field: str) -> AutoIndex:
+        """The namespace's vector index, loaded or rebuilt on first use, re-synced when stale."""
+        slot = (nsid, field)
+        index = self._indexes.get(slot)
+        if index is not None and slot not in self._stale:
+            return index
+        keys = np.array([r[0] for r in self.db.sql("SELECT key FROM traces WHERE ns = ?", (nsid,))], dtype=np.int64)
+        dim = self._dim() or 0  # set: searches and adds come after the first add
+        if index is None:
+            digests = self._digests(nsid, field)
+            index = None
+            if dim and digests is not None:  # only graph files this store recorded writing are read
+                index = AutoIndex.load(self.path(nsid, field), dim, digests=digests, **self.options)
+            if index is None or len(np.setdiff1d(keys, index.keys())) > max(len(keys) // 2, 1000):
+                index = AutoIndex(dim, **self.options)  # missing, damaged, or mostly out of date: rebuild
+            self._indexes[slot] = index
+        index.sync(keys, lambda missing: self._vectors(field, missing))
+        self._stale.discard(slot)
+        return index
+
+    def _vectors(self, field: str, keys: np.ndarray) -> np.ndarray:
+        out = np.empty((len(keys), self._dim() or 0), dtype=np.float32)
+        pos = {int(k): i for i, k in enumerate(keys)}
+        for part in chunks(keys.tolist(), 20_000):
+            for key, blob in self.db.sql(f"SELECT key, {field} FROM traces WHERE key IN ({marks(len(part))})", part):
+                out[pos[key]] = np.frombuffer(blob, dtype=np.float32)
+        return out
+
+    def added(self, nsid: int, keys: list[int], vectors: Callable[[str], np.ndarray]) -> None:
+        """New rows of a namespace: ``vectors(field)`` gives theirs, in the order of ``keys``."""
+        for field in FIELDS:
+            index = self._indexes.get((nsid, field))
+            if index is None or (nsid, field) in self._stale:
+                self.get(nsid, field)  # loads (or builds) it, new rows included
+            else:
+                index.add(np.asarray(keys, np.int64), vectors(field))
+
+    def removed(self, nsid: int, keys: list[int]) -> None:
+        for field in FIELDS:
+            index = self._indexes.get((nsid, field))
+            if index is not None:
+                index.remove(np.asarray(keys, np.int64))
+
+    def drop(self, nsid: int) -> None:
+        """A namespace that is gone: close its indexes and remove their files."""
+        for field in FIELDS:
+            index = self._indexes.pop((nsid, field), None)
+            if index is not None:
+                index.close()
+            self._stale.discard((nsid, field))
+            remove_files(self.path(nsid, field))
+
+    def loaded(self) -> list[AutoIndex]:
+        return list(self._indexes.values())
+
+    def _digests(self, nsid: int, field: str) -> list | None:
+        """The SHA-256 digests of the graph files this store saved last (newest first; None: none saved).
+
+        A few older saves stay trusted too: a stale graph this store wrote
+        (restored from a backup, say) is loaded and synced, not rebuilt."""
+        raw = self.db.meta(digest_key(nsid, field))
+        try:
+            doc = json.loads(raw) if raw is not None else None
+        except (TypeError, ValueError):
+            return None
+        return doc if isinstance(doc, list) and doc else None
+
+    def save(self) -> None:
+        """Write changed graphs beside the database, then record their digests
+        (one transaction, after the files are in place).  Files written but
+        not recorded (a crash in between) are rebuilt, never trusted."""
+        saved: dict[str, str | None] = {}
+        for (nsid, field), index in list(self._indexes.items()):
+            if index.dirty:
+                digest = index.save(self.path(nsid, field))
+                kept: list | None = None
+                if digest:
+                    older = self._digests(nsid, field) or []
+                    kept = [digest, *[d for d in older if d != digest][: KEEP_DIGESTS - 1]]
+                saved[digest_key(nsid, field)] = json.dumps(kept) if kept else None
+        if not saved:
+            return
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany("DELETE FROM meta WHERE key = ?", [(k,) for k, v in saved.items() if v is None])
+            conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, v) for k, v in saved.items() if v])
+
+        self.db.write(write)
+
+    def close(self) -> None:
+        """Stop the background indexers and save the graphs."""
+        try:
+            for index in self._indexes.values():
+                index.close()
+            self.save()
+        finally:
+            self._indexes.clear()

@@ -1,0 +1,196 @@
+"""The SQLite file's layout, how it is opened, checked, created and migrated.
+
+Everything here runs before the store reads a row: a foreign, damaged or
+newer file is refused before anything writes to it, and an older one is
+brought up to :data:`SCHEMA_VERSION` by the migrations below, applied in
+order inside one transaction, the version recorded in ``meta``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from typing import Callable
+
+from ...errors import CorruptStoreError, SchemaVersionError, StoreError
+
+#: Version of the layout below; bump it and add a migration when it changes.
+SCHEMA_VERSION = 2
+
+#: ``MIGRATIONS[v](conn)`` upgrades a version-``v`` file to ``v + 1`` (inside a transaction).
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+
+
+def migration(from_version: int) -> Callable[[Callable[[sqlite3.Connection], None]], Callable[[sqlite3.Connection], None]]:
+    """Register a function as the step from ``from_version`` to the next."""
+
+    def register(step: Callable[[sqlite3.Connection], None]) -> Callable[[sqlite3.Connection], None]:
+        MIGRATIONS[from_version] = step
+        return step
+
+    return register
+
+
+@migration(1)
+def sparse_access(conn: sqlite3.Connection) -> None:
+    """The access table keeps only traces used since their creation (a trace
+    without a row has the fresh log of its creation), so adds write one row
+    fewer and recall reads only the logs that say something."""
+    conn.execute(
+        "DELETE FROM access WHERE count = 1 AND recent = '[]'"
+        " AND first = (SELECT time FROM traces WHERE traces.key = access.key)"
+    )
+
+
+#: Files up to this size get a full ``PRAGMA quick_check`` on open; larger ones
+#: are checked cheaply (header, tables, size) and report damage when a query hits it.
+QUICK_CHECK_BYTES = 64 << 20
+
+#: WAL pages (4 KiB) between automatic checkpoints: SQLite's default of 1,000
+#: checkpoints (and syncs) after every bulk batch; at this size the B-tree
+#: pages that every batch rewrites reach the file once per several batches.
+CHECKPOINT_PAGES = 8192
+
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE namespaces (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    n INTEGER NOT NULL DEFAULT 0,          -- live traces
+    total_len INTEGER NOT NULL DEFAULT 0   -- tokens over live traces (BM25 average length)
+);
+CREATE TABLE traces (
+    key INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: index labels stay unambiguous
+    id TEXT NOT NULL UNIQUE,
+    ns INTEGER NOT NULL REFERENCES namespaces(id),
+    text TEXT NOT NULL,
+    speaker TEXT,
+    episode TEXT,
+    position INTEGER NOT NULL,
+    time REAL NOT NULL,
+    metadata TEXT NOT NULL,                -- JSON
+    category INTEGER,
+    tokens TEXT NOT NULL,                  -- lexical.tokenize(text), space separated
+    ntokens INTEGER NOT NULL,
+    content BLOB NOT NULL,                 -- float32, unit length
+    context BLOB NOT NULL
+);
+CREATE INDEX traces_ns ON traces (ns, key);
+CREATE INDEX traces_episode ON traces (ns, episode, position);
+CREATE TABLE access (                      -- only used traces (no row: the fresh log of traces.time)
+    key INTEGER PRIMARY KEY,               -- traces.key
+    first REAL NOT NULL,
+    count INTEGER NOT NULL,
+    recent TEXT NOT NULL                   -- JSON list of the newest access times
+);
+CREATE TABLE state (
+    ns INTEGER NOT NULL, key TEXT NOT NULL,
+    doc TEXT NOT NULL,                     -- JSON of the non-array values
+    PRIMARY KEY (ns, key)
+);
+CREATE TABLE state_arrays (
+    ns INTEGER NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL,
+    dtype TEXT NOT NULL, shape TEXT NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (ns, key, name)
+);
+CREATE VIRTUAL TABLE lex USING fts5 (terms, content='', tokenize='ascii');
+CREATE VIRTUAL TABLE lex_vocab USING fts5vocab (lex, row);
+"""
+TABLES = {"meta", "namespaces", "traces", "access", "state", "state_arrays", "lex", "lex_vocab"}
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+
+
+def connect(path: str, synchronous: str, busy_timeout: float) -> sqlite3.Connection:
+    """A connection to a checked (and created or migrated) store file in WAL mode."""
+    exists = os.path.exists(path) and os.path.getsize(path) > 0
+    try:
+        conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open {path}: {exc}") from exc
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        tables = _tables(conn)
+        if exists and os.path.getsize(path) <= QUICK_CHECK_BYTES:
+            result = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if result != "ok":
+                raise CorruptStoreError(f"{path} is damaged: {result}")
+        # Everything above only reads.  Refuse foreign or newer files before
+        # anything below writes to them (the journal-mode switch rewrites the header).
+        version = check_layout(conn, path, tables) if tables else None
+        if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
+            raise StoreError(f"{path}: cannot switch to WAL journal mode")
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+        conn.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
+        if version is None:
+            create(conn)
+        elif version < SCHEMA_VERSION:
+            migrate(conn, path)
+            tables = _tables(conn)
+            if TABLES - tables:
+                raise CorruptStoreError(f"{path} lacks tables {sorted(TABLES - tables)}")
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+        conn.close()
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            raise StoreError(f"{path} is locked: {exc}") from exc
+        raise CorruptStoreError(f"{path} is not a readable MemoryWeave store: {exc}") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def create(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:  # another process won the race
+            conn.execute("ROLLBACK")
+            return
+        for stmt in SCHEMA.split(";"):
+            if stmt.strip():
+                conn.execute(stmt)
+        conn.execute("INSERT INTO meta VALUES ('schema_version', ?), ('format', 'memoryweave')", (str(SCHEMA_VERSION),))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def check_layout(conn: sqlite3.Connection, path: str, tables: set[str]) -> int:
+    """The file's schema version, after checking (read-only) that it is a MemoryWeave store we can read."""
+    if "meta" not in tables:
+        raise CorruptStoreError(f"{path} is an SQLite file but not a MemoryWeave store")
+    meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('format', 'schema_version')").fetchall())
+    if meta.get("format") != "memoryweave" or "schema_version" not in meta:
+        raise CorruptStoreError(f"{path} is an SQLite file but not a MemoryWeave store")
+    try:
+        version = int(meta["schema_version"])
+    except (TypeError, ValueError):
+        raise CorruptStoreError(f"{path}: unreadable schema version {meta['schema_version']!r}") from None
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{path} has schema version {version}; this MemoryWeave reads up to {SCHEMA_VERSION}: upgrade memoryweave"
+        )
+    if version == SCHEMA_VERSION and TABLES - tables:  # older files are checked after their migration
+        raise CorruptStoreError(f"{path} lacks tables {sorted(TABLES - tables)}")
+    return version
+
+
+def migrate(conn: sqlite3.Connection, path: str) -> None:
+    """Apply the migrations from the file's version up, recording each step's version."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        current = int(conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+        while current < SCHEMA_VERSION:
+            step = MIGRATIONS.get(current)
+            if step is None:
+                raise SchemaVersionError(f"{path}: no migration from schema version {current}")
+            step(conn)
+            current += 1
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(current),))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -1,0 +1,407 @@
+"""SQLiteStore: the embedded default whenever MemoryWeave is given a path.
+
+One file (WAL journal, one transaction per write call) holds the traces,
+access logs, engine state and an FTS5 index; vector indexes live in memory
+and beside the file.  This class takes the lock, notices other processes'
+commits, and composes the modules of this package, which hold the rest.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import os
+import sqlite3
+import threading
+import weakref
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from ...activation import AccessLog
+from ...ann import DEFAULT_THRESHOLD
+from ...errors import InvalidInputError, StoreError
+from ...lexical import tokenize
+from ...pool import Pool
+from ...trace import Trace
+from ..base import Field, Search, StoreBase, check_field, vector_dim
+from ..codec import encode_state
+from . import access, decode, schema, writes
+from . import state as state_rows
+from .cache import Caches
+from .connection import Database
+from .indexes import VectorIndexes
+from .postings import Postings
+
+
+def _vectors(traces: Sequence[Trace], rows: list[int], field: str) -> np.ndarray:
+    return np.stack([getattr(traces[i], field) for i in rows])
+
+
+class SQLiteStore(StoreBase):
+    """Traces, vectors, access logs and engine state in one SQLite file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The database file (created when missing).
+    ann_threshold : int
+        Rows per namespace above which vector search uses an HNSW graph.
+    synchronous : "NORMAL" or "FULL"
+        SQLite's sync level in WAL mode: with NORMAL a power loss may lose
+        the last commits (never consistency); FULL keeps them too.
+    busy_timeout : float
+        Seconds to wait for another process's write lock.
+    background_index : bool
+        Insert into HNSW graphs on a background thread (rows are searchable
+        exactly meanwhile).
+    cache_size : int
+        Traces (and access logs) kept decoded in memory (LRU); recall reads
+        the same candidates several times.
+    mmap_size : int
+        Bytes of the file SQLite reads through a memory map instead of
+        read() calls (its build caps this at 2 GiB).  Pass 0 for plain reads:
+        with a map, a disk I/O error under a running process is a signal, not
+        an exception.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        ann_threshold: int = DEFAULT_THRESHOLD,
+        synchronous: str = "NORMAL",
+        busy_timeout: float = 30.0,
+        background_index: bool = True,
+        cache_size: int = 32_768,
+        mmap_size: int = 1 << 31,
+        **hnsw: Any,
+    ) -> None:
+        if synchronous.upper() not in ("NORMAL", "FULL"):
+            raise InvalidInputError("synchronous must be 'NORMAL' or 'FULL'")
+        if isinstance(mmap_size, bool) or not isinstance(mmap_size, int) or mmap_size < 0:
+            raise InvalidInputError(f"mmap_size must be an integer >= 0, got {mmap_size!r}")
+        self.path = str(Path(path))
+        self.ann_threshold = ann_threshold
+        self.background_index = background_index
+        self.hnsw_kwargs = hnsw
+        self.cache_size = cache_size
+        self._lock = threading.RLock()
+        self._conn = schema.connect(self.path, synchronous.upper(), busy_timeout)
+        self._db = Database(self._conn, self.path)
+        self._conn.execute(f"PRAGMA mmap_size = {mmap_size}")
+        self._data_version = self._db.pragma("data_version")
+        self.dim: int | None = None
+        dim = self._db.meta("dim")
+        self.dim = int(dim) if dim is not None else None
+        self._indexes = VectorIndexes(self._db, lambda: self.dim, threshold=ann_threshold,
+                                      background=background_index, hnsw=hnsw)
+        self._postings = Postings(self._db)
+        self._caches = Caches(self._db, lambda: self.dim, cache_size, self._postings, self._indexes)
+        ref = weakref.ref(self)
+        self._atexit = lambda: (s := ref()) is not None and s.close()
+        atexit.register(self._atexit)
+
+    # -- plumbing --------------------------------------------------------------
+    def _check_external(self) -> None:
+        """Another connection committed since we last looked: drop what we cached."""
+        version = self._db.pragma("data_version")
+        if version != self._data_version:
+            self._data_version = version
+            self._caches.invalidate()
+            if self.dim is None:
+                dim = self._db.meta("dim")
+                self.dim = int(dim) if dim is not None else None
+
+    def _traces(self, rows: Sequence[tuple], namespaces: Sequence[str]) -> list[Trace]:
+        return decode.traces(self._db, self.dim, rows, namespaces)
+
+    # -- writing ---------------------------------------------------------------
+    def add(self, traces: Sequence[Trace]) -> None:
+        if not traces:
+            return
+        with self._lock:
+            dim = vector_dim(traces, self.dim)
+            tokens = [" ".join(tokenize(t.text)) for t in traces]
+            self._check_external()
+            self._postings.forget_frequencies()
+            try:
+                groups = self._db.write(
+                    lambda conn: writes.insert(conn, traces, tokens, dim, self.dim,
+                                               functools.partial(self._caches.new_nsid, conn=conn))
+                )
+            except StoreError as exc:
+                self._caches.ns_ids.clear()  # namespace rows created in the rolled-back transaction
+                if isinstance(exc.__cause__, sqlite3.IntegrityError):
+                    raise InvalidInputError(f"a trace id already exists in {self.path}: {exc.__cause__}") from exc
+                raise
+            except BaseException:
+                self._caches.ns_ids.clear()
+                raise
+            self.dim = dim
+            first_key = min(k for ks in groups.values() for k in ks)
+            self._postings.added(groups, [tokens[k - first_key] for ks in groups.values() for k in ks])
+            for nsid, keys in groups.items():
+                self._indexes.added(nsid, keys, functools.partial(_vectors, traces, [k - first_key for k in keys]))
+
+    def delete(self, ids: Sequence[str], namespace: str | None = None) -> int:
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return 0
+        with self._lock:
+            self._check_external()
+
+            def write(conn: sqlite3.Connection) -> tuple[dict[int, list[int]], list[int]]:
+                nsid = None
+                if namespace is not None:
+                    nsid = self._caches.nsid(namespace, conn=conn)
+                    if nsid is None:
+                        return {}, []
+                return writes.remove(conn, self._db, ids, nsid, removed_tokens)
+
+            removed_tokens: list[tuple[int, int, str]] = []  # (ns, key, tokens) of the deleted rows
+            try:
+                groups, emptied = self._db.write(write)
+            except BaseException:
+                removed_tokens.clear()
+                raise
+            finally:
+                self._postings.forget_frequencies()
+            self._caches.forget(ids, [k for keys in groups.values() for k in keys])
+            self._postings.removed(removed_tokens)
+            for nsid, keys in groups.items():
+                self._indexes.removed(nsid, keys)
+            for nsid in emptied:
+                self._caches.forget_namespace(nsid)
+                self._indexes.drop(nsid)
+            return sum(len(k) for k in groups.values())
+
+    def delete_episode(self, namespace: str, episode: str) -> int:
+        """The episode's ids from one query (no traces decoded), then :meth:`delete`."""
+        with self._lock:
+            nsid = self._caches.nsid(namespace)
+            if nsid is None:
+                return 0
+            ids = [r[0] for r in self._db.sql("SELECT id FROM traces WHERE ns = ? AND episode = ?", (nsid, episode))]
+            return self.delete(ids, namespace)
+
+    def delete_namespace(self, namespace: str) -> int:
+        """The namespace's ids from one query (no traces decoded), then :meth:`delete`."""
+        with self._lock:
+            self._check_external()
+            nsid = self._caches.nsid(namespace)
+            if nsid is None:
+                return 0
+            ids = [r[0] for r in self._db.sql("SELECT id FROM traces WHERE ns = ?", (nsid,))]
+            return self.delete(ids, namespace)
+
+    # -- reading ---------------------------------------------------------------
+    def get(self, ids: Sequence[str], namespace: str | None = None) -> list[Trace]:
+        ids = list(ids)
+        if not ids:
+            return []
+        with self._lock:
+            self._check_external()
+            nsid = None
+            if namespace is not None:
+                nsid = self._caches.nsid(namespace)
+                if nsid is None:
+                    return []
+            found = self._caches.entries(ids, nsid)
+            return [found[i][0] for i in ids if i in found]
+
+    def count(self, namespace: str | None = None) -> int:
+        with self._lock:
+            self._check_external()
+            if namespace is None:
+                return int(self._db.sql("SELECT coalesce(sum(n), 0) FROM namespaces")[0][0])
+            rows = self._db.sql("SELECT n FROM namespaces WHERE name = ?", (namespace,))
+            return int(rows[0][0]) if rows else 0
+
+    def namespaces(self) -> list[str]:
+        with self._lock:
+            return sorted(r[0] for r in self._db.sql("SELECT name FROM namespaces WHERE n > 0"))
+
+    def iter_traces(self, namespace: str | None = None) -> Iterator[Trace]:
+        """Every trace, oldest first, read in pages (a snapshot per page)."""
+        with self._lock:
+            nsid = self._caches.nsid(namespace) if namespace is not None else None
+            if namespace is not None and nsid is None:
+                return iter(())
+        return self._pages(nsid)
+
+    def _pages(self, nsid: int | None) -> Iterator[Trace]:
+        last = 0
+        cols = decode.COLS
+        while True:
+            with self._lock:
+                names = self._caches.ns_names()
+                if nsid is None:
+                    rows = self._db.sql(f"SELECT {cols}, ns FROM traces WHERE key > ? ORDER BY key LIMIT 1000", (last,))
+                else:
+                    rows = self._db.sql(
+                        f"SELECT {cols}, ns FROM traces WHERE ns = ? AND key > ? ORDER BY key LIMIT 1000", (nsid, last)
+                    )
+            if not rows:
+                return
+            yield from self._traces(rows, [names.get(row[-1], "") for row in rows])
+            last = rows[-1][0]
+
+    def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:
+        with self._lock:
+            self._check_external()
+            nsid = self._caches.nsid(namespace)
+            if nsid is None:
+                return []
+            ids = [r[0] for r in self._db.sql(
+                "SELECT id FROM traces WHERE ns = ? AND episode = ? AND position >= ? AND position < ? ORDER BY position, key",
+                (nsid, episode, max(int(start), 0), int(stop)),
+            )]
+            found = self._caches.entries(ids, nsid)
+        out = [found[i][0] for i in ids if i in found]
+        for t in out:  # a damaged file's episode index can disagree with its rows
+            if t.episode != episode or not max(int(start), 0) <= t.position < int(stop):
+                raise self._db.corrupt(f"trace {t.id!r} is indexed under another episode or position")
+        return out
+
+    def episode_length(self, namespace: str, episode: str) -> int:
+        with self._lock:
+            self._check_external()
+            nsid = self._caches.nsid(namespace)
+            if nsid is None:
+                return 0
+            top = self._db.sql("SELECT max(position) FROM traces WHERE ns = ? AND episode = ?", (nsid, episode))[0][0]
+            return 0 if top is None else int(top) + 1
+
+    def last_trace(self, namespace: str) -> Trace | None:
+        with self._lock:
+            self._check_external()
+            nsid = self._caches.nsid(namespace)
+            if nsid is None:
+                return None
+            rows = self._db.sql(f"SELECT {decode.COLS} FROM traces WHERE ns = ? ORDER BY key DESC LIMIT 1", (nsid,))
+        return self._traces(rows, [namespace])[0] if rows else None
+
+    # -- candidates ------------------------------------------------------------
+    def nearest(self, namespace: str, field: Field, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        check_field(field)
+        with self._lock:
+            self._check_external()
+            nsid = self._caches.nsid(namespace)
+            if nsid is None or self.dim is None:
+                return []
+            keys, sims = self._indexes.get(nsid, field).search(np.asarray(vector, np.float32), n)
+            ids = self._caches.ids(nsid, keys.tolist())
+            return [(ids[k], float(s)) for k, s in zip(keys.tolist(), sims.tolist()) if k in ids]
+
+    def lexical_stats(self, namespace: str, terms: Sequence[str]) -> tuple[int, float, dict[str, int]]:
+        with self._lock:
+            self._check_external()
+            nsid = self._caches.nsid(namespace)
+            return (0, 0.0, {}) if nsid is None else self._postings.stats(nsid, list(terms))
+
+    def lexical(self, namespace: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
+        """Top ``n`` by BM25 from cached posting arrays, as :meth:`BM25Index.search
+        <memoryweave_core.lexical.BM25Index.search>` finds them."""
+        terms = list(terms)
+        if not terms or n <= 0:
+            return []
+        with self._lock:
+            self._check_external()
+            nsid = self._caches.nsid(namespace)
+            if nsid is None:
+                return []
+            best = self._lexical(nsid, terms, n)
+            ids = self._caches.ids(nsid, [k for k, _ in best])
+        return [(ids[k], s) for k, s in best if k in ids]
+
+    def _lexical(self, nsid: int, terms: list[str], n: int) -> list[tuple[int, float]]:
+        return self._postings.search(nsid, terms, n, lambda keys: self._caches.tokens(nsid, keys))
+
+    def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0) -> Pool:
+        with self._lock:
+            self._check_external()
+            nsid = self._caches.nsid(namespace)
+            if nsid is None or self.dim is None:
+                return Pool.empty(self.dim)
+            key_of = self._caches.keys(ids)
+            return decode.pool(self._db, self.dim, nsid, [key_of[i] for i in ids if i in key_of], radius)
+
+    def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int) -> Pool:
+        """The searches' row keys go straight into the pool's query: the ids
+        come with the rows, never mapped from keys and back."""
+        for field, _ in searches:
+            check_field(field)
+        with self._lock:
+            self._check_external()
+            nsid = self._caches.nsid(namespace)
+            if nsid is None or self.dim is None:
+                return Pool.empty(self.dim)
+            keys: dict[int, None] = {}
+            for field, vector in searches:
+                keys.update(dict.fromkeys(self._indexes.get(nsid, field).search(np.asarray(vector, np.float32), n)[0].tolist()))
+            if terms and n > 0:
+                keys.update(dict.fromkeys(k for k, _ in self._lexical(nsid, list(terms), n)))
+            return decode.pool(self._db, self.dim, nsid, list(keys), radius)
+
+    # -- access logs and state ---------------------------------------------------
+    def access_logs(self, ids: Sequence[str]) -> list[AccessLog]:
+        with self._lock:
+            self._check_external()
+            return access.logs(self._caches, list(ids))
+
+    def record_access(self, ids: Sequence[str], when: float) -> None:
+        ids = list(ids)
+        if not ids:
+            return
+        with self._lock:
+            new = access.record(self._caches, ids, when, self._check_external)
+            self._caches.remember_logs(new)  # only after the commit
+
+    def load_state(self, namespace: str, key: str) -> dict | None:
+        with self._lock:
+            self._check_external()
+            nsid = self._caches.nsid(namespace)
+            return None if nsid is None else state_rows.load(self._db, nsid, key)
+
+    def save_state(self, namespace: str, key: str, state: dict) -> None:
+        text, arrays = encode_state(key, state)
+
+        def write(conn: sqlite3.Connection) -> None:
+            nsid = self._caches.nsid(namespace, conn=conn)
+            if nsid is not None:  # as MemoryStore: state lives with a namespace's traces
+                state_rows.save(conn, nsid, key, text, arrays)
+
+        with self._lock:
+            self._db.write(write)
+
+    # -- vector indexes and closing ------------------------------------------------
+    def wait_for_index(self, timeout: float | None = None) -> bool:
+        """Block until every loaded HNSW graph holds all its rows (benchmarks and tests)."""
+        with self._lock:
+            indexes = self._indexes.loaded()
+        return all(index.wait(timeout) for index in indexes)
+
+    def save_indexes(self) -> None:
+        """Write changed HNSW graphs beside the database and record their digests (close() does this too)."""
+        with self._lock:
+            self._indexes.save()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db.closed:
+                return
+            try:
+                self._indexes.close()
+            finally:
+                self._db.closed = True
+                atexit.unregister(self._atexit)
+                try:
+                    self._conn.execute("PRAGMA optimize")
+                except sqlite3.Error:
+                    pass
+                self._conn.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"

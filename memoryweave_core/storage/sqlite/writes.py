@@ -1,0 +1,113 @@
+"""The rows an add or a delete writes, inside the store's transaction.
+
+Each function only touches the database; the store updates its caches and
+indexes from what they return once the transaction has committed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ...errors import DimensionMismatchError
+from ...trace import Trace
+from . import state
+from .connection import Database, chunks, marks
+from .indexes import FIELDS, digest_key
+from .postings import fts_doc
+
+#: ``nsid(namespace)``: a namespace's id, its row created in the transaction when new.
+NsId = Callable[[str], int]
+
+
+def insert(conn: sqlite3.Connection, traces: Sequence[Trace], tokens: list[str], dim: int, known_dim: int | None,
+           nsid: NsId) -> dict[int, list[int]]:
+    """Insert the traces (with their FTS5 documents and namespace counts);
+    returns the new keys by namespace id."""
+    if known_dim is None:
+        stored = conn.execute("SELECT value FROM meta WHERE key = 'dim'").fetchone()
+        if stored is not None and int(stored[0]) != dim:
+            raise DimensionMismatchError(f"this store holds {stored[0]}-d vectors, not {dim}-d")
+        conn.execute("INSERT OR IGNORE INTO meta VALUES ('dim', ?)", (str(dim),))
+    seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'traces'").fetchone()
+    first = (seq[0] if seq else 0) + 1
+    rows, fts = [], []
+    groups: dict[int, list[int]] = {}
+    stats: dict[int, list[int]] = {}
+    for i, (t, tok) in enumerate(zip(traces, tokens)):
+        key = first + i
+        ns = nsid(t.namespace)
+        ntok = tok.count(" ") + 1 if tok else 0
+        rows.append(
+            (key, t.id, ns, t.text, t.speaker, t.episode, int(t.position), float(t.time),
+             json.dumps(dict(t.metadata)), t.category, tok, ntok,
+             np.asarray(t.content, np.float32).tobytes(), np.asarray(t.context, np.float32).tobytes())
+        )
+        fts.append((key, fts_doc(ns, tok)))
+        groups.setdefault(ns, []).append(i)
+        s = stats.setdefault(ns, [0, 0])
+        s[0] += 1
+        s[1] += ntok
+    conn.executemany(
+        "INSERT INTO traces (key, id, ns, text, speaker, episode, position, time, metadata, category,"
+        " tokens, ntokens, content, context) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        rows,
+    )
+    conn.executemany("INSERT INTO lex (rowid, terms) VALUES (?, ?)", fts)
+    conn.executemany(
+        "UPDATE namespaces SET n = n + ?, total_len = total_len + ? WHERE id = ?",
+        [(n, ln, ns) for ns, (n, ln) in stats.items()],
+    )
+    return {ns: [first + i for i in idx] for ns, idx in groups.items()}
+
+
+def remove(conn: sqlite3.Connection, db: Database, ids: list[str], nsid: int | None,
+           removed_tokens: list[tuple[int, int, str]]) -> tuple[dict[int, list[int]], list[int]]:
+    """Delete the traces with these ids (of namespace ``nsid`` unless None),
+    their access rows and FTS5 documents; a namespace left empty goes with
+    its state.  Returns (deleted keys by namespace id, emptied namespace ids)
+    and fills ``removed_tokens`` with ``(nsid, key, tokens)`` of the rows."""
+    found: list[tuple] = []
+    for part in chunks(ids):
+        sql = f"SELECT key, ns, tokens, ntokens FROM traces WHERE id IN ({marks(len(part))})"
+        params = list(part)
+        if nsid is not None:
+            sql += " AND ns = ?"
+            params.append(nsid)
+        found.extend(conn.execute(sql, params).fetchall())
+    if not found:
+        return {}, []
+    keys = [r[0] for r in found]
+    for part in chunks(keys):
+        conn.execute(f"DELETE FROM traces WHERE key IN ({marks(len(part))})", part)
+        conn.execute(f"DELETE FROM access WHERE key IN ({marks(len(part))})", part)
+    for k, _ns, tok, ntok in found:
+        if not isinstance(tok, str) or type(ntok) is not int:
+            raise db.corrupt(f"trace row {k!r} has unreadable tokens")
+    removed_tokens[:] = [(ns, k, tok) for k, ns, tok, _ in found]
+    conn.executemany(
+        "INSERT INTO lex (lex, rowid, terms) VALUES ('delete', ?, ?)",
+        [(k, fts_doc(ns, tok)) for k, ns, tok, _ in found],
+    )
+    groups: dict[int, list[int]] = {}
+    stats: dict[int, list[int]] = {}
+    for k, ns, _, ntok in found:
+        groups.setdefault(ns, []).append(k)
+        s = stats.setdefault(ns, [0, 0])
+        s[0] += 1
+        s[1] += ntok
+    conn.executemany(
+        "UPDATE namespaces SET n = n - ?, total_len = total_len - ? WHERE id = ?",
+        [(n, ln, ns) for ns, (n, ln) in stats.items()],
+    )
+    emptied = [r[0] for r in conn.execute(
+        f"SELECT id FROM namespaces WHERE n <= 0 AND id IN ({marks(len(stats))})", list(stats)
+    )]
+    for ns in emptied:  # an empty namespace disappears with its state, as in MemoryStore
+        conn.execute("DELETE FROM namespaces WHERE id = ?", (ns,))
+        conn.execute("DELETE FROM meta WHERE key IN (?, ?)", tuple(digest_key(ns, f) for f in FIELDS))
+        state.drop(conn, ns)
+    return groups, emptied

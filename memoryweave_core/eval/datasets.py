@@ -224,7 +224,7 @@ def load_longmemeval(path: str | Path, *, skip_abstention: bool = True) -> Datas
         sessions: list[Session] = []
         pos = 0
         dates = item.get("haystack_dates") or [None] * len(item["haystack_sessions"])
-        for sid, date, sess_turns in zip(item["haystack_session_ids"], dates, item["haystack_sessions"]):
+        for sid, date, sess_turns in zip(item["haystack_session_ids"], dates, item["haystack_sessions"], strict=False):
             t = safe_time(date) if date else None
             sess = Session(id=str(sid), time=t, date=str(date or ""))
             for j, turn in enumerate(sess_turns):

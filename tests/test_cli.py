@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -647,3 +648,22 @@ def test_commands_that_only_read_never_create_a_store(tmp_path, args):
     assert_one_line_error(proc, "does not exist")
     assert str(typo) in proc.stderr
     assert not typo.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_the_round_trip_snippet_of_the_docs_runs(tmp_path):
+    doc = (REPO / "docs" / "cli.md").read_text()
+    block = doc.split("<!-- tests/test_cli.py runs this block -->\n```bash\n", 1)[1].split("```", 1)[0]
+    env = _env(MEMORYWEAVE_EMBEDDER="hashing")
+    old = CLI(tmp_path / "old.db")
+    old("remember", "My marathon is on 4 June. Is my knee ready?", "--speaker", "Ben", "--time", "2024-05-20")
+    old("remember", "Not yet: the physio says rest", "--speaker", "Ana", "--time", "2024-05-20T09:01")
+    outputs = []
+    for line in block.strip().splitlines():
+        argv = shlex.split(line, comments=True)
+        assert argv[0] == "memoryweave"
+        args = argv[1:] + (["--json"] if "recall" in argv else [])
+        proc = subprocess.run([*ENTRY, *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+        assert proc.returncode == 0, f"{line}\n{proc.stderr}"
+        outputs.append(proc.stdout)
+    recalled = json.loads(outputs[-1])
+    assert recalled == old.json("recall", "How is Ben's knee?", "--no-record", "--at", "2024-05-28")

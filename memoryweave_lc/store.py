@@ -153,7 +153,8 @@ class MemoryWeaveStore(BaseStore):
         if isinstance(op, SearchOp):
             return self._search(op)
         if isinstance(op, PutOp):
-            return self._put(op)
+            self._put(op)
+            return None
         if isinstance(op, ListNamespacesOp):
             return self._list_namespaces(op)
         raise ValueError(f"Unknown operation type: {type(op)}")
@@ -250,6 +251,8 @@ class MemoryWeaveStore(BaseStore):
 
     def _recall(self, op: SearchOp, ns: str) -> list[tuple[float, Trace]]:
         """Recall the best offset+limit items of one namespace that pass the filter."""
+        if not op.query:
+            return []
         want, total = op.offset + op.limit, self.memory.count(ns)
         k = min(want, total)
         while k >= 1:

@@ -7,6 +7,7 @@ fast and see every module, including those whose optional extras are missing.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,3 +179,18 @@ def test_no_module_over_the_line_limit():
         if n > MAX_LINES and rel not in OVERSIZED:
             over[rel] = n
     assert not over, f"modules over {MAX_LINES} lines (split them, or list them in OVERSIZED with a reason): {over}"
+
+
+def test_one_version_read_from_the_installed_package():
+    tomllib = pytest.importorskip("tomllib")
+    import memoryweave_core
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert memoryweave_core.__version__ == declared
+    for path in MODULES.values():  # no version number written anywhere else
+        assert not re.search(r"__version__\s*=\s*[\"']\d", path.read_text(encoding="utf-8")), path
+
+
+def test_every_package_ships_py_typed():
+    for package in PACKAGES:
+        assert (REPO / package / "py.typed").exists(), package

@@ -92,13 +92,15 @@ def test_console_script_is_installed():
     assert proc.returncode == 0 and proc.stdout.startswith("memoryweave ")
 
 
-@pytest.mark.parametrize("command", [None, "remember", "import", "recall", "forget", "inspect", "demo", "eval"])
+@pytest.mark.parametrize("command", [None, "remember", "import", "export", "recall", "list", "forget", "inspect", "demo",
+                                     "eval"])
 def test_help_on_every_command(command):
     proc = run_raw(*([command] if command else []), "--help")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.lower().startswith("usage: memoryweave" + (f" {command}" if command else ""))
     if command is None:
-        for name in ("remember", "import", "recall", "forget", "inspect", "eval", "demo", "--db", "--embedder"):
+        for name in ("remember", "import", "export", "recall", "list", "forget", "inspect", "eval", "demo", "--db",
+                     "--embedder"):
             assert name in proc.stdout
     if command == "eval":
         assert "locomo" in proc.stdout

@@ -24,7 +24,10 @@ class Command(NamedTuple):
     add_help: bool = True
 
 
-#: The subcommands in the order --help lists them.
+#: The subcommands in the order --help lists them.  A command defined elsewhere
+#: is one more line with an absolute path, e.g. ``Command("mcp", "serve this
+#: store to MCP clients", "memoryweave_core.mcp")``; its module must not import
+#: this package at module level (no import cycle).
 COMMANDS: tuple[Command, ...] = (
     Command("remember", "remember one piece of text (or '-' for standard input)", ".cmd_remember"),
     Command("import", "import turns from a JSONL, text, LoCoMo or LongMemEval file", ".cmd_import"),

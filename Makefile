@@ -2,7 +2,8 @@
 #
 #   make venv   create .venv and install the project with all extras (idempotent)
 #   make demo   run the CLI demo
-#   make test   run the test suite (tests/ plus notebooks/*.ipynb via nbmake, when any exist)
+#   make lint   ruff over the tree and mypy over memoryweave_core (configured in pyproject.toml)
+#   make test   make lint, then the test suite (tests/ plus notebooks/*.ipynb via nbmake, when any exist)
 #
 # torch is installed first and everything goes through constraints.txt: a bare torch
 # requirement would otherwise pull a multi-GB CUDA build.
@@ -23,7 +24,7 @@ NOTEBOOKS   := $(wildcard notebooks/*.ipynb)
 PYTEST_PATHS = tests $(if $(NOTEBOOKS),notebooks --nbmake)
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test pg-start pg-stop
+.PHONY: venv demo lint test pg-start pg-stop
 
 venv: $(STAMP)
 
@@ -37,6 +38,11 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 demo: $(STAMP)
 	$(VENV)/bin/memoryweave demo
 
+# The gate: style and import order (ruff), then types (mypy).  Either failing fails `make test`.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VPY) -m mypy
+
 # PostgreSQL + pgvector for the pg tests (tests marked `pg`), found through MEMORYWEAVE_PG_DSN:
 #   - MEMORYWEAVE_PG_DSN already set: used as is, nothing is started.
 #   - MEMORYWEAVE_PG=0: no server; pg tests skip (they FAIL under CI=true).
@@ -47,7 +53,7 @@ demo: $(STAMP)
 #     already exists (.ci/postgres.sh --no-install); nothing is apt-installed behind your back,
 #     and without one the pg tests skip with a reason. `make test MEMORYWEAVE_PG=1` installs.
 # The server keeps running after the tests so the next run reuses it; `make pg-stop` stops it.
-test: $(STAMP)
+test: $(STAMP) lint
 	@if [ -n "$${MEMORYWEAVE_PG_DSN:-}" ]; then \
 	    echo "make test: using MEMORYWEAVE_PG_DSN from the environment"; \
 	elif [ "$(MEMORYWEAVE_PG)" = 0 ]; then \

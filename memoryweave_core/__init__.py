@@ -7,6 +7,8 @@
 'I adopted a cat called Luna'
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from .art import ART2A
 from .config import FEATURES, RecallConfig
 from .embedders import (
@@ -31,7 +33,10 @@ from .memory import Category, MemoryWeave
 from .recollection import RecallResult, Recollection
 from .trace import Trace
 
-__version__ = "0.1.0"
+try:  # one version, pyproject's, as installed
+    __version__ = version("memoryweave")
+except PackageNotFoundError:  # a bare checkout that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "ART2A",

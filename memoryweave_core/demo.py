@@ -88,7 +88,7 @@ def build_memory(embedder: Any = None):
 
 def run_demo(out: Callable[[str], Any] = print, *, embedder: Any = None, k: int = 3, width: int = 100) -> list:
     """Print the demo; returns ``[(question, RecallResult), ...]`` for tests."""
-    from .cli import format_recall
+    from .cli.render import format_recall
 
     out("MemoryWeave demo: long-term memory that remembers like a person does.")
     out("")
@@ -121,7 +121,7 @@ def run_demo(out: Callable[[str], Any] = print, *, embedder: Any = None, k: int 
 
 
 if __name__ == "__main__":
-    from .cli import _quiet_model_loading
+    from .cli.common import quiet_model_loading
 
-    _quiet_model_loading()
+    quiet_model_loading()
     run_demo()

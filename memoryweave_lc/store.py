@@ -26,6 +26,7 @@ from langgraph.store.base import (
     GetOp,
     Item,
     ListNamespacesOp,
+    MatchCondition,
     Op,
     PutOp,
     Result,
@@ -36,11 +37,7 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
-# The filter and namespace-matching rules of LangGraph's own InMemoryStore,
-# reused so both stores agree on what matches.
-from langgraph.store.memory import _compare_values, _does_match
-
-from memoryweave_core import MemoryWeave, Trace, TraceNotFoundError
+from memoryweave_core import InvalidInputError, MemoryWeave, Trace, TraceNotFoundError
 from memoryweave_core.trace import check_metadata
 
 SEP = "."
@@ -68,6 +65,48 @@ def trace_id(namespace: tuple[str, ...], key: str) -> str:
 
 def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, timezone.utc)
+
+
+# The filter and namespace-matching rules of LangGraph's InMemoryStore (and of
+# PostgreSQL's jsonb), written out here so both stores agree on what matches
+# without importing LangGraph's private helpers.
+_ORDER = {"$gt": float.__gt__, "$gte": float.__ge__, "$lt": float.__lt__, "$lte": float.__le__}
+
+
+def _operator(value: Any, op: str, operand: Any) -> bool:
+    if op == "$eq":
+        return bool(value == operand)
+    if op == "$ne":
+        return bool(value != operand)
+    if op not in _ORDER:
+        raise InvalidInputError(f"unsupported filter operator {op!r} (use $eq, $ne, $gt, $gte, $lt, $lte)")
+    return _ORDER[op](float(value), float(operand))
+
+
+def matches(value: Any, condition: Any) -> bool:
+    """Whether an item's value satisfies a filter: equality, nested objects, lists, and $-operators."""
+    if isinstance(condition, dict):
+        if any(k.startswith("$") for k in condition):
+            return all(_operator(value, op, operand) for op, operand in condition.items())
+        return isinstance(value, dict) and all(matches(value.get(k), v) for k, v in condition.items())
+    if isinstance(condition, (list, tuple)):
+        return (isinstance(value, (list, tuple)) and len(value) == len(condition)
+                and all(matches(v, c) for v, c in zip(value, condition, strict=True)))
+    return bool(value == condition)
+
+
+def namespace_matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
+    """A ``list_namespaces`` condition: a prefix or suffix of labels, ``"*"`` matching any label."""
+    path = condition.path
+    if len(namespace) < len(path):
+        return False
+    if condition.match_type == "prefix":
+        pairs = zip(namespace, path, strict=False)
+    elif condition.match_type == "suffix":
+        pairs = zip(reversed(namespace), reversed(path), strict=False)
+    else:
+        raise InvalidInputError(f"unsupported match type {condition.match_type!r}")
+    return all(p == "*" or k == p for k, p in pairs)
 
 
 class MemoryWeaveStore(BaseStore):
@@ -114,7 +153,8 @@ class MemoryWeaveStore(BaseStore):
         if isinstance(op, SearchOp):
             return self._search(op)
         if isinstance(op, PutOp):
-            return self._put(op)
+            self._put(op)
+            return None
         if isinstance(op, ListNamespacesOp):
             return self._list_namespaces(op)
         raise ValueError(f"Unknown operation type: {type(op)}")
@@ -127,16 +167,16 @@ class MemoryWeaveStore(BaseStore):
             return None
 
     @staticmethod
-    def _item(t: Trace, score: float | None = None, search: bool = False) -> Item:
+    def _item(t: Trace) -> Item:
         meta = t.metadata[_META]
-        fields = dict(
-            namespace=from_memory_namespace(t.namespace),
-            key=meta["key"],
-            value=meta["value"],
-            created_at=_utc(meta["created_at"]),
-            updated_at=_utc(t.time),
-        )
-        return SearchItem(**fields, score=score) if search else Item(**fields)
+        return Item(namespace=from_memory_namespace(t.namespace), key=meta["key"], value=meta["value"],
+                    created_at=_utc(meta["created_at"]), updated_at=_utc(t.time))
+
+    @staticmethod
+    def _search_item(t: Trace, score: float | None = None) -> SearchItem:
+        meta = t.metadata[_META]
+        return SearchItem(namespace=from_memory_namespace(t.namespace), key=meta["key"], value=meta["value"],
+                          created_at=_utc(meta["created_at"]), updated_at=_utc(t.time), score=score)
 
     def _text(self, op: PutOp) -> str | None:
         """The text to recall the item by (None when it is not indexed)."""
@@ -183,16 +223,16 @@ class MemoryWeaveStore(BaseStore):
         if _META not in t.metadata:  # a memory that did not come through the store
             return False
         value = t.metadata[_META]["value"]
-        return not flt or all(_compare_values(value.get(k), v) for k, v in flt.items())
+        return not flt or all(matches(value.get(k), v) for k, v in flt.items())
 
     def _traces(self, namespace: str) -> Iterator[Trace]:
-        return self.memory.store.iter_traces(namespace)
+        return self.memory.traces(namespace)
 
     def _search(self, op: SearchOp) -> list[SearchItem]:
         spaces = self._spaces(op.namespace_prefix)
         if not op.query:
             found = (t for ns in spaces for t in self._traces(ns) if self._matches(t, op.filter))
-            return [self._item(t, search=True) for t in islice(found, op.offset, op.offset + op.limit)]
+            return [self._search_item(t) for t in islice(found, op.offset, op.offset + op.limit)]
         scored: list[tuple[float, Trace]] = []
         unscored: list[Trace] = []
         for ns in spaces:
@@ -206,11 +246,13 @@ class MemoryWeaveStore(BaseStore):
         if self.record_access:
             used = [t.id for s, t in page if s is not None]
             if used:
-                self.memory.store.record_access(used, self.memory.clock())
-        return [self._item(t, s, search=True) for s, t in page]
+                self.memory.touch(used)
+        return [self._search_item(t, s) for s, t in page]
 
     def _recall(self, op: SearchOp, ns: str) -> list[tuple[float, Trace]]:
         """Recall the best offset+limit items of one namespace that pass the filter."""
+        if not op.query:
+            return []
         want, total = op.offset + op.limit, self.memory.count(ns)
         k = min(want, total)
         while k >= 1:
@@ -224,7 +266,7 @@ class MemoryWeaveStore(BaseStore):
     def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
         spaces = {from_memory_namespace(ns) for ns in self.memory.namespaces()}
         if op.match_conditions:
-            spaces = {ns for ns in spaces if all(_does_match(c, ns) for c in op.match_conditions)}
+            spaces = {ns for ns in spaces if all(namespace_matches(c, ns) for c in op.match_conditions)}
         if op.max_depth is not None:
             spaces = {ns[: op.max_depth] for ns in spaces}
         return sorted(spaces)[op.offset : op.offset + op.limit]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -48,8 +49,8 @@ class CLI:
             assert proc.returncode == 0, f"{args}: rc={proc.returncode}\nstdout:{proc.stdout}\nstderr:{proc.stderr}"
         return proc
 
-    def json(self, *args: str):
-        return json.loads(self(*args, "--json").stdout)
+    def json(self, *args: str, input: str | None = None):
+        return json.loads(self(*args, "--json", input=input).stdout)
 
     def fails(self, *args: str, input: str | None = None, match: str = "") -> str:
         proc = self(*args, ok=False, input=input)
@@ -91,13 +92,15 @@ def test_console_script_is_installed():
     assert proc.returncode == 0 and proc.stdout.startswith("memoryweave ")
 
 
-@pytest.mark.parametrize("command", [None, "remember", "import", "recall", "forget", "inspect", "demo", "eval"])
+@pytest.mark.parametrize("command", [None, "remember", "import", "export", "recall", "list", "forget", "inspect", "demo",
+                                     "eval"])
 def test_help_on_every_command(command):
     proc = run_raw(*([command] if command else []), "--help")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.lower().startswith("usage: memoryweave" + (f" {command}" if command else ""))
     if command is None:
-        for name in ("remember", "import", "recall", "forget", "inspect", "eval", "demo", "--db", "--embedder"):
+        for name in ("remember", "import", "export", "recall", "list", "forget", "inspect", "eval", "demo", "--db",
+                     "--embedder"):
             assert name in proc.stdout
     if command == "eval":
         assert "locomo" in proc.stdout
@@ -303,7 +306,7 @@ def test_import_rejects_bad_jsonl_before_writing(cli, tmp_path, bad, match):
     path = tmp_path / "turns.jsonl"
     path.write_text(bad)
     cli.fails("import", str(path), match=match)
-    assert cli.json("inspect")["traces"] == 0
+    assert not cli.db.exists()  # checked before the store was even opened
 
 
 def _locomo_sample(sample_id: str = "conv-x") -> dict:
@@ -433,6 +436,8 @@ def test_forget_unknown_id_deletes_nothing(cli):
 
 
 def test_inspect_text_and_json(cli, tmp_path):
+    cli("remember", "soon forgotten", "--namespace", "tmp")
+    cli("forget", "--namespace", "tmp", "--yes")
     empty = cli("inspect").stdout
     assert "0 in 0 namespace(s)" in empty and "empty" in empty
     _remember_three(cli)
@@ -492,3 +497,175 @@ def test_broken_pipe_is_quiet(cli):
                     "-n", "1"])
     proc = subprocess.run(cmd, shell=True, capture_output=True, text=True, env=_env())
     assert proc.stdout.startswith("#") and "Traceback" not in proc.stderr
+
+
+# ----------------------------------------------------------------------------- export, import round trip
+
+
+def _conversation_rows() -> list[dict]:
+    return [
+        {"text": "Hi, I'm planning a trip to Japan in October", "speaker": "user", "episode": "s1",
+         "time": "2024-06-01T10:00", "metadata": {"source": "chat", "tags": ["travel"], "n": 1.5}},
+        {"text": "Great! Which cities?", "speaker": "assistant", "episode": "s1", "time": "2024-06-01T10:01"},
+        {"text": "Kyoto and Osaka, mostly for the food", "speaker": "user", "episode": "s1",
+         "time": "2024-06-01T10:02", "id": "my-own-id"},
+        {"text": "I booked the flights today", "speaker": "user", "episode": "s2", "time": "2024-06-10T08:00"},
+        {"text": "Which airline did you pick?", "speaker": "assistant", "episode": "s2", "time": "2024-06-10T08:01"},
+        {"text": "Work notes: the quarterly report is due Friday", "namespace": "work", "time": "2024-06-11"},
+    ]
+
+
+@pytest.mark.parametrize("vectors", [False, True], ids=["text", "vectors"])
+def test_export_then_import_into_an_empty_store_recalls_identically(cli, tmp_path, vectors):
+    cli("import", str(_write_jsonl(tmp_path / "in.jsonl", _conversation_rows())), "--quiet")
+    flag = ["--vectors"] if vectors else []
+    exported = cli("export", *flag).stdout
+    lines = [json.loads(ln) for ln in exported.splitlines()]
+    assert len(lines) == 6 and {ln["namespace"] for ln in lines} == {"default", "work"}
+    assert set(lines[0]) >= {"id", "text", "namespace", "speaker", "episode", "position", "time", "metadata",
+                             "category"}
+    assert ("embedding" in lines[0]) is vectors
+    path = tmp_path / "export.jsonl"
+    cli("export", *flag, "--out", str(path))
+    assert path.read_text() == exported
+
+    copy = CLI(tmp_path / "copy.db")
+    assert "imported 5 turns" in copy("import", str(path), "--quiet").stdout
+    assert copy("export", *flag).stdout == exported  # every field, ids included
+    for query, ns in [("which cities for food?", "default"), ("airline flights", "default"),
+                      ("report due", "work")]:
+        args = ("recall", query, "-k", "5", "--namespace", ns, "--at", "2024-07-01", "--no-record")
+        assert copy.json(*args) == cli.json(*args)
+
+
+def test_export_filters_by_namespace_and_refuses_unknown_ones(cli, tmp_path):
+    cli("import", str(_write_jsonl(tmp_path / "in.jsonl", _conversation_rows())), "--quiet")
+    work = [json.loads(ln) for ln in cli("export", "--namespace", "work").stdout.splitlines()]
+    assert [r["text"] for r in work] == ["Work notes: the quarterly report is due Friday"]
+    cli.fails("export", "--namespace", "nobody", match="holds no memories")
+
+
+def test_import_refuses_an_id_already_in_the_store_naming_the_line(cli, tmp_path):
+    path = _write_jsonl(tmp_path / "in.jsonl", _conversation_rows())
+    cli("import", str(path), "--quiet")
+    cli.fails("import", str(path), match="in.jsonl:3: a trace with id 'my-own-id' already exists")
+    assert cli.json("inspect")["traces"] == 6  # nothing of the second import was written
+
+
+# ----------------------------------------------------------------------------- all or nothing
+
+
+_BAD_LINE_100 = [
+    ({"text": "NUL \u0000 inside"}, "contains a NUL"),
+    ({"text": "lone \ud800 surrogate"}, "lone surrogate"),
+    ({"text": "long speaker", "speaker": "x" * 600}, "speaker must be"),
+    ({"text": "duplicate", "id": "id-7"}, "turns.jsonl:100: the id 'id-7' is used again (first at /"),
+    ({"text": "bad metadata", "metadata": {"k": "NUL \u0000"}}, "metadata string"),
+]
+
+
+@pytest.mark.parametrize("bad, match", _BAD_LINE_100, ids=["nul", "surrogate", "speaker", "dup-id", "meta-nul"])
+def test_import_is_all_or_nothing_and_names_the_line(cli, tmp_path, bad, match):
+    rows = [{"text": f"turn number {i}", "id": f"id-{i}", "episode": "e"} for i in range(99)]
+    path = tmp_path / "turns.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n" + json.dumps(bad) + "\n")
+    err = cli.fails("import", str(path), match="turns.jsonl:100: ")
+    assert match.lower() in err.lower()
+    if "used again" in match:
+        assert err.rstrip().endswith("turns.jsonl:8)")
+    assert not cli.db.exists()  # nothing written: not even a store was created
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")  # fixed: the rerun imports each turn once
+    cli("import", str(path), "--quiet")
+    assert cli.json("inspect")["traces"] == 99
+
+
+def test_import_refuses_metadata_nested_too_deeply(cli, tmp_path):
+    path = tmp_path / "deep.jsonl"
+    path.write_text('{"text": "ok"}\n{"text": "deep", "metadata": {"k": ' + "[" * 5000 + "]" * 5000 + "}}\n")
+    cli.fails("import", str(path), match="deep.jsonl:2")
+    assert not cli.db.exists()
+
+
+def test_a_line_without_a_time_takes_its_episodes_time(cli, tmp_path):
+    rows = [{"text": "first of the old chat", "episode": "old", "time": "2024-03-01T10:00"},
+            {"text": "second of the old chat, undated", "episode": "old"},
+            {"text": "undated first line of another chat", "episode": "later"},
+            {"text": "dated line of the other chat", "episode": "later", "time": "2024-04-02T09:00"}]
+    cli("import", str(_write_jsonl(tmp_path / "t.jsonl", rows)), "--quiet")
+    got = {r["text"]: r["time"] for r in (json.loads(ln) for ln in cli("export").stdout.splitlines())}
+    assert got["second of the old chat, undated"] == got["first of the old chat"] == 1709287200.0
+    assert got["undated first line of another chat"] == got["dated line of the other chat"]
+
+
+# ----------------------------------------------------------------------------- text, stdin, list
+
+
+def test_import_plain_text_one_memory_per_paragraph(cli, tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("Ana adopted a cat called Luna.\nShe is black and white.\n\n\n"
+                    "The dentist appointment is on Friday.\n\n  \nRamen with extra garlic is the favourite.\n")
+    assert "imported 3 turns" in cli("import", str(path), "--quiet").stdout
+    rows = [json.loads(ln) for ln in cli("export").stdout.splitlines()]
+    assert [r["text"] for r in rows] == ["Ana adopted a cat called Luna.\nShe is black and white.",
+                                         "The dentist appointment is on Friday.",
+                                         "Ramen with extra garlic is the favourite."]
+    assert [r["metadata"] for r in rows] == [{"source": "notes.txt", "line": n} for n in (1, 5, 8)]
+    assert cli.json("recall", "cat Luna", "-k", "1")[0]["text"].startswith("Ana adopted")
+    # text from standard input needs --format text
+    assert "imported 1 turns" in cli("import", "-", "--format", "text", "--quiet", input="piped paragraph\n").stdout
+
+
+def test_remember_dash_reads_standard_input(cli):
+    t = cli.json("remember", "-", "--speaker", "Ana", input="I adopted a cat called Luna\n")
+    assert t["text"] == "I adopted a cat called Luna" and t["speaker"] == "Ana"
+    cli.fails("remember", "-", input="   \n", match="empty")
+
+
+def test_list_filters_by_speaker_episode_and_time(cli):
+    _remember_three(cli)
+    cli("remember", "Bob's note", "--speaker", "Bob", "--time", "2024-05-21", "--episode", "trips")
+    every = [json.loads(ln) for ln in cli("list", "--json").stdout.splitlines()]
+    assert [r["text"] for r in every][:1] == ["I adopted a cat called Luna"] and len(every) == 4
+    bob = [json.loads(ln) for ln in cli("list", "--speaker", "Bob", "--json").stdout.splitlines()]
+    assert [r["text"] for r in bob] == ["Bob's note"]
+    trips = [json.loads(ln)["text"] for ln in cli("list", "--episode", "trips", "--json").stdout.splitlines()]
+    assert trips == ["We went hiking in the Alps with my brother", "Bob's note"]
+    since = [json.loads(ln)["text"] for ln in cli("list", "--since", "2024-05-10", "--json").stdout.splitlines()]
+    assert since == ["We went hiking in the Alps with my brother", "Bob's note"]
+    table = cli("list", "--limit", "1").stdout
+    assert table.splitlines()[0].split() == ["id", "speaker", "text", "episode", "time"]
+    assert "I adopted a cat called Luna" in table and "Bob" not in table
+    assert cli("list", "--speaker", "Nobody").stdout.strip() == "nothing matches"
+    cli.fails("list", "--namespace", "nobody", match="holds no memories")
+
+
+# ----------------------------------------------------------------------------- reading never creates
+
+
+@pytest.mark.parametrize("args", [["recall", "anything"], ["list"], ["export"], ["inspect"],
+                                  ["forget", "--namespace", "x", "--yes"]])
+def test_commands_that_only_read_never_create_a_store(tmp_path, args):
+    typo = tmp_path / "memroy.db"
+    proc = run_raw("--db", str(typo), "--embedder", "hashing", *args)
+    assert_one_line_error(proc, "does not exist")
+    assert str(typo) in proc.stderr
+    assert not typo.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_the_round_trip_snippet_of_the_docs_runs(tmp_path):
+    doc = (REPO / "docs" / "cli.md").read_text()
+    block = doc.split("<!-- tests/test_cli.py runs this block -->\n```bash\n", 1)[1].split("```", 1)[0]
+    env = _env(MEMORYWEAVE_EMBEDDER="hashing")
+    old = CLI(tmp_path / "old.db")
+    old("remember", "My marathon is on 4 June. Is my knee ready?", "--speaker", "Ben", "--time", "2024-05-20")
+    old("remember", "Not yet: the physio says rest", "--speaker", "Ana", "--time", "2024-05-20T09:01")
+    outputs = []
+    for line in block.strip().splitlines():
+        argv = shlex.split(line, comments=True)
+        assert argv[0] == "memoryweave"
+        args = argv[1:] + (["--json"] if "recall" in argv else [])
+        proc = subprocess.run([*ENTRY, *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+        assert proc.returncode == 0, f"{line}\n{proc.stderr}"
+        outputs.append(proc.stdout)
+    recalled = json.loads(outputs[-1])
+    assert recalled == old.json("recall", "How is Ben's knee?", "--no-record", "--at", "2024-05-28")

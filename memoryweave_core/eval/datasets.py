@@ -132,7 +132,8 @@ def _session_keys(conv: dict[str, Any]) -> list[int]:
     return sorted(nums)
 
 
-def _safe_time(value: Any) -> float | None:
+def safe_time(value: Any) -> float | None:
+    """A dataset's date as epoch seconds, or None when it cannot be read as one."""
     try:
         return to_timestamp(value)
     except Exception:
@@ -165,7 +166,7 @@ def load_locomo(path: str | Path, *, categories: tuple[int, ...] | None = None) 
         pos = 0
         for n in _session_keys(conv):
             date = str(conv.get(f"session_{n}_date_time", ""))
-            t = _safe_time(date) if date else None
+            t = safe_time(date) if date else None
             sess = Session(id=f"S{n}", time=t, date=date)
             for turn in conv[f"session_{n}"]:
                 sess.turns.append(Turn(
@@ -223,8 +224,8 @@ def load_longmemeval(path: str | Path, *, skip_abstention: bool = True) -> Datas
         sessions: list[Session] = []
         pos = 0
         dates = item.get("haystack_dates") or [None] * len(item["haystack_sessions"])
-        for sid, date, sess_turns in zip(item["haystack_session_ids"], dates, item["haystack_sessions"]):
-            t = _safe_time(date) if date else None
+        for sid, date, sess_turns in zip(item["haystack_session_ids"], dates, item["haystack_sessions"], strict=False):
+            t = safe_time(date) if date else None
             sess = Session(id=str(sid), time=t, date=str(date or ""))
             for j, turn in enumerate(sess_turns):
                 role = str(turn.get("role", ""))
@@ -241,7 +242,7 @@ def load_longmemeval(path: str | Path, *, skip_abstention: bool = True) -> Datas
             continue
         q = Question(id=qid, question=str(item["question"]), answer=item.get("answer"),
                      category=str(item.get("question_type", "")), evidence=ev_turns,
-                     time=_safe_time(item.get("question_date")), evidence_sessions=ev_sessions,
+                     time=safe_time(item.get("question_date")), evidence_sessions=ev_sessions,
                      abstention=abstention)
         stats["questions_used"] += 1
         stats["turns"] += pos

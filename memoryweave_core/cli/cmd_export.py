@@ -1,0 +1,57 @@
+"""``memoryweave export``: every memory as one JSON line, in the order 'import' needs to rebuild it.
+
+Each line holds every field of the trace (id, text, namespace, speaker,
+episode, position, time, metadata, category), and with ``--vectors`` its
+content vector as ``embedding``, so an import needs no model to embed it.
+What recall has recorded (the access history behind activation) is not
+exported: an imported memory starts as if never recalled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from .common import UsageError, open_memory
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--namespace", action="append", metavar="NS", help="only this namespace (repeatable; "
+                                                                       "default: all)")
+    p.add_argument("--out", "-o", metavar="FILE", help="write here instead of standard output")
+    p.add_argument("--vectors", action="store_true", help="include each memory's content vector ('embedding')")
+
+
+def _write(lines: list[str], out: TextIO) -> None:
+    for line in lines:
+        out.write(line + "\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    with open_memory(args) as memory:
+        known = memory.namespaces()
+        wanted = args.namespace or known
+        missing = [ns for ns in wanted if ns not in known]
+        if missing:
+            raise UsageError(f"namespace {missing[0]!r} holds no memories"
+                             + (f" (namespaces: {', '.join(known)})" if known else ""))
+        lines = []
+        for ns in wanted:
+            for t in memory.traces(ns):
+                row = t.to_dict()
+                if args.vectors:
+                    row["embedding"] = None if t.content is None else [float(x) for x in t.content]
+                lines.append(json.dumps(row, ensure_ascii=False))
+    if args.out:
+        path = Path(args.out).expanduser()
+        tmp = path.with_name(path.name + ".partial")
+        with tmp.open("w", encoding="utf-8") as fh:
+            _write(lines, fh)
+        tmp.replace(path)  # never a half-written export under the asked-for name
+        print(f"exported {len(lines)} memories from {len(wanted)} namespace(s) to {args.out}", file=sys.stderr)
+    else:
+        _write(lines, sys.stdout)
+    return 0

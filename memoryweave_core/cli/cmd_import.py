@@ -1,0 +1,129 @@
+"""``memoryweave import``: bulk import, checked whole before anything is written.
+
+A namespace's turns are written in one transaction, so a JSONL or text file
+(one namespace) is imported all or nothing.  A LoCoMo or LongMemEval file
+spans namespaces: it is checked whole first, then written one namespace at
+a time, and a write that fails (a full disk) says which namespaces are in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DimensionMismatchError, MemoryWeaveError, TraceNotFoundError
+from ..memory import MemoryWeave
+from .common import UsageError, open_memory, positive_int
+from .importers import FORMATS, Batch, guess_format, read_jsonl, read_locomo, read_longmemeval, read_text
+from .render import progress
+
+DESCRIPTION = textwrap.dedent(
+    """\
+    Import memories from a file.
+
+    jsonl        one turn per line: {"text": ..., "speaker"?, "episode"?, "time"?, "metadata"?, "id"?}
+                 ("role"/"content" are accepted for "speaker"/"text"); the lines 'export' writes
+                 (with "namespace", and "embedding" from --vectors) import back as they were.
+                 A line without a time takes the time of the turn before it in its episode.
+    text         one memory per paragraph (paragraphs are separated by blank lines)
+    locomo       locomo10.json: every conversation, one episode per session; each conversation
+                 goes to the namespace named by its sample_id unless --namespace is given
+    longmemeval  a LongMemEval file: the haystack sessions of every question, one namespace per
+                 question_id unless --namespace is given
+
+    The whole file is checked before anything is written, and an error names the line.
+    Each namespace is written in one transaction: a JSONL or text file into one namespace
+    is imported all or nothing.  The format is guessed from the file when --format is not given."""
+)
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.description = DESCRIPTION
+    p.add_argument("file", help="file to import ('-' reads standard input: JSONL, or text with --format text)")
+    p.add_argument("--format", choices=FORMATS, help="file format (default: guessed)")
+    p.add_argument("--namespace", help="put everything in this namespace (default: the file's, else 'default')")
+    p.add_argument("--limit", type=positive_int, metavar="N",
+                   help="only the first N conversations (LoCoMo) or questions (LongMemEval)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def read_batches(args: argparse.Namespace) -> list[Batch]:
+    if args.file == "-":
+        fmt = args.format or "jsonl"
+        if fmt == "jsonl":
+            return read_jsonl(sys.stdin, "<stdin>", args.namespace)
+        if fmt == "text":
+            return read_text(sys.stdin.read(), "<stdin>", args.namespace)
+        raise UsageError("only JSONL or text can be read from standard input")
+    path = Path(args.file).expanduser()
+    if not path.exists():
+        raise UsageError(f"no such file: {args.file}")
+    if path.is_dir():
+        raise UsageError(f"{args.file} is a directory, not a file")
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        head = fh.read(4096)
+    fmt = args.format or guess_format(path, head)
+    if fmt == "jsonl":
+        with path.open(encoding="utf-8") as fh:
+            return read_jsonl(fh, args.file, args.namespace)
+    if fmt == "text":
+        return read_text(path.read_text(encoding="utf-8"), args.file, args.namespace)
+    if fmt == "locomo":
+        return read_locomo(path, args.namespace, args.limit)
+    return read_longmemeval(path, args.namespace, args.limit)
+
+
+def _check_against_store(memory: MemoryWeave, batches: list[Batch]) -> None:
+    """What only the store can tell: ids already taken, and the vectors' dimension."""
+    dim = memory.store.dim or memory.encoder.dim
+    for batch in batches:
+        for where, item in zip(batch.wheres, batch.items, strict=True):
+            if item.get("id") is None:
+                continue
+            try:
+                memory.get(item["id"])
+            except TraceNotFoundError:
+                continue
+            raise UsageError(f"{where}: a trace with id {item['id']!r} already exists")
+        if batch.embeddings and len(batch.embeddings[0]) != dim:
+            raise DimensionMismatchError(f"{batch.wheres[0]}: the embedding has dimension "
+                                         f"{len(batch.embeddings[0])}, this store's is {dim}")
+
+
+def run(args: argparse.Namespace) -> int:
+    batches = [b for b in read_batches(args) if b.items]
+    total = sum(len(b.items) for b in batches)
+    if not total:
+        raise UsageError(f"{args.file}: nothing to import")
+    written: list[str] = []
+    renumbered = 0
+    with open_memory(args, create=True) as memory:
+        _check_against_store(memory, batches)
+        bar = progress(total, "importing", not args.quiet)
+        try:
+            for batch in batches:
+                vectors = np.stack(batch.embeddings) if batch.embeddings else None
+                try:
+                    traces = memory.add_many(batch.items, embeddings=vectors, namespace=batch.namespace)
+                except (MemoryWeaveError, OSError) as exc:
+                    done = f" (already imported: namespaces {', '.join(map(repr, written))})" if written else ""
+                    raise UsageError(f"importing namespace {batch.namespace!r} failed, nothing of it was "
+                                     f"written{done}: {exc}") from exc
+                written.append(batch.namespace)
+                renumbered += sum(1 for t, d in zip(traces, batch.derived, strict=False)
+                                  if d.get("position", t.position) != t.position)
+                bar.update(len(traces))
+                episodes = len({t.episode for t in traces})
+                print(f"imported {len(traces)} turns in {episodes} episode(s) into namespace {batch.namespace!r}")
+        finally:
+            bar.close()
+    if len(batches) > 1:
+        print(f"total: {total} turns into {len(batches)} namespaces")
+    if renumbered:
+        print(f"note: {renumbered} turn(s) got another position than the file gives (their episode had gaps)",
+              file=sys.stderr)
+    return 0

@@ -1,0 +1,36 @@
+"""``memoryweave recall``: the memories that best fit a query, as a table or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .common import UsageError, open_memory, positive_int
+from .render import format_recall, recollection_dict
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("query", help="what to recall, in plain words (time expressions such as 'last week' count)")
+    p.add_argument("-k", type=positive_int, default=5, metavar="N", help="how many memories (default 5)")
+    p.add_argument("--explain", action="store_true", help="show each pathway's contribution to the score")
+    p.add_argument("--at", metavar="TIME", help="recall as if it were TIME (default now)")
+    p.add_argument("--namespace", default="default", help="whose memory (default 'default')")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--no-record", action="store_true",
+                   help="do not count this recall as a use (activation stays as it is)")
+
+
+def run(args: argparse.Namespace) -> int:
+    with open_memory(args) as memory:
+        if memory.count(args.namespace) == 0:
+            known = memory.namespaces()
+            hint = (f" (namespaces: {', '.join(known)})" if known
+                    else " (the store is empty: try 'memoryweave remember' or 'import')")
+            raise UsageError(f"namespace {args.namespace!r} holds no memories{hint}")
+        results = memory.recall(args.query, k=args.k, namespace=args.namespace, at=args.at, explain=args.explain,
+                                record_access=not args.no_record)
+    if args.json:
+        print(json.dumps([recollection_dict(r, i) for i, r in enumerate(results, 1)], ensure_ascii=False, indent=2))
+    else:
+        print(format_recall(results, explain=args.explain))
+    return 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Sequence
 
-from ...lexical import K1, B
+from ...lexical import bm25_sql
 
 
 def stats_rows(ns_tokens: list[tuple[str, list[str]]]) -> tuple[dict[str, list[int]], Counter]:
@@ -67,7 +67,7 @@ def search_sql(s: str) -> str:
     best first, ties by insertion order.  array_positions counts a word's
     occurrences in C, without unnesting the tokens for every (text, word)."""
     return f"""
-        SELECT m.id, sum(q.w * x.tf * {K1 + 1} / (x.tf + {K1} * (1 - {B} + {B} * m.ntokens / %(avg)s))) AS score
+        SELECT m.id, sum({bm25_sql("x.tf", "m.ntokens", "%(avg)s", "q.w")}) AS score
         FROM (SELECT key, id, toks, ntokens FROM "{s}".traces
               WHERE namespace = %(ns)s AND terms @@ %(tsq)s::tsquery) m
         CROSS JOIN unnest(%(terms)s::text[], %(w)s::float8[]) AS q(term, w)

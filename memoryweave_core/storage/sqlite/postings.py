@@ -17,13 +17,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ...lexical import (
-    best_matches,
-    bm25_term,
-    candidate_terms,
-    query_weights,
-    sum_by_key,
-)
+from ...lexical import search_postings
 from .connection import Database, marks
 
 #: BM25 posting entries kept in memory (LRU by term; 24 bytes each).
@@ -105,18 +99,7 @@ class Postings:
     def search(self, nsid: int, terms: list[str], n: int,
                tokens_of: Callable[[list[int]], dict[int, list[str]]]) -> list[tuple[int, float]]:
         """Top ``n`` row keys by BM25 (``tokens_of(keys)`` breaks ties as BM25Index does)."""
-        n_docs, avg, df = self.stats(nsid, terms)
-        weights = query_weights(terms, n_docs, df)
-        use = candidate_terms(weights, df)
-        if not use:
-            return []
-        parts_keys, parts_scores = [], []
-        for t in use:
-            keys, tfs, lens = self.posting(nsid, t)
-            parts_keys.append(keys)
-            parts_scores.append(bm25_term(tfs, lens, avg, weights[t]))
-        keys, totals = sum_by_key(parts_keys, parts_scores)
-        return best_matches(keys, totals, n, len(use) == len(weights), tokens_of, weights, avg)
+        return search_postings(terms, n, self.stats(nsid, terms), lambda t: self.posting(nsid, t), tokens_of)
 
     def posting(self, nsid: int, term: str) -> Posting:
         """A term's postings, read from FTS5's instance vocabulary on first use."""

@@ -23,6 +23,7 @@ from .config import RecallConfig
 from .encoder import MemoryEncoder, turn_text
 from .errors import DimensionMismatchError, InvalidInputError, TraceNotFoundError
 from .recollection import RecallResult
+from .names import NameIndex
 from .retrieval import FeatureTable, Query, Retriever, names_in, strip_names
 from .storage.base import Store
 from .summary import summarise, summary_html
@@ -88,7 +89,7 @@ class MemoryWeave:
         self.store = store
         self.clock = clock or _time.time
         self._arts: dict[str, ART2A] = {}
-        self._names: dict[str, set[str]] = {}
+        self._names: dict[str, NameIndex] = {}
         self._lock = threading.RLock()
 
     # -- remembering -----------------------------------------------------------
@@ -278,12 +279,12 @@ class MemoryWeave:
             self._arts[ns] = art
         return art
 
-    def _speakers(self, ns: str) -> set[str]:
+    def _speakers(self, ns: str) -> NameIndex:
         """Speaker names seen in a namespace (kept beside the traces in the store)."""
         names = self._names.get(ns)
         if names is None:
             state = self.store.load_state(ns, "speakers") or {}
-            names = self._names[ns] = set(state.get("names", ()))
+            names = self._names[ns] = NameIndex(state.get("names", ()))
         return names
 
     def _remember_speakers(self, ns: str, speakers: set[str]) -> None:
@@ -401,7 +402,7 @@ class MemoryWeave:
             qv = check_vectors(query_vector, self.store.dim, what="query vector")[0]
             tv = self.encoder.embed([topic_text])[0] if topic_text else None
         self._check_dim(len(qv))
-        return Query(query, qv, ns, now, topic_vector=tv, names=frozenset(names))
+        return Query(query, qv, ns, now, topic_vector=tv, names=names)
 
     def activation(self, trace_id: str, at: Any = None) -> float:
         """ACT-R base-level activation of one trace at ``at`` (default now)."""

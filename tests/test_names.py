@@ -33,7 +33,7 @@ def reference_names_in(query: str, names) -> set[str]:
 # separators, the possessive, digits, underscores and CJK.
 ALPHABET = "aAbBsSſkKKiIıİµμßẞιΙͅ' -._9٣名前\t"
 NAME = st.text(ALPHABET, max_size=6)
-PROPS = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def in_order(names: set[str]) -> list[str]:
@@ -70,15 +70,16 @@ def test_the_fold_joins_every_class_that_re_ignorecase_joins():
     sre = pytest.importorskip("_sre")
     casefix = pytest.importorskip("re._casefix")
     word = re.compile(r"\w")
+    extra = casefix._EXTRA_CASES
+    # An uncased character (no lower or upper mapping, no extra class) is only
+    # ever equal to itself: the rest are the few thousand worth checking.
+    cased = [c for c in map(chr, range(sys.maxunicode + 1)) if c.lower() != c or c.upper() != c or ord(c) in extra]
     classes: dict[str, set[bool]] = {}
-    for code in range(sys.maxunicode + 1):
-        c = chr(code)
-        lower = chr(sre.unicode_tolower(code))
-        assert fold(c) == fold(lower), (hex(code), c)
-        for other in casefix._EXTRA_CASES.get(code, ()):
-            assert fold(c) == fold(chr(other)), (hex(code), hex(other))
-        if c.lower() != c or c.upper() != c:
-            classes.setdefault(fold(c), set()).add(bool(word.match(c)))
+    for c in cased:
+        assert fold(c) == fold(chr(sre.unicode_tolower(ord(c)))), (hex(ord(c)), c)
+        for other in extra.get(ord(c), ()):
+            assert fold(c) == fold(chr(other)), (hex(ord(c)), hex(other))
+        classes.setdefault(fold(c), set()).add(bool(word.match(c)))
     assert {k for k, kinds in classes.items() if len(kinds) > 1} == set(MIXED_FOLDS)
 
 

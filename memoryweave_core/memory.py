@@ -22,8 +22,8 @@ from .art import ART2A
 from .config import RecallConfig
 from .encoder import MemoryEncoder, turn_text
 from .errors import DimensionMismatchError, InvalidInputError, TraceNotFoundError
-from .recollection import RecallResult
 from .names import NameIndex
+from .recollection import RecallResult
 from .retrieval import FeatureTable, Query, Retriever, names_in, strip_names
 from .storage.base import Store
 from .summary import summarise, summary_html

@@ -6,8 +6,9 @@ import json
 import math
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -116,8 +117,10 @@ def check_label(value: Any, what: str) -> str | None:
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
-        if not -(10**512) < value < 10**512:  # str() of a longer int is slow, then refused by Python
-            raise InvalidInputError(f"{what} must be a non-empty string of at most 512 characters, got a {value.bit_length()}-bit int")
+        if not -(10**512) < value < 10**512:  # str() of a longer int is slow, or refused by Python
+            raise InvalidInputError(
+                f"{what} must be a non-empty string of at most 512 characters, got a {value.bit_length()}-bit int"
+            )
         value = str(value)
     if not isinstance(value, str) or not value.strip() or len(value) > 512 or "\x00" in value:
         raise InvalidInputError(f"{what} must be a non-empty string of at most 512 characters, got {value!r}")
@@ -211,7 +214,7 @@ def numeric_array(vectors: Any, what: str = "vector") -> np.ndarray:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.number)) and not isinstance(value, (str, bytes))
+    return isinstance(value, (int, float, np.number))
 
 
 def check_vectors(vectors: Any, dim: int | None, n: int | None = None, what: str = "vector") -> np.ndarray:

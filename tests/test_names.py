@@ -10,9 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memoryweave_core import HashingEmbedder, MemoryWeave
+from memoryweave_core import HashingEmbedder, MemoryWeave, retrieval
 from memoryweave_core.names import MIXED_FOLDS, NameIndex, fold, names_in, strip_names
-from memoryweave_core import retrieval
 
 
 # -- the implementation before issue 23, kept as the reference ---------------------

@@ -17,9 +17,15 @@ import json
 import threading
 
 import pytest
-
 from backends import BACKENDS, dispose, make_store
-from memoryweave_core import HashingEmbedder, InvalidInputError, InvalidMetadataError, MemoryWeave, MemoryWeaveError
+
+from memoryweave_core import (
+    HashingEmbedder,
+    InvalidInputError,
+    InvalidMetadataError,
+    MemoryWeave,
+    MemoryWeaveError,
+)
 from memoryweave_core.timeexpr import parse_window
 from memoryweave_core.timeutil import to_timestamp
 from memoryweave_core.trace import MAX_METADATA_BYTES, MAX_METADATA_DEPTH

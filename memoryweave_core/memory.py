@@ -408,7 +408,11 @@ class MemoryWeave:
         """ACT-R base-level activation of one trace at ``at`` (default now)."""
         self.get(trace_id)
         now = to_timestamp(at, default=self.clock())
-        return float(base_levels(self.store.access_logs([trace_id]), now, self.config.decay)[0])
+        try:  # forgotten since get() (by another thread or process): the store's bare KeyError
+            logs = self.store.access_logs([trace_id])
+        except KeyError:
+            raise TraceNotFoundError(f"no trace with id {trace_id!r}") from None
+        return float(base_levels(logs, now, self.config.decay)[0])
 
     # -- inspecting and forgetting ----------------------------------------------
     def get(self, trace_id: str, *, namespace: str | None = None) -> Trace:

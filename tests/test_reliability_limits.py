@@ -25,7 +25,9 @@ from memoryweave_core import (
     InvalidMetadataError,
     MemoryWeave,
     MemoryWeaveError,
+    TraceNotFoundError,
 )
+from memoryweave_core.storage.memory import MemoryStore
 from memoryweave_core.timeexpr import parse_window
 from memoryweave_core.timeutil import to_timestamp
 from memoryweave_core.trace import MAX_METADATA_BYTES, MAX_METADATA_DEPTH
@@ -230,3 +232,40 @@ def test_summary_while_another_thread_forgets_never_raises_a_bare_error(kind, tm
         worker.join()
         m.close()
     assert not errors, f"{len(errors)} bare errors, first: {errors[0]!r}"
+
+
+class ForgetsAfterReading(MemoryStore):
+    """A store where, once armed, another caller forgets every trace right
+    after a read of traces: the race made certain."""
+
+    armed = False
+
+    def _forget_all(self) -> None:
+        if self.armed:
+            self.armed = False
+            for ns in self.namespaces():
+                ids = [t.id for t in super().iter_traces(ns)]
+                self.delete(ids, ns)
+
+    def iter_traces(self, namespace=None):
+        traces = list(super().iter_traces(namespace))
+        self._forget_all()
+        return iter(traces)
+
+    def get(self, ids, namespace=None):
+        found = super().get(ids, namespace)
+        self._forget_all()
+        return found
+
+
+def test_summary_and_activation_of_traces_forgotten_meanwhile():
+    store = ForgetsAfterReading()
+    m = MemoryWeave(store=store, embedder=HashingEmbedder(DIM))
+    t = m.add("soon forgotten", episode="e")
+    store.armed = True
+    info = m.summary(namespace="default")
+    assert info["namespaces"]["default"]["traces"] == 0  # read before, gone by the log read: left out
+    t = m.add("soon forgotten too", episode="e")
+    store.armed = True
+    with pytest.raises(TraceNotFoundError):
+        m.activation(t.id)

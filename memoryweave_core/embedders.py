@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import InvalidInputError, MissingDependencyError, require
 from .lexical import STOPWORDS
-from .trace import check_vectors
+from .trace import check_vectors, numeric_array
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 #: Dimension of DEFAULT_MODEL's vectors, known without loading it.
@@ -35,7 +35,7 @@ class Embedder(Protocol):
 
 
 def _finish(vectors: Any, n: int, dim: int | None) -> np.ndarray:
-    arr = np.asarray(vectors, dtype=np.float32).reshape(n, -1) if n else np.zeros((0, dim or 0), np.float32)
+    arr = numeric_array(vectors, "embedding").reshape(n, -1) if n else np.zeros((0, dim or 0), np.float32)
     return check_vectors(arr, dim, n=n, what="embedding") if n else arr
 
 

@@ -23,6 +23,7 @@ from .asyncio_api import AsyncMemoryMixin
 from .config import RecallConfig
 from .encoder import MemoryEncoder, turn_text
 from .errors import DimensionMismatchError, InvalidInputError, TraceNotFoundError
+from .names import NameIndex
 from .recollection import RecallResult
 from .retrieval import FeatureTable, Query, Retriever, names_in, strip_names
 from .storage.base import Store
@@ -98,7 +99,7 @@ class MemoryWeave(AsyncMemoryMixin):
             raise DimensionMismatchError(f"embedding_dim={embedding_dim} but the store holds {store.dim}-d vectors")
         self.clock = clock or _time.time
         self._arts: dict[str, ART2A] = {}
-        self._names: dict[str, set[str]] = {}
+        self._names: dict[str, NameIndex] = {}
         self._lock = threading.RLock()
 
     # -- remembering -----------------------------------------------------------
@@ -288,19 +289,22 @@ class MemoryWeave(AsyncMemoryMixin):
             self._arts[ns] = art
         return art
 
-    def _speakers(self, ns: str) -> set[str]:
+    def _speakers(self, ns: str) -> NameIndex:
         """Speaker names seen in a namespace (kept beside the traces in the store)."""
         names = self._names.get(ns)
         if names is None:
             state = self.store.load_state(ns, "speakers") or {}
-            names = self._names[ns] = set(state.get("names", ()))
+            names = self._names[ns] = NameIndex(state.get("names", ()))
         return names
 
     def _remember_speakers(self, ns: str, speakers: set[str]) -> None:
         names = self._speakers(ns)
         if not speakers <= names:
-            names |= speakers
-            self.store.save_state(ns, "speakers", {"names": sorted(names)})
+            # copy on write: a recall reading the old index meanwhile keeps a consistent one
+            grown = NameIndex(names)
+            grown |= speakers
+            self._names[ns] = grown
+            self.store.save_state(ns, "speakers", {"names": sorted(grown)})
 
     def _evict(self, ns: str, keep_episode: str | None) -> None:
         """Drop the lowest-activation traces beyond ``max_traces`` (never the current episode)."""
@@ -400,8 +404,8 @@ class MemoryWeave(AsyncMemoryMixin):
 
     def _query(self, query: str, ns: str, now: float, query_vector: Any) -> Query:
         """Embed the query (and its topic, when it names a known speaker) once."""
-        with self._lock:  # a snapshot: a concurrent add may grow the set
-            names = frozenset(self._speakers(ns))
+        with self._lock:  # adds replace the index (copy on write): this one stays as it is
+            names = self._speakers(ns)
         topic_text = strip_names(query, names) if query and names_in(query, names) else None
         if topic_text is not None and not topic_text.strip():
             topic_text = None  # the query was only a name
@@ -418,7 +422,11 @@ class MemoryWeave(AsyncMemoryMixin):
         """ACT-R base-level activation of one trace at ``at`` (default now)."""
         self.get(trace_id)
         now = to_timestamp(at, default=self.clock())
-        return float(base_levels(self.store.access_logs([trace_id]), now, self.config.decay)[0])
+        try:  # forgotten since get() (by another thread or process): the store's bare KeyError
+            logs = self.store.access_logs([trace_id])
+        except KeyError:
+            raise TraceNotFoundError(f"no trace with id {trace_id!r}") from None
+        return float(base_levels(logs, now, self.config.decay)[0])
 
     # -- inspecting and forgetting ----------------------------------------------
     def get(self, trace_id: str, *, namespace: str | None = None) -> Trace:

@@ -18,11 +18,12 @@ fits the fusion weights on exactly the features recall uses.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
+from . import names as names_module
 from .config import RecallConfig
 from .lexical import tokenize
 from .pathways import Context, Query, fuse, normalise, pathways, zscore
@@ -33,7 +34,7 @@ from .storage.base import Search, Store
 __all__ = ["FeatureTable", "Query", "Retriever", "fuse", "names_in", "normalise", "strip_names", "zscore"]
 
 
-def strip_names(query: str, names) -> str:
+def strip_names(query: str, names: Iterable[str]) -> str:
     """The query's topic: the query without the names of known speakers.
 
     Names dominate the embedding of a short question, so "What did Caroline
@@ -41,17 +42,15 @@ def strip_names(query: str, names) -> str:
     painting.  The semantic pathway compares the topic; the speaker pathway
     handles who (on LoCoMo the plain query's cosine added nothing on top:
     ``benchmarks/tune.py`` gave it weight 0 next to the topic's).
+    The matching lives in :mod:`.names` (indexed, so that its cost does not
+    grow with the number of speakers).
     """
-    out = query
-    for name in sorted(names, key=len, reverse=True):
-        out = re.sub(r"\b" + re.escape(name) + r"(?:'s)?\b", " ", out, flags=re.IGNORECASE)
-    return " ".join(out.split())
+    return names_module.strip_names(query, names)
 
 
-def names_in(query: str, names) -> set[str]:
+def names_in(query: str, names: Iterable[str]) -> set[str]:
     """Known speaker names that the query mentions (whole words, any case)."""
-    words = set(re.findall(r"\w+", query.lower()))
-    return {n for n in names if n and set(re.findall(r"\w+", n.lower())) <= words}
+    return names_module.names_in(query, names)
 
 
 @dataclass

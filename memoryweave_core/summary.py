@@ -31,6 +31,7 @@ class _CategoryView(Protocol):
 
 class _AccessLogs(Protocol):
     def access_logs(self, ids: Sequence[str]) -> list[AccessLog]: ...
+    def get(self, ids: Sequence[str], namespace: str | None = None) -> list[Trace]: ...
 
 
 class Summarisable(Protocol):
@@ -54,8 +55,8 @@ def summarise(memory: Summarisable, namespace: str | None = None, top: int = 5) 
     now = memory.clock()
     out: dict[str, Any] = {"traces": memory.count(), "namespaces": {}}
     for ns in names:
-        traces = list(memory.traces(ns))
-        episodes: dict[str | None, dict[str, Any]] = {}
+        traces, logs = _traces_with_logs(memory, ns)
+        episodes: dict[str, dict[str, Any]] = {}
         for t in traces:
             e = episodes.setdefault(
                 t.episode, {"episode": t.episode, "turns": 0, "first": t.time, "last": t.time, "speakers": []}
@@ -66,7 +67,7 @@ def summarise(memory: Summarisable, namespace: str | None = None, top: int = 5) 
                 e["speakers"].append(t.speaker)
         eps = sorted(episodes.values(), key=lambda e: e["last"], reverse=True)
         cats = memory.categories(ns) if traces else []
-        acts = base_levels(memory.store.access_logs([t.id for t in traces]), now, memory.config.decay) if traces else np.zeros(0)
+        acts = base_levels(logs, now, memory.config.decay) if traces else np.zeros(0)
         order = sorted(range(len(traces)), key=lambda i: -float(acts[i]))[:top]
         out["namespaces"][ns] = {
             "traces": len(traces),
@@ -90,6 +91,22 @@ def summarise(memory: Summarisable, namespace: str | None = None, top: int = 5) 
             ],
         }
     return out
+
+
+def _traces_with_logs(memory: Summarisable, ns: str) -> tuple[list[Trace], list[AccessLog]]:
+    """A namespace's traces and their access logs, read in two steps.  A trace
+    forgotten in between (by another thread or process) is left out: the
+    store's ``access_logs`` raises KeyError for an id it no longer holds, so
+    the survivors are read again.  Each retry drops at least the id named, so
+    this ends."""
+    traces = list(memory.traces(ns))
+    while traces:
+        try:
+            return traces, memory.store.access_logs([t.id for t in traces])
+        except KeyError:
+            alive = {t.id for t in memory.store.get([t.id for t in traces], ns)}
+            traces = [t for t in traces if t.id in alive]
+    return [], []
 
 
 def summary_html(info: dict[str, Any]) -> str:

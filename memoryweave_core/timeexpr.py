@@ -33,35 +33,66 @@ def _day_start(dt: datetime) -> datetime:
     return dt.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+#: The span a window may cover: what a datetime can represent (years 1-9999).
+_EARLIEST = datetime.min.replace(tzinfo=timezone.utc).timestamp()
+_LATEST = datetime.max.replace(tzinfo=timezone.utc).timestamp()
+
+
 def parse_window(query: str, now: float) -> tuple[float, float] | None:
-    """The (start, end) epoch window a query refers to, or None."""
+    """The (start, end) epoch window a query refers to, or None.
+
+    An expression that cannot be a date ("in May 0000", a 5,000-digit number
+    of days ago) is not a time expression: the next kind is tried, and a query
+    with none has no temporal pathway.
+    """
     q = query.lower()
     today = _day_start(datetime.fromtimestamp(now, tz=timezone.utc))
-    ts = lambda dt: dt.timestamp()  # noqa: E731
+    for parse in (_named_day, _ago, _last, _month_year, _year):
+        try:
+            window = parse(q, query, now, today)
+        except (ValueError, OverflowError):
+            continue
+        if window is not None and _EARLIEST <= window[0] <= window[1] <= _LATEST:
+            return window
+    return None
 
+
+def _named_day(q: str, query: str, now: float, today: datetime) -> tuple[float, float] | None:
     if re.search(r"\byesterday\b|\blast night\b", q):
-        return ts(today - timedelta(days=1)), ts(today)
+        return (today - timedelta(days=1)).timestamp(), today.timestamp()
     if re.search(r"\btoday\b|\bthis (morning|afternoon|evening)\b|\btonight\b", q):
-        return ts(today), now
+        return today.timestamp(), now
+    return None
+
+
+def _ago(q: str, query: str, now: float, today: datetime) -> tuple[float, float] | None:
     if m := _AGO.search(q):
         amount = int(m.group(1)) if m.group(1).isdigit() else _NUMBERS[m.group(1)]
         centre = now - amount * _UNITS[m.group(2)] * DAY
         half = max(_UNITS[m.group(2)] * DAY * 0.5, DAY)
         return centre - half, centre + half
+    return None
+
+
+def _last(q: str, query: str, now: float, today: datetime) -> tuple[float, float] | None:
     if m := _LAST.search(q):
         which, unit = m.groups()
         if unit in _WEEKDAYS:
             back = (today.weekday() - _WEEKDAYS[unit]) % 7 or 7
             day = today - timedelta(days=back)
-            return ts(day), ts(day + timedelta(days=1))
+            return day.timestamp(), (day + timedelta(days=1)).timestamp()
         if unit == "weekend":
             back = (today.weekday() - 5) % 7 or 7
             sat = today - timedelta(days=back)
-            return ts(sat), ts(sat + timedelta(days=2))
+            return sat.timestamp(), (sat + timedelta(days=2)).timestamp()
         span = _UNITS[unit] * DAY
         if which in ("this", "past"):
             return now - span, now
         return now - 2 * span, now - span
+    return None
+
+
+def _month_year(q: str, query: str, now: float, today: datetime) -> tuple[float, float] | None:
     if m := _MONTH_YEAR.search(q):
         name, year = m.group(1), m.group(2)
         # "may" and "march" are also ordinary words: trust a month name only
@@ -71,10 +102,14 @@ def parse_window(query: str, now: float) -> tuple[float, float] | None:
             y = int(year) if year else (today.year if month <= today.month else today.year - 1)
             start = datetime(y, month, 1, tzinfo=timezone.utc)
             end = datetime(y + (month == 12), month % 12 + 1, 1, tzinfo=timezone.utc)
-            return ts(start), ts(end)
+            return start.timestamp(), end.timestamp()
+    return None
+
+
+def _year(q: str, query: str, now: float, today: datetime) -> tuple[float, float] | None:
     if m := _YEAR.search(q):
         y = int(m.group(1))
-        return ts(datetime(y, 1, 1, tzinfo=timezone.utc)), ts(datetime(y + 1, 1, 1, tzinfo=timezone.utc))
+        return datetime(y, 1, 1, tzinfo=timezone.utc).timestamp(), datetime(y + 1, 1, 1, tzinfo=timezone.utc).timestamp()
     return None
 
 

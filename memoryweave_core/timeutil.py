@@ -11,14 +11,17 @@ from __future__ import annotations
 import math
 import re
 from datetime import date, datetime, timezone
+from typing import Callable
 
 from .errors import InvalidInputError
 
 
 # Earliest and latest times we accept: year 1 .. 9999 fits datetime, but
-# anything outside this window is almost certainly a unit mistake (ms vs s).
+# anything before year 1000 is almost certainly a unit mistake (ms vs s).  The
+# last accepted time is the last whole second of year 9999, which every
+# datetime conversion can still render.
 MIN_TIME = datetime(1000, 1, 1, tzinfo=timezone.utc).timestamp()
-MAX_TIME = datetime(9999, 12, 31, tzinfo=timezone.utc).timestamp()
+MAX_TIME = datetime.max.replace(microsecond=0, tzinfo=timezone.utc).timestamp()
 
 _HUMAN_FORMATS = (
     "%I:%M %p on %d %B, %Y",  # 1:56 pm on 8 May, 2023
@@ -75,20 +78,25 @@ def _parse_string(text: str) -> float:
         return float(s)
     except ValueError:
         pass
-    try:
-        return to_timestamp(datetime.fromisoformat(s.replace("Z", "+00:00")))
-    except ValueError:
-        pass
+    # Parse first, range-check after: an out-of-range date must say so, not
+    # fall through to "cannot parse".
+    parsed = _datetime(lambda: datetime.fromisoformat(s.replace("Z", "+00:00")))
     for fmt in _HUMAN_FORMATS:
-        try:
-            return to_timestamp(datetime.strptime(s, fmt))
-        except ValueError:
-            continue
+        parsed = parsed or _datetime(lambda: datetime.strptime(s, fmt))  # noqa: B023
+    if parsed is not None:
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
     # "8 May, 2023 at 1:56 pm" and friends: drop ordinal suffixes and retry.
     cleaned = re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", s, flags=re.IGNORECASE)
     if cleaned != s:
         return _parse_string(cleaned)
     raise InvalidInputError(f"cannot parse time: {text!r}")
+
+
+def _datetime(parse: Callable[[], datetime]) -> datetime | None:
+    try:
+        return parse()
+    except ValueError:
+        return None
 
 
 def format_time(ts: float | None) -> str:

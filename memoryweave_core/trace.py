@@ -6,8 +6,9 @@ import json
 import math
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -23,6 +24,15 @@ from .errors import (
 #: always a mistake (a whole file passed as one memory) and would dominate the
 #: lexical statistics; split them into turns or chunks instead.
 MAX_TEXT_CHARS = 1_000_000
+#: Deepest metadata accepted, counting the mapping itself as one level.  Far
+#: below Python's recursion limit, so every JSON decoder on every read path
+#: (at any stack depth a caller happens to be at) reads back what was stored.
+MAX_METADATA_DEPTH = 32
+#: Largest metadata accepted: its JSON as the stores write it (``json.dumps``,
+#: ASCII-escaped), in bytes.  Metadata rides along with every trace read (each
+#: recall reads its k winners whole), so it is for labels and small records;
+#: bulk content belongs in the text, which is searchable and capped separately.
+MAX_METADATA_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -106,8 +116,12 @@ def check_label(value: Any, what: str) -> str | None:
     """Speaker, episode and namespace names: short non-empty strings or None."""
     if value is None:
         return None
-    if not isinstance(value, str):
-        value = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not -(10**512) < value < 10**512:  # str() of a longer int is slow, or refused by Python
+            raise InvalidInputError(
+                f"{what} must be a non-empty string of at most 512 characters, got a {value.bit_length()}-bit int"
+            )
+        value = str(value)
     if not isinstance(value, str) or not value.strip() or len(value) > 512 or "\x00" in value:
         raise InvalidInputError(f"{what} must be a non-empty string of at most 512 characters, got {value!r}")
     _check_utf8(value, what)
@@ -122,22 +136,29 @@ def check_namespace(namespace: Any) -> str:
 
 
 def check_metadata(metadata: Any) -> dict[str, Any]:
-    """Metadata must survive a JSON round trip unchanged (no pickle, ever)."""
+    """Metadata must survive a JSON round trip unchanged (no pickle, ever), and
+    stay within MAX_METADATA_DEPTH and MAX_METADATA_BYTES so that whatever is
+    accepted can always be read back."""
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
         raise InvalidMetadataError(f"metadata must be a mapping, got {type(metadata).__name__}")
     if not all(isinstance(k, str) for k in metadata):
         raise InvalidMetadataError("metadata keys must be strings")
+    _check_depth(metadata)
     try:
         encoded = json.dumps(dict(metadata), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidMetadataError(f"metadata is not JSON-serialisable: {exc}") from exc
     except RecursionError:
         raise InvalidMetadataError("metadata is nested too deeply to serialise") from None
+    if len(encoded) > MAX_METADATA_BYTES:
+        raise InvalidMetadataError(
+            f"metadata takes {len(encoded):,} bytes as JSON; the limit is {MAX_METADATA_BYTES:,}"
+        )
     decoded = json.loads(encoded)
     # Every backend must store every string: no NUL (PostgreSQL refuses it) and
-    # no lone surrogate (not UTF-8).  Walked iteratively: nesting can be deep.
+    # no lone surrogate (not UTF-8).
     stack: list[Any] = [decoded]
     while stack:
         node = stack.pop()
@@ -149,6 +170,18 @@ def check_metadata(metadata: Any) -> dict[str, Any]:
             if isinstance(value, (dict, list)):
                 stack.append(value)
     return decoded
+
+
+def _check_depth(metadata: Mapping[str, Any]) -> None:
+    """Refuse nesting beyond MAX_METADATA_DEPTH, walking iteratively (a cycle
+    is infinitely deep, so it is refused here too, before JSON sees it)."""
+    stack: list[tuple[Any, int]] = [(metadata, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_METADATA_DEPTH:
+            raise InvalidMetadataError(f"metadata is nested more than {MAX_METADATA_DEPTH} levels deep")
+        children = node.values() if isinstance(node, Mapping) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (Mapping, list, tuple)))
 
 
 def _storable(text: str) -> bool:
@@ -166,12 +199,27 @@ def is_storable_id(value: Any) -> bool:
     return isinstance(value, str) and 0 < len(value) <= 512 and _storable(value)
 
 
+def numeric_array(vectors: Any, what: str = "vector") -> np.ndarray:
+    """``vectors`` as float32, refusing anything that is not numbers: NumPy
+    would turn the strings "1" into 1.0, so ``["1"] * 64`` would pass as a vector."""
+    try:
+        raw = vectors if isinstance(vectors, np.ndarray) else np.asarray(vectors)
+        if raw.dtype.kind not in "biuf" and not (raw.dtype.kind == "O" and all(map(_is_number, raw.flat))):
+            raise InvalidInputError(f"{what} must hold numbers, not {raw.dtype} values")
+        return np.asarray(raw, dtype=np.float32)
+    except (TypeError, ValueError, OverflowError) as exc:
+        if isinstance(exc, InvalidInputError):
+            raise
+        raise InvalidInputError(f"{what} is not numeric: {exc}") from exc
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.number))
+
+
 def check_vectors(vectors: Any, dim: int | None, n: int | None = None, what: str = "vector") -> np.ndarray:
     """Validate and unit-normalise a [n, dim] batch (or one [dim] vector)."""
-    try:
-        arr = np.asarray(vectors, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"{what} is not numeric: {exc}") from exc
+    arr = numeric_array(vectors, what)
     single = arr.ndim == 1
     if single:
         arr = arr[None, :]

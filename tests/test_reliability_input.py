@@ -24,7 +24,8 @@ an executable model:
   unit-normalised.
 * k: an ``int`` >= 1 (not a bool); a recall returns ``min(k, count)``.
 * metadata: a mapping with ``str`` keys that ``json.dumps(allow_nan=False)``
-  accepts; stored as its JSON round trip.
+  accepts, at most ``MAX_METADATA_DEPTH`` levels deep and ``MAX_METADATA_BYTES``
+  as JSON (``test_reliability_limits.py``); stored as its JSON round trip.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Collection, Iterable, Sequence
 
 import numpy as np
 
@@ -32,8 +32,8 @@ class Query:
     now: float
     #: Embedding of the query without speaker names (None: same as ``vector``).
     topic_vector: np.ndarray | None = None
-    #: Speaker names known in the namespace.
-    names: frozenset[str] = frozenset()
+    #: Speaker names known in the namespace (a names.NameIndex, from MemoryWeave).
+    names: Collection[str] = frozenset()
 
     @property
     def topic(self) -> np.ndarray:

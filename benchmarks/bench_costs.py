@@ -1,0 +1,107 @@
+"""Costs that must not grow with the data (issue 23, defect 8): recall with many speakers.
+
+    python benchmarks/bench_costs.py --speakers 10 10000 20000 --out benchmarks/results/bench_costs.json
+
+Each run holds the same number of traces (``--traces``, default 20,000, in
+episodes of 20 turns), spoken by ``S`` distinct speakers, and times
+``MemoryWeave.recall(k=10)`` end to end (HashingEmbedder, so the model costs
+little and the same everywhere) for two kinds of query: one naming no
+speaker, and one naming a speaker of the namespace (which also embeds the
+query's topic and fills the speaker pathway).  Recall used to loop over every
+speaker name twice per query; the target is a p50 with 20,000 speakers within
+2x of the p50 with 10.
+
+Runs against whatever ``memoryweave_core`` is on the path, so the same
+command measures an older checkout (``PYTHONPATH=/path/to/checkout``).
+Prints a table and writes JSON (``--out``).  Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import tempfile
+import time
+
+from memoryweave_core import HashingEmbedder, MemoryWeave
+
+WORDS = ["paint", "hike", "garden", "recipe", "concert", "museum", "trip", "cat", "dog", "novel", "guitar", "market", "river", "beach", "school", "office", "friend", "sister", "coffee", "bread", "winter", "summer", "camera"]
+
+
+def build(n_traces: int, n_speakers: int, backend: str, path: str | None, seed: int) -> tuple[MemoryWeave, list[str]]:
+    rng = random.Random(seed)
+    speakers = [f"Speaker{i:05d} {rng.choice(['Smith', 'Silva', 'Khan', 'Ito', 'Novak'])}" for i in range(n_speakers)]
+    store = None
+    if backend == "sqlite":
+        from memoryweave_core.storage.sqlite import SQLiteStore
+
+        store = SQLiteStore(path)
+    memory = MemoryWeave(store=store, embedder=HashingEmbedder(256))
+    # every speaker speaks at least once; the rest of the turns go to random speakers
+    who = speakers + [rng.choice(speakers) for _ in range(max(0, n_traces - n_speakers))]
+    rows = [
+        {
+            "text": " ".join(rng.choice(WORDS) for _ in range(8)),
+            "speaker": who[i],
+            "episode": f"e{i // 20}",
+            "time": 1_700_000_000 + i * 60,
+        }
+        for i in range(max(n_traces, n_speakers))
+    ]
+    for start in range(0, len(rows), 1000):
+        memory.add_many(rows[start : start + 1000])
+    return memory, speakers
+
+
+def measure(memory: MemoryWeave, queries: list[str]) -> dict[str, float]:
+    for q in queries[:5]:  # warm up (first-use state loads)
+        memory.recall(q, k=10, record_access=False)
+    times = []
+    for q in queries:
+        t0 = time.perf_counter()
+        memory.recall(q, k=10, record_access=False)
+        times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return {"p50_ms": round(statistics.median(times), 2), "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--speakers", type=int, nargs="+", default=[10, 10_000, 20_000])
+    ap.add_argument("--traces", type=int, default=20_000)
+    ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--backend", choices=["memory", "sqlite"], default="memory")
+    ap.add_argument("--out")
+    args = ap.parse_args()
+
+    rows = []
+    for n in args.speakers:
+        with tempfile.TemporaryDirectory() as tmp:
+            memory, speakers = build(args.traces, n, args.backend, os.path.join(tmp, "costs.db"), seed=n)
+            rng = random.Random(1)
+            plain = [f"what did we {rng.choice(WORDS)} at the {rng.choice(WORDS)}?" for _ in range(args.queries)]
+            named = [f"what did {rng.choice(speakers)} say about the {rng.choice(WORDS)}?" for _ in range(args.queries)]
+            row = {"speakers": n, "traces": memory.count(), "plain": measure(memory, plain), "named": measure(memory, named)}
+            memory.close()
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    base = rows[0]
+    print(f"\n| speakers | traces | p50 ms (no name) | p95 | p50 ms (names one) | p95 | ratio to {base['speakers']} speakers |")
+    print("|---:|---:|---:|---:|---:|---:|---|")
+    for r in rows:
+        ratio = f"{r['plain']['p50_ms'] / base['plain']['p50_ms']:.2f}x / {r['named']['p50_ms'] / base['named']['p50_ms']:.2f}x"
+        print(
+            f"| {r['speakers']:,} | {r['traces']:,} | {r['plain']['p50_ms']} | {r['plain']['p95_ms']} "
+            f"| {r['named']['p50_ms']} | {r['named']['p95_ms']} | {ratio} |"
+        )
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"backend": args.backend, "traces": args.traces, "queries": args.queries, "rows": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

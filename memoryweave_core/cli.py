@@ -165,7 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
     command("eval", "run the retrieval benchmarks (LoCoMo, LongMemEval) against baselines", add_help=False)
 
     command("demo", "remember a short multi-session conversation with MiniLM and recall with explanations")
+    _mcp().add_parser(sub)
     return parser
+
+
+def _mcp() -> Any:
+    from . import mcp  # its own package: `memoryweave mcp` (imports the SDK only when it runs)
+
+    return mcp
 
 
 def _positive_int(text: str) -> int:
@@ -730,6 +737,7 @@ COMMANDS = {
     "forget": cmd_forget,
     "inspect": cmd_inspect,
     "demo": cmd_demo,
+    "mcp": lambda args: _mcp().run(args),
 }
 
 

@@ -114,7 +114,7 @@ class MemoryTools:
         if value is not None and len(value) > self.scope.max_text:
             raise InvalidInputError(
                 f"{what} is {len(value):,} characters, over this server's limit of {self.scope.max_text:,} "
-                "(--max-text); split it into smaller memories"
+                "(--max-text)" + ("; split it into smaller memories" if what == "text" else "")
             )
 
     def _metadata_size(self, metadata: Mapping[str, Any] | None) -> None:

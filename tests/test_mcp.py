@@ -365,3 +365,14 @@ async def test_min_relevance_is_refused_where_unsupported(memory: MemoryWeave) -
     async with _inproc(memory, namespace="ana") as client:
         assert "min_relevance is not supported by this memoryweave version" in _error(
             await client.call_tool("recall", {"query": "cat", "min_relevance": 0.5}))
+
+
+def test_the_docs_client_configuration_is_a_valid_command_line() -> None:
+    from memoryweave_core.cli import build_parser
+
+    text = (ROOT / "docs" / "mcp.md").read_text()
+    block = text.split("```json\n", 1)[1].split("```", 1)[0]
+    entry = json.loads(block)["mcpServers"]["memory"]
+    assert entry["command"] == "memoryweave" and set(entry["env"]) <= {"MEMORYWEAVE_EMBEDDER", "HF_HUB_OFFLINE"}
+    args = build_parser().parse_args(entry["args"])
+    assert (args.command, args.namespace, args.read_only, args.http) == ("mcp", "alice", False, None)

@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 import textwrap
+import threading
 from typing import Any
 
 from .http import DEFAULT_PORT, ENV_TOKEN, PATH
@@ -92,6 +93,7 @@ def serve(tools: Any, address: tuple[str, int] | None, token: str | None) -> int
     from .server import build_server
 
     server = build_server(tools)
+    threading.Thread(target=_warm, args=(tools.memory,), name="memoryweave-warm", daemon=True).start()
     where = getattr(tools.memory, "_cli_path", "memory")
     if address is None:
         print(f"memoryweave mcp: serving {where} (namespace {tools.scope.namespace!r}) over stdio",
@@ -105,3 +107,14 @@ def serve(tools: Any, address: tuple[str, int] | None, token: str | None) -> int
               flush=True)
         anyio.run(serve_http, server, host, port, token)
     return 0
+
+
+def _warm(memory: Any) -> None:
+    """Load the embedding model while the client connects, so the first call does not pay for it.
+
+    A failure here (no model installed, say) is left for the first call to report as a tool error.
+    """
+    try:
+        memory.encoder.embed(["warm up"])
+    except Exception:  # noqa: BLE001 - reported by the call that needs the model
+        pass

@@ -119,10 +119,10 @@ def in_process(db: Path, questions: list[str], calls: int) -> dict[str, list[flo
     out: dict[str, list[float]] = {"remember": [], "recall": [], "recall explain": []}
     with MemoryWeave(str(db)) as memory:  # MiniLM, as the server uses
         for i in range(calls + 1):
-            steps = [("remember", lambda: memory.add(f"In-process note {i}: the ferry leaves at {i % 12 + 1}.",
+            steps = [("remember", lambda i=i: memory.add(f"In-process note {i}: the ferry leaves at {i % 12 + 1}.",
                                                      speaker="user", episode="bench-inproc", namespace=NAMESPACE)),
-                     ("recall", lambda: memory.recall(questions[i % len(questions)], k=10, namespace=NAMESPACE)),
-                     ("recall explain", lambda: memory.recall(questions[i % len(questions)], k=10,
+                     ("recall", lambda i=i: memory.recall(questions[i % len(questions)], k=10, namespace=NAMESPACE)),
+                     ("recall explain", lambda i=i: memory.recall(questions[i % len(questions)], k=10,
                                                               namespace=NAMESPACE, explain=True))]
             for kind, call in steps:
                 t0 = time.perf_counter()

@@ -12,23 +12,24 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
 pytest.importorskip("mcp")
 
-from mcp import Client  # noqa: E402
-from mcp.client.stdio import StdioServerParameters  # noqa: E402
-from mcp.client.streamable_http import streamable_http_client  # noqa: E402
-from mcp.shared._httpx_utils import create_mcp_http_client  # noqa: E402
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
-from memoryweave_core import MemoryWeave  # noqa: E402
-from memoryweave_core.embedders import HashingEmbedder  # noqa: E402
-from memoryweave_core.mcp.server import build_server  # noqa: E402
-from memoryweave_core.mcp.tools import MemoryTools, Scope  # noqa: E402
+from memoryweave_core import MemoryWeave
+from memoryweave_core.embedders import HashingEmbedder
+from memoryweave_core.mcp.server import build_server
+from memoryweave_core.mcp.tools import MemoryTools, Scope
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_UPDATE = hasattr(MemoryWeave, "update")
@@ -197,9 +198,9 @@ def _http_server(db: Path, *extra: str) -> Iterator[str]:
 @asynccontextmanager
 async def _http_client(url: str, token: str | None = TOKEN) -> AsyncIterator[Client]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with create_mcp_http_client(headers=headers) as http:
-        async with Client(streamable_http_client(url, http_client=http), read_timeout_seconds=60) as client:
-            yield client
+    async with create_mcp_http_client(headers=headers) as http, \
+            Client(streamable_http_client(url, http_client=http), read_timeout_seconds=60) as client:
+        yield client
 
 
 async def test_http_token_tools_and_concurrent_writers(tmp_path: Path) -> None:
@@ -223,7 +224,7 @@ async def test_http_token_tools_and_concurrent_writers(tmp_path: Path) -> None:
         jsonl = tmp_path / "cli.jsonl"
         jsonl.write_text("".join(json.dumps({"text": f"cli note {i} about gardening", "speaker": "cli",
                                              "episode": f"cli-{i // 50}"}) + "\n" for i in range(from_cli)))
-        cli = subprocess.Popen([*_command(), "import", str(jsonl), "--db", str(db), "--embedder", "hashing",
+        cli = subprocess.Popen([  # noqa: ASYNC220 - started once, then awaited in a thread*_command(), "import", str(jsonl), "--db", str(db), "--embedder", "hashing",
                                 "--quiet"], env=_env(), cwd=str(ROOT), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
 
@@ -239,7 +240,7 @@ async def test_http_token_tools_and_concurrent_writers(tmp_path: Path) -> None:
                 return out
 
         ids = await asyncio.gather(*(writer(w) for w in range(n_clients)))
-        out, err = await asyncio.to_thread(cli.communicate, timeout=180)
+        _, err = await asyncio.to_thread(cli.communicate, timeout=180)
         assert cli.returncode == 0, err
 
         async with _http_client(url) as client:  # the server sees what the CLI wrote
@@ -263,7 +264,7 @@ async def test_http_token_tools_and_concurrent_writers(tmp_path: Path) -> None:
 def test_http_beyond_loopback_needs_a_token(tmp_path: Path) -> None:
     env = _env()
     done = subprocess.run([*_command(), "mcp", "--http", "0.0.0.0:1", "--db", str(tmp_path / "m.db")],
-                          env=env, cwd=str(ROOT), capture_output=True, text=True, timeout=60)
+                          check=False, env=env, cwd=str(ROOT), capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "token" in done.stderr
     assert not (tmp_path / "m.db").exists()
 

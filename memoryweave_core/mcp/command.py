@@ -116,5 +116,5 @@ def _warm(memory: Any) -> None:
     """
     try:
         memory.encoder.embed(["warm up"])
-    except Exception:  # noqa: BLE001 - reported by the call that needs the model
+    except Exception:  # noqa: BLE001, S110 - reported by the call that needs the model
         pass

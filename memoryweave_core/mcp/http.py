@@ -12,7 +12,8 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 ENV_TOKEN = "MEMORYWEAVE_MCP_TOKEN"
 DEFAULT_PORT = 8765

@@ -13,7 +13,8 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-from typing import Annotated, Any, Callable
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
@@ -202,7 +203,7 @@ everything at once. Unknown ids are an error and nothing is deleted."""
         return RecentOut(**t.list_recent(n, namespace))
 
     read = ToolAnnotations(read_only_hint=True, open_world_hint=False)
-    tools = [(recall, read), (list_recent, read)]
+    tools: list[tuple[Callable[..., Any], ToolAnnotations]] = [(recall, read), (list_recent, read)]
     if not t.scope.read_only:
         tools += [
             (remember, ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
@@ -251,12 +252,12 @@ def build_server(t: MemoryTools) -> MCPServer:
 
     namespaced = t.scope.allow_namespace_choice
     tools = []
-    for fn, annotations in _tool_functions(t):
+    for fn, hints in _tool_functions(t):
         wrapped = _caller_errors(fn)
         if not namespaced:
             wrapped = _without_namespace(wrapped)
         tool = Tool.from_function(wrapped, name=fn.__name__, description=inspect.getdoc(fn),
-                                  annotations=annotations, structured_output=True)
+                                  annotations=hints, structured_output=True)
         tools.append(_strict(tool, namespaced))
     scope = f"namespace {t.scope.namespace!r}" + (" (others on request)" if namespaced else "")
     server = MCPServer(

@@ -13,9 +13,10 @@ from __future__ import annotations
 import heapq
 import inspect
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..errors import InvalidInputError, TraceNotFoundError
 from ..memory import MemoryWeave

@@ -224,8 +224,8 @@ async def test_http_token_tools_and_concurrent_writers(tmp_path: Path) -> None:
         jsonl = tmp_path / "cli.jsonl"
         jsonl.write_text("".join(json.dumps({"text": f"cli note {i} about gardening", "speaker": "cli",
                                              "episode": f"cli-{i // 50}"}) + "\n" for i in range(from_cli)))
-        cli = subprocess.Popen([  # noqa: ASYNC220 - started once, then awaited in a thread*_command(), "import", str(jsonl), "--db", str(db), "--embedder", "hashing",
-                                "--quiet"], env=_env(), cwd=str(ROOT), stdout=subprocess.PIPE,
+        command = [*_command(), "import", str(jsonl), "--db", str(db), "--embedder", "hashing", "--quiet"]
+        cli = subprocess.Popen(command, env=_env(), cwd=str(ROOT), stdout=subprocess.PIPE,  # noqa: ASYNC220
                                stderr=subprocess.PIPE, text=True)
 
         async def writer(w: int) -> list[str]:

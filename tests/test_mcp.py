@@ -377,3 +377,13 @@ def test_the_docs_client_configuration_is_a_valid_command_line() -> None:
     assert entry["command"] == "memoryweave" and set(entry["env"]) <= {"MEMORYWEAVE_EMBEDDER", "HF_HUB_OFFLINE"}
     args = build_parser().parse_args(entry["args"])
     assert (args.command, args.namespace, args.read_only, args.http) == ("mcp", "alice", False, None)
+
+
+@pytest.mark.skipif(not HAS_MIN_RELEVANCE, reason="this memoryweave has no recall(min_relevance=...) yet")
+async def test_min_relevance_passes_through(memory: MemoryWeave) -> None:
+    async with _inproc(memory, namespace="ana") as client:
+        everything = _data(await client.call_tool("recall", {"query": "cat", "min_relevance": 0.0}))["results"]
+        assert everything and all(isinstance(h["relevance"], float) for h in everything)
+        floor = max(h["relevance"] for h in everything) + 1e-6
+        strict = _data(await client.call_tool("recall", {"query": "cat", "min_relevance": min(floor, 1.0)}))
+        assert all(h["relevance"] >= floor for h in strict["results"])

@@ -165,7 +165,8 @@ def main() -> None:
         print(name, json.dumps(runs[name]), flush=True)
 
     print(f"{held} traces in {db} (built in {built_s:.0f} s); {args.calls} timed calls each, "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n")
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs, "
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}\n")
     print("| call | " + " | ".join(f"{name} median ms | p90 | mean" for name in runs) + " |")
     print("|---|" + "---:|---:|---:|" * len(runs))
     for kind in ("remember", "recall", "recall explain"):
@@ -175,6 +176,7 @@ def main() -> None:
         Path(args.out).write_text(json.dumps({
             "traces": held, "calls": args.calls, "embedder": "all-MiniLM-L6-v2 (CPU)", "runs": runs,
             "machine": {"cpus": os.cpu_count(), "load_average_1m": round(os.getloadavg()[0], 2),
+                        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
                         "python": platform.python_version(), "platform": platform.platform()},
             "command": "python " + " ".join(sys.argv),
         }, indent=2) + "\n")

@@ -25,9 +25,8 @@ class Command(NamedTuple):
 
 
 #: The subcommands in the order --help lists them.  A command defined elsewhere
-#: is one more line with an absolute path, e.g. ``Command("mcp", "serve this
-#: store to MCP clients", "memoryweave_core.mcp")``; its module must not import
-#: this package at module level (no import cycle).
+#: names its module by absolute path (as ``mcp`` does); that module must not
+#: import this package at module level (no import cycle).
 COMMANDS: tuple[Command, ...] = (
     Command("remember", "remember one piece of text (or '-' for standard input)", ".cmd_remember"),
     Command("import", "import turns from a JSONL, text, LoCoMo or LongMemEval file", ".cmd_import"),
@@ -41,6 +40,7 @@ COMMANDS: tuple[Command, ...] = (
     # Parsed by the benchmark harness itself (see main); listed here for --help.
     Command("eval", "run the retrieval benchmarks (LoCoMo, LongMemEval) against baselines", ".cmd_eval",
             add_help=False),
+    Command("mcp", "serve the memory to MCP clients (agents, IDEs, desktop assistants)", "memoryweave_core.mcp"),
     Command("demo", "remember a short multi-session conversation with MiniLM and recall with explanations",
             ".cmd_demo"),
 )

@@ -1,0 +1,244 @@
+"""What the MCP tools do, as plain Python over one MemoryWeave: scope, limits, JSON-safe results.
+
+Kept apart from the SDK wiring (``server.py``) so the policy (one namespace
+unless the server allows a choice, a size limit on text, filters and
+relevance honoured or refused) is one small class that a test can call
+directly.  Every method checks its whole input before it writes anything and
+raises a typed error from :mod:`memoryweave_core.errors`; the server turns
+those into MCP tool errors.
+"""
+
+from __future__ import annotations
+
+import heapq
+import inspect
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from ..errors import InvalidInputError, TraceNotFoundError
+from ..memory import MemoryWeave
+from ..recollection import Recollection
+from ..trace import Trace, check_label, check_namespace
+
+#: Default of ``--max-text``: characters accepted in one text, query or metadata object.
+DEFAULT_MAX_TEXT = 20_000
+#: Most results one recall or listing returns (a model's context is the scarce thing).
+MAX_K = 100
+
+
+class UnsupportedFeatureError(InvalidInputError):
+    """The installed MemoryWeave cannot honour an argument (a filter, say): refused, never ignored."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """How far a server's tools may reach: one namespace, read-only or not, a text limit."""
+
+    namespace: str = "default"
+    allow_namespace_choice: bool = False
+    read_only: bool = False
+    max_text: int = DEFAULT_MAX_TEXT
+
+    def __post_init__(self) -> None:
+        check_namespace(self.namespace)
+        if not isinstance(self.max_text, int) or self.max_text < 1:
+            raise InvalidInputError(f"max_text must be a positive integer, got {self.max_text!r}")
+
+
+def _accepts(method: Any, name: str) -> bool:
+    """Whether a MemoryWeave method takes keyword ``name`` (features arrive across versions)."""
+    try:
+        return name in inspect.signature(method).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return False
+
+
+def iso_time(ts: float) -> str:
+    """Epoch seconds as ISO 8601 in UTC, the form a model reads and writes back most reliably."""
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def trace_dict(t: Trace) -> dict[str, Any]:
+    """A trace as a model reads it: ISO time, no vectors, no internal category."""
+    return {
+        "id": t.id,
+        "text": t.text,
+        "speaker": t.speaker,
+        "episode": t.episode,
+        "position": t.position,
+        "time": iso_time(t.time),
+        "metadata": dict(t.metadata),
+        "namespace": t.namespace,
+    }
+
+
+def recollection_dict(r: Recollection, explain: bool) -> dict[str, Any]:
+    """One recall hit: the trace, its score, its relevance when the engine gives one, and why."""
+    relevance = getattr(r, "relevance", None)
+    out = {
+        **trace_dict(r.trace),
+        "score": round(float(r.score), 6),
+        "relevance": None if relevance is None else round(float(relevance), 6),
+    }
+    if explain:
+        out["contributions"] = {k: round(float(v), 6) for k, v in r.features.items()}
+    return out
+
+
+class MemoryTools:
+    """The tools' behaviour over one memory, within one :class:`Scope`."""
+
+    def __init__(self, memory: MemoryWeave, scope: Scope) -> None:
+        self.memory = memory
+        self.scope = scope
+
+    # -- checks -------------------------------------------------------------------
+    def namespace(self, requested: str | None) -> str:
+        """The server's namespace, or the requested one where the server allows a choice."""
+        if requested is None or requested == self.scope.namespace:
+            return self.scope.namespace
+        if not self.scope.allow_namespace_choice:
+            raise InvalidInputError(
+                f"this server serves namespace {self.scope.namespace!r} only; "
+                "it was not started with --allow-namespace-choice"
+            )
+        return check_namespace(requested)
+
+    def _writable(self, what: str) -> None:
+        if self.scope.read_only:
+            raise InvalidInputError(f"{what} is not allowed: this server is read-only")
+
+    def _size(self, value: str | None, what: str) -> None:
+        if value is not None and len(value) > self.scope.max_text:
+            raise InvalidInputError(
+                f"{what} is {len(value):,} characters, over this server's limit of {self.scope.max_text:,} "
+                "(--max-text)" + ("; split it into smaller memories" if what == "text" else "")
+            )
+
+    def _metadata_size(self, metadata: Mapping[str, Any] | None) -> None:
+        if metadata is not None:
+            try:
+                encoded = json.dumps(metadata, ensure_ascii=False)
+            except (TypeError, ValueError) as exc:
+                raise InvalidInputError(f"metadata is not a JSON object: {exc}") from None
+            self._size(encoded, "metadata (as JSON)")
+
+    # -- tools ----------------------------------------------------------------------
+    def remember(
+        self,
+        text: str,
+        speaker: str | None = None,
+        episode: str | None = None,
+        time: str | float | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        namespace: str | None = None,
+    ) -> dict[str, Any]:
+        self._writable("remember")
+        self._size(text, "text")
+        self._metadata_size(metadata)
+        ns = self.namespace(namespace)
+        trace = self.memory.add(text, speaker=speaker, episode=episode, time=time, metadata=metadata, namespace=ns)
+        return trace_dict(trace)
+
+    def recall(
+        self,
+        query: str,
+        k: int = 5,
+        filter: Mapping[str, Any] | None = None,
+        min_relevance: float | None = None,
+        explain: bool = False,
+        namespace: str | None = None,
+    ) -> dict[str, Any]:
+        self._size(query, "query")
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
+            raise InvalidInputError(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
+        ns = self.namespace(namespace)
+        extra: dict[str, Any] = {}
+        if filter is not None:
+            if not _accepts(self.memory.recall, "filter"):
+                raise UnsupportedFeatureError("filter is not supported by this memoryweave version")
+            self._metadata_size(filter)
+            extra["filter"] = dict(filter)
+        if min_relevance is not None:
+            if not 0.0 <= float(min_relevance) <= 1.0:
+                raise InvalidInputError(f"min_relevance must be between 0 and 1, got {min_relevance!r}")
+            if not _accepts(self.memory.recall, "min_relevance"):
+                raise UnsupportedFeatureError("min_relevance is not supported by this memoryweave version")
+            extra["min_relevance"] = float(min_relevance)
+        # A read-only server writes nothing, not even the access log that recall keeps.
+        found = self.memory.recall(
+            query, k=k, namespace=ns, explain=explain, record_access=not self.scope.read_only, **extra
+        )
+        return {"namespace": ns, "results": [recollection_dict(r, explain) for r in found]}
+
+    def update(
+        self,
+        id: str,
+        text: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        namespace: str | None = None,
+    ) -> dict[str, Any]:
+        self._writable("update")
+        update = getattr(self.memory, "update", None)
+        if update is None:
+            raise UnsupportedFeatureError("update is not supported by this memoryweave version")
+        if text is None and metadata is None:
+            raise InvalidInputError("update needs a new text, new metadata, or both")
+        self._size(text, "text")
+        self._metadata_size(metadata)
+        ns = self.namespace(namespace)
+        return trace_dict(update(id, text=text, metadata=metadata, namespace=ns))
+
+    def forget(
+        self,
+        ids: Sequence[str] | None = None,
+        episode: str | None = None,
+        namespace: str | None = None,
+    ) -> dict[str, Any]:
+        self._writable("forget")
+        if (ids is None) == (episode is None):
+            raise InvalidInputError("forget takes either ids or an episode (exactly one of them)")
+        ns = self.namespace(namespace)
+        if ids is not None:
+            ids = list(ids)
+            if not ids:
+                raise InvalidInputError("ids is empty: name the memories to forget")
+            deleted = self.memory.forget(ids, namespace=ns)
+            return {"namespace": ns, "forgotten": deleted, "ids": ids}
+        label = check_label(episode, "episode")
+        assert label is not None
+        if self.memory.store.episode_length(ns, label) == 0:
+            raise TraceNotFoundError(f"no episode {label!r} in namespace {ns!r}")
+        deleted = self.memory.forget(episode=label, namespace=ns)
+        return {"namespace": ns, "forgotten": deleted, "episode": label}
+
+    def list_recent(self, n: int = 10, namespace: str | None = None) -> dict[str, Any]:
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_K:
+            raise InvalidInputError(f"n must be an integer from 1 to {MAX_K}, got {n!r}")
+        ns = self.namespace(namespace)
+        # Walks the namespace once: newest by event time, then by the order they were stored.
+        newest = heapq.nlargest(n, enumerate(self.memory.traces(ns)), key=lambda it: (it[1].time, it[0]))
+        return {"namespace": ns, "total": self.memory.count(ns), "traces": [trace_dict(t) for _, t in newest]}
+
+    # -- resources ------------------------------------------------------------------
+    def summary(self, namespace: str | None = None) -> dict[str, Any]:
+        ns = self.namespace(namespace)
+        body = self.memory.summary(ns)["namespaces"][ns]
+        for item in [body, *body["recent_episodes"], *body["most_active"]]:
+            for key in ("first", "last", "time"):
+                if item.get(key) is not None:
+                    item[key] = iso_time(item[key])
+        return {"namespace": ns, **body}
+
+    def episode(self, episode: str, namespace: str | None = None) -> dict[str, Any]:
+        ns = self.namespace(namespace)
+        label = check_label(episode, "episode")
+        assert label is not None
+        length = self.memory.store.episode_length(ns, label)
+        if length == 0:
+            raise TraceNotFoundError(f"no episode {label!r} in namespace {ns!r}")
+        turns = self.memory.store.episode_traces(ns, label, 0, length)
+        return {"namespace": ns, "episode": label, "turns": [trace_dict(t) for t in turns]}

@@ -23,6 +23,7 @@ from .config import RecallConfig
 from .encoder import MemoryEncoder, turn_text
 from .errors import DimensionMismatchError, InvalidInputError, TraceNotFoundError
 from .recollection import RecallResult
+from .relevance import check_relevance
 from .retrieval import FeatureTable, Query, Retriever, names_in, strip_names
 from .storage.base import Store
 from .summary import summarise, summary_html
@@ -318,6 +319,7 @@ class MemoryWeave:
         exclude: Iterable[str] = (),
         config: RecallConfig | None = None,
         query_vector: Any = None,
+        min_relevance: float | None = None,
     ) -> RecallResult:
         """The ``k`` memories that best fit ``query`` at time ``at`` (default now).
 
@@ -330,10 +332,16 @@ class MemoryWeave:
         ``config`` overrides the memory's RecallConfig for this call only;
         ``query_vector`` supplies a ready query embedding (then ``query`` may
         be empty and only feeds the lexical and temporal pathways).
+
+        ``min_relevance`` (in [0, 1]) drops those of the top ``k`` whose
+        calibrated relevance is lower, so a recall may return fewer than
+        ``k``, or nothing: "nothing relevant" is an answer.  The prompt-facing
+        adapters use ``relevance.PROMPT_MIN_RELEVANCE``; by default none applies.
         """
         if query_vector is None or query:
             check_text(query, "query")
         k = check_k(k)
+        floor = check_relevance(min_relevance)
         ns = check_namespace(namespace)
         excluded = {exclude} if isinstance(exclude, str) else set(exclude)
         now = to_timestamp(at, default=self.clock())
@@ -353,6 +361,7 @@ class MemoryWeave:
                 request, wanted, prototypes=art.prototypes_ if art.n_categories_ else None, explain=explain
             )
             found = [r for r in found if r.trace.id not in excluded][:k]
+            found = [r for r in found if r.relevance >= floor]
             if record_access and found:
                 self.store.record_access([r.trace.id for r in found], now)
         return RecallResult(found)

@@ -28,6 +28,7 @@ from .config import RecallConfig
 from .lexical import lexical_evidence, query_weights, tokenize
 from .pool import Pool
 from .recollection import Recollection
+from .relevance import DEFAULT_CALIBRATOR, signals
 from .storage.base import Store
 from .timeexpr import parse_window, window_fit
 
@@ -109,6 +110,8 @@ class FeatureTable:
 
     ids: list[str]
     raw: dict[str, np.ndarray]
+    #: Share of the query's distinct words that no trace of the namespace contains.
+    unseen: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,8 @@ class Retriever:
         if not table.ids:
             return []
         score, contributions = fuse(table.raw, self.config.weights)
+        # -- relevance hook: a probability comparable across queries (relevance.py)
+        relevance = DEFAULT_CALIBRATOR.predict(signals(table.raw, score, table.unseen))
         order = np.argsort(-score, kind="stable")[:k].tolist()
         # Only the winners are read whole; one deleted meanwhile is left out.
         traces = {t.id: t for t in self.store.get([table.ids[i] for i in order], query.namespace)}
@@ -148,6 +153,7 @@ class Retriever:
                 score=float(score[i]),
                 features={f: float(c[i]) for f, c in contributions.items()},
                 raw={f: float(v[i]) for f, v in table.raw.items() if f in contributions} if explain else {},
+                relevance=float(relevance[i]),
             )
             for i in order
             if table.ids[i] in traces
@@ -168,8 +174,10 @@ class Retriever:
 
         semantic = pool.content @ tv
         lexical = np.zeros(len(pool))
+        unseen = 0.0
         if terms:
             n, avg, df = self.store.lexical_stats(ns, terms)
+            unseen = sum(1 for t in set(terms) if not df.get(t)) / len(set(terms))
             lexical = lexical_evidence(pool.tokens, terms, query_weights(terms, n, df), avg)
         # The window centred on a trace is the context of the trace after it.
         own = pool.context @ qv
@@ -203,7 +211,7 @@ class Retriever:
             match = np.append(prototypes @ qv, 0.0)  # category -1 (none) reads the 0 at the end
             cats = pool.categories
             raw["category"] = match[np.where((cats >= 0) & (cats < len(prototypes)), cats, -1)].astype(np.float64)
-        return FeatureTable(pool.ids, {f: v for f, v in raw.items() if cfg.enabled(f)})
+        return FeatureTable(pool.ids, {f: v for f, v in raw.items() if cfg.enabled(f)}, unseen)
 
     def _pool(self, ns: str, qv: np.ndarray, tv: np.ndarray, terms: list[str]) -> Pool:
         """The first-round candidates of every pathway and (in the same store

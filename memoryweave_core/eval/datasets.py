@@ -260,6 +260,18 @@ def load_longmemeval(path: str | Path, *, skip_abstention: bool = True) -> Datas
     return Dataset(name="longmemeval", conversations=convs, stats=stats)
 
 
+def merge(datasets: list[Dataset]) -> Dataset:
+    """Several files of one benchmark as one dataset (the LongMemEval dev
+    questions come in two files); their stats are added up."""
+    if len({d.name for d in datasets}) != 1:
+        raise ValueError("only files of one benchmark can be merged")
+    stats: dict[str, Any] = {}
+    for d in datasets:
+        for key, value in d.stats.items():
+            stats[key] = stats.get(key, 0) + value if isinstance(value, (int, float)) else value
+    return Dataset(name=datasets[0].name, conversations=[c for d in datasets for c in d.conversations], stats=stats)
+
+
 def load(name: str, path: str | Path, **kwargs: Any) -> Dataset:
     if name == "locomo":
         return load_locomo(path, **kwargs)

@@ -128,7 +128,8 @@ def memoryweave_system(config: RecallConfig | None = None, *, name: str = "memor
         mw.add_many(items, embeddings=vecs, namespace="eval")
         return mw
 
-    def system(index: DocIndex, query: Query) -> list[str]:
+    def scored(index: DocIndex, query: Query) -> list[tuple[str, float]]:
+        """Ranked doc ids, each with its recollection's relevance."""
         key = f"mw:{name}"
         if key not in index._cache:
             index._cache[key] = build(index)
@@ -137,13 +138,17 @@ def memoryweave_system(config: RecallConfig | None = None, *, name: str = "memor
         if query.time is not None:
             kwargs["at"] = query.time
         recs = mw.recall(query.text, k=depth, **kwargs)
-        out: list[str] = []
+        out: dict[str, float] = {}
         for r in recs:
             doc = r.trace.metadata.get("doc_id")
             if doc is not None and doc not in out:
-                out.append(doc)
-        return out
+                out[doc] = r.relevance
+        return list(out.items())
 
+    def system(index: DocIndex, query: Query) -> list[str]:
+        return [doc for doc, _ in scored(index, query)]
+
+    system.scored = scored  # type: ignore[attr-defined]
     return system
 
 
@@ -235,8 +240,10 @@ def run_locomo(ds: Dataset, systems: Mapping[str, System], *, ks: Sequence[int] 
     indexes = build_turn_indexes(ds, cache, embedder, progress)
     queries = build_queries(ds, cache, embedder, progress)
     ks = sorted(set(ks) | {10})
-    result: dict[str, Any] = {"dataset": "locomo", "n_questions": 0, "stats": ds.stats, "systems": {}}
+    result: dict[str, Any] = {"dataset": "locomo", "n_questions": 0, "stats": ds.stats, "systems": {},
+                              "budget": BUDGET_NOTE}
     n_q = sum(len(c.questions) for c in ds.conversations)
+    lengths = {id(idx): _lengths(idx) for idx in indexes}
     for name, system in systems.items():
         rows, cats = [], []
         t0 = time.perf_counter()
@@ -247,13 +254,47 @@ def run_locomo(ds: Dataset, systems: Mapping[str, System], *, ks: Sequence[int] 
             for k in ks:
                 row[f"recall@{k}"] = M.recall_at_k(ranked, q.evidence, k)
             row["ndcg@10"] = M.ndcg_at_k(ranked, q.evidence, 10)
+            row.update(_budget_row(ranked, q.evidence, lengths[id(idx)]))
             rows.append(row)
             cats.append(q.category)
         summary = _summarise(rows, cats, lambda c: c in headline_categories)
         summary["seconds_per_question"] = (time.perf_counter() - t0) / max(len(rows), 1)
         result["systems"][name] = summary
         result["n_questions"] = summary["n"]
+    if "memoryweave" in systems and len(indexes) > 1:
+        result["systems"]["memoryweave"].update(_locomo_relevance(ds, indexes))
     return result
+
+
+def _locomo_relevance(ds: Dataset, indexes: list[DocIndex]) -> dict[str, Any]:
+    """Relevance and abstention of the shipped defaults, held out by
+    conversation (calibration.py): the calibrator is refitted without the
+    conversations it predicts, the threshold is the shipped one."""
+    from ..relevance import PROMPT_MIN_RELEVANCE
+    from . import calibration
+
+    memories = []
+    for idx in indexes:
+        mw = idx._cache.get("mw:memoryweave")
+        if mw is None:
+            return {}
+        memories.append((mw, {t.id: t.metadata["doc_id"] for t in mw.traces("eval")}))
+    rows = calibration.locomo_rows(ds, memories, namespace="eval")
+    return calibration.judge(rows, calibration.cross_fit(rows), PROMPT_MIN_RELEVANCE)
+
+
+#: How the budget metrics count (written into the result JSON).
+BUDGET_NOTE = {"budgets": [256, 512, 1024], "unit": "whitespace words of the returned text, speaker prefix included",
+               "fill": "in rank order; the first item that does not fit ends the prompt"}
+BUDGETS = (256, 512, 1024)
+
+
+def _lengths(index: DocIndex) -> dict[str, int]:
+    return {i: M.whitespace_tokens(t) for i, t in zip(index.ids, index.texts)}
+
+
+def _budget_row(ranked: Sequence[str], evidence: Sequence[str], lengths: Mapping[str, int]) -> dict[str, float]:
+    return {f"budget_recall@{b}": M.budget_recall(ranked, evidence, lengths, b) for b in BUDGETS}
 
 
 def build_session_indexes(ds: Dataset, cache: EmbeddingCache, embedder: Any, progress: bool) -> list[DocIndex]:
@@ -275,13 +316,15 @@ def build_session_indexes(ds: Dataset, cache: EmbeddingCache, embedder: Any, pro
 
 
 def build_lme_turn_indexes(ds: Dataset, cache: EmbeddingCache, embedder: Any, progress: bool) -> list[DocIndex]:
-    """Turn-level variant: user turns only (has_answer marks evidence turns)."""
+    """Turn-level variant: every turn, the assistant's too (``has_answer``
+    marks evidence turns, and single-session-assistant questions ask about
+    what the assistant said)."""
     out = []
-    texts = [t.text for c in ds.conversations for t in c.turns if t.speaker == "user"]
+    texts = [t.text for c in ds.conversations for t in c.turns]
     vecs = cache.embed(texts, embedder, progress=progress)
     start = 0
     for c in ds.conversations:
-        turns = [t for t in c.turns if t.speaker == "user"]
+        turns = c.turns
         out.append(DocIndex(conversation=c, ids=[t.id for t in turns], texts=[t.text for t in turns],
                             vectors=vecs[start : start + len(turns)], level="turn", turns=turns))
         start += len(turns)
@@ -291,19 +334,33 @@ def build_lme_turn_indexes(ds: Dataset, cache: EmbeddingCache, embedder: Any, pr
 def run_longmemeval(ds: Dataset, systems: Mapping[str, System], *, ks: Sequence[int] = (5, 10),
                     embedder: Any = None, cache: EmbeddingCache | None = None, progress: bool = True,
                     turn_level: bool = True) -> dict[str, Any]:
+    """Session level by the official protocol (abstention questions left
+    out); turn level over every turn, with the budget metrics.  Abstention
+    (``_abs``) questions, when the dataset keeps them, are the "nothing
+    relevant" set for MemoryWeave's relevance threshold."""
     cache = cache or EmbeddingCache(MODEL_NAME)
     embedder = _embedder_or_none(embedder)
     sess_idx = build_session_indexes(ds, cache, embedder, progress)
     turn_idx = build_lme_turn_indexes(ds, cache, embedder, progress) if turn_level else None
     queries = build_queries(ds, cache, embedder, progress)
-    result: dict[str, Any] = {"dataset": "longmemeval", "n_questions": len(ds.questions), "stats": ds.stats,
-                              "systems": {}}
+    n_abs = sum(q.abstention for q in ds.questions)
+    result: dict[str, Any] = {"dataset": "longmemeval", "n_questions": len(ds.questions) - n_abs,
+                              "n_abstention": n_abs, "stats": ds.stats, "systems": {},
+                              "budget": {**BUDGET_NOTE, "level": "turn"}}
+    lengths = [_lengths(idx) for idx in turn_idx] if turn_idx is not None else []
     for name, system in systems.items():
         rows, cats = [], []
+        scored = getattr(system, "scored", None) if name == "memoryweave" and turn_idx is not None else None
+        real: list[tuple[np.ndarray, np.ndarray]] = []
+        foreign: list[np.ndarray] = []
         t0 = time.perf_counter()
         for i, idx in enumerate(_progress(sess_idx, len(sess_idx), name, progress)):
             q = idx.conversation.questions[0]
             query = queries[q.id]
+            if q.abstention:
+                if scored is not None:
+                    foreign.append(np.array([p for _, p in scored(turn_idx[i], query)[:10]]))
+                continue
             ranked = list(system(idx, query))
             row = {}
             for k in ks:
@@ -311,11 +368,16 @@ def run_longmemeval(ds: Dataset, systems: Mapping[str, System], *, ks: Sequence[
                 row[f"recall_all@{k}"] = M.recall_all_at_k(ranked, q.evidence_sessions, k)
                 row[f"ndcg_any@{k}"] = M.ndcg_any_at_k(ranked, q.evidence_sessions, k)
             if turn_idx is not None and q.evidence:
-                tranked = list(system(turn_idx[i], query))
+                pairs = scored(turn_idx[i], query) if scored is not None else None
+                tranked = [d for d, _ in pairs] if pairs is not None else list(system(turn_idx[i], query))
                 for k in ks:
                     row[f"turn_recall_any@{k}"] = M.recall_any_at_k(tranked, q.evidence, k)
                     row[f"turn_recall_all@{k}"] = M.recall_all_at_k(tranked, q.evidence, k)
                     row[f"turn_recall@{k}"] = M.recall_at_k(tranked, q.evidence, k)
+                row.update(_budget_row(tranked, q.evidence, lengths[i]))
+                if pairs is not None:
+                    ev = set(q.evidence)
+                    real.append((np.array([p for _, p in pairs[:10]]), np.array([d in ev for d, _ in pairs[:10]])))
             rows.append(row)
             cats.append(q.category)
         # turn-level keys can be missing for questions without has_answer turns: average what exists
@@ -328,9 +390,30 @@ def run_longmemeval(ds: Dataset, systems: Mapping[str, System], *, ks: Sequence[
             per[cat] = {k: M.mean(r[k] for r in sub if k in r) for k in keys if any(k in r for r in sub)}
             per[cat]["n"] = len(sub)
         summary["per_category"] = per
-        summary["seconds_per_question"] = (time.perf_counter() - t0) / max(len(rows), 1)
+        summary["seconds_per_question"] = (time.perf_counter() - t0) / max(len(rows) + len(foreign), 1)
+        if scored is not None and real:
+            summary.update(_shipped_relevance(real, foreign))
         result["systems"][name] = summary
     return result
+
+
+def _shipped_relevance(real: list[tuple[np.ndarray, np.ndarray]], foreign: list[np.ndarray]) -> dict[str, Any]:
+    """ECE, Brier and the abstention curve of the shipped calibrator (fitted
+    on LoCoMo only, so every LongMemEval question is held out) at the turn
+    level's top 10; the foreign set is the abstention questions."""
+    from ..relevance import PROMPT_MIN_RELEVANCE
+    from .calibration import THRESHOLDS
+
+    p = np.concatenate([a for a, _ in real])
+    y = np.concatenate([b for _, b in real])
+    curve = M.abstention_curve(real, foreign, sorted(set(THRESHOLDS) | {PROMPT_MIN_RELEVANCE}))
+    at = next(c for c in curve if c["threshold"] == PROMPT_MIN_RELEVANCE)
+    return {
+        "relevance": {"ece": M.ece(p, y), "brier": M.brier(p, y), "n_traces": int(len(y)),
+                      "evidence_rate": float(y.mean()), "on": "turn level, top 10 of each question"},
+        "abstention": {**at, "n_questions": len(real), "n_foreign": len(foreign),
+                       "foreign_set": "LongMemEval _abs questions", "curve": curve},
+    }
 
 
 # ----------------------------------------------------------------------------- reporting

@@ -53,7 +53,7 @@ NAMESPACE = "bench"
 def build(db: Path, n: int, longmemeval: str, locomo: str) -> tuple[int, list[str]]:
     """Write the first ``n`` turns into ``db``; returns (traces, benchmark questions)."""
     from memoryweave_core.eval.datasets import load_locomo, load_longmemeval
-    from memoryweave_core.eval.harness import CachedEmbedder
+    from memoryweave_core.eval.systems import CachedEmbedder
     from memoryweave_core.memory import MemoryWeave
 
     items: list[dict[str, Any]] = []

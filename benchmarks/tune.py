@@ -9,6 +9,14 @@ the held-out scores are the honest estimate quoted in the README.  The
 shipped defaults are the weights fitted on all ten, printed last.
 
     .venv/bin/python benchmarks/tune.py --data ../shared/data/locomo10.json --out benchmarks/results/tune.json
+
+With ``--relevance`` it fits the relevance calibrator instead (on the
+shipped fusion weights): held-out ECE, Brier and abstention curve by the same
+five folds across conversations, the threshold for the prompt-facing
+adapters read off that curve, and the coefficients fitted on all ten
+conversations, printed to paste into ``relevance.py``:
+
+    .venv/bin/python benchmarks/tune.py --relevance --out benchmarks/results/relevance.json
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from memoryweave_core import MemoryWeave, RecallConfig  # noqa: E402
 from memoryweave_core.config import FEATURES  # noqa: E402
 from memoryweave_core.eval.cache import EmbeddingCache  # noqa: E402
 from memoryweave_core.eval.datasets import load_locomo  # noqa: E402
-from memoryweave_core.eval.harness import MODEL_NAME, CachedEmbedder  # noqa: E402
+from memoryweave_core.eval.systems import MODEL_NAME, CachedEmbedder  # noqa: E402
 from memoryweave_core.retrieval import normalise  # noqa: E402
 
 CATEGORIES = ("1", "2", "3", "4")
@@ -116,12 +124,52 @@ def fit(questions, start: dict[str, float], rounds: int = 6) -> dict[str, float]
     return dict(zip(FEATURES, w.tolist()))
 
 
+def fit_relevance(data: str, folds: int, out: str | None) -> int:
+    """Held-out calibration figures, the chosen threshold and the final coefficients."""
+    from memoryweave_core.eval import calibration
+    from memoryweave_core.relevance import SIGNALS
+
+    t0 = time.time()
+    ds = load_locomo(data)
+    cache = EmbeddingCache(MODEL_NAME)
+    rows = calibration.locomo_rows(ds, calibration.build_memories(ds, cache, CachedEmbedder(cache)))
+    print(f"{len(rows)} question rows (real and foreign) in {time.time() - t0:.0f}s", file=sys.stderr)
+    held = calibration.cross_fit(rows, folds)
+    curve = calibration.judge(rows, held, 0.0)["abstention"]["curve"]
+    threshold = calibration.choose_threshold(curve)
+    report = calibration.judge(rows, held, threshold)
+    final = calibration.fit_rows(rows)
+    print("held-out relevance:", json.dumps(report["relevance"]))
+    print("threshold  evidence_kept  nonevidence_dropped  foreign_empty")
+    for c in report["abstention"]["curve"]:
+        mark = "  <- PROMPT_MIN_RELEVANCE" if c["threshold"] == threshold else ""
+        print(f"  {c['threshold']:.2f}     {c['evidence_kept']:.3f}          {c['nonevidence_dropped']:.3f}"
+              f"                {c['foreign_empty']:.3f}{mark}")
+    print("calibrator fitted on all conversations (paste into relevance.py):")
+    print(f"DEFAULT_CALIBRATOR = Calibrator(\n    mean={_r(final.mean)},\n    scale={_r(final.scale)},"
+          f"\n    coef={_r(final.coef)},\n    intercept={final.intercept:.4f},\n)\nPROMPT_MIN_RELEVANCE = {threshold}")
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps({
+            "held_out": report, "threshold": threshold, "folds": folds, "signals": list(SIGNALS),
+            "calibrator": {"mean": final.mean, "scale": final.scale, "coef": final.coef, "intercept": final.intercept},
+        }, indent=2))
+    return 0
+
+
+def _r(values) -> str:
+    return "(" + ", ".join(f"{v:.4f}" for v in values) + ")"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="../shared/data/locomo10.json")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--out", help="write fitted weights and held-out scores as JSON")
+    p.add_argument("--relevance", action="store_true", help="fit the relevance calibrator, not the fusion weights")
     args = p.parse_args(argv)
+    if args.relevance:
+        return fit_relevance(args.data, args.folds, args.out)
 
     t0 = time.time()
     questions = build_questions(args.data)

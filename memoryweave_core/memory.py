@@ -25,6 +25,7 @@ from .encoder import MemoryEncoder, turn_text
 from .errors import DimensionMismatchError, InvalidInputError, TraceNotFoundError
 from .names import NameIndex
 from .recollection import RecallResult
+from .relevance import check_relevance
 from .retrieval import FeatureTable, Query, Retriever, names_in, strip_names
 from .storage.base import Store
 from .summary import summarise, summary_html
@@ -332,6 +333,7 @@ class MemoryWeave(AsyncMemoryMixin):
         exclude: Iterable[str] = (),
         config: RecallConfig | None = None,
         query_vector: Any = None,
+        min_relevance: float | None = None,
     ) -> RecallResult:
         """The ``k`` memories that best fit ``query`` at time ``at`` (default now).
 
@@ -344,10 +346,16 @@ class MemoryWeave(AsyncMemoryMixin):
         ``config`` overrides the memory's RecallConfig for this call only;
         ``query_vector`` supplies a ready query embedding (then ``query`` may
         be empty and only feeds the lexical and temporal pathways).
+
+        ``min_relevance`` (in [0, 1]) drops those of the top ``k`` whose
+        calibrated relevance is lower, so a recall may return fewer than
+        ``k``, or nothing: "nothing relevant" is an answer.  The prompt-facing
+        adapters use ``relevance.PROMPT_MIN_RELEVANCE``; by default none applies.
         """
         if query_vector is None or query:
             check_text(query, "query")
         k = check_k(k)
+        floor = check_relevance(min_relevance)
         ns = check_namespace(namespace)
         excluded = {exclude} if isinstance(exclude, str) else set(exclude)
         now = to_timestamp(at, default=self.clock())
@@ -367,6 +375,7 @@ class MemoryWeave(AsyncMemoryMixin):
                 request, wanted, prototypes=art.prototypes_ if art.n_categories_ else None, explain=explain
             )
             found = [r for r in found if r.trace.id not in excluded][:k]
+            found = [r for r in found if r.relevance >= floor]
             if record_access and found:
                 self.store.record_access([r.trace.id for r in found], now)
         return RecallResult(found)

@@ -18,12 +18,16 @@ class Recollection:
     (weight times the candidate-normalised feature value), so the
     contributions add up to the score.  ``raw`` keeps each feature's
     un-normalised value (a cosine, a BM25 score, an activation in log units).
+    ``relevance`` is the calibrated probability that the trace is evidence
+    for the query (``relevance.py``): unlike ``score``, it can be compared
+    across queries and thresholded.
     """
 
     trace: Trace
     score: float
     features: dict[str, float] = field(default_factory=dict)
     raw: dict[str, float] = field(default_factory=dict)
+    relevance: float = 0.0
 
     @property
     def text(self) -> str:
@@ -34,7 +38,7 @@ class Recollection:
         t = self.trace
         where = f"episode {t.episode} #{t.position}" if t.episode is not None else "no episode"
         head = f"{self.score:+.3f}  {t.speaker + ': ' if t.speaker else ''}{t.text}"
-        meta = f"        [{where}, {format_time(t.time)}]"
+        meta = f"        [{where}, {format_time(t.time)}]  relevance {self.relevance:.2f}"
         parts = sorted(self.features.items(), key=lambda kv: -abs(kv[1]))
         why = "        " + "  ".join(
             f"{name} {value:+.3f}" + (f" ({self.raw[name]:.3g})" if name in self.raw else "") for name, value in parts
@@ -62,11 +66,11 @@ class RecallResult(list):
             t = r.trace
             cells = "".join(f"<td>{r.features.get(f, 0.0):+.2f}</td>" for f in feats)
             rows.append(
-                f"<tr><td>{i}</td><td>{r.score:+.3f}</td><td>{html.escape(t.speaker or '')}</td>"
+                f"<tr><td>{i}</td><td>{r.score:+.3f}</td><td>{r.relevance:.2f}</td><td>{html.escape(t.speaker or '')}</td>"
                 f"<td style='text-align:left'>{html.escape(t.text[:300])}</td>"
                 f"<td>{html.escape(str(t.episode))}</td><td>{format_time(t.time)}</td>{cells}</tr>"
             )
         return (
-            "<table><thead><tr><th>#</th><th>score</th><th>speaker</th><th>text</th><th>episode</th>"
+            "<table><thead><tr><th>#</th><th>score</th><th>relevance</th><th>speaker</th><th>text</th><th>episode</th>"
             f"<th>time</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
         )

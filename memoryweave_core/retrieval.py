@@ -29,6 +29,7 @@ from .lexical import tokenize
 from .pathways import Context, Query, fuse, normalise, pathways, zscore
 from .pool import Pool
 from .recollection import Recollection
+from .relevance import DEFAULT_CALIBRATOR, signals
 from .storage.base import Search, Store
 
 __all__ = ["FeatureTable", "Query", "Retriever", "fuse", "names_in", "normalise", "strip_names", "zscore"]
@@ -59,6 +60,8 @@ class FeatureTable:
 
     ids: list[str]
     raw: dict[str, np.ndarray]
+    #: Share of the query's distinct words that no trace of the namespace contains.
+    unseen: float = 0.0
 
 
 class Retriever:
@@ -75,6 +78,8 @@ class Retriever:
         if not table.ids:
             return []
         score, contributions = fuse(table.raw, self.config.weights)
+        # -- relevance hook: a probability comparable across queries (relevance.py)
+        relevance = DEFAULT_CALIBRATOR.predict(signals(table.raw, score, table.unseen))
         order = np.argsort(-score, kind="stable")[:k].tolist()
         # Only the winners are read whole; one deleted meanwhile is left out.
         traces = {t.id: t for t in self.store.get([table.ids[i] for i in order], query.namespace)}
@@ -84,6 +89,7 @@ class Retriever:
                 score=float(score[i]),
                 features={f: float(c[i]) for f, c in contributions.items()},
                 raw={f: float(v[i]) for f, v in table.raw.items() if f in contributions} if explain else {},
+                relevance=float(relevance[i]),
             )
             for i in order
             if table.ids[i] in traces
@@ -107,7 +113,11 @@ class Retriever:
                 value = ctx.value(p.name)
                 if value is not None:
                     raw[p.name] = value
-        return FeatureTable(pool.ids, raw)
+        unseen = 0.0
+        if terms:  # the share of query words no trace of the namespace holds (a relevance signal)
+            df = ctx.lexical_stats()[2]
+            unseen = sum(1 for t in set(terms) if not df.get(t)) / len(set(terms))
+        return FeatureTable(pool.ids, raw, unseen)
 
     def _pool(self, ns: str, qv: np.ndarray, tv: np.ndarray, terms: list[str]) -> Pool:
         """The first-round candidates of every pathway and (in the same store

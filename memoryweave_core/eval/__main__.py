@@ -11,7 +11,8 @@ from typing import Sequence
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="memoryweave eval", description="Retrieval benchmarks for MemoryWeave.")
     p.add_argument("dataset", choices=["locomo", "longmemeval"])
-    p.add_argument("--data", required=True, help="path to locomo10.json or a LongMemEval json file")
+    p.add_argument("--data", required=True, nargs="+",
+                   help="locomo10.json, or LongMemEval files (.json or .json.gz; several are merged)")
     p.add_argument("--k", type=int, nargs="+", default=[5, 10], help="cut-offs (default 5 10)")
     p.add_argument("--out", help="write the JSON result here")
     p.add_argument("--systems", nargs="+", help="only these systems (e.g. memoryweave dense bm25 rrf)")
@@ -27,10 +28,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from .cache import EmbeddingCache
-    from .datasets import load
-    from .harness import MODEL_NAME, default_systems, format_table, run_locomo, run_longmemeval, write_json
+    from .datasets import load, merge
+    from .harness import format_table, run_locomo, run_longmemeval, write_json
+    from .systems import MODEL_NAME, default_systems
 
-    ds = load(args.dataset, args.data)
+    # LongMemEval keeps its _abs questions: the harness leaves them out of the
+    # official metrics and asks them as the "nothing relevant" set.
+    kwargs = {"skip_abstention": False} if args.dataset == "longmemeval" else {}
+    ds = merge([load(args.dataset, path, **kwargs) for path in args.data])
     if args.limit:
         ds.conversations = ds.conversations[: args.limit]
     systems = default_systems(with_memoryweave=not args.no_memoryweave, ablations=not args.no_ablations)
@@ -48,8 +53,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         cols = [f"recall@{k}" for k in sorted(set(args.k) | {10})] + ["ndcg@10"]
     else:
         cols = [f"{m}@{k}" for k in sorted(args.k) for m in ("recall_any", "recall_all", "ndcg_any")]
+        cols += ["turn_recall@10"]
+    cols += ["budget_recall@256", "budget_recall@512", "budget_recall@1024"]
     print(f"{result['dataset']}: {result['n_questions']} questions (headline); data stats: {ds.stats}")
     print(format_table(result, cols))
+    mw = result["systems"].get("memoryweave", {})
+    if "relevance" in mw:
+        ab = mw["abstention"]
+        print(f"memoryweave relevance: ECE {mw['relevance']['ece']:.3f}, Brier {mw['relevance']['brier']:.3f}; "
+              f"at min_relevance {ab['threshold']}: evidence kept {ab['evidence_kept']:.3f}, non-evidence dropped "
+              f"{ab['nonevidence_dropped']:.3f}, foreign questions empty {ab['foreign_empty']:.3f}")
     if args.out:
         write_json(result, args.out)
         print(f"wrote {args.out}")

@@ -15,6 +15,7 @@ LongMemEval, evidence sessions).
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from dataclasses import dataclass, field
@@ -83,6 +84,15 @@ class Dataset:
     @property
     def questions(self) -> list[Question]:
         return [q for c in self.conversations for q in c.questions]
+
+
+def read_json(path: str | Path) -> Any:
+    """A JSON file, gzip-compressed when its name ends in ``.gz`` (the dev data ships so)."""
+    path = Path(path)
+    if path.suffix == ".gz":
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            return json.load(fh)
+    return json.loads(path.read_text())
 
 
 # ----------------------------------------------------------------------------- LoCoMo
@@ -155,7 +165,7 @@ def load_locomo(path: str | Path, *, categories: tuple[int, ...] | None = None) 
     are skipped and counted in ``stats``.  Question time is the last session's
     time (questions are asked after the conversation).
     """
-    data = json.loads(Path(path).read_text())
+    data = read_json(path)
     convs: list[Conversation] = []
     stats = {"questions_total": 0, "questions_used": 0, "skipped_no_evidence": 0,
              "evidence_entries_repaired": 0, "evidence_ids_dropped": 0, "turns": 0, "sessions": 0}
@@ -211,7 +221,7 @@ def load_longmemeval(path: str | Path, *, skip_abstention: bool = True) -> Datas
     (``question_id`` ending in ``_abs``) are skipped by default, as the
     official retrieval protocol does.
     """
-    data = json.loads(Path(path).read_text())
+    data = read_json(path)
     convs: list[Conversation] = []
     stats = {"questions_total": len(data), "questions_used": 0, "skipped_abstention": 0,
              "skipped_no_evidence": 0, "turns": 0, "sessions": 0}
@@ -249,6 +259,18 @@ def load_longmemeval(path: str | Path, *, skip_abstention: bool = True) -> Datas
         stats["sessions"] += len(sessions)
         convs.append(Conversation(id=qid, sessions=sessions, questions=[q], speakers=["user", "assistant"]))
     return Dataset(name="longmemeval", conversations=convs, stats=stats)
+
+
+def merge(datasets: list[Dataset]) -> Dataset:
+    """Several files of one benchmark as one dataset (the LongMemEval dev
+    questions come in two files); their stats are added up."""
+    if len({d.name for d in datasets}) != 1:
+        raise ValueError("only files of one benchmark can be merged")
+    stats: dict[str, Any] = {}
+    for d in datasets:
+        for key, value in d.stats.items():
+            stats[key] = stats.get(key, 0) + value if isinstance(value, (int, float)) else value
+    return Dataset(name=datasets[0].name, conversations=[c for d in datasets for c in d.conversations], stats=stats)
 
 
 def load(name: str, path: str | Path, **kwargs: Any) -> Dataset:

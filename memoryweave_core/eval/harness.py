@@ -1,171 +1,25 @@
 """Run several retrieval systems over one benchmark on the same embeddings.
 
-A *system* is a callable ``system(index, query) -> ranked ids`` (best first),
-where ``index`` is a :class:`DocIndex` (one per conversation: document ids,
-texts, cached vectors, a lazily built BM25) and ``query`` a :class:`Query`
-(question, its vector, its time).  Baselines are plain functions; MemoryWeave
-is wrapped by :func:`memoryweave_system`, which builds one memory per
-conversation and ranks with ``recall``.
-
-``run_locomo`` scores turn-level evidence (Recall@k, NDCG@k), overall over
-categories 1-4 and per category (5, adversarial, separately).
-``run_longmemeval`` follows the official protocol at session level (sessions
-keyed by their user turns; recall_any/all@k, ndcg_any@k) and adds turn-level
-recall from ``has_answer``.
+The systems (baselines and MemoryWeave) live in :mod:`.systems`.
+``run_locomo`` scores turn-level evidence (Recall@k, NDCG@k, recall within a
+prompt budget), overall over categories 1-4 and per category (5,
+adversarial, separately).  ``run_longmemeval`` follows the official protocol
+at session level (sessions keyed by their user turns; recall_any/all@k,
+ndcg_any@k) and adds turn-level recall from ``has_answer``.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..config import RecallConfig
 from . import metrics as M
-from .baselines import ReferenceBM25, dense_scores, rank, reference_tokenize, rrf
 from .cache import EmbeddingCache
-from .datasets import Conversation, Dataset, Question
-
-MODEL_NAME = "all-MiniLM-L6-v2"
-
-
-# ----------------------------------------------------------------------------- index / query
-
-
-@dataclass
-class DocIndex:
-    conversation: Conversation
-    ids: list[str]
-    texts: list[str]
-    vectors: np.ndarray
-    level: str = "turn"  # "turn" or "session"
-    turns: list[Any] = field(default_factory=list)  # Turn objects when level == "turn"
-    _bm25: ReferenceBM25 | None = None
-    _cache: dict[str, Any] = field(default_factory=dict)  # per-system scratch (e.g. a built memory)
-
-    @property
-    def bm25(self) -> ReferenceBM25:
-        if self._bm25 is None:
-            self._bm25 = ReferenceBM25([reference_tokenize(t) for t in self.texts])
-        return self._bm25
-
-
-@dataclass
-class Query:
-    question: Question
-    text: str
-    vector: np.ndarray
-    time: float | None
-
-
-System = Callable[[DocIndex, Query], Sequence[str]]
-
-
-# ----------------------------------------------------------------------------- baselines as systems
-
-
-def dense_system(index: DocIndex, query: Query) -> list[str]:
-    return [index.ids[i] for i in rank(dense_scores(index.vectors, query.vector))]
-
-
-def bm25_system(index: DocIndex, query: Query) -> list[str]:
-    return [index.ids[i] for i in rank(index.bm25.scores(reference_tokenize(query.text)))]
-
-
-def rrf_system(index: DocIndex, query: Query) -> list[str]:
-    n = len(index.ids)
-    fused = rrf([rank(dense_scores(index.vectors, query.vector)), rank(index.bm25.scores(reference_tokenize(query.text)))], n)
-    return [index.ids[i] for i in rank(fused)]
-
-
-BASELINES: dict[str, System] = {"dense": dense_system, "bm25": bm25_system, "rrf": rrf_system}
-
-
-# ----------------------------------------------------------------------------- MemoryWeave
-
-
-class CachedEmbedder:
-    """all-MiniLM-L6-v2 behind the disk cache: texts seen before cost nothing."""
-
-    dim = 384
-
-    def __init__(self, cache: EmbeddingCache | None = None) -> None:
-        self.cache = cache or EmbeddingCache(MODEL_NAME)
-        self._model = None
-
-    def embed(self, texts):
-        texts = list(texts)
-        if not texts:
-            return np.zeros((0, self.dim), np.float32)
-        found = self.cache.get_many(texts)
-        if len(found) < len(set(texts)) and self._model is None:
-            from memoryweave_core.embedders import default_embedder
-
-            self._model = default_embedder()
-        return self.cache.embed(texts, self._model)
-
-
-def memoryweave_system(config: RecallConfig | None = None, *, name: str = "memoryweave", depth: int = 50) -> System:
-    """Wrap MemoryWeave: one memory per conversation, items added with cached vectors.
-
-    Turn-level indexes add every turn as an item (episode = session); session
-    level indexes add one item per session, its key (the user turns joined,
-    as the official LongMemEval protocol indexes sessions).  ``depth`` is how
-    many recollections are asked for.  Without a ``config`` the shipped
-    defaults are used.
-    """
-    from memoryweave_core.memory import MemoryWeave
-
-    config = config or RecallConfig()
-
-    def build(index: DocIndex):
-        items, vecs = index._cache.get("mw_items") or _items_for(index)
-        emb = CachedEmbedder()
-        mw = MemoryWeave(embedder=emb, config=config)
-        mw.add_many(items, embeddings=vecs, namespace="eval")
-        return mw
-
-    def system(index: DocIndex, query: Query) -> list[str]:
-        key = f"mw:{name}"
-        if key not in index._cache:
-            index._cache[key] = build(index)
-        mw = index._cache[key]
-        kwargs: dict[str, Any] = {"namespace": "eval", "record_access": False}
-        if query.time is not None:
-            kwargs["at"] = query.time
-        recs = mw.recall(query.text, k=depth, **kwargs)
-        out: list[str] = []
-        for r in recs:
-            doc = r.trace.metadata.get("doc_id")
-            if doc is not None and doc not in out:
-                out.append(doc)
-        return out
-
-    return system
-
-
-def _items_for(index: DocIndex):
-    items, vecs = [], []
-    if index.level == "turn":
-        for i, t in enumerate(index.turns):
-            items.append({"text": t.body, "speaker": t.speaker, "episode": t.session_id, "time": t.time,
-                          "metadata": {"doc_id": index.ids[i], "position": t.position}})
-        vecs = index.vectors
-    else:
-        # Official protocol: one key per session, its user turns joined.
-        sessions = index.conversation.sessions
-        for i, sess in enumerate(sessions):
-            items.append({"text": index.texts[i], "speaker": None, "episode": sess.id, "time": sess.time,
-                          "metadata": {"doc_id": sess.id}})
-        vecs = index.vectors
-    keep = [i for i, item in enumerate(items) if item["text"].strip()]  # a memory needs words
-    items, vecs = [items[i] for i in keep], np.asarray(vecs)[keep]
-    index._cache["mw_items"] = (items, vecs)
-    return items, vecs
-
+from .datasets import Dataset
+from .systems import MODEL_NAME, DocIndex, Query, System
 
 # ----------------------------------------------------------------------------- running
 
@@ -235,8 +89,10 @@ def run_locomo(ds: Dataset, systems: Mapping[str, System], *, ks: Sequence[int] 
     indexes = build_turn_indexes(ds, cache, embedder, progress)
     queries = build_queries(ds, cache, embedder, progress)
     ks = sorted(set(ks) | {10})
-    result: dict[str, Any] = {"dataset": "locomo", "n_questions": 0, "stats": ds.stats, "systems": {}}
+    result: dict[str, Any] = {"dataset": "locomo", "n_questions": 0, "stats": ds.stats, "systems": {},
+                              "budget": BUDGET_NOTE}
     n_q = sum(len(c.questions) for c in ds.conversations)
+    lengths = {id(idx): _lengths(idx) for idx in indexes}
     for name, system in systems.items():
         rows, cats = [], []
         t0 = time.perf_counter()
@@ -247,13 +103,47 @@ def run_locomo(ds: Dataset, systems: Mapping[str, System], *, ks: Sequence[int] 
             for k in ks:
                 row[f"recall@{k}"] = M.recall_at_k(ranked, q.evidence, k)
             row["ndcg@10"] = M.ndcg_at_k(ranked, q.evidence, 10)
+            row.update(_budget_row(ranked, q.evidence, lengths[id(idx)]))
             rows.append(row)
             cats.append(q.category)
         summary = _summarise(rows, cats, lambda c: c in headline_categories)
         summary["seconds_per_question"] = (time.perf_counter() - t0) / max(len(rows), 1)
         result["systems"][name] = summary
         result["n_questions"] = summary["n"]
+    if "memoryweave" in systems and len(indexes) > 1:
+        result["systems"]["memoryweave"].update(_locomo_relevance(ds, indexes))
     return result
+
+
+def _locomo_relevance(ds: Dataset, indexes: list[DocIndex]) -> dict[str, Any]:
+    """Relevance and abstention of the shipped defaults, held out by
+    conversation (calibration.py): the calibrator is refitted without the
+    conversations it predicts, the threshold is the shipped one."""
+    from ..relevance import PROMPT_MIN_RELEVANCE
+    from . import calibration
+
+    memories = []
+    for idx in indexes:
+        mw = idx._cache.get("mw:memoryweave")
+        if mw is None:
+            return {}
+        memories.append((mw, {t.id: t.metadata["doc_id"] for t in mw.traces("eval")}))
+    rows = calibration.locomo_rows(ds, memories, namespace="eval")
+    return calibration.judge(rows, calibration.cross_fit(rows), PROMPT_MIN_RELEVANCE)
+
+
+#: How the budget metrics count (written into the result JSON).
+BUDGET_NOTE = {"budgets": [256, 512, 1024], "unit": "whitespace words of the returned text, speaker prefix included",
+               "fill": "in rank order; the first item that does not fit ends the prompt"}
+BUDGETS = (256, 512, 1024)
+
+
+def _lengths(index: DocIndex) -> dict[str, int]:
+    return {i: M.whitespace_tokens(t) for i, t in zip(index.ids, index.texts)}
+
+
+def _budget_row(ranked: Sequence[str], evidence: Sequence[str], lengths: Mapping[str, int]) -> dict[str, float]:
+    return {f"budget_recall@{b}": M.budget_recall(ranked, evidence, lengths, b) for b in BUDGETS}
 
 
 def build_session_indexes(ds: Dataset, cache: EmbeddingCache, embedder: Any, progress: bool) -> list[DocIndex]:
@@ -275,13 +165,15 @@ def build_session_indexes(ds: Dataset, cache: EmbeddingCache, embedder: Any, pro
 
 
 def build_lme_turn_indexes(ds: Dataset, cache: EmbeddingCache, embedder: Any, progress: bool) -> list[DocIndex]:
-    """Turn-level variant: user turns only (has_answer marks evidence turns)."""
+    """Turn-level variant: every turn, the assistant's too (``has_answer``
+    marks evidence turns, and single-session-assistant questions ask about
+    what the assistant said)."""
     out = []
-    texts = [t.text for c in ds.conversations for t in c.turns if t.speaker == "user"]
+    texts = [t.text for c in ds.conversations for t in c.turns]
     vecs = cache.embed(texts, embedder, progress=progress)
     start = 0
     for c in ds.conversations:
-        turns = [t for t in c.turns if t.speaker == "user"]
+        turns = c.turns
         out.append(DocIndex(conversation=c, ids=[t.id for t in turns], texts=[t.text for t in turns],
                             vectors=vecs[start : start + len(turns)], level="turn", turns=turns))
         start += len(turns)
@@ -291,19 +183,33 @@ def build_lme_turn_indexes(ds: Dataset, cache: EmbeddingCache, embedder: Any, pr
 def run_longmemeval(ds: Dataset, systems: Mapping[str, System], *, ks: Sequence[int] = (5, 10),
                     embedder: Any = None, cache: EmbeddingCache | None = None, progress: bool = True,
                     turn_level: bool = True) -> dict[str, Any]:
+    """Session level by the official protocol (abstention questions left
+    out); turn level over every turn, with the budget metrics.  Abstention
+    (``_abs``) questions, when the dataset keeps them, are the "nothing
+    relevant" set for MemoryWeave's relevance threshold."""
     cache = cache or EmbeddingCache(MODEL_NAME)
     embedder = _embedder_or_none(embedder)
     sess_idx = build_session_indexes(ds, cache, embedder, progress)
     turn_idx = build_lme_turn_indexes(ds, cache, embedder, progress) if turn_level else None
     queries = build_queries(ds, cache, embedder, progress)
-    result: dict[str, Any] = {"dataset": "longmemeval", "n_questions": len(ds.questions), "stats": ds.stats,
-                              "systems": {}}
+    n_abs = sum(q.abstention for q in ds.questions)
+    result: dict[str, Any] = {"dataset": "longmemeval", "n_questions": len(ds.questions) - n_abs,
+                              "n_abstention": n_abs, "stats": ds.stats, "systems": {},
+                              "budget": {**BUDGET_NOTE, "level": "turn"}}
+    lengths = [_lengths(idx) for idx in turn_idx] if turn_idx is not None else []
     for name, system in systems.items():
         rows, cats = [], []
+        scored = getattr(system, "scored", None) if name == "memoryweave" and turn_idx is not None else None
+        real: list[tuple[np.ndarray, np.ndarray]] = []
+        foreign: list[np.ndarray] = []
         t0 = time.perf_counter()
         for i, idx in enumerate(_progress(sess_idx, len(sess_idx), name, progress)):
             q = idx.conversation.questions[0]
             query = queries[q.id]
+            if q.abstention:
+                if scored is not None:
+                    foreign.append(np.array([p for _, p in scored(turn_idx[i], query)[:10]]))
+                continue
             ranked = list(system(idx, query))
             row = {}
             for k in ks:
@@ -311,11 +217,16 @@ def run_longmemeval(ds: Dataset, systems: Mapping[str, System], *, ks: Sequence[
                 row[f"recall_all@{k}"] = M.recall_all_at_k(ranked, q.evidence_sessions, k)
                 row[f"ndcg_any@{k}"] = M.ndcg_any_at_k(ranked, q.evidence_sessions, k)
             if turn_idx is not None and q.evidence:
-                tranked = list(system(turn_idx[i], query))
+                pairs = scored(turn_idx[i], query) if scored is not None else None
+                tranked = [d for d, _ in pairs] if pairs is not None else list(system(turn_idx[i], query))
                 for k in ks:
                     row[f"turn_recall_any@{k}"] = M.recall_any_at_k(tranked, q.evidence, k)
                     row[f"turn_recall_all@{k}"] = M.recall_all_at_k(tranked, q.evidence, k)
                     row[f"turn_recall@{k}"] = M.recall_at_k(tranked, q.evidence, k)
+                row.update(_budget_row(tranked, q.evidence, lengths[i]))
+                if pairs is not None:
+                    ev = set(q.evidence)
+                    real.append((np.array([p for _, p in pairs[:10]]), np.array([d in ev for d, _ in pairs[:10]])))
             rows.append(row)
             cats.append(q.category)
         # turn-level keys can be missing for questions without has_answer turns: average what exists
@@ -328,9 +239,30 @@ def run_longmemeval(ds: Dataset, systems: Mapping[str, System], *, ks: Sequence[
             per[cat] = {k: M.mean(r[k] for r in sub if k in r) for k in keys if any(k in r for r in sub)}
             per[cat]["n"] = len(sub)
         summary["per_category"] = per
-        summary["seconds_per_question"] = (time.perf_counter() - t0) / max(len(rows), 1)
+        summary["seconds_per_question"] = (time.perf_counter() - t0) / max(len(rows) + len(foreign), 1)
+        if scored is not None and real:
+            summary.update(_shipped_relevance(real, foreign))
         result["systems"][name] = summary
     return result
+
+
+def _shipped_relevance(real: list[tuple[np.ndarray, np.ndarray]], foreign: list[np.ndarray]) -> dict[str, Any]:
+    """ECE, Brier and the abstention curve of the shipped calibrator (fitted
+    on LoCoMo only, so every LongMemEval question is held out) at the turn
+    level's top 10; the foreign set is the abstention questions."""
+    from ..relevance import PROMPT_MIN_RELEVANCE
+    from .calibration import THRESHOLDS
+
+    p = np.concatenate([a for a, _ in real])
+    y = np.concatenate([b for _, b in real])
+    curve = M.abstention_curve(real, foreign, sorted(set(THRESHOLDS) | {PROMPT_MIN_RELEVANCE}))
+    at = next(c for c in curve if c["threshold"] == PROMPT_MIN_RELEVANCE)
+    return {
+        "relevance": {"ece": M.ece(p, y), "brier": M.brier(p, y), "n_traces": int(len(y)),
+                      "evidence_rate": float(y.mean()), "on": "turn level, top 10 of each question"},
+        "abstention": {**at, "n_questions": len(real), "n_foreign": len(foreign),
+                       "foreign_set": "LongMemEval _abs questions", "curve": curve},
+    }
 
 
 # ----------------------------------------------------------------------------- reporting
@@ -355,19 +287,6 @@ def format_table(result: Mapping[str, Any], metrics: Sequence[str] | None = None
     widths = [max(len(r[i]) for r in [header] + lines) for i in range(len(header))]
     fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
     return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in lines])
-
-
-def default_systems(*, with_memoryweave: bool = True, ablations: bool = True) -> dict[str, System]:
-    """MemoryWeave with its default config, one ablation per enabled pathway, and the baselines."""
-    systems: dict[str, System] = {}
-    if with_memoryweave:
-        base = RecallConfig()
-        systems["memoryweave"] = memoryweave_system(base)
-        if ablations:
-            for feat in (f for f, w in base.weights.items() if w):
-                systems[f"memoryweave-no-{feat}"] = memoryweave_system(base.without(feat), name=f"no-{feat}")
-    systems.update(BASELINES)
-    return systems
 
 
 def write_json(result: Mapping[str, Any], path: str) -> None:

@@ -7,12 +7,18 @@
 * :func:`recall_any_at_k`, :func:`recall_all_at_k`, :func:`ndcg_any_at_k`: the
   LongMemEval retrieval metrics, computed exactly as its official
   ``eval_utils.py`` does (whose DCG gives ranks 1 and 2 the same weight).
+* :func:`budget_recall`: evidence recall within a prompt budget of tokens,
+  filled in rank order (what a prompt actually gains).
+* :func:`ece`, :func:`brier`, :func:`abstention_curve`: how well relevance
+  is calibrated, and what a relevance threshold keeps and drops.
 """
 
 from __future__ import annotations
 
 import math
 from typing import Hashable, Iterable, Mapping, Sequence
+
+import numpy as np
 
 
 def _top(ranked: Sequence[Hashable], k: int) -> list[Hashable]:
@@ -88,3 +94,74 @@ def aggregate(rows: Sequence[Mapping[str, float]]) -> dict[str, float]:
     if not rows:
         return {}
     return {key: mean(r[key] for r in rows) for key in rows[0]}
+
+
+# ----------------------------------------------------------------------------- what reaches the prompt
+
+
+def budget_recall(ranked: Sequence[Hashable], relevant: Iterable[Hashable], lengths: Mapping[Hashable, int],
+                  budget: int) -> float:
+    """Evidence recall within a prompt budget: the ranked items are taken in
+    order while their lengths (``lengths[item]``, in tokens) still fit in
+    ``budget``; the first that does not fit ends the prompt."""
+    rel = set(relevant)
+    if not rel:
+        return 0.0
+    used, found = 0, set()
+    for item in ranked:
+        used += lengths.get(item, 0)
+        if used > budget:
+            break
+        if item in rel:
+            found.add(item)
+    return len(found) / len(rel)
+
+
+def whitespace_tokens(text: str) -> int:
+    """The budget's unit: whitespace-separated words (a model's tokens are
+    roughly 1.3 per English word)."""
+    return len(text.split())
+
+
+def ece(probs: Sequence[float], labels: Sequence[bool], bins: int = 10) -> float:
+    """Expected calibration error: equal-width bins over [0, 1], the mean
+    |observed rate - mean probability| weighted by the bin's share."""
+    p = np.asarray(probs, np.float64)
+    y = np.asarray(labels, np.float64)
+    if not len(p):
+        return 0.0
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        m = which == b
+        if m.any():
+            total += m.sum() * abs(y[m].mean() - p[m].mean())
+    return float(total / len(p))
+
+
+def brier(probs: Sequence[float], labels: Sequence[bool]) -> float:
+    p = np.asarray(probs, np.float64)
+    y = np.asarray(labels, np.float64)
+    return float(np.mean((p - y) ** 2)) if len(p) else 0.0
+
+
+def abstention_curve(real: Sequence[tuple[np.ndarray, np.ndarray]], foreign: Sequence[np.ndarray],
+                     thresholds: Sequence[float]) -> list[dict[str, float]]:
+    """Threshold by threshold: the share of the top-k evidence kept (relevance
+    at or above it), of the top-k non-evidence dropped, and of the foreign
+    questions left with nothing.  ``real`` holds (relevance, is evidence) of
+    each real question's top k, ``foreign`` the relevance of each foreign
+    question's top k."""
+    p = np.concatenate([a for a, _ in real]) if real else np.zeros(0)
+    y = np.concatenate([b for _, b in real]).astype(bool) if real else np.zeros(0, bool)
+    best = np.array([a.max() if len(a) else 0.0 for a in foreign])
+    curve = []
+    for t in thresholds:
+        kept = p >= t
+        curve.append({
+            "threshold": float(t),
+            "evidence_kept": float(kept[y].mean()) if y.any() else 0.0,
+            "nonevidence_dropped": float((~kept[~y]).mean()) if (~y).any() else 0.0,
+            "foreign_empty": float((best < t).mean()) if len(best) else 0.0,
+        })
+    return curve

@@ -1,0 +1,158 @@
+"""Fitting and judging the relevance calibrator on LoCoMo, held out by conversation.
+
+Two question sets:
+
+* the real questions (categories 1-4): each candidate of the top ``DEPTH``
+  is labelled evidence or not;
+* *foreign* questions: every question asked against the memory of another
+  conversation, its speakers' names mapped first to first and second to
+  second (without the mapping the unknown names alone would give it away).
+  Nothing there is evidence, so any trace returned is a false alarm.
+
+:func:`cross_fit` fits the calibrator on the conversations of four folds
+and predicts the fifth, so every figure here is held out; ``benchmarks/tune.py``
+then fits the shipped coefficients on all ten.  The harness and tune.py both
+call :func:`locomo_rows` and :func:`cross_fit`, so they report the same numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..relevance import Calibrator, fit_logistic, signals
+from ..retrieval import fuse
+from . import metrics as M
+from .datasets import Dataset
+
+#: Candidates per question the calibrator is fitted on (the harness's recall depth).
+DEPTH = 50
+#: What a prompt sees: relevance is judged on the top 10.
+TOP = 10
+CATEGORIES = ("1", "2", "3", "4")
+#: Thresholds of the abstention curve.
+THRESHOLDS = tuple(round(t, 3) for t in np.arange(0.0, 0.301, 0.01))
+#: Ridge penalty of the logistic fit (standardised columns).
+L2 = 1.0
+
+
+@dataclass
+class Rows:
+    """One question's top candidates: calibrator inputs and evidence labels, best first."""
+
+    group: int  # the conversation whose memory answers (the fold unit)
+    x: np.ndarray  # [n, len(SIGNALS)]
+    y: np.ndarray  # [n] bool
+    foreign: bool = False
+    category: str = ""
+
+
+def map_names(text: str, source: Sequence[str], target: Sequence[str]) -> str:
+    """``text`` with each ``source`` speaker's name replaced by the ``target`` at the same place."""
+    table = {s: t for s, t in zip(source, target) if s and t}
+    if not table:
+        return text
+    pattern = re.compile(r"\b(" + "|".join(re.escape(s) for s in sorted(table, key=len, reverse=True)) + r")\b")
+    return pattern.sub(lambda m: table[m.group(1)], text)
+
+
+def question_rows(memory: Any, text: str, at: Any, evidence: set[str], doc_of: dict[str, str],
+                  namespace: str = "default", depth: int = DEPTH) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs and labels of the top ``depth`` candidates, ranked exactly as recall ranks them."""
+    table = memory.features(text, namespace=namespace, at=at)
+    if not table.ids:
+        return np.zeros((0, 0)), np.zeros(0, bool)
+    score, _ = fuse(table.raw, memory.config.weights)
+    x = signals(table.raw, score, table.unseen)
+    order = np.argsort(-score, kind="stable")[:depth]
+    return x[order], np.array([doc_of.get(table.ids[i]) in evidence for i in order])
+
+
+def build_memories(ds: Dataset, cache: Any, embedder: Any) -> list[tuple[Any, dict[str, str]]]:
+    """One default-config memory per conversation (cached vectors), and trace id -> turn id."""
+    from ..memory import MemoryWeave
+
+    out = []
+    for conv in ds.conversations:
+        turns = [t for t in conv.turns if t.body.strip()]
+        memory = MemoryWeave(embedder=embedder)
+        memory.add_many(
+            [{"text": t.body, "speaker": t.speaker, "episode": t.session_id, "time": t.time,
+              "metadata": {"doc_id": t.id}} for t in turns],
+            embeddings=cache.embed([t.text for t in turns], None),
+        )
+        out.append((memory, {t.id: t.metadata["doc_id"] for t in memory.traces()}))
+    return out
+
+
+def locomo_rows(ds: Dataset, memories: list[tuple[Any, dict[str, str]]], namespace: str = "default") -> list[Rows]:
+    """Rows of every real question (categories 1-4) and of its foreign copy,
+    asked against the next conversation's memory (at that conversation's own
+    question time)."""
+    rows: list[Rows] = []
+    n = len(ds.conversations)
+    for ci, conv in enumerate(ds.conversations):
+        memory, doc_of = memories[ci]
+        for q in conv.questions:
+            if q.category in CATEGORIES:
+                x, y = question_rows(memory, q.question, q.time, set(q.evidence), doc_of, namespace)
+                rows.append(Rows(ci, x, y, False, q.category))
+        if n < 2:
+            continue
+        host = (ci + 1) % n
+        other = ds.conversations[host]
+        at = next((q.time for q in other.questions if q.time is not None), None)
+        for q in conv.questions:
+            if q.category in CATEGORIES:
+                text = map_names(q.question, conv.speakers, other.speakers)
+                x, y = question_rows(memories[host][0], text, at, set(), memories[host][1], namespace)
+                rows.append(Rows(host, x, y, True, q.category))
+    return rows
+
+
+def fit_rows(rows: Sequence[Rows], *, foreign_weight: float = 0.0) -> Calibrator:
+    """Fit on the real questions' top ``DEPTH`` (and, with a weight, the foreign ones')."""
+    use = [r for r in rows if len(r.y) and (not r.foreign or foreign_weight > 0)]
+    x = np.concatenate([r.x for r in use])
+    y = np.concatenate([r.y for r in use]).astype(float)
+    w = np.concatenate([np.full(len(r.y), foreign_weight if r.foreign else 1.0) for r in use])
+    return fit_logistic(x, y, l2=L2, sample_weight=w)
+
+
+def cross_fit(rows: Sequence[Rows], folds: int = 5, **kw: Any) -> list[np.ndarray]:
+    """Held-out relevance of every row: folds of conversations (``group``
+    ``i`` is in fold ``i % folds``), each predicted by a calibrator fitted
+    on the other folds."""
+    out: list[np.ndarray] = [np.zeros(0)] * len(rows)
+    for f in range(folds):
+        train = [r for r in rows if r.group % folds != f]
+        cal = fit_rows(train, **kw)
+        for i, r in enumerate(rows):
+            if r.group % folds == f and len(r.y):
+                out[i] = cal.predict(r.x)
+    return out
+
+
+def judge(rows: Sequence[Rows], probs: Sequence[np.ndarray], threshold: float,
+          thresholds: Sequence[float] = THRESHOLDS) -> dict[str, Any]:
+    """ECE and Brier over the real questions' top 10, and the abstention curve."""
+    real = [(p[:TOP], r.y[:TOP]) for r, p in zip(rows, probs) if not r.foreign]
+    foreign = [p[:TOP] for r, p in zip(rows, probs) if r.foreign]
+    p = np.concatenate([a for a, _ in real]) if real else np.zeros(0)
+    y = np.concatenate([b for _, b in real]) if real else np.zeros(0)
+    curve = M.abstention_curve(real, foreign, sorted(set(thresholds) | {threshold}))
+    at = next(c for c in curve if c["threshold"] == threshold)
+    return {
+        "relevance": {"ece": M.ece(p, y), "brier": M.brier(p, y), "n_traces": int(len(y)),
+                      "evidence_rate": float(y.mean()) if len(y) else 0.0, "on": "top 10 of each question"},
+        "abstention": {**at, "n_questions": len(real), "n_foreign": len(foreign), "curve": curve},
+    }
+
+
+def choose_threshold(curve: Sequence[dict[str, float]], keep: float = 0.9) -> float:
+    """The highest threshold that still keeps ``keep`` of the top-10 evidence."""
+    ok = [c["threshold"] for c in curve if c["evidence_kept"] >= keep]
+    return max(ok) if ok else 0.0

@@ -1,0 +1,178 @@
+"""The systems a benchmark compares, on the same cached embeddings.
+
+A *system* is a callable ``system(index, query) -> ranked ids`` (best first),
+where ``index`` is a :class:`DocIndex` (one per conversation: document ids,
+texts, cached vectors, a lazily built BM25) and ``query`` a :class:`Query`.
+The baselines are plain functions; MemoryWeave is wrapped by
+:func:`memoryweave_system`, which builds one memory per conversation and
+ranks with ``recall``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..config import RecallConfig
+from .baselines import ReferenceBM25, dense_scores, rank, reference_tokenize, rrf
+from .cache import EmbeddingCache
+from .datasets import Conversation, Question
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+
+
+# ----------------------------------------------------------------------------- index / query
+
+
+@dataclass
+class DocIndex:
+    conversation: Conversation
+    ids: list[str]
+    texts: list[str]
+    vectors: np.ndarray
+    level: str = "turn"  # "turn" or "session"
+    turns: list[Any] = field(default_factory=list)  # Turn objects when level == "turn"
+    _bm25: ReferenceBM25 | None = None
+    _cache: dict[str, Any] = field(default_factory=dict)  # per-system scratch (e.g. a built memory)
+
+    @property
+    def bm25(self) -> ReferenceBM25:
+        if self._bm25 is None:
+            self._bm25 = ReferenceBM25([reference_tokenize(t) for t in self.texts])
+        return self._bm25
+
+
+@dataclass
+class Query:
+    question: Question
+    text: str
+    vector: np.ndarray
+    time: float | None
+
+
+System = Callable[[DocIndex, Query], Sequence[str]]
+
+
+# ----------------------------------------------------------------------------- baselines as systems
+
+
+def dense_system(index: DocIndex, query: Query) -> list[str]:
+    return [index.ids[i] for i in rank(dense_scores(index.vectors, query.vector))]
+
+
+def bm25_system(index: DocIndex, query: Query) -> list[str]:
+    return [index.ids[i] for i in rank(index.bm25.scores(reference_tokenize(query.text)))]
+
+
+def rrf_system(index: DocIndex, query: Query) -> list[str]:
+    n = len(index.ids)
+    fused = rrf([rank(dense_scores(index.vectors, query.vector)), rank(index.bm25.scores(reference_tokenize(query.text)))], n)
+    return [index.ids[i] for i in rank(fused)]
+
+
+BASELINES: dict[str, System] = {"dense": dense_system, "bm25": bm25_system, "rrf": rrf_system}
+
+
+# ----------------------------------------------------------------------------- MemoryWeave
+
+
+class CachedEmbedder:
+    """all-MiniLM-L6-v2 behind the disk cache: texts seen before cost nothing."""
+
+    dim = 384
+
+    def __init__(self, cache: EmbeddingCache | None = None) -> None:
+        self.cache = cache or EmbeddingCache(MODEL_NAME)
+        self._model = None
+
+    def embed(self, texts):
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        found = self.cache.get_many(texts)
+        if len(found) < len(set(texts)) and self._model is None:
+            from memoryweave_core.embedders import default_embedder
+
+            self._model = default_embedder()
+        return self.cache.embed(texts, self._model)
+
+
+def memoryweave_system(config: RecallConfig | None = None, *, name: str = "memoryweave", depth: int = 50) -> System:
+    """Wrap MemoryWeave: one memory per conversation, items added with cached vectors.
+
+    Turn-level indexes add every turn as an item (episode = session); session
+    level indexes add one item per session, its key (the user turns joined,
+    as the official LongMemEval protocol indexes sessions).  ``depth`` is how
+    many recollections are asked for.  Without a ``config`` the shipped
+    defaults are used.
+    """
+    from memoryweave_core.memory import MemoryWeave
+
+    config = config or RecallConfig()
+
+    def build(index: DocIndex):
+        items, vecs = index._cache.get("mw_items") or _items_for(index)
+        emb = CachedEmbedder()
+        mw = MemoryWeave(embedder=emb, config=config)
+        mw.add_many(items, embeddings=vecs, namespace="eval")
+        return mw
+
+    def scored(index: DocIndex, query: Query) -> list[tuple[str, float]]:
+        """Ranked doc ids, each with its recollection's relevance."""
+        key = f"mw:{name}"
+        if key not in index._cache:
+            index._cache[key] = build(index)
+        mw = index._cache[key]
+        kwargs: dict[str, Any] = {"namespace": "eval", "record_access": False}
+        if query.time is not None:
+            kwargs["at"] = query.time
+        recs = mw.recall(query.text, k=depth, **kwargs)
+        out: dict[str, float] = {}
+        for r in recs:
+            doc = r.trace.metadata.get("doc_id")
+            if doc is not None and doc not in out:
+                out[doc] = r.relevance
+        return list(out.items())
+
+    def system(index: DocIndex, query: Query) -> list[str]:
+        return [doc for doc, _ in scored(index, query)]
+
+    system.scored = scored  # type: ignore[attr-defined]
+    return system
+
+
+def _items_for(index: DocIndex):
+    items, vecs = [], []
+    if index.level == "turn":
+        for i, t in enumerate(index.turns):
+            items.append({"text": t.body, "speaker": t.speaker, "episode": t.session_id, "time": t.time,
+                          "metadata": {"doc_id": index.ids[i], "position": t.position}})
+        vecs = index.vectors
+    else:
+        # Official protocol: one key per session, its user turns joined.
+        sessions = index.conversation.sessions
+        for i, sess in enumerate(sessions):
+            items.append({"text": index.texts[i], "speaker": None, "episode": sess.id, "time": sess.time,
+                          "metadata": {"doc_id": sess.id}})
+        vecs = index.vectors
+    keep = [i for i, item in enumerate(items) if item["text"].strip()]  # a memory needs words
+    items, vecs = [items[i] for i in keep], np.asarray(vecs)[keep]
+    index._cache["mw_items"] = (items, vecs)
+    return items, vecs
+
+
+def default_systems(*, with_memoryweave: bool = True, ablations: bool = True) -> dict[str, System]:
+    """MemoryWeave with its default config, one ablation per enabled pathway, and the baselines."""
+    systems: dict[str, System] = {}
+    if with_memoryweave:
+        base = RecallConfig()
+        systems["memoryweave"] = memoryweave_system(base)
+        if ablations:
+            for feat in (f for f, w in base.weights.items() if w):
+                systems[f"memoryweave-no-{feat}"] = memoryweave_system(base.without(feat), name=f"no-{feat}")
+    systems.update(BASELINES)
+    return systems
+
+

@@ -6,7 +6,8 @@ gives the same vectors up to float rounding (README, "Ingest speed").  The
 graph (encoder, mean pooling, L2 normalisation) is exported once with
 ``torch.onnx`` from the model's local directory, offline, and cached under
 the user cache dir; later loads need only ``onnxruntime`` and ``tokenizers``.
-Install with ``pip install 'memoryweave[st,onnx]'``.
+Install with ``pip install 'memoryweave[st,onnx]'`` and set
+``MEMORYWEAVE_RUNTIME=onnx`` (or ``auto``) to make it the default model.
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ def test_context_mode_is_checked():
         RecallConfig(context_mode="fast")
     with pytest.raises(InvalidInputError):
         MemoryEncoder(HashingEmbedder(64), context_mode="fast")
-    assert RecallConfig().context_mode == "model"  # the mean did not hold LoCoMo recall (README)
+    assert RecallConfig().context_mode == "model"  # the mean missed the LoCoMo guard (README)
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,10 @@ from .pathways import default_weights, names
 #: registry's order; one registered at run time joins ``pathways.names()``).
 FEATURES = names()
 
+#: How a trace's context vector is made: from the window's content vectors
+#: (no model call) or by embedding the window's text.
+CONTEXT_MODES = ("mean", "model")
+
 
 @dataclass(frozen=True)
 class RecallConfig:
@@ -39,6 +43,11 @@ class RecallConfig:
     #: centred on turn i-1: recall reads it there, so every trace gets a
     #: centred window without ever being rewritten.
     context_window: int = 2
+    #: How the context vector is made: "model" embeds the window's text (three
+    #: times as long as a turn); "mean" derives it from the window's content
+    #: vectors with no second model pass, ingesting about as fast as embedding
+    #: the turns alone, for a small loss of recall (see encoder.py and README).
+    context_mode: str = "model"
     #: ACT-R decay exponent d (0.5 is the value ACT-R uses throughout).
     decay: float = 0.5
     #: ART2-A vigilance and learning rate for the categoriser.
@@ -64,6 +73,8 @@ class RecallConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise InvalidInputError(f"{name} must be an integer >= {low}, got {value!r}")
+        if self.context_mode not in CONTEXT_MODES:
+            raise InvalidInputError(f"context_mode must be one of {CONTEXT_MODES}, got {self.context_mode!r}")
         if self.max_traces is not None and (
             isinstance(self.max_traces, bool) or not isinstance(self.max_traces, int) or self.max_traces < 1
         ):

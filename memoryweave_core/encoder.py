@@ -2,27 +2,60 @@
 
 The *content* vector embeds what was said, prefixed by who said it (the
 speaker is part of the memory: "Caroline: I went to the support group").
-The *context* vector embeds the same turn after the turns that led to it in
+The *context* vector reads the same turn after the turns that led to it in
 its episode, so a short answer ("Yes, every Sunday!") is still found by the
 question it answered.  Only *preceding* turns are used: a trace is final the
 moment it is written, and streaming adds and whole-conversation imports
 produce identical vectors.
+
+By default (``context_mode="model"``) the window's text is embedded: turns
+i-2..i, three times as long as a turn, so ingest costs about four model
+passes per turn.  ``context_mode="mean"`` derives the context vector from the
+content vectors already computed, with no second model pass: a normalised mean
+of the window's turns weighted by the square root of their word counts (the
+model mean-pools over tokens, so a length-weighted mean is close to the
+window's own vector).  It ingests about as fast as embedding the turns alone,
+at a small cost in recall (see the README's benchmark section).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import re
+from dataclasses import dataclass
+from typing import Sequence, Union
 
 import numpy as np
 
+from .config import CONTEXT_MODES
 from .embedders import Embedder, as_embedder, default_embedder
 from .errors import DimensionMismatchError, InvalidInputError, NoEmbedderError
 from .trace import check_text, check_vectors
 
-
 def turn_text(text: str, speaker: str | None) -> str:
     """How one turn reads when embedded or shown: ``"Speaker: text"``."""
     return f"{speaker}: {text}" if speaker else text
+
+
+@dataclass(frozen=True)
+class Preceding:
+    """A turn before the one being encoded: its rendered text and, when known,
+    its content vector (stored turns) or its row in the batch being encoded."""
+
+    text: str
+    vector: np.ndarray | None = None
+    row: int | None = None
+
+
+PrecedingTurn = Union[str, Preceding]
+
+
+def window_weights(texts: Sequence[str]) -> np.ndarray:
+    """Weight of each turn in a window: the square root of its word count.
+
+    Longer turns hold more of the window's tokens, as in the model's own mean
+    pooling; the square root keeps one long turn from drowning the others.
+    """
+    return np.sqrt(np.array([max(len(re.findall(r"\w+", t)), 1) for t in texts], dtype=np.float64))
 
 
 class MemoryEncoder:
@@ -34,9 +67,14 @@ class MemoryEncoder:
     content vector, and embedding text raises NoEmbedderError.
     """
 
-    def __init__(self, embedder=None, *, context_window: int = 1, dim: int | None = None) -> None:
+    def __init__(
+        self, embedder=None, *, context_window: int = 1, context_mode: str = "model", dim: int | None = None
+    ) -> None:
+        if context_mode not in CONTEXT_MODES:
+            raise InvalidInputError(f"context_mode must be one of {CONTEXT_MODES}, got {context_mode!r}")
         self._embedder: Embedder | None = None if embedder is None else as_embedder(embedder)
         self.context_window = context_window
+        self.context_mode = context_mode
         if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
             raise InvalidInputError(f"embedding_dim must be a positive integer, got {dim!r}")
         if dim is not None and self._embedder is not None and int(self._embedder.dim) != dim:
@@ -69,31 +107,67 @@ class MemoryEncoder:
     def dim(self) -> int:
         return self._dim if self._embedder is None and self._dim is not None else self.embedder.dim
 
-    def context_text(self, text: str, speaker: str | None, previous: Sequence[str]) -> str:
+    def window(self, previous: Sequence[PrecedingTurn]) -> list[Preceding]:
+        """The last ``context_window`` preceding turns, as :class:`Preceding`."""
+        kept = list(previous)[-self.context_window :] if self.context_window else []
+        return [p if isinstance(p, Preceding) else Preceding(p) for p in kept]
+
+    def context_text(self, text: str, speaker: str | None, previous: Sequence[PrecedingTurn]) -> str:
         """The turn after its ``context_window`` preceding turns (already rendered)."""
-        window = list(previous)[-self.context_window :] if self.context_window else []
-        return "\n".join(window + [turn_text(text, speaker)])
+        return "\n".join([p.text for p in self.window(previous)] + [turn_text(text, speaker)])
 
     def encode(
         self,
         turns: Sequence[tuple[str, str | None]],
-        previous: Sequence[Sequence[str]],
+        previous: Sequence[Sequence[PrecedingTurn]],
         content: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Content and context vectors for ``(text, speaker)`` turns.
 
-        ``previous[i]`` holds the rendered turns before turn ``i`` in its
-        episode; ``content`` may give precomputed content vectors.
+        ``previous[i]`` holds the turns before turn ``i`` in its episode,
+        oldest first: rendered texts, or :class:`Preceding` that may carry
+        their content vectors; ``content`` may give precomputed content vectors.
         """
         if content is None:
             content = self.embed([turn_text(t, s) for t, s in turns])
-        contexts = [self.context_text(t, s, prev) for (t, s), prev in zip(turns, previous)]
-        # A turn with no preceding context (or no model) has context == content.
-        need = [i for i, prev in enumerate(previous) if prev and self.context_window and self.can_embed]
+        windows = [self.window(prev) for prev in previous]
+        # A turn with no preceding context (or no model) has context == content: skip the work.
+        need = [i for i, w in enumerate(windows) if w and self.can_embed]
         context = content.copy()
-        if need:
-            context[need] = self.embed([contexts[i] for i in need])
+        if not need:
+            return content, context
+        if self.context_mode == "model":
+            context[need] = self.embed([self.context_text(*turns[i], windows[i]) for i in need])
+        else:
+            context[need] = self._mean_context(turns, windows, need, content)
         return content, context
+
+    def _mean_context(
+        self,
+        turns: Sequence[tuple[str, str | None]],
+        windows: Sequence[list[Preceding]],
+        need: Sequence[int],
+        content: np.ndarray,
+    ) -> np.ndarray:
+        """Weighted, normalised means of each window's content vectors.
+
+        Preceding turns that come with neither a vector nor a batch row (plain
+        texts) are embedded, in one call; the memory always supplies one.
+        """
+        bare = list(dict.fromkeys(p.text for i in need for p in windows[i] if p.vector is None and p.row is None))
+        embedded = dict(zip(bare, self.embed(bare))) if bare else {}
+        out = np.empty((len(need), content.shape[1]), dtype=np.float32)
+        for j, i in enumerate(need):
+            window = windows[i]
+            vectors = [
+                p.vector if p.vector is not None else content[p.row] if p.row is not None else embedded[p.text]
+                for p in window
+            ]
+            weights = window_weights([p.text for p in window] + [turn_text(*turns[i])])
+            mean = weights @ np.stack(vectors + [content[i]]).astype(np.float64)
+            norm = float(np.linalg.norm(mean))
+            out[j] = mean / norm if norm > 1e-6 else content[i]  # opposite turns cancelled out
+        return out
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

@@ -21,7 +21,7 @@ from .activation import base_levels
 from .art import ART2A
 from .asyncio_api import AsyncMemoryMixin
 from .config import RecallConfig
-from .encoder import MemoryEncoder, turn_text
+from .encoder import MemoryEncoder, Preceding, turn_text
 from .errors import DimensionMismatchError, InvalidInputError, TraceNotFoundError
 from .names import NameIndex
 from .recollection import RecallResult
@@ -84,7 +84,10 @@ class MemoryWeave(AsyncMemoryMixin):
         embedding_dim: int | None = None,
     ) -> None:
         self.config = config or RecallConfig()
-        self.encoder = MemoryEncoder(embedder, context_window=self.config.context_window, dim=embedding_dim)
+        self.encoder = MemoryEncoder(
+            embedder, context_window=self.config.context_window, context_mode=self.config.context_mode,
+            dim=embedding_dim,
+        )
         opened = store is None
         if store is None:
             if path is None:
@@ -253,22 +256,27 @@ class MemoryWeave(AsyncMemoryMixin):
             next_pos[ep] += 1
             current = (ep, r["time"])
 
-    def _previous_turns(self, ns: str, rows: list[dict]) -> list[list[str]]:
-        """The rendered turns before each row in its episode (batch first, then store)."""
+    def _previous_turns(self, ns: str, rows: list[dict]) -> list[list[Preceding]]:
+        """The turns before each row in its episode (batch first, then store),
+        with the batch row or the stored content vector of each."""
         w = self.config.context_window
         if not w:
             return [[] for _ in rows]
-        in_batch: dict[tuple[str, int], str] = {(r["episode"], r["position"]): turn_text(r["text"], r["speaker"]) for r in rows}
+        in_batch = {(r["episode"], r["position"]): Preceding(turn_text(r["text"], r["speaker"]), row=i) for i, r in enumerate(rows)}
         out = []
         for r in rows:
             ep, pos = r["episode"], r["position"]
             window = []
             missing = [p for p in range(pos - w, pos) if p >= 0 and (ep, p) not in in_batch]
-            stored = {t.position: turn_text(t.text, t.speaker) for t in self.store.episode_traces(ns, ep, min(missing), pos)} if missing else {}
+            stored = (
+                {t.position: Preceding(turn_text(t.text, t.speaker), t.content) for t in self.store.episode_traces(ns, ep, min(missing), pos)}
+                if missing
+                else {}
+            )
             for p in range(max(pos - w, 0), pos):
-                text = in_batch.get((ep, p)) or stored.get(p)
-                if text:
-                    window.append(text)
+                turn = in_batch.get((ep, p)) or stored.get(p)
+                if turn:
+                    window.append(turn)
             out.append(window)
         return out
 
@@ -412,12 +420,13 @@ class MemoryWeave(AsyncMemoryMixin):
             )
 
     def _query(self, query: str, ns: str, now: float, query_vector: Any) -> Query:
-        """Embed the query (and its topic, when it names a known speaker) once."""
+        """Embed the query and its topic (when it names a known speaker) in one
+        model call; a topic equal to the query, or empty, is not embedded."""
         with self._lock:  # adds replace the index (copy on write): this one stays as it is
             names = self._speakers(ns)
         topic_text = strip_names(query, names) if query and names_in(query, names) else None
-        if topic_text is not None and not topic_text.strip():
-            topic_text = None  # the query was only a name
+        if topic_text is not None and (not topic_text.strip() or topic_text == query):
+            topic_text = None  # the query was only a name, or stripping left it as it was
         if query_vector is None:
             vectors = self.encoder.embed([query] + ([topic_text] if topic_text else []))
             qv, tv = vectors[0], (vectors[1] if topic_text else None)

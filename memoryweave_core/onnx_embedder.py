@@ -1,0 +1,150 @@
+"""OnnxEmbedder: a mean-pooling sentence-transformers model run by ONNX Runtime.
+
+PyTorch's eager CPU path spends much of a small model's time outside the
+matrix products; ONNX Runtime runs the same graph with fused kernels and
+gives the same vectors up to float rounding (README, "Ingest speed").  The
+graph (encoder, mean pooling, L2 normalisation) is exported once with
+``torch.onnx`` from the model's local directory, offline, and cached under
+the user cache dir; later loads need only ``onnxruntime`` and ``tokenizers``.
+Install with ``pip install 'memoryweave[st,onnx]'`` and set
+``MEMORYWEAVE_RUNTIME=onnx`` (or ``auto``) to make it the default model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import InvalidInputError, MissingDependencyError, require
+from .trace import check_vectors
+
+#: Bumped when the exported graph changes, so stale cached exports are not reused.
+EXPORT_VERSION = 1
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def onnx_cache_dir() -> Path:
+    """Where exported models live: ``$MEMORYWEAVE_ONNX_CACHE``, else the user cache dir."""
+    explicit = os.environ.get("MEMORYWEAVE_ONNX_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "memoryweave" / "onnx"
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _check_mean_pooling(model_dir: Path) -> None:
+    """The exported graph mean-pools; refuse a model that pools another way."""
+    pooling = _read_json(model_dir / "1_Pooling" / "config.json")
+    if pooling and not pooling.get("pooling_mode_mean_tokens", False):
+        raise InvalidInputError(f"{model_dir} does not mean-pool; the ONNX runtime only exports mean-pooling models")
+
+
+def _fingerprint(model_dir: Path) -> str:
+    """Names, sizes and modification times of the model's files: a changed model re-exports."""
+    h = hashlib.sha1(f"v{EXPORT_VERSION}|{model_dir.resolve()}".encode())
+    for f in sorted(p for p in model_dir.rglob("*") if p.is_file()):
+        st = f.stat()
+        h.update(f"{f.relative_to(model_dir)}|{st.st_size}|{int(st.st_mtime)}".encode())
+    return h.hexdigest()[:16]
+
+
+def export_onnx(model_dir: str | Path, cache_dir: str | Path | None = None) -> Path:
+    """The cached ONNX file for ``model_dir``, exporting it first if needed.
+
+    The export writes to a temporary file and renames it, so a crash or a
+    concurrent export never leaves a half-written model behind.
+    """
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise MissingDependencyError(f"{model_dir} is not a local model directory (no config.json)")
+    _check_mean_pooling(model_dir)
+    target = Path(cache_dir or onnx_cache_dir()) / f"{model_dir.name}-{_fingerprint(model_dir)}.onnx"
+    if target.is_file():
+        return target
+    torch = require("torch", "st")
+    require("onnx", "onnx")
+    transformers = require("transformers", "st")
+    model = transformers.AutoModel.from_pretrained(str(model_dir)).eval()
+
+    class Pooled(torch.nn.Module):
+        def __init__(self, encoder: Any) -> None:
+            super().__init__()
+            self.encoder = encoder
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            hidden = self.encoder(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, dim=1)
+
+    sample = torch.ones((2, 8), dtype=torch.long)
+    axes = {name: {0: "batch", 1: "tokens"} for name in _INPUTS}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=target.parent)
+    os.close(fd)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(
+                Pooled(model), (sample, sample, torch.zeros_like(sample)), tmp,
+                input_names=list(_INPUTS), output_names=["embedding"],
+                dynamic_axes={**axes, "embedding": {0: "batch"}}, opset_version=17, dynamo=False,
+            )
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+class OnnxEmbedder:
+    """A local sentence-transformers model directory (mean pooling) on ONNX Runtime.
+
+    Texts are sorted by length before batching, as sentence-transformers
+    does, so a batch pads to similar lengths.
+    """
+
+    def __init__(
+        self, model_dir: str | Path, *, batch_size: int = 32, cache_dir: str | Path | None = None,
+        threads: int | None = None,
+    ) -> None:
+        ort = require("onnxruntime", "onnx")
+        tokenizers = require("tokenizers", "st")
+        model_dir = Path(model_dir)
+        self.path = export_onnx(model_dir, cache_dir)
+        self.batch_size = batch_size
+        self.dim = int(_read_json(model_dir / "config.json")["hidden_size"])
+        max_length = int(_read_json(model_dir / "sentence_bert_config.json").get("max_seq_length", 256))
+        self.tokenizer = tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length)
+        self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id("[PAD]") or 0)
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        out = np.zeros((len(texts), self.dim), np.float32)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            encoded = self.tokenizer.encode_batch([texts[i] for i in rows])
+            feed = {
+                "input_ids": np.array([e.ids for e in encoded], np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encoded], np.int64),
+                "token_type_ids": np.array([e.type_ids for e in encoded], np.int64),
+            }
+            out[rows] = self.session.run(None, feed)[0]
+        return check_vectors(out, self.dim, n=len(texts), what="embedding") if texts else out

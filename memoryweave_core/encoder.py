@@ -31,6 +31,7 @@ from .embedders import Embedder, as_embedder, default_embedder
 from .errors import DimensionMismatchError, InvalidInputError, NoEmbedderError
 from .trace import check_text, check_vectors
 
+
 def turn_text(text: str, speaker: str | None) -> str:
     """How one turn reads when embedded or shown: ``"Speaker: text"``."""
     return f"{speaker}: {text}" if speaker else text

@@ -76,7 +76,9 @@ def export_onnx(model_dir: str | Path, cache_dir: str | Path | None = None) -> P
     transformers = require("transformers", "st")
     model = transformers.AutoModel.from_pretrained(str(model_dir)).eval()
 
-    class Pooled(torch.nn.Module):
+    module: Any = torch.nn.Module  # torch arrives through require(): Any to the type checker
+
+    class Pooled(module):
         def __init__(self, encoder: Any) -> None:
             super().__init__()
             self.encoder = encoder

@@ -123,7 +123,7 @@ def whitespace_tokens(text: str) -> int:
     return len(text.split())
 
 
-def ece(probs: Sequence[float], labels: Sequence[bool], bins: int = 10) -> float:
+def ece(probs: Sequence[float] | np.ndarray, labels: Sequence[bool] | np.ndarray, bins: int = 10) -> float:
     """Expected calibration error: equal-width bins over [0, 1], the mean
     |observed rate - mean probability| weighted by the bin's share."""
     p = np.asarray(probs, np.float64)
@@ -139,7 +139,7 @@ def ece(probs: Sequence[float], labels: Sequence[bool], bins: int = 10) -> float
     return float(total / len(p))
 
 
-def brier(probs: Sequence[float], labels: Sequence[bool]) -> float:
+def brier(probs: Sequence[float] | np.ndarray, labels: Sequence[bool] | np.ndarray) -> float:
     p = np.asarray(probs, np.float64)
     y = np.asarray(labels, np.float64)
     return float(np.mean((p - y) ** 2)) if len(p) else 0.0

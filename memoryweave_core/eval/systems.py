@@ -85,7 +85,7 @@ class CachedEmbedder:
 
     def __init__(self, cache: EmbeddingCache | None = None) -> None:
         self.cache = cache or EmbeddingCache(MODEL_NAME)
-        self._model = None
+        self._model: Any = None  # the real model, loaded only for texts the cache lacks
 
     def embed(self, texts):
         texts = list(texts)
@@ -143,8 +143,8 @@ def memoryweave_system(config: RecallConfig | None = None, *, name: str = "memor
     return system
 
 
-def _items_for(index: DocIndex):
-    items, vecs = [], []
+def _items_for(index: DocIndex) -> tuple[list[dict[str, Any]], np.ndarray]:
+    items: list[dict[str, Any]] = []
     if index.level == "turn":
         for i, t in enumerate(index.turns):
             items.append({"text": t.body, "speaker": t.speaker, "episode": t.session_id, "time": t.time,

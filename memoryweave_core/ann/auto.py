@@ -262,6 +262,8 @@ class AutoIndex:
     def sync(self, keys: np.ndarray, fetch) -> tuple[int, int]:
         """Make the index hold exactly ``keys``: remove the others, and add the
         missing ones with vectors from ``fetch(missing_keys) -> [n, dim]``.
+        A fetched vector that is not finite and unit-length (a row deleted
+        between the reads, or a damaged one) is never indexed.
         Returns (added, removed)."""
         keys = np.asarray(keys, dtype=np.int64)
         with self._lock:
@@ -270,5 +272,9 @@ class AutoIndex:
             missing = np.setdiff1d(keys, have, assume_unique=True)
             self.remove(extra)
             if len(missing):
-                self.add(missing, fetch(missing))
+                vectors = np.asarray(fetch(missing), dtype=np.float32)
+                with np.errstate(all="ignore"):
+                    ok = np.isfinite(vectors).all(axis=1) & (np.abs(np.linalg.norm(vectors, axis=1) - 1.0) < 1e-3)
+                missing = missing[ok]
+                self.add(missing, vectors[ok])
             return len(missing), len(extra)

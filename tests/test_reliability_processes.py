@@ -284,3 +284,19 @@ def test_the_exit_handler_stops_a_running_indexer_before_shutdown():
     assert not index._worker.is_alive()
     assert index not in auto._RUNNING
     assert len(index) == len(vecs)  # rows not yet in the graph stay searchable
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgres"])
+def test_every_backend_stores_the_engine_state_with_the_rows(tmp_path, kind):
+    from backends import dispose, make_store
+
+    store = make_store(kind, tmp_path / "state.db")
+    try:
+        m = MemoryWeave(store=store, embedder=HashingEmbedder(DIM))
+        m.add("Zed loves sailing on the lake", speaker="Zed", namespace="n")
+        assert store.load_state("n", "speakers") == {"names": ["Zed"]}
+        assert store.load_state("n", "art")["prototypes"].shape[0] >= 1
+        store.add_with_state([], {"art": {}})  # nothing to add: nothing written
+        assert store.count() == 1
+    finally:
+        dispose(kind, store)

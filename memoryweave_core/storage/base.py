@@ -132,6 +132,8 @@ class StoreBase(ABC):
         """:meth:`add`, then :meth:`save_state`: a backend whose add and state
         writes can share a transaction overrides this, so a crash in between
         cannot keep the rows without their state."""
+        if not traces:
+            return
         namespace = one_namespace(traces)
         self.add(traces)
         for key, state in states.items():

@@ -47,7 +47,7 @@ def discard(tmp: str) -> None:
         pass
 
 
-def write_atomic(path: str, write: Callable[[IO[bytes]], None]) -> None:
+def write_atomic(path: str, write: Callable[[IO[bytes]], object]) -> None:
     """``write(f)`` into a fresh temporary file, fsync, rename it to ``path``;
     on any failure the temporary file is removed and ``path`` is untouched."""
     tmp = temp_beside(path)

@@ -124,11 +124,11 @@ class HNSWIndex:
             with open(keys_tmp, "wb") as f:
                 np.save(f, keys, allow_pickle=False)
             digests = {}
-            for name, tmp, p in (("graph", graph_tmp, path), ("keys", keys_tmp, path + ".keys.npy")):
-                with open(tmp, "rb+") as f:
+            for name, written, p in (("graph", graph_tmp, path), ("keys", keys_tmp, path + ".keys.npy")):
+                with open(written, "rb+") as f:
                     os.fsync(f.fileno())
-                digests[name] = sha256(tmp)
-                os.replace(tmp, p)
+                digests[name] = sha256(written)
+                os.replace(written, p)
         except BaseException:
             for tmp in (graph_tmp, keys_tmp):
                 if tmp is not None:

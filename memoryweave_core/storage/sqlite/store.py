@@ -35,7 +35,6 @@ from .connection import Database
 from .indexes import VectorIndexes
 from .postings import Postings
 
-
 T = TypeVar("T")
 
 

@@ -166,13 +166,20 @@ class MemoryWeave(AsyncMemoryMixin):
                 )
                 for i, r in enumerate(rows)
             ]
-            try:
-                self.store.add(traces)
+            names = self._speakers(ns)
+            new_names = {t.speaker for t in traces if t.speaker} - names
+            states = {"art": art.get_state()}
+            if new_names:
+                states["speakers"] = {"names": sorted(names | new_names)}
+            try:  # the rows with their engine state: a crash cannot keep one without the other
+                self.store.add_with_state(traces, states)
             except BaseException:
                 self._arts[ns] = ART2A.from_state(before)
                 raise
-            self.store.save_state(ns, "art", art.get_state())
-            self._remember_speakers(ns, {t.speaker for t in traces if t.speaker})
+            if new_names:  # copy on write: a recall holding the old index keeps a consistent one
+                grown = NameIndex(names)
+                grown |= new_names
+                self._names[ns] = grown
             if self.config.max_traces is not None:
                 self._evict(ns, keep_episode=traces[-1].episode)
             return traces
@@ -306,15 +313,6 @@ class MemoryWeave(AsyncMemoryMixin):
             names = self._names[ns] = NameIndex(state.get("names", ()))
         return names
 
-    def _remember_speakers(self, ns: str, speakers: set[str]) -> None:
-        names = self._speakers(ns)
-        if not speakers <= names:
-            # copy on write: a recall reading the old index meanwhile keeps a consistent one
-            grown = NameIndex(names)
-            grown |= speakers
-            self._names[ns] = grown
-            self.store.save_state(ns, "speakers", {"names": sorted(grown)})
-
     def _evict(self, ns: str, keep_episode: str | None) -> None:
         """Drop the lowest-activation traces beyond ``max_traces`` (never the current episode)."""
         excess = self.store.count(ns) - self.config.max_traces
@@ -379,9 +377,10 @@ class MemoryWeave(AsyncMemoryMixin):
             cfg = config or self.config
             wanted = k + len(excluded)
             retriever = Retriever(self.store, cfg if wanted <= cfg.candidates else replace(cfg, candidates=wanted))
-            found = retriever.recall(
-                request, wanted, prototypes=art.prototypes_ if art.n_categories_ else None, explain=explain
-            )
+            with self.store.snapshot():  # candidates and winners from one state, however others write
+                found = retriever.recall(
+                    request, wanted, prototypes=art.prototypes_ if art.n_categories_ else None, explain=explain
+                )
             found = [r for r in found if r.trace.id not in excluded][:k]
             found = [r for r in found if r.relevance >= floor]
             if record_access and found:
@@ -415,9 +414,10 @@ class MemoryWeave(AsyncMemoryMixin):
         request = self._query(query, ns, now, None)
         with self._lock:
             art = self._art(ns)
-            return Retriever(self.store, config or self.config).features(
-                request, prototypes=art.prototypes_ if art.n_categories_ else None
-            )
+            with self.store.snapshot():
+                return Retriever(self.store, config or self.config).features(
+                    request, prototypes=art.prototypes_ if art.n_categories_ else None
+                )
 
     def _query(self, query: str, ns: str, now: float, query_vector: Any) -> Query:
         """Embed the query and its topic (when it names a known speaker) in one

@@ -10,8 +10,11 @@ exact (with one warning).
 
 from __future__ import annotations
 
+import atexit
+import sys
 import threading
 import warnings
+import weakref
 
 import numpy as np
 
@@ -24,6 +27,22 @@ from .hnsw import HNSWIndex
 DEFAULT_THRESHOLD = 20_000
 #: Rows the background indexer inserts per step (bounds how long a search waits for it).
 CHUNK = 256
+#: Seconds the exit handler waits for each indexer to finish its chunk.
+EXIT_JOIN = 10.0
+
+#: Indexes whose background indexer may be running: stopped at interpreter exit.
+_RUNNING: "weakref.WeakSet[AutoIndex]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_indexers() -> None:
+    """Stop every background indexer before the interpreter tears down.
+
+    An hnswlib insert still running on a daemon thread when the process
+    ends aborts it (SIGABRT); rows not yet in a graph are simply put back
+    from the database on the next open."""
+    for index in list(_RUNNING):
+        index.stop(EXIT_JOIN)
 
 
 class AutoIndex:
@@ -129,11 +148,12 @@ class AutoIndex:
     def _start_worker(self) -> None:
         if self._worker is None or not self._worker.is_alive():
             self._worker = threading.Thread(target=self._run, name="memoryweave-hnsw", daemon=True)
+            _RUNNING.add(self)
             self._worker.start()
 
     def _take(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Move the oldest CHUNK delta rows to in-flight (under the lock)."""
-        if not len(self._delta) or self._closed:
+        if not len(self._delta) or self._closed or sys.is_finalizing():
             return None
         keys, vecs = self._delta.items(CHUNK)
         self._inflight = ExactIndex(self.dim, capacity=max(len(keys), 16))
@@ -177,11 +197,16 @@ class AutoIndex:
 
     def close(self) -> None:
         """Stop the indexer after its current chunk (rows stay searchable in the delta)."""
+        self.stop(None)
+
+    def stop(self, timeout: float | None) -> None:
+        """:meth:`close`, waiting at most ``timeout`` seconds for the current chunk."""
         with self._lock:
             self._closed = True
             worker = self._worker
         if worker is not None and worker is not threading.current_thread():
-            worker.join()
+            worker.join(timeout)
+        _RUNNING.discard(self)
 
     # -- reading -------------------------------------------------------------------
     def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -237,6 +262,8 @@ class AutoIndex:
     def sync(self, keys: np.ndarray, fetch) -> tuple[int, int]:
         """Make the index hold exactly ``keys``: remove the others, and add the
         missing ones with vectors from ``fetch(missing_keys) -> [n, dim]``.
+        A fetched vector that is not finite and unit-length (a row deleted
+        between the reads, or a damaged one) is never indexed.
         Returns (added, removed)."""
         keys = np.asarray(keys, dtype=np.int64)
         with self._lock:
@@ -245,5 +272,9 @@ class AutoIndex:
             missing = np.setdiff1d(keys, have, assume_unique=True)
             self.remove(extra)
             if len(missing):
-                self.add(missing, fetch(missing))
+                vectors = np.asarray(fetch(missing), dtype=np.float32)
+                with np.errstate(all="ignore"):
+                    ok = np.isfinite(vectors).all(axis=1) & (np.abs(np.linalg.norm(vectors, axis=1) - 1.0) < 1e-3)
+                missing = missing[ok]
+                self.add(missing, vectors[ok])
             return len(missing), len(extra)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 import zlib
+from typing import IO, Callable
 
 #: Version of the sidecar's layout.
 FORMAT = 1
@@ -29,13 +31,39 @@ def sha256(path: str) -> str:
     return h.hexdigest()
 
 
+def temp_beside(path: str) -> str:
+    """A new, empty temporary file in ``path``'s folder, created exclusively
+    (``mkstemp``: a random name, ``O_EXCL``), so a link planted at a
+    predictable ``.tmp`` name is never written through."""
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=os.path.dirname(path) or ".")
+    os.close(fd)
+    return tmp
+
+
+def discard(tmp: str) -> None:
+    try:
+        os.remove(tmp)
+    except FileNotFoundError:
+        pass
+
+
+def write_atomic(path: str, write: Callable[[IO[bytes]], object]) -> None:
+    """``write(f)`` into a fresh temporary file, fsync, rename it to ``path``;
+    on any failure the temporary file is removed and ``path`` is untouched."""
+    tmp = temp_beside(path)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        discard(tmp)
+        raise
+
+
 def write_json(path: str, doc: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, lambda f: f.write(json.dumps(doc).encode()))
 
 
 def read_json(path: str) -> dict | None:

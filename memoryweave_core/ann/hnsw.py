@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import MissingDependencyError, require
 from ..vectors import as_batch
-from .files import FORMAT, crc, files_ok, read_json, sha256, write_json
+from .files import FORMAT, crc, discard, files_ok, read_json, sha256, temp_beside, write_json
 
 
 def _empty() -> tuple[np.ndarray, np.ndarray]:
@@ -115,17 +115,25 @@ class HNSWIndex:
     def save(self, path: str) -> dict:
         """Write the graph, its keys and the sidecar; returns ``{"graph": sha256, "keys": sha256}``
         (hex) for :meth:`load`'s ``digests``."""
-        with self._lock:
-            keys = self.keys()
-            self._index.save_index(path + ".tmp")
-            with open(path + ".keys.npy.tmp", "wb") as f:
+        graph_tmp, keys_tmp = temp_beside(path), None
+        try:
+            with self._lock:
+                keys = self.keys()
+                self._index.save_index(graph_tmp)  # over our own fresh file, never a planted one
+            keys_tmp = temp_beside(path + ".keys.npy")
+            with open(keys_tmp, "wb") as f:
                 np.save(f, keys, allow_pickle=False)
-        digests = {}
-        for name, p in (("graph", path), ("keys", path + ".keys.npy")):
-            with open(p + ".tmp", "rb+") as f:
-                os.fsync(f.fileno())
-            digests[name] = sha256(p + ".tmp")
-            os.replace(p + ".tmp", p)
+            digests = {}
+            for name, written, p in (("graph", graph_tmp, path), ("keys", keys_tmp, path + ".keys.npy")):
+                with open(written, "rb+") as f:
+                    os.fsync(f.fileno())
+                digests[name] = sha256(written)
+                os.replace(written, p)
+        except BaseException:
+            for tmp in (graph_tmp, keys_tmp):
+                if tmp is not None:
+                    discard(tmp)
+            raise
         meta = {
             "format": FORMAT,
             "kind": "hnsw",

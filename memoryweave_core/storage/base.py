@@ -14,7 +14,8 @@ another namespace.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable, Iterator, Literal, Protocol, Sequence, runtime_checkable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Callable, Iterator, Literal, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -43,6 +44,14 @@ def vector_dim(traces: Sequence[Trace], dim: int | None) -> int:
     return dim
 
 
+def one_namespace(traces: Sequence[Trace]) -> str:
+    """The namespace all ``traces`` share (engine state belongs to one)."""
+    names = {t.namespace for t in traces}
+    if len(names) != 1:
+        raise InvalidInputError("traces added with engine state must share one namespace")
+    return names.pop()
+
+
 @runtime_checkable
 class Store(Protocol):
     """What the engine asks of a store; :class:`StoreBase` derives the
@@ -53,6 +62,10 @@ class Store(Protocol):
 
     def add(self, traces: Sequence[Trace]) -> None:
         """Write all traces atomically, each with a fresh access log at ``trace.time``."""
+
+    def add_with_state(self, traces: Sequence[Trace], states: Mapping[str, dict]) -> None:
+        """:meth:`add`, and :meth:`save_state` of the traces' one namespace for
+        each ``key: state``; a backend that can commits them together."""
 
     def get(self, ids: Sequence[str], namespace: str | None = None) -> list[Trace]:
         """Traces by id in the given order; unknown ids (or other namespaces) are skipped."""
@@ -78,6 +91,9 @@ class Store(Protocol):
 
     def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:
         """Traces of one episode with ``start <= position < stop``, in order."""
+
+    def snapshot(self) -> AbstractContextManager:
+        """Reads inside the block see one state of the store (no writes inside it)."""
 
     def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int) -> Pool:
         """One recall's pool: the ``n`` nearest of every search and the ``n``
@@ -111,6 +127,17 @@ class StoreBase(ABC):
 
     @abstractmethod
     def add(self, traces: Sequence[Trace]) -> None: ...
+
+    def add_with_state(self, traces: Sequence[Trace], states: Mapping[str, dict]) -> None:
+        """:meth:`add`, then :meth:`save_state`: a backend whose add and state
+        writes can share a transaction overrides this, so a crash in between
+        cannot keep the rows without their state."""
+        if not traces:
+            return
+        namespace = one_namespace(traces)
+        self.add(traces)
+        for key, state in states.items():
+            self.save_state(namespace, key, state)
 
     @abstractmethod
     def get(self, ids: Sequence[str], namespace: str | None = None) -> list[Trace]: ...
@@ -169,6 +196,11 @@ class StoreBase(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def snapshot(self) -> AbstractContextManager:
+        """No-op here: a backend whose reads can interleave with another
+        process's writes overrides this with a read transaction."""
+        return nullcontext()
 
     def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int) -> Pool:
         """:func:`gather_candidates`; a backend may answer it in one pass instead."""

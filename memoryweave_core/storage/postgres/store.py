@@ -17,7 +17,7 @@ import threading
 import time
 import warnings
 from collections import Counter
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from ...errors import InvalidInputError, StoreError, require
 from ...lexical import POSTING_BUDGET, candidate_terms, query_weights, tokenize
 from ...pool import Pool, pool_order
 from ...trace import Trace
-from ..base import Field, Search, StoreBase, check_field, gather_candidates, vector_dim
+from ..base import Field, Search, StoreBase, check_field, gather_candidates, one_namespace, vector_dim
 from ..codec import encode_state
 from . import access
 from . import lexical as bm25
@@ -169,8 +169,18 @@ class PostgresStore(StoreBase):
 
     # -- writing ---------------------------------------------------------------------
     def add(self, traces: Sequence[Trace]) -> None:
+        self._add(traces, {})
+
+    def add_with_state(self, traces: Sequence[Trace], states: Mapping[str, dict]) -> None:
+        """The rows and the engine state in one transaction: a kill cannot keep one without the other."""
+        if traces:
+            self._add(traces, states)
+
+    def _add(self, traces: Sequence[Trace], states: Mapping[str, dict]) -> None:
         if not traces:
             return
+        encoded = [(key, *encode_state(key, state)) for key, state in states.items()]
+        namespace = one_namespace(traces) if encoded else ""
         dim = vector_dim(traces, self.dim)
         toks = [tokenize(t.text) for t in traces]
         rows = [
@@ -191,6 +201,8 @@ class PostgresStore(StoreBase):
                     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, array_to_tsvector(%s::text[]), %s, %s)",
                     rows,
                 )
+            for key, text, arrays in encoded:
+                state_rows.save(conn, self.schema, namespace, key, text, arrays)
 
         self._tx(write)
         self.dim = dim

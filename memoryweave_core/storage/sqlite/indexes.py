@@ -70,7 +70,8 @@ class VectorIndexes:
         return index
 
     def _vectors(self, field: str, keys: np.ndarray) -> np.ndarray:
-        out = np.empty((len(keys), self._dim() or 0), dtype=np.float32)
+        """The rows' vectors; NaN for a row deleted meanwhile (the index refuses those)."""
+        out = np.full((len(keys), self._dim() or 0), np.nan, dtype=np.float32)
         pos = {int(k): i for i, k in enumerate(keys)}
         for part in chunks(keys.tolist(), 20_000):
             for key, blob in self.db.sql(f"SELECT key, {field} FROM traces WHERE key IN ({marks(len(part))})", part):
@@ -101,6 +102,11 @@ class VectorIndexes:
             self._stale.discard((nsid, field))
             remove_files(self.path(nsid, field))
 
+    def prune(self, live: set[int]) -> None:
+        """Drop the indexes (and files) of namespaces not in ``live``: another process forgot them."""
+        for nsid in {nsid for nsid, _ in self._indexes} - live:
+            self.drop(nsid)
+
     def loaded(self) -> list[AutoIndex]:
         return list(self._indexes.values())
 
@@ -119,24 +125,35 @@ class VectorIndexes:
     def save(self) -> None:
         """Write changed graphs beside the database, then record their digests
         (one transaction, after the files are in place).  Files written but
-        not recorded (a crash in between) are rebuilt, never trusted."""
-        saved: dict[str, str | None] = {}
-        for (nsid, field), index in list(self._indexes.items()):
-            if index.dirty:
+        not recorded (a crash in between) are rebuilt, never trusted.
+
+        The files are written inside that write transaction, and only for
+        namespaces that still exist in it: a namespace another process forgot
+        (ids are never reused) is dropped, never written back to disk."""
+        dirty = [(slot, index) for slot, index in self._indexes.items() if index.dirty]
+        if not dirty:
+            return
+        gone: set[int] = set()
+
+        def write(conn: sqlite3.Connection) -> None:
+            live = {r[0] for r in conn.execute("SELECT id FROM namespaces")}
+            saved: dict[str, str | None] = {}
+            for (nsid, field), index in dirty:
+                if nsid not in live:
+                    gone.add(nsid)
+                    continue
                 digest = index.save(self.path(nsid, field))
                 kept: list | None = None
                 if digest:
                     older = self._digests(nsid, field) or []
                     kept = [digest, *[d for d in older if d != digest][: KEEP_DIGESTS - 1]]
                 saved[digest_key(nsid, field)] = json.dumps(kept) if kept else None
-        if not saved:
-            return
-
-        def write(conn: sqlite3.Connection) -> None:
             conn.executemany("DELETE FROM meta WHERE key = ?", [(k,) for k, v in saved.items() if v is None])
             conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, v) for k, v in saved.items() if v])
 
         self.db.write(write)
+        for nsid in gone:
+            self.drop(nsid)
 
     def close(self) -> None:
         """Stop the background indexers and save the graphs."""

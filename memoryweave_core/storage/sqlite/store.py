@@ -9,13 +9,14 @@ commits, and composes the modules of this package, which hold the rest.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import os
 import sqlite3
 import threading
 import weakref
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from ...errors import InvalidInputError, StoreError
 from ...lexical import tokenize
 from ...pool import Pool
 from ...trace import Trace
-from ..base import Field, Search, StoreBase, check_field, vector_dim
+from ..base import Field, Search, StoreBase, check_field, one_namespace, vector_dim
 from ..codec import encode_state
 from . import access, decode, schema, writes
 from . import state as state_rows
@@ -33,6 +34,8 @@ from .cache import Caches
 from .connection import Database
 from .indexes import VectorIndexes
 from .postings import Postings
+
+T = TypeVar("T")
 
 
 def _vectors(traces: Sequence[Trace], rows: list[int], field: str) -> np.ndarray:
@@ -110,27 +113,56 @@ class SQLiteStore(StoreBase):
         if version != self._data_version:
             self._data_version = version
             self._caches.invalidate()
+            # graphs of namespaces another process forgot: never searched or saved again
+            self._indexes.prune({r[0] for r in self._db.sql("SELECT id FROM namespaces")})
             if self.dim is None:
                 dim = self._db.meta("dim")
                 self.dim = int(dim) if dim is not None else None
+
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn`` in one write transaction that first catches up with other
+        processes' commits, inside it: a namespace id cached before another
+        process forgot that namespace is never written under."""
+
+        def run(conn: sqlite3.Connection) -> T:
+            self._check_external()
+            return fn(conn)
+
+        return self._db.write(run)
 
     def _traces(self, rows: Sequence[tuple], namespaces: Sequence[str]) -> list[Trace]:
         return decode.traces(self._db, self.dim, rows, namespaces)
 
     # -- writing ---------------------------------------------------------------
     def add(self, traces: Sequence[Trace]) -> None:
+        self._add(traces, [])
+
+    def add_with_state(self, traces: Sequence[Trace], states: Mapping[str, dict]) -> None:
+        """The rows and the engine state in one transaction: a kill cannot keep one without the other."""
         if not traces:
             return
+        namespace = one_namespace(traces)
+        encoded = [(key, *encode_state(key, state)) for key, state in states.items()]
+        self._add(traces, [(namespace, *e) for e in encoded])
+
+    def _add(self, traces: Sequence[Trace], states: list[tuple[str, str, str, list]]) -> None:
+        """Insert ``traces`` and save ``(namespace, key, doc, arrays)`` states, in one transaction."""
+        if not traces:
+            return
+
+        def write(conn: sqlite3.Connection) -> dict[int, list[int]]:
+            groups = writes.insert(conn, traces, tokens, dim, self.dim, functools.partial(self._caches.new_nsid, conn=conn))
+            for namespace, key, text, arrays in states:
+                state_rows.save(conn, self._caches.new_nsid(namespace, conn), key, text, arrays)
+            return groups
+
         with self._lock:
             dim = vector_dim(traces, self.dim)
             tokens = [" ".join(tokenize(t.text)) for t in traces]
             self._check_external()
             self._postings.forget_frequencies()
             try:
-                groups = self._db.write(
-                    lambda conn: writes.insert(conn, traces, tokens, dim, self.dim,
-                                               functools.partial(self._caches.new_nsid, conn=conn))
-                )
+                groups = self._write(write)
             except StoreError as exc:
                 self._caches.ns_ids.clear()  # namespace rows created in the rolled-back transaction
                 if isinstance(exc.__cause__, sqlite3.IntegrityError):
@@ -149,8 +181,12 @@ class SQLiteStore(StoreBase):
         ids = list(dict.fromkeys(ids))
         if not ids:
             return 0
+        return self._delete(lambda conn, nsid: ids, namespace)
+
+    def _delete(self, select: Callable[[sqlite3.Connection, int | None], list[str]], namespace: str | None) -> int:
+        """Delete the ids ``select(conn, nsid)`` names, chosen inside the write transaction."""
+        ids: list[str] = []
         with self._lock:
-            self._check_external()
 
             def write(conn: sqlite3.Connection) -> tuple[dict[int, list[int]], list[int]]:
                 nsid = None
@@ -158,11 +194,14 @@ class SQLiteStore(StoreBase):
                     nsid = self._caches.nsid(namespace, conn=conn)
                     if nsid is None:
                         return {}, []
+                ids[:] = select(conn, nsid)
+                if not ids:
+                    return {}, []
                 return writes.remove(conn, self._db, ids, nsid, removed_tokens)
 
             removed_tokens: list[tuple[int, int, str]] = []  # (ns, key, tokens) of the deleted rows
             try:
-                groups, emptied = self._db.write(write)
+                groups, emptied = self._write(write)
             except BaseException:
                 removed_tokens.clear()
                 raise
@@ -187,14 +226,11 @@ class SQLiteStore(StoreBase):
             return self.delete(ids, namespace)
 
     def delete_namespace(self, namespace: str) -> int:
-        """The namespace's ids from one query (no traces decoded), then :meth:`delete`."""
-        with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
-            if nsid is None:
-                return 0
-            ids = [r[0] for r in self._db.sql("SELECT id FROM traces WHERE ns = ?", (nsid,))]
-            return self.delete(ids, namespace)
+        """Every row of the namespace, its ids read in the deleting transaction:
+        an add that another process commits first is deleted too."""
+        return self._delete(
+            lambda conn, nsid: [r[0] for r in conn.execute("SELECT id FROM traces WHERE ns = ?", (nsid,))], namespace
+        )
 
     # -- reading ---------------------------------------------------------------
     def get(self, ids: Sequence[str], namespace: str | None = None) -> list[Trace]:
@@ -328,12 +364,29 @@ class SQLiteStore(StoreBase):
             key_of = self._caches.keys(ids)
             return decode.pool(self._db, self.dim, nsid, [key_of[i] for i in ids if i in key_of], radius)
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One deferred read transaction (WAL: a snapshot) around the block,
+        holding the store's lock; nested blocks share the outer one."""
+        with self._lock:
+            if self._conn.in_transaction:
+                yield
+                return
+            self._db.sql("BEGIN")
+            try:
+                yield
+            finally:
+                try:
+                    self._conn.execute("COMMIT")
+                except sqlite3.Error:
+                    pass
+
     def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int) -> Pool:
         """The searches' row keys go straight into the pool's query: the ids
         come with the rows, never mapped from keys and back."""
         for field, _ in searches:
             check_field(field)
-        with self._lock:
+        with self.snapshot():
             self._check_external()
             nsid = self._caches.nsid(namespace)
             if nsid is None or self.dim is None:
@@ -374,7 +427,7 @@ class SQLiteStore(StoreBase):
                 state_rows.save(conn, nsid, key, text, arrays)
 
         with self._lock:
-            self._db.write(write)
+            self._write(write)
 
     # -- vector indexes and closing ------------------------------------------------
     def wait_for_index(self, timeout: float | None = None) -> bool:

@@ -7,8 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from memoryweave_core import InvalidInputError, MissingDependencyError
-from memoryweave_core import embedders
+from memoryweave_core import InvalidInputError, MissingDependencyError, embedders
 from memoryweave_core.embedders import default_model_path
 from memoryweave_core.onnx_embedder import export_onnx
 

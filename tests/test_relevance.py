@@ -3,7 +3,6 @@ the numpy logistic fit, and the "nothing relevant" answer."""
 import numpy as np
 import pytest
 
-from memoryweave_core import MemoryWeave
 from memoryweave_core.errors import InvalidInputError
 from memoryweave_core.eval import metrics as M
 from memoryweave_core.relevance import (

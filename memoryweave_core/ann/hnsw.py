@@ -94,7 +94,7 @@ class HNSWIndex:
                 return _empty()
             q = np.asarray(query, dtype=np.float32).reshape(1, self.dim)
             ef = max(self.ef_search, n)
-            for attempt in range(3):
+            for _attempt in range(3):
                 self._index.set_ef(ef)
                 try:
                     labels, dists = self._index.knn_query(q, k=n, num_threads=1)

@@ -23,6 +23,7 @@ from .asyncio_api import AsyncMemoryMixin
 from .config import RecallConfig
 from .encoder import MemoryEncoder, turn_text
 from .errors import DimensionMismatchError, InvalidInputError, TraceNotFoundError
+from .filters import parse_filter
 from .recollection import RecallResult
 from .retrieval import FeatureTable, Query, Retriever, names_in, strip_names
 from .storage.base import Store
@@ -328,6 +329,7 @@ class MemoryWeave(AsyncMemoryMixin):
         exclude: Iterable[str] = (),
         config: RecallConfig | None = None,
         query_vector: Any = None,
+        filter: Any = None,
     ) -> RecallResult:
         """The ``k`` memories that best fit ``query`` at time ``at`` (default now).
 
@@ -340,7 +342,13 @@ class MemoryWeave(AsyncMemoryMixin):
         ``config`` overrides the memory's RecallConfig for this call only;
         ``query_vector`` supplies a ready query embedding (then ``query`` may
         be empty and only feeds the lexical and temporal pathways).
+
+        ``filter`` (a dict in the language of :mod:`memoryweave_core.filters`)
+        limits recall, candidates and neighbours alike, to matching traces;
+        one that cannot be honoured raises InvalidFilterError before anything
+        is read or written.
         """
+        where = parse_filter(filter)
         if query_vector is None or query:
             check_text(query, "query")
         k = check_k(k)
@@ -353,7 +361,7 @@ class MemoryWeave(AsyncMemoryMixin):
         # No recall returns more than the namespace holds: never ask a backend
         # for more candidates than that (a huge k overflowed SQLite's LIMIT).
         k = min(k, held)
-        request = self._query(query, ns, now, query_vector)
+        request = replace(self._query(query, ns, now, query_vector), where=where)
         with self._lock:
             art = self._art(ns)
             cfg = config or self.config
@@ -382,16 +390,18 @@ class MemoryWeave(AsyncMemoryMixin):
         return self.store.iter_traces(None if namespace is None else check_namespace(namespace))
 
     def features(
-        self, query: str, *, namespace: str = "default", at: Any = None, config: RecallConfig | None = None
+        self, query: str, *, namespace: str = "default", at: Any = None, config: RecallConfig | None = None,
+        filter: Any = None,
     ) -> FeatureTable:
-        """Steps 1-2 of recall without fusion: every candidate with the raw value
-        of each enabled feature.  ``benchmarks/tune.py`` fits the weights on this."""
+        """Steps 1-2 of recall without fusion: every candidate (matching ``filter``)
+        with the raw value of each enabled feature.  ``benchmarks/tune.py`` fits the weights on this."""
+        where = parse_filter(filter)
         check_text(query, "query")
         ns = check_namespace(namespace)
         now = to_timestamp(at, default=self.clock())
         if self.store.count(ns) == 0:
             return FeatureTable([], {})
-        request = self._query(query, ns, now, None)
+        request = replace(self._query(query, ns, now, None), where=where)
         with self._lock:
             art = self._art(ns)
             return Retriever(self.store, config or self.config).features(

@@ -16,6 +16,7 @@ from backends import BACKENDS, dispose, make_store, pg_dsn
 from memoryweave_core import MemoryWeave
 from memoryweave_core.embedders import HashingEmbedder
 from memoryweave_core.errors import InvalidFilterError, UnsupportedFilterError
+from memoryweave_core.lexical import tokenize
 
 DIM = 32
 N = 20_000
@@ -110,6 +111,6 @@ def test_store_searches_take_where(store):
     q = by_id[ids[0]].content
     near = store.nearest("default", "content", q, 5, where)
     assert len(near) == 5 and all(by_id[i].metadata["k"] == 3 for i, _ in near)
-    lex = store.lexical("default", ["appl"], 5, where)
+    lex = store.lexical("default", tokenize("apple pie"), 5, where)
     assert len(lex) == 5 and all(by_id[i].metadata["k"] == 3 for i, _ in lex)
     assert store.pool("default", ids=[ids[0], ids[3]], where=where).ids == [ids[3]]

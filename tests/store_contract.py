@@ -281,6 +281,16 @@ class StoreContract:
         pool = store.candidates("default", [("content", q), ("context", q)], tokenize("support group"), 10, 2, where=where)
         assert set(pool.ids) == keep
         assert store.candidates("default", [("content", q)], [], 10, 2, where=parse_filter({"i": -1})).ids == []
+        for words in ("Luna", "Luna painting"):  # the filter cuts every posting list empty
+            assert store.lexical("default", tokenize(words), 5, parse_filter({"i": 0})) == []
+        flags = traces(rng, ["flag one", "flag two"], namespace="flags", episode="f")
+        flags[0].metadata["on"], flags[1].metadata["on"] = 1, True
+        store.add(flags)
+        for value, want_id in ((1, flags[0].id), (True, flags[1].id)):  # equal in Python, not as filters
+            hits = store.nearest("flags", "content", flags[0].content, 5, parse_filter({"on": value}))
+            assert [i for i, _ in hits] == [want_id]
+        # an asked trace that does not match is left out; its matching neighbour stays
+        assert store.pool("flags", ids=[flags[0].id], radius=1, where=parse_filter({"on": True})).ids == [flags[1].id]
 
     def test_episodes(self, store):
         rng = np.random.default_rng(4)

@@ -35,7 +35,7 @@ class _Space:
     keys: dict[str, int] = field(default_factory=dict)
     episodes: dict[str, dict[int, int]] = field(default_factory=dict)  # episode -> position -> key
     state: dict[str, dict] = field(default_factory=dict)
-    matching: dict[Node, np.ndarray] = field(default_factory=dict)  # filter -> sorted keys; cleared on writes
+    matching: dict[str, np.ndarray] = field(default_factory=dict)  # repr(filter) -> sorted keys; cleared on writes
 
     def __post_init__(self) -> None:
         # exact numpy search up to ann.DEFAULT_THRESHOLD rows, an HNSW graph above (see memoryweave_core.ann)
@@ -138,12 +138,13 @@ class MemoryStore(StoreBase):
 
     def _matching(self, space: _Space, where: Node) -> np.ndarray:
         """The sorted keys of the space's traces that match ``where`` (cached until the next write)."""
-        found = space.matching.get(where)
+        slot = repr(where)  # not the node: 1 == True == 1.0 would share a slot, and they match differently
+        found = space.matching.get(slot)
         if found is None:
             if len(space.matching) > 64:
                 space.matching.clear()
             keys = np.fromiter(space.traces, np.int64, len(space.traces))  # insertion order: sorted
-            found = space.matching[where] = keys[mask(where, Columns.of(list(space.traces.values())))]
+            found = space.matching[slot] = keys[mask(where, Columns.of(list(space.traces.values())))]
         return found
 
     def nearest(self, namespace: str, field: Field, vector: np.ndarray, n: int,

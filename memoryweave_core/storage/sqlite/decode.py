@@ -116,7 +116,8 @@ def pool(db: Database, dim: int | None, nsid: int, keys: list[int], radius: int,
         rows.update((row[0], row) for row in db.sql(pool_sql(len(part), bool(radius), cond), params))
     asked = set(keys)
     episodes = {row[3] for key, row in rows.items() if key in asked}
-    if any(row[3] not in episodes for key, row in rows.items() if key not in asked):
+    # (under a filter an asked row that does not match is left out, and its neighbours may not be)
+    if where is None and any(row[3] not in episodes for key, row in rows.items() if key not in asked):
         raise db.corrupt("a trace is indexed under another episode than its row holds")
     return _pool_of(db, dim, list(rows.values()), keys)
 

@@ -32,13 +32,13 @@ class Matching:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._keys: OrderedDict[tuple[int, Node], np.ndarray] = OrderedDict()
+        self._keys: OrderedDict[tuple[int, str], np.ndarray] = OrderedDict()
 
     def clear(self) -> None:
         self._keys.clear()
 
     def keys(self, nsid: int, where: Node) -> np.ndarray:
-        slot = (nsid, where)
+        slot = (nsid, repr(where))  # not the node: 1 == True == 1.0 would share a slot, and they match differently
         found = self._keys.get(slot)
         if found is not None:
             self._keys.move_to_end(slot)

@@ -318,9 +318,9 @@ def sum_by_key(keys: list[np.ndarray], scores: list[np.ndarray]) -> tuple[np.nda
     """Merge per-term ``(sorted keys, scores)`` into one score per key, summed
     in term order.  A stable sort (timsort) finds the already sorted runs and
     merges them: less work than the full sort of ``np.unique``."""
-    if len(keys) == 1:
-        return keys[0], scores[0]
-    k, v = np.concatenate(keys), np.concatenate(scores)
+    k, v = (keys[0], scores[0]) if len(keys) == 1 else (np.concatenate(keys), np.concatenate(scores))
+    if len(keys) == 1 or not len(k):  # a filter cut every posting list empty
+        return k, v
     order = np.argsort(k, kind="stable")
     k, v = k[order], v[order]
     starts = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1])))

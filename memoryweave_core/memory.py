@@ -23,6 +23,7 @@ from .asyncio_api import AsyncMemoryMixin
 from .config import RecallConfig
 from .encoder import MemoryEncoder, Preceding, turn_text
 from .errors import DimensionMismatchError, InvalidInputError, TraceNotFoundError
+from .filters import parse_filter
 from .names import NameIndex
 from .recollection import RecallResult
 from .relevance import check_relevance
@@ -340,6 +341,7 @@ class MemoryWeave(AsyncMemoryMixin):
         config: RecallConfig | None = None,
         query_vector: Any = None,
         min_relevance: float | None = None,
+        filter: Any = None,
     ) -> RecallResult:
         """The ``k`` memories that best fit ``query`` at time ``at`` (default now).
 
@@ -357,7 +359,13 @@ class MemoryWeave(AsyncMemoryMixin):
         calibrated relevance is lower, so a recall may return fewer than
         ``k``, or nothing: "nothing relevant" is an answer.  The prompt-facing
         adapters use ``relevance.PROMPT_MIN_RELEVANCE``; by default none applies.
+
+        ``filter`` (a dict in the language of :mod:`memoryweave_core.filters`)
+        limits recall, candidates and neighbours alike, to matching traces;
+        one that cannot be honoured raises InvalidFilterError before anything
+        is read or written.
         """
+        where = parse_filter(filter)
         if query_vector is None or query:
             check_text(query, "query")
         k = check_k(k)
@@ -371,7 +379,7 @@ class MemoryWeave(AsyncMemoryMixin):
         # No recall returns more than the namespace holds: never ask a backend
         # for more candidates than that (a huge k overflowed SQLite's LIMIT).
         k = min(k, held)
-        request = self._query(query, ns, now, query_vector)
+        request = replace(self._query(query, ns, now, query_vector), where=where)
         with self._lock:
             art = self._art(ns)
             cfg = config or self.config
@@ -402,16 +410,18 @@ class MemoryWeave(AsyncMemoryMixin):
         return self.store.iter_traces(None if namespace is None else check_namespace(namespace))
 
     def features(
-        self, query: str, *, namespace: str = "default", at: Any = None, config: RecallConfig | None = None
+        self, query: str, *, namespace: str = "default", at: Any = None, config: RecallConfig | None = None,
+        filter: Any = None,
     ) -> FeatureTable:
-        """Steps 1-2 of recall without fusion: every candidate with the raw value
-        of each enabled feature.  ``benchmarks/tune.py`` fits the weights on this."""
+        """Steps 1-2 of recall without fusion: every candidate (matching ``filter``)
+        with the raw value of each enabled feature.  ``benchmarks/tune.py`` fits the weights on this."""
+        where = parse_filter(filter)
         check_text(query, "query")
         ns = check_namespace(namespace)
         now = to_timestamp(at, default=self.clock())
         if self.store.count(ns) == 0:
             return FeatureTable([], {})
-        request = self._query(query, ns, now, None)
+        request = replace(self._query(query, ns, now, None), where=where)
         with self._lock:
             art = self._art(ns)
             with self.store.snapshot():

@@ -96,5 +96,8 @@ def pool_order(asked: Sequence, keys: Sequence, episodes: Sequence[str | None], 
             rank.setdefault(episodes[i], len(rank))
     taken = set(first)
     near = [i for i in range(len(keys)) if i not in taken]
+    # under a filter, a neighbour's asked row may have been left out: its episode ranks after, by name
+    for e in sorted({episodes[i] for i in near} - rank.keys(), key=str):
+        rank[e] = len(rank)
     by = np.lexsort(([positions[i] for i in near], [rank[episodes[i]] for i in near]))  # stable
     return first + [near[i] for i in by.tolist()]

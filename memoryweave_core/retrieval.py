@@ -99,7 +99,7 @@ class Retriever:
     def features(self, query: Query, *, prototypes: np.ndarray | None = None) -> FeatureTable:
         cfg = self.config
         terms = tokenize(query.text) if query.text else []
-        pool = self._pool(query.namespace, query.vector, query.topic, terms)
+        pool = self._pool(query, terms)
         if not len(pool):
             return FeatureTable([], {})
         ctx = Context(
@@ -119,10 +119,13 @@ class Retriever:
             unseen = sum(1 for t in set(terms) if not df.get(t)) / len(set(terms))
         return FeatureTable(pool.ids, raw, unseen)
 
-    def _pool(self, ns: str, qv: np.ndarray, tv: np.ndarray, terms: list[str]) -> Pool:
+    def _pool(self, query: Query, terms: list[str]) -> Pool:
         """The first-round candidates of every pathway and (in the same store
-        call) their episodic neighbours, ``neighbour_radius`` each side."""
+        call) their episodic neighbours, ``neighbour_radius`` each side, all
+        matching the query's filter (applied inside the store's searches)."""
+        qv, tv = query.vector, query.topic
         searches: list[Search] = [("content", qv), ("context", qv)]
         if tv is not qv:
             searches.append(("content", tv))
-        return self.store.candidates(ns, searches, terms, self.config.candidates, self.config.neighbour_radius)
+        return self.store.candidates(query.namespace, searches, terms, self.config.candidates,
+                                     self.config.neighbour_radius, where=query.where)

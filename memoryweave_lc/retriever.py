@@ -11,6 +11,17 @@ from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field
 
 from memoryweave_core import MemoryWeave, Recollection
+from memoryweave_core.errors import InvalidInputError
+
+#: The keys of search_kwargs (LangChain's vector-store retriever convention).
+SEARCH_KWARGS = frozenset({"k", "filter"})
+
+
+def all_of(*filters: dict | None) -> dict | None:
+    """Filters that must all hold, as one (None when none is given): a
+    per-call filter narrows the retriever's own, never replaces it."""
+    given = [f for f in filters if f is not None]
+    return None if not given else given[0] if len(given) == 1 else {"$and": given}
 
 
 def to_document(r: Recollection) -> Document:
@@ -40,6 +51,11 @@ class MemoryWeaveRetriever(BaseRetriever):
     ``episode``, ``position``, ``time`` (epoch seconds), ``namespace``,
     ``score`` and ``features`` (each pathway's contribution to the score).
     ``namespace`` and ``k`` can also be given to ``invoke``.
+
+    ``filter`` (or ``search_kwargs={"filter": ..., "k": ...}``) limits recall
+    to matching memories (the language of :mod:`memoryweave_core.filters`);
+    a ``filter`` given to ``invoke`` narrows it further.  A filter that
+    cannot be honoured, or an unknown argument, raises.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -49,6 +65,10 @@ class MemoryWeaveRetriever(BaseRetriever):
     namespace: str = "default"
     record_access: bool = True
     """Whether recalled memories count as used (their activation rises)."""
+    filter: dict | None = None
+    """Only memories matching this filter are recalled."""
+    search_kwargs: dict = Field(default_factory=dict)
+    """``k`` and ``filter``, as LangChain's vector-store retrievers take them."""
 
     def _get_relevant_documents(
         self,
@@ -57,13 +77,20 @@ class MemoryWeaveRetriever(BaseRetriever):
         run_manager: CallbackManagerForRetrieverRun,
         k: int | None = None,
         namespace: str | None = None,
+        filter: dict | None = None,
         **kwargs: Any,
     ) -> list[Document]:
+        if kwargs:
+            raise InvalidInputError(f"MemoryWeaveRetriever got unknown arguments {sorted(kwargs)}")
+        unknown = set(self.search_kwargs) - SEARCH_KWARGS
+        if unknown:
+            raise InvalidInputError(f"search_kwargs takes only {sorted(SEARCH_KWARGS)}, got {sorted(unknown)}")
         found = self.memory.recall(
             query,
-            self.k if k is None else k,
+            k if k is not None else self.search_kwargs.get("k", self.k),
             namespace=self.namespace if namespace is None else namespace,
             record_access=self.record_access,
+            filter=all_of(self.search_kwargs.get("filter"), self.filter, filter),
         )
         return [to_document(r) for r in found]
 
@@ -74,6 +101,7 @@ class MemoryWeaveRetriever(BaseRetriever):
         run_manager: AsyncCallbackManagerForRetrieverRun,
         k: int | None = None,
         namespace: str | None = None,
+        filter: dict | None = None,
         **kwargs: Any,
     ) -> list[Document]:
         return await run_in_executor(
@@ -83,4 +111,6 @@ class MemoryWeaveRetriever(BaseRetriever):
             run_manager=run_manager.get_sync(),
             k=k,
             namespace=namespace,
+            filter=filter,
+            **kwargs,
         )

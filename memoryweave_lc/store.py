@@ -95,6 +95,38 @@ def matches(value: Any, condition: Any) -> bool:
     return bool(value == condition)
 
 
+def pushdown(flt: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A LangGraph filter in the core's filter language, over the item value
+    kept in the trace metadata, so recall applies it inside its candidate
+    search; None when it has a part the core language reads otherwise
+    (list or object equality, dotted or ``$`` keys): then :meth:`MemoryWeaveStore._recall`
+    ranks the whole namespace and filters with :func:`matches`."""
+    if not flt:
+        return None
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, condition: dict[str, Any]) -> bool:
+        for key, cond in condition.items():
+            if not isinstance(key, str) or not key or key.startswith("$") or any(c in key for c in '."\\\x00'):
+                return False
+            path = f"{prefix}.{key}"
+            if isinstance(cond, dict) and cond and not any(str(k).startswith("$") for k in cond):
+                if not walk(path, cond):
+                    return False
+            elif isinstance(cond, dict):
+                if not cond or any(op not in ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte") for op in cond) \
+                        or any(not isinstance(v, (str, int, float)) for v in cond.values()):
+                    return False
+                out[path] = dict(cond)
+            elif isinstance(cond, (str, int, float)):
+                out[path] = cond
+            else:
+                return False
+        return True
+
+    return out if walk(f"metadata.{_META}.value", flt) else None
+
+
 def namespace_matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
     """A ``list_namespaces`` condition: a prefix or suffix of labels, ``"*"`` matching any label."""
     path = condition.path
@@ -255,6 +287,10 @@ class MemoryWeaveStore(BaseStore):
             return []
         want, total = op.offset + op.limit, self.memory.count(ns)
         k = min(want, total)
+        where = pushdown(op.filter)
+        if where is not None:  # applied inside recall's candidate search: never short
+            found = self.memory.recall(op.query, k, namespace=ns, record_access=False, filter=where)
+            return [(r.score, r.trace) for r in found if self._matches(r.trace, op.filter)]
         while k >= 1:
             found = self.memory.recall(op.query, k, namespace=ns, record_access=False)
             kept = [(r.score, r.trace) for r in found if self._matches(r.trace, op.filter)]

@@ -16,9 +16,12 @@ from llama_index.core.callbacks.base import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from memoryweave_core import MemoryWeave, Recollection
+from memoryweave_core.filters import parse_filter
 from memoryweave_core.memory import check_k
 from memoryweave_core.timeutil import format_time
 from memoryweave_core.trace import check_namespace
+
+from .filters import to_filter
 
 #: Metadata keys the retriever sets on every node (they win over a trace's own
 #: metadata keys of the same name).
@@ -92,6 +95,9 @@ class MemoryWeaveRetriever(BaseRetriever):
         Also keep the raw feature values (``metadata["raw_features"]``).
     record_access : bool
         Whether recalled memories count as used (their activation rises).
+    filters : MetadataFilters, optional
+        Recall only memories matching these (see :mod:`memoryweave_li.filters`;
+        an operator without a MemoryWeave equivalent raises UnsupportedFilterError).
     """
 
     def __init__(
@@ -103,6 +109,7 @@ class MemoryWeaveRetriever(BaseRetriever):
         at: Any = None,
         explain: bool = False,
         record_access: bool = True,
+        filters: Any = None,
         callback_manager: Optional[CallbackManager] = None,
         verbose: bool = False,
     ) -> None:
@@ -114,6 +121,8 @@ class MemoryWeaveRetriever(BaseRetriever):
         self.at = at
         self.explain = explain
         self.record_access = record_access
+        self.filters = filters
+        self.filter = parse_filter(to_filter(filters))  # refused here, not at the first query
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     def _retrieve(self, query_bundle: QueryBundle) -> List[NodeWithScore]:
@@ -124,6 +133,7 @@ class MemoryWeaveRetriever(BaseRetriever):
             at=self.at,
             explain=self.explain,
             record_access=self.record_access,
+            filter=self.filter,
         )
         return [recollection_to_node(r) for r in found]
 

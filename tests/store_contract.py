@@ -17,6 +17,7 @@ import pytest
 
 from memoryweave_core.activation import log_columns
 from memoryweave_core.errors import DimensionMismatchError, InvalidInputError
+from memoryweave_core.filters import parse_filter
 from memoryweave_core.lexical import BM25Index, tokenize
 from memoryweave_core.storage import MemoryStore, Store
 from memoryweave_core.storage.base import gather_candidates
@@ -259,6 +260,37 @@ class StoreContract:
         with pytest.raises(InvalidInputError):
             store.candidates("default", [("text", q[0])], [], 5, 2)
 
+
+    def test_filters_apply_inside_every_search(self, store):
+        """With ``where``, nearest, lexical, pool and candidates return only
+        matching traces (neighbours too), and as many as the unfiltered
+        search would among the matches: the exact top ``n`` of the matching rows."""
+        rng = np.random.default_rng(11)
+        ts = traces(rng, [f"{TEXTS[i % 6]} again {i}" for i in range(60)], episode="e")  # HNSW on SQLite
+        for i, t in enumerate(ts):
+            t.metadata["i"] = i
+        store.add(ts)
+        where = parse_filter({"$or": [{"i": {"$in": [3, 4, 5, 40]}}, {"speaker": "Nobody"}]})
+        keep = {ts[i].id for i in (3, 4, 5, 40)}
+        q = unit(rng)[0]
+        near = store.nearest("default", "content", q, 3, where)
+        want = sorted(keep, key=lambda i: -float(next(t.content for t in ts if t.id == i) @ q))[:3]
+        assert [i for i, _ in near] == want
+        assert {i for i, _ in store.lexical("default", tokenize("Luna painting Sunday again"), 10, where)} <= keep
+        assert store.pool("default", ids=[ts[4].id, ts[20].id], radius=2, where=where).ids == [ts[4].id, ts[3].id, ts[5].id]
+        pool = store.candidates("default", [("content", q), ("context", q)], tokenize("support group"), 10, 2, where=where)
+        assert set(pool.ids) == keep
+        assert store.candidates("default", [("content", q)], [], 10, 2, where=parse_filter({"i": -1})).ids == []
+        for words in ("Luna", "Luna painting"):  # the filter cuts every posting list empty
+            assert store.lexical("default", tokenize(words), 5, parse_filter({"i": 0})) == []
+        flags = traces(rng, ["flag one", "flag two"], namespace="flags", episode="f")
+        flags[0].metadata["on"], flags[1].metadata["on"] = 1, True
+        store.add(flags)
+        for value, want_id in ((1, flags[0].id), (True, flags[1].id)):  # equal in Python, not as filters
+            hits = store.nearest("flags", "content", flags[0].content, 5, parse_filter({"on": value}))
+            assert [i for i, _ in hits] == [want_id]
+        # an asked trace that does not match is left out; its matching neighbour stays
+        assert store.pool("flags", ids=[flags[0].id], radius=1, where=parse_filter({"on": True})).ids == [flags[1].id]
 
     def test_episodes(self, store):
         rng = np.random.default_rng(4)

@@ -18,6 +18,7 @@ from typing import Any, Callable, Collection, Iterable, Sequence
 import numpy as np
 
 from ..errors import InvalidInputError
+from ..filters import Node
 from ..pool import Pool
 from .scale import NORMALISATIONS, Normalisation
 
@@ -34,6 +35,8 @@ class Query:
     topic_vector: np.ndarray | None = None
     #: Speaker names known in the namespace (a names.NameIndex, from MemoryWeave).
     names: Collection[str] = frozenset()
+    #: The recall filter (parsed): only traces matching it are candidates.
+    where: Node | None = None
 
     @property
     def topic(self) -> np.ndarray:

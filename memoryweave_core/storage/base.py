@@ -3,7 +3,10 @@
 A store keeps traces and answers *candidate* queries: nearest vectors,
 lexical matches, and the columns of a candidate pool (with the episodic
 neighbours of the first candidates); :meth:`Store.candidates` is all three
-for one recall, in one call.  ``Store`` is what the engine calls;
+for one recall, in one call.  A recall filter (a parsed
+:mod:`~memoryweave_core.filters` node, ``where``) is applied inside each of
+these searches, never to their results, so a selective filter still finds
+``n`` matches when they exist.  ``Store`` is what the engine calls;
 ``StoreBase`` is what a backend subclasses.  Everything that turns
 candidates into a ranking (features, fusion, explanations) lives in the
 engine, once, so every backend ranks the same way.  Every method that takes a
@@ -21,6 +24,7 @@ import numpy as np
 
 from ..activation import AccessLog
 from ..errors import DimensionMismatchError, InvalidInputError
+from ..filters import Node
 from ..pool import Pool
 from ..trace import Trace
 
@@ -95,10 +99,12 @@ class Store(Protocol):
     def snapshot(self) -> AbstractContextManager:
         """Reads inside the block see one state of the store (no writes inside it)."""
 
-    def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int) -> Pool:
+    def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int,
+                   where: Node | None = None) -> Pool:
         """One recall's pool: the ``n`` nearest of every search and the ``n``
         best BM25 matches of ``terms``, asked in that order, with their
-        episodic neighbours (as :meth:`StoreBase.pool` gives them)."""
+        episodic neighbours (as :meth:`StoreBase.pool` gives them); with
+        ``where``, only traces matching it, ``n`` per search whenever ``n`` match."""
 
     def episode_length(self, namespace: str, episode: str) -> int:
         """One past the largest position in the episode (0 when it is new)."""
@@ -155,12 +161,14 @@ class StoreBase(ABC):
     def iter_traces(self, namespace: str | None = None) -> Iterator[Trace]: ...
 
     @abstractmethod
-    def nearest(self, namespace: str, field: Field, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
-        """``n`` nearest traces by cosine on the content or context vectors (checks ``field``)."""
+    def nearest(self, namespace: str, field: Field, vector: np.ndarray, n: int,
+                where: Node | None = None) -> list[tuple[str, float]]:
+        """``n`` nearest traces by cosine on the content or context vectors (checks
+        ``field``), among those matching ``where``: ``n`` whenever ``n`` match."""
 
     @abstractmethod
-    def lexical(self, namespace: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
-        """Top ``n`` traces by BM25 over already-tokenised query terms."""
+    def lexical(self, namespace: str, terms: Sequence[str], n: int, where: Node | None = None) -> list[tuple[str, float]]:
+        """Top ``n`` traces by BM25 over already-tokenised query terms, among those matching ``where``."""
 
     @abstractmethod
     def lexical_stats(self, namespace: str, terms: Sequence[str]) -> tuple[int, float, dict[str, int]]: ...
@@ -169,12 +177,13 @@ class StoreBase(ABC):
     def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]: ...
 
     @abstractmethod
-    def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0) -> Pool:
+    def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0, where: Node | None = None) -> Pool:
         """Recall's candidate pool as columns, with tokens and access logs: the
         traces with these ids (ids unknown in the namespace are skipped) and
         their episodic neighbours, the traces of the same episode within
         ``radius`` positions of one of them; each once, in the order of
-        :func:`~memoryweave_core.pool.pool_order`."""
+        :func:`~memoryweave_core.pool.pool_order`.  With ``where``, only the
+        traces (asked or neighbours) that match it."""
 
     @abstractmethod
     def episode_length(self, namespace: str, episode: str) -> int: ...
@@ -202,9 +211,10 @@ class StoreBase(ABC):
         process's writes overrides this with a read transaction."""
         return nullcontext()
 
-    def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int) -> Pool:
+    def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int,
+                   where: Node | None = None) -> Pool:
         """:func:`gather_candidates`; a backend may answer it in one pass instead."""
-        return gather_candidates(self, namespace, searches, terms, n, radius)
+        return gather_candidates(self, namespace, searches, terms, n, radius, where=where)
 
     def delete_episode(self, namespace: str, episode: str) -> int:
         """Every trace of the episode, through :meth:`delete`."""
@@ -217,17 +227,19 @@ class StoreBase(ABC):
 
 
 def gather_candidates(store: StoreBase, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int,
-                      radius: int, nearest: Callable[[str, Sequence[Search], int], list] | None = None) -> Pool:
+                      radius: int, nearest: Callable[[str, Sequence[Search], int, Node | None], list] | None = None,
+                      where: Node | None = None) -> Pool:
     """:meth:`Store.candidates` from the store's ``nearest`` (which checks each
-    field), ``lexical`` and ``pool``; ``nearest(namespace, searches, n)``, when
-    given, answers every search at once (a list of hits per search)."""
+    field), ``lexical`` and ``pool``, each given the filter ``where``;
+    ``nearest(namespace, searches, n, where)``, when given, answers every
+    search at once (a list of hits per search)."""
     if nearest is None:
-        found = [store.nearest(namespace, field, vector, n) for field, vector in searches]
+        found = [store.nearest(namespace, field, vector, n, where) for field, vector in searches]
     else:
-        found = nearest(namespace, searches, n)
+        found = nearest(namespace, searches, n, where)
     ids: dict[str, None] = {}
     for hits in found:
         ids.update(dict.fromkeys(i for i, _ in hits))
     if terms:
-        ids.update(dict.fromkeys(i for i, _ in store.lexical(namespace, terms, n)))
-    return store.pool(namespace, ids=list(ids), radius=radius)
+        ids.update(dict.fromkeys(i for i, _ in store.lexical(namespace, terms, n, where)))
+    return store.pool(namespace, ids=list(ids), radius=radius, where=where)

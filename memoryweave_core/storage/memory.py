@@ -15,10 +15,12 @@ import numpy as np
 
 from ..activation import AccessLog
 from ..ann import AutoIndex
-from ..lexical import BM25Index, tokenize
+from ..filters import Columns, Node, mask
+from ..lexical import BM25Index, search_postings, tokenize
 from ..pool import Pool, pool_order
 from ..trace import Trace
 from .base import Field, StoreBase, check_field, vector_dim
+from .filtered import nearest_within, restrict_postings
 
 
 @dataclass
@@ -33,6 +35,7 @@ class _Space:
     keys: dict[str, int] = field(default_factory=dict)
     episodes: dict[str, dict[int, int]] = field(default_factory=dict)  # episode -> position -> key
     state: dict[str, dict] = field(default_factory=dict)
+    matching: dict[str, np.ndarray] = field(default_factory=dict)  # repr(filter) -> sorted keys; cleared on writes
 
     def __post_init__(self) -> None:
         # exact numpy search up to ann.DEFAULT_THRESHOLD rows, an HNSW graph above (see memoryweave_core.ann)
@@ -63,6 +66,7 @@ class MemoryStore(StoreBase):
                 by_space.setdefault(t.namespace, []).append(t)
             for ns, group in by_space.items():
                 space = self._spaces.setdefault(ns, _Space(dim))
+                space.matching.clear()
                 keys = np.arange(self._next_key, self._next_key + len(group))
                 self._next_key += len(group)
                 space.content.add(keys, np.stack([t.content for t in group]))
@@ -85,6 +89,7 @@ class MemoryStore(StoreBase):
                     continue
                 ns, key = where
                 space = self._spaces[ns]
+                space.matching.clear()
                 t = space.traces.pop(key)
                 del space.keys[tid]
                 space.content.remove([key])
@@ -131,21 +136,46 @@ class MemoryStore(StoreBase):
     def _ids(self, space: _Space, keys) -> list[str]:
         return [space.traces[int(k)].id for k in keys]
 
-    def nearest(self, namespace: str, field: Field, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+    def _matching(self, space: _Space, where: Node) -> np.ndarray:
+        """The sorted keys of the space's traces that match ``where`` (cached until the next write)."""
+        slot = repr(where)  # not the node: 1 == True == 1.0 would share a slot, and they match differently
+        found = space.matching.get(slot)
+        if found is None:
+            if len(space.matching) > 64:
+                space.matching.clear()
+            keys = np.fromiter(space.traces, np.int64, len(space.traces))  # insertion order: sorted
+            found = space.matching[slot] = keys[mask(where, Columns.of(list(space.traces.values())))]
+        return found
+
+    def nearest(self, namespace: str, field: Field, vector: np.ndarray, n: int,
+                where: Node | None = None) -> list[tuple[str, float]]:
         check_field(field)
         with self._lock:
             space = self._spaces.get(namespace)
             if space is None:
                 return []
-            keys, sims = getattr(space, field).search(vector, n)
+            index = getattr(space, field)
+            if where is None:
+                keys, sims = index.search(vector, n)
+            else:
+                keys, sims = nearest_within(
+                    self._matching(space, where), len(space.traces), vector, n, index.search,
+                    lambda ks: np.stack([getattr(space.traces[k], field) for k in ks.tolist()]),
+                )
             return list(zip(self._ids(space, keys), sims.tolist()))
 
-    def lexical(self, namespace: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
+    def lexical(self, namespace: str, terms: Sequence[str], n: int, where: Node | None = None) -> list[tuple[str, float]]:
         with self._lock:
             space = self._spaces.get(namespace)
             if space is None:
                 return []
-            hits = space.bm25.search(terms, n)
+            if where is None:
+                hits = space.bm25.search(terms, n)
+            else:
+                bm25 = space.bm25
+                hits = search_postings(terms, n, bm25.stats(terms),
+                                       restrict_postings(bm25._posting_arrays, self._matching(space, where)),
+                                       lambda ks: {k: bm25.tokens(k) for k in ks})
             return [(space.traces[k].id, s) for k, s in hits]
 
     def lexical_stats(self, namespace: str, terms: Sequence[str]) -> tuple[int, float, dict[str, int]]:
@@ -161,7 +191,7 @@ class MemoryStore(StoreBase):
                 return []
             return [space.traces[members[p]] for p in range(max(start, 0), stop) if p in members]
 
-    def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0) -> Pool:
+    def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0, where: Node | None = None) -> Pool:
         with self._lock:
             space = self._spaces.get(namespace)
             if space is None:
@@ -173,6 +203,10 @@ class MemoryStore(StoreBase):
                 members = space.episodes.get(t.episode, {}) if t.episode is not None else {}
                 keys += [members[p] for p in range(t.position - radius, t.position + radius + 1) if p in members]
             keys = list(dict.fromkeys(keys))
+            if where is not None:
+                allowed = set(self._matching(space, where).tolist())
+                keys = [k for k in keys if k in allowed]
+                asked = [k for k in asked if k in allowed]
             traces = [space.traces[k] for k in keys]
             order = pool_order(asked, keys, [t.episode for t in traces], [t.position for t in traces])
             keys, traces = [keys[i] for i in order], [traces[i] for i in order]

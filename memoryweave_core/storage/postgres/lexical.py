@@ -62,14 +62,14 @@ def stats_sql(s: str) -> str:
             " ON t.namespace = s.namespace AND t.term = ANY(%s) AND t.df > 0 WHERE s.namespace = %s")
 
 
-def search_sql(s: str) -> str:
-    """The top ``%(n)s`` ids by BM25 (parameters ``avg``, ``ns``, ``tsq``, ``terms``, ``w``, ``n``),
-    best first, ties by insertion order.  array_positions counts a word's
+def search_sql(s: str, where: str = "true") -> str:
+    """The top ``%(n)s`` ids by BM25 (parameters ``avg``, ``ns``, ``tsq``, ``terms``, ``w``, ``n``,
+    and those of the filter condition ``where``), best first, ties by insertion order.  array_positions counts a word's
     occurrences in C, without unnesting the tokens for every (text, word)."""
     return f"""
         SELECT m.id, sum({bm25_sql("x.tf", "m.ntokens", "%(avg)s", "q.w")}) AS score
         FROM (SELECT key, id, toks, ntokens FROM "{s}".traces
-              WHERE namespace = %(ns)s AND terms @@ %(tsq)s::tsquery) m
+              WHERE namespace = %(ns)s AND terms @@ %(tsq)s::tsquery AND ({where})) m
         CROSS JOIN unnest(%(terms)s::text[], %(w)s::float8[]) AS q(term, w)
         CROSS JOIN LATERAL (SELECT cardinality(array_positions(m.toks, q.term)) AS tf) x
         WHERE x.tf > 0

@@ -23,6 +23,8 @@ import numpy as np
 
 from ...activation import AccessLog
 from ...errors import InvalidInputError, StoreError, require
+from ...filter_sql import to_postgres
+from ...filters import Node
 from ...lexical import POSTING_BUDGET, candidate_terms, query_weights, tokenize
 from ...pool import Pool, pool_order
 from ...trace import Trace
@@ -32,6 +34,7 @@ from . import access
 from . import lexical as bm25
 from . import schema as layout
 from . import state as state_rows
+from .filtering import where_named
 
 _COLS = "key, id, namespace, text, speaker, episode, position, time, metadata, category, content, context"
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -282,13 +285,17 @@ class PostgresStore(StoreBase):
                 yield self._trace(r)
             last = rows[-1][0]
 
-    def nearest(self, namespace: str, field: Field, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
-        return self._nearest(namespace, [(field, vector)], n)[0]
+    def nearest(self, namespace: str, field: Field, vector: np.ndarray, n: int,
+                where: Node | None = None) -> list[tuple[str, float]]:
+        return self._nearest(namespace, [(field, vector)], n, where)[0]
 
-    def _nearest(self, namespace: str, searches: Sequence[Search], n: int) -> list[list[tuple[str, float]]]:
+    def _nearest(self, namespace: str, searches: Sequence[Search], n: int,
+                 where: Node | None = None) -> list[list[tuple[str, float]]]:
         """The ``n`` nearest of every search, in one transaction: the HNSW
         settings once, then one statement holding every search (four round
-        trips in all, however many searches)."""
+        trips in all, however many searches).  A filter goes into the
+        searches' WHERE; pgvector's iterative scan walks on past rows it
+        rejects, and a search still short of the matching rows scans exactly."""
         for field, _ in searches:
             check_field(field)  # before a field name goes into SQL
         if not searches:
@@ -301,13 +308,14 @@ class PostgresStore(StoreBase):
         settings = f"SET LOCAL hnsw.ef_search = {min(max(self.ef_search, n), 1000)}"
         if self._iterative:
             settings += "; SET LOCAL hnsw.iterative_scan = strict_order"
-        params: dict[str, Any] = {"ns": namespace, "n": n}
+        cond, params = where_named(where)
+        params.update({"ns": namespace, "n": n})
         parts = []
         for j, (field, vector) in enumerate(searches):
             params[f"q{j}"] = np.asarray(vector, dtype=np.float32)
             parts.append(
                 f"(SELECT {j}, id, 1 - ({field} <=> %(q{j})s) FROM {self._t('traces')} WHERE namespace = %(ns)s"
-                f" ORDER BY {field} <=> %(q{j})s LIMIT %(n)s)"
+                f" AND ({cond}) ORDER BY {field} <=> %(q{j})s LIMIT %(n)s)"
             )
 
         def search(conn, which: list[int]) -> dict[int, list[tuple[str, float]]]:
@@ -321,7 +329,8 @@ class PostgresStore(StoreBase):
             found = search(conn, list(range(len(searches))))
             short = [j for j, rows in found.items() if len(rows) < n]
             if short:  # the graph walk ran out before n rows of this namespace: scan exactly
-                have = self.count(namespace)
+                have = self.count(namespace) if where is None else conn.execute(
+                    f"SELECT count(*) FROM {self._t('traces')} WHERE namespace = %(ns)s AND ({cond})", params).fetchone()[0]
                 short = [j for j in short if len(found[j]) < min(n, have)]
                 if short:
                     conn.execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = on")
@@ -337,7 +346,7 @@ class PostgresStore(StoreBase):
         n, total = rows[0][:2]
         return n, total / max(n, 1), {term: df for _, _, term, df in rows if term is not None}
 
-    def lexical(self, namespace: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
+    def lexical(self, namespace: str, terms: Sequence[str], n: int, where: Node | None = None) -> list[tuple[str, float]]:
         """The top ``n`` by BM25 of every query word among the texts holding one
         of the :func:`~memoryweave_core.lexical.candidate_terms`, best first,
         ties by insertion order."""
@@ -350,9 +359,11 @@ class PostgresStore(StoreBase):
             return []
         use = candidate_terms(weights, df, self.posting_budget)
         wt = list(weights)
+        cond, params = where_named(where)
         rows = self._q(
-            bm25.search_sql(self.schema),
-            {"avg": max(avg, 1e-9), "ns": namespace, "tsq": bm25.tsquery(use), "terms": wt, "w": [weights[t] for t in wt], "n": n},
+            bm25.search_sql(self.schema, cond),
+            {**params, "avg": max(avg, 1e-9), "ns": namespace, "tsq": bm25.tsquery(use), "terms": wt,
+             "w": [weights[t] for t in wt], "n": n},
         )
         return [(i, float(s)) for i, s in rows]
 
@@ -364,19 +375,21 @@ class PostgresStore(StoreBase):
         )
         return [self._trace(r) for r in rows]
 
-    def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0) -> Pool:
+    def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0, where: Node | None = None) -> Pool:
         """Columns straight from the rows, without text and metadata (no Trace
         objects: parsing every candidate's metadata cost more than scoring it)."""
         if not ids:
             return Pool.empty(self.dim)
         traces = self._t("traces")
+        cond, cond_params = to_postgres(where, alias="t")
         rows = self._q(
             f"WITH f AS (SELECT key, episode, position FROM {traces} WHERE namespace = %s AND id = ANY(%s))"
             " SELECT t.id, t.speaker, t.episode, t.position, t.time, t.category, t.toks, t.content, t.context, a.uses, a.recent"
             f" FROM {traces} t LEFT JOIN {self._t('access')} a ON a.key = t.key"
             f" WHERE t.key IN (SELECT key FROM f UNION ALL SELECT n.key FROM f JOIN {traces} n"
-            " ON n.namespace = %s AND n.episode = f.episode AND n.position BETWEEN f.position - %s AND f.position + %s)",
-            (namespace, list(ids), namespace, radius, radius),
+            " ON n.namespace = %s AND n.episode = f.episode AND n.position BETWEEN f.position - %s AND f.position + %s)"
+            f" AND ({cond})",
+            (namespace, list(ids), namespace, radius, radius, *cond_params),
         )
         if not rows:
             return Pool.empty(self.dim)
@@ -387,8 +400,9 @@ class PostgresStore(StoreBase):
             [_vec(v) for v in content], [_vec(v) for v in context], [access.log(*row) for row in zip(times, uses, recent)], self.dim,
         )
 
-    def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int) -> Pool:
-        return gather_candidates(self, namespace, searches, terms, n, radius, nearest=self._nearest)
+    def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int,
+                   where: Node | None = None) -> Pool:
+        return gather_candidates(self, namespace, searches, terms, n, radius, nearest=self._nearest, where=where)
 
     def episode_length(self, namespace: str, episode: str) -> int:
         top = self._q(f"SELECT max(position) FROM {self._t('traces')} WHERE namespace = %s AND episode = %s", (namespace, episode))[0][0]

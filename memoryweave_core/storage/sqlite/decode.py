@@ -12,9 +12,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from ...activation import RECENT, AccessLog, log_columns
+from ...filters import Node
 from ...pool import Pool, pool_order
 from ...trace import Trace
 from .connection import SQL_CHUNK, Database, chunks, marks
+from .matching import where_sql
 
 #: Columns of a trace, in the order :func:`traces` reads them.
 COLS = "key, id, text, speaker, episode, position, time, metadata, category, content, context"
@@ -85,10 +87,11 @@ def access_log(db: Database, tid: str, first: Any, count: Any, recent: Any) -> A
     return AccessLog(first=float(first), count=count, recent=[float(t) for t in times])
 
 
-def pool_sql(count: int, neighbours: bool) -> str:
+def pool_sql(count: int, neighbours: bool, where: str = "1") -> str:
     """The pool's query for ``count`` keys (parameters: the keys, the
     namespace id, then, with ``neighbours``, the radius twice, the keys and
-    the namespace id again).  ``NOT INDEXED`` keeps the first-round rows to
+    the namespace id again, then those of the filter condition ``where``
+    over ``t``, which every row, asked or neighbour, must meet).  ``NOT INDEXED`` keeps the first-round rows to
     key lookups: without ANALYZE statistics (a store just built) the planner
     would rather scan the namespace's whole episode index for them."""
     wanted = f"SELECT key FROM traces WHERE key IN ({marks(count)}) AND ns = ?"
@@ -97,22 +100,24 @@ def pool_sql(count: int, neighbours: bool) -> str:
             " UNION ALL SELECT n.key FROM traces f NOT INDEXED JOIN traces n ON n.ns = f.ns AND n.episode = f.episode"
             f" AND n.position BETWEEN f.position - ? AND f.position + ? WHERE f.key IN ({marks(count)}) AND f.ns = ?"
         )
-    return f"SELECT {POOL_COLS} FROM traces t LEFT JOIN access a ON a.key = t.key WHERE t.key IN ({wanted})"
+    return f"SELECT {POOL_COLS} FROM traces t LEFT JOIN access a ON a.key = t.key WHERE t.key IN ({wanted}) AND ({where})"
 
 
-def pool(db: Database, dim: int | None, nsid: int, keys: list[int], radius: int) -> Pool:
+def pool(db: Database, dim: int | None, nsid: int, keys: list[int], radius: int, where: Node | None = None) -> Pool:
     """Columns straight from the rows (no Trace objects, no metadata JSON)
-    of these keys and their neighbours, in one query per chunk of keys.
+    of these keys and their neighbours matching ``where``, in one query per chunk of keys.
     The neighbours' keys come from the covering (ns, episode, position)
     index alone; keys of other namespaces or deleted rows find nothing."""
     keys = list(dict.fromkeys(keys))
     rows: dict[int, tuple] = {}
-    for part in chunks(keys, SQL_CHUNK // 2):
-        params = [*part, nsid] + ([radius, radius, *part, nsid] if radius else [])
-        rows.update((row[0], row) for row in db.sql(pool_sql(len(part), bool(radius)), params))
+    cond, cond_params = where_sql(where)
+    for part in chunks(keys, max(SQL_CHUNK // 2 - len(cond_params), 1)):
+        params = [*part, nsid] + ([radius, radius, *part, nsid] if radius else []) + cond_params
+        rows.update((row[0], row) for row in db.sql(pool_sql(len(part), bool(radius), cond), params))
     asked = set(keys)
     episodes = {row[3] for key, row in rows.items() if key in asked}
-    if any(row[3] not in episodes for key, row in rows.items() if key not in asked):
+    # (under a filter an asked row that does not match is left out, and its neighbours may not be)
+    if where is None and any(row[3] not in episodes for key, row in rows.items() if key not in asked):
         raise db.corrupt("a trace is indexed under another episode than its row holds")
     return _pool_of(db, dim, list(rows.values()), keys)
 

@@ -23,16 +23,19 @@ import numpy as np
 from ...activation import AccessLog
 from ...ann import DEFAULT_THRESHOLD
 from ...errors import InvalidInputError, StoreError
-from ...lexical import tokenize
+from ...filters import Node
+from ...lexical import search_postings, tokenize
 from ...pool import Pool
 from ...trace import Trace
 from ..base import Field, Search, StoreBase, check_field, one_namespace, vector_dim
 from ..codec import encode_state
+from ..filtered import nearest_within, restrict_postings
 from . import access, decode, schema, writes
 from . import state as state_rows
 from .cache import Caches
 from .connection import Database
 from .indexes import VectorIndexes
+from .matching import Matching
 from .postings import Postings
 
 T = TypeVar("T")
@@ -102,6 +105,7 @@ class SQLiteStore(StoreBase):
                                       background=background_index, hnsw=hnsw)
         self._postings = Postings(self._db)
         self._caches = Caches(self._db, lambda: self.dim, cache_size, self._postings, self._indexes)
+        self._matching = Matching(self._db)
         ref = weakref.ref(self)
         self._atexit = lambda: (s := ref()) is not None and s.close()
         atexit.register(self._atexit)
@@ -115,6 +119,7 @@ class SQLiteStore(StoreBase):
             self._caches.invalidate()
             # graphs of namespaces another process forgot: never searched or saved again
             self._indexes.prune({r[0] for r in self._db.sql("SELECT id FROM namespaces")})
+            self._matching.clear()
             if self.dim is None:
                 dim = self._db.meta("dim")
                 self.dim = int(dim) if dim is not None else None
@@ -161,6 +166,7 @@ class SQLiteStore(StoreBase):
             tokens = [" ".join(tokenize(t.text)) for t in traces]
             self._check_external()
             self._postings.forget_frequencies()
+            self._matching.clear()
             try:
                 groups = self._write(write)
             except StoreError as exc:
@@ -207,6 +213,7 @@ class SQLiteStore(StoreBase):
                 raise
             finally:
                 self._postings.forget_frequencies()
+                self._matching.clear()
             self._caches.forget(ids, [k for keys in groups.values() for k in keys])
             self._postings.removed(removed_tokens)
             for nsid, keys in groups.items():
@@ -320,14 +327,15 @@ class SQLiteStore(StoreBase):
         return self._traces(rows, [namespace])[0] if rows else None
 
     # -- candidates ------------------------------------------------------------
-    def nearest(self, namespace: str, field: Field, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+    def nearest(self, namespace: str, field: Field, vector: np.ndarray, n: int,
+                where: Node | None = None) -> list[tuple[str, float]]:
         check_field(field)
         with self._lock:
             self._check_external()
             nsid = self._caches.nsid(namespace)
             if nsid is None or self.dim is None:
                 return []
-            keys, sims = self._indexes.get(nsid, field).search(np.asarray(vector, np.float32), n)
+            keys, sims = self._search(nsid, field, vector, n, where)
             ids = self._caches.ids(nsid, keys.tolist())
             return [(ids[k], float(s)) for k, s in zip(keys.tolist(), sims.tolist()) if k in ids]
 
@@ -337,7 +345,7 @@ class SQLiteStore(StoreBase):
             nsid = self._caches.nsid(namespace)
             return (0, 0.0, {}) if nsid is None else self._postings.stats(nsid, list(terms))
 
-    def lexical(self, namespace: str, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
+    def lexical(self, namespace: str, terms: Sequence[str], n: int, where: Node | None = None) -> list[tuple[str, float]]:
         """Top ``n`` by BM25 from cached posting arrays, as :meth:`BM25Index.search
         <memoryweave_core.lexical.BM25Index.search>` finds them."""
         terms = list(terms)
@@ -348,21 +356,34 @@ class SQLiteStore(StoreBase):
             nsid = self._caches.nsid(namespace)
             if nsid is None:
                 return []
-            best = self._lexical(nsid, terms, n)
+            best = self._lexical(nsid, terms, n, where)
             ids = self._caches.ids(nsid, [k for k, _ in best])
         return [(ids[k], s) for k, s in best if k in ids]
 
-    def _lexical(self, nsid: int, terms: list[str], n: int) -> list[tuple[int, float]]:
-        return self._postings.search(nsid, terms, n, lambda keys: self._caches.tokens(nsid, keys))
+    def _lexical(self, nsid: int, terms: list[str], n: int, where: Node | None = None) -> list[tuple[int, float]]:
+        tokens_of = functools.partial(self._caches.tokens, nsid)
+        if where is None:
+            return self._postings.search(nsid, terms, n, tokens_of)
+        postings = restrict_postings(functools.partial(self._postings.posting, nsid), self._matching.keys(nsid, where))
+        return search_postings(terms, n, self._postings.stats(nsid, terms), postings, tokens_of)
 
-    def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0) -> Pool:
+    def _search(self, nsid: int, field: Field, vector: np.ndarray, n: int, where: Node | None) -> tuple[np.ndarray, np.ndarray]:
+        """Row keys and cosines of the ``n`` nearest (matching ``where``: see :mod:`..filtered`)."""
+        index, query = self._indexes.get(nsid, field), np.asarray(vector, np.float32)
+        if where is None:
+            return index.search(query, n)
+        held = int(self._db.sql("SELECT n FROM namespaces WHERE id = ?", (nsid,))[0][0])
+        return nearest_within(self._matching.keys(nsid, where), held, query, n, index.search,
+                              functools.partial(self._indexes._vectors, field))
+
+    def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0, where: Node | None = None) -> Pool:
         with self._lock:
             self._check_external()
             nsid = self._caches.nsid(namespace)
             if nsid is None or self.dim is None:
                 return Pool.empty(self.dim)
             key_of = self._caches.keys(ids)
-            return decode.pool(self._db, self.dim, nsid, [key_of[i] for i in ids if i in key_of], radius)
+            return decode.pool(self._db, self.dim, nsid, [key_of[i] for i in ids if i in key_of], radius, where)
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -381,7 +402,8 @@ class SQLiteStore(StoreBase):
                 except sqlite3.Error:
                     pass
 
-    def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int) -> Pool:
+    def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int,
+                   where: Node | None = None) -> Pool:
         """The searches' row keys go straight into the pool's query: the ids
         come with the rows, never mapped from keys and back."""
         for field, _ in searches:
@@ -393,10 +415,10 @@ class SQLiteStore(StoreBase):
                 return Pool.empty(self.dim)
             keys: dict[int, None] = {}
             for field, vector in searches:
-                keys.update(dict.fromkeys(self._indexes.get(nsid, field).search(np.asarray(vector, np.float32), n)[0].tolist()))
+                keys.update(dict.fromkeys(self._search(nsid, field, vector, n, where)[0].tolist()))
             if terms and n > 0:
-                keys.update(dict.fromkeys(k for k, _ in self._lexical(nsid, list(terms), n)))
-            return decode.pool(self._db, self.dim, nsid, list(keys), radius)
+                keys.update(dict.fromkeys(k for k, _ in self._lexical(nsid, list(terms), n, where)))
+            return decode.pool(self._db, self.dim, nsid, list(keys), radius, where)
 
     # -- access logs and state ---------------------------------------------------
     def access_logs(self, ids: Sequence[str]) -> list[AccessLog]:

@@ -30,29 +30,39 @@ from .registry import Context, Query
 UPDATE_SIMILARITY = 0.6
 
 
-def update_strength(pool: Pool, threshold: float = UPDATE_SIMILARITY) -> np.ndarray:
-    """``u[i, j]`` in [0, 1]: how strongly trace j updates trace i (0 unless j
-    is later, by the same speaker, and close in content)."""
+#: Rows of the pairwise comparison done at once: memory stays linear in the pool.
+_CHUNK = 512
+
+
+def update_extremes(pool: Pool, made: np.ndarray, threshold: float = UPDATE_SIMILARITY) -> tuple[np.ndarray, np.ndarray]:
+    """For each trace, the strongest update it makes of an earlier trace and
+    the strongest update a later trace makes of it, each in [0, 1].
+
+    Trace j updates trace i when j is later (by time, then by position in one
+    episode), by the same speaker, among the ``made`` traces (those said by
+    the moment asked about), and their content cosine is above ``threshold``;
+    the strength is the cosine rescaled from the threshold to 1."""
     n = len(pool)
-    sims = pool.content @ pool.content.T
     speakers = np.unique(np.array([s or "" for s in pool.speakers], dtype=object), return_inverse=True)[1]
-    same = speakers[:, None] == speakers[None, :]
-    t = pool.times
     episodes = np.unique(np.array([str(e) for e in pool.episodes], dtype=object), return_inverse=True)[1]
-    in_order = (episodes[:, None] == episodes[None, :]) & (pool.positions[None, :] > pool.positions[:, None])
-    later = (t[None, :] > t[:, None]) | ((t[None, :] == t[:, None]) & in_order)
-    strength = np.clip((sims - threshold) / max(1.0 - threshold, 1e-6), 0.0, 1.0)
-    u = np.where(same & later, strength, 0.0)
-    u[np.arange(n), np.arange(n)] = 0.0
-    return u
+    t, pos = pool.times, pool.positions
+    makes, updated = np.zeros(n), np.zeros(n)
+    for lo in range(0, n, _CHUNK):
+        rows = np.arange(lo, min(lo + _CHUNK, n))
+        sims = pool.content[rows] @ pool.content.T  # [rows, n]: row i earlier, column j later
+        later = (t[None, :] > t[rows, None]) | (
+            (t[None, :] == t[rows, None]) & (episodes[None, :] == episodes[rows, None]) & (pos[None, :] > pos[rows, None])
+        )
+        ok = later & (speakers[None, :] == speakers[rows, None]) & made[None, :]
+        u = np.where(ok, np.clip((sims - threshold) / max(1.0 - threshold, 1e-6), 0.0, 1.0), 0.0)
+        updated[rows] = u.max(axis=1)
+        np.maximum(makes, u.max(axis=0), out=makes)
+    return makes, updated
 
 
 def freshness(pool: Pool, query: Query, ctx: Context) -> np.ndarray | None:
     if query.text and past_directed(query.text):
         return None
-    u = update_strength(pool)
     made = pool.times <= reference_time(query.text, query.now)  # updates made by the moment asked about
-    u = u * made[None, :]
-    if not u.any():
-        return np.zeros(len(pool))
-    return (u.max(axis=0) - u.max(axis=1)).astype(np.float64)
+    makes, updated = update_extremes(pool, made)
+    return makes - updated

@@ -12,7 +12,7 @@ Hugging Face adapter) calls it on a recall of :func:`fetch_size` results.
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -111,7 +111,7 @@ def select_for_prompt(
         kept.append(rec)
     if min_content_terms > 0:
         filler = [is_filler(r, query, names, min_content_terms) for r in kept]
-        kept = [r for r, f in zip(kept, filler) if not f] + [r for r, f in zip(kept, filler) if f]
+        kept = [r for r, f in zip(kept, filler, strict=True) if not f] + [r for r, f in zip(kept, filler, strict=True) if f]
     out: list[Recollection] = []
     used = 0
     for rec in kept:
@@ -131,6 +131,6 @@ def select_for_prompt(
 DEFAULT_MIN_RELEVANCE: float | None = None
 
 
-def relevance_kwargs(min_relevance: float | None) -> dict[str, float]:
+def relevance_kwargs(min_relevance: float | None) -> dict[str, Any]:
     """``recall`` keyword arguments for a threshold: none when there is none."""
     return {} if min_relevance is None else {"min_relevance": min_relevance}

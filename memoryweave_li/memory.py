@@ -23,7 +23,7 @@ from memoryweave_core import MemoryWeave
 from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, fetch_size, relevance_kwargs, select_for_prompt
 from memoryweave_core.trace import check_label
 
-from .block import DEFAULT_ROLES, DEFAULT_TEMPLATE, Count, Namespace, Template, message_text, messages_to_items, render, role_of
+from .block import DEFAULT_ROLES, DEFAULT_TEMPLATE, Count, Namespace, Template, message_text, messages_to_items, render
 
 DEFAULT_HEADER = "Relevant memories from earlier in this and past conversations:"
 DEFAULT_BUFFER_TOKEN_LIMIT = 3000

@@ -165,11 +165,11 @@ class MemoryWeaveBlock(BaseMemoryBlock[List[ContentBlock]]):
         if not query:
             return []
         shown = [t for t in (message_text(m) for m in messages or []) if t]
-        found = await asyncio.to_thread(
+        recalled = await asyncio.to_thread(
             self.memory.recall, query, fetch_size(self.similarity_top_k, len(shown)), namespace=self.namespace,
             record_access=False, **relevance_kwargs(self.min_relevance),
         )
-        found = select_for_prompt(found, self.similarity_top_k, query=query, exclude_texts=shown)
+        found = select_for_prompt(recalled, self.similarity_top_k, query=query, exclude_texts=shown)
         if found:  # what reaches the prompt counts as used, not what was fetched
             await asyncio.to_thread(self.memory.touch, [r.trace.id for r in found])
         blocks: List[ContentBlock] = [TextBlock(text=render(r, self.template)) for r in found]

@@ -4,10 +4,12 @@ Turn recall cannot tell (both the old and the new statement are evidence); this 
     PYTHONPATH=. .venv/bin/python benchmarks/freshness_ku.py LME.json [LME2.json ...]
 """
 import sys
+
 from memoryweave_core import RecallConfig
+from memoryweave_core.eval import harness as H
 from memoryweave_core.eval.cache import EmbeddingCache
 from memoryweave_core.eval.datasets import load_longmemeval
-from memoryweave_core.eval import harness as H
+
 for path in sys.argv[1:]:
     ds = load_longmemeval(path)
     cache = EmbeddingCache(H.MODEL_NAME)
@@ -17,7 +19,7 @@ for path in sys.argv[1:]:
         sysf = H.memoryweave_system(RecallConfig().with_weights(freshness=w), name=f"f{w}")
         n = first = 0
         rr = 0.0
-        for i, idx in enumerate(tidx):
+        for idx in tidx:
             q = idx.conversation.questions[0]
             if q.category != "knowledge-update" or len(set(q.evidence)) < 2:
                 continue

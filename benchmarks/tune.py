@@ -44,9 +44,10 @@ CATEGORIES = ("1", "2", "3", "4")
 STEPS = (-1.0, -0.5, -0.25, 0.25, 0.5, 1.0)
 #: Activation is a prior, not fitted: LoCoMo's questions are independent and
 #: nothing in it is recalled twice, so the data cannot tell what use and
-#: recency are worth (a fit would read session order as signal).  Everything
+#: recency are worth (a fit would read session order as signal).  Nor does it
+#: hold updated facts, so freshness is a prior too (builtin.py says why).  Everything
 #: else is fitted; the box below fixes the scale.
-PRIOR = {"activation": 0.25}
+PRIOR = {"activation": 0.25, "freshness": 0.5}
 TUNED = tuple(f for f in FEATURES if f not in PRIOR)
 #: Every pathway is evidence *for* a memory, so no weight goes below 0 (a
 #: negative activation weight would mean "prefer what was never used", true of

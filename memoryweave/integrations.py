@@ -33,6 +33,8 @@ from typing import Any, Iterable, Iterator, Mapping
 from memoryweave_core import MemoryWeave
 from memoryweave_core.encoder import turn_text
 from memoryweave_core.errors import InvalidInputError, require
+from memoryweave_core.prompt import fetch_size, select_for_prompt
+from memoryweave_core.recollection import Recollection
 from memoryweave_core.trace import check_text
 
 from .core import ContextualMemory, ContextualRetriever, MemoryEncoder, history_messages
@@ -256,15 +258,31 @@ class HuggingFaceAdapter:
     def recall(self, user_input: str, conversation_history: Iterable[Any] | None = None) -> list[dict[str, Any]]:
         """The memories recalled for this input and history (most relevant first).
 
-        Memories whose text is a message shown in the prompt's history are
-        left out of the prompt by :meth:`build_prompt` (but come back when
-        trimming drops that message)."""
+        Near-duplicates share one slot and filler comes after every fact
+        (:func:`memoryweave_core.prompt.select_for_prompt`).  Memories whose
+        text is a message shown in the prompt's history are left out of the
+        prompt by :meth:`build_prompt` (but come back when trimming drops
+        that message)."""
         if self.top_k < 1 or len(self.memory) == 0:
             return []
         history = history_messages(conversation_history)
-        found = self.retriever.retrieve_for_context(user_input, history, top_k=self.top_k)
+        found = self.retriever.retrieve_for_context(user_input, history, top_k=fetch_size(self.top_k, len(history) + 1))
         floor = float("-inf") if self.min_relevance is None else self.min_relevance
-        return [m for m in found if m["text"].strip() != user_input.strip() and m["relevance_score"] >= floor]
+        found = [m for m in found if m["relevance_score"] >= floor]
+        # Repeats share one slot and filler goes last (the core's prompt selection);
+        # memories that are history messages stay for build_prompt to hide.
+        weave, ns = self.memory.weave, self.memory.namespace
+        recs = [Recollection(weave.get(m["id"], namespace=ns), m["relevance_score"]) for m in found]
+        ordered = select_for_prompt(recs, len(recs), query=user_input, exclude_texts=[user_input])
+        by_id = {m["id"]: m for m in found}
+        in_history = {m["content"].strip() for m in history}
+        out: list[dict[str, Any]] = []
+        new = 0
+        for r in ordered:
+            if r.trace.text.strip() in in_history or new < self.top_k:
+                new += r.trace.text.strip() not in in_history
+                out.append(by_id[r.trace.id])
+        return out
 
     def build_prompt(
         self,

@@ -237,7 +237,9 @@ def default_embedder() -> Embedder:
     global _DEFAULT
     if _DEFAULT is None:
         path = default_model_path()
-        _DEFAULT = _onnx_default(path) or _torch_default(path)
+        model = _onnx_default(path) or _torch_default(path)
+        model.model_name = DEFAULT_MODEL.rsplit("/", 1)[-1]  # what relevance was calibrated with
+        _DEFAULT = model
     return _DEFAULT
 
 

@@ -27,7 +27,7 @@ from typing import Sequence, Union
 import numpy as np
 
 from .config import CONTEXT_MODES
-from .embedders import Embedder, as_embedder, default_embedder
+from .embedders import DEFAULT_MODEL, Embedder, as_embedder, default_embedder
 from .errors import DimensionMismatchError, InvalidInputError, NoEmbedderError
 from .trace import check_text, check_vectors
 
@@ -103,6 +103,14 @@ class MemoryEncoder:
     def has_embedder(self) -> bool:
         """Whether a model is set (False until the default is loaded on first use)."""
         return self._embedder is not None
+
+    @property
+    def model_name(self) -> str | None:
+        """The embedding model's name where it is known, without loading it
+        (None for your own vectors or an embedder that does not say)."""
+        if self._embedder is None:
+            return None if self._dim is not None else DEFAULT_MODEL.rsplit("/", 1)[-1]
+        return getattr(self._embedder, "model_name", None)
 
     @property
     def dim(self) -> int:

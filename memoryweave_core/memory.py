@@ -29,10 +29,19 @@ from .recollection import RecallResult
 from .relevance import check_relevance
 from .retrieval import FeatureTable, Query, Retriever, names_in, strip_names
 from .storage.base import Store
-from .summary import summarise, summary_html
 from .storage.memory import MemoryStore
+from .summary import summarise, summary_html
 from .timeutil import to_timestamp
-from .trace import Trace, check_label, check_metadata, check_namespace, check_text, check_vectors, is_storable_id, new_id
+from .trace import (
+    Trace,
+    check_label,
+    check_metadata,
+    check_namespace,
+    check_text,
+    check_vectors,
+    is_storable_id,
+    new_id,
+)
 
 _ITEM_KEYS = frozenset({"id", "text", "speaker", "episode", "time", "metadata"})
 

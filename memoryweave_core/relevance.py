@@ -165,3 +165,7 @@ DEFAULT_CALIBRATOR = Calibrator(
 #: highest threshold that keeps 90% of the top-10 evidence).  Core
 #: ``recall`` applies no threshold unless asked (``min_relevance=``).
 PROMPT_MIN_RELEVANCE = 0.04
+#: The embedding model the shipped calibrator was fitted with.  Relevance from
+#: another model's similarities is not calibrated, so no default threshold
+#: applies to it (``prompt.default_min_relevance``).
+CALIBRATED_FOR = "all-MiniLM-L6-v2"

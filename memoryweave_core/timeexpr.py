@@ -123,3 +123,24 @@ def window_fit(times, window: tuple[float, float]):
         np.asarray(times, dtype=np.float64) - end, 0
     )
     return np.power(0.5, dist / width)
+
+
+#: Grammar of asking about an earlier state ("used to", "previously"): general
+#: English aspect and adverbs, not any dataset's wording.
+_PAST_DIRECTED = re.compile(r"\b(used to|use to|previously|formerly|originally|initially|at first|before|earlier|back then|once had)\b")
+
+
+def past_directed(query: str) -> bool:
+    """Whether the query asks about how things were rather than how they are.
+
+    Recall prefers a later statement that updates an earlier one (the
+    ``freshness`` pathway); a query asking about the past turns that off.
+    """
+    return _PAST_DIRECTED.search(query.lower()) is not None
+
+
+def reference_time(query: str, now: float) -> float:
+    """The moment the query asks about: the end of its time window when it
+    names one before ``now``, else ``now``."""
+    window = parse_window(query, now) if query else None
+    return now if window is None else min(now, window[1])

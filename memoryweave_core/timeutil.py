@@ -15,7 +15,6 @@ from typing import Callable
 
 from .errors import InvalidInputError
 
-
 # Earliest and latest times we accept: year 1 .. 9999 fits datetime, but
 # anything before year 1000 is almost certainly a unit mistake (ms vs s).  The
 # last accepted time is the last whole second of year 9999, which every

@@ -6,9 +6,10 @@ import warnings
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from pydantic import ConfigDict
+from pydantic import ConfigDict, PrivateAttr
 
 from memoryweave_core import MemoryWeave
+from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MinRelevance, fetch_size, relevance_kwargs, select_for_prompt
 
 with warnings.catch_warnings():  # BaseMemory is deprecated upstream; this class exists for legacy chains
     warnings.simplefilter("ignore")
@@ -21,10 +22,15 @@ class MemoryWeaveMemory(BaseMemory):
 
     >>> chain = ConversationChain(llm=llm, memory=MemoryWeaveMemory(memory=MemoryWeave()))
 
-    ``load_memory_variables`` recalls the ``k`` memories that fit the input
-    into ``memory_key`` (a ``"Human: ..."`` transcript, or messages with
-    ``return_messages=True``); ``save_context`` remembers the input and the
-    output as two turns of the same conversation.
+    ``load_memory_variables`` puts into ``memory_key`` (a ``"Human: ..."``
+    transcript, or messages with ``return_messages=True``) the last
+    ``recent_turns`` turns of this conversation verbatim and in order, then
+    up to ``k`` older memories that fit the input: none of them repeats a
+    turn shown above or the input, near-duplicates share one slot, and
+    filler comes last (:func:`memoryweave_core.prompt.select_for_prompt`).
+    ``save_context`` remembers the input and the output as two turns.
+    ``clear()`` ends the conversation; the long-term memory stays (forget
+    explicitly with ``memory.forget(namespace=...)``).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -38,6 +44,12 @@ class MemoryWeaveMemory(BaseMemory):
     human_prefix: str = "Human"
     ai_prefix: str = "AI"
     return_messages: bool = False
+    #: How many of the conversation's latest turns are shown verbatim.
+    recent_turns: int = 4
+    #: Recall threshold on calibrated relevance (None: none).
+    min_relevance: MinRelevance = DEFAULT_MIN_RELEVANCE
+
+    _conversation: list[tuple[str, str]] = PrivateAttr(default_factory=list)
 
     @property
     def memory_variables(self) -> list[str]:
@@ -49,13 +61,23 @@ class MemoryWeaveMemory(BaseMemory):
 
     def load_memory_variables(self, inputs: dict[str, Any]) -> dict[str, Any]:
         query = self._input(inputs)
-        found = self.memory.recall(query, self.k, namespace=self.namespace) if query.strip() else []
+        recent = self._conversation[-self.recent_turns :] if self.recent_turns > 0 else []
+        shown = [text for _, text in recent] + [query]
+        older = []
+        if query.strip():
+            found = self.memory.recall(
+                query, fetch_size(self.k, len(shown)), namespace=self.namespace, record_access=False,
+                **relevance_kwargs(self.min_relevance, self.memory),
+            )
+            chosen = select_for_prompt(found, self.k, query=query, exclude_texts=shown)
+            self.memory.touch([r.trace.id for r in chosen])  # what reaches the prompt counts as used
+            older = [(r.trace.speaker, r.trace.text) for r in chosen]
+        turns = [*recent, *older]
         if self.return_messages:
             kind = {self.ai_prefix: AIMessage}
-            messages: list[BaseMessage] = [kind.get(r.trace.speaker, HumanMessage)(content=r.trace.text) for r in found]
+            messages: list[BaseMessage] = [kind.get(who or "", HumanMessage)(content=text) for who, text in turns]
             return {self.memory_key: messages}
-        lines = [f"{r.trace.speaker}: {r.trace.text}" if r.trace.speaker else r.trace.text for r in found]
-        return {self.memory_key: "\n".join(lines)}
+        return {self.memory_key: "\n".join(f"{who}: {text}" if who else text for who, text in turns)}
 
     def save_context(self, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
         if self.output_key is None:
@@ -64,11 +86,13 @@ class MemoryWeaveMemory(BaseMemory):
             output = next(iter(outputs.values()))
         else:
             output = outputs[self.output_key]
-        turns = [(self.human_prefix, self._input(inputs)), (self.ai_prefix, str(output))]
-        self.memory.add_many(
-            [{"speaker": who, "text": text} for who, text in turns if text.strip()], namespace=self.namespace
-        )
+        turns = [(who, text) for who, text in ((self.human_prefix, self._input(inputs)), (self.ai_prefix, str(output))) if text.strip()]
+        self.memory.add_many([{"speaker": who, "text": text} for who, text in turns], namespace=self.namespace)
+        self._conversation.extend(turns)
 
     def clear(self) -> None:
-        """Forget everything in this memory's namespace."""
-        self.memory.forget(namespace=self.namespace)
+        """End the conversation: its turns are no longer shown verbatim.
+
+        The long-term memory keeps them (they are still recalled when they
+        fit); forgetting is explicit: ``memory.forget(namespace=...)``."""
+        self._conversation.clear()

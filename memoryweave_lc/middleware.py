@@ -13,6 +13,7 @@ from langgraph.runtime import Runtime
 
 from memoryweave_core import MemoryWeave, RecallResult
 from memoryweave_core.errors import InvalidInputError
+from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MinRelevance, fetch_size, relevance_kwargs, select_for_prompt
 
 DEFAULT_HEADER = "Things you remember about this user from earlier conversations (most relevant first):"
 
@@ -52,6 +53,7 @@ class MemoryWeaveMiddleware(AgentMiddleware):
         header: str = DEFAULT_HEADER,
         user_speaker: str = "user",
         ai_speaker: str = "assistant",
+        min_relevance: MinRelevance = DEFAULT_MIN_RELEVANCE,
     ) -> None:
         super().__init__()
         self.memory = memory
@@ -62,6 +64,7 @@ class MemoryWeaveMiddleware(AgentMiddleware):
         self.header = header
         self.user_speaker = user_speaker
         self.ai_speaker = ai_speaker
+        self.min_relevance = min_relevance
         self.tools = []
 
     # -- where -----------------------------------------------------------------
@@ -94,7 +97,14 @@ class MemoryWeaveMiddleware(AgentMiddleware):
             return request
         # Count a memory as used once per turn, not once per model call in a tool loop.
         first_call = request.messages[-1] is human
-        found = self.memory.recall(query, self.k, namespace=self.namespace(request.runtime), record_access=first_call)
+        namespace = self.namespace(request.runtime)
+        shown = [m.text for m in request.messages if m.text.strip()]
+        found = self.memory.recall(
+            query, fetch_size(self.k, len(shown)), namespace=namespace, record_access=False, **relevance_kwargs(self.min_relevance, self.memory)
+        )
+        found = RecallResult(select_for_prompt(found, self.k, query=query, exclude_texts=shown))
+        if first_call and found:  # what reaches the prompt counts as used, not what was fetched
+            self.memory.touch([r.trace.id for r in found])
         if not found:
             return request
         return request.override(system_message=_append(request.system_message, self.render(found)))

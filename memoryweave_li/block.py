@@ -6,7 +6,9 @@ asked for content given the latest messages (``_aget``).  This block
 remembers the flushed messages in MemoryWeave and recalls from it with the
 latest message(s) as the query.  It returns one ``TextBlock`` per recalled
 memory, best first, so that ``atruncate`` can drop the weakest memories
-first when ``Memory`` runs over its token limit.
+first when ``Memory`` runs over its token limit.  What it returns goes
+through :func:`memoryweave_core.prompt.select_for_prompt`: nothing that is
+one of the chat messages it is given, near-duplicates in one slot, filler last.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pydantic import AfterValidator
 
 from memoryweave_core import InvalidInputError, MemoryWeave, Recollection
 from memoryweave_core.memory import check_k
+from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MinRelevance, fetch_size, relevance_kwargs, select_for_prompt
 from memoryweave_core.timeutil import format_time
 from memoryweave_core.trace import check_namespace
 
@@ -129,6 +132,8 @@ class MemoryWeaveBlock(BaseMemoryBlock[List[ContentBlock]]):
     roles, speakers, template
         Which roles are remembered, the speaker name stored for each role,
         and how a memory reads in the prompt.
+    min_relevance : float, optional
+        Recall threshold on calibrated relevance (None: none).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -146,6 +151,7 @@ class MemoryWeaveBlock(BaseMemoryBlock[List[ContentBlock]]):
     roles: List[str] = Field(default_factory=lambda: list(DEFAULT_ROLES), description="Roles to remember.")
     speakers: Dict[str, str] = Field(default_factory=dict, description="Speaker name stored for each role.")
     template: Template = Field(default=DEFAULT_TEMPLATE, description="How one memory reads in the prompt.")
+    min_relevance: MinRelevance = Field(default=DEFAULT_MIN_RELEVANCE, description="Recall threshold on relevance ('auto': the calibrated default).")
     tokenizer_fn: Callable[[str], List] = Field(default_factory=get_tokenizer, exclude=True)
 
     @field_validator("max_tokens")
@@ -158,9 +164,14 @@ class MemoryWeaveBlock(BaseMemoryBlock[List[ContentBlock]]):
         query = query_from(messages or [], self.query_window)
         if not query:
             return []
-        found = await asyncio.to_thread(
-            self.memory.recall, query, self.similarity_top_k, namespace=self.namespace
+        shown = [t for t in (message_text(m) for m in messages or []) if t]
+        recalled = await asyncio.to_thread(
+            self.memory.recall, query, fetch_size(self.similarity_top_k, len(shown)), namespace=self.namespace,
+            record_access=False, **relevance_kwargs(self.min_relevance, self.memory),
         )
+        found = select_for_prompt(recalled, self.similarity_top_k, query=query, exclude_texts=shown)
+        if found:  # what reaches the prompt counts as used, not what was fetched
+            await asyncio.to_thread(self.memory.touch, [r.trace.id for r in found])
         blocks: List[ContentBlock] = [TextBlock(text=render(r, self.template)) for r in found]
         if self.max_tokens is not None:
             blocks = self._fit(blocks, self.max_tokens)

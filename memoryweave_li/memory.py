@@ -20,9 +20,10 @@ from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.memory.types import BaseMemory
 
 from memoryweave_core import MemoryWeave
+from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MinRelevance, fetch_size, relevance_kwargs, select_for_prompt
 from memoryweave_core.trace import check_label
 
-from .block import DEFAULT_ROLES, DEFAULT_TEMPLATE, Count, Namespace, Template, message_text, messages_to_items, render, role_of
+from .block import DEFAULT_ROLES, DEFAULT_TEMPLATE, Count, Namespace, Template, message_text, messages_to_items, render
 
 DEFAULT_HEADER = "Relevant memories from earlier in this and past conversations:"
 DEFAULT_BUFFER_TOKEN_LIMIT = 3000
@@ -53,6 +54,8 @@ class MemoryWeaveMemory(BaseMemory):
     roles, speakers, template, header
         Which roles are remembered, the speaker name stored for each role, how
         a memory reads, and the line above the memories.
+    min_relevance : float, optional
+        Recall threshold on calibrated relevance (None: none).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -67,6 +70,7 @@ class MemoryWeaveMemory(BaseMemory):
     speakers: Dict[str, str] = Field(default_factory=dict)
     template: Template = DEFAULT_TEMPLATE
     header: str = DEFAULT_HEADER
+    min_relevance: MinRelevance = DEFAULT_MIN_RELEVANCE
 
     @field_validator("episode")
     @classmethod
@@ -126,14 +130,20 @@ class MemoryWeaveMemory(BaseMemory):
     def _with_memories(self, query: str, history: List[ChatMessage]) -> List[ChatMessage]:
         """Recall for ``query`` and put the memories in a system message before ``history``.
 
-        Memories that are already in the history (same speaker and text) are
-        left out: the model sees them there.
+        What the history already shows is left out (the model sees it
+        there), near-duplicates share one slot and filler comes last
+        (:func:`memoryweave_core.prompt.select_for_prompt`).
         """
         if not query:
             return history
-        shown = {(self.speakers.get(role_of(m), role_of(m)), message_text(m)) for m in history}
-        found = self.memory.recall(query, self.similarity_top_k + len(shown), namespace=self.namespace)
-        fresh = [r for r in found if (r.trace.speaker, r.trace.text) not in shown][: self.similarity_top_k]
+        shown = [t for t in (message_text(m) for m in history) if t]
+        found = self.memory.recall(
+            query, fetch_size(self.similarity_top_k, len(shown)), namespace=self.namespace, record_access=False,
+            **relevance_kwargs(self.min_relevance, self.memory),
+        )
+        fresh = select_for_prompt(found, self.similarity_top_k, query=query, exclude_texts=shown)
+        if fresh:  # what reaches the prompt counts as used, not what was fetched
+            self.memory.touch([r.trace.id for r in fresh])
         if not fresh:
             return history
         lines = "\n".join(render(r, self.template) for r in fresh)

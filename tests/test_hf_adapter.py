@@ -270,3 +270,15 @@ def test_example_scripts_run(script):
 def _encoded(memory_system, text):
     embedding, metadata = memory_system["encoder"].encode_interaction(text, "user")
     return embedding, metadata["text"], metadata
+
+
+def test_a_question_asked_four_times_keeps_the_answer_at_k3(wordpiece, llama, clock):
+    weave = MemoryWeave(embedder=HashingEmbedder(dim=384), clock=clock)
+    adapter = HuggingFaceAdapter(memory_system=weave, model=llama, tokenizer=wordpiece, top_k=3, min_relevance=None)
+    weave.add("My locker combination is 12-34-56.", speaker="user")
+    for _ in range(4):
+        weave.add("What is my locker combination?", speaker="user")
+        weave.add("ok", speaker="assistant")
+    texts = [m["text"] for m in adapter.recall("What is my locker combination?", [])]
+    assert texts[0] == "My locker combination is 12-34-56."
+    assert "What is my locker combination?" not in texts and len(texts) == len(set(texts))

@@ -15,7 +15,7 @@ from memoryweave_lc import MemoryWeaveMemory  # noqa: E402
 
 @pytest.fixture
 def lm(memory) -> MemoryWeaveMemory:
-    return MemoryWeaveMemory(memory=memory, namespace="alice", k=2)
+    return MemoryWeaveMemory(memory=memory, namespace="alice", k=2, recent_turns=0)
 
 
 def test_save_then_load(lm, memory):
@@ -52,11 +52,35 @@ def test_empty_output_is_not_remembered(lm, memory):
     assert memory.count("alice") == 1
 
 
-def test_clear_forgets_only_its_namespace(lm, memory):
-    lm.save_context({"input": "one"}, {"response": "two"})
+def test_clear_ends_the_conversation_and_keeps_the_long_term_memory(memory):
+    lm = MemoryWeaveMemory(memory=memory, namespace="alice", k=2, recent_turns=2)
+    lm.save_context({"input": "My sister Beatrix lives in Lisbon"}, {"response": "Noted."})
     memory.add("someone else's memory", namespace="bob")
     lm.clear()
-    assert memory.count("alice") == 0 and memory.count("bob") == 1
+    assert memory.count("alice") == 2 and memory.count("bob") == 1
+    history = lm.load_memory_variables({"input": "Where does my sister Beatrix live?"})["history"]
+    assert history.splitlines()[0] == "Human: My sister Beatrix lives in Lisbon"  # recalled, no longer recent
+
+
+def test_last_turns_verbatim_in_order_then_older_relevant_ones(memory):
+    lm = MemoryWeaveMemory(memory=memory, k=2, recent_turns=2)
+    lm.save_context({"input": "My sister Beatrix lives in Lisbon"}, {"response": "Noted, Lisbon it is."})
+    lm.save_context({"input": "I play the cello every evening"}, {"response": "Lovely instrument, the cello."})
+    lines = lm.load_memory_variables({"input": "Which city does my sister live in?"})["history"].splitlines()
+    assert lines[:2] == ["Human: I play the cello every evening", "AI: Lovely instrument, the cello."]
+    assert "Human: My sister Beatrix lives in Lisbon" in lines[2:]
+    assert len(lines) == len(set(lines)) <= 4  # nothing shown twice
+
+
+def test_question_asked_four_times_keeps_the_answer_at_k3(memory):
+    lm = MemoryWeaveMemory(memory=memory, k=3, recent_turns=2)
+    lm.save_context({"input": "My locker combination is 12-34-56."}, {"response": "Got it, I'll remember."})
+    for _ in range(4):
+        history = lm.load_memory_variables({"input": "What is my locker combination?"})["history"]
+        assert "Human: My locker combination is 12-34-56." in history.splitlines()
+        lm.save_context({"input": "What is my locker combination?"}, {"response": "Ok."})
+    lines = history.splitlines()
+    assert lines.count("Human: What is my locker combination?") <= 1
 
 
 async def test_async(lm, memory):

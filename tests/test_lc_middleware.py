@@ -130,3 +130,13 @@ def test_a_run_without_a_user_is_refused_unless_a_default_is_explicit(memory):
         run(mw, request([HumanMessage("what is my PIN?")], None, None))
     with pytest.raises(InvalidInputError, match="namespace= returned None"):
         MemoryWeaveMiddleware(memory, namespace=lambda rt: None).namespace(None)
+
+
+def test_the_thread_is_not_repeated_in_the_system_prompt(memory):
+    memory.add("My sister Beatrix lives in Lisbon", speaker="user", namespace="alice")
+    memory.add("My brother Tomas lives in Porto", speaker="user", namespace="alice")
+    mw = MemoryWeaveMiddleware(memory, k=2)
+    thread = [HumanMessage("My sister Beatrix lives in Lisbon"), AIMessage("Noted."), HumanMessage("Where do my siblings live?")]
+    text = run(mw, request(thread, None, Ctx("alice"))).system_message.text
+    assert "Porto" in text
+    assert "Beatrix" not in text  # already a message of the thread

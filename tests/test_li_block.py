@@ -196,3 +196,15 @@ async def test_function_agent_with_memory_block(memory):
     assert memory.count() > 0
     await asyncio.wait_for(agent.run(user_msg="Where does my sister Clara live?", memory=mem), timeout=20)
     assert FACT in text_of(llm.last_chat_messages)
+
+
+def test_block_leaves_out_the_messages_it_is_given_and_collapses_repeats(memory):
+    block = MemoryWeaveBlock(memory=memory, similarity_top_k=2)
+    memory.add(FACT, speaker="user")
+    for _ in range(4):
+        memory.add("Where does my sister Clara live?", speaker="user")
+    memory.add("My brother Tomas lives in Porto and repairs boats", speaker="user")
+    latest = [ChatMessage(role="user", content="Where does my sister Clara live?")]
+    texts = [b.text for b in asyncio.run(block._aget(latest))]
+    assert len(texts) == 2 and any("Clara lives in Lisbon" in t for t in texts)
+    assert not any("Where does my sister Clara live?" in t for t in texts)  # it is the message itself

@@ -118,6 +118,7 @@ class LazyMiniLM:
     """all-MiniLM-L6-v2, loaded on the first embed (inspect, list and forget never load it)."""
 
     dim = 384
+    model_name = "all-MiniLM-L6-v2"
 
     def __init__(self) -> None:
         self._model: Embedder | None = None

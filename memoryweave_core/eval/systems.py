@@ -86,6 +86,7 @@ class CachedEmbedder:
     def __init__(self, cache: EmbeddingCache | None = None) -> None:
         self.cache = cache or EmbeddingCache(MODEL_NAME)
         self._model: Any = None  # the real model, loaded only for texts the cache lacks
+        self.model_name = MODEL_NAME
 
     def embed(self, texts):
         texts = list(texts)

@@ -7,7 +7,11 @@ the values below are its fit on all ten conversations.  ``feedback`` and
 ``category`` came out at 0: on that data they add nothing the other pathways
 lack, so they are off by default and cost nothing.  ``activation`` is a
 prior, not fitted: no dataset here recalls anything twice, so none can say
-what use and recency are worth.
+what use and recency are worth.  ``freshness`` is a prior too: LoCoMo holds
+no updated facts, so its fit is 0 (a one-dimensional scan with the others
+fixed, ``benchmarks/results/freshness_scan.json``); 0.5 is the smallest
+grid step that lets a clear update outrank what it replaces, at a LoCoMo
+cost the README reports.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from ..activation import activation_of
 from ..lexical import lexical_evidence, query_weights
 from ..pool import Pool
 from ..timeexpr import parse_window, window_fit
+from .freshness import freshness
 from .registry import Context, Pathway, Query, register
 from .scale import zscore
 
@@ -134,5 +139,6 @@ for _pathway in (
     Pathway("activation", "centred", 0.25, "ACT-R base level: recency and frequency of use", activation, matching=False),
     Pathway("temporal", "centred", 3.75, "fit of the trace's time to a time expression in the query", temporal, matching=False),
     Pathway("category", "zscore", 0.0, "resonance of the query with the trace's ART category", category),
+    Pathway("freshness", "centred", 0.5, "updates an earlier statement of the same speaker (+), or a later one updates it (-)", freshness, matching=False),
 ):
     register(_pathway)

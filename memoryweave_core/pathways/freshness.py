@@ -1,0 +1,68 @@
+"""Freshness: a later statement that updates an earlier one outranks it.
+
+"My favourite colour is red." and, weeks later, "my favourite colour is now
+blue" say the same kind of thing about the same subject; asked "What is my
+favourite colour?", the later one is the answer.  Among one recall's
+candidates, two traces by the same speaker whose contents are close (cosine
+above :data:`UPDATE_SIMILARITY`) form an update pair, the later one updating
+the earlier.  A trace's value is how strongly it updates an earlier one minus
+how strongly a later one updates it, each the pair's cosine rescaled from the
+threshold to 1.  It is a mechanism over similarity and time only: no words.
+
+Only updates made by the moment the query asks about count: ``at=`` earlier
+than an update, or a time window in the query that ends before it, leaves
+that update out; a query asking about the past ("used to", "previously")
+turns the pathway off.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..pool import Pool
+from ..timeexpr import past_directed, reference_time
+from .registry import Context, Query
+
+#: Content cosine above which two traces by one speaker count as saying the
+#: same kind of thing about the same subject.  Set for sentence embedders
+#: (MiniLM-class): paraphrases and updates of one fact sit above it, two
+#: facts about different things of one person below.
+UPDATE_SIMILARITY = 0.6
+
+
+#: Rows of the pairwise comparison done at once: memory stays linear in the pool.
+_CHUNK = 512
+
+
+def update_extremes(pool: Pool, made: np.ndarray, threshold: float = UPDATE_SIMILARITY) -> tuple[np.ndarray, np.ndarray]:
+    """For each trace, the strongest update it makes of an earlier trace and
+    the strongest update a later trace makes of it, each in [0, 1].
+
+    Trace j updates trace i when j is later (by time, then by position in one
+    episode), by the same speaker, among the ``made`` traces (those said by
+    the moment asked about), and their content cosine is above ``threshold``;
+    the strength is the cosine rescaled from the threshold to 1."""
+    n = len(pool)
+    speakers = np.unique(np.array([s or "" for s in pool.speakers], dtype=object), return_inverse=True)[1]
+    episodes = np.unique(np.array([str(e) for e in pool.episodes], dtype=object), return_inverse=True)[1]
+    t, pos = pool.times, pool.positions
+    makes, updated = np.zeros(n), np.zeros(n)
+    for lo in range(0, n, _CHUNK):
+        rows = np.arange(lo, min(lo + _CHUNK, n))
+        sims = pool.content[rows] @ pool.content.T  # [rows, n]: row i earlier, column j later
+        later = (t[None, :] > t[rows, None]) | (
+            (t[None, :] == t[rows, None]) & (episodes[None, :] == episodes[rows, None]) & (pos[None, :] > pos[rows, None])
+        )
+        ok = later & (speakers[None, :] == speakers[rows, None]) & made[None, :]
+        u = np.where(ok, np.clip((sims - threshold) / max(1.0 - threshold, 1e-6), 0.0, 1.0), 0.0)
+        updated[rows] = u.max(axis=1)
+        np.maximum(makes, u.max(axis=0), out=makes)
+    return makes, updated
+
+
+def freshness(pool: Pool, query: Query, ctx: Context) -> np.ndarray | None:
+    if query.text and past_directed(query.text):
+        return None
+    made = pool.times <= reference_time(query.text, query.now)  # updates made by the moment asked about
+    makes, updated = update_extremes(pool, made)
+    return makes - updated

@@ -1,0 +1,148 @@
+"""What of a recall goes into a prompt: no repeats, no filler, within a budget.
+
+Core ``recall`` ranks; an LLM reads what the memory puts into its prompt.
+There, four copies of one question would take four slots and push the
+answer out, "ok" would sit beside facts, and turns already in the
+conversation would be shown twice.  :func:`select_for_prompt` is the one
+place that turns a ranking into prompt lines; every prompt-facing adapter
+(LangChain middleware and classic memory, LlamaIndex block and memory, the
+Hugging Face adapter) calls it on a recall of :func:`fetch_size` results.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Iterable, Literal, Sequence, Union
+
+import numpy as np
+
+from .errors import InvalidInputError
+from .lexical import tokenize
+from .recollection import Recollection
+from .relevance import CALIBRATED_FOR, PROMPT_MIN_RELEVANCE
+
+#: Content cosine at or above which two results say the same thing and share one slot.
+DUPLICATE_SIMILARITY = 0.95
+#: A trace with fewer content words than this (words that are not stopwords
+#: nor speaker names) and none in common with the query is filler ("ok",
+#: "Nice to meet you Alice."): stored and recallable, but in a prompt it
+#: comes after every fuller result, so it never takes a fact's slot.
+MIN_CONTENT_TERMS = 3
+
+
+def normalise_text(text: str) -> str:
+    """Text compared for "already shown": case, spacing and punctuation ignored."""
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def content_terms(text: str, names: Iterable[str] = ()) -> list[str]:
+    """The words that carry content: no stopwords, no speaker names."""
+    skip = {w for n in names if n for w in tokenize(n, stemming=False)}
+    return [w for w in tokenize(text, stemming=False) if w not in skip]
+
+
+def is_filler(rec: Recollection, query: str = "", names: Iterable[str] = (), min_terms: int = MIN_CONTENT_TERMS) -> bool:
+    """Low information content: fewer than ``min_terms`` content words, none
+    of them shared with the query (a short answer that names what was
+    asked, "I play the cello", is not filler)."""
+    if len(content_terms(rec.trace.text, [rec.trace.speaker or "", *names])) >= min_terms:
+        return False
+    return not set(tokenize(rec.trace.text)) & set(tokenize(query))
+
+
+def fetch_size(k: int, n_excluded: int = 0) -> int:
+    """How many results to recall so that ``k`` remain after selection."""
+    return 3 * k + n_excluded
+
+
+def whitespace_tokens(text: str) -> int:
+    return len(text.split())
+
+
+def _duplicate(rec: Recollection, kept: Sequence[Recollection], threshold: float) -> bool:
+    text = normalise_text(rec.trace.text)
+    v = rec.trace.content
+    for other in kept:
+        if normalise_text(other.trace.text) == text:
+            return True
+        w = other.trace.content
+        if v is not None and w is not None and len(v) == len(w) and float(np.dot(v, w)) >= threshold:
+            return True
+    return False
+
+
+def select_for_prompt(
+    recollections: Sequence[Recollection],
+    k: int,
+    *,
+    query: str = "",
+    exclude_texts: Iterable[str] = (),
+    names: Iterable[str] = (),
+    duplicate_similarity: float = DUPLICATE_SIMILARITY,
+    min_content_terms: int = MIN_CONTENT_TERMS,
+    budget_tokens: int | None = None,
+    count_tokens: Callable[[str], int] = whitespace_tokens,
+) -> list[Recollection]:
+    """At most ``k`` results for a prompt, best first.
+
+    - results whose text is in ``exclude_texts`` (turns the prompt already
+      shows) are left out;
+    - a result that repeats a kept one (same words, or content cosine at or
+      above ``duplicate_similarity``) is left out: it would take a second slot;
+    - filler (:func:`is_filler` given ``query``; ``min_content_terms=0``
+      turns it off) goes after every other result;
+    - with ``budget_tokens``, results are taken in that order while their
+      text fits the budget (``count_tokens``: whitespace words by default).
+
+    A relevance threshold is the recall's business (``recall(min_relevance=...)``):
+    what it drops never reaches here.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise InvalidInputError(f"k must be an integer >= 0, got {k!r}")
+    if not 0.0 < duplicate_similarity <= 1.0:
+        raise InvalidInputError(f"duplicate_similarity must be in (0, 1], got {duplicate_similarity!r}")
+    if budget_tokens is not None and (isinstance(budget_tokens, bool) or not isinstance(budget_tokens, int) or budget_tokens < 0):
+        raise InvalidInputError(f"budget_tokens must be an integer >= 0 or None, got {budget_tokens!r}")
+    shown = {normalise_text(t) for t in exclude_texts}
+    names = list(names)
+    kept: list[Recollection] = []
+    for rec in recollections:
+        if normalise_text(rec.trace.text) in shown or _duplicate(rec, kept, duplicate_similarity):
+            continue
+        kept.append(rec)
+    if min_content_terms > 0:
+        filler = [is_filler(r, query, names, min_content_terms) for r in kept]
+        kept = [r for r, f in zip(kept, filler, strict=True) if not f] + [r for r, f in zip(kept, filler, strict=True) if f]
+    out: list[Recollection] = []
+    used = 0
+    for rec in kept:
+        if len(out) == k:
+            break
+        if budget_tokens is not None:
+            cost = count_tokens(rec.trace.text)
+            if used + cost > budget_tokens:
+                break
+            used += cost
+        out.append(rec)
+    return out
+
+
+#: What prompt-facing adapters apply by default: "auto", the calibrated
+#: threshold where relevance is calibrated (:func:`default_min_relevance`).
+#: A number sets a threshold, ``None`` switches it off.
+DEFAULT_MIN_RELEVANCE: Literal["auto"] = "auto"
+MinRelevance = Union[float, None, Literal["auto"]]
+
+
+def default_min_relevance(memory: Any) -> float | None:
+    """:data:`relevance.PROMPT_MIN_RELEVANCE` when the memory embeds with the
+    model the calibrator was fitted with; otherwise no threshold, since the
+    relevance of another model's similarities is not calibrated."""
+    return PROMPT_MIN_RELEVANCE if memory.encoder.model_name == CALIBRATED_FOR else None
+
+
+def relevance_kwargs(min_relevance: MinRelevance, memory: Any = None) -> dict[str, Any]:
+    """``recall`` keyword arguments for a threshold: none when there is none."""
+    if min_relevance == "auto":
+        min_relevance = default_min_relevance(memory) if memory is not None else None
+    return {} if min_relevance is None else {"min_relevance": min_relevance}

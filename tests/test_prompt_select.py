@@ -1,0 +1,77 @@
+"""select_for_prompt: no repeats, no filler, nothing already shown, within a budget."""
+
+from __future__ import annotations
+
+import pytest
+
+from memoryweave_core import InvalidInputError
+from memoryweave_core.prompt import fetch_size, is_filler, relevance_kwargs, select_for_prompt
+
+
+def test_repeated_question_collapses_and_the_answer_keeps_its_slot(memory):
+    memory.add("My locker combination is 12-34-56.", speaker="user")
+    for _ in range(4):
+        memory.add("What is my locker combination?", speaker="user")
+    memory.add("Nice to meet you Alice.", speaker="assistant")
+    memory.add("ok", speaker="user")
+    found = memory.recall("What is my locker combination?", fetch_size(3))
+    chosen = select_for_prompt(found, 3, query="What is my locker combination?")
+    texts = [r.text for r in chosen]
+    assert "My locker combination is 12-34-56." in texts
+    assert texts.count("What is my locker combination?") <= 1
+    assert len(texts) == len(set(texts))
+
+
+def test_filler_never_takes_a_slot_from_a_fact(memory):
+    memory.add("ok", speaker="user")
+    memory.add("Nice to meet you Alice.", speaker="assistant")
+    memory.add("Alice adopted a grey cat called Miso last spring.", speaker="Alice")
+    found = memory.recall("Tell me about Alice", 3)
+    assert len(found) == 3
+    chosen = select_for_prompt(found, 1, query="Tell me about Alice", names=["Alice"])
+    assert [r.text for r in chosen] == ["Alice adopted a grey cat called Miso last spring."]
+    # filler is stored and still fills a slot no fact wants
+    assert {r.text for r in select_for_prompt(found, 3, query="Tell me about Alice", names=["Alice"])} == {r.text for r in found}
+    assert is_filler(found[-1], "Tell me about Alice", ["Alice"]) or is_filler(found[-2], "Tell me about Alice", ["Alice"])
+
+
+def test_short_fact_that_answers_the_query_is_not_filler(memory):
+    memory.add("I play the cello", speaker="user")
+    (rec,) = memory.recall("What instrument do I play?", 1)
+    assert not is_filler(rec, "What instrument do I play?")
+
+
+def test_texts_already_shown_are_left_out_and_the_budget_holds(memory):
+    memory.add("My sister Beatrix lives in Lisbon", speaker="user")
+    memory.add("My brother Tomas lives in Porto", speaker="user")
+    memory.add("My cousin Ines lives in Faro near the sea", speaker="user")
+    found = memory.recall("where does my family live", 3)
+    chosen = select_for_prompt(found, 3, exclude_texts=["my sister beatrix lives in lisbon!"])
+    assert all("Beatrix" not in r.text for r in chosen) and len(chosen) == 2
+    assert len(select_for_prompt(found, 3, budget_tokens=7)) == 1
+    assert select_for_prompt(found, 3, budget_tokens=0) == []
+
+
+def test_bad_arguments_are_refused(memory):
+    with pytest.raises(InvalidInputError):
+        select_for_prompt([], -1)
+    with pytest.raises(InvalidInputError):
+        select_for_prompt([], 1, duplicate_similarity=0.0)
+    with pytest.raises(InvalidInputError):
+        select_for_prompt([], 1, budget_tokens=-5)
+    assert relevance_kwargs(None) == {} and relevance_kwargs(0.3) == {"min_relevance": 0.3}
+
+
+def test_the_calibrated_threshold_applies_only_to_the_model_it_was_fitted_with():
+    from memoryweave_core import HashingEmbedder, MemoryWeave
+    from memoryweave_core.prompt import default_min_relevance, relevance_kwargs
+    from memoryweave_core.relevance import PROMPT_MIN_RELEVANCE
+
+    default_model = MemoryWeave()  # all-MiniLM-L6-v2, not loaded by asking
+    assert default_min_relevance(default_model) == PROMPT_MIN_RELEVANCE
+    assert default_model.encoder._embedder is None  # the check loaded nothing
+    hashing = MemoryWeave(embedder=HashingEmbedder(64))
+    assert default_min_relevance(hashing) is None  # another model's relevance is not calibrated
+    assert relevance_kwargs("auto", hashing) == {} and relevance_kwargs(0.3, hashing) == {"min_relevance": 0.3}
+    assert relevance_kwargs("auto", default_model) == {"min_relevance": PROMPT_MIN_RELEVANCE}
+    assert relevance_kwargs(None, default_model) == {}

@@ -20,6 +20,7 @@ import numpy as np
 from .activation import base_levels
 from .art import ART2A
 from .asyncio_api import AsyncMemoryMixin
+from .lifecycle import PURGE_BATCH, LifecycleMixin, expiry, live
 from .config import RecallConfig
 from .encoder import MemoryEncoder, turn_text
 from .errors import DimensionMismatchError, InvalidInputError, TraceNotFoundError
@@ -31,7 +32,7 @@ from .storage.memory import MemoryStore
 from .timeutil import to_timestamp
 from .trace import Trace, check_label, check_metadata, check_namespace, check_text, check_vectors, is_storable_id, new_id
 
-_ITEM_KEYS = frozenset({"id", "text", "speaker", "episode", "time", "metadata"})
+_ITEM_KEYS = frozenset({"id", "text", "speaker", "episode", "time", "metadata", "expires_at", "ttl"})
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def check_k(k: Any) -> int:
     return int(k)
 
 
-class MemoryWeave(AsyncMemoryMixin):
+class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
     """Long-term memory: remember text with its context, recall what matters now.
 
     Parameters
@@ -112,9 +113,13 @@ class MemoryWeave(AsyncMemoryMixin):
         metadata: Mapping[str, Any] | None = None,
         namespace: str = "default",
         embedding: Any = None,
+        expires_at: Any = None,
+        ttl: float | None = None,
     ) -> Trace:
-        """Remember one piece of text; returns the stored Trace."""
-        item = {"text": text, "speaker": speaker, "episode": episode, "time": time, "metadata": metadata}
+        """Remember one piece of text; returns the stored Trace.  It is never
+        recalled at or after ``expires_at``, or ``ttl`` seconds from now."""
+        item = {"text": text, "speaker": speaker, "episode": episode, "time": time, "metadata": metadata,
+                "expires_at": expires_at, "ttl": ttl}
         return self.add_many([item], embeddings=None if embedding is None else [embedding], namespace=namespace)[0]
 
     def add_many(
@@ -125,7 +130,8 @@ class MemoryWeave(AsyncMemoryMixin):
         namespace: str = "default",
     ) -> list[Trace]:
         """Remember many items at once (dicts with ``text`` and optionally
-        ``speaker``, ``episode``, ``time``, ``metadata``, ``id``; or plain strings).
+        ``speaker``, ``episode``, ``time``, ``metadata``, ``id``, ``expires_at``,
+        ``ttl``; or plain strings).
 
         All items are validated before anything is written, and the write is
         atomic: either every item is stored or none is.
@@ -158,6 +164,7 @@ class MemoryWeave(AsyncMemoryMixin):
                     content=content[i],
                     context=context[i],
                     category=int(labels[i]),
+                    expires_at=r["expires_at"],
                 )
                 for i, r in enumerate(rows)
             ]
@@ -170,6 +177,7 @@ class MemoryWeave(AsyncMemoryMixin):
             self._remember_speakers(ns, {t.speaker for t in traces if t.speaker})
             if self.config.max_traces is not None:
                 self._evict(ns, keep_episode=traces[-1].episode)
+            self._purge(PURGE_BATCH)
             return traces
 
     def add_conversation(
@@ -215,6 +223,7 @@ class MemoryWeave(AsyncMemoryMixin):
             "episode": check_label(item.get("episode"), "episode"),
             "time": to_timestamp(item.get("time"), default=self.clock()),
             "metadata": check_metadata(item.get("metadata")),
+            "expires_at": expiry(item.get("expires_at"), item.get("ttl"), self.clock()),
         }
 
     def _check_new_ids(self, rows: list[dict]) -> None:
@@ -328,6 +337,7 @@ class MemoryWeave(AsyncMemoryMixin):
         exclude: Iterable[str] = (),
         config: RecallConfig | None = None,
         query_vector: Any = None,
+        include_superseded: bool = False,
     ) -> RecallResult:
         """The ``k`` memories that best fit ``query`` at time ``at`` (default now).
 
@@ -340,6 +350,9 @@ class MemoryWeave(AsyncMemoryMixin):
         ``config`` overrides the memory's RecallConfig for this call only;
         ``query_vector`` supplies a ready query embedding (then ``query`` may
         be empty and only feeds the lexical and temporal pathways).
+
+        Recall sees the versions current at ``at`` (every version with
+        ``include_superseded=True``) and never an expired trace.
         """
         if query_vector is None or query:
             check_text(query, "query")
@@ -353,7 +366,7 @@ class MemoryWeave(AsyncMemoryMixin):
         # No recall returns more than the namespace holds: never ask a backend
         # for more candidates than that (a huge k overflowed SQLite's LIMIT).
         k = min(k, held)
-        request = self._query(query, ns, now, query_vector)
+        request = replace(self._query(query, ns, now, query_vector), live=live(self, now, include_superseded))
         with self._lock:
             art = self._art(ns)
             cfg = config or self.config
@@ -391,7 +404,7 @@ class MemoryWeave(AsyncMemoryMixin):
         now = to_timestamp(at, default=self.clock())
         if self.store.count(ns) == 0:
             return FeatureTable([], {})
-        request = self._query(query, ns, now, None)
+        request = replace(self._query(query, ns, now, None), live=live(self, now, False))
         with self._lock:
             art = self._art(ns)
             return Retriever(self.store, config or self.config).features(
@@ -434,7 +447,8 @@ class MemoryWeave(AsyncMemoryMixin):
         episode: str | None = None,
         namespace: str | None = None,
     ) -> int:
-        """Delete traces by id, a whole episode, or a whole namespace; returns how many.
+        """Delete traces by id (with every earlier version), a whole episode,
+        or a whole namespace; returns how many rows went.
 
         Unknown ids raise TraceNotFoundError before anything is deleted.
         """
@@ -445,7 +459,7 @@ class MemoryWeave(AsyncMemoryMixin):
                 missing = [i for i in ids if i not in known]
                 if missing:
                     raise TraceNotFoundError(f"no trace with id {missing[0]!r}" + (f" in namespace {namespace!r}" if namespace else ""))
-                return self.store.delete(ids, namespace)
+                return self.store.delete(self._versions(ids, namespace), namespace)
             if episode is not None:
                 return self.store.delete_episode(check_namespace(namespace or "default"), check_label(episode, "episode"))
             if namespace is not None:

@@ -28,7 +28,7 @@ from .lexical import tokenize
 from .pathways import Context, Query, fuse, normalise, pathways, zscore
 from .pool import Pool
 from .recollection import Recollection
-from .storage.base import Search, Store
+from .storage.base import Live, Search, Store
 
 __all__ = ["FeatureTable", "Query", "Retriever", "fuse", "names_in", "normalise", "strip_names", "zscore"]
 
@@ -94,7 +94,7 @@ class Retriever:
     def features(self, query: Query, *, prototypes: np.ndarray | None = None) -> FeatureTable:
         cfg = self.config
         terms = tokenize(query.text) if query.text else []
-        pool = self._pool(query.namespace, query.vector, query.topic, terms)
+        pool = self._pool(query.namespace, query.vector, query.topic, terms, query.live)
         if not len(pool):
             return FeatureTable([], {})
         ctx = Context(
@@ -110,10 +110,10 @@ class Retriever:
                     raw[p.name] = value
         return FeatureTable(pool.ids, raw)
 
-    def _pool(self, ns: str, qv: np.ndarray, tv: np.ndarray, terms: list[str]) -> Pool:
+    def _pool(self, ns: str, qv: np.ndarray, tv: np.ndarray, terms: list[str], live: Live | None = None) -> Pool:
         """The first-round candidates of every pathway and (in the same store
         call) their episodic neighbours, ``neighbour_radius`` each side."""
         searches: list[Search] = [("content", qv), ("context", qv)]
         if tv is not qv:
             searches.append(("content", tv))
-        return self.store.candidates(ns, searches, terms, self.config.candidates, self.config.neighbour_radius)
+        return self.store.candidates(ns, searches, terms, self.config.candidates, self.config.neighbour_radius, live=live)

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 from ..errors import InvalidInputError
 from ..pool import Pool
 from .scale import NORMALISATIONS, Normalisation
+
+if TYPE_CHECKING:
+    from ..storage.base import Live
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,8 @@ class Query:
     topic_vector: np.ndarray | None = None
     #: Speaker names known in the namespace.
     names: frozenset[str] = frozenset()
+    #: Which versions and unexpired traces the candidate search may return (None: all).
+    live: "Live | None" = None
 
     @property
     def topic(self) -> np.ndarray:

@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import weakref
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -25,9 +25,9 @@ from ...errors import InvalidInputError, StoreError
 from ...lexical import tokenize
 from ...pool import Pool
 from ...trace import Trace
-from ..base import Field, Search, StoreBase, check_field, vector_dim
+from ..base import Field, Live, Search, StoreBase, check_field, vector_dim, without
 from ..codec import encode_state
-from . import access, decode, schema, writes
+from . import access, decode, lifecycle, schema, writes
 from . import state as state_rows
 from .cache import Caches
 from .connection import Database
@@ -119,6 +119,10 @@ class SQLiteStore(StoreBase):
 
     # -- writing ---------------------------------------------------------------
     def add(self, traces: Sequence[Trace]) -> None:
+        self._add(traces)
+
+    def _add(self, traces: Sequence[Trace], before: Callable[[sqlite3.Connection], None] | None = None) -> None:
+        """Insert ``traces``, after ``before(conn)`` in the same transaction when given."""
         if not traces:
             return
         with self._lock:
@@ -126,11 +130,15 @@ class SQLiteStore(StoreBase):
             tokens = [" ".join(tokenize(t.text)) for t in traces]
             self._check_external()
             self._postings.forget_frequencies()
+
+            def write(conn: sqlite3.Connection) -> dict[int, list[int]]:
+                if before is not None:
+                    before(conn)
+                return writes.insert(conn, traces, tokens, dim, self.dim,
+                                     functools.partial(self._caches.new_nsid, conn=conn))
+
             try:
-                groups = self._db.write(
-                    lambda conn: writes.insert(conn, traces, tokens, dim, self.dim,
-                                               functools.partial(self._caches.new_nsid, conn=conn))
-                )
+                groups = self._db.write(write)
             except StoreError as exc:
                 self._caches.ns_ids.clear()  # namespace rows created in the rolled-back transaction
                 if isinstance(exc.__cause__, sqlite3.IntegrityError):
@@ -144,6 +152,41 @@ class SQLiteStore(StoreBase):
             self._postings.added(groups, [tokens[k - first_key] for ks in groups.values() for k in ks])
             for nsid, keys in groups.items():
                 self._indexes.added(nsid, keys, functools.partial(_vectors, traces, [k - first_key for k in keys]))
+
+    def supersede(self, old_id: str, archived_id: str, when: float, new: Trace) -> None:
+        if new.id != old_id:
+            raise InvalidInputError(f"the new version of {old_id!r} must keep its id, not {new.id!r}")
+        archived: list[int] = []
+
+        def before(conn: sqlite3.Connection) -> None:
+            nsid = self._caches.nsid(new.namespace, conn=conn)
+            if nsid is None:
+                raise InvalidInputError(f"no current trace {old_id!r} in namespace {new.namespace!r}")
+            archived.append(lifecycle.archive(conn, old_id, archived_id, when, nsid))
+
+        with self._lock:
+            try:
+                self._add([new], before)
+            except StoreError as exc:
+                if isinstance(exc.__cause__, InvalidInputError):
+                    raise exc.__cause__ from None
+                raise
+            finally:
+                self._caches.forget([old_id, archived_id], archived)
+
+    def hidden(self, namespace: str, live: Live) -> set[str]:
+        with self._lock:
+            self._check_external()
+            nsid = self._caches.nsid(namespace)
+            return set() if nsid is None else set(lifecycle.hidden_keys(self._db, nsid, live).values())
+
+    def expired(self, now: float, limit: int, namespace: str | None = None) -> list[str]:
+        with self._lock:
+            self._check_external()
+            nsid = self._caches.nsid(namespace) if namespace is not None else None
+            if namespace is not None and nsid is None:
+                return []
+            return lifecycle.expired_ids(self._db, now, limit, nsid)
 
     def delete(self, ids: Sequence[str], namespace: str | None = None) -> int:
         ids = list(dict.fromkeys(ids))
@@ -328,9 +371,11 @@ class SQLiteStore(StoreBase):
             key_of = self._caches.keys(ids)
             return decode.pool(self._db, self.dim, nsid, [key_of[i] for i in ids if i in key_of], radius)
 
-    def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int) -> Pool:
+    def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int,
+                   live: Live | None = None) -> Pool:
         """The searches' row keys go straight into the pool's query: the ids
-        come with the rows, never mapped from keys and back."""
+        come with the rows, never mapped from keys and back.  Rows ``live``
+        hides are searched past (each search asks for as many more) and left out."""
         for field, _ in searches:
             check_field(field)
         with self._lock:
@@ -338,12 +383,15 @@ class SQLiteStore(StoreBase):
             nsid = self._caches.nsid(namespace)
             if nsid is None or self.dim is None:
                 return Pool.empty(self.dim)
+            hide = lifecycle.hidden_keys(self._db, nsid, live) if live is not None else {}
+            m = n + len(hide)
             keys: dict[int, None] = {}
             for field, vector in searches:
-                keys.update(dict.fromkeys(self._indexes.get(nsid, field).search(np.asarray(vector, np.float32), n)[0].tolist()))
+                found = self._indexes.get(nsid, field).search(np.asarray(vector, np.float32), m)[0].tolist()
+                keys.update(dict.fromkeys([k for k in found if k not in hide][:n]))
             if terms and n > 0:
-                keys.update(dict.fromkeys(k for k, _ in self._lexical(nsid, list(terms), n)))
-            return decode.pool(self._db, self.dim, nsid, list(keys), radius)
+                keys.update(dict.fromkeys([k for k, _ in self._lexical(nsid, list(terms), m) if k not in hide][:n]))
+            return without(decode.pool(self._db, self.dim, nsid, list(keys), radius), set(hide.values()))
 
     # -- access logs and state ---------------------------------------------------
     def access_logs(self, ids: Sequence[str]) -> list[AccessLog]:

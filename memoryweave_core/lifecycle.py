@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from .errors import InvalidInputError
 from .storage.base import Live
@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 
 #: Expired traces a write deletes on its way (bounded work per call).
 PURGE_BATCH = 64
+
+
+#: A ``Live`` that hides exactly the archived versions (superseded by any
+#: time, nothing expired by the dawn of time): ``hidden`` under it counts them.
+ARCHIVED = Live(at=math.inf, now=-math.inf)
 
 
 def archived_id(trace_id: str, version: int) -> str:
@@ -119,6 +124,15 @@ class LifecycleMixin:
             out.append(found[0])
         return out[::-1]
 
+    def set_expiry(self: "MemoryWeave", ids: Sequence[str] | str, *, expires_at: Any = None, ttl: Any = None) -> int:
+        """Expire these traces at ``expires_at`` or ``ttl`` seconds from now;
+        neither clears their expiry.  Refreshes a TTL on read (LangGraph's
+        ``refresh_ttl``) without writing a version.  Returns how many exist."""
+        ids = [ids] if isinstance(ids, str) else list(ids)
+        when = expiry(expires_at, ttl, self.clock())
+        with self._lock:
+            return self.store.set_expiry([i for i in ids if is_storable_id(i)], when)
+
     def prune(self: "MemoryWeave", *, namespace: str | None = None) -> int:
         """Delete every expired trace now (of one namespace, or all); returns how many."""
         removed = 0
@@ -128,6 +142,12 @@ class LifecycleMixin:
                 if not ids:
                     return removed
                 removed += self.store.delete(ids)
+
+    def count(self: "MemoryWeave", namespace: str | None = None) -> int:
+        """Traces in one namespace (or all), current versions only: an update
+        does not change the count, archived versions are history."""
+        spaces = self.store.namespaces() if namespace is None else [namespace]
+        return self.store.count(namespace) - sum(len(self.store.hidden(ns, ARCHIVED)) for ns in spaces)
 
     def _purge(self: "MemoryWeave", limit: int) -> int:
         """Lazy expiry: delete at most ``limit`` expired traces (called by writes)."""

@@ -491,14 +491,11 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
     def _repr_html_(self) -> str:
         return summary_html(self.summary())
 
-    def count(self, namespace: str | None = None) -> int:
-        return self.store.count(namespace)
-
     def namespaces(self) -> list[str]:
         return self.store.namespaces()
 
     def __len__(self) -> int:
-        return self.store.count()
+        return self.count()
 
     def __iter__(self) -> Iterator[Trace]:
         return self.store.iter_traces()

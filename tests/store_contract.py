@@ -422,3 +422,13 @@ class StoreContract:
         assert sorted(store.expired(1600.0, 100)) == sorted(ts[i].id for i in near)
         assert len(store.expired(1600.0, 3)) == 3 and store.expired(1400.0, 100) == []
         assert store.expired(1600.0, 100, "other") == []
+
+    def test_set_expiry_changes_the_field_in_place(self, store):
+        rng = np.random.default_rng(23)
+        ts = traces(rng)
+        store.add(ts)
+        assert store.set_expiry([ts[0].id, ts[1].id, "nope"], 1500.0) == 2
+        assert [t.expires_at for t in store.get([ts[0].id, ts[2].id])] == [1500.0, None]
+        assert sorted(store.expired(2000.0, 10)) == sorted([ts[0].id, ts[1].id])
+        assert store.set_expiry([ts[0].id], None) == 1 and store.expired(2000.0, 10) == [ts[1].id]
+        assert store.get([ts[0].id])[0].text == ts[0].text  # nothing else changed

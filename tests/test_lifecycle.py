@@ -68,6 +68,7 @@ def test_history_is_oldest_first_and_forget_removes_every_version(mem, clock):
     assert [h.version for h in hist] == [1, 2, 3] and [h.metadata["n"] for h in hist] == [1, 2, 3]
     assert [h.id for h in hist] == [f"{t.id}@v1", f"{t.id}@v2", t.id]
     assert hist[0].superseded_at == hist[1].time and hist[2].superseded_at is None
+    assert mem.count() == 2 and len(mem) == 2  # archived versions are history, not traces
     assert mem.forget(t.id) == 3
     with pytest.raises(TraceNotFoundError):
         mem.get(t.id)

@@ -121,6 +121,10 @@ class Store(Protocol):
     def expired(self, now: float, limit: int, namespace: str | None = None) -> list[str]:
         """Up to ``limit`` ids of traces whose ``expires_at <= now``."""
 
+    def set_expiry(self, ids: Sequence[str], expires_at: float | None) -> int:
+        """Give these traces a new expiry (None: never); returns how many exist.
+        Expiry is a lifecycle field, not content: it changes in place."""
+
     def episode_length(self, namespace: str, episode: str) -> int:
         """One past the largest position in the episode (0 when it is new)."""
 
@@ -215,6 +219,9 @@ class StoreBase(ABC):
 
     @abstractmethod
     def expired(self, now: float, limit: int, namespace: str | None = None) -> list[str]: ...
+
+    @abstractmethod
+    def set_expiry(self, ids: Sequence[str], expires_at: float | None) -> int: ...
 
     def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int,
                    live: Live | None = None) -> Pool:

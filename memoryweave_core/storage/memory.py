@@ -110,6 +110,15 @@ class MemoryStore(StoreBase):
                    if t.expires_at is not None and t.expires_at <= now]
         return out[:limit]
 
+    def set_expiry(self, ids: Sequence[str], expires_at: float | None) -> int:
+        with self._lock:
+            found = [self._where[i] for i in dict.fromkeys(ids) if i in self._where]
+            for ns, key in found:
+                space = self._spaces[ns]
+                space.traces[key] = replace(space.traces[key], expires_at=expires_at)
+                space.lifecycle.add(key)
+            return len(found)
+
     def delete_episode(self, namespace: str, episode: str) -> int:
         """Every version of every trace of the episode (the episode map holds current versions only)."""
         with self._lock:

@@ -225,6 +225,11 @@ class PostgresStore(StoreBase):
             params.append(namespace)
         return [r[0] for r in self._q(sql + " ORDER BY expires_at LIMIT %s", (*params, int(limit)))]
 
+    def set_expiry(self, ids: Sequence[str], expires_at: float | None) -> int:
+        ids = list(dict.fromkeys(ids))
+        return self._tx(lambda conn: conn.execute(
+            f"UPDATE {self._t('traces')} SET expires_at = %s WHERE id = ANY(%s)", (expires_at, ids)).rowcount)
+
     def delete(self, ids: Sequence[str], namespace: str | None = None) -> int:
         ids = list(dict.fromkeys(ids))
         if not ids:

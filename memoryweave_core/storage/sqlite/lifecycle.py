@@ -11,7 +11,7 @@ import sqlite3
 
 from ...errors import InvalidInputError
 from ..base import Live
-from .connection import Database
+from .connection import Database, chunks, marks
 from .schema import LIFECYCLE_ROWS
 
 
@@ -51,3 +51,12 @@ def expired_ids(db: Database, now: float, limit: int, nsid: int | None) -> list[
         sql += " AND ns = ?"
         params.append(nsid)
     return [r[0] for r in db.sql(sql + " ORDER BY expires_at LIMIT ?", (*params, int(limit)))]
+
+
+def set_expiry(conn: sqlite3.Connection, ids: list[str], expires_at: float | None) -> int:
+    """Set the expiry of these rows (inside a transaction); returns how many matched."""
+    changed = 0
+    for part in chunks(ids):
+        cur = conn.execute(f"UPDATE traces SET expires_at = ? WHERE id IN ({marks(len(part))})", [expires_at, *part])
+        changed += cur.rowcount
+    return changed

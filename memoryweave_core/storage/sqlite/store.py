@@ -188,6 +188,15 @@ class SQLiteStore(StoreBase):
                 return []
             return lifecycle.expired_ids(self._db, now, limit, nsid)
 
+    def set_expiry(self, ids: Sequence[str], expires_at: float | None) -> int:
+        ids = list(dict.fromkeys(ids))
+        with self._lock:
+            self._check_external()
+            try:
+                return self._db.write(lambda conn: lifecycle.set_expiry(conn, ids, expires_at))
+            finally:
+                self._caches.forget(ids, [])
+
     def delete(self, ids: Sequence[str], namespace: str | None = None) -> int:
         ids = list(dict.fromkeys(ids))
         if not ids:

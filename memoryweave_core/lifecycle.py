@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from .errors import InvalidInputError
 from .storage.base import Live
 from .timeutil import to_timestamp
 from .trace import Trace, check_metadata, check_text, check_vectors, is_storable_id
-
-if TYPE_CHECKING:
-    from .memory import MemoryWeave
 
 #: Expired traces a write deletes on its way (bounded work per call).
 PURGE_BATCH = 64
@@ -49,16 +46,18 @@ def expiry(expires_at: Any, ttl: Any, now: float) -> float | None:
     return None if expires_at is None else to_timestamp(expires_at)
 
 
-def live(mem: "MemoryWeave", at: float, include_superseded: bool) -> Live:
+def live(mem: Any, at: float, include_superseded: bool) -> Live:
     """What a recall at ``at`` may see: expiry always by the memory's clock."""
     return Live(at=None if include_superseded else at, now=mem.clock())
 
 
 class LifecycleMixin:
-    """``update``, ``history`` and ``prune`` for :class:`~memoryweave_core.memory.MemoryWeave`."""
+    """``update``, ``history``, ``set_expiry``, ``prune`` and ``count`` for
+    :class:`~memoryweave_core.memory.MemoryWeave` (``self`` is one: typed Any,
+    as a mixin cannot name the class it is mixed into without an import cycle)."""
 
     def update(
-        self: "MemoryWeave",
+        self: Any,
         trace_id: str,
         *,
         text: str | None = None,
@@ -99,14 +98,15 @@ class LifecycleMixin:
             art = self._art(old.namespace)
             before = art.get_state()
             label = int(art.partial_fit(content).labels_[0])
+            archived = archived_id(old.id, old.version)
             new = replace(
                 old, text=body, metadata=old.metadata if new_meta is None else new_meta, time=when,
                 content=content[0], context=context[0], category=label, version=old.version + 1,
-                supersedes=archived_id(old.id, old.version), superseded_at=None,
+                supersedes=archived, superseded_at=None,
                 expires_at=old.expires_at if new_expiry is None else new_expiry,
             )
             try:
-                self.store.supersede(old.id, new.supersedes, when, new)
+                self.store.supersede(old.id, archived, when, new)
             except BaseException:
                 self._arts[old.namespace] = type(art).from_state(before)
                 raise
@@ -114,7 +114,7 @@ class LifecycleMixin:
             self._purge(PURGE_BATCH)
             return new
 
-    def history(self: "MemoryWeave", trace_id: str, *, namespace: str | None = None) -> list[Trace]:
+    def history(self: Any, trace_id: str, *, namespace: str | None = None) -> list[Trace]:
         """Every version of a trace, oldest first (the last is the one given)."""
         out = [self.get(trace_id, namespace=namespace)]
         while out[-1].supersedes is not None:
@@ -124,7 +124,7 @@ class LifecycleMixin:
             out.append(found[0])
         return out[::-1]
 
-    def set_expiry(self: "MemoryWeave", ids: Sequence[str] | str, *, expires_at: Any = None, ttl: Any = None) -> int:
+    def set_expiry(self: Any, ids: Sequence[str] | str, *, expires_at: Any = None, ttl: Any = None) -> int:
         """Expire these traces at ``expires_at`` or ``ttl`` seconds from now;
         neither clears their expiry.  Refreshes a TTL on read (LangGraph's
         ``refresh_ttl``) without writing a version.  Returns how many exist."""
@@ -133,7 +133,7 @@ class LifecycleMixin:
         with self._lock:
             return self.store.set_expiry([i for i in ids if is_storable_id(i)], when)
 
-    def prune(self: "MemoryWeave", *, namespace: str | None = None) -> int:
+    def prune(self: Any, *, namespace: str | None = None) -> int:
         """Delete every expired trace now (of one namespace, or all); returns how many."""
         removed = 0
         with self._lock:
@@ -143,18 +143,18 @@ class LifecycleMixin:
                     return removed
                 removed += self.store.delete(ids)
 
-    def count(self: "MemoryWeave", namespace: str | None = None) -> int:
+    def count(self: Any, namespace: str | None = None) -> int:
         """Traces in one namespace (or all), current versions only: an update
         does not change the count, archived versions are history."""
         spaces = self.store.namespaces() if namespace is None else [namespace]
         return self.store.count(namespace) - sum(len(self.store.hidden(ns, ARCHIVED)) for ns in spaces)
 
-    def _purge(self: "MemoryWeave", limit: int) -> int:
+    def _purge(self: Any, limit: int) -> int:
         """Lazy expiry: delete at most ``limit`` expired traces (called by writes)."""
         ids = self.store.expired(self.clock(), limit)
         return self.store.delete(ids) if ids else 0
 
-    def _versions(self: "MemoryWeave", ids: list[str], namespace: str | None) -> list[str]:
+    def _versions(self: Any, ids: list[str], namespace: str | None) -> list[str]:
         """``ids`` with the archived versions each one supersedes (for ``forget``)."""
         out = []
         for tid in ids:

@@ -19,7 +19,7 @@ from langchain_core.embeddings import Embeddings  # noqa: E402
 from langgraph.store.base import GetOp, InvalidNamespaceError, ListNamespacesOp, PutOp, SearchOp  # noqa: E402
 from langgraph.store.memory import InMemoryStore  # noqa: E402
 
-from memoryweave_core import HashingEmbedder, MemoryWeave  # noqa: E402
+from memoryweave_core import HashingEmbedder, InvalidInputError, MemoryWeave  # noqa: E402
 from memoryweave_lc import MemoryWeaveStore  # noqa: E402
 from memoryweave_lc.store import from_memory_namespace, to_memory_namespace  # noqa: E402
 
@@ -258,7 +258,8 @@ def test_batch_returns_one_result_per_op(store):
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
 def timed(request, tmp_path, clock):
     """A MemoryWeaveStore over each backend, on a clock the test moves."""
-    from backends import dispose, make_store as backend
+    from backends import dispose
+    from backends import make_store as backend
 
     db = backend(request.param, tmp_path / "s.db")
     mem = MemoryWeave(store=db, embedder=HashingEmbedder(dim=64), clock=clock)
@@ -302,7 +303,7 @@ def test_ttl_in_minutes_with_refresh_on_read(timed, clock):
     store.put(("m",), "k2", {"text": "y"})  # a put without a TTL: no longer expires
     clock.advance(3600)
     assert store.get(("m",), "k2").value == {"text": "y"}
-    with pytest.raises(Exception):
+    with pytest.raises(InvalidInputError):
         store.put(("m",), "k3", {"text": "x"}, ttl=-1)
 
 

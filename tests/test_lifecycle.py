@@ -6,8 +6,8 @@ import asyncio
 import sqlite3
 
 import pytest
-
 from backends import BACKENDS, dispose, make_store
+
 from memoryweave_core import MemoryWeave
 from memoryweave_core.embedders import HashingEmbedder
 from memoryweave_core.errors import InvalidInputError, TraceNotFoundError

@@ -14,8 +14,8 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from ..activation import AccessLog
-from ..errors import InvalidInputError
 from ..ann import AutoIndex
+from ..errors import InvalidInputError
 from ..lexical import BM25Index, tokenize
 from ..pool import Pool, pool_order
 from ..trace import Trace

@@ -24,6 +24,7 @@ from .config import RecallConfig
 from .encoder import MemoryEncoder, Preceding, turn_text
 from .errors import DimensionMismatchError, InvalidInputError, TraceNotFoundError
 from .filters import parse_filter
+from .lifecycle import PURGE_BATCH, LifecycleMixin, expiry, live
 from .names import NameIndex
 from .recollection import RecallResult
 from .relevance import check_relevance
@@ -43,7 +44,7 @@ from .trace import (
     new_id,
 )
 
-_ITEM_KEYS = frozenset({"id", "text", "speaker", "episode", "time", "metadata"})
+_ITEM_KEYS = frozenset({"id", "text", "speaker", "episode", "time", "metadata", "expires_at", "ttl"})
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def check_k(k: Any) -> int:
     return int(k)
 
 
-class MemoryWeave(AsyncMemoryMixin):
+class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
     """Long-term memory: remember text with its context, recall what matters now.
 
     Parameters
@@ -127,9 +128,13 @@ class MemoryWeave(AsyncMemoryMixin):
         metadata: Mapping[str, Any] | None = None,
         namespace: str = "default",
         embedding: Any = None,
+        expires_at: Any = None,
+        ttl: float | None = None,
     ) -> Trace:
-        """Remember one piece of text; returns the stored Trace."""
-        item = {"text": text, "speaker": speaker, "episode": episode, "time": time, "metadata": metadata}
+        """Remember one piece of text; returns the stored Trace.  It is never
+        recalled at or after ``expires_at``, or ``ttl`` seconds from now."""
+        item = {"text": text, "speaker": speaker, "episode": episode, "time": time, "metadata": metadata,
+                "expires_at": expires_at, "ttl": ttl}
         return self.add_many([item], embeddings=None if embedding is None else [embedding], namespace=namespace)[0]
 
     def add_many(
@@ -140,7 +145,8 @@ class MemoryWeave(AsyncMemoryMixin):
         namespace: str = "default",
     ) -> list[Trace]:
         """Remember many items at once (dicts with ``text`` and optionally
-        ``speaker``, ``episode``, ``time``, ``metadata``, ``id``; or plain strings).
+        ``speaker``, ``episode``, ``time``, ``metadata``, ``id``, ``expires_at``,
+        ``ttl``; or plain strings).
 
         All items are validated before anything is written, and the write is
         atomic: either every item is stored or none is.
@@ -173,6 +179,7 @@ class MemoryWeave(AsyncMemoryMixin):
                     content=content[i],
                     context=context[i],
                     category=int(labels[i]),
+                    expires_at=r["expires_at"],
                 )
                 for i, r in enumerate(rows)
             ]
@@ -192,6 +199,7 @@ class MemoryWeave(AsyncMemoryMixin):
                 self._names[ns] = grown
             if self.config.max_traces is not None:
                 self._evict(ns, keep_episode=traces[-1].episode)
+            self._purge(PURGE_BATCH)
             return traces
 
     def add_conversation(
@@ -237,6 +245,7 @@ class MemoryWeave(AsyncMemoryMixin):
             "episode": check_label(item.get("episode"), "episode"),
             "time": to_timestamp(item.get("time"), default=self.clock()),
             "metadata": check_metadata(item.get("metadata")),
+            "expires_at": expiry(item.get("expires_at"), item.get("ttl"), self.clock()),
         }
 
     def _check_new_ids(self, rows: list[dict]) -> None:
@@ -351,6 +360,7 @@ class MemoryWeave(AsyncMemoryMixin):
         query_vector: Any = None,
         min_relevance: float | None = None,
         filter: Any = None,
+        include_superseded: bool = False,
     ) -> RecallResult:
         """The ``k`` memories that best fit ``query`` at time ``at`` (default now).
 
@@ -373,6 +383,9 @@ class MemoryWeave(AsyncMemoryMixin):
         limits recall, candidates and neighbours alike, to matching traces;
         one that cannot be honoured raises InvalidFilterError before anything
         is read or written.
+
+        Recall sees the versions current at ``at`` (every version with
+        ``include_superseded=True``) and never an expired trace.
         """
         where = parse_filter(filter)
         if query_vector is None or query:
@@ -388,7 +401,7 @@ class MemoryWeave(AsyncMemoryMixin):
         # No recall returns more than the namespace holds: never ask a backend
         # for more candidates than that (a huge k overflowed SQLite's LIMIT).
         k = min(k, held)
-        request = replace(self._query(query, ns, now, query_vector), where=where)
+        request = replace(self._query(query, ns, now, query_vector), where=where, live=live(self, now, include_superseded))
         with self._lock:
             art = self._art(ns)
             cfg = config or self.config
@@ -430,7 +443,7 @@ class MemoryWeave(AsyncMemoryMixin):
         now = to_timestamp(at, default=self.clock())
         if self.store.count(ns) == 0:
             return FeatureTable([], {})
-        request = replace(self._query(query, ns, now, None), where=where)
+        request = replace(self._query(query, ns, now, None), where=where, live=live(self, now, False))
         with self._lock:
             art = self._art(ns)
             with self.store.snapshot():
@@ -479,7 +492,8 @@ class MemoryWeave(AsyncMemoryMixin):
         episode: str | None = None,
         namespace: str | None = None,
     ) -> int:
-        """Delete traces by id, a whole episode, or a whole namespace; returns how many.
+        """Delete traces by id (with every earlier version), a whole episode,
+        or a whole namespace; returns how many rows went.
 
         Unknown ids raise TraceNotFoundError before anything is deleted.
         """
@@ -490,7 +504,7 @@ class MemoryWeave(AsyncMemoryMixin):
                 missing = [i for i in ids if i not in known]
                 if missing:
                     raise TraceNotFoundError(f"no trace with id {missing[0]!r}" + (f" in namespace {namespace!r}" if namespace else ""))
-                return self.store.delete(ids, namespace)
+                return self.store.delete(self._versions(ids, namespace), namespace)
             if episode is not None:
                 return self.store.delete_episode(check_namespace(namespace or "default"), check_label(episode, "episode"))
             if namespace is not None:
@@ -522,14 +536,11 @@ class MemoryWeave(AsyncMemoryMixin):
     def _repr_html_(self) -> str:
         return summary_html(self.summary())
 
-    def count(self, namespace: str | None = None) -> int:
-        return self.store.count(namespace)
-
     def namespaces(self) -> list[str]:
         return self.store.namespaces()
 
     def __len__(self) -> int:
-        return self.store.count()
+        return self.count()
 
     def __iter__(self) -> Iterator[Trace]:
         return self.store.iter_traces()

@@ -39,6 +39,18 @@ class Pool:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def take(self, rows: Sequence[int]) -> "Pool":
+        """The pool of these rows, in this order."""
+        idx = np.asarray(rows, dtype=np.int64)
+        pick = [int(r) for r in idx]
+        return Pool(
+            ids=[self.ids[r] for r in pick], speakers=[self.speakers[r] for r in pick],
+            episodes=[self.episodes[r] for r in pick], positions=self.positions[idx], times=self.times[idx],
+            categories=self.categories[idx], tokens=[self.tokens[r] for r in pick], content=self.content[idx],
+            context=self.context[idx], first_access=self.first_access[idx], access_count=self.access_count[idx],
+            recent_access=self.recent_access[idx],
+        )
+
     @classmethod
     def empty(cls, dim: int | None) -> "Pool":
         return cls.from_traces([], [], [], dim)

@@ -128,4 +128,4 @@ class Retriever:
         if tv is not qv:
             searches.append(("content", tv))
         return self.store.candidates(query.namespace, searches, terms, self.config.candidates,
-                                     self.config.neighbour_radius, where=query.where)
+                                     self.config.neighbour_radius, where=query.where, live=query.live)

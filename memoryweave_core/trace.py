@@ -43,7 +43,10 @@ class Trace:
     surroundings (the turns before it in the episode, its speaker, its date),
     so that "yes, every Sunday" can be found by the question it answered.
     Traces never change once written; what changes (how often and when a trace
-    was recalled) lives in the store's access log.
+    was recalled) lives in the store's access log.  A correction is a new
+    *version*: it keeps the id, ``supersedes`` names the archived previous
+    version (kept under its own id, ``superseded_at`` set), and ``version``
+    counts from 1.  ``expires_at`` (epoch seconds) ends a trace's life.
     """
 
     id: str
@@ -57,6 +60,10 @@ class Trace:
     content: np.ndarray | None = field(default=None, repr=False, compare=False)
     context: np.ndarray | None = field(default=None, repr=False, compare=False)
     category: int | None = None
+    version: int = 1
+    supersedes: str | None = None
+    superseded_at: float | None = None
+    expires_at: float | None = None
 
     def to_dict(self, *, vectors: bool = False) -> dict[str, Any]:
         """JSON-safe view (vectors as lists only when asked for)."""
@@ -70,6 +77,10 @@ class Trace:
             "time": self.time,
             "metadata": dict(self.metadata),
             "category": self.category,
+            "version": self.version,
+            "supersedes": self.supersedes,
+            "superseded_at": self.superseded_at,
+            "expires_at": self.expires_at,
         }
         if vectors:
             out["content"] = None if self.content is None else self.content.tolist()

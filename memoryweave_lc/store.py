@@ -32,6 +32,7 @@ from langgraph.store.base import (
     Result,
     SearchItem,
     SearchOp,
+    TTLConfig,
     get_text_at_path,
     tokenize_path,
     validate_op_namespace,
@@ -151,9 +152,16 @@ class MemoryWeaveStore(BaseStore):
     (the embedder is the MemoryWeave's own).  ``search(query=...)`` returns
     :class:`SearchItem`s scored by recall; without a query it lists the items
     in the namespace prefix, filtered, in storage order.
+
+    A ``put`` on an existing key writes a new version of its trace
+    (``memory.history(...)`` keeps the old values).  ``ttl`` follows
+    LangGraph's ``TTLConfig`` (minutes): an item expires ``ttl`` minutes after
+    its last write, or its last read when ``refresh_ttl`` asks for it; expired
+    items are never returned and are purged as MemoryWeave purges.
     """
 
-    __slots__ = ("memory", "fields", "record_access", "_lock")
+    __slots__ = ("memory", "fields", "record_access", "ttl_config", "_lock")
+    supports_ttl = True
 
     def __init__(
         self,
@@ -161,8 +169,10 @@ class MemoryWeaveStore(BaseStore):
         *,
         index: dict[str, Any] | None = None,
         record_access: bool = True,
+        ttl: TTLConfig | None = None,
     ) -> None:
         self.memory = memory if memory is not None else MemoryWeave()
+        self.ttl_config = ttl
         fields = (index or {}).get("fields") or ["$"]
         self.fields = [(f, tokenize_path(f) if f != "$" else f) for f in fields]
         self.record_access = record_access
@@ -194,9 +204,21 @@ class MemoryWeaveStore(BaseStore):
     # -- translation -------------------------------------------------------------
     def _trace(self, namespace: tuple[str, ...], key: str) -> Trace | None:
         try:
-            return self.memory.get(trace_id(namespace, key))
+            t = self.memory.get(trace_id(namespace, key))
         except TraceNotFoundError:
             return None
+        return t if self._current(t) else None
+
+    def _current(self, t: Trace) -> bool:
+        """Neither an archived version nor expired (awaiting its purge)."""
+        return t.superseded_at is None and (t.expires_at is None or t.expires_at > self.memory.clock())
+
+    def _refresh(self, traces: Iterable[Trace], refresh: bool) -> None:
+        """Restart the TTL of items read with ``refresh_ttl`` (no new version is written)."""
+        for t in traces if refresh else ():
+            minutes = t.metadata.get(_META, {}).get("ttl")
+            if minutes is not None:
+                self.memory.set_expiry(t.id, ttl=minutes * 60)
 
     @staticmethod
     def _item(t: Trace) -> Item:
@@ -220,11 +242,14 @@ class MemoryWeaveStore(BaseStore):
 
     def _get(self, op: GetOp) -> Item | None:
         t = self._trace(op.namespace, op.key)
-        return None if t is None else self._item(t)
+        if t is None:
+            return None
+        self._refresh([t], op.refresh_ttl)
+        return self._item(t)
 
     def _put(self, op: PutOp) -> None:
-        if op.ttl is not None:
-            raise NotImplementedError("MemoryWeaveStore does not support TTL; forget items explicitly")
+        if op.ttl is not None and (isinstance(op.ttl, bool) or not isinstance(op.ttl, (int, float)) or op.ttl <= 0):
+            raise InvalidInputError(f"ttl must be a positive number of minutes, got {op.ttl!r}")
         old = self._trace(op.namespace, op.key)
         if op.value is None:
             if old is not None:
@@ -233,7 +258,8 @@ class MemoryWeaveStore(BaseStore):
         ns = to_memory_namespace(op.namespace)
         value = dict(op.value)
         now = self.memory.clock()
-        meta = check_metadata({_META: {"key": op.key, "value": value, "created_at": old.metadata[_META]["created_at"] if old else now}})
+        meta = check_metadata({_META: {"key": op.key, "value": value, "created_at": old.metadata[_META]["created_at"] if old else now,
+                                       "ttl": op.ttl}})
         text = self._text(op)
         item = {"id": trace_id(op.namespace, op.key), "metadata": meta, "time": now}
         if text is None:  # not searchable by query: kept beside the namespace recall searches
@@ -241,9 +267,15 @@ class MemoryWeaveStore(BaseStore):
             text = json.dumps(value, sort_keys=True, ensure_ascii=False)
         # An item is its own episode: unrelated puts must not become each other's context.
         item.update(text=text, episode=item["id"])
-        if old is not None:
+        expires = None if op.ttl is None else now + op.ttl * 60
+        if old is not None and old.namespace == ns and now >= old.time:
+            self.memory.update(old.id, text=text, metadata=meta, time=now, expires_at=expires)
+            if expires is None and old.expires_at is not None:
+                self.memory.set_expiry(old.id)  # this put has no TTL: the item no longer expires
+            return None
+        if old is not None:  # moved between the indexed and un-indexed namespaces: no common history
             self.memory.forget(old.id)
-        self.memory.add_many([item], namespace=ns)
+        self.memory.add_many([{**item, "expires_at": expires}], namespace=ns)
         return None
 
     def _spaces(self, prefix: tuple[str, ...]) -> list[str]:
@@ -258,13 +290,15 @@ class MemoryWeaveStore(BaseStore):
         return not flt or all(matches(value.get(k), v) for k, v in flt.items())
 
     def _traces(self, namespace: str) -> Iterator[Trace]:
-        return self.memory.traces(namespace)
+        return (t for t in self.memory.traces(namespace) if self._current(t))
 
     def _search(self, op: SearchOp) -> list[SearchItem]:
         spaces = self._spaces(op.namespace_prefix)
         if not op.query:
             found = (t for ns in spaces for t in self._traces(ns) if self._matches(t, op.filter))
-            return [self._search_item(t) for t in islice(found, op.offset, op.offset + op.limit)]
+            listed = list(islice(found, op.offset, op.offset + op.limit))
+            self._refresh(listed, op.refresh_ttl)
+            return [self._search_item(t) for t in listed]
         scored: list[tuple[float, Trace]] = []
         unscored: list[Trace] = []
         for ns in spaces:
@@ -275,6 +309,7 @@ class MemoryWeaveStore(BaseStore):
         scored.sort(key=lambda st: -st[0])
         ranked: list[tuple[float | None, Trace]] = [*scored, *((None, t) for t in unscored)]
         page = ranked[op.offset : op.offset + op.limit]
+        self._refresh([t for _, t in page], op.refresh_ttl)
         if self.record_access:
             used = [t.id for s, t in page if s is not None]
             if used:

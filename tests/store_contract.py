@@ -402,3 +402,65 @@ class StoreContract:
             results.append(([r.trace.text for r in got], [round(r.score, 6) for r in got], [r.trace.text for r in again]))
             assert [r.trace.text for r in mem.recall("dog", namespace="pets")] == ["Rex loves the beach"]
         assert results[0] == results[1]
+
+    # -- versions and expiry -------------------------------------------------------
+    def test_supersede_archives_the_old_version(self, store):
+        """The new version keeps the id; the old one stays under its archived id, superseded."""
+        from dataclasses import replace
+
+        rng = np.random.default_rng(21)
+        ts = traces(rng, episode="e")
+        store.add(ts)
+        store.record_access([ts[1].id], 1500.0)
+        log = store.access_logs([ts[1].id])[0]
+        new = replace(ts[1], text="Melanie painted a sunset", time=2000.0, version=2, supersedes=ts[1].id + "@v1",
+                      content=unit(rng)[0], context=unit(rng)[0])
+        store.supersede(ts[1].id, ts[1].id + "@v1", 2000.0, new)
+        cur, old = store.get([ts[1].id, ts[1].id + "@v1"])
+        assert (cur.text, cur.version, cur.supersedes, cur.superseded_at) == ("Melanie painted a sunset", 2, ts[1].id + "@v1", None)
+        assert (old.text, old.version, old.superseded_at) == (ts[1].text, 1, 2000.0)
+        assert store.access_logs([old.id]) == [log]  # the log follows the archived version
+        assert store.count("default") == len(ts) + 1
+        with pytest.raises(InvalidInputError):  # an archived id is taken
+            store.supersede(ts[2].id, ts[1].id + "@v1", 2000.0, replace(ts[2], version=2))
+
+    def test_candidates_skip_hidden_traces_and_still_bring_n(self, store):
+        """Superseded and expired traces are left out inside the search: n live ones come back."""
+        from dataclasses import replace
+
+        from memoryweave_core.storage.base import Live
+
+        rng = np.random.default_rng(22)
+        ts = traces(rng, [f"{TEXTS[i % 6]} copy {i}" for i in range(50)], episode="e")  # HNSW on SQLite
+        q = unit(rng)[0]
+        # the 20 traces nearest the query expire: without the condition they would fill the pool
+        near = np.argsort([-float(t.content @ q) for t in ts])[:20].tolist()
+        ts = [replace(t, expires_at=1500.0) if i in near else t for i, t in enumerate(ts)]
+        store.add(ts)
+        old = ts[next(i for i in range(50) if i not in near)]
+        store.supersede(old.id, old.id + "@v1", 2000.0, replace(old, text="Luna moved away", time=2000.0, version=2,
+                                                                 supersedes=old.id + "@v1"))
+        live = Live(at=2500.0, now=1600.0)
+        assert store.hidden("default", live) == {ts[i].id for i in near} | {old.id + "@v1"}
+        pool = store.candidates("default", [("content", q)], [], 5, 0, live=live)
+        hidden = store.hidden("default", live)
+        visible = [t for t in store.iter_traces("default") if t.id not in hidden]
+        assert set(pool.ids) == {t.id for t in sorted(visible, key=lambda t: -float(t.content @ q))[:5]}
+        words = store.candidates("default", [], tokenize("Luna moved away"), 5, 3, live=live)
+        assert len(words) >= 5 and not set(words.ids) & hidden and old.id in words.ids
+        past = Live(at=1800.0, now=1600.0)  # before the update: the old version, not the new
+        assert old.id in store.hidden("default", past) and old.id + "@v1" not in store.hidden("default", past)
+        assert store.hidden("default", Live(at=None, now=1000.0)) == set()
+        assert sorted(store.expired(1600.0, 100)) == sorted(ts[i].id for i in near)
+        assert len(store.expired(1600.0, 3)) == 3 and store.expired(1400.0, 100) == []
+        assert store.expired(1600.0, 100, "other") == []
+
+    def test_set_expiry_changes_the_field_in_place(self, store):
+        rng = np.random.default_rng(23)
+        ts = traces(rng)
+        store.add(ts)
+        assert store.set_expiry([ts[0].id, ts[1].id, "nope"], 1500.0) == 2
+        assert [t.expires_at for t in store.get([ts[0].id, ts[2].id])] == [1500.0, None]
+        assert sorted(store.expired(2000.0, 10)) == sorted([ts[0].id, ts[1].id])
+        assert store.set_expiry([ts[0].id], None) == 1 and store.expired(2000.0, 10) == [ts[1].id]
+        assert store.get([ts[0].id])[0].text == ts[0].text  # nothing else changed

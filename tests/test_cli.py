@@ -669,3 +669,35 @@ def test_the_round_trip_snippet_of_the_docs_runs(tmp_path):
         outputs.append(proc.stdout)
     recalled = json.loads(outputs[-1])
     assert recalled == old.json("recall", "How is Ben's knee?", "--no-record", "--at", "2024-05-28")
+
+
+def test_the_update_block_of_the_docs_runs(tmp_path):
+    """update keeps the id and the history; prune deletes what expired (docs/cli.md)."""
+    import time as _time
+
+    doc = (REPO / "docs" / "cli.md").read_text()
+    block = doc.split("<!-- tests/test_cli.py runs this update block -->\n```bash\n", 1)[1].split("```", 1)[0]
+    cli = CLI(tmp_path / "u.db")
+    tid = None
+    outputs = []
+    for line in block.strip().splitlines():
+        argv = shlex.split(line.replace("ID", tid or "ID"), comments=True)
+        assert argv[0] == "memoryweave"
+        if argv[1] == "recall":
+            argv.append("--json")
+        if argv[1] == "prune":
+            _time.sleep(0.6)  # the --ttl 0.5 memory has expired
+        proc = cli(*argv[1:])
+        outputs.append(proc.stdout)
+        if tid is None:
+            tid = json.loads(proc.stdout)["id"]
+    assert f"updated {tid} to version 2" in outputs[1] and f"{tid}@v1" in outputs[1]
+    assert "4 June" in outputs[1] and "11 June" in outputs[1]  # the history, oldest first
+    assert outputs[1].index("4 June") < outputs[1].rindex("11 June")
+    recalled = json.loads(outputs[2])
+    rows = recalled if isinstance(recalled, list) else recalled.get("results", recalled)
+    assert "11 June" in json.dumps(rows) and "4 June" not in json.dumps(rows)
+    assert "pruned 1 expired trace(s)" in outputs[4]
+    listed = cli("list").stdout
+    assert "door code" not in listed
+    assert "4321" not in cli("recall", "door code", "--json").stdout

@@ -19,7 +19,7 @@ from langchain_core.embeddings import Embeddings  # noqa: E402
 from langgraph.store.base import GetOp, InvalidNamespaceError, ListNamespacesOp, PutOp, SearchOp  # noqa: E402
 from langgraph.store.memory import InMemoryStore  # noqa: E402
 
-from memoryweave_core import HashingEmbedder, MemoryWeave  # noqa: E402
+from memoryweave_core import HashingEmbedder, InvalidInputError, MemoryWeave  # noqa: E402
 from memoryweave_lc import MemoryWeaveStore  # noqa: E402
 from memoryweave_lc.store import from_memory_namespace, to_memory_namespace  # noqa: E402
 
@@ -255,9 +255,66 @@ def test_batch_returns_one_result_per_op(store):
     assert store.get(("new",), "k").value == {"v": 1}
 
 
-def test_ttl_is_refused(store):
-    with pytest.raises(NotImplementedError):
-        store.put(("m",), "k", {"text": "x"}, ttl=5)
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def timed(request, tmp_path, clock):
+    """A MemoryWeaveStore over each backend, on a clock the test moves."""
+    from backends import dispose
+    from backends import make_store as backend
+
+    db = backend(request.param, tmp_path / "s.db")
+    mem = MemoryWeave(store=db, embedder=HashingEmbedder(dim=64), clock=clock)
+    yield MemoryWeaveStore(mem, index={"fields": ["text"]}, ttl={"refresh_on_read": True}), mem
+    dispose(request.param, db)
+
+
+def test_put_on_an_existing_key_keeps_history(timed, clock):
+    store, mem = timed
+    store.put(("facts", "alice"), "home", {"text": "Alice lives in Paris"})
+    created = store.get(("facts", "alice"), "home").created_at
+    clock.advance(60)
+    store.put(("facts", "alice"), "home", {"text": "Alice lives in Lyon"})
+    item = store.get(("facts", "alice"), "home")
+    assert item.value == {"text": "Alice lives in Lyon"} and item.created_at == created and item.updated_at > created
+    hits = store.search(("facts",), query="where does Alice live")
+    assert [h.value["text"] for h in hits] == ["Alice lives in Lyon"]  # one item, the current version
+    assert [h.value["text"] for h in store.search(("facts",))] == ["Alice lives in Lyon"]
+    from memoryweave_lc.store import trace_id
+
+    history = mem.history(trace_id(("facts", "alice"), "home"))
+    assert [h.metadata["langgraph"]["value"]["text"] for h in history] == ["Alice lives in Paris", "Alice lives in Lyon"]
+    assert mem.count() == 1
+    store.delete(("facts", "alice"), "home")
+    assert store.get(("facts", "alice"), "home") is None and list(mem.traces()) == []
+
+
+def test_ttl_in_minutes_with_refresh_on_read(timed, clock):
+    store, mem = timed
+    store.put(("m",), "short", {"text": "the gate code is 1234"}, ttl=1)
+    store.put(("m",), "kept", {"text": "the gate code was changed"})
+    clock.advance(50)
+    assert store.get(("m",), "short") is not None  # read: the minute starts again
+    clock.advance(50)
+    assert store.get(("m",), "short", refresh_ttl=False) is not None
+    clock.advance(15)
+    assert store.get(("m",), "short") is None
+    assert [h.key for h in store.search(("m",), query="gate code")] == ["kept"]
+    assert mem.prune() == 1
+    store.put(("m",), "k2", {"text": "x"}, ttl=1)
+    store.put(("m",), "k2", {"text": "y"})  # a put without a TTL: no longer expires
+    clock.advance(3600)
+    assert store.get(("m",), "k2").value == {"text": "y"}
+    with pytest.raises(InvalidInputError):
+        store.put(("m",), "k3", {"text": "x"}, ttl=-1)
+
+
+def test_ttl_config_default_applies_to_puts(clock):
+    mem = MemoryWeave(embedder=HashingEmbedder(dim=64), clock=clock)
+    store = MemoryWeaveStore(mem, ttl={"default_ttl": 2, "refresh_on_read": False})
+    store.put(("m",), "k", {"text": "soon gone"})
+    clock.advance(100)
+    assert store.get(("m",), "k") is not None
+    clock.advance(30)
+    assert store.get(("m",), "k") is None and store.search(("m",)) == []
 
 
 async def test_async_api(store):

@@ -215,7 +215,6 @@ async def test_agent_namespaces_isolate_users(memory):
 async def test_sqlite_backed_memory_works_from_worker_threads(tmp_path, embedder, clock):
     """The async paths run the core in asyncio.to_thread: a SQLite store must cope."""
     from memoryweave_core import MemoryWeave
-
     from memoryweave_li import MemoryWeaveBlock
 
     with MemoryWeave(tmp_path / "m.db", embedder=embedder, clock=clock) as disk:

@@ -12,11 +12,10 @@ import uuid
 
 import numpy as np
 import pytest
+from test_store_contract import pg_dsn  # noqa: E402 (tests/ is on sys.path)
 
 from memoryweave_core import HashingEmbedder, MemoryWeave
 from memoryweave_core.errors import SchemaVersionError
-
-from test_store_contract import pg_dsn  # noqa: E402 (tests/ is on sys.path)
 
 pytestmark = pytest.mark.pg
 
@@ -213,6 +212,10 @@ def test_version_1_schema_keeps_its_access_logs(dsn, schema):
     # back to the version 1 layout
     s = f'"{schema}"'
     for sql in (
+        f"DROP INDEX {s}.traces_lifecycle",  # version 3's columns go first
+        f"DROP INDEX {s}.traces_expiry",
+        f"ALTER TABLE {s}.traces DROP COLUMN version, DROP COLUMN supersedes, DROP COLUMN superseded_at,"
+        " DROP COLUMN expires_at",
         f"ALTER TABLE {s}.traces ADD COLUMN first_access double precision, ADD COLUMN access_count integer NOT NULL"
         " DEFAULT 1, ADD COLUMN recent double precision[] NOT NULL DEFAULT '{}'",
         f"UPDATE {s}.traces SET first_access = time",

@@ -18,10 +18,10 @@ import os
 import sqlite3
 
 import pytest
+from backends import BACKENDS, make_store, pg_dsn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backends import BACKENDS, make_store, pg_dsn
 from memoryweave_core import HashingEmbedder, InvalidInputError, MemoryWeave, RecallConfig, TraceNotFoundError
 
 DIM = 64

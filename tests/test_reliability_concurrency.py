@@ -19,8 +19,8 @@ import traceback
 from collections import Counter
 
 import pytest
-
 from backends import BACKENDS, dispose, make_store
+
 from memoryweave_core import HashingEmbedder, InvalidInputError, MemoryWeave, MemoryWeaveError
 
 DIM = 64

@@ -36,6 +36,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pytest
+from backends import BACKENDS, dispose, make_store
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -50,7 +51,6 @@ from memoryweave_core import (
     NonFiniteVectorError,
     TraceNotFoundError,
 )
-from backends import BACKENDS, dispose, make_store
 from memoryweave_core.timeutil import MAX_TIME, MIN_TIME
 from memoryweave_core.trace import MAX_TEXT_CHARS
 

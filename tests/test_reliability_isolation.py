@@ -19,13 +19,13 @@ import sqlite3
 from collections import defaultdict
 
 import pytest
+from backends import BACKENDS, make_store, pg_dsn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backends import BACKENDS, make_store, pg_dsn
 from memoryweave_core import HashingEmbedder, MemoryWeave, TraceNotFoundError
-from memoryweave_core.storage.sqlite import SQLiteStore
 from memoryweave_core.lexical import tokenize
+from memoryweave_core.storage.sqlite import SQLiteStore
 
 DIM = 64
 NAMESPACES = ("A", "B", "C")

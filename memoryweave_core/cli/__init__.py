@@ -1,4 +1,4 @@
-"""The ``memoryweave`` command: remember, import, export, recall, list, forget, inspect, eval, demo.
+"""The ``memoryweave`` command: remember, import, export, recall, list, update, forget, prune, inspect, eval, demo.
 
 Every command works on one store, a SQLite file.  By default it lives in the
 user's data directory (``platformdirs.user_data_dir("memoryweave")``); point

@@ -41,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
         lines = []
         for ns in wanted:
             for t in memory.traces(ns):
-                row = t.to_dict()
+                if t.superseded_at is not None:
+                    continue  # the current version of each memory; its history stays in the store
+                row = {k: v for k, v in t.to_dict().items() if k not in ("version", "supersedes", "superseded_at")}
                 if args.vectors:
                     row["embedding"] = None if t.content is None else [float(x) for x in t.content]
                 lines.append(json.dumps(row, ensure_ascii=False))

@@ -20,6 +20,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--namespace", default="default", help="whose memory (default 'default')")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                    help="metadata; VALUE is parsed as JSON when it can be (repeatable)")
+    p.add_argument("--ttl", type=float, help="expire it this many seconds from now (never recalled after)")
     p.add_argument("--json", action="store_true", help="print the stored trace as JSON")
 
 
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     text = sys.stdin.read().rstrip("\n") if args.text == "-" else args.text
     with open_memory(args, create=True) as memory:
         trace = memory.add(text, speaker=args.speaker, episode=args.episode, time=args.time,
-                           metadata=meta or None, namespace=args.namespace)
+                           metadata=meta or None, namespace=args.namespace, ttl=args.ttl)
     if args.json:
         print(json.dumps(trace.to_dict(), ensure_ascii=False))
     else:

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import MemoryWeaveError
 from ..eval.datasets import load_locomo, load_longmemeval
+from ..lifecycle import expiry
 from ..timeutil import to_timestamp
 from ..trace import check_label, check_metadata, check_namespace, check_text, check_vectors
 from .common import UsageError
@@ -24,7 +25,7 @@ FORMATS = ("jsonl", "text", "locomo", "longmemeval")
 #: Fields of a JSONL line.  ``position`` and ``category`` are written by ``export``
 #: and derived again on import; ``embedding`` is the content vector (``export --vectors``).
 _LINE_KEYS = {"id", "text", "speaker", "episode", "time", "metadata", "namespace", "role", "content",
-              "position", "category", "embedding"}
+              "position", "category", "embedding", "expires_at", "ttl"}
 
 
 @dataclass
@@ -66,6 +67,9 @@ def _checked(where: str, raw: dict[str, Any]) -> dict[str, Any]:
         }
         if raw.get("id") is not None:
             item["id"] = check_label(raw["id"], "id")
+        if raw.get("expires_at") is not None or raw.get("ttl") is not None:
+            expiry(raw.get("expires_at"), raw.get("ttl"), 0.0)  # checked now: nothing is written on a bad line
+            item.update({k: raw[k] for k in ("expires_at", "ttl") if raw.get(k) is not None})
     except MemoryWeaveError as exc:
         raise UsageError(f"{where}: {exc}") from None
     except RecursionError:

@@ -36,6 +36,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("forget", "delete memories by id, by episode or a whole namespace", ".cmd_forget",
             description="Delete memories: the given ids, one episode of a namespace, or a whole namespace. "
                         "Asks for confirmation unless --yes."),
+    Command("update", "correct a memory: a new version keeps its id, the old text stays in its history",
+            ".cmd_update"),
+    Command("prune", "delete expired memories now (recall never returns them)", ".cmd_prune"),
     Command("inspect", "summarise the store: counts, episodes, ART categories, most active traces", ".cmd_inspect"),
     # Parsed by the benchmark harness itself (see main); listed here for --help.
     Command("eval", "run the retrieval benchmarks (LoCoMo, LongMemEval) against baselines", ".cmd_eval",

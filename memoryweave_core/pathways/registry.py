@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Callable, Collection, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Sequence
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from ..errors import InvalidInputError
 from ..filters import Node
 from ..pool import Pool
 from .scale import NORMALISATIONS, Normalisation
+
+if TYPE_CHECKING:
+    from ..storage.base import Live
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class Query:
     names: Collection[str] = frozenset()
     #: The recall filter (parsed): only traces matching it are candidates.
     where: Node | None = None
+    #: Which versions and unexpired traces the candidate search may return (None: all).
+    live: "Live | None" = None
 
     @property
     def topic(self) -> np.ndarray:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from typing import Callable, Iterator, Literal, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -31,6 +32,28 @@ from ..trace import Trace
 Field = Literal["content", "context"]
 #: One vector search of a recall: which vectors to search, and the query vector.
 Search = tuple[Field, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Live:
+    """Which traces a recall may see: versions current at ``at`` (every
+    version when ``at`` is None) that have not expired by ``now``.  Expiry is
+    judged by the clock, never by ``at``: an expired trace is gone for good."""
+
+    at: float | None
+    now: float
+
+
+def is_live(trace: Trace, live: Live) -> bool:
+    """The reference form of the condition each backend renders in its own
+    query language (``MemoryStore`` evaluates this one)."""
+    if trace.expires_at is not None and trace.expires_at <= live.now:
+        return False
+    if live.at is None:
+        return True
+    if trace.superseded_at is not None and trace.superseded_at <= live.at:
+        return False
+    return trace.supersedes is None or trace.time <= live.at
 
 
 def check_field(field: str) -> None:
@@ -100,11 +123,27 @@ class Store(Protocol):
         """Reads inside the block see one state of the store (no writes inside it)."""
 
     def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int,
-                   where: Node | None = None) -> Pool:
+                   where: Node | None = None, live: Live | None = None) -> Pool:
         """One recall's pool: the ``n`` nearest of every search and the ``n``
         best BM25 matches of ``terms``, asked in that order, with their
         episodic neighbours (as :meth:`StoreBase.pool` gives them); with
-        ``where``, only traces matching it, ``n`` per search whenever ``n`` match."""
+        ``where``, only traces matching it, ``n`` per search whenever ``n``
+        match; with ``live``, only traces it admits, still ``n`` of each search."""
+    def hidden(self, namespace: str, live: Live) -> set[str]:
+        """Ids of the namespace's traces that ``live`` excludes (superseded,
+        not yet current, or expired): few, found through an index."""
+
+    def supersede(self, old_id: str, archived_id: str, when: float, new: Trace) -> None:
+        """In one transaction: the trace ``old_id`` is kept as ``archived_id``
+        with ``superseded_at = when`` (its access log follows it), and ``new``
+        (whose id is ``old_id``) is added."""
+
+    def expired(self, now: float, limit: int, namespace: str | None = None) -> list[str]:
+        """Up to ``limit`` ids of traces whose ``expires_at <= now``."""
+
+    def set_expiry(self, ids: Sequence[str], expires_at: float | None) -> int:
+        """Give these traces a new expiry (None: never); returns how many exist.
+        Expiry is a lifecycle field, not content: it changes in place."""
 
     def episode_length(self, namespace: str, episode: str) -> int:
         """One past the largest position in the episode (0 when it is new)."""
@@ -211,10 +250,22 @@ class StoreBase(ABC):
         process's writes overrides this with a read transaction."""
         return nullcontext()
 
+    @abstractmethod
+    def hidden(self, namespace: str, live: Live) -> set[str]: ...
+
+    @abstractmethod
+    def supersede(self, old_id: str, archived_id: str, when: float, new: Trace) -> None: ...
+
+    @abstractmethod
+    def expired(self, now: float, limit: int, namespace: str | None = None) -> list[str]: ...
+
+    @abstractmethod
+    def set_expiry(self, ids: Sequence[str], expires_at: float | None) -> int: ...
+
     def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int,
-                   where: Node | None = None) -> Pool:
+                   where: Node | None = None, live: Live | None = None) -> Pool:
         """:func:`gather_candidates`; a backend may answer it in one pass instead."""
-        return gather_candidates(self, namespace, searches, terms, n, radius, where=where)
+        return gather_candidates(self, namespace, searches, terms, n, radius, where=where, live=live)
 
     def delete_episode(self, namespace: str, episode: str) -> int:
         """Every trace of the episode, through :meth:`delete`."""
@@ -228,18 +279,32 @@ class StoreBase(ABC):
 
 def gather_candidates(store: StoreBase, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int,
                       radius: int, nearest: Callable[[str, Sequence[Search], int, Node | None], list] | None = None,
-                      where: Node | None = None) -> Pool:
+                      where: Node | None = None, live: Live | None = None) -> Pool:
     """:meth:`Store.candidates` from the store's ``nearest`` (which checks each
     field), ``lexical`` and ``pool``, each given the filter ``where``;
     ``nearest(namespace, searches, n, where)``, when given, answers every
-    search at once (a list of hits per search)."""
+    search at once (a list of hits per search).
+
+    With ``live``, each search asks for ``n`` plus the number of traces
+    ``live`` hides and drops those: an exact search still brings ``n`` live
+    traces back, however many versions or expired traces the namespace holds."""
+    hide = store.hidden(namespace, live) if live is not None else set()
+    m = n + len(hide)
     if nearest is None:
-        found = [store.nearest(namespace, field, vector, n, where) for field, vector in searches]
+        found = [store.nearest(namespace, field, vector, m, where) for field, vector in searches]
     else:
-        found = nearest(namespace, searches, n, where)
+        found = nearest(namespace, searches, m, where)
     ids: dict[str, None] = {}
     for hits in found:
-        ids.update(dict.fromkeys(i for i, _ in hits))
+        ids.update(dict.fromkeys([i for i, _ in hits if i not in hide][:n]))
     if terms:
-        ids.update(dict.fromkeys(i for i, _ in store.lexical(namespace, terms, n, where)))
-    return store.pool(namespace, ids=list(ids), radius=radius, where=where)
+        ids.update(dict.fromkeys([i for i, _ in store.lexical(namespace, terms, m, where) if i not in hide][:n]))
+    return without(store.pool(namespace, ids=list(ids), radius=radius, where=where), hide)
+
+
+def without(pool: Pool, hide: set[str]) -> Pool:
+    """The pool less the rows of hidden traces (episodic neighbours that an
+    update superseded or that expired)."""
+    if not hide or not any(i in hide for i in pool.ids):
+        return pool
+    return pool.take([r for r, i in enumerate(pool.ids) if i not in hide])

@@ -8,18 +8,19 @@ property of the data layout rather than a filter someone could forget.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator, Sequence
 
 import numpy as np
 
 from ..activation import AccessLog
 from ..ann import AutoIndex
+from ..errors import InvalidInputError
 from ..filters import Columns, Node, mask
 from ..lexical import BM25Index, search_postings, tokenize
 from ..pool import Pool, pool_order
 from ..trace import Trace
-from .base import Field, StoreBase, check_field, vector_dim
+from .base import Field, Live, StoreBase, check_field, is_live, vector_dim
 from .filtered import nearest_within, restrict_postings
 
 
@@ -36,6 +37,7 @@ class _Space:
     episodes: dict[str, dict[int, int]] = field(default_factory=dict)  # episode -> position -> key
     state: dict[str, dict] = field(default_factory=dict)
     matching: dict[str, np.ndarray] = field(default_factory=dict)  # repr(filter) -> sorted keys; cleared on writes
+    lifecycle: set[int] = field(default_factory=set)  # keys of versions and expiring traces
 
     def __post_init__(self) -> None:
         # exact numpy search up to ann.DEFAULT_THRESHOLD rows, an HNSW graph above (see memoryweave_core.ann)
@@ -75,10 +77,58 @@ class MemoryStore(StoreBase):
                     space.traces[key] = t
                     space.keys[t.id] = key
                     space.bm25.add(key, tokenize(t.text))
-                    if t.episode is not None:
+                    if t.episode is not None and t.superseded_at is None:
                         space.episodes.setdefault(t.episode, {})[t.position] = key
+                    if t.supersedes is not None or t.superseded_at is not None or t.expires_at is not None:
+                        space.lifecycle.add(key)
                     self._logs[t.id] = AccessLog(first=t.time)
                     self._where[t.id] = (ns, key)
+
+    def supersede(self, old_id: str, archived_id: str, when: float, new: Trace) -> None:
+        with self._lock:
+            if old_id not in self._where or archived_id in self._where or new.id != old_id:
+                raise InvalidInputError(f"cannot supersede {old_id!r} by {new.id!r} as {archived_id!r}")
+            ns, key = self._where[old_id]
+            if new.namespace != ns:
+                raise InvalidInputError("a new version stays in its trace's namespace")
+            vector_dim([new], self.dim)
+            space = self._spaces[ns]
+            space.traces[key] = replace(space.traces[key], id=archived_id, superseded_at=when)
+            space.keys[archived_id] = space.keys.pop(old_id)
+            space.lifecycle.add(key)
+            self._logs[archived_id] = self._logs.pop(old_id)
+            self._where[archived_id] = self._where.pop(old_id)
+            self.add([new])
+
+    def hidden(self, namespace: str, live: Live) -> set[str]:
+        with self._lock:
+            space = self._spaces.get(namespace)
+            if space is None:
+                return set()
+            return {t.id for t in map(space.traces.__getitem__, space.lifecycle) if not is_live(t, live)}
+
+    def expired(self, now: float, limit: int, namespace: str | None = None) -> list[str]:
+        with self._lock:
+            spaces = [self._spaces[namespace]] if namespace in self._spaces else [] if namespace else list(self._spaces.values())
+            out = [t.id for s in spaces for t in map(s.traces.__getitem__, sorted(s.lifecycle))
+                   if t.expires_at is not None and t.expires_at <= now]
+        return out[:limit]
+
+    def set_expiry(self, ids: Sequence[str], expires_at: float | None) -> int:
+        with self._lock:
+            found = [self._where[i] for i in dict.fromkeys(ids) if i in self._where]
+            for ns, key in found:
+                space = self._spaces[ns]
+                space.traces[key] = replace(space.traces[key], expires_at=expires_at)
+                space.lifecycle.add(key)
+            return len(found)
+
+    def delete_episode(self, namespace: str, episode: str) -> int:
+        """Every version of every trace of the episode (the episode map holds current versions only)."""
+        with self._lock:
+            space = self._spaces.get(namespace)
+            ids = [t.id for t in space.traces.values() if t.episode == episode] if space else []
+            return self.delete(ids, namespace)
 
     def delete(self, ids: Sequence[str], namespace: str | None = None) -> int:
         removed = 0
@@ -95,9 +145,10 @@ class MemoryStore(StoreBase):
                 space.content.remove([key])
                 space.context.remove([key])
                 space.bm25.remove(key)
-                if t.episode is not None:
-                    members = space.episodes[t.episode]
-                    members.pop(t.position, None)
+                space.lifecycle.discard(key)
+                members = space.episodes.get(t.episode) if t.episode is not None else None
+                if members is not None and members.get(t.position) == key:
+                    del members[t.position]
                     if not members:
                         del space.episodes[t.episode]
                 del self._logs[tid], self._where[tid]

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from ...errors import DimensionMismatchError, SchemaVersionError
 
 #: Version of the layout below; bump it and add a migration when it changes.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: ``MIGRATIONS[v](conn, schema)`` upgrades schema version ``v`` to ``v + 1``.
 MIGRATIONS: dict[int, Callable[[Any, str], None]] = {}
@@ -47,6 +47,25 @@ def split_access(conn: Any, schema: str) -> None:
         f'INSERT INTO "{schema}".access SELECT key, access_count - 1, recent FROM "{schema}".traces WHERE access_count > 1'
     )
     conn.execute(f'ALTER TABLE "{schema}".traces DROP COLUMN first_access, DROP COLUMN access_count, DROP COLUMN recent')
+
+
+def lifecycle_columns(conn: Any, schema: str) -> None:
+    """Versions and expiry (see :mod:`.lifecycle`): existing rows are first versions that never expire."""
+    conn.execute(
+        f'ALTER TABLE "{schema}".traces ADD COLUMN version integer NOT NULL DEFAULT 1, ADD COLUMN supersedes text,'
+        " ADD COLUMN superseded_at double precision, ADD COLUMN expires_at double precision"
+    )
+    conn.execute(
+        f'CREATE INDEX traces_lifecycle ON "{schema}".traces (namespace)'
+        " WHERE superseded_at IS NOT NULL OR supersedes IS NOT NULL OR expires_at IS NOT NULL"
+    )
+    conn.execute(f'CREATE INDEX traces_expiry ON "{schema}".traces (expires_at) WHERE expires_at IS NOT NULL')
+
+
+@migration(2)
+def versions_and_expiry(conn: Any, schema: str) -> None:
+    """Updates keep history and traces may expire (schema version 3)."""
+    lifecycle_columns(conn, schema)
 
 
 def tables(s: str) -> list[str]:
@@ -110,6 +129,7 @@ def setup(conn: Any, s: str) -> None:
         for stmt in tables(s):
             conn.execute(stmt)
         access_table(conn, s)
+        lifecycle_columns(conn, s)
         conn.execute(f'INSERT INTO "{s}".meta VALUES (\'schema_version\', %s)', (str(SCHEMA_VERSION),))
 
 

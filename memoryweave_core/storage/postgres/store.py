@@ -28,15 +28,16 @@ from ...filters import Node
 from ...lexical import POSTING_BUDGET, candidate_terms, query_weights, tokenize
 from ...pool import Pool, pool_order
 from ...trace import Trace
-from ..base import Field, Search, StoreBase, check_field, gather_candidates, one_namespace, vector_dim
+from ..base import Field, Live, Search, StoreBase, check_field, gather_candidates, one_namespace, vector_dim
 from ..codec import encode_state
-from . import access
+from . import access, lifecycle
 from . import lexical as bm25
 from . import schema as layout
 from . import state as state_rows
 from .filtering import where_named
 
-_COLS = "key, id, namespace, text, speaker, episode, position, time, metadata, category, content, context"
+_COLS = ("key, id, namespace, text, speaker, episode, position, time, metadata, category, content, context,"
+         " version, supersedes, superseded_at, expires_at")
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: This process re-ANALYZEs ``traces`` once its adds and deletes reach this
 #: share of the rows the table held at the last ANALYZE (and at least
@@ -163,11 +164,12 @@ class PostgresStore(StoreBase):
                 raise StoreError(f"PostgreSQL: {exc}") from exc
 
     def _trace(self, row: tuple) -> Trace:
-        key, tid, ns, text, speaker, episode, position, time_, metadata, category, content, context = row
+        (key, tid, ns, text, speaker, episode, position, time_, metadata, category, content, context,
+         version, supersedes, superseded_at, expires_at) = row
         return Trace(
             id=tid, text=text, namespace=ns, speaker=speaker, episode=episode, position=position, time=time_,
             metadata=metadata, content=_vec(content), context=_vec(context),
-            category=category,
+            category=category, version=version, supersedes=supersedes, superseded_at=superseded_at, expires_at=expires_at,
         )
 
     # -- writing ---------------------------------------------------------------------
@@ -179,7 +181,9 @@ class PostgresStore(StoreBase):
         if traces:
             self._add(traces, states)
 
-    def _add(self, traces: Sequence[Trace], states: Mapping[str, dict]) -> None:
+    def _add(self, traces: Sequence[Trace], states: Mapping[str, dict],
+             before: Callable[[Any], None] | None = None) -> None:
+        """Insert ``traces`` (and ``states``), after ``before(conn)`` in the same transaction when given."""
         if not traces:
             return
         encoded = [(key, *encode_state(key, state)) for key, state in states.items()]
@@ -188,20 +192,24 @@ class PostgresStore(StoreBase):
         toks = [tokenize(t.text) for t in traces]
         rows = [
             (t.id, t.namespace, t.text, t.speaker, t.episode, int(t.position), float(t.time), json.dumps(dict(t.metadata)),
-             t.category, tk, len(tk), tk, np.asarray(t.content, np.float32), np.asarray(t.context, np.float32))
+             t.category, tk, len(tk), tk, np.asarray(t.content, np.float32), np.asarray(t.context, np.float32),
+             int(t.version), t.supersedes, t.superseded_at, t.expires_at)
             for t, tk in zip(traces, toks)
         ]
         stats, df = bm25.stats_rows([(t.namespace, tk) for t, tk in zip(traces, toks)])
 
         def write(conn) -> None:
+            if before is not None:
+                before(conn)
             if self.dim is None:
                 layout.ensure_dim(conn, self.schema, dim, self.m, self.ef_construction)
             bm25.bump_stats(conn, self.schema, stats, df, +1)
             with conn.cursor() as cur:
                 cur.executemany(
                     f"INSERT INTO {self._t('traces')} (id, namespace, text, speaker, episode, position, time, metadata,"
-                    " category, toks, ntokens, terms, content, context)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, array_to_tsvector(%s::text[]), %s, %s)",
+                    " category, toks, ntokens, terms, content, context, version, supersedes, superseded_at, expires_at)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, array_to_tsvector(%s::text[]), %s, %s,"
+                    " %s, %s, %s, %s)",
                     rows,
                 )
             for key, text, arrays in encoded:
@@ -210,6 +218,30 @@ class PostgresStore(StoreBase):
         self._tx(write)
         self.dim = dim
         self._refresh_statistics(len(rows))
+
+    def supersede(self, old_id: str, archived_id: str, when: float, new: Trace) -> None:
+        if new.id != old_id:
+            raise InvalidInputError(f"the new version of {old_id!r} must keep its id, not {new.id!r}")
+        self._add([new], {}, lambda conn: lifecycle.archive(conn, self.schema, old_id, archived_id, when, new.namespace))
+
+    def hidden(self, namespace: str, live: Live) -> set[str]:
+        cond, params = lifecycle.hidden_sql(live)
+        rows = self._q(f"SELECT id FROM {self._t('traces')} WHERE namespace = %s AND ({lifecycle.LIFECYCLE_ROWS}) AND {cond}",
+                       (namespace, *params))
+        return {r[0] for r in rows}
+
+    def expired(self, now: float, limit: int, namespace: str | None = None) -> list[str]:
+        sql = f"SELECT id FROM {self._t('traces')} WHERE expires_at IS NOT NULL AND expires_at <= %s"
+        params: list = [float(now)]
+        if namespace is not None:
+            sql += " AND namespace = %s"
+            params.append(namespace)
+        return [r[0] for r in self._q(sql + " ORDER BY expires_at LIMIT %s", (*params, int(limit)))]
+
+    def set_expiry(self, ids: Sequence[str], expires_at: float | None) -> int:
+        ids = list(dict.fromkeys(ids))
+        return self._tx(lambda conn: conn.execute(
+            f"UPDATE {self._t('traces')} SET expires_at = %s WHERE id = ANY(%s)", (expires_at, ids)).rowcount)
 
     def delete(self, ids: Sequence[str], namespace: str | None = None) -> int:
         ids = list(dict.fromkeys(ids))
@@ -401,8 +433,9 @@ class PostgresStore(StoreBase):
         )
 
     def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int,
-                   where: Node | None = None) -> Pool:
-        return gather_candidates(self, namespace, searches, terms, n, radius, nearest=self._nearest, where=where)
+                   where: Node | None = None, live: Live | None = None) -> Pool:
+        return gather_candidates(self, namespace, searches, terms, n, radius, nearest=self._nearest, where=where,
+                                 live=live)
 
     def episode_length(self, namespace: str, episode: str) -> int:
         top = self._q(f"SELECT max(position) FROM {self._t('traces')} WHERE namespace = %s AND episode = %s", (namespace, episode))[0][0]

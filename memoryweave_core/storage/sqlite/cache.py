@@ -110,11 +110,11 @@ class Caches:
         names = {i: n for n, i in self.ns_ids.items()}
         for part in chunks(ids):
             rows = [row for row in self.db.sql(f"SELECT {decode.COLS}, ns FROM traces WHERE id IN ({marks(len(part))})", part)
-                    if nsid is None or row[11] == nsid]
-            if any(row[11] not in names for row in rows):
+                    if nsid is None or row[-1] == nsid]
+            if any(row[-1] not in names for row in rows):
                 names = self.ns_names()
-            for row, trace in zip(rows, decode.traces(self.db, self._dim(), rows, [names.get(row[11], "") for row in rows])):
-                entry = (trace, row[11], row[0])
+            for row, trace in zip(rows, decode.traces(self.db, self._dim(), rows, [names.get(row[-1], "") for row in rows])):
+                entry = (trace, row[-1], row[0])
                 if self.size > 0:
                     cache[trace.id] = entry
                 found[trace.id] = entry

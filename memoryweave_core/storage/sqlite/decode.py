@@ -19,7 +19,8 @@ from .connection import SQL_CHUNK, Database, chunks, marks
 from .matching import where_sql
 
 #: Columns of a trace, in the order :func:`traces` reads them.
-COLS = "key, id, text, speaker, episode, position, time, metadata, category, content, context"
+COLS = ("key, id, text, speaker, episode, position, time, metadata, category, content, context,"
+        " version, supersedes, superseded_at, expires_at")
 #: Columns of a pool row (trace and access log), in the order :func:`pool` reads them.
 POOL_COLS = ("t.key, t.id, t.speaker, t.episode, t.position, t.time, t.category, t.tokens, t.content, t.context,"
              " a.first, a.count, a.recent")
@@ -30,6 +31,7 @@ CELL_TYPES: dict[str, set[type]] = {
     "key": {int}, "id": {str}, "text": {str}, "speaker": {str, _NONE}, "episode": {str, _NONE}, "position": {int},
     "time": {float, int}, "category": {int, _NONE}, "tokens": {str}, "content": {bytes}, "context": {bytes},
     "first": {float, int, _NONE}, "count": {int, _NONE}, "recent": {str, _NONE},
+    "version": {int}, "supersedes": {str, _NONE}, "superseded_at": {float, int, _NONE}, "expires_at": {float, int, _NONE},
 }
 
 
@@ -73,8 +75,13 @@ def traces(db: Database, dim: int | None, rows: Sequence[tuple], namespaces: Seq
             content=np.frombuffer(content, dtype=np.float32),
             context=np.frombuffer(context, dtype=np.float32),
             category=category,
+            version=version,
+            supersedes=supersedes,
+            superseded_at=None if superseded_at is None else float(superseded_at),
+            expires_at=None if expires_at is None else float(expires_at),
         )
-        for (_, tid, text, speaker, episode, position, time, metadata, category, content, context, *_), namespace
+        for (_, tid, text, speaker, episode, position, time, metadata, category, content, context,
+             version, supersedes, superseded_at, expires_at, *_), namespace
         in zip(rows, namespaces)
     ]
 

@@ -15,7 +15,7 @@ from typing import Callable
 from ...errors import CorruptStoreError, SchemaVersionError, StoreError
 
 #: Version of the layout below; bump it and add a migration when it changes.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: ``MIGRATIONS[v](conn)`` upgrades a version-``v`` file to ``v + 1`` (inside a transaction).
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
@@ -40,6 +40,32 @@ def sparse_access(conn: sqlite3.Connection) -> None:
         "DELETE FROM access WHERE count = 1 AND recent = '[]'"
         " AND first = (SELECT time FROM traces WHERE traces.key = access.key)"
     )
+
+
+#: Columns of a trace's lifecycle (versions and expiry), added by schema version 3.
+LIFECYCLE_COLUMNS = (
+    "version INTEGER NOT NULL DEFAULT 1",  # 1 for the first version of a trace
+    "supersedes TEXT",  # id of the archived previous version
+    "superseded_at REAL",  # set when a newer version replaced this one
+    "expires_at REAL",  # no recall at or after this time; purged
+)
+#: Rows recall must look at before admitting candidates: few, through a partial index.
+LIFECYCLE_ROWS = "superseded_at IS NOT NULL OR supersedes IS NOT NULL OR expires_at IS NOT NULL"
+LIFECYCLE_INDEXES = (
+    f"CREATE INDEX traces_lifecycle ON traces (ns) WHERE {LIFECYCLE_ROWS}",
+    "CREATE INDEX traces_expiry ON traces (expires_at) WHERE expires_at IS NOT NULL",
+)
+
+
+@migration(2)
+def versions_and_expiry(conn: sqlite3.Connection) -> None:
+    """Updates keep history (a new version supersedes the old) and traces may
+    expire: four nullable or defaulted columns, so existing rows are first
+    versions that never expire."""
+    for column in LIFECYCLE_COLUMNS:
+        conn.execute(f"ALTER TABLE traces ADD COLUMN {column}")
+    for stmt in LIFECYCLE_INDEXES:
+        conn.execute(stmt)
 
 
 #: Files up to this size get a full ``PRAGMA quick_check`` on open; larger ones
@@ -73,7 +99,11 @@ CREATE TABLE traces (
     tokens TEXT NOT NULL,                  -- lexical.tokenize(text), space separated
     ntokens INTEGER NOT NULL,
     content BLOB NOT NULL,                 -- float32, unit length
-    context BLOB NOT NULL
+    context BLOB NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1,
+    supersedes TEXT,
+    superseded_at REAL,
+    expires_at REAL
 );
 CREATE INDEX traces_ns ON traces (ns, key);
 CREATE INDEX traces_episode ON traces (ns, episode, position);
@@ -148,7 +178,7 @@ def create(conn: sqlite3.Connection) -> None:
         if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:  # another process won the race
             conn.execute("ROLLBACK")
             return
-        for stmt in SCHEMA.split(";"):
+        for stmt in [*SCHEMA.split(";"), *LIFECYCLE_INDEXES]:
             if stmt.strip():
                 conn.execute(stmt)
         conn.execute("INSERT INTO meta VALUES ('schema_version', ?), ('format', 'memoryweave')", (str(SCHEMA_VERSION),))

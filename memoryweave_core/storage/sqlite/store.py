@@ -27,10 +27,10 @@ from ...filters import Node
 from ...lexical import search_postings, tokenize
 from ...pool import Pool
 from ...trace import Trace
-from ..base import Field, Search, StoreBase, check_field, one_namespace, vector_dim
+from ..base import Field, Live, Search, StoreBase, check_field, one_namespace, vector_dim, without
 from ..codec import encode_state
 from ..filtered import nearest_within, restrict_postings
-from . import access, decode, schema, writes
+from . import access, decode, lifecycle, schema, writes
 from . import state as state_rows
 from .cache import Caches
 from .connection import Database
@@ -150,12 +150,16 @@ class SQLiteStore(StoreBase):
         encoded = [(key, *encode_state(key, state)) for key, state in states.items()]
         self._add(traces, [(namespace, *e) for e in encoded])
 
-    def _add(self, traces: Sequence[Trace], states: list[tuple[str, str, str, list]]) -> None:
-        """Insert ``traces`` and save ``(namespace, key, doc, arrays)`` states, in one transaction."""
+    def _add(self, traces: Sequence[Trace], states: list[tuple[str, str, str, list]],
+             before: Callable[[sqlite3.Connection], None] | None = None) -> None:
+        """Insert ``traces`` and save ``(namespace, key, doc, arrays)`` states, in one
+        transaction, after ``before(conn)`` in it when given."""
         if not traces:
             return
 
         def write(conn: sqlite3.Connection) -> dict[int, list[int]]:
+            if before is not None:
+                before(conn)
             groups = writes.insert(conn, traces, tokens, dim, self.dim, functools.partial(self._caches.new_nsid, conn=conn))
             for namespace, key, text, arrays in states:
                 state_rows.save(conn, self._caches.new_nsid(namespace, conn), key, text, arrays)
@@ -182,6 +186,50 @@ class SQLiteStore(StoreBase):
             self._postings.added(groups, [tokens[k - first_key] for ks in groups.values() for k in ks])
             for nsid, keys in groups.items():
                 self._indexes.added(nsid, keys, functools.partial(_vectors, traces, [k - first_key for k in keys]))
+
+    def supersede(self, old_id: str, archived_id: str, when: float, new: Trace) -> None:
+        if new.id != old_id:
+            raise InvalidInputError(f"the new version of {old_id!r} must keep its id, not {new.id!r}")
+        archived: list[int] = []
+
+        def before(conn: sqlite3.Connection) -> None:
+            nsid = self._caches.nsid(new.namespace, conn=conn)
+            if nsid is None:
+                raise InvalidInputError(f"no current trace {old_id!r} in namespace {new.namespace!r}")
+            archived.append(lifecycle.archive(conn, old_id, archived_id, when, nsid))
+
+        with self._lock:
+            try:
+                self._add([new], [], before)
+            except StoreError as exc:
+                if isinstance(exc.__cause__, InvalidInputError):
+                    raise exc.__cause__ from None
+                raise
+            finally:
+                self._caches.forget([old_id, archived_id], archived)
+
+    def hidden(self, namespace: str, live: Live) -> set[str]:
+        with self._lock:
+            self._check_external()
+            nsid = self._caches.nsid(namespace)
+            return set() if nsid is None else set(lifecycle.hidden_keys(self._db, nsid, live).values())
+
+    def expired(self, now: float, limit: int, namespace: str | None = None) -> list[str]:
+        with self._lock:
+            self._check_external()
+            nsid = self._caches.nsid(namespace) if namespace is not None else None
+            if namespace is not None and nsid is None:
+                return []
+            return lifecycle.expired_ids(self._db, now, limit, nsid)
+
+    def set_expiry(self, ids: Sequence[str], expires_at: float | None) -> int:
+        ids = list(dict.fromkeys(ids))
+        with self._lock:
+            self._check_external()
+            try:
+                return self._write(lambda conn: lifecycle.set_expiry(conn, ids, expires_at))
+            finally:
+                self._caches.forget(ids, [])
 
     def delete(self, ids: Sequence[str], namespace: str | None = None) -> int:
         ids = list(dict.fromkeys(ids))
@@ -403,9 +451,10 @@ class SQLiteStore(StoreBase):
                     pass
 
     def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int,
-                   where: Node | None = None) -> Pool:
+                   where: Node | None = None, live: Live | None = None) -> Pool:
         """The searches' row keys go straight into the pool's query: the ids
-        come with the rows, never mapped from keys and back."""
+        come with the rows, never mapped from keys and back.  Rows ``live``
+        hides are searched past (each search asks for as many more) and left out."""
         for field, _ in searches:
             check_field(field)
         with self.snapshot():
@@ -413,12 +462,15 @@ class SQLiteStore(StoreBase):
             nsid = self._caches.nsid(namespace)
             if nsid is None or self.dim is None:
                 return Pool.empty(self.dim)
+            hide = lifecycle.hidden_keys(self._db, nsid, live) if live is not None else {}
+            m = n + len(hide)
             keys: dict[int, None] = {}
             for field, vector in searches:
-                keys.update(dict.fromkeys(self._search(nsid, field, vector, n, where)[0].tolist()))
+                found = self._search(nsid, field, vector, m, where)[0].tolist()
+                keys.update(dict.fromkeys([k for k in found if k not in hide][:n]))
             if terms and n > 0:
-                keys.update(dict.fromkeys(k for k, _ in self._lexical(nsid, list(terms), n, where)))
-            return decode.pool(self._db, self.dim, nsid, list(keys), radius, where)
+                keys.update(dict.fromkeys([k for k, _ in self._lexical(nsid, list(terms), m, where) if k not in hide][:n]))
+            return without(decode.pool(self._db, self.dim, nsid, list(keys), radius, where), set(hide.values()))
 
     # -- access logs and state ---------------------------------------------------
     def access_logs(self, ids: Sequence[str]) -> list[AccessLog]:

@@ -44,7 +44,8 @@ def insert(conn: sqlite3.Connection, traces: Sequence[Trace], tokens: list[str],
         rows.append(
             (key, t.id, ns, t.text, t.speaker, t.episode, int(t.position), float(t.time),
              json.dumps(dict(t.metadata)), t.category, tok, ntok,
-             np.asarray(t.content, np.float32).tobytes(), np.asarray(t.context, np.float32).tobytes())
+             np.asarray(t.content, np.float32).tobytes(), np.asarray(t.context, np.float32).tobytes(),
+             int(t.version), t.supersedes, t.superseded_at, t.expires_at)
         )
         fts.append((key, fts_doc(ns, tok)))
         groups.setdefault(ns, []).append(i)
@@ -53,7 +54,8 @@ def insert(conn: sqlite3.Connection, traces: Sequence[Trace], tokens: list[str],
         s[1] += ntok
     conn.executemany(
         "INSERT INTO traces (key, id, ns, text, speaker, episode, position, time, metadata, category,"
-        " tokens, ntokens, content, context) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " tokens, ntokens, content, context, version, supersedes, superseded_at, expires_at)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         rows,
     )
     conn.executemany("INSERT INTO lex (rowid, terms) VALUES (?, ?)", fts)

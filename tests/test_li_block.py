@@ -116,7 +116,7 @@ async def test_namespaces_isolate_users(memory):
 
 
 def _filled(memory):
-    for i, text in enumerate([FACT, "Clara visited Porto in May", "Clara has a dog", "Clara loves the sea"]):
+    for text in [FACT, "Clara visited Porto in May", "Clara has a dog", "Clara loves the sea"]:
         memory.add(text, speaker="user")
     return memory
 

@@ -73,7 +73,7 @@ def test_two_processes_adding_and_recalling_lose_nothing(dsn, schema):
         # every recall of both processes was recorded: total accesses = creations + recalled hits
         logs = store.access_logs(all_ids)
         assert sum(log.count for log in logs) == 2 * n + sum(r for _, _, r in results)
-        for tag, ids, _ in results:
+        for tag, _ids, _ in results:
             assert [t.position for t in store.episode_traces("shared", f"{tag}-ep", 0, n)] == list(range(n))
         # BM25 statistics stayed consistent under the race
         assert store.lexical_stats("shared", ["alpha"])[::2] == (2 * n, {"alpha": n})

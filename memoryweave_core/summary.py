@@ -56,7 +56,7 @@ def summarise(memory: Summarisable, namespace: str | None = None, top: int = 5) 
     out: dict[str, Any] = {"traces": memory.count(), "namespaces": {}}
     for ns in names:
         traces, logs = _traces_with_logs(memory, ns)
-        episodes: dict[str, dict[str, Any]] = {}
+        episodes: dict[str | None, dict[str, Any]] = {}
         for t in traces:
             e = episodes.setdefault(
                 t.episode, {"episode": t.episode, "turns": 0, "first": t.time, "last": t.time, "speakers": []}

@@ -164,6 +164,7 @@ class AutoIndex:
     def _land(self) -> None:
         """In-flight rows are in the graph now; drop the ones removed meanwhile (under the lock)."""
         if self._cancelled:
+            assert self._graph is not None  # rows are in flight only once a graph exists
             self._graph.remove(list(self._cancelled))
             self._cancelled.clear()
         self._inflight = ExactIndex(self.dim, capacity=16)
@@ -177,12 +178,14 @@ class AutoIndex:
                     self._idle.notify_all()
                     return
                 graph = self._graph
+            assert graph is not None  # rows are taken only once a graph exists
             graph.add(*got)  # outside our lock: searches go on meanwhile (graph has its own)
             with self._lock:
                 self._land()
 
     def _drain(self) -> None:
         while (got := self._take()) is not None:
+            assert self._graph is not None
             self._graph.add(*got)
             self._land()
 

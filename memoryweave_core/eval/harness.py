@@ -142,7 +142,7 @@ def _lengths(index: DocIndex) -> dict[str, int]:
     return {i: M.whitespace_tokens(t) for i, t in zip(index.ids, index.texts)}
 
 
-def _budget_row(ranked: Sequence[str], evidence: Sequence[str], lengths: Mapping[str, int]) -> dict[str, float]:
+def _budget_row(ranked: Sequence[str], evidence: Sequence[str], lengths: Mapping[Any, int]) -> dict[str, float]:
     return {f"budget_recall@{b}": M.budget_recall(ranked, evidence, lengths, b) for b in BUDGETS}
 
 
@@ -207,7 +207,7 @@ def run_longmemeval(ds: Dataset, systems: Mapping[str, System], *, ks: Sequence[
             q = idx.conversation.questions[0]
             query = queries[q.id]
             if q.abstention:
-                if scored is not None:
+                if scored is not None and turn_idx is not None:
                     foreign.append(np.array([p for _, p in scored(turn_idx[i], query)[:10]]))
                 continue
             ranked = list(system(idx, query))

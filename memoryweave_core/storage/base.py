@@ -64,10 +64,14 @@ def check_field(field: str) -> None:
 
 def vector_dim(traces: Sequence[Trace], dim: int | None) -> int:
     """The dimension a batch must have (the store's, or the first trace's), checked for every vector."""
-    dim = dim or len(traces[0].content)
     for t in traces:
+        if t.content is None or t.context is None:
+            raise DimensionMismatchError(f"trace {t.id} has no vectors to store")
+        dim = dim or len(t.content)
         if len(t.content) != dim or len(t.context) != dim:
             raise DimensionMismatchError(f"vectors of {t.id} are not {dim}-dimensional")
+    if dim is None:
+        raise InvalidInputError("a batch to store holds no traces")
     return dim
 
 

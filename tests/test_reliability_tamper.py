@@ -167,3 +167,68 @@ def test_the_graph_check_accepts_what_hnswlib_writes(tmp_path):
     assert check_graph(str(tmp_path / "x.hnsw"), DIM, np.arange(10, 500))
     assert not check_graph(str(tmp_path / "x.hnsw"), DIM, np.arange(10, 501))
     assert not check_graph(str(tmp_path / "x.hnsw"), DIM + 1, np.arange(10, 500))
+
+
+# -- defect 9: read-only files, simultaneous first opens -----------------------------
+_OPEN = textwrap.dedent(
+    """
+    import sys, time
+    from memoryweave_core.storage.sqlite import SQLiteStore
+    from memoryweave_core.errors import StoreError
+    start = float(sys.argv[2])
+    while time.time() < start:
+        pass
+    try:
+        SQLiteStore(sys.argv[1]).close()
+        print("ok")
+    except StoreError as exc:
+        print(type(exc).__name__, exc)
+    """
+)
+
+
+def test_many_processes_creating_one_new_file_all_succeed(tmp_path):
+    import os
+    import time
+
+    for attempt in range(1):
+        path = tmp_path / f"new-{attempt}.db"
+        start = str(time.time() + 3.0)
+        procs = [subprocess.Popen([sys.executable, "-c", _OPEN, str(path), start], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env={**os.environ})
+                 for _ in range(20)]
+        outs = [p.communicate(timeout=120) for p in procs]
+        failed = [o for o, e in outs if o.strip() != "ok"]
+        assert not failed, failed[:3]
+
+
+def test_a_first_open_waits_for_another_processes_write_lock(tmp_path):
+    import threading
+
+    path = tmp_path / "new.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # as another process creating the schema holds it
+    release = threading.Timer(0.5, lambda: other.execute("ROLLBACK"))
+    release.start()
+    try:
+        SQLiteStore(str(path), busy_timeout=10).close()
+    finally:
+        release.join()
+        other.close()
+
+
+def test_a_read_only_file_says_read_only(tmp_path, monkeypatch):
+    """Permissions do not bind root (the tests' user), so the filesystem's answer is simulated:
+    ``access()`` reports EROFS for every user on a read-only mount."""
+    import os
+
+    from memoryweave_core.errors import ReadOnlyStoreError
+    from memoryweave_core.storage.sqlite import schema
+
+    path = tmp_path / "ro.db"
+    _build(path)
+    real = os.access
+    monkeypatch.setattr(schema.os, "access", lambda p, mode: False if mode & os.W_OK else real(p, mode))
+    with pytest.raises(ReadOnlyStoreError, match="read-only"):
+        SQLiteStore(str(path))
+    assert issubclass(ReadOnlyStoreError, PermissionError) and not issubclass(ReadOnlyStoreError, CorruptStoreError)

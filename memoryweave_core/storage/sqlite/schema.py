@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import functools
 import os
+import random
 import sqlite3
+import time
 from typing import Callable
 
-from ...errors import CorruptStoreError, SchemaVersionError, StoreError
+from ...errors import CorruptStoreError, ReadOnlyStoreError, SchemaVersionError, StoreError
 
 #: Version of the layout below; bump it and add a migration when it changes.
 SCHEMA_VERSION = 2
@@ -135,8 +137,44 @@ def _tables(conn: sqlite3.Connection) -> set[str]:
 
 
 def connect(path: str, synchronous: str, busy_timeout: float) -> sqlite3.Connection:
-    """A connection to a checked (and created or migrated) store file in WAL mode."""
+    """A connection to a checked (and created or migrated) store file in WAL mode.
+
+    SQLite answers "locked" at once, without its busy handler, when this
+    connection would need to upgrade its lock while another process holds a
+    write lock (as during simultaneous first opens of a new file): the
+    whole open is retried until the busy timeout has passed."""
+    deadline = time.monotonic() + busy_timeout
+    delay = 0.005
+    while True:
+        try:
+            return _connect(path, synchronous, busy_timeout)
+        except StoreError as exc:
+            if not isinstance(exc.__cause__, sqlite3.OperationalError) or "locked" not in str(exc.__cause__):
+                raise
+            if time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 0.25)
+
+
+def writable(path: str) -> bool:
+    """The file (if present) and its folder can be written: SQLite's WAL mode needs both
+    (``-wal`` and ``-shm`` files beside it), and every recall records accesses."""
+    folder = os.path.dirname(os.path.abspath(path))
+    return os.access(folder, os.W_OK) and (not os.path.exists(path) or os.access(path, os.W_OK))
+
+
+def read_only_error(path: str) -> ReadOnlyStoreError:
+    return ReadOnlyStoreError(
+        f"{path} is read-only (a read-only filesystem or permissions): MemoryWeave needs to write the file"
+        " and its folder, also to recall (accesses are recorded); copy it somewhere writable"
+    )
+
+
+def _connect(path: str, synchronous: str, busy_timeout: float) -> sqlite3.Connection:
     exists = os.path.exists(path) and os.path.getsize(path) > 0
+    if not writable(path):  # said before SQLite reports it as "unable to open database file"
+        raise read_only_error(path)
     try:
         conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:
@@ -168,6 +206,8 @@ def connect(path: str, synchronous: str, busy_timeout: float) -> sqlite3.Connect
         conn.close()
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
             raise StoreError(f"{path} is locked: {exc}") from exc
+        if isinstance(exc, sqlite3.OperationalError) and not writable(path):
+            raise read_only_error(path) from exc
         raise CorruptStoreError(f"{path} is not a readable MemoryWeave store: {exc}") from exc
     except BaseException:
         conn.close()

@@ -161,10 +161,13 @@ class MemoryWeaveStore(BaseStore):
 
     # -- translation -------------------------------------------------------------
     def _trace(self, namespace: tuple[str, ...], key: str) -> Trace | None:
-        try:
-            return self.memory.get(trace_id(namespace, key))
-        except TraceNotFoundError:
-            return None
+        ns = to_memory_namespace(namespace)
+        for where in (ns, ns + UNINDEXED):  # searchable items, then those kept beside them
+            try:
+                return self.memory.get(trace_id(namespace, key), namespace=where)
+            except TraceNotFoundError:
+                continue
+        return None
 
     @staticmethod
     def _item(t: Trace) -> Item:
@@ -196,7 +199,7 @@ class MemoryWeaveStore(BaseStore):
         old = self._trace(op.namespace, op.key)
         if op.value is None:
             if old is not None:
-                self.memory.forget(old.id)
+                self.memory.forget(old.id, namespace=old.namespace)
             return None
         ns = to_memory_namespace(op.namespace)
         value = dict(op.value)
@@ -210,7 +213,7 @@ class MemoryWeaveStore(BaseStore):
         # An item is its own episode: unrelated puts must not become each other's context.
         item.update(text=text, episode=item["id"])
         if old is not None:
-            self.memory.forget(old.id)
+            self.memory.forget(old.id, namespace=old.namespace)
         self.memory.add_many([item], namespace=ns)
         return None
 
@@ -244,9 +247,12 @@ class MemoryWeaveStore(BaseStore):
         ranked: list[tuple[float | None, Trace]] = [*scored, *((None, t) for t in unscored)]
         page = ranked[op.offset : op.offset + op.limit]
         if self.record_access:
-            used = [t.id for s, t in page if s is not None]
-            if used:
-                self.memory.touch(used)
+            used: dict[str, list[str]] = {}
+            for s, t in page:
+                if s is not None:
+                    used.setdefault(t.namespace, []).append(t.id)
+            for ns, ids in used.items():
+                self.memory.touch(ids, namespace=ns)
         return [self._search_item(t, s) for s, t in page]
 
     def _recall(self, op: SearchOp, ns: str) -> list[tuple[float, Trace]]:

@@ -317,11 +317,11 @@ def test_search_records_access_of_returned_items(mw_store):
     mw_store.put(ns, "hit", {"text": "apple pie recipe"})
     mw_store.put(ns, "miss", {"text": "car repair manual"})
     memory = mw_store.memory
-    hit, miss = (memory.get(mw_store._trace(ns, k).id) for k in ("hit", "miss"))
-    before = memory.activation(hit.id), memory.activation(miss.id)
+    hit, miss = (mw_store._trace(ns, k) for k in ("hit", "miss"))
+    before = memory.activation(hit.id, namespace=hit.namespace), memory.activation(miss.id, namespace=miss.namespace)
     mw_store.search(ns, query="apple pie", limit=1)
-    assert memory.activation(hit.id) > before[0]
-    assert memory.activation(miss.id) == before[1]
+    assert memory.activation(hit.id, namespace=hit.namespace) > before[0]
+    assert memory.activation(miss.id, namespace=miss.namespace) == before[1]
 
 
 def test_non_json_values_are_rejected_and_keep_the_old_item(mw_store):

@@ -32,6 +32,10 @@ from .storage.memory import MemoryStore
 from .timeutil import to_timestamp
 from .trace import Trace, check_label, check_metadata, check_namespace, check_text, check_vectors, is_storable_id, new_id
 
+#: Over ``max_traces``, eviction goes ``max_traces // EVICT_DIVISOR`` traces below the cap
+#: (none for caps under this), so its full read of the namespace is amortised over that many adds.
+EVICT_DIVISOR = 20
+
 _ITEM_KEYS = frozenset({"id", "text", "speaker", "episode", "time", "metadata"})
 
 
@@ -307,10 +311,14 @@ class MemoryWeave(AsyncMemoryMixin):
             self.store.save_state(ns, "speakers", {"names": sorted(grown)})
 
     def _evict(self, ns: str, keep_episode: str | None) -> None:
-        """Drop the lowest-activation traces beyond ``max_traces`` (never the current episode)."""
+        """Drop the lowest-activation traces beyond ``max_traces`` (never the current episode).
+
+        Choosing reads the whole namespace, so once over the cap it evicts down to
+        ``max_traces // EVICT_DIVISOR`` below it: the read happens once per that many adds, not on each."""
         excess = self.store.count(ns) - self.config.max_traces
         if excess <= 0:
             return
+        excess += self.config.max_traces // EVICT_DIVISOR
         traces = [t for t in self.store.iter_traces(ns) if t.episode != keep_episode]
         acts = base_levels(self.store.access_logs([t.id for t in traces]), self.clock(), self.config.decay)
         # Ties (same activation and time, e.g. a batch) go oldest-added first: by

@@ -1,6 +1,11 @@
 """Costs that must not grow with the data (issue 23, defect 8): recall with many speakers.
 
     python benchmarks/bench_costs.py --speakers 10 10000 20000 --out benchmarks/results/bench_costs.json
+    python benchmarks/bench_costs.py --capped 10000 --adds 2000
+
+With ``--capped N`` it times instead single ``add`` calls to a namespace
+that already holds N traces, with ``RecallConfig(max_traces=N)`` and without
+a cap (target: the capped mean within 5x of the uncapped one).
 
 Each run holds the same number of traces (``--traces``, default 20,000, in
 episodes of 20 turns), spoken by ``S`` distinct speakers, and times
@@ -26,7 +31,7 @@ import statistics
 import tempfile
 import time
 
-from memoryweave_core import HashingEmbedder, MemoryWeave
+from memoryweave_core import HashingEmbedder, MemoryWeave, RecallConfig
 
 WORDS = ["paint", "hike", "garden", "recipe", "concert", "museum", "trip", "cat", "dog", "novel", "guitar", "market", "river", "beach", "school", "office", "friend", "sister", "coffee", "bread", "winter", "summer", "camera"]
 
@@ -68,6 +73,33 @@ def measure(memory: MemoryWeave, queries: list[str]) -> dict[str, float]:
     return {"p50_ms": round(statistics.median(times), 2), "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2)}
 
 
+def capped_adds(cap: int, adds: int, backend: str) -> dict:
+    """Mean and p99 ms of one add to a full namespace, with and without ``max_traces=cap``."""
+    out = {}
+    for label, limit in (("uncapped", None), ("capped", cap)):
+        with tempfile.TemporaryDirectory() as tmp:
+            store = None
+            if backend == "sqlite":
+                from memoryweave_core.storage.sqlite import SQLiteStore
+
+                store = SQLiteStore(os.path.join(tmp, "cap.db"))
+            memory = MemoryWeave(store=store, embedder=HashingEmbedder(256), config=RecallConfig(max_traces=limit))
+            rng = random.Random(0)
+            rows = [{"text": " ".join(rng.choice(WORDS) for _ in range(8)), "episode": f"e{i // 20}"} for i in range(cap)]
+            for start in range(0, cap, 1000):
+                memory.add_many(rows[start : start + 1000])
+            times = []
+            for i in range(adds):
+                t0 = time.perf_counter()
+                memory.add(" ".join(rng.choice(WORDS) for _ in range(8)), episode=f"new{i // 20}")
+                times.append((time.perf_counter() - t0) * 1000)
+            memory.close()
+        times.sort()
+        out[label] = {"mean_ms": round(statistics.fmean(times), 3), "p99_ms": round(times[int(0.99 * (len(times) - 1))], 2)}
+    out["ratio"] = round(out["capped"]["mean_ms"] / out["uncapped"]["mean_ms"], 2)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--speakers", type=int, nargs="+", default=[10, 10_000, 20_000])
@@ -75,7 +107,16 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--backend", choices=["memory", "sqlite"], default="memory")
     ap.add_argument("--out")
+    ap.add_argument("--capped", type=int, help="time adds to a namespace of this many traces, capped there")
+    ap.add_argument("--adds", type=int, default=2000)
     args = ap.parse_args()
+    if args.capped:
+        result = {"backend": args.backend, "cap": args.capped, "adds": args.adds, **capped_adds(args.capped, args.adds, args.backend)}
+        print(json.dumps(result))
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump(result, f, indent=2)
+        return
 
     rows = []
     for n in args.speakers:

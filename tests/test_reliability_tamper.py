@@ -232,3 +232,34 @@ def test_a_read_only_file_says_read_only(tmp_path, monkeypatch):
     with pytest.raises(ReadOnlyStoreError, match="read-only"):
         SQLiteStore(str(path))
     assert issubclass(ReadOnlyStoreError, PermissionError) and not issubclass(ReadOnlyStoreError, CorruptStoreError)
+
+
+# -- defect 8: recall while the background indexer runs --------------------------------
+def test_the_background_indexer_holds_the_graph_lock_for_small_inserts_only():
+    """A search waits for the graph's lock; the indexer used to hold it for a whole chunk
+    (256 inserts), which made recall during indexing wait that long every time."""
+    pytest.importorskip("hnswlib")
+    from memoryweave_core.ann.auto import STEP, AutoIndex
+
+    sizes: list[int] = []
+
+    class Counting:
+        def __init__(self, real):
+            self.real = real
+
+        def add_items(self, vectors, keys, **kw):
+            sizes.append(len(keys))
+            return self.real.add_items(vectors, keys, **kw)
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+    rng = np.random.default_rng(0)
+    index = AutoIndex(DIM, threshold=50, background=True)
+    index.add(np.arange(60), rng.normal(size=(60, DIM)).astype(np.float32))
+    assert index.wait(60)
+    index._graph._index = Counting(index._graph._index)
+    index.add(np.arange(60, 1060), rng.normal(size=(1000, DIM)).astype(np.float32))
+    assert index.wait(120)
+    assert sum(sizes) == 1000 and max(sizes) <= STEP
+    index.close()

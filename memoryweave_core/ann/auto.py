@@ -24,6 +24,8 @@ from .hnsw import HNSWIndex
 DEFAULT_THRESHOLD = 20_000
 #: Rows the background indexer inserts per step (bounds how long a search waits for it).
 CHUNK = 256
+#: Rows the background indexer inserts per hold of the graph's lock (bounds how long a search waits).
+STEP = 16
 
 
 class AutoIndex:
@@ -157,7 +159,7 @@ class AutoIndex:
                     self._idle.notify_all()
                     return
                 graph = self._graph
-            graph.add(*got)  # outside our lock: searches go on meanwhile (graph has its own)
+            graph.add(*got, step=STEP)  # outside our lock: searches go on meanwhile (graph has its own)
             with self._lock:
                 self._land()
 

@@ -1,6 +1,18 @@
 """Costs that must not grow with the data (issue 23, defect 8): recall with many speakers.
 
     python benchmarks/bench_costs.py --speakers 10 10000 20000 --out benchmarks/results/bench_costs.json
+    python benchmarks/bench_costs.py --capped 10000 --adds 2000
+
+With ``--capped N`` it times instead single ``add`` calls to a namespace
+that already holds N traces, with ``RecallConfig(max_traces=N)`` and without
+a cap (target: the capped mean within 5x of the uncapped one).
+
+    python benchmarks/bench_costs.py --indexing 15000 --threshold 2000
+
+With ``--indexing N`` it builds a SQLite file of N traces, removes its HNSW
+graphs, reopens it (every row pending for the background indexer) and times
+recall while the indexer runs, then once it is done (target: p50 during
+indexing within 3x of the quiet p50).
 
 Each run holds the same number of traces (``--traces``, default 20,000, in
 episodes of 20 turns), spoken by ``S`` distinct speakers, and times
@@ -26,7 +38,7 @@ import statistics
 import tempfile
 import time
 
-from memoryweave_core import HashingEmbedder, MemoryWeave
+from memoryweave_core import HashingEmbedder, MemoryWeave, RecallConfig
 
 WORDS = ["paint", "hike", "garden", "recipe", "concert", "museum", "trip", "cat", "dog", "novel", "guitar", "market", "river", "beach", "school", "office", "friend", "sister", "coffee", "bread", "winter", "summer", "camera"]
 
@@ -68,6 +80,61 @@ def measure(memory: MemoryWeave, queries: list[str]) -> dict[str, float]:
     return {"p50_ms": round(statistics.median(times), 2), "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2)}
 
 
+def capped_adds(cap: int, adds: int, backend: str) -> dict:
+    """Mean and p99 ms of one add to a full namespace, with and without ``max_traces=cap``."""
+    out = {}
+    for label, limit in (("uncapped", None), ("capped", cap)):
+        with tempfile.TemporaryDirectory() as tmp:
+            store = None
+            if backend == "sqlite":
+                from memoryweave_core.storage.sqlite import SQLiteStore
+
+                store = SQLiteStore(os.path.join(tmp, "cap.db"))
+            memory = MemoryWeave(store=store, embedder=HashingEmbedder(256), config=RecallConfig(max_traces=limit))
+            rng = random.Random(0)
+            rows = [{"text": " ".join(rng.choice(WORDS) for _ in range(8)), "episode": f"e{i // 20}"} for i in range(cap)]
+            for start in range(0, cap, 1000):
+                memory.add_many(rows[start : start + 1000])
+            times = []
+            for i in range(adds):
+                t0 = time.perf_counter()
+                memory.add(" ".join(rng.choice(WORDS) for _ in range(8)), episode=f"new{i // 20}")
+                times.append((time.perf_counter() - t0) * 1000)
+            memory.close()
+        times.sort()
+        out[label] = {"mean_ms": round(statistics.fmean(times), 3), "p99_ms": round(times[int(0.99 * (len(times) - 1))], 2)}
+    out["ratio"] = round(out["capped"]["mean_ms"] / out["uncapped"]["mean_ms"], 2)
+    return out
+
+
+def recall_while_indexing(n: int, threshold: int, queries: int) -> dict:
+    """Recall p50 while the background indexer rebuilds the graphs, and once it is done."""
+    import glob
+
+    from memoryweave_core.storage.sqlite import SQLiteStore
+
+    rng = random.Random(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "indexing.db")
+        memory = MemoryWeave(store=SQLiteStore(path, ann_threshold=threshold, background_index=False), embedder=HashingEmbedder(256))
+        rows = [{"text": " ".join(rng.choice(WORDS) for _ in range(8)), "episode": f"e{i // 20}"} for i in range(n)]
+        for start in range(0, n, 1000):
+            memory.add_many(rows[start : start + 1000])
+        memory.close()
+        for f in glob.glob(path + ".*.hnsw*"):
+            os.remove(f)
+        memory = MemoryWeave(store=SQLiteStore(path, ann_threshold=threshold), embedder=HashingEmbedder(256))
+        memory.recall("warm up", k=10, record_access=False)  # the first recall reads the pending rows
+        qs = [f"what about the {rng.choice(WORDS)} and the {rng.choice(WORDS)}?" for _ in range(queries)]
+        during = measure(memory, qs)
+        for index in memory.store._indexes._indexes.values():
+            index.wait()
+        quiet = measure(memory, qs)
+        memory.close()
+    return {"traces": n, "threshold": threshold, "during": during, "quiet": quiet,
+            "ratio": round(during["p50_ms"] / quiet["p50_ms"], 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--speakers", type=int, nargs="+", default=[10, 10_000, 20_000])
@@ -75,7 +142,21 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--backend", choices=["memory", "sqlite"], default="memory")
     ap.add_argument("--out")
+    ap.add_argument("--capped", type=int, help="time adds to a namespace of this many traces, capped there")
+    ap.add_argument("--adds", type=int, default=2000)
+    ap.add_argument("--indexing", type=int, help="time recall while the background indexer rebuilds this many traces")
+    ap.add_argument("--threshold", type=int, default=2000)
     args = ap.parse_args()
+    if args.indexing:
+        print(json.dumps(recall_while_indexing(args.indexing, args.threshold, min(args.queries, 30))))
+        return
+    if args.capped:
+        result = {"backend": args.backend, "cap": args.capped, "adds": args.adds, **capped_adds(args.capped, args.adds, args.backend)}
+        print(json.dumps(result))
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump(result, f, indent=2)
+        return
 
     rows = []
     for n in args.speakers:

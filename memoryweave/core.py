@@ -391,7 +391,7 @@ class ContextualMemory:
             self._sync()
         if not isinstance(index, (int, np.integer)) or not 0 <= index < len(self._ids):
             raise InvalidInputError(f"no memory at index {index!r}")
-        return _describe(self.weave.get(self._ids[int(index)]))
+        return _describe(self.weave.get(self._ids[int(index)], namespace=self.namespace))
 
     @property
     def memory_embeddings(self) -> np.ndarray:
@@ -687,7 +687,7 @@ class ContextualRetriever:
             if len(out) == k:
                 break
         if out:
-            weave.touch([d["id"] for d in out])
+            weave.touch([d["id"] for d in out], namespace=ns)
         return out
 
 

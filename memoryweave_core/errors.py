@@ -71,6 +71,10 @@ class SchemaVersionError(StoreError):
     """A store was written by a newer MemoryWeave than this one."""
 
 
+class ReadOnlyStoreError(StoreError, PermissionError):
+    """A healthy store file (or its folder) cannot be written: a read-only filesystem or permissions."""
+
+
 def require(module: str, extra: str):
     """Import an optional dependency or raise a MissingDependencyError naming the extra."""
     import importlib

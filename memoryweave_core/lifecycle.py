@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 from .errors import InvalidInputError
 from .storage.base import Live
 from .timeutil import to_timestamp
-from .trace import Trace, check_metadata, check_text, check_vectors, is_storable_id
+from .trace import Trace, check_metadata, check_namespace, check_text, check_vectors, is_storable_id
 
 #: Expired traces a write deletes on its way (bounded work per call).
 PURGE_BATCH = 64
@@ -81,7 +81,7 @@ class LifecycleMixin:
         when = to_timestamp(time, default=self.clock())
         new_expiry = expiry(expires_at, ttl, self.clock())
         with self._lock:
-            old = self.get(trace_id, namespace=namespace)
+            old = self.get(trace_id, namespace=namespace or "default")
             if old.superseded_at is not None:
                 raise InvalidInputError(f"{trace_id!r} is an archived version; update the current one")
             if when < old.time:
@@ -116,7 +116,7 @@ class LifecycleMixin:
 
     def history(self: Any, trace_id: str, *, namespace: str | None = None) -> list[Trace]:
         """Every version of a trace, oldest first (the last is the one given)."""
-        out = [self.get(trace_id, namespace=namespace)]
+        out = [self.get(trace_id, namespace=namespace or "default")]
         while out[-1].supersedes is not None:
             found = self.store.get([out[-1].supersedes], out[-1].namespace)
             if not found:
@@ -124,14 +124,18 @@ class LifecycleMixin:
             out.append(found[0])
         return out[::-1]
 
-    def set_expiry(self: Any, ids: Sequence[str] | str, *, expires_at: Any = None, ttl: Any = None) -> int:
-        """Expire these traces at ``expires_at`` or ``ttl`` seconds from now;
-        neither clears their expiry.  Refreshes a TTL on read (LangGraph's
-        ``refresh_ttl``) without writing a version.  Returns how many exist."""
+    def set_expiry(self: Any, ids: Sequence[str] | str, *, expires_at: Any = None, ttl: Any = None,
+                   namespace: str | None = None) -> int:
+        """Expire these traces of ``namespace`` ("default" when not given) at
+        ``expires_at`` or ``ttl`` seconds from now; neither clears their expiry.
+        Refreshes a TTL on read (LangGraph's ``refresh_ttl``) without writing a
+        version.  Returns how many exist there; other namespaces' ids are untouched."""
         ids = [ids] if isinstance(ids, str) else list(ids)
         when = expiry(expires_at, ttl, self.clock())
+        ns = check_namespace(namespace or "default")
         with self._lock:
-            return self.store.set_expiry([i for i in ids if is_storable_id(i)], when)
+            mine = [t.id for t in self.store.get([i for i in ids if is_storable_id(i)], ns)]
+            return self.store.set_expiry(mine, when) if mine else 0
 
     def prune(self: Any, *, namespace: str | None = None) -> int:
         """Delete every expired trace now (of one namespace, or all); returns how many."""

@@ -44,6 +44,10 @@ from .trace import (
     new_id,
 )
 
+#: Over ``max_traces``, eviction goes ``max_traces // EVICT_DIVISOR`` traces below the cap
+#: (none for caps under this), so its full read of the namespace is amortised over that many adds.
+EVICT_DIVISOR = 20
+
 _ITEM_KEYS = frozenset({"id", "text", "speaker", "episode", "time", "metadata", "expires_at", "ttl"})
 
 
@@ -255,9 +259,9 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
             if tid in seen:
                 raise InvalidInputError(f"the id {tid!r} appears more than once in one batch")
             seen.add(tid)
-        taken = self.store.get(ids) if ids else []
-        if taken:
-            raise InvalidInputError(f"a trace with id {taken[0].id!r} already exists")
+        taken = self.store.get(ids) if ids else []  # ids are unique store-wide (a schema constraint)
+        if taken:  # the same words whichever namespace holds it: no hint of another namespace
+            raise InvalidInputError(f"the id {taken[0].id!r} cannot be used; give another id or none")
 
     def _assign_episodes(self, ns: str, rows: list[dict]) -> None:
         """Name an episode for rows without one, and give every row its position.
@@ -333,10 +337,14 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
         return names
 
     def _evict(self, ns: str, keep_episode: str | None) -> None:
-        """Drop the lowest-activation traces beyond ``max_traces`` (never the current episode)."""
+        """Drop the lowest-activation traces beyond ``max_traces`` (never the current episode).
+
+        Choosing reads the whole namespace, so once over the cap it evicts down to
+        ``max_traces // EVICT_DIVISOR`` below it: the read happens once per that many adds, not on each."""
         excess = self.store.count(ns) - self.config.max_traces
         if excess <= 0:
             return
+        excess += self.config.max_traces // EVICT_DIVISOR
         traces = [t for t in self.store.iter_traces(ns) if t.episode != keep_episode]
         acts = base_levels(self.store.access_logs([t.id for t in traces]), self.clock(), self.config.decay)
         # Ties (same activation and time, e.g. a batch) go oldest-added first: by
@@ -417,15 +425,19 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
                 self.store.record_access([r.trace.id for r in found], now)
         return RecallResult(found)
 
-    def touch(self, ids: Sequence[str], *, at: Any = None) -> None:
-        """Count traces as used at ``at`` (default now), as recall does for what it returns.
+    def touch(self, ids: Sequence[str], *, at: Any = None, namespace: str = "default") -> None:
+        """Count traces of one namespace as used at ``at`` (default now), as recall does
+        for what it returns; ids of other namespaces (or none) are left alone.
 
         For callers that use memories they did not get from :meth:`recall`
         (an integration that shows a stored item, say).
         """
+        ns = check_namespace(namespace)
         now = to_timestamp(at, default=self.clock())
         with self._lock:
-            self.store.record_access([i for i in ids if is_storable_id(i)], now)
+            wanted = [i for i in ids if is_storable_id(i)]
+            mine = {t.id for t in self.store.get(wanted, ns)} if wanted else set()
+            self.store.record_access([i for i in wanted if i in mine], now)
 
     def traces(self, namespace: str | None = None) -> Iterator[Trace]:
         """Every trace of one namespace (or of all), oldest first."""
@@ -468,9 +480,9 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
         self._check_dim(len(qv))
         return Query(query, qv, ns, now, topic_vector=tv, names=names)
 
-    def activation(self, trace_id: str, at: Any = None) -> float:
-        """ACT-R base-level activation of one trace at ``at`` (default now)."""
-        self.get(trace_id)
+    def activation(self, trace_id: str, at: Any = None, *, namespace: str = "default") -> float:
+        """ACT-R base-level activation of one trace of ``namespace`` at ``at`` (default now)."""
+        self.get(trace_id, namespace=namespace)
         now = to_timestamp(at, default=self.clock())
         try:  # forgotten since get() (by another thread or process): the store's bare KeyError
             logs = self.store.access_logs([trace_id])
@@ -479,8 +491,10 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
         return float(base_levels(logs, now, self.config.decay)[0])
 
     # -- inspecting and forgetting ----------------------------------------------
-    def get(self, trace_id: str, *, namespace: str | None = None) -> Trace:
-        found = self.store.get([trace_id], namespace) if is_storable_id(trace_id) else []
+    def get(self, trace_id: str, *, namespace: str = "default") -> Trace:
+        """The trace ``trace_id`` of ``namespace``; one of another namespace is not found, alike."""
+        ns = check_namespace(namespace)
+        found = self.store.get([trace_id], ns) if is_storable_id(trace_id) else []
         if not found:
             raise TraceNotFoundError(f"no trace with id {trace_id!r}")
         return found[0]
@@ -495,16 +509,18 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
         """Delete traces by id (with every earlier version), a whole episode,
         or a whole namespace; returns how many rows went.
 
-        Unknown ids raise TraceNotFoundError before anything is deleted.
+        Ids are looked up in ``namespace`` ("default" when not given); unknown
+        ones (or another namespace's) raise TraceNotFoundError before anything is deleted.
         """
         with self._lock:
             if ids is not None:
                 ids = [ids] if isinstance(ids, str) else list(ids)
-                known = {t.id for t in self.store.get([i for i in ids if is_storable_id(i)], namespace)}
+                ns = check_namespace(namespace or "default")
+                known = {t.id for t in self.store.get([i for i in ids if is_storable_id(i)], ns)}
                 missing = [i for i in ids if i not in known]
                 if missing:
-                    raise TraceNotFoundError(f"no trace with id {missing[0]!r}" + (f" in namespace {namespace!r}" if namespace else ""))
-                return self.store.delete(self._versions(ids, namespace), namespace)
+                    raise TraceNotFoundError(f"no trace with id {missing[0]!r} in namespace {ns!r}")
+                return self.store.delete(self._versions(ids, ns), ns)
             if episode is not None:
                 return self.store.delete_episode(check_namespace(namespace or "default"), check_label(episode, "episode"))
             if namespace is not None:

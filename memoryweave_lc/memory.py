@@ -70,7 +70,7 @@ class MemoryWeaveMemory(BaseMemory):
                 **relevance_kwargs(self.min_relevance, self.memory),
             )
             chosen = select_for_prompt(found, self.k, query=query, exclude_texts=shown)
-            self.memory.touch([r.trace.id for r in chosen])  # what reaches the prompt counts as used
+            self.memory.touch([r.trace.id for r in chosen], namespace=self.namespace)  # what reaches the prompt counts as used
             older = [(r.trace.speaker, r.trace.text) for r in chosen]
         turns = [*recent, *older]
         if self.return_messages:

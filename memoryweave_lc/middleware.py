@@ -104,7 +104,7 @@ class MemoryWeaveMiddleware(AgentMiddleware):
         )
         found = RecallResult(select_for_prompt(found, self.k, query=query, exclude_texts=shown))
         if first_call and found:  # what reaches the prompt counts as used, not what was fetched
-            self.memory.touch([r.trace.id for r in found])
+            self.memory.touch([r.trace.id for r in found], namespace=namespace)
         if not found:
             return request
         return request.override(system_message=_append(request.system_message, self.render(found)))

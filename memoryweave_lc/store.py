@@ -203,11 +203,14 @@ class MemoryWeaveStore(BaseStore):
 
     # -- translation -------------------------------------------------------------
     def _trace(self, namespace: tuple[str, ...], key: str) -> Trace | None:
-        try:
-            t = self.memory.get(trace_id(namespace, key))
-        except TraceNotFoundError:
-            return None
-        return t if self._current(t) else None
+        ns = to_memory_namespace(namespace)
+        for where in (ns, ns + UNINDEXED):  # searchable items, then those kept beside them
+            try:
+                t = self.memory.get(trace_id(namespace, key), namespace=where)
+            except TraceNotFoundError:
+                continue
+            return t if self._current(t) else None
+        return None
 
     def _current(self, t: Trace) -> bool:
         """Neither an archived version nor expired (awaiting its purge)."""
@@ -218,7 +221,7 @@ class MemoryWeaveStore(BaseStore):
         for t in traces if refresh else ():
             minutes = t.metadata.get(_META, {}).get("ttl")
             if minutes is not None:
-                self.memory.set_expiry(t.id, ttl=minutes * 60)
+                self.memory.set_expiry(t.id, ttl=minutes * 60, namespace=t.namespace)
 
     @staticmethod
     def _item(t: Trace) -> Item:
@@ -253,7 +256,7 @@ class MemoryWeaveStore(BaseStore):
         old = self._trace(op.namespace, op.key)
         if op.value is None:
             if old is not None:
-                self.memory.forget(old.id)
+                self.memory.forget(old.id, namespace=old.namespace)
             return None
         ns = to_memory_namespace(op.namespace)
         value = dict(op.value)
@@ -269,12 +272,12 @@ class MemoryWeaveStore(BaseStore):
         item.update(text=text, episode=item["id"])
         expires = None if op.ttl is None else now + op.ttl * 60
         if old is not None and old.namespace == ns and now >= old.time:
-            self.memory.update(old.id, text=text, metadata=meta, time=now, expires_at=expires)
+            self.memory.update(old.id, namespace=old.namespace, text=text, metadata=meta, time=now, expires_at=expires)
             if expires is None and old.expires_at is not None:
-                self.memory.set_expiry(old.id)  # this put has no TTL: the item no longer expires
+                self.memory.set_expiry(old.id, namespace=old.namespace)  # this put has no TTL: the item no longer expires
             return None
         if old is not None:  # moved between the indexed and un-indexed namespaces: no common history
-            self.memory.forget(old.id)
+            self.memory.forget(old.id, namespace=old.namespace)
         self.memory.add_many([{**item, "expires_at": expires}], namespace=ns)
         return None
 
@@ -311,9 +314,12 @@ class MemoryWeaveStore(BaseStore):
         page = ranked[op.offset : op.offset + op.limit]
         self._refresh([t for _, t in page], op.refresh_ttl)
         if self.record_access:
-            used = [t.id for s, t in page if s is not None]
-            if used:
-                self.memory.touch(used)
+            used: dict[str, list[str]] = {}
+            for s, t in page:
+                if s is not None:
+                    used.setdefault(t.namespace, []).append(t.id)
+            for ns, ids in used.items():
+                self.memory.touch(ids, namespace=ns)
         return [self._search_item(t, s) for s, t in page]
 
     def _recall(self, op: SearchOp, ns: str) -> list[tuple[float, Trace]]:

@@ -143,7 +143,7 @@ class MemoryWeaveMemory(BaseMemory):
         )
         fresh = select_for_prompt(found, self.similarity_top_k, query=query, exclude_texts=shown)
         if fresh:  # what reaches the prompt counts as used, not what was fetched
-            self.memory.touch([r.trace.id for r in fresh])
+            self.memory.touch([r.trace.id for r in fresh], namespace=self.namespace)
         if not fresh:
             return history
         lines = "\n".join(render(r, self.template) for r in fresh)

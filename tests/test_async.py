@@ -81,7 +81,7 @@ def test_async_twins_return_and_raise_like_the_sync_calls(memory):
         found = await memory.arecall("where did Ana move?", k=1, namespace="n")
         with pytest.raises(ValueError):
             await memory.arecall("", namespace="n")
-        gone = await memory.aforget([many[0].id])
+        gone = await memory.aforget([many[0].id], namespace="n")
         return traces, found, gone
 
     traces, found, gone = asyncio.run(main())

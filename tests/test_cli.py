@@ -548,7 +548,7 @@ def test_export_filters_by_namespace_and_refuses_unknown_ones(cli, tmp_path):
 def test_import_refuses_an_id_already_in_the_store_naming_the_line(cli, tmp_path):
     path = _write_jsonl(tmp_path / "in.jsonl", _conversation_rows())
     cli("import", str(path), "--quiet")
-    cli.fails("import", str(path), match="in.jsonl:3: a trace with id 'my-own-id' already exists")
+    cli.fails("import", str(path), match="in.jsonl:3: the id 'my-own-id' cannot be used")
     assert cli.json("inspect")["traces"] == 6  # nothing of the second import was written
 
 

@@ -243,9 +243,11 @@ def test_touch_and_traces_by_namespace(memory, clock):
     t = memory.add("note", namespace="n1")
     memory.add("other", namespace="n2")
     clock.advance(1000)
-    before = memory.activation(t.id)
-    memory.touch([t.id])
-    assert memory.activation(t.id) > before
+    before = memory.activation(t.id, namespace="n1")
+    memory.touch([t.id])  # the default namespace: not n1's trace
+    assert memory.activation(t.id, namespace="n1") == before
+    memory.touch([t.id], namespace="n1")
+    assert memory.activation(t.id, namespace="n1") > before
     assert [x.id for x in memory.traces("n1")] == [t.id]
 
 

@@ -101,3 +101,15 @@ def test_llm_chain_with_memory(memory):
         chain.invoke({"question": "My sister lives in Lisbon"})
         out = chain.invoke({"question": "Where does my sister live?"})
     assert "Lisbon" in out["history"]
+
+
+def test_what_reaches_the_prompt_is_counted_as_used_in_its_own_namespace():
+    from memoryweave_core import HashingEmbedder, MemoryWeave
+    from memoryweave_lc import MemoryWeaveMemory
+
+    weave = MemoryWeave(embedder=HashingEmbedder(64))
+    fact = weave.add("My locker combination is 4-8-15", speaker="user", namespace="alice")
+    before = weave.store.access_logs([fact.id])[0].count
+    chat = MemoryWeaveMemory(memory=weave, namespace="alice", recent_turns=0, min_relevance=None)
+    chat.load_memory_variables({"input": "What is my locker combination?"})
+    assert weave.store.access_logs([fact.id])[0].count == before + 1  # touched in "alice", not "default"

@@ -90,11 +90,11 @@ def test_nothing_to_recall_leaves_the_request_alone(mw):
 def test_tool_loop_counts_a_memory_as_used_once(mw, memory):
     (top,) = memory.recall("sister", 1, namespace="alice", record_access=False)
     call = AIMessage("", tool_calls=[{"name": "t", "args": {}, "id": "c1"}])
-    before = memory.activation(top.trace.id)
+    before = memory.activation(top.trace.id, namespace="alice")
     run(mw, request([HumanMessage("sister"), call, ToolMessage("done", tool_call_id="c1")], None, Ctx("alice")))
-    assert memory.activation(top.trace.id) == before
+    assert memory.activation(top.trace.id, namespace="alice") == before
     run(mw, request([HumanMessage("sister")], None, Ctx("alice")))
-    assert memory.activation(top.trace.id) > before
+    assert memory.activation(top.trace.id, namespace="alice") > before
 
 
 def test_after_agent_remembers_the_turn(mw, memory):

@@ -278,9 +278,9 @@ def test_put_on_an_existing_key_keeps_history(timed, clock):
     hits = store.search(("facts",), query="where does Alice live")
     assert [h.value["text"] for h in hits] == ["Alice lives in Lyon"]  # one item, the current version
     assert [h.value["text"] for h in store.search(("facts",))] == ["Alice lives in Lyon"]
-    from memoryweave_lc.store import trace_id
+    from memoryweave_lc.store import to_memory_namespace, trace_id
 
-    history = mem.history(trace_id(("facts", "alice"), "home"))
+    history = mem.history(trace_id(("facts", "alice"), "home"), namespace=to_memory_namespace(("facts", "alice")))
     assert [h.metadata["langgraph"]["value"]["text"] for h in history] == ["Alice lives in Paris", "Alice lives in Lyon"]
     assert mem.count() == 1
     store.delete(("facts", "alice"), "home")
@@ -374,11 +374,11 @@ def test_search_records_access_of_returned_items(mw_store):
     mw_store.put(ns, "hit", {"text": "apple pie recipe"})
     mw_store.put(ns, "miss", {"text": "car repair manual"})
     memory = mw_store.memory
-    hit, miss = (memory.get(mw_store._trace(ns, k).id) for k in ("hit", "miss"))
-    before = memory.activation(hit.id), memory.activation(miss.id)
+    hit, miss = (mw_store._trace(ns, k) for k in ("hit", "miss"))
+    before = memory.activation(hit.id, namespace=hit.namespace), memory.activation(miss.id, namespace=miss.namespace)
     mw_store.search(ns, query="apple pie", limit=1)
-    assert memory.activation(hit.id) > before[0]
-    assert memory.activation(miss.id) == before[1]
+    assert memory.activation(hit.id, namespace=hit.namespace) > before[0]
+    assert memory.activation(miss.id, namespace=miss.namespace) == before[1]
 
 
 def test_non_json_values_are_rejected_and_keep_the_old_item(mw_store):

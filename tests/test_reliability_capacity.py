@@ -79,7 +79,7 @@ def test_eviction_drops_lowest_activation_never_the_current_episode(kind, tmp_pa
                         m.recall(f"topic{a}", k=b, namespace="ns")
                     continue
                 before = {t.id: t for t in m.store.iter_traces("ns")}
-                acts = {tid: m.activation(tid) for tid in before}
+                acts = {tid: m.activation(tid, namespace="ns") for tid in before}
                 new = m.add(f"note {n} about topic{b}", episode=f"ep{a}", namespace="ns")
                 after = {t.id for t in m.store.iter_traces("ns")}
                 assert new.id in after
@@ -94,7 +94,7 @@ def test_eviction_drops_lowest_activation_never_the_current_episode(kind, tmp_pa
                     assert max(acts[v] for v in victims) <= min(acts[s] for s in survivors), "a stronger trace was evicted"
                 for v in victims:
                     with pytest.raises(TraceNotFoundError):
-                        m.get(v)
+                        m.get(v, namespace="ns")
         finally:
             close(kind, m)
 
@@ -190,7 +190,7 @@ def test_recalled_traces_survive_and_evicted_ones_are_gone_everywhere(kind, tmp_
             assert t.id not in {i for i, _ in m.store.lexical("ns", [word], 20)}
             assert t.id not in {i for i, _ in m.store.nearest("ns", "content", t.content, 20)}
             with pytest.raises(TraceNotFoundError):
-                m.get(t.id)
+                m.get(t.id, namespace="ns")
     finally:
         close(kind, m)
     if kind == "sqlite":
@@ -214,3 +214,28 @@ def test_max_traces_of_the_wrong_type_is_refused_up_front():
     for bad in (2.5, "3", True):
         with pytest.raises(InvalidInputError):
             RecallConfig(max_traces=bad)
+
+
+def test_eviction_reads_the_namespace_once_per_margin_of_adds(tmp_path):
+    """Issue 23, defect 8: eviction used to decode the whole namespace on every add over the cap."""
+    from memoryweave_core.memory import EVICT_DIVISOR
+
+    cap, adds = 100, 200
+    clock = Clock()
+    m = open_memory("memory", str(tmp_path / "x.db"), cap, clock)
+    reads = 0
+    real = m.store.iter_traces
+
+    def counting(*args, **kwargs):
+        nonlocal reads
+        reads += 1
+        return real(*args, **kwargs)
+
+    m.store.iter_traces = counting
+    for i in range(cap + adds):
+        m.add(f"note {i}", episode=f"ep{i}", namespace="ns")
+        assert m.count("ns") <= cap
+    margin = cap // EVICT_DIVISOR
+    assert m.count("ns") >= cap - margin
+    assert reads <= adds // (margin + 1) + 1
+    m.close()

@@ -149,7 +149,7 @@ def _check_store(path: str, confirmed: dict[str, list[str]]) -> None:
         for t in more[:5]:
             assert m.recall(t.text, k=1, namespace="bulk")[0].trace.id == t.id
             assert t.id in [i for i, _ in m.store.nearest("bulk", "content", t.content, 3)]
-        m.forget([t.id for t in more])
+        m.forget([t.id for t in more], namespace="bulk")
         assert m.count("bulk") == len(ids)
     finally:
         m.close()

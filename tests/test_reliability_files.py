@@ -153,7 +153,7 @@ def _use_fully(path: Path) -> None:
         m.categories("ns")
         m.recall("alpha beta note 3", k=5, namespace="ns")
         t = m.add("a new memory after opening", namespace="ns")
-        m.forget(t.id)
+        m.forget(t.id, namespace="ns")
 
 
 def _sql(path: Path, *statements: str, params=()) -> None:

@@ -175,7 +175,7 @@ def test_add_any_text(memory):
         before = memory.count()
         (trace,) = call()
         assert memory.count() == before + 1
-        assert memory.get(trace.id).text == text, "text not stored exactly as given"
+        assert memory.get(trace.id, namespace=trace.namespace).text == text, "text not stored exactly as given"
         memory.recall(text, k=3, namespace="props")  # a valid text is also a valid query
 
     prop()
@@ -202,7 +202,7 @@ def test_text_of_exactly_the_limit_is_kept_and_one_more_is_rejected(memory):
     rejected(memory, lambda: memory.add(big + "x"), InvalidInputError)
     rejected(memory, lambda: memory.recall(big + "x"), InvalidInputError)
     t = memory.add(big, namespace="big")
-    assert memory.get(t.id).text == big
+    assert memory.get(t.id, namespace=t.namespace).text == big
     assert memory.recall("lorem ipsum tail", k=1, namespace="big")[0].trace.id == t.id
 
 
@@ -247,7 +247,7 @@ def test_add_with_any_embedding(memory):
                 norm = float(np.linalg.norm(v32))
             assert not np.isfinite(v32).all() or not (1e-12 < norm < math.inf)
             return
-        content = memory.get(t.id).content
+        content = memory.get(t.id, namespace=t.namespace).content
         assert content.shape == (DIM,) and np.isfinite(content).all()
         assert abs(float(np.linalg.norm(content)) - 1) < 1e-4
         direction = np.asarray(vec, np.float64) / np.linalg.norm(np.asarray(vec, np.float64))
@@ -355,7 +355,7 @@ def test_add_and_recall_at_any_time(memory):
             return
         if how != "recall":
             for i, t in enumerate(out):
-                assert MIN_TIME <= t.time <= MAX_TIME and memory.get(t.id).time == t.time
+                assert MIN_TIME <= t.time <= MAX_TIME and memory.get(t.id, namespace=t.namespace).time == t.time
                 if as_seconds(when) is not None:
                     assert t.time == pytest.approx(as_seconds(when) + i, abs=1e-6)
 
@@ -449,7 +449,7 @@ def test_any_metadata(memory):
             return
         t = call()
         expected = json.loads(json.dumps(md or {}))
-        assert t.metadata == expected and memory.get(t.id).metadata == expected
+        assert t.metadata == expected and memory.get(t.id, namespace=t.namespace).metadata == expected
 
     prop()
 

@@ -43,6 +43,8 @@ def _stop_indexers() -> None:
     from the database on the next open."""
     for index in list(_RUNNING):
         index.stop(EXIT_JOIN)
+#: Rows the background indexer inserts per hold of the graph's lock (bounds how long a search waits).
+STEP = 16
 
 
 class AutoIndex:
@@ -179,7 +181,7 @@ class AutoIndex:
                     return
                 graph = self._graph
             assert graph is not None  # rows are taken only once a graph exists
-            graph.add(*got)  # outside our lock: searches go on meanwhile (graph has its own)
+            graph.add(*got, step=STEP)  # outside our lock: searches go on meanwhile (graph has its own)
             with self._lock:
                 self._land()
 

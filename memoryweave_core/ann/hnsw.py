@@ -12,12 +12,14 @@ import hashlib
 import io
 import os
 import threading
+import time
 
 import numpy as np
 
 from ..errors import MissingDependencyError, require
 from ..vectors import as_batch
 from .files import FORMAT, crc, discard, files_ok, read_json, sha256, temp_beside, write_json
+from .graphfile import check_graph
 
 
 def _empty() -> tuple[np.ndarray, np.ndarray]:
@@ -63,9 +65,16 @@ class HNSWIndex:
     def __contains__(self, key: int) -> bool:
         return int(key) in self._live
 
-    def add(self, keys, vectors: np.ndarray) -> None:
+    def add(self, keys, vectors: np.ndarray, *, step: int | None = None) -> None:
+        """Insert rows; with ``step``, that many per hold of the lock, yielding between,
+        so a search waits for one small insert, not a whole batch (the background indexer)."""
         keys, vectors = as_batch(keys, vectors, self.dim)
         if not len(keys):
+            return
+        if step is not None and len(keys) > step:
+            for i in range(0, len(keys), step):
+                self.add(keys[i : i + step], vectors[i : i + step])
+                time.sleep(0)  # let a waiting search take the lock
             return
         with self._lock:
             needed = self._index.element_count + len(keys)
@@ -180,6 +189,8 @@ class HNSWIndex:
             else:  # the very bytes that were hashed
                 keys = np.load(io.BytesIO(raw_keys), allow_pickle=False)
             if keys.dtype != np.int64 or keys.ndim != 1 or len(keys) != meta["count"]:
+                return None
+            if not check_graph(path, dim, keys):  # hnswlib trusts its file: out-of-range ids crash it
                 return None
             index = hnswlib.Index(space="cosine", dim=dim)
             index.load_index(path, max_elements=max(int(len(keys) * 1.25) + 1024, 16))

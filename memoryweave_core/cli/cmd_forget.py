@@ -24,10 +24,9 @@ def run(args: argparse.Namespace) -> int:
         if args.ids:
             for tid in args.ids:  # every id first: an unknown one deletes nothing
                 try:
-                    memory.get(tid, namespace=args.namespace)
+                    memory.get(tid, namespace=args.namespace or "default")
                 except TraceNotFoundError:
-                    raise TraceNotFoundError(f"no trace with id {tid!r}"
-                                             + (f" in namespace {args.namespace!r}" if args.namespace else "")) from None
+                    raise TraceNotFoundError(f"no trace with id {tid!r} in namespace {args.namespace or 'default'!r}") from None
             what = f"{len(set(args.ids))} trace(s)"
         elif args.episode:
             ns = args.namespace or "default"
@@ -44,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
             print("nothing forgotten")
             return 1
         if args.ids:
-            deleted = memory.forget(args.ids, namespace=args.namespace)
+            deleted = memory.forget(args.ids, namespace=args.namespace or "default")
         elif args.episode:
             deleted = memory.forget(episode=args.episode, namespace=args.namespace or "default")
         else:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DimensionMismatchError, MemoryWeaveError, TraceNotFoundError
+from ..errors import DimensionMismatchError, MemoryWeaveError
 from ..memory import MemoryWeave
 from .common import UsageError, open_memory, positive_int
 from .importers import FORMATS, Batch, guess_format, read_jsonl, read_locomo, read_longmemeval, read_text
@@ -84,11 +84,9 @@ def _check_against_store(memory: MemoryWeave, batches: list[Batch]) -> None:
         for where, item in zip(batch.wheres, batch.items, strict=True):
             if item.get("id") is None:
                 continue
-            try:
-                memory.get(item["id"])
-            except TraceNotFoundError:
+            if not memory.store.get([item["id"]]):  # ids are unique store-wide
                 continue
-            raise UsageError(f"{where}: a trace with id {item['id']!r} already exists")
+            raise UsageError(f"{where}: the id {item['id']!r} cannot be used; give another id or none")
         if batch.embeddings and len(batch.embeddings[0]) != dim:
             raise DimensionMismatchError(f"{batch.wheres[0]}: the embedding has dimension "
                                          f"{len(batch.embeddings[0])}, this store's is {dim}")

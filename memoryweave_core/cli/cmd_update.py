@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     text = sys.stdin.read().rstrip("\n") if args.text == "-" else args.text
     with open_memory(args) as memory:
         trace = memory.update(args.id, text=text, metadata=meta or None, namespace=args.namespace, ttl=args.ttl)
-        versions = memory.history(trace.id) if args.history else []
+        versions = memory.history(trace.id, namespace=args.namespace) if args.history else []
     if args.json:
         print(json.dumps(trace.to_dict(), ensure_ascii=False))
     else:

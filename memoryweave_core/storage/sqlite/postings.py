@@ -82,8 +82,8 @@ class Postings:
     def stats(self, nsid: int, terms: Sequence[str]) -> tuple[int, float, dict[str, int]]:
         """Traces in the namespace, their average length, and each known term's document frequency."""
         rows = self.db.sql("SELECT n, total_len FROM namespaces WHERE id = ?", (nsid,))
-        if not rows or type(rows[0][0]) is not int or type(rows[0][1]) is not int:
-            raise self.db.corrupt(f"namespace row {nsid} is missing or unreadable")
+        if not rows or type(rows[0][0]) is not int or type(rows[0][1]) is not int or min(rows[0]) < 0:
+            raise self.db.corrupt(f"namespace row {nsid} is missing or unreadable (counters must be integers >= 0)")
         n, total = rows[0]
         known = self._df.setdefault(nsid, {})
         if len(known) > 100_000:

@@ -8,11 +8,14 @@ order inside one transaction, the version recorded in ``meta``.
 
 from __future__ import annotations
 
+import functools
 import os
+import random
 import sqlite3
+import time
 from typing import Callable
 
-from ...errors import CorruptStoreError, SchemaVersionError, StoreError
+from ...errors import CorruptStoreError, ReadOnlyStoreError, SchemaVersionError, StoreError
 
 #: Version of the layout below; bump it and add a migration when it changes.
 SCHEMA_VERSION = 3
@@ -129,19 +132,86 @@ CREATE VIRTUAL TABLE lex_vocab USING fts5vocab (lex, row);
 TABLES = {"meta", "namespaces", "traces", "access", "state", "state_arrays", "lex", "lex_vocab"}
 
 
+@functools.lru_cache(maxsize=1)
+def expected_objects() -> dict[tuple[str, str], str | None]:
+    """``(type, name) -> sql`` of every schema object a fresh file holds (FTS5's shadow tables,
+    SQLite's automatic indexes and ``sqlite_sequence`` included), built as :func:`create` builds it."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for stmt in [*SCHEMA.split(";"), *LIFECYCLE_INDEXES]:
+            if stmt.strip():
+                conn.execute(stmt)
+        return {(t, n): sql for t, n, sql in conn.execute("SELECT type, name, sql FROM sqlite_master")}
+    finally:
+        conn.close()
+
+
+def check_objects(conn: sqlite3.Connection, path: str) -> None:
+    """Refuse schema objects the store never creates: a planted trigger or view would run
+    inside the store's own statements; an extra table or index has no business there.
+    Virtual tables must be declared exactly as ours (their module runs code)."""
+    expected = expected_objects()
+    unknown = []
+    for kind, name, sql in conn.execute("SELECT type, name, sql FROM sqlite_master"):
+        if kind == "table" and name in ("sqlite_stat1", "sqlite_stat4"):  # PRAGMA optimize's planner statistics
+            continue
+        want = expected.get((kind, name), False)
+        if want is False or (isinstance(sql, str) and sql.upper().startswith("CREATE VIRTUAL") and sql != want):
+            unknown.append(f"{kind} {name!r}")
+    if unknown:
+        raise CorruptStoreError(f"{path} holds unknown schema objects: {', '.join(sorted(unknown)[:10])}")
+
+
 def _tables(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
 
 
 def connect(path: str, synchronous: str, busy_timeout: float) -> sqlite3.Connection:
-    """A connection to a checked (and created or migrated) store file in WAL mode."""
+    """A connection to a checked (and created or migrated) store file in WAL mode.
+
+    SQLite answers "locked" at once, without its busy handler, when this
+    connection would need to upgrade its lock while another process holds a
+    write lock (as during simultaneous first opens of a new file): the
+    whole open is retried until the busy timeout has passed."""
+    deadline = time.monotonic() + busy_timeout
+    delay = 0.005
+    while True:
+        try:
+            return _connect(path, synchronous, busy_timeout)
+        except StoreError as exc:
+            if not isinstance(exc.__cause__, sqlite3.OperationalError) or "locked" not in str(exc.__cause__):
+                raise
+            if time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 0.25)
+
+
+def writable(path: str) -> bool:
+    """The file (if present) and its folder can be written: SQLite's WAL mode needs both
+    (``-wal`` and ``-shm`` files beside it), and every recall records accesses."""
+    folder = os.path.dirname(os.path.abspath(path))
+    return os.access(folder, os.W_OK) and (not os.path.exists(path) or os.access(path, os.W_OK))
+
+
+def read_only_error(path: str) -> ReadOnlyStoreError:
+    return ReadOnlyStoreError(
+        f"{path} is read-only (a read-only filesystem or permissions): MemoryWeave needs to write the file"
+        " and its folder, also to recall (accesses are recorded); copy it somewhere writable"
+    )
+
+
+def _connect(path: str, synchronous: str, busy_timeout: float) -> sqlite3.Connection:
     exists = os.path.exists(path) and os.path.getsize(path) > 0
+    if not writable(path):  # said before SQLite reports it as "unable to open database file"
+        raise read_only_error(path)
     try:
         conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open {path}: {exc}") from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        conn.execute("PRAGMA trusted_schema = OFF")  # no SQL functions with side effects from the file's schema
         tables = _tables(conn)
         if exists and os.path.getsize(path) <= QUICK_CHECK_BYTES:
             result = conn.execute("PRAGMA quick_check").fetchone()[0]
@@ -161,10 +231,13 @@ def connect(path: str, synchronous: str, busy_timeout: float) -> sqlite3.Connect
             tables = _tables(conn)
             if TABLES - tables:
                 raise CorruptStoreError(f"{path} lacks tables {sorted(TABLES - tables)}")
+            check_objects(conn, path)
     except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
         conn.close()
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
             raise StoreError(f"{path} is locked: {exc}") from exc
+        if isinstance(exc, sqlite3.OperationalError) and not writable(path):
+            raise read_only_error(path) from exc
         raise CorruptStoreError(f"{path} is not a readable MemoryWeave store: {exc}") from exc
     except BaseException:
         conn.close()
@@ -205,6 +278,7 @@ def check_layout(conn: sqlite3.Connection, path: str, tables: set[str]) -> int:
         )
     if version == SCHEMA_VERSION and TABLES - tables:  # older files are checked after their migration
         raise CorruptStoreError(f"{path} lacks tables {sorted(TABLES - tables)}")
+    check_objects(conn, path)  # before any statement of ours could fire what was planted
     return version
 
 

@@ -1,0 +1,93 @@
+"""A bounds check of an hnswlib graph file before hnswlib reads it.
+
+hnswlib trusts its file: an element count, entry point or neighbour id out
+of range makes it read or write outside its buffers (a crash, not an
+exception).  A digest recorded in the database only proves who wrote the
+file if the database itself is trusted, so every graph is also checked here
+against the layout hnswlib writes: header fields consistent with the
+dimension, the keys file and the file length, and every link inside the
+graph.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+#: offsetLevel0, max_elements, cur_element_count, size_data_per_element,
+#: label_offset, offsetData (size_t), maxlevel (int), enterpoint (uint32),
+#: maxM, maxM0, M (size_t), mult (double), ef_construction (size_t).
+HEADER = struct.Struct("<QQQQQQiIQQQdQ")
+
+#: Levels above this are not produced by hnswlib's level generator in practice (mult = 1/ln(M)).
+MAX_LEVEL = 64
+
+
+def check_graph(path: str, dim: int, keys: np.ndarray) -> bool:
+    """True when ``path`` is a well-formed hnswlib graph of ``dim`` floats holding every one of
+    ``keys`` (live elements; deleted ones stay in the graph, marked)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return False
+    return check_bytes(data, dim, keys)
+
+
+def check_bytes(data: bytes, dim: int, keys: np.ndarray) -> bool:
+    if len(data) < HEADER.size:
+        return False
+    (off0, max_el, cur, size_el, label_off, off_data, max_level, entry,
+     max_m, max_m0, m, _mult, _efc) = HEADER.unpack_from(data)
+    links0 = max_m0 * 4 + 4
+    if not (0 < m <= 4096 and max_m == m and max_m0 == 2 * m):
+        return False
+    if off0 != 0 or off_data != links0 or label_off != links0 + dim * 4 or size_el != label_off + 8:
+        return False
+    if cur < len(keys) or max_el < cur or not (0 <= max_level <= MAX_LEVEL):
+        return False
+    if cur and entry >= cur:
+        return False
+    end0 = HEADER.size + cur * size_el
+    if len(data) < end0 + cur * 4:
+        return False
+    if cur:
+        level0 = np.frombuffer(data, np.uint8, cur * size_el, HEADER.size).reshape(cur, size_el)
+        n0 = level0[:, :4].copy().view(np.uint32)[:, 0] & 0xFFFF
+        if (n0 > max_m0).any():
+            return False
+        ids = level0[:, 4:links0].copy().view(np.uint32)
+        used = np.arange(max_m0)[None, :] < n0[:, None]
+        if (ids[used] >= cur).any():
+            return False
+        labels = level0[:, label_off:].copy().view(np.int64)[:, 0]
+        if len(np.unique(labels)) != cur or not np.isin(keys, labels).all():
+            return False
+    elif len(keys):
+        return False
+    return _upper_levels_ok(data, end0, cur, max_m, max_level)
+
+
+def _upper_levels_ok(data: bytes, pos: int, cur: int, max_m: int, max_level: int) -> bool:
+    """Every element's upper-level link lists fit the file, and point inside the graph."""
+    per_level = max_m * 4 + 4
+    view = memoryview(data)
+    for _ in range(cur):
+        if pos + 4 > len(data):
+            return False
+        size = int.from_bytes(view[pos : pos + 4], "little")
+        pos += 4
+        if not size:
+            continue
+        if size % per_level or size // per_level > max_level or pos + size > len(data):
+            return False
+        lists = np.frombuffer(data, np.uint32, size // 4, pos).reshape(-1, max_m + 1)
+        n = lists[:, 0] & 0xFFFF
+        if (n > max_m).any():
+            return False
+        used = np.arange(max_m)[None, :] < n[:, None]
+        if (lists[:, 1:][used] >= cur).any():
+            return False
+        pos += size
+    return pos == len(data)

@@ -13,7 +13,7 @@ import threading
 import time as _time
 import uuid
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, cast
 
 import numpy as np
 
@@ -341,10 +341,13 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
 
         Choosing reads the whole namespace, so once over the cap it evicts down to
         ``max_traces // EVICT_DIVISOR`` below it: the read happens once per that many adds, not on each."""
-        excess = self.store.count(ns) - self.config.max_traces
+        cap = self.config.max_traces
+        if cap is None:
+            return
+        excess = self.store.count(ns) - cap
         if excess <= 0:
             return
-        excess += self.config.max_traces // EVICT_DIVISOR
+        excess += cap // EVICT_DIVISOR
         traces = [t for t in self.store.iter_traces(ns) if t.episode != keep_episode]
         acts = base_levels(self.store.access_logs([t.id for t in traces]), self.clock(), self.config.decay)
         # Ties (same activation and time, e.g. a batch) go oldest-added first: by
@@ -522,7 +525,9 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
                     raise TraceNotFoundError(f"no trace with id {missing[0]!r} in namespace {ns!r}")
                 return self.store.delete(self._versions(ids, ns), ns)
             if episode is not None:
-                return self.store.delete_episode(check_namespace(namespace or "default"), check_label(episode, "episode"))
+                label = check_label(episode, "episode")
+                assert label is not None  # a given episode is never None
+                return self.store.delete_episode(check_namespace(namespace or "default"), label)
             if namespace is not None:
                 ns = check_namespace(namespace)
                 self._arts.pop(ns, None)
@@ -541,7 +546,7 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
         out = []
         for cat, traces in members.items():
             proto = art.prototypes_[cat] if cat < art.n_categories_ else traces[0].content
-            typical = max(traces, key=lambda t: float(t.content @ proto))
+            typical = max(traces, key=lambda t: float(cast(np.ndarray, t.content) @ proto))
             out.append(Category(cat, len(traces), typical.text, tuple(t.id for t in traces)))
         return sorted(out, key=lambda c: (-c.size, c.id))
 

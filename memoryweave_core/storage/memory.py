@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Iterator, Sequence
+from typing import Iterator, Sequence, cast
 
 import numpy as np
 
@@ -71,8 +71,8 @@ class MemoryStore(StoreBase):
                 space.matching.clear()
                 keys = np.arange(self._next_key, self._next_key + len(group))
                 self._next_key += len(group)
-                space.content.add(keys, np.stack([t.content for t in group]))
-                space.context.add(keys, np.stack([t.context for t in group]))
+                space.content.add(keys, np.stack([cast(np.ndarray, t.content) for t in group]))  # checked by vector_dim
+                space.context.add(keys, np.stack([cast(np.ndarray, t.context) for t in group]))
                 for key, t in zip(keys.tolist(), group):
                     space.traces[key] = t
                     space.keys[t.id] = key
@@ -149,7 +149,7 @@ class MemoryStore(StoreBase):
                 members = space.episodes.get(t.episode) if t.episode is not None else None
                 if members is not None and members.get(t.position) == key:
                     del members[t.position]
-                    if not members:
+                    if not members and t.episode is not None:
                         del space.episodes[t.episode]
                 del self._logs[tid], self._where[tid]
                 removed += 1
@@ -238,7 +238,7 @@ class MemoryStore(StoreBase):
         with self._lock:
             space = self._spaces.get(namespace)
             members = space.episodes.get(episode) if space else None
-            if not members:
+            if space is None or not members:
                 return []
             return [space.traces[members[p]] for p in range(max(start, 0), stop) if p in members]
 

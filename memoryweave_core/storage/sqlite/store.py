@@ -107,7 +107,13 @@ class SQLiteStore(StoreBase):
         self._caches = Caches(self._db, lambda: self.dim, cache_size, self._postings, self._indexes)
         self._matching = Matching(self._db)
         ref = weakref.ref(self)
-        self._atexit = lambda: (s := ref()) is not None and s.close()
+
+        def close_at_exit() -> None:
+            store = ref()
+            if store is not None:
+                store.close()
+
+        self._atexit = close_at_exit
         atexit.register(self._atexit)
 
     # -- plumbing --------------------------------------------------------------

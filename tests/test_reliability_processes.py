@@ -227,7 +227,7 @@ ids = [t.id for t in m.traces("live")]
 end, n = time.time() + seconds, 0
 while time.time() < end and n < 2000:
     ids += [t.id for t in m.add_many([f"fresh fact {n} {j} about apples" for j in range(10)], namespace="live")]
-    m.forget(ids[:10])
+    m.forget(ids[:10], namespace="live")
     del ids[:10]
     n += 1
 m.close()

@@ -104,7 +104,7 @@ class Retriever:
             return FeatureTable([], {})
         ctx = Context(
             pool, query, terms=terms, neighbour_radius=cfg.neighbour_radius, decay=cfg.decay,
-            lexical_stats=lambda t: self.store.lexical_stats(query.namespace, t), names_in=names_in,
+            lexical_stats=lambda t: self.store.lexical_stats(query.namespace, t),
             prototypes=prototypes,
         )
         raw: dict[str, np.ndarray] = {}

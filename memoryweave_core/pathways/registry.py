@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Sequence
 
 import numpy as np
 
 from ..errors import InvalidInputError
 from ..filters import Node
+from ..names import names_in
 from ..pool import Pool
 from .scale import NORMALISATIONS, Normalisation
 
@@ -69,7 +70,6 @@ class Context:
         neighbour_radius: int,
         decay: float,
         lexical_stats: Callable[[Sequence[str]], LexicalStats],
-        names_in: Callable[[str, Iterable[str]], set[str]],
         prototypes: np.ndarray | None = None,
     ) -> None:
         self.pool = pool
@@ -80,7 +80,6 @@ class Context:
         self.decay = decay
         self.prototypes = prototypes
         self._lexical_stats = lexical_stats
-        self._names_in = names_in  # passed in while the name matcher lives in retrieval.py
         self._values: dict[str, np.ndarray | None] = {}
         self._shared: dict[str, Any] = {}
 
@@ -109,7 +108,7 @@ class Context:
 
     def named_speakers(self) -> set[str]:
         """Lower-cased known speaker names that the query mentions."""
-        return self.shared("named", lambda: {n.lower() for n in self._names_in(self.query.text, self.query.names)})
+        return self.shared("named", lambda: {n.lower() for n in names_in(self.query.text, self.query.names)})
 
     @cached_property
     def episodes(self) -> np.ndarray:

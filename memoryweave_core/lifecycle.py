@@ -46,6 +46,14 @@ def expiry(expires_at: Any, ttl: Any, now: float) -> float | None:
     return None if expires_at is None else to_timestamp(expires_at)
 
 
+def delete_pairs(store: Any, found: Sequence[tuple[str, str]]) -> int:
+    """Delete ``(namespace, id)`` pairs (as ``Store.expired`` gives them), one call per namespace."""
+    by_ns: dict[str, list[str]] = {}
+    for ns, tid in found:
+        by_ns.setdefault(ns, []).append(tid)
+    return sum(store.delete(ids, ns) for ns, ids in by_ns.items())
+
+
 def live(mem: Any, at: float, include_superseded: bool) -> Live:
     """What a recall at ``at`` may see: expiry always by the memory's clock."""
     return Live(at=None if include_superseded else at, now=mem.clock())
@@ -134,18 +142,18 @@ class LifecycleMixin:
         when = expiry(expires_at, ttl, self.clock())
         ns = check_namespace(namespace or "default")
         with self._lock:
-            mine = [t.id for t in self.store.get([i for i in ids if is_storable_id(i)], ns)]
-            return self.store.set_expiry(mine, when) if mine else 0
+            mine = [i for i in ids if is_storable_id(i)]
+            return self.store.set_expiry(mine, when, ns) if mine else 0
 
     def prune(self: Any, *, namespace: str | None = None) -> int:
         """Delete every expired trace now (of one namespace, or all); returns how many."""
         removed = 0
         with self._lock:
             while True:
-                ids = self.store.expired(self.clock(), 1000, namespace)
-                if not ids:
+                found = self.store.expired(self.clock(), 1000, namespace)
+                if not found:
                     return removed
-                removed += self.store.delete(ids)
+                removed += delete_pairs(self.store, found)
 
     def count(self: Any, namespace: str | None = None) -> int:
         """Traces in one namespace (or all), current versions only: an update
@@ -155,10 +163,10 @@ class LifecycleMixin:
 
     def _purge(self: Any, limit: int) -> int:
         """Lazy expiry: delete at most ``limit`` expired traces (called by writes)."""
-        ids = self.store.expired(self.clock(), limit)
-        return self.store.delete(ids) if ids else 0
+        found = self.store.expired(self.clock(), limit)
+        return delete_pairs(self.store, found) if found else 0
 
-    def _versions(self: Any, ids: list[str], namespace: str | None) -> list[str]:
+    def _versions(self: Any, ids: list[str], namespace: str) -> list[str]:
         """``ids`` with the archived versions each one supersedes (for ``forget``)."""
         out = []
         for tid in ids:

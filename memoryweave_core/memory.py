@@ -162,7 +162,7 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
         dim = self.store.dim or self.encoder.dim
         given = None if embeddings is None else check_vectors(embeddings, dim, n=len(rows), what="embedding")
         with self._lock:
-            self._check_new_ids(rows)  # under the lock: check-then-write must be atomic
+            self._check_new_ids(ns, rows)  # under the lock: check-then-write must be atomic
             self._assign_episodes(ns, rows)
             previous = self._previous_turns(ns, rows)
             content, context = self.encoder.encode([(r["text"], r["speaker"]) for r in rows], previous, given)
@@ -252,16 +252,16 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
             "expires_at": expiry(item.get("expires_at"), item.get("ttl"), self.clock()),
         }
 
-    def _check_new_ids(self, rows: list[dict]) -> None:
+    def _check_new_ids(self, ns: str, rows: list[dict]) -> None:
         ids = [r["id"] for r in rows if r["id"] is not None]
         seen: set[str] = set()
         for tid in ids:
             if tid in seen:
                 raise InvalidInputError(f"the id {tid!r} appears more than once in one batch")
             seen.add(tid)
-        taken = self.store.get(ids) if ids else []  # ids are unique store-wide (a schema constraint)
-        if taken:  # the same words whichever namespace holds it: no hint of another namespace
-            raise InvalidInputError(f"the id {taken[0].id!r} cannot be used; give another id or none")
+        taken = self.store.get(ids, ns) if ids else []  # ids are unique per namespace (a schema constraint)
+        if taken:
+            raise InvalidInputError(f"the id {taken[0].id!r} already exists in namespace {ns!r}; give another id or none")
 
     def _assign_episodes(self, ns: str, rows: list[dict]) -> None:
         """Name an episode for rows without one, and give every row its position.
@@ -349,7 +349,9 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
             return
         excess += cap // EVICT_DIVISOR
         traces = [t for t in self.store.iter_traces(ns) if t.episode != keep_episode]
-        acts = base_levels(self.store.access_logs([t.id for t in traces]), self.clock(), self.config.decay)
+        logs = self.store.access_logs([t.id for t in traces], ns)
+        traces = [t for t in traces if t.id in logs]  # forgotten meanwhile by another process: skipped
+        acts = base_levels([logs[t.id] for t in traces], self.clock(), self.config.decay)
         # Ties (same activation and time, e.g. a batch) go oldest-added first: by
         # insertion order, never by id, which is random and would make the
         # survivors differ from one run of the same calls to the next.
@@ -425,7 +427,7 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
             found = [r for r in found if r.trace.id not in excluded][:k]
             found = [r for r in found if r.relevance >= floor]
             if record_access and found:
-                self.store.record_access([r.trace.id for r in found], now)
+                self.store.record_access([r.trace.id for r in found], now, ns)
         return RecallResult(found)
 
     def touch(self, ids: Sequence[str], *, at: Any = None, namespace: str = "default") -> None:
@@ -439,8 +441,8 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
         now = to_timestamp(at, default=self.clock())
         with self._lock:
             wanted = [i for i in ids if is_storable_id(i)]
-            mine = {t.id for t in self.store.get(wanted, ns)} if wanted else set()
-            self.store.record_access([i for i in wanted if i in mine], now)
+            if wanted:  # the store skips ids the namespace does not hold
+                self.store.record_access(wanted, now, ns)
 
     def traces(self, namespace: str | None = None) -> Iterator[Trace]:
         """Every trace of one namespace (or of all), oldest first."""
@@ -485,13 +487,12 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
 
     def activation(self, trace_id: str, at: Any = None, *, namespace: str = "default") -> float:
         """ACT-R base-level activation of one trace of ``namespace`` at ``at`` (default now)."""
-        self.get(trace_id, namespace=namespace)
+        ns = check_namespace(namespace)
         now = to_timestamp(at, default=self.clock())
-        try:  # forgotten since get() (by another thread or process): the store's bare KeyError
-            logs = self.store.access_logs([trace_id])
-        except KeyError:
-            raise TraceNotFoundError(f"no trace with id {trace_id!r}") from None
-        return float(base_levels(logs, now, self.config.decay)[0])
+        log = self.store.access_logs([trace_id], ns).get(trace_id) if is_storable_id(trace_id) else None
+        if log is None:  # never there, or forgotten by another thread or process: the store skips it
+            raise TraceNotFoundError(f"no trace with id {trace_id!r}")
+        return float(base_levels([log], now, self.config.decay)[0])
 
     # -- inspecting and forgetting ----------------------------------------------
     def get(self, trace_id: str, *, namespace: str = "default") -> Trace:

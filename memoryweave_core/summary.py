@@ -30,8 +30,7 @@ class _CategoryView(Protocol):
 
 
 class _AccessLogs(Protocol):
-    def access_logs(self, ids: Sequence[str]) -> list[AccessLog]: ...
-    def get(self, ids: Sequence[str], namespace: str | None = None) -> list[Trace]: ...
+    def access_logs(self, ids: Sequence[str], namespace: str) -> dict[str, AccessLog]: ...
 
 
 class Summarisable(Protocol):
@@ -96,17 +95,11 @@ def summarise(memory: Summarisable, namespace: str | None = None, top: int = 5) 
 def _traces_with_logs(memory: Summarisable, ns: str) -> tuple[list[Trace], list[AccessLog]]:
     """A namespace's traces and their access logs, read in two steps.  A trace
     forgotten in between (by another thread or process) is left out: the
-    store's ``access_logs`` raises KeyError for an id it no longer holds, so
-    the survivors are read again.  Each retry drops at least the id named, so
-    this ends."""
+    store's ``access_logs`` skips an id it no longer holds."""
     traces = list(memory.traces(ns))
-    while traces:
-        try:
-            return traces, memory.store.access_logs([t.id for t in traces])
-        except KeyError:
-            alive = {t.id for t in memory.store.get([t.id for t in traces], ns)}
-            traces = [t for t in traces if t.id in alive]
-    return [], []
+    logs = memory.store.access_logs([t.id for t in traces], ns) if traces else {}
+    traces = [t for t in traces if t.id in logs]
+    return traces, [logs[t.id] for t in traces]
 
 
 def summary_html(info: dict[str, Any]) -> str:

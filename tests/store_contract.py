@@ -108,7 +108,7 @@ class StoreContract:
         ts = traces(rng)
         store.add(ts)
         assert store.dim == DIM
-        got = store.get([ts[3].id, "nope", ts[0].id])
+        got = store.get([ts[3].id, "nope", ts[0].id], "default")
         assert [t.id for t in got] == [ts[3].id, ts[0].id]
         for a, b in zip(got, [ts[3], ts[0]]):
             assert a.to_dict() == b.to_dict()
@@ -220,7 +220,7 @@ class StoreContract:
         loner = traces(rng, TEXTS[:1], episode=None)[0]
         store.add(ts + [loner])
         store.add(traces(rng, namespace="other", episode="e"))
-        store.record_access([ts[1].id], 5000.0)
+        store.record_access([ts[1].id], 5000.0, "default")
         asked = [ts[5].id, "unknown", ts[1].id, ts[5].id, loner.id]
         pool = store.pool("default", ids=asked, radius=1)
         want = [ts[5], ts[1], loner, ts[0], ts[2], ts[4]]  # as asked, each once, then the neighbours by episode and position
@@ -232,7 +232,8 @@ class StoreContract:
         assert [list(tok) for tok in pool.tokens] == [tokenize(t.text) for t in want]
         np.testing.assert_allclose(pool.content, np.stack([t.content for t in want]), rtol=1e-6)
         np.testing.assert_allclose(pool.context, np.stack([t.context for t in want]), rtol=1e-6)
-        columns = log_columns(store.access_logs([t.id for t in want]))
+        logs = store.access_logs([t.id for t in want], "default")
+        columns = log_columns([logs[t.id] for t in want])
         for got, expected in zip((pool.first_access, pool.access_count, pool.recent_access), columns):
             np.testing.assert_array_equal(got, expected)
         assert pool.access_count.tolist() == [1, 2, 1, 1, 1, 1]
@@ -309,17 +310,32 @@ class StoreContract:
         rng = np.random.default_rng(5)
         ts = traces(rng)
         store.add(ts)
-        log = store.access_logs([ts[0].id])[0]
+        log = store.access_logs([ts[0].id], "default")[ts[0].id]
         assert (log.first, log.count, log.recent) == (ts[0].time, 1, [])
-        store.record_access([ts[0].id, ts[1].id, ts[0].id], 5000.0)
-        store.record_access([ts[0].id, "unknown"], 6000.0)
-        a, b = store.access_logs([ts[0].id, ts[1].id])
+        store.record_access([ts[0].id, ts[1].id, ts[0].id], 5000.0, "default")
+        store.record_access([ts[0].id, "unknown"], 6000.0, "default")
+        store.record_access([ts[0].id], 6500.0, "other")  # another namespace: nothing there
+        logs = store.access_logs([ts[0].id, ts[1].id], "default")
+        a, b = logs[ts[0].id], logs[ts[1].id]
         assert (a.count, a.recent) == (4, [5000.0, 5000.0, 6000.0])
         assert (b.count, b.recent) == (2, [5000.0])
         for i in range(20):
-            store.record_access([ts[2].id], 7000.0 + i)
-        c = store.access_logs([ts[2].id])[0]
+            store.record_access([ts[2].id], 7000.0 + i, "default")
+        c = store.access_logs([ts[2].id], "default")[ts[2].id]
         assert c.count == 21 and c.recent == [7000.0 + i for i in range(12, 20)]
+
+    def test_access_logs_skip_ids_the_namespace_does_not_hold(self, store):
+        """An id never stored, forgotten meanwhile (another thread or process) or
+        of another namespace is skipped, as ``get`` skips it: never a KeyError."""
+        rng = np.random.default_rng(5)
+        ts = traces(rng)
+        store.add(ts)
+        store.add(traces(rng, namespace="other"))
+        store.delete([ts[1].id], "default")
+        logs = store.access_logs([ts[0].id, ts[1].id, "never", ts[2].id, ts[0].id], "default")
+        assert set(logs) == {ts[0].id, ts[2].id} and logs[ts[2].id].count == 1
+        assert store.access_logs([ts[0].id], "other") == {} and store.access_logs([ts[0].id], "nobody") == {}
+        assert store.access_logs([], "default") == {}
 
 
     def test_state_roundtrip(self, store):
@@ -346,9 +362,9 @@ class StoreContract:
         store.add(other)
         victim = ts[7]
         assert store.delete([victim.id], namespace="other") == 0
-        assert store.delete([victim.id, "unknown"]) == 1
-        assert store.delete([victim.id]) == 0
-        assert store.get([victim.id]) == []
+        assert store.delete([victim.id, "unknown"], "default") == 1
+        assert store.delete([victim.id], "default") == 0
+        assert store.get([victim.id], "default") == []
         assert store.count("default") == len(ts) - 1
         for field in ("content", "context"):
             assert victim.id not in {i for i, _ in store.nearest("default", field, getattr(victim, field), 100)}
@@ -382,7 +398,7 @@ class StoreContract:
         good = traces(rng, ["fine"], start=10)[0]
         with pytest.raises(DimensionMismatchError):
             store.add([good, bad])
-        assert store.get([good.id, "x"]) == []  # nothing of the rejected batch was written
+        assert store.get([good.id, "x"], "default") == []  # nothing of the rejected batch was written
         assert store.count() == len(TEXTS)
 
 
@@ -411,15 +427,15 @@ class StoreContract:
         rng = np.random.default_rng(21)
         ts = traces(rng, episode="e")
         store.add(ts)
-        store.record_access([ts[1].id], 1500.0)
-        log = store.access_logs([ts[1].id])[0]
+        store.record_access([ts[1].id], 1500.0, "default")
+        log = store.access_logs([ts[1].id], "default")[ts[1].id]
         new = replace(ts[1], text="Melanie painted a sunset", time=2000.0, version=2, supersedes=ts[1].id + "@v1",
                       content=unit(rng)[0], context=unit(rng)[0])
         store.supersede(ts[1].id, ts[1].id + "@v1", 2000.0, new)
-        cur, old = store.get([ts[1].id, ts[1].id + "@v1"])
+        cur, old = store.get([ts[1].id, ts[1].id + "@v1"], "default")
         assert (cur.text, cur.version, cur.supersedes, cur.superseded_at) == ("Melanie painted a sunset", 2, ts[1].id + "@v1", None)
         assert (old.text, old.version, old.superseded_at) == (ts[1].text, 1, 2000.0)
-        assert store.access_logs([old.id]) == [log]  # the log follows the archived version
+        assert store.access_logs([old.id], "default") == {old.id: log}  # the log follows the archived version
         assert store.count("default") == len(ts) + 1
         with pytest.raises(InvalidInputError):  # an archived id is taken
             store.supersede(ts[2].id, ts[1].id + "@v1", 2000.0, replace(ts[2], version=2))
@@ -451,7 +467,7 @@ class StoreContract:
         past = Live(at=1800.0, now=1600.0)  # before the update: the old version, not the new
         assert old.id in store.hidden("default", past) and old.id + "@v1" not in store.hidden("default", past)
         assert store.hidden("default", Live(at=None, now=1000.0)) == set()
-        assert sorted(store.expired(1600.0, 100)) == sorted(ts[i].id for i in near)
+        assert sorted(store.expired(1600.0, 100)) == sorted(("default", ts[i].id) for i in near)
         assert len(store.expired(1600.0, 3)) == 3 and store.expired(1400.0, 100) == []
         assert store.expired(1600.0, 100, "other") == []
 
@@ -459,8 +475,57 @@ class StoreContract:
         rng = np.random.default_rng(23)
         ts = traces(rng)
         store.add(ts)
-        assert store.set_expiry([ts[0].id, ts[1].id, "nope"], 1500.0) == 2
-        assert [t.expires_at for t in store.get([ts[0].id, ts[2].id])] == [1500.0, None]
-        assert sorted(store.expired(2000.0, 10)) == sorted([ts[0].id, ts[1].id])
-        assert store.set_expiry([ts[0].id], None) == 1 and store.expired(2000.0, 10) == [ts[1].id]
-        assert store.get([ts[0].id])[0].text == ts[0].text  # nothing else changed
+        assert store.set_expiry([ts[0].id, ts[1].id, "nope"], 1500.0, "default") == 2
+        assert store.set_expiry([ts[2].id], 1500.0, "other") == 0  # not there: nothing changes
+        assert [t.expires_at for t in store.get([ts[0].id, ts[2].id], "default")] == [1500.0, None]
+        assert sorted(store.expired(2000.0, 10)) == sorted([("default", ts[0].id), ("default", ts[1].id)])
+        assert store.set_expiry([ts[0].id], None, "default") == 1 and store.expired(2000.0, 10) == [("default", ts[1].id)]
+        assert store.get([ts[0].id], "default")[0].text == ts[0].text  # nothing else changed
+
+    # -- ids are unique per namespace ---------------------------------------------------
+    def test_the_same_id_lives_in_two_namespaces_independently(self, store):
+        """Two namespaces hold the same id: every call that takes ids reads,
+        changes and deletes the trace of its own namespace only."""
+        from dataclasses import replace
+
+        rng = np.random.default_rng(31)
+        a = [replace(t, id=f"t{i}") for i, t in enumerate(traces(rng, namespace="alice"))]
+        b = [replace(t, id=f"t{i}") for i, t in enumerate(traces(rng, TEXTS[::-1], namespace="bob"))]
+        store.add(a)
+        store.add(b)  # the same ids, another namespace: no conflict
+        assert store.count("alice") == store.count("bob") == len(TEXTS) and store.count() == 2 * len(TEXTS)
+        for ns, mine in (("alice", a), ("bob", b)):
+            assert [t.text for t in store.get(["t0", "t3"], ns)] == [mine[0].text, mine[3].text]
+            assert {t.namespace for t in store.get([t.id for t in mine], ns)} == {ns}
+        store.record_access(["t1", "t1"], 5000.0, "alice")
+        assert store.access_logs(["t1"], "alice")["t1"].count == 3 and store.access_logs(["t1"], "bob")["t1"].count == 1
+        assert store.set_expiry(["t2"], 1500.0, "bob") == 1
+        assert store.get(["t2"], "alice")[0].expires_at is None and store.get(["t2"], "bob")[0].expires_at == 1500.0
+        assert store.expired(2000.0, 10) == [("bob", "t2")]
+        new = replace(a[4], text="Caroline finished the picture of Luna", time=2000.0, version=2, supersedes="t4@v1")
+        store.supersede("t4", "t4@v1", 2000.0, new)  # versions are per namespace too
+        assert [t.text for t in store.get(["t4", "t4@v1"], "alice")] == [new.text, a[4].text]
+        assert store.get(["t4@v1"], "bob") == [] and store.get(["t4"], "bob")[0].text == b[4].text
+        assert store.delete(["t0", "t4@v1"], "bob") == 1
+        assert [t.id for t in store.get(["t0", "t4@v1"], "alice")] == ["t0", "t4@v1"]
+        assert [i for i, _ in store.nearest("alice", "content", a[0].content, 1)] == ["t0"]
+        assert "t0" not in {i for i, _ in store.nearest("bob", "content", a[0].content, 10)}
+        pool = store.pool("bob", ids=["t1", "t3"])
+        np.testing.assert_allclose(pool.content, np.stack([b[1].content, b[3].content]), rtol=1e-6)
+        assert pool.access_count.tolist() == [1, 1]  # alice's accesses of t1 are hers
+        assert store.delete_namespace("alice") == len(TEXTS) + 1
+        assert [t.text for t in store.get(["t1", "t2"], "bob")] == [b[1].text, b[2].text]
+
+    def test_an_id_twice_in_one_namespace_is_refused_before_anything_is_written(self, store):
+        from dataclasses import replace
+
+        rng = np.random.default_rng(32)
+        ts = [replace(t, id=f"t{i}") for i, t in enumerate(traces(rng))]
+        store.add(ts[:3])
+        for batch in ([*ts[3:], replace(ts[0], position=9)], [ts[3], replace(ts[3], position=9)]):
+            with pytest.raises(InvalidInputError):
+                store.add(batch)
+            assert store.count("default") == 3 and store.get(["t3", "t4"], "default") == []
+        with pytest.raises(InvalidInputError):
+            store.supersede("t1", "t2", 2000.0, replace(ts[1], version=2))  # an id the namespace holds
+        assert [t.version for t in store.get(["t1", "t2"], "default")] == [1, 1]

@@ -548,7 +548,7 @@ def test_export_filters_by_namespace_and_refuses_unknown_ones(cli, tmp_path):
 def test_import_refuses_an_id_already_in_the_store_naming_the_line(cli, tmp_path):
     path = _write_jsonl(tmp_path / "in.jsonl", _conversation_rows())
     cli("import", str(path), "--quiet")
-    cli.fails("import", str(path), match="in.jsonl:3: the id 'my-own-id' cannot be used")
+    cli.fails("import", str(path), match="in.jsonl:3: the id 'my-own-id' already exists in namespace 'default'")
     assert cli.json("inspect")["traces"] == 6  # nothing of the second import was written
 
 
@@ -559,7 +559,7 @@ _BAD_LINE_100 = [
     ({"text": "NUL \u0000 inside"}, "contains a NUL"),
     ({"text": "lone \ud800 surrogate"}, "lone surrogate"),
     ({"text": "long speaker", "speaker": "x" * 600}, "speaker must be"),
-    ({"text": "duplicate", "id": "id-7"}, "turns.jsonl:100: the id 'id-7' is used again (first at /"),
+    ({"text": "duplicate", "id": "id-7"}, "turns.jsonl:100: the id 'id-7' is used again in namespace 'default' (first at /"),
     ({"text": "bad metadata", "metadata": {"k": "NUL \u0000"}}, "metadata string"),
 ]
 

@@ -105,7 +105,7 @@ def test_activation_breaks_ties_toward_recent_use(memory, clock):
     b = memory.add("meeting notes about the budget", episode="b")
     clock.advance(3600)
     for _ in range(5):
-        memory.store.record_access([b.id], clock.now)
+        memory.store.record_access([b.id], clock.now, "default")
     clock.advance(60)
     top = memory.recall("budget meeting notes", k=1, record_access=False)[0]
     assert top.trace.id == b.id and top.features["activation"] > 0
@@ -221,7 +221,7 @@ def test_max_traces_evicts_lowest_activation_outside_current_episode(embedder, c
     clock.advance(10)
     used = m.add("important used fact", episode="e1")
     for _ in range(3):
-        m.store.record_access([used.id], clock.now)
+        m.store.record_access([used.id], clock.now, "default")
     clock.advance(10)
     m.add("new one", episode="e2")
     m.add("new two", episode="e2")

@@ -109,7 +109,7 @@ def test_what_reaches_the_prompt_is_counted_as_used_in_its_own_namespace():
 
     weave = MemoryWeave(embedder=HashingEmbedder(64))
     fact = weave.add("My locker combination is 4-8-15", speaker="user", namespace="alice")
-    before = weave.store.access_logs([fact.id])[0].count
+    before = weave.store.access_logs([fact.id], "alice")[fact.id].count
     chat = MemoryWeaveMemory(memory=weave, namespace="alice", recent_turns=0, min_relevance=None)
     chat.load_memory_variables({"input": "What is my locker combination?"})
-    assert weave.store.access_logs([fact.id])[0].count == before + 1  # touched in "alice", not "default"
+    assert weave.store.access_logs([fact.id], "alice")[fact.id].count == before + 1  # touched in "alice", not "default"

@@ -288,7 +288,7 @@ def memory() -> Iterator[MemoryWeave]:
 
 
 async def test_read_only_exposes_recall_and_listing_and_writes_nothing(memory: MemoryWeave) -> None:
-    before = memory.store.access_logs([t.id for t in memory.traces("ana")])
+    before = memory.store.access_logs([t.id for t in memory.traces("ana")], "ana")
     async with _inproc(memory, namespace="ana", read_only=True) as client:
         assert {t.name for t in (await client.list_tools()).tools} == {"recall", "list_recent"}
         assert all(t.annotations.read_only_hint for t in (await client.list_tools()).tools)
@@ -296,7 +296,7 @@ async def test_read_only_exposes_recall_and_listing_and_writes_nothing(memory: M
         assert [h["text"] for h in hits] == ["Ana's cat is called Luna"]
         assert (await client.call_tool("remember", {"text": "sneaky"})).is_error
     assert memory.count() == 2
-    assert memory.store.access_logs([t.id for t in memory.traces("ana")]) == before
+    assert memory.store.access_logs([t.id for t in memory.traces("ana")], "ana") == before
 
 
 async def test_one_namespace_unless_the_server_allows_a_choice(memory: MemoryWeave) -> None:

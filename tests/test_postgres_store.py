@@ -71,7 +71,7 @@ def test_two_processes_adding_and_recalling_lose_nothing(dsn, schema):
         assert store.count("shared") == 2 * n
         assert {t.id for t in store.iter_traces("shared")} == set(all_ids)
         # every recall of both processes was recorded: total accesses = creations + recalled hits
-        logs = store.access_logs(all_ids)
+        logs = store.access_logs(all_ids, "shared").values()
         assert sum(log.count for log in logs) == 2 * n + sum(r for _, _, r in results)
         for tag, _ids, _ in results:
             assert [t.position for t in store.episode_traces("shared", f"{tag}-ep", 0, n)] == list(range(n))
@@ -207,8 +207,8 @@ def test_version_1_schema_keeps_its_access_logs(dsn, schema):
     store = pg.PostgresStore(dsn, schema=schema)
     mem = MemoryWeave(store=store, embedder=HashingEmbedder(dim=16))
     ids = [t.id for t in mem.add_many(["a cat", "a dog", "a bird"])]
-    store.record_access([ids[0], ids[0], ids[1]], 1_700_000_000.0)
-    before = store.access_logs(ids)
+    store.record_access([ids[0], ids[0], ids[1]], 1_700_000_000.0, "default")
+    before = store.access_logs(ids, "default")
     # back to the version 1 layout
     s = f'"{schema}"'
     for sql in (
@@ -227,10 +227,10 @@ def test_version_1_schema_keeps_its_access_logs(dsn, schema):
     mem.close()
     again = pg.PostgresStore(dsn, schema=schema)
     assert again._meta("schema_version") == str(pg.SCHEMA_VERSION)
-    assert again.access_logs(ids) == before
-    assert before[0].count == 3 and before[2].count == 1
-    again.record_access([ids[2]], 1_700_000_100.0)
-    assert again.access_logs([ids[2]])[0].recent == [1_700_000_100.0]
+    assert again.access_logs(ids, "default") == before
+    assert before[ids[0]].count == 3 and before[ids[2]].count == 1
+    again.record_access([ids[2]], 1_700_000_100.0, "default")
+    assert again.access_logs([ids[2]], "default")[ids[2]].recent == [1_700_000_100.0]
     again.close()
 
 

@@ -89,12 +89,12 @@ def test_neighbours_respect_the_filter(store):
 def test_refused_filter_raises_before_anything(store):
     m = _memory(store)
     m.add("a memory", metadata={"x": 1})
-    before = m.store.access_logs([t.id for t in m.traces()])
+    before = list(m.store.access_logs([t.id for t in m.traces()], "default").values())
     for bad, err in (({"x": {"$regex": "a"}}, UnsupportedFilterError), ({"$or": "x"}, InvalidFilterError),
                      ("x", InvalidFilterError)):
         with pytest.raises(err):
             m.recall("memory", filter=bad)
-    assert [log.count for log in m.store.access_logs([t.id for t in m.traces()])] == [log.count for log in before]
+    assert [log.count for log in list(m.store.access_logs([t.id for t in m.traces()], "default").values())] == [log.count for log in before]
     assert isinstance(InvalidFilterError("x"), ValueError)
 
 

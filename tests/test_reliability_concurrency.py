@@ -111,7 +111,7 @@ def test_eight_threads_mixing_adds_and_recalls(store):
     for t in traces:
         assert t.content is not None and t.context is not None and len(t.content) == len(t.context) == DIM
         assert t.text and t.namespace == ns
-    assert len(m.store.access_logs(expected)) == len(expected)
+    assert len(m.store.access_logs(expected, ns)) == len(expected)
     # positions inside each episode are unique (the writers were serialised)
     pos = Counter((t.episode, t.position) for t in traces)
     assert max(pos.values()) == 1, [k for k, v in pos.items() if v > 1][:5]

@@ -125,8 +125,9 @@ def _check_store(path: str, confirmed: dict[str, list[str]]) -> None:
         assert set(per_batch.values()) == {BATCH}, {b: n for b, n in per_batch.items() if n != BATCH}
         assert set(confirmed) <= set(per_batch)
         # no partial trace
-        logs = m.store.access_logs(ids)
-        assert len(logs) == len(ids)
+        by_id = m.store.access_logs(ids, "bulk")
+        assert len(by_id) == len(ids)
+        logs = [by_id[t.id] for t in traces]
         for t, log in zip(traces, logs):
             assert t.text.startswith(f"document {t.metadata['batch']} item {t.metadata['j']} ")
             assert t.episode == t.metadata["batch"] and t.position == t.metadata["j"]

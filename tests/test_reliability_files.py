@@ -149,7 +149,7 @@ def _use_fully(path: Path) -> None:
     with MemoryWeave(str(path), embedder=HashingEmbedder(DIM)) as m:
         len(m)
         for t in m.store.iter_traces():
-            m.store.access_logs([t.id])
+            m.store.access_logs([t.id], t.namespace)
         m.categories("ns")
         m.recall("alpha beta note 3", k=5, namespace="ns")
         t = m.add("a new memory after opening", namespace="ns")

@@ -375,7 +375,7 @@ def test_any_labels(memory):
     @given(speaker=LABELS, episode=LABELS, namespace=LABELS, tid=LABELS)
     def prop(speaker, episode, namespace, tid):
         ok = label_ok(speaker) and label_ok(episode) and label_ok(namespace, allow_none=False) and label_ok(tid)
-        taken = tid is not None and label_ok(tid) and bool(memory.store.get([str(tid)]))
+        taken = tid is not None and label_ok(tid) and label_ok(namespace, allow_none=False) and bool(memory.store.get([str(tid)], str(namespace)))
         call = lambda: memory.add_many(  # noqa: E731
             [{"text": "labelled memo", "speaker": speaker, "episode": episode, "id": tid}], namespace=namespace
         )

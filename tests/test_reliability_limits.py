@@ -252,10 +252,14 @@ class ForgetsAfterReading(MemoryStore):
         self._forget_all()
         return iter(traces)
 
-    def get(self, ids, namespace=None):
+    def get(self, ids, namespace):
         found = super().get(ids, namespace)
         self._forget_all()
         return found
+
+    def access_logs(self, ids, namespace):
+        self._forget_all()  # gone just before the logs are read
+        return super().access_logs(ids, namespace)
 
 
 def test_summary_and_activation_of_traces_forgotten_meanwhile():

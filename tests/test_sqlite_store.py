@@ -61,14 +61,14 @@ def test_reopen_gives_same_recall(tmp_path, clock, extra):
     assert mem.recall("Luna", k=1, at=1_700_000_000)  # recorded access must persist too
     before = snapshot(mem)
     cats = [(c.id, c.size, c.label) for c in mem.categories()]
-    logs = mem.store.access_logs([t.id for t in mem])
+    logs = {ns: mem.store.access_logs([t.id for t in mem.traces(ns)], ns) for ns in mem.namespaces()}
     mem.close()
     if extra:
         assert glob.glob(str(path) + ".content.*.hnsw")
     again = open_mem(path, clock, **kw)
     assert snapshot(again) == before
     assert [(c.id, c.size, c.label) for c in again.categories()] == cats
-    assert again.store.access_logs([t.id for t in again]) == logs
+    assert {ns: again.store.access_logs([t.id for t in again.traces(ns)], ns) for ns in again.namespaces()} == logs
     assert again.count() == len(TURNS) * 2 + extra + 1 and again.namespaces() == ["default", "pets"]
     again.close()
     with MemoryWeave(path, embedder=HashingEmbedder(dim=64), clock=clock) as default:  # the path= route
@@ -247,8 +247,8 @@ def test_version_1_files_keep_only_used_access_logs_after_migration(tmp_path, cl
     path = str(tmp_path / "v1.db")
     mem = MemoryWeave(embedder=HashingEmbedder(dim=64), path=path, clock=clock)
     ids = [mem.add(f"note {i} about the lake", episode="e").id for i in range(6)]
-    mem.store.record_access([ids[2]], 1_700_000_000.0)
-    logs = mem.store.access_logs(ids)
+    mem.store.record_access([ids[2]], 1_700_000_000.0, "default")
+    logs = mem.store.access_logs(ids, "default")
     mem.close()
     conn = sqlite3.connect(path)
     conn.execute(
@@ -265,7 +265,7 @@ def test_version_1_files_keep_only_used_access_logs_after_migration(tmp_path, cl
     conn.close()
     store = SQLiteStore(path)
     assert store._db.sql("SELECT count(*) FROM access")[0][0] == 1
-    assert store.access_logs(ids) == logs
+    assert store.access_logs(ids, "default") == logs
     store.close()
 
 
@@ -358,15 +358,14 @@ def test_cached_access_logs_follow_another_connection(tmp_path, clock):
     fill(a)
     b = open_mem(path, clock)
     tid = next(iter(a)).id
-    assert b.store.access_logs([tid])[0].count == 1  # now cached in b
-    a.store.record_access([tid, tid], 1_700_000_000.0)
-    assert b.store.access_logs([tid])[0].count == 3
-    b.store.record_access([tid], 1_700_000_100.0)
-    assert a.store.access_logs([tid])[0].count == 4
-    assert a.store.access_logs([tid])[0].recent == [1_700_000_000.0, 1_700_000_000.0, 1_700_000_100.0]
+    assert b.store.access_logs([tid], "default")[tid].count == 1  # now cached in b
+    a.store.record_access([tid, tid], 1_700_000_000.0, "default")
+    assert b.store.access_logs([tid], "default")[tid].count == 3
+    b.store.record_access([tid], 1_700_000_100.0, "default")
+    assert a.store.access_logs([tid], "default")[tid].count == 4
+    assert a.store.access_logs([tid], "default")[tid].recent == [1_700_000_000.0, 1_700_000_000.0, 1_700_000_100.0]
     a.forget(tid)
-    with pytest.raises(KeyError):
-        b.store.access_logs([tid])
+    assert b.store.access_logs([tid], "default") == {}  # forgotten by another connection: skipped
     a.close()
     b.close()
 
@@ -386,14 +385,14 @@ def test_damaged_rows_are_corrupt_store_errors(tmp_path, clock):
     store = SQLiteStore(path)
     for call in (
         lambda: store.pool("default", ids=[ids[0]]),  # tokens
-        lambda: store.get([ids[1]]),  # content vector
+        lambda: store.get([ids[1]], "default"),  # content vector
         lambda: store.pool("default", ids=[ids[1]]),
-        lambda: store.access_logs([ids[2]]),
+        lambda: store.access_logs([ids[2]], "default"),
         lambda: store.pool("default", ids=[ids[2]]),
     ):
         with pytest.raises(CorruptStoreError):
             call()
-    assert [t.id for t in store.get([ids[3]])] == [ids[3]]
+    assert [t.id for t in store.get([ids[3]], "default")] == [ids[3]]
     store.close()
 
 
@@ -448,7 +447,8 @@ def test_lexical_matches_the_in_memory_bm25_through_adds_and_deletes(tmp_path, m
     sql.add(batch), mem.add(batch)
     same()
     gone = [f"t{i}" for i in range(0, 300, 3)]
-    sql.delete(gone), mem.delete(gone)
+    for ns in ("default", "other"):
+        sql.delete(gone, ns), mem.delete(gone, ns)
     same()
     batch = traces(300, 400)
     other.add(batch), mem.add(batch)  # another connection's write: our cache is dropped

@@ -84,9 +84,10 @@ def _check_against_store(memory: MemoryWeave, batches: list[Batch]) -> None:
         for where, item in zip(batch.wheres, batch.items, strict=True):
             if item.get("id") is None:
                 continue
-            if not memory.store.get([item["id"]]):  # ids are unique store-wide
+            if not memory.store.get([item["id"]], batch.namespace):  # ids are unique per namespace
                 continue
-            raise UsageError(f"{where}: the id {item['id']!r} cannot be used; give another id or none")
+            raise UsageError(f"{where}: the id {item['id']!r} already exists in namespace {batch.namespace!r};"
+                             " give another id or none")
         if batch.embeddings and len(batch.embeddings[0]) != dim:
             raise DimensionMismatchError(f"{batch.wheres[0]}: the embedding has dimension "
                                          f"{len(batch.embeddings[0])}, this store's is {dim}")

@@ -85,15 +85,17 @@ def _add(batches: dict[str, Batch], ns: str, where: str, item: dict[str, Any]) -
 
 
 def _check_ids(batches: Iterable[Batch]) -> None:
-    """Ids are unique across the whole file (the second use names both lines)."""
-    seen: dict[str, str] = {}
+    """Ids are unique within each namespace of the file, as in a store (the
+    second use names both lines); two namespaces may use the same id."""
     for batch in batches:
+        seen: dict[str, str] = {}
         for where, item in zip(batch.wheres, batch.items, strict=True):
             tid = item.get("id")
             if tid is None:
                 continue
             if tid in seen:
-                raise UsageError(f"{where}: the id {tid!r} is used again (first at {seen[tid]})")
+                raise UsageError(f"{where}: the id {tid!r} is used again in namespace {batch.namespace!r}"
+                                 f" (first at {seen[tid]})")
             seen[tid] = where
 
 

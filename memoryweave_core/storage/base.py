@@ -11,7 +11,9 @@ these searches, never to their results, so a selective filter still finds
 candidates into a ranking (features, fusion, explanations) lives in the
 engine, once, so every backend ranks the same way.  Every method that takes a
 namespace applies it inside the query: no backend ever returns a trace of
-another namespace.
+another namespace.  A trace id is unique within its namespace: the same id
+may name different traces of two namespaces, so every call that takes ids
+takes the namespace they belong to.
 """
 
 from __future__ import annotations
@@ -98,11 +100,12 @@ class Store(Protocol):
         """:meth:`add`, and :meth:`save_state` of the traces' one namespace for
         each ``key: state``; a backend that can commits them together."""
 
-    def get(self, ids: Sequence[str], namespace: str | None = None) -> list[Trace]:
-        """Traces by id in the given order; unknown ids (or other namespaces) are skipped."""
+    def get(self, ids: Sequence[str], namespace: str) -> list[Trace]:
+        """The namespace's traces by id in the given order; ids unknown there are skipped."""
 
-    def delete(self, ids: Sequence[str], namespace: str | None = None) -> int:
-        """Delete traces with their vectors, index entries and access logs; returns how many."""
+    def delete(self, ids: Sequence[str], namespace: str) -> int:
+        """Delete the namespace's traces with these ids, with their vectors, index
+        entries and access logs; returns how many (ids unknown there are skipped)."""
 
     def delete_episode(self, namespace: str, episode: str) -> int: ...
 
@@ -138,16 +141,17 @@ class Store(Protocol):
         not yet current, or expired): few, found through an index."""
 
     def supersede(self, old_id: str, archived_id: str, when: float, new: Trace) -> None:
-        """In one transaction: the trace ``old_id`` is kept as ``archived_id``
-        with ``superseded_at = when`` (its access log follows it), and ``new``
-        (whose id is ``old_id``) is added."""
+        """In one transaction: the trace ``old_id`` of ``new.namespace`` is kept
+        as ``archived_id`` with ``superseded_at = when`` (its access log follows
+        it), and ``new`` (whose id is ``old_id``) is added."""
 
-    def expired(self, now: float, limit: int, namespace: str | None = None) -> list[str]:
-        """Up to ``limit`` ids of traces whose ``expires_at <= now``."""
+    def expired(self, now: float, limit: int, namespace: str | None = None) -> list[tuple[str, str]]:
+        """Up to ``limit`` ``(namespace, id)`` pairs of traces whose ``expires_at <= now``
+        (of one namespace, or of all: ids alone would be ambiguous across namespaces)."""
 
-    def set_expiry(self, ids: Sequence[str], expires_at: float | None) -> int:
-        """Give these traces a new expiry (None: never); returns how many exist.
-        Expiry is a lifecycle field, not content: it changes in place."""
+    def set_expiry(self, ids: Sequence[str], expires_at: float | None, namespace: str) -> int:
+        """Give these traces of the namespace a new expiry (None: never); returns how
+        many exist there.  Expiry is a lifecycle field, not content: it changes in place."""
 
     def episode_length(self, namespace: str, episode: str) -> int:
         """One past the largest position in the episode (0 when it is new)."""
@@ -155,9 +159,15 @@ class Store(Protocol):
     def last_trace(self, namespace: str) -> Trace | None:
         """The most recently added trace of the namespace."""
 
-    def access_logs(self, ids: Sequence[str]) -> list[AccessLog]: ...
+    def access_logs(self, ids: Sequence[str], namespace: str) -> dict[str, AccessLog]:
+        """The access logs of the namespace's traces with these ids, by id.  An id
+        the namespace does not hold (never did, or forgotten meanwhile by another
+        thread or process) is skipped, as :meth:`get` skips it: a caller that
+        read ids a moment ago gets the logs of those still there, never an error."""
 
-    def record_access(self, ids: Sequence[str], when: float) -> None: ...
+    def record_access(self, ids: Sequence[str], when: float, namespace: str) -> None:
+        """Count one access at ``when`` per listed id of the namespace (an id listed
+        twice, twice); ids the namespace does not hold are skipped."""
 
     def load_state(self, namespace: str, key: str) -> dict | None:
         """Engine state kept beside the traces (ART prototypes), JSON-safe plus arrays."""
@@ -189,10 +199,10 @@ class StoreBase(ABC):
             self.save_state(namespace, key, state)
 
     @abstractmethod
-    def get(self, ids: Sequence[str], namespace: str | None = None) -> list[Trace]: ...
+    def get(self, ids: Sequence[str], namespace: str) -> list[Trace]: ...
 
     @abstractmethod
-    def delete(self, ids: Sequence[str], namespace: str | None = None) -> int: ...
+    def delete(self, ids: Sequence[str], namespace: str) -> int: ...
 
     @abstractmethod
     def count(self, namespace: str | None = None) -> int: ...
@@ -235,10 +245,10 @@ class StoreBase(ABC):
     def last_trace(self, namespace: str) -> Trace | None: ...
 
     @abstractmethod
-    def access_logs(self, ids: Sequence[str]) -> list[AccessLog]: ...
+    def access_logs(self, ids: Sequence[str], namespace: str) -> dict[str, AccessLog]: ...
 
     @abstractmethod
-    def record_access(self, ids: Sequence[str], when: float) -> None: ...
+    def record_access(self, ids: Sequence[str], when: float, namespace: str) -> None: ...
 
     @abstractmethod
     def load_state(self, namespace: str, key: str) -> dict | None: ...
@@ -261,10 +271,10 @@ class StoreBase(ABC):
     def supersede(self, old_id: str, archived_id: str, when: float, new: Trace) -> None: ...
 
     @abstractmethod
-    def expired(self, now: float, limit: int, namespace: str | None = None) -> list[str]: ...
+    def expired(self, now: float, limit: int, namespace: str | None = None) -> list[tuple[str, str]]: ...
 
     @abstractmethod
-    def set_expiry(self, ids: Sequence[str], expires_at: float | None) -> int: ...
+    def set_expiry(self, ids: Sequence[str], expires_at: float | None, namespace: str) -> int: ...
 
     def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int,
                    where: Node | None = None, live: Live | None = None) -> Pool:

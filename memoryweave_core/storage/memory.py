@@ -2,7 +2,8 @@
 
 The reference backend, and the right one for notebooks and tests.  Each
 namespace is a separate *space* with its own indexes, so isolation is a
-property of the data layout rather than a filter someone could forget.
+property of the data layout rather than a filter someone could forget; ids
+and access logs live in the space too, so an id is unique per namespace.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class _Space:
     context: AutoIndex = None  # type: ignore[assignment]
     bm25: BM25Index = field(default_factory=BM25Index)
     traces: dict[int, Trace] = field(default_factory=dict)  # insertion ordered
-    keys: dict[str, int] = field(default_factory=dict)
+    keys: dict[str, int] = field(default_factory=dict)  # id -> key
+    logs: dict[str, AccessLog] = field(default_factory=dict)  # id -> access log
     episodes: dict[str, dict[int, int]] = field(default_factory=dict)  # episode -> position -> key
     state: dict[str, dict] = field(default_factory=dict)
     matching: dict[str, np.ndarray] = field(default_factory=dict)  # repr(filter) -> sorted keys; cleared on writes
@@ -51,8 +53,6 @@ class MemoryStore(StoreBase):
     def __init__(self) -> None:
         self.dim: int | None = None
         self._spaces: dict[str, _Space] = {}
-        self._logs: dict[str, AccessLog] = {}
-        self._where: dict[str, tuple[str, int]] = {}  # id -> (namespace, key)
         self._next_key = 0
         self._lock = threading.RLock()
 
@@ -66,6 +66,11 @@ class MemoryStore(StoreBase):
             by_space: dict[str, list[Trace]] = {}
             for t in traces:
                 by_space.setdefault(t.namespace, []).append(t)
+            for ns, group in by_space.items():  # checked before anything is written, as a unique index would
+                held = self._spaces[ns].keys if ns in self._spaces else {}
+                ids = [t.id for t in group]
+                if len(set(ids)) != len(ids) or any(i in held for i in ids):
+                    raise InvalidInputError(f"a trace id already exists in namespace {ns!r}")
             for ns, group in by_space.items():
                 space = self._spaces.setdefault(ns, _Space(dim))
                 space.matching.clear()
@@ -81,23 +86,19 @@ class MemoryStore(StoreBase):
                         space.episodes.setdefault(t.episode, {})[t.position] = key
                     if t.supersedes is not None or t.superseded_at is not None or t.expires_at is not None:
                         space.lifecycle.add(key)
-                    self._logs[t.id] = AccessLog(first=t.time)
-                    self._where[t.id] = (ns, key)
+                    space.logs[t.id] = AccessLog(first=t.time)
 
     def supersede(self, old_id: str, archived_id: str, when: float, new: Trace) -> None:
         with self._lock:
-            if old_id not in self._where or archived_id in self._where or new.id != old_id:
+            space = self._spaces.get(new.namespace)
+            if space is None or old_id not in space.keys or archived_id in space.keys or new.id != old_id:
                 raise InvalidInputError(f"cannot supersede {old_id!r} by {new.id!r} as {archived_id!r}")
-            ns, key = self._where[old_id]
-            if new.namespace != ns:
-                raise InvalidInputError("a new version stays in its trace's namespace")
             vector_dim([new], self.dim)
-            space = self._spaces[ns]
+            key = space.keys.pop(old_id)
             space.traces[key] = replace(space.traces[key], id=archived_id, superseded_at=when)
-            space.keys[archived_id] = space.keys.pop(old_id)
+            space.keys[archived_id] = key
             space.lifecycle.add(key)
-            self._logs[archived_id] = self._logs.pop(old_id)
-            self._where[archived_id] = self._where.pop(old_id)
+            space.logs[archived_id] = space.logs.pop(old_id)
             self.add([new])
 
     def hidden(self, namespace: str, live: Live) -> set[str]:
@@ -107,18 +108,19 @@ class MemoryStore(StoreBase):
                 return set()
             return {t.id for t in map(space.traces.__getitem__, space.lifecycle) if not is_live(t, live)}
 
-    def expired(self, now: float, limit: int, namespace: str | None = None) -> list[str]:
+    def expired(self, now: float, limit: int, namespace: str | None = None) -> list[tuple[str, str]]:
         with self._lock:
-            spaces = [self._spaces[namespace]] if namespace in self._spaces else [] if namespace else list(self._spaces.values())
-            out = [t.id for s in spaces for t in map(s.traces.__getitem__, sorted(s.lifecycle))
+            names = [namespace] if namespace in self._spaces else [] if namespace else list(self._spaces)
+            out = [(ns, t.id) for ns in names for t in map(self._spaces[ns].traces.__getitem__, sorted(self._spaces[ns].lifecycle))
                    if t.expires_at is not None and t.expires_at <= now]
         return out[:limit]
 
-    def set_expiry(self, ids: Sequence[str], expires_at: float | None) -> int:
+    def set_expiry(self, ids: Sequence[str], expires_at: float | None, namespace: str) -> int:
         with self._lock:
-            found = [self._where[i] for i in dict.fromkeys(ids) if i in self._where]
-            for ns, key in found:
-                space = self._spaces[ns]
+            space = self._spaces.get(namespace)
+            found = [space.keys[i] for i in dict.fromkeys(ids) if i in space.keys] if space else []
+            for key in found:
+                assert space is not None  # found is empty without it
                 space.traces[key] = replace(space.traces[key], expires_at=expires_at)
                 space.lifecycle.add(key)
             return len(found)
@@ -130,18 +132,17 @@ class MemoryStore(StoreBase):
             ids = [t.id for t in space.traces.values() if t.episode == episode] if space else []
             return self.delete(ids, namespace)
 
-    def delete(self, ids: Sequence[str], namespace: str | None = None) -> int:
+    def delete(self, ids: Sequence[str], namespace: str) -> int:
         removed = 0
         with self._lock:
-            for tid in ids:
-                where = self._where.get(tid)
-                if where is None or (namespace is not None and where[0] != namespace):
+            space = self._spaces.get(namespace)
+            for tid in ids if space is not None else ():
+                assert space is not None  # no ids are walked without it
+                key = space.keys.pop(tid, None)
+                if key is None:
                     continue
-                ns, key = where
-                space = self._spaces[ns]
                 space.matching.clear()
                 t = space.traces.pop(key)
-                del space.keys[tid]
                 space.content.remove([key])
                 space.context.remove([key])
                 space.bm25.remove(key)
@@ -151,26 +152,24 @@ class MemoryStore(StoreBase):
                     del members[t.position]
                     if not members and t.episode is not None:
                         del space.episodes[t.episode]
-                del self._logs[tid], self._where[tid]
+                del space.logs[tid]
                 removed += 1
-            for ns in [ns for ns, s in self._spaces.items() if not s.traces]:
-                del self._spaces[ns]
+            if space is not None and not space.traces:
+                del self._spaces[namespace]
         return removed
 
     # -- reading ---------------------------------------------------------
-    def get(self, ids: Sequence[str], namespace: str | None = None) -> list[Trace]:
-        out = []
+    def get(self, ids: Sequence[str], namespace: str) -> list[Trace]:
         with self._lock:
-            for tid in ids:
-                where = self._where.get(tid)
-                if where and (namespace is None or where[0] == namespace):
-                    out.append(self._spaces[where[0]].traces[where[1]])
-        return out
+            space = self._spaces.get(namespace)
+            if space is None:
+                return []
+            return [space.traces[space.keys[tid]] for tid in ids if tid in space.keys]
 
     def count(self, namespace: str | None = None) -> int:
         with self._lock:
             if namespace is None:
-                return len(self._where)
+                return sum(len(s.traces) for s in self._spaces.values())
             space = self._spaces.get(namespace)
             return len(space.traces) if space else 0
 
@@ -261,7 +260,7 @@ class MemoryStore(StoreBase):
             traces = [space.traces[k] for k in keys]
             order = pool_order(asked, keys, [t.episode for t in traces], [t.position for t in traces])
             keys, traces = [keys[i] for i in order], [traces[i] for i in order]
-            return Pool.from_traces(traces, [space.bm25.tokens(k) for k in keys], [self._logs[t.id] for t in traces], self.dim)
+            return Pool.from_traces(traces, [space.bm25.tokens(k) for k in keys], [space.logs[t.id] for t in traces], self.dim)
 
     def episode_length(self, namespace: str, episode: str) -> int:
         with self._lock:
@@ -276,15 +275,18 @@ class MemoryStore(StoreBase):
                 return None
             return space.traces[next(reversed(space.traces))]
 
-    def access_logs(self, ids: Sequence[str]) -> list[AccessLog]:
+    def access_logs(self, ids: Sequence[str], namespace: str) -> dict[str, AccessLog]:
         with self._lock:
-            return [AccessLog(log.first, log.count, list(log.recent)) for log in map(self._logs.__getitem__, ids)]
+            logs = self._spaces[namespace].logs if namespace in self._spaces else {}
+            return {tid: AccessLog(log.first, log.count, list(log.recent))
+                    for tid in ids if (log := logs.get(tid)) is not None}
 
-    def record_access(self, ids: Sequence[str], when: float) -> None:
+    def record_access(self, ids: Sequence[str], when: float, namespace: str) -> None:
         with self._lock:
+            logs = self._spaces[namespace].logs if namespace in self._spaces else {}
             for tid in ids:
-                if tid in self._logs:
-                    self._logs[tid].touch(when)
+                if tid in logs:
+                    logs[tid].touch(when)
 
     def load_state(self, namespace: str, key: str) -> dict | None:
         with self._lock:

@@ -19,30 +19,26 @@ def log(time: float, uses: int | None, recent: Sequence[float] | None) -> Access
     return AccessLog(first=time, count=1 + (uses or 0), recent=[float(x) for x in recent or ()])
 
 
-def logs(q: Callable[[str, Sequence], list[tuple]], s: str, ids: list[str]) -> list[AccessLog]:
-    """The logs of these traces, in order; KeyError for an unknown id."""
-    rows = {
-        r[0]: r[1:]
+def logs(q: Callable[[str, Sequence], list[tuple]], s: str, namespace: str, ids: list[str]) -> dict[str, AccessLog]:
+    """The logs of the namespace's traces with these ids, by id; ids it does not hold are skipped."""
+    return {
+        r[0]: log(*r[1:])
         for r in q(
             f'SELECT t.id, t.time, a.uses, a.recent FROM "{s}".traces t LEFT JOIN "{s}".access a'
-            " ON a.key = t.key WHERE t.id = ANY(%s)",
-            (list(set(ids)),),
+            " ON a.key = t.key WHERE t.namespace = %s AND t.id = ANY(%s)",
+            (namespace, list(set(ids))),
         )
     }
-    missing = [i for i in ids if i not in rows]
-    if missing:
-        raise KeyError(missing[0])
-    return [log(*rows[i]) for i in ids]
 
 
-def record(conn: Any, s: str, uses: dict[str, int], when: float) -> None:
-    """Add ``uses[id]`` accesses at ``when`` to each trace: uses + n, and the
-    RECENT newest of (recent + n copies of ``when``)."""
+def record(conn: Any, s: str, namespace: str, uses: dict[str, int], when: float) -> None:
+    """Add ``uses[id]`` accesses at ``when`` to each trace of the namespace: uses + n,
+    and the RECENT newest of (recent + n copies of ``when``); other ids are skipped."""
     conn.execute(
         f"""
         WITH used AS (
             SELECT t.key, c.n FROM "{s}".traces t
-            JOIN unnest(%(ids)s::text[], %(n)s::int[]) AS c(id, n) ON c.id = t.id
+            JOIN unnest(%(ids)s::text[], %(n)s::int[]) AS c(id, n) ON c.id = t.id AND t.namespace = %(ns)s
             ORDER BY t.key FOR KEY SHARE OF t
         )
         INSERT INTO "{s}".access AS a (key, uses, recent)
@@ -52,5 +48,5 @@ def record(conn: Any, s: str, uses: dict[str, int], when: float) -> None:
             recent = ARRAY(SELECT x FROM (SELECT x FROM unnest(a.recent || EXCLUDED.recent) AS x
                                           ORDER BY x DESC LIMIT {RECENT}) y ORDER BY x)
         """,
-        {"when": float(when), "ids": list(uses), "n": list(uses.values())},
+        {"when": float(when), "ids": list(uses), "n": list(uses.values()), "ns": namespace},
     )

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from ...errors import DimensionMismatchError, SchemaVersionError
 
 #: Version of the layout below; bump it and add a migration when it changes.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: ``MIGRATIONS[v](conn, schema)`` upgrades schema version ``v`` to ``v + 1``.
 MIGRATIONS: dict[int, Callable[[Any, str], None]] = {}
@@ -68,13 +68,25 @@ def versions_and_expiry(conn: Any, schema: str) -> None:
     lifecycle_columns(conn, schema)
 
 
+def ids_index(conn: Any, schema: str) -> None:
+    """A trace id is unique within its namespace (the same id may name traces of two namespaces)."""
+    conn.execute(f'CREATE UNIQUE INDEX IF NOT EXISTS traces_id ON "{schema}".traces (namespace, id)')
+
+
+@migration(3)
+def ids_per_namespace(conn: Any, schema: str) -> None:
+    """Ids were unique store-wide (the column's UNIQUE constraint); now per namespace."""
+    conn.execute(f'ALTER TABLE "{schema}".traces DROP CONSTRAINT IF EXISTS traces_id_key')
+    ids_index(conn, schema)
+
+
 def tables(s: str) -> list[str]:
     """The statements creating every table but ``access`` in schema ``s``."""
     return f"""
         CREATE TABLE "{s}".meta (key text PRIMARY KEY, value text NOT NULL);
         CREATE TABLE "{s}".traces (
             key bigserial PRIMARY KEY,
-            id text NOT NULL UNIQUE,
+            id text NOT NULL,  -- unique within its namespace (traces_id)
             namespace text NOT NULL,
             text text NOT NULL,
             speaker text,
@@ -130,6 +142,7 @@ def setup(conn: Any, s: str) -> None:
             conn.execute(stmt)
         access_table(conn, s)
         lifecycle_columns(conn, s)
+        ids_index(conn, s)
         conn.execute(f'INSERT INTO "{s}".meta VALUES (\'schema_version\', %s)', (str(SCHEMA_VERSION),))
 
 

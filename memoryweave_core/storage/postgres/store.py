@@ -150,7 +150,7 @@ class PostgresStore(StoreBase):
                         raise
                     time.sleep(0.01 * (attempt + 1))
                 except self._psycopg.errors.UniqueViolation as exc:
-                    raise InvalidInputError(f"a trace id already exists: {exc}") from exc
+                    raise InvalidInputError("a trace id already exists in its namespace") from exc
                 except self._psycopg.Error as exc:
                     raise StoreError(f"PostgreSQL: {exc}") from exc
 
@@ -230,31 +230,28 @@ class PostgresStore(StoreBase):
                        (namespace, *params))
         return {r[0] for r in rows}
 
-    def expired(self, now: float, limit: int, namespace: str | None = None) -> list[str]:
-        sql = f"SELECT id FROM {self._t('traces')} WHERE expires_at IS NOT NULL AND expires_at <= %s"
+    def expired(self, now: float, limit: int, namespace: str | None = None) -> list[tuple[str, str]]:
+        sql = f"SELECT namespace, id FROM {self._t('traces')} WHERE expires_at IS NOT NULL AND expires_at <= %s"
         params: list = [float(now)]
         if namespace is not None:
             sql += " AND namespace = %s"
             params.append(namespace)
-        return [r[0] for r in self._q(sql + " ORDER BY expires_at LIMIT %s", (*params, int(limit)))]
+        return [(r[0], r[1]) for r in self._q(sql + " ORDER BY expires_at LIMIT %s", (*params, int(limit)))]
 
-    def set_expiry(self, ids: Sequence[str], expires_at: float | None) -> int:
+    def set_expiry(self, ids: Sequence[str], expires_at: float | None, namespace: str) -> int:
         ids = list(dict.fromkeys(ids))
         return self._tx(lambda conn: conn.execute(
-            f"UPDATE {self._t('traces')} SET expires_at = %s WHERE id = ANY(%s)", (expires_at, ids)).rowcount)
+            f"UPDATE {self._t('traces')} SET expires_at = %s WHERE namespace = %s AND id = ANY(%s)",
+            (expires_at, namespace, ids)).rowcount)
 
-    def delete(self, ids: Sequence[str], namespace: str | None = None) -> int:
+    def delete(self, ids: Sequence[str], namespace: str) -> int:
         ids = list(dict.fromkeys(ids))
         if not ids:
             return 0
 
         def write(conn) -> int:
-            sql = f"DELETE FROM {self._t('traces')} WHERE id = ANY(%s)"
-            params: list = [ids]
-            if namespace is not None:
-                sql += " AND namespace = %s"
-                params.append(namespace)
-            gone = conn.execute(sql + " RETURNING namespace, toks", params).fetchall()
+            gone = conn.execute(f"DELETE FROM {self._t('traces')} WHERE namespace = %s AND id = ANY(%s)"
+                                " RETURNING namespace, toks", (namespace, ids)).fetchall()
             if not gone:
                 return 0
             stats, df = bm25.stats_rows([(ns, list(tk)) for ns, tk in gone])
@@ -280,16 +277,12 @@ class PostgresStore(StoreBase):
         return self.delete(ids, namespace)
 
     # -- reading -------------------------------------------------------------------------
-    def get(self, ids: Sequence[str], namespace: str | None = None) -> list[Trace]:
+    def get(self, ids: Sequence[str], namespace: str) -> list[Trace]:
         ids = list(ids)
         if not ids:
             return []
-        sql = f"SELECT {_COLS} FROM {self._t('traces')} WHERE id = ANY(%s)"
-        params: list = [ids]
-        if namespace is not None:
-            sql += " AND namespace = %s"
-            params.append(namespace)
-        found = {r[1]: self._trace(r) for r in self._q(sql, params)}
+        sql = f"SELECT {_COLS} FROM {self._t('traces')} WHERE namespace = %s AND id = ANY(%s)"
+        found = {r[1]: self._trace(r) for r in self._q(sql, (namespace, ids))}
         return [found[i] for i in ids if i in found]
 
     def count(self, namespace: str | None = None) -> int:
@@ -367,6 +360,8 @@ class PostgresStore(StoreBase):
                 if short:
                     conn.execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = on")
                     found.update(search(conn, short))
+                    # inside a snapshot these would outlive this search: the pool's reads plan freely
+                    conn.execute("SET LOCAL enable_indexscan TO DEFAULT; SET LOCAL enable_bitmapscan TO DEFAULT")
             return [found[j] for j in range(len(searches))]
 
         return self._tx(run)
@@ -432,10 +427,39 @@ class PostgresStore(StoreBase):
             [_vec(v) for v in content], [_vec(v) for v in context], [access.log(*row) for row in zip(times, uses, recent)], self.dim,
         )
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One REPEATABLE READ, READ ONLY transaction around the block, holding
+        the store's lock: the candidate searches, the pool and the winners of a
+        recall read one state of the database, whatever other connections
+        commit meanwhile (a search could otherwise name a trace that is gone
+        when the pool reads it).  Writes inside fail; nested blocks share the outer one."""
+        with self._lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+            if self._conn.info.transaction_status != self._psycopg.pq.TransactionStatus.IDLE:
+                yield
+                return
+            try:
+                self._conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            except self._psycopg.Error as exc:
+                raise StoreError(f"PostgreSQL: {exc}") from exc
+            ok = False
+            try:
+                yield
+                ok = True
+            finally:
+                try:
+                    self._conn.execute("COMMIT" if ok else "ROLLBACK")
+                except self._psycopg.Error:
+                    pass
+
     def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int,
                    where: Node | None = None, live: Live | None = None) -> Pool:
-        return gather_candidates(self, namespace, searches, terms, n, radius, nearest=self._nearest, where=where,
-                                 live=live)
+        """:func:`gather_candidates` inside one :meth:`snapshot`."""
+        with self.snapshot():
+            return gather_candidates(self, namespace, searches, terms, n, radius, nearest=self._nearest, where=where,
+                                     live=live)
 
     def episode_length(self, namespace: str, episode: str) -> int:
         top = self._q(f"SELECT max(position) FROM {self._t('traces')} WHERE namespace = %s AND episode = %s", (namespace, episode))[0][0]
@@ -446,13 +470,13 @@ class PostgresStore(StoreBase):
         return self._trace(rows[0]) if rows else None
 
     # -- access logs --------------------------------------------------------------------
-    def access_logs(self, ids: Sequence[str]) -> list[AccessLog]:
-        return access.logs(self._q, self.schema, list(ids))
+    def access_logs(self, ids: Sequence[str], namespace: str) -> dict[str, AccessLog]:
+        return access.logs(self._q, self.schema, namespace, list(ids))
 
-    def record_access(self, ids: Sequence[str], when: float) -> None:
+    def record_access(self, ids: Sequence[str], when: float, namespace: str) -> None:
         uses = Counter(ids)
         if uses:  # one statement, one round trip: no BEGIN and COMMIT
-            self._tx(lambda conn: access.record(conn, self.schema, uses, when), one_statement=True)
+            self._tx(lambda conn: access.record(conn, self.schema, namespace, uses, when), one_statement=True)
 
     # -- engine state ---------------------------------------------------------------------
     def load_state(self, namespace: str, key: str) -> dict | None:

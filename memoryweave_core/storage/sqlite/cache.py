@@ -21,6 +21,8 @@ from .indexes import VectorIndexes
 from .postings import Postings
 
 Entry = tuple[Trace, int, int]  # (trace, namespace id, key)
+#: What the caches are keyed by: ids are unique per namespace, not store-wide.
+Ref = tuple[int, str]  # (namespace id, trace id)
 
 
 class Caches:
@@ -34,13 +36,13 @@ class Caches:
         self.postings = postings
         self.indexes = indexes
         self.ns_ids: dict[str, int] = {}
-        # id -> (trace, ns, key); traces never change, so this only forgets deleted ones
-        self.traces: OrderedDict[str, Entry] = OrderedDict()
+        # (ns, id) -> (trace, ns, key); traces never change, so this only forgets deleted ones
+        self.traces: OrderedDict[Ref, Entry] = OrderedDict()
         # key <-> id of the traces searches found lately (forgets deleted ones)
         self.id_of: dict[int, tuple[str, int]] = {}  # key -> (id, ns)
-        self.key_of: dict[str, int] = {}
-        # id -> access log as of our last read or write
-        self.logs: OrderedDict[str, AccessLog] = OrderedDict()
+        self.key_of: dict[Ref, int] = {}
+        # (ns, id) -> access log as of our last read or write
+        self.logs: OrderedDict[Ref, AccessLog] = OrderedDict()
 
     def invalidate(self) -> None:
         """Forget everything another connection's commit may have changed."""
@@ -52,12 +54,15 @@ class Caches:
         self.postings.invalidate()
         self.indexes.invalidate()
 
-    def forget(self, ids: Sequence[str], keys: Sequence[int]) -> None:
-        """Deleted traces."""
+    def forget(self, nsid: int | None, ids: Sequence[str], keys: Sequence[int]) -> None:
+        """Deleted (or changed) traces of the namespace ``nsid``."""
         for tid in ids:
-            self.traces.pop(tid, None)
-            self.key_of.pop(tid, None)
-            self.logs.pop(tid, None)
+            if nsid is None:
+                break
+            ref = (nsid, tid)
+            self.traces.pop(ref, None)
+            self.key_of.pop(ref, None)
+            self.logs.pop(ref, None)
         for key in keys:
             self.id_of.pop(key, None)
 
@@ -88,35 +93,35 @@ class Caches:
         return {i: n for i, n in self.db.sql("SELECT id, name FROM namespaces")}
 
     # -- traces by id ------------------------------------------------------------
-    def entries(self, ids: Sequence[str], nsid: int | None) -> dict[str, Entry]:
-        """Cache entries by id (of the namespace, unless None); misses read in one query per chunk."""
+    def entries(self, ids: Sequence[str], nsid: int) -> dict[str, Entry]:
+        """Cache entries of the namespace's traces by id; misses read in one query per chunk."""
         found: dict[str, Entry] = {}
         missing = []
         get, touch = self.traces.get, self.traces.move_to_end
         for tid in ids:
-            hit = get(tid)
+            hit = get((nsid, tid))
             if hit is None:
                 missing.append(tid)
-            elif nsid is None or hit[1] == nsid:
-                touch(tid)
+            else:
+                touch((nsid, tid))
                 found[tid] = hit
         if missing:
             self._read_entries(list(dict.fromkeys(missing)), nsid, found)
         return found
 
-    def _read_entries(self, ids: list[str], nsid: int | None, found: dict[str, Entry]) -> None:
-        """Read, check and cache the traces with these ids; add them to ``found``."""
+    def _read_entries(self, ids: list[str], nsid: int, found: dict[str, Entry]) -> None:
+        """Read, check and cache the namespace's traces with these ids; add them to ``found``."""
         cache = self.traces
         names = {i: n for n, i in self.ns_ids.items()}
         for part in chunks(ids):
-            rows = [row for row in self.db.sql(f"SELECT {decode.COLS}, ns FROM traces WHERE id IN ({marks(len(part))})", part)
-                    if nsid is None or row[-1] == nsid]
+            sql = f"SELECT {decode.COLS}, ns FROM traces WHERE ns = ? AND id IN ({marks(len(part))})"
+            rows = [row for row in self.db.sql(sql, [nsid, *part]) if row[-1] == nsid]
             if any(row[-1] not in names for row in rows):
                 names = self.ns_names()
             for row, trace in zip(rows, decode.traces(self.db, self._dim(), rows, [names.get(row[-1], "") for row in rows])):
                 entry = (trace, row[-1], row[0])
                 if self.size > 0:
-                    cache[trace.id] = entry
+                    cache[(nsid, trace.id)] = entry
                 found[trace.id] = entry
         while len(cache) > self.size:
             cache.popitem(last=False)
@@ -143,22 +148,22 @@ class Caches:
         out.update(read)
         return out
 
-    def keys(self, ids: Sequence[str]) -> dict[str, int]:
-        """Integer keys of traces by id: those a search just found or the trace
-        cache holds are known, the rest are read in one query per chunk."""
+    def keys(self, nsid: int, ids: Sequence[str]) -> dict[str, int]:
+        """Integer keys of the namespace's traces by id: those a search just found
+        or the trace cache holds are known, the rest are read in one query per chunk."""
         keys: dict[str, int] = {}
         missing = []
         for tid in ids:
-            key = self.key_of.get(tid)
+            key = self.key_of.get((nsid, tid))
             if key is None:
-                hit = self.traces.get(tid)
+                hit = self.traces.get((nsid, tid))
                 key = None if hit is None else hit[2]
             if key is None:
                 missing.append(tid)
             else:
                 keys[tid] = key
         for part in chunks(list(dict.fromkeys(missing))):
-            keys.update(self.db.sql(f"SELECT id, key FROM traces WHERE id IN ({marks(len(part))})", part))
+            keys.update(self.db.sql(f"SELECT id, key FROM traces WHERE ns = ? AND id IN ({marks(len(part))})", [nsid, *part]))
         return keys
 
     def remember_ids(self, nsid: int, ids: dict[int, str]) -> None:
@@ -167,7 +172,7 @@ class Caches:
             self.id_of.clear()
             self.key_of.clear()
         self.id_of.update((key, (tid, nsid)) for key, tid in ids.items())
-        self.key_of.update((tid, key) for key, tid in ids.items())
+        self.key_of.update(((nsid, tid), key) for key, tid in ids.items())
 
     def tokens(self, nsid: int, keys: list[int]) -> dict[int, list[str]]:
         """Tokens of these rows (the ids read with them are remembered)."""
@@ -181,10 +186,10 @@ class Caches:
         return {key: tok.split() for key, _, tok in found.values()}
 
     # -- access logs ---------------------------------------------------------------
-    def remember_logs(self, logs: dict[str, AccessLog]) -> None:
+    def remember_logs(self, nsid: int, logs: dict[str, AccessLog]) -> None:
         if self.size <= 0:
             return
         cache = self.logs
-        cache.update(logs)
+        cache.update(((nsid, tid), log) for tid, log in logs.items())
         while len(cache) > self.size:
             cache.popitem(last=False)

@@ -43,20 +43,23 @@ def archive(conn: sqlite3.Connection, old_id: str, archived_id: str, when: float
     return int(row[0])
 
 
-def expired_ids(db: Database, now: float, limit: int, nsid: int | None) -> list[str]:
-    """Up to ``limit`` ids of rows expired by ``now`` (oldest expiry first), through the expiry index."""
-    sql = "SELECT id FROM traces WHERE expires_at IS NOT NULL AND expires_at <= ?"
+def expired_ids(db: Database, now: float, limit: int, nsid: int | None) -> list[tuple[str, str]]:
+    """Up to ``limit`` ``(namespace, id)`` pairs of rows expired by ``now`` (oldest
+    expiry first), through the expiry index."""
+    sql = ("SELECT n.name, t.id FROM traces t JOIN namespaces n ON n.id = t.ns"
+           " WHERE t.expires_at IS NOT NULL AND t.expires_at <= ?")
     params: list = [float(now)]
     if nsid is not None:
-        sql += " AND ns = ?"
+        sql += " AND t.ns = ?"
         params.append(nsid)
-    return [r[0] for r in db.sql(sql + " ORDER BY expires_at LIMIT ?", (*params, int(limit)))]
+    return [(r[0], r[1]) for r in db.sql(sql + " ORDER BY t.expires_at LIMIT ?", (*params, int(limit)))]
 
 
-def set_expiry(conn: sqlite3.Connection, ids: list[str], expires_at: float | None) -> int:
-    """Set the expiry of these rows (inside a transaction); returns how many matched."""
+def set_expiry(conn: sqlite3.Connection, nsid: int, ids: list[str], expires_at: float | None) -> int:
+    """Set the expiry of these rows of the namespace (inside a transaction); returns how many matched."""
     changed = 0
     for part in chunks(ids):
-        cur = conn.execute(f"UPDATE traces SET expires_at = ? WHERE id IN ({marks(len(part))})", [expires_at, *part])
+        cur = conn.execute(f"UPDATE traces SET expires_at = ? WHERE ns = ? AND id IN ({marks(len(part))})",
+                           [expires_at, nsid, *part])
         changed += cur.rowcount
     return changed

@@ -18,7 +18,7 @@ from typing import Callable
 from ...errors import CorruptStoreError, ReadOnlyStoreError, SchemaVersionError, StoreError
 
 #: Version of the layout below; bump it and add a migration when it changes.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: ``MIGRATIONS[v](conn)`` upgrades a version-``v`` file to ``v + 1`` (inside a transaction).
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
@@ -71,6 +71,33 @@ def versions_and_expiry(conn: sqlite3.Connection) -> None:
         conn.execute(stmt)
 
 
+def _traces_table(schema: str, name: str) -> str:
+    """The ``CREATE TABLE traces`` statement of ``schema``, for a table called ``name``."""
+    start = schema.index("CREATE TABLE traces (")
+    return schema[start:schema.index(");", start) + 1].replace("CREATE TABLE traces", f"CREATE TABLE {name}", 1)
+
+
+@migration(3)
+def ids_per_namespace(conn: sqlite3.Connection) -> None:
+    """A trace id is unique within its namespace, no longer store-wide: the
+    column's UNIQUE constraint becomes the index ``traces_id`` on (ns, id).
+    SQLite cannot drop a constraint, so the table is rebuilt with every row
+    and key as it was, and the key sequence where it was (keys are never reused)."""
+    seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'traces'").fetchone()
+    columns = ", ".join(r[1] for r in conn.execute("PRAGMA table_info(traces)"))
+    conn.execute(_traces_table(SCHEMA, "traces_v4"))
+    conn.execute(f"INSERT INTO traces_v4 ({columns}) SELECT {columns} FROM traces ORDER BY key")
+    conn.execute("DROP TABLE traces")
+    conn.execute("ALTER TABLE traces_v4 RENAME TO traces")
+    for stmt in [*TRACES_INDEXES, *LIFECYCLE_INDEXES]:
+        conn.execute(stmt)
+    top = max([r[0] or 0 for r in conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'traces'")]
+              + [seq[0] if seq else 0])
+    conn.execute("DELETE FROM sqlite_sequence WHERE name = 'traces'")
+    if top:
+        conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('traces', ?)", (top,))
+
+
 #: Files up to this size get a full ``PRAGMA quick_check`` on open; larger ones
 #: are checked cheaply (header, tables, size) and report damage when a query hits it.
 QUICK_CHECK_BYTES = 64 << 20
@@ -90,7 +117,7 @@ CREATE TABLE namespaces (
 );
 CREATE TABLE traces (
     key INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: index labels stay unambiguous
-    id TEXT NOT NULL UNIQUE,
+    id TEXT NOT NULL,                      -- unique within its namespace (traces_id)
     ns INTEGER NOT NULL REFERENCES namespaces(id),
     text TEXT NOT NULL,
     speaker TEXT,
@@ -110,6 +137,7 @@ CREATE TABLE traces (
 );
 CREATE INDEX traces_ns ON traces (ns, key);
 CREATE INDEX traces_episode ON traces (ns, episode, position);
+CREATE UNIQUE INDEX traces_id ON traces (ns, id);
 CREATE TABLE access (                      -- only used traces (no row: the fresh log of traces.time)
     key INTEGER PRIMARY KEY,               -- traces.key
     first REAL NOT NULL,
@@ -129,6 +157,9 @@ CREATE TABLE state_arrays (
 CREATE VIRTUAL TABLE lex USING fts5 (terms, content='', tokenize='ascii');
 CREATE VIRTUAL TABLE lex_vocab USING fts5vocab (lex, row);
 """
+#: The indexes of ``traces`` (a migration that rebuilds the table creates them again).
+TRACES_INDEXES = tuple(stmt.strip() for stmt in SCHEMA.split(";")
+                       if stmt.strip().startswith(("CREATE INDEX traces", "CREATE UNIQUE INDEX traces")))
 TABLES = {"meta", "namespaces", "traces", "access", "state", "state_arrays", "lex", "lex_vocab"}
 
 
@@ -146,11 +177,17 @@ def expected_objects() -> dict[tuple[str, str], str | None]:
         conn.close()
 
 
-def check_objects(conn: sqlite3.Connection, path: str) -> None:
+#: Objects that files of older schema versions hold and their migrations remove:
+#: the UNIQUE constraint on ``traces.id`` (store-wide ids) until version 4.
+LEGACY_OBJECTS: dict[tuple[str, str], str | None] = {("index", "sqlite_autoindex_traces_1"): None}
+
+
+def check_objects(conn: sqlite3.Connection, path: str, version: int = SCHEMA_VERSION) -> None:
     """Refuse schema objects the store never creates: a planted trigger or view would run
     inside the store's own statements; an extra table or index has no business there.
-    Virtual tables must be declared exactly as ours (their module runs code)."""
-    expected = expected_objects()
+    Virtual tables must be declared exactly as ours (their module runs code).  A file
+    of an older ``version`` may also hold the :data:`LEGACY_OBJECTS` its migration removes."""
+    expected = expected_objects() if version >= SCHEMA_VERSION else {**LEGACY_OBJECTS, **expected_objects()}
     unknown = []
     for kind, name, sql in conn.execute("SELECT type, name, sql FROM sqlite_master"):
         if kind == "table" and name in ("sqlite_stat1", "sqlite_stat4"):  # PRAGMA optimize's planner statistics
@@ -278,7 +315,7 @@ def check_layout(conn: sqlite3.Connection, path: str, tables: set[str]) -> int:
         )
     if version == SCHEMA_VERSION and TABLES - tables:  # older files are checked after their migration
         raise CorruptStoreError(f"{path} lacks tables {sorted(TABLES - tables)}")
-    check_objects(conn, path)  # before any statement of ours could fire what was planted
+    check_objects(conn, path, version)  # before any statement of ours could fire what was planted
     return version
 
 

@@ -182,7 +182,7 @@ class SQLiteStore(StoreBase):
             except StoreError as exc:
                 self._caches.ns_ids.clear()  # namespace rows created in the rolled-back transaction
                 if isinstance(exc.__cause__, sqlite3.IntegrityError):
-                    raise InvalidInputError(f"a trace id already exists in {self.path}: {exc.__cause__}") from exc
+                    raise InvalidInputError(f"a trace id already exists in its namespace in {self.path}") from exc
                 raise
             except BaseException:
                 self._caches.ns_ids.clear()
@@ -197,11 +197,13 @@ class SQLiteStore(StoreBase):
         if new.id != old_id:
             raise InvalidInputError(f"the new version of {old_id!r} must keep its id, not {new.id!r}")
         archived: list[int] = []
+        nsids: list[int] = []
 
         def before(conn: sqlite3.Connection) -> None:
             nsid = self._caches.nsid(new.namespace, conn=conn)
             if nsid is None:
                 raise InvalidInputError(f"no current trace {old_id!r} in namespace {new.namespace!r}")
+            nsids.append(nsid)
             archived.append(lifecycle.archive(conn, old_id, archived_id, when, nsid))
 
         with self._lock:
@@ -212,7 +214,7 @@ class SQLiteStore(StoreBase):
                     raise exc.__cause__ from None
                 raise
             finally:
-                self._caches.forget([old_id, archived_id], archived)
+                self._caches.forget(nsids[-1] if nsids else None, [old_id, archived_id], archived)
 
     def hidden(self, namespace: str, live: Live) -> set[str]:
         with self._lock:
@@ -220,7 +222,7 @@ class SQLiteStore(StoreBase):
             nsid = self._caches.nsid(namespace)
             return set() if nsid is None else set(lifecycle.hidden_keys(self._db, nsid, live).values())
 
-    def expired(self, now: float, limit: int, namespace: str | None = None) -> list[str]:
+    def expired(self, now: float, limit: int, namespace: str | None = None) -> list[tuple[str, str]]:
         with self._lock:
             self._check_external()
             nsid = self._caches.nsid(namespace) if namespace is not None else None
@@ -228,32 +230,33 @@ class SQLiteStore(StoreBase):
                 return []
             return lifecycle.expired_ids(self._db, now, limit, nsid)
 
-    def set_expiry(self, ids: Sequence[str], expires_at: float | None) -> int:
+    def set_expiry(self, ids: Sequence[str], expires_at: float | None, namespace: str) -> int:
         ids = list(dict.fromkeys(ids))
         with self._lock:
             self._check_external()
+            nsid = self._caches.nsid(namespace)
+            if nsid is None or not ids:
+                return 0
             try:
-                return self._write(lambda conn: lifecycle.set_expiry(conn, ids, expires_at))
+                return self._write(lambda conn: lifecycle.set_expiry(conn, nsid, ids, expires_at))
             finally:
-                self._caches.forget(ids, [])
+                self._caches.forget(nsid, ids, [])
 
-    def delete(self, ids: Sequence[str], namespace: str | None = None) -> int:
+    def delete(self, ids: Sequence[str], namespace: str) -> int:
         ids = list(dict.fromkeys(ids))
         if not ids:
             return 0
         return self._delete(lambda conn, nsid: ids, namespace)
 
-    def _delete(self, select: Callable[[sqlite3.Connection, int | None], list[str]], namespace: str | None) -> int:
-        """Delete the ids ``select(conn, nsid)`` names, chosen inside the write transaction."""
+    def _delete(self, select: Callable[[sqlite3.Connection, int], list[str]], namespace: str) -> int:
+        """Delete the namespace's ids ``select(conn, nsid)`` names, chosen inside the write transaction."""
         ids: list[str] = []
         with self._lock:
 
             def write(conn: sqlite3.Connection) -> tuple[dict[int, list[int]], list[int]]:
-                nsid = None
-                if namespace is not None:
-                    nsid = self._caches.nsid(namespace, conn=conn)
-                    if nsid is None:
-                        return {}, []
+                nsid = self._caches.nsid(namespace, conn=conn)
+                if nsid is None:
+                    return {}, []
                 ids[:] = select(conn, nsid)
                 if not ids:
                     return {}, []
@@ -268,7 +271,8 @@ class SQLiteStore(StoreBase):
             finally:
                 self._postings.forget_frequencies()
                 self._matching.clear()
-            self._caches.forget(ids, [k for keys in groups.values() for k in keys])
+            for nsid, keys in groups.items():
+                self._caches.forget(nsid, ids, keys)
             self._postings.removed(removed_tokens)
             for nsid, keys in groups.items():
                 self._indexes.removed(nsid, keys)
@@ -294,17 +298,15 @@ class SQLiteStore(StoreBase):
         )
 
     # -- reading ---------------------------------------------------------------
-    def get(self, ids: Sequence[str], namespace: str | None = None) -> list[Trace]:
+    def get(self, ids: Sequence[str], namespace: str) -> list[Trace]:
         ids = list(ids)
         if not ids:
             return []
         with self._lock:
             self._check_external()
-            nsid = None
-            if namespace is not None:
-                nsid = self._caches.nsid(namespace)
-                if nsid is None:
-                    return []
+            nsid = self._caches.nsid(namespace)
+            if nsid is None:
+                return []
             found = self._caches.entries(ids, nsid)
             return [found[i][0] for i in ids if i in found]
 
@@ -436,7 +438,7 @@ class SQLiteStore(StoreBase):
             nsid = self._caches.nsid(namespace)
             if nsid is None or self.dim is None:
                 return Pool.empty(self.dim)
-            key_of = self._caches.keys(ids)
+            key_of = self._caches.keys(nsid, ids)
             return decode.pool(self._db, self.dim, nsid, [key_of[i] for i in ids if i in key_of], radius, where)
 
     @contextlib.contextmanager
@@ -479,18 +481,23 @@ class SQLiteStore(StoreBase):
             return without(decode.pool(self._db, self.dim, nsid, list(keys), radius, where), set(hide.values()))
 
     # -- access logs and state ---------------------------------------------------
-    def access_logs(self, ids: Sequence[str]) -> list[AccessLog]:
+    def access_logs(self, ids: Sequence[str], namespace: str) -> dict[str, AccessLog]:
         with self._lock:
             self._check_external()
-            return access.logs(self._caches, list(ids))
+            nsid = self._caches.nsid(namespace)
+            return {} if nsid is None else access.logs(self._caches, nsid, list(ids))
 
-    def record_access(self, ids: Sequence[str], when: float) -> None:
+    def record_access(self, ids: Sequence[str], when: float, namespace: str) -> None:
         ids = list(ids)
         if not ids:
             return
         with self._lock:
-            new = access.record(self._caches, ids, when, self._check_external)
-            self._caches.remember_logs(new)  # only after the commit
+            self._check_external()
+            nsid = self._caches.nsid(namespace)
+            if nsid is None:
+                return
+            new = access.record(self._caches, nsid, ids, when, self._check_external)
+            self._caches.remember_logs(nsid, new)  # only after the commit
 
     def load_state(self, namespace: str, key: str) -> dict | None:
         with self._lock:

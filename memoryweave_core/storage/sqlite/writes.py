@@ -66,20 +66,16 @@ def insert(conn: sqlite3.Connection, traces: Sequence[Trace], tokens: list[str],
     return {ns: [first + i for i in idx] for ns, idx in groups.items()}
 
 
-def remove(conn: sqlite3.Connection, db: Database, ids: list[str], nsid: int | None,
+def remove(conn: sqlite3.Connection, db: Database, ids: list[str], nsid: int,
            removed_tokens: list[tuple[int, int, str]]) -> tuple[dict[int, list[int]], list[int]]:
-    """Delete the traces with these ids (of namespace ``nsid`` unless None),
+    """Delete the traces of namespace ``nsid`` with these ids,
     their access rows and FTS5 documents; a namespace left empty goes with
     its state.  Returns (deleted keys by namespace id, emptied namespace ids)
     and fills ``removed_tokens`` with ``(nsid, key, tokens)`` of the rows."""
     found: list[tuple] = []
     for part in chunks(ids):
-        sql = f"SELECT key, ns, tokens, ntokens FROM traces WHERE id IN ({marks(len(part))})"
-        params = list(part)
-        if nsid is not None:
-            sql += " AND ns = ?"
-            params.append(nsid)
-        found.extend(conn.execute(sql, params).fetchall())
+        sql = f"SELECT key, ns, tokens, ntokens FROM traces WHERE ns = ? AND id IN ({marks(len(part))})"
+        found.extend(conn.execute(sql, [nsid, *part]).fetchall())
     if not found:
         return {}, []
     keys = [r[0] for r in found]

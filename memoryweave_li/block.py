@@ -23,8 +23,8 @@ from llama_index.core.utils import get_tokenizer
 from pydantic import AfterValidator
 
 from memoryweave_core import InvalidInputError, MemoryWeave, Recollection
-from memoryweave_core.memory import check_k
 from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MinRelevance, fetch_size, relevance_kwargs, select_for_prompt
+from memoryweave_core.recall_call import check_k
 from memoryweave_core.timeutil import format_time
 from memoryweave_core.trace import check_namespace
 

@@ -17,7 +17,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from memoryweave_core import MemoryWeave, Recollection
 from memoryweave_core.filters import parse_filter
-from memoryweave_core.memory import check_k
+from memoryweave_core.recall_call import check_k
 from memoryweave_core.timeutil import format_time
 from memoryweave_core.trace import check_namespace
 

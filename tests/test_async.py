@@ -89,8 +89,12 @@ def test_async_twins_return_and_raise_like_the_sync_calls(memory):
     assert memory.count("n") == 2
 
 
-def test_aupdate_is_refused_until_update_exists(memory):
-    if hasattr(memory, "update"):
-        pytest.skip("update() exists: aupdate delegates to it")
-    with pytest.raises(NotImplementedError, match="update"):
-        asyncio.run(memory.aupdate("some-id", text="x"))
+def test_aupdate_writes_a_version_like_update(memory):
+    async def main():
+        trace = await memory.aadd("I live in Porto", namespace="n")
+        new = await memory.aupdate(trace.id, text="I live in Lisbon", namespace="n")
+        return trace, new
+
+    trace, new = asyncio.run(main())
+    assert new.id == trace.id and new.version == 2
+    assert [t.text for t in memory.history(trace.id, namespace="n")] == ["I live in Porto", "I live in Lisbon"]

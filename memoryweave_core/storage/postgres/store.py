@@ -28,7 +28,7 @@ from ...pool import Pool
 from ...trace import Trace
 from ..base import Field, Live, Search, StoreBase, check_field
 from ..codec import encode_state
-from . import access, lifecycle, queries
+from . import access, aio, lifecycle, queries
 from . import lexical as bm25
 from . import schema as layout
 from . import state as state_rows
@@ -349,6 +349,16 @@ class PostgresStore(StoreBase):
     def save_state(self, namespace: str, key: str, state: dict) -> None:
         text, arrays = encode_state(key, state)
         self._tx(lambda conn: run(conn, state_rows.save(self.schema, namespace, key, text, arrays)))
+
+    # -- async ---------------------------------------------------------------------------
+    async def open_async(self) -> aio.AsyncPostgres:
+        """This store's async face on the running event loop: the same plans on
+        a psycopg ``AsyncConnectionPool`` (see :mod:`.aio`)."""
+        return await aio.for_loop(self)
+
+    async def close_async(self) -> None:
+        """Close the async pool of the running loop (the sync connection stays open)."""
+        await aio.close_for_loop(self)
 
     # -- lifecycle -----------------------------------------------------------------------
     def drop(self) -> None:

@@ -41,7 +41,7 @@ _GUARD = threading.Lock()
 
 
 class AsyncMemoryMixin:
-    """``aadd``, ``aadd_many``, ``aadd_conversation``, ``arecall``, ``aforget``, ``aupdate``, ``aclose``."""
+    """``aadd``, ``aadd_many``, ``aadd_conversation``, ``arecall``, ``atouch``, ``aforget``, ``aupdate``, ``aclose``."""
 
     async def _off_loop(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` in a worker thread, at most MAX_WORKERS of this memory's at once."""
@@ -99,6 +99,10 @@ class AsyncMemoryMixin:
         with self._lock:  # type: ignore[attr-defined]
             art = self._art(call.namespace)  # type: ignore[attr-defined]
             return request, art.prototypes_.copy() if art.n_categories_ else None
+
+    async def atouch(self, *args: Any, **kwargs: Any) -> None:
+        """Async :meth:`MemoryWeave.touch`."""
+        await self._off_loop(self.touch, *args, **kwargs)  # type: ignore[attr-defined]
 
     async def aforget(self, *args: Any, **kwargs: Any) -> int:
         """Async :meth:`MemoryWeave.forget`."""

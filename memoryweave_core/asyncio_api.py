@@ -14,8 +14,10 @@ in a worker thread (:func:`asyncio.to_thread`).  Writes keep that path on
 PostgreSQL too: an add reads the episode it extends and updates the ART state
 under the engine's thread lock, which a coroutine cannot hold across awaits.
 At most :data:`MAX_WORKERS` calls of one memory occupy worker threads at once
-(the rest wait on the loop, costing nothing), so a burst of calls does not
-become a burst of threads contending for the GIL.  Arguments, return values
+(the rest wait on the loop, costing nothing): the loop thread competes for
+the GIL with every thread running Python, so its wait grows with their
+number, while the engine's lock already serialises most of a recall and an
+add, so more threads would mostly queue on it anyway.  Arguments, return values
 and errors are exactly those of the sync method.
 """
 
@@ -34,8 +36,9 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 T = TypeVar("T")
 
-#: Calls of one memory that run in worker threads at once; more wait their turn on the loop.
-MAX_WORKERS = 4
+#: Calls of one memory that run in worker threads at once; more wait their turn on the loop
+#: (``benchmarks/bench_async.py --max-workers`` compares other bounds).
+MAX_WORKERS = 2
 
 _GUARD = threading.Lock()
 

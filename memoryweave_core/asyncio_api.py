@@ -12,7 +12,10 @@ both share).
 Every other call, and every call on SQLite and in memory, runs its sync twin
 in a worker thread (:func:`asyncio.to_thread`).  Writes keep that path on
 PostgreSQL too: an add reads the episode it extends and updates the ART state
-under the engine's thread lock, which a coroutine cannot hold across awaits.
+under the engine's thread lock, from the id check to the commit.  A coroutine
+cannot hold a thread lock across awaits, and a thread holding it while it
+waited for the loop to write would deadlock the loop the moment a coroutine
+made a sync call on the same memory.
 At most :data:`MAX_WORKERS` calls of one memory occupy worker threads at once
 (the rest wait on the loop, costing nothing): the loop thread competes for
 the GIL with every thread running Python, so its wait grows with their

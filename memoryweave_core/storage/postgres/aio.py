@@ -3,10 +3,10 @@
 ``PostgresStore`` serialises every call on one connection; under asyncio
 that would queue every concurrent recall behind one socket.  ``AsyncPostgres``
 runs the very same plans (:mod:`.queries`, driven by :func:`.plan.arun`) on an
-``AsyncConnectionPool``, so concurrent ``arecall`` and ``aadd`` calls each
-take a connection, await the server and never hold a thread.  Schema setup,
-migrations and rare maintenance stay with the sync store, which opened the
-database first.
+``AsyncConnectionPool``, so concurrent ``arecall`` calls each take a
+connection, await the server and never hold a thread.  Writes stay with the
+sync store (see :mod:`memoryweave_core.asyncio_api` for why), as do schema
+setup and migrations, which it ran when it opened the database.
 
 A pool belongs to the event loop that opened it: :func:`for_loop` keeps one
 face per store for the running loop and opens a new one when the loop
@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
 from ...errors import InvalidInputError, StoreError, require
 from ...filters import Node
@@ -59,8 +59,8 @@ async def close_for_loop(store: PostgresStore) -> None:
 
 
 class AsyncPostgres:
-    """``count``, ``candidates``, ``lexical_stats``, ``get``, ``record_access``
-    and ``add_with_state`` of a PostgresStore, awaited (same arguments and results)."""
+    """``count``, ``candidates``, ``lexical_stats``, ``get`` and ``record_access``
+    of a PostgresStore, awaited (same arguments and results): what ``arecall`` reads and writes."""
 
     def __init__(self, store: PostgresStore, loop: asyncio.AbstractEventLoop) -> None:
         psycopg_pool = require("psycopg_pool", "pg")
@@ -139,16 +139,3 @@ class AsyncPostgres:
         uses = Counter(ids)
         if uses:
             await self._tx(lambda: queries.record_access(self.schema, uses, when), one_statement=True)
-
-    # -- the add path --------------------------------------------------------------------
-    async def add_with_state(self, traces: Sequence[Trace], states: Mapping[str, dict]) -> None:
-        """The rows and the engine state in one transaction, as the sync store writes them."""
-        if not traces:
-            return
-        store = self.store
-        ready = queries.rows_of(traces, states, store.dim)
-        new_dim = (store.m, store.ef_construction) if store.dim is None else None
-        await self._tx(lambda: queries.add(self.schema, ready, new_dim))
-        store.dim = ready.dim
-        # the ANALYZE bookkeeping is the sync store's (rarely, it runs ANALYZE: off the loop)
-        await asyncio.to_thread(store._refresh_statistics, len(ready.traces))

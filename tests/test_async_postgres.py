@@ -36,8 +36,12 @@ def _seed(memory: MemoryWeave) -> None:
          ("Ana", "Sunny, and I bought a bike"), ("Bo", "My knee hurts after running")],
         episode="e1", namespace="u",
     )
-    memory.add_many([{"text": f"fact {i}: I planted tomato number {i}", "metadata": {"i": i, "kind": "garden"}}
-                     for i in range(30)], namespace="u")
+    facts = memory.add_many([{"text": f"fact {i}: I planted tomato number {i}", "metadata": {"i": i, "kind": "garden"}}
+                             for i in range(30)], namespace="u")
+    memory.clock.advance(60)
+    memory.update(facts[3].id, text="fact 3: I planted a lemon tree instead", namespace="u")  # an archived version
+    memory.add("a plant I bought expires soon", namespace="u", ttl=30)
+    memory.clock.advance(60)  # ... and an expired trace, both hidden from recall inside the candidate search
 
 
 def _no_sync_candidates(memory: MemoryWeave) -> list[str]:
@@ -60,6 +64,7 @@ def _no_sync_candidates(memory: MemoryWeave) -> list[str]:
     {"filter": {"kind": "garden", "i": {"$lt": 10}}},
     {"explain": True, "k": 8},
     {"exclude": ["missing-id"], "min_relevance": 0.0},
+    {"include_superseded": True, "k": 40},
 ])
 def test_arecall_on_the_async_pool_equals_recall(pg_memory, kwargs):
     _seed(pg_memory)
@@ -79,6 +84,9 @@ def test_arecall_on_the_async_pool_equals_recall(pg_memory, kwargs):
     assert [r.score for r in got] == pytest.approx([r.score for r in sync])
     assert [r.features for r in got] == [r.features for r in sync]
     assert [r.raw for r in got] == [r.raw for r in sync]
+    texts = [r.trace.text for r in got]
+    assert "a plant I bought expires soon" not in texts
+    assert ("fact 3: I planted tomato number 3" in texts) == bool(kwargs.get("include_superseded"))
 
 
 def test_arecall_errors_and_empty_namespace_match_recall(pg_memory):

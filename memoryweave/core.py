@@ -44,8 +44,8 @@ from memoryweave_core.embedders import DEFAULT_DIM, Embedder, FunctionEmbedder, 
 from memoryweave_core.encoder import MemoryEncoder as _CoreEncoder
 from memoryweave_core.encoder import turn_text
 from memoryweave_core.errors import DimensionMismatchError, InvalidInputError
-from memoryweave_core.memory import check_k
 from memoryweave_core.pathways import pathways
+from memoryweave_core.recall_call import check_k
 from memoryweave_core.recollection import Recollection
 from memoryweave_core.trace import Trace, check_namespace, check_text, check_vectors
 

@@ -26,8 +26,8 @@ from .errors import DimensionMismatchError, InvalidInputError, TraceNotFoundErro
 from .filters import parse_filter
 from .lifecycle import PURGE_BATCH, LifecycleMixin, expiry, live
 from .names import NameIndex
+from .recall_call import RecallCall
 from .recollection import RecallResult
-from .relevance import check_relevance
 from .retrieval import FeatureTable, Query, Retriever, names_in, strip_names
 from .storage.base import Store
 from .storage.memory import MemoryStore
@@ -59,12 +59,6 @@ class Category:
     size: int
     label: str  # text of the most typical member (closest to the prototype)
     members: tuple[str, ...]  # trace ids
-
-
-def check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InvalidInputError(f"k must be an integer >= 1, got {k!r}")
-    return int(k)
 
 
 class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
@@ -400,34 +394,25 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
         Recall sees the versions current at ``at`` (every version with
         ``include_superseded=True``) and never an expired trace.
         """
-        where = parse_filter(filter)
-        if query_vector is None or query:
-            check_text(query, "query")
-        k = check_k(k)
-        floor = check_relevance(min_relevance)
-        ns = check_namespace(namespace)
-        excluded = {exclude} if isinstance(exclude, str) else set(exclude)
-        now = to_timestamp(at, default=self.clock())
-        held = self.store.count(ns)
+        call = RecallCall.check(
+            self, query, k, namespace=namespace, at=at, explain=explain, record_access=record_access, exclude=exclude,
+            config=config, query_vector=query_vector, min_relevance=min_relevance, filter=filter,
+            include_superseded=include_superseded,
+        )
+        held = self.store.count(call.namespace)
         if held == 0:
             return RecallResult()
-        # No recall returns more than the namespace holds: never ask a backend
-        # for more candidates than that (a huge k overflowed SQLite's LIMIT).
-        k = min(k, held)
-        request = replace(self._query(query, ns, now, query_vector), where=where, live=live(self, now, include_superseded))
+        call = call.capped(held)
+        request = call.request(self)
         with self._lock:
-            art = self._art(ns)
-            cfg = config or self.config
-            wanted = k + len(excluded)
-            retriever = Retriever(self.store, cfg if wanted <= cfg.candidates else replace(cfg, candidates=wanted))
+            art = self._art(call.namespace)
             with self.store.snapshot():  # candidates and winners from one state, however others write
-                found = retriever.recall(
-                    request, wanted, prototypes=art.prototypes_ if art.n_categories_ else None, explain=explain
+                found = call.retriever(self.store).recall(
+                    request, call.wanted, prototypes=art.prototypes_ if art.n_categories_ else None, explain=explain
                 )
-            found = [r for r in found if r.trace.id not in excluded][:k]
-            found = [r for r in found if r.relevance >= floor]
-            if record_access and found:
-                self.store.record_access([r.trace.id for r in found], now, ns)
+            found = call.keep(found)
+            if call.record_access and found:
+                self.store.record_access([r.trace.id for r in found], call.now, call.namespace)
         return RecallResult(found)
 
     def touch(self, ids: Sequence[str], *, at: Any = None, namespace: str = "default") -> None:

@@ -18,7 +18,7 @@ fits the fusion weights on exactly the features recall uses.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,12 +27,14 @@ from . import names as names_module
 from .config import RecallConfig
 from .lexical import tokenize
 from .pathways import Context, Query, fuse, normalise, pathways, zscore
+from .pathways.registry import LexicalStats
 from .pool import Pool
 from .recollection import Recollection
 from .relevance import DEFAULT_CALIBRATOR, signals
 from .storage.base import Search, Store
+from .trace import Trace
 
-__all__ = ["FeatureTable", "Query", "Retriever", "fuse", "names_in", "normalise", "strip_names", "zscore"]
+__all__ = ["FeatureTable", "Query", "Ranked", "Retriever", "fuse", "names_in", "normalise", "strip_names", "zscore"]
 
 
 def strip_names(query: str, names: Iterable[str]) -> str:
@@ -74,38 +76,53 @@ class Retriever:
     def recall(
         self, query: Query, k: int, *, prototypes: np.ndarray | None = None, explain: bool = False
     ) -> list[Recollection]:
-        table = self.features(query, prototypes=prototypes)
+        ranked = self.rank(self.features(query, prototypes=prototypes), k, explain=explain)
+        # Only the winners are read whole; one deleted meanwhile is left out.
+        return ranked.recollections(self.store.get(ranked.ids, query.namespace))
+
+    def rank(self, table: FeatureTable, k: int, *, explain: bool = False) -> Ranked:
+        """Step 3: fuse the features and keep the top ``k`` (as rows of ``table``)."""
         if not table.ids:
-            return []
+            return Ranked(table, [], np.zeros(0), {}, np.zeros(0), explain)
         score, contributions = fuse(table.raw, self.config.weights)
         # -- relevance hook: a probability comparable across queries (relevance.py)
         relevance = DEFAULT_CALIBRATOR.predict(signals(table.raw, score, table.unseen))
         order = np.argsort(-score, kind="stable")[:k].tolist()
-        # Only the winners are read whole; one deleted meanwhile is left out.
-        traces = {t.id: t for t in self.store.get([table.ids[i] for i in order], query.namespace)}
-        return [
-            Recollection(
-                trace=traces[table.ids[i]],
-                score=float(score[i]),
-                features={f: float(c[i]) for f, c in contributions.items()},
-                raw={f: float(v[i]) for f, v in table.raw.items() if f in contributions} if explain else {},
-                relevance=float(relevance[i]),
-            )
-            for i in order
-            if table.ids[i] in traces
-        ]
+        return Ranked(table, order, score, contributions, relevance, explain)
 
     # -- steps 1 and 2 -----------------------------------------------------------
     def features(self, query: Query, *, prototypes: np.ndarray | None = None) -> FeatureTable:
+        terms = self.terms(query)
+        pool = self.store.candidates(query.namespace, self.searches(query), terms, self.config.candidates,
+                                     self.config.neighbour_radius, where=query.where, live=query.live)
+        return self.table(query, terms, pool, lambda t: self.store.lexical_stats(query.namespace, t), prototypes)
+
+    @staticmethod
+    def terms(query: Query) -> list[str]:
+        return tokenize(query.text) if query.text else []
+
+    @staticmethod
+    def searches(query: Query) -> list[Search]:
+        """The vector searches of step 1: the query's content and context
+        vectors, and its topic's content vector when it differs.  With the
+        :meth:`terms`, ``config.candidates`` and ``config.neighbour_radius``,
+        they make the store's :meth:`~memoryweave_core.storage.base.Store.candidates`
+        request, whose filter and liveness come from the query."""
+        qv, tv = query.vector, query.topic
+        searches: list[Search] = [("content", qv), ("context", qv)]
+        if tv is not qv:
+            searches.append(("content", tv))
+        return searches
+
+    def table(self, query: Query, terms: list[str], pool: Pool, lexical_stats: Callable[[Sequence[str]], LexicalStats],
+              prototypes: np.ndarray | None = None) -> FeatureTable:
+        """Step 2 over a gathered pool (``lexical_stats(terms)`` is the store's, for BM25)."""
         cfg = self.config
-        terms = tokenize(query.text) if query.text else []
-        pool = self._pool(query, terms)
         if not len(pool):
             return FeatureTable([], {})
         ctx = Context(
             pool, query, terms=terms, neighbour_radius=cfg.neighbour_radius, decay=cfg.decay,
-            lexical_stats=lambda t: self.store.lexical_stats(query.namespace, t),
-            prototypes=prototypes,
+            lexical_stats=lexical_stats, prototypes=prototypes,
         )
         raw: dict[str, np.ndarray] = {}
         for p in pathways():
@@ -119,13 +136,34 @@ class Retriever:
             unseen = sum(1 for t in set(terms) if not df.get(t)) / len(set(terms))
         return FeatureTable(pool.ids, raw, unseen)
 
-    def _pool(self, query: Query, terms: list[str]) -> Pool:
-        """The first-round candidates of every pathway and (in the same store
-        call) their episodic neighbours, ``neighbour_radius`` each side, all
-        matching the query's filter (applied inside the store's searches)."""
-        qv, tv = query.vector, query.topic
-        searches: list[Search] = [("content", qv), ("context", qv)]
-        if tv is not qv:
-            searches.append(("content", tv))
-        return self.store.candidates(query.namespace, searches, terms, self.config.candidates,
-                                     self.config.neighbour_radius, where=query.where, live=query.live)
+
+@dataclass
+class Ranked:
+    """The top rows of a FeatureTable with their scores, before the winners are read."""
+
+    table: FeatureTable
+    order: list[int]
+    score: np.ndarray
+    contributions: dict[str, np.ndarray]
+    relevance: np.ndarray
+    explain: bool
+
+    @property
+    def ids(self) -> list[str]:
+        return [self.table.ids[i] for i in self.order]
+
+    def recollections(self, traces: Sequence[Trace]) -> list[Recollection]:
+        """The winners, best first, as Recollections (those missing from ``traces`` are left out)."""
+        found = {t.id: t for t in traces}
+        ids, raw = self.table.ids, self.table.raw
+        return [
+            Recollection(
+                trace=found[ids[i]],
+                score=float(self.score[i]),
+                features={f: float(c[i]) for f, c in self.contributions.items()},
+                raw={f: float(v[i]) for f, v in raw.items() if f in self.contributions} if self.explain else {},
+                relevance=float(self.relevance[i]),
+            )
+            for i in self.order
+            if ids[i] in found
+        ]

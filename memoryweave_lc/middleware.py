@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from langchain.agents.middleware import AgentMiddleware, AgentState, ModelRequest, ModelResponse
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
-from langchain_core.runnables.config import run_in_executor
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
@@ -91,20 +91,41 @@ class MemoryWeaveMiddleware(AgentMiddleware):
 
     # -- recall ----------------------------------------------------------------
     def _recall(self, request: ModelRequest) -> ModelRequest:
+        ask = self._ask(request)
+        if ask is None:
+            return request
+        found = self._select(ask, self.memory.recall(ask.query, **ask.kwargs))
+        if ask.first_call and found:  # what reaches the prompt counts as used, not what was fetched
+            self.memory.touch([r.trace.id for r in found], namespace=ask.namespace)
+        return self._with(request, found)
+
+    async def _arecall(self, request: ModelRequest) -> ModelRequest:
+        """:meth:`_recall` through the async core."""
+        ask = self._ask(request)
+        if ask is None:
+            return request
+        found = self._select(ask, await self.memory.arecall(ask.query, **ask.kwargs))
+        if ask.first_call and found:
+            await self.memory.atouch([r.trace.id for r in found], namespace=ask.namespace)
+        return self._with(request, found)
+
+    def _ask(self, request: ModelRequest) -> _Ask | None:
+        """What to recall for this model call (None: no user text to recall for)."""
         human = _last(request.messages, HumanMessage)
         query = human.text if human is not None else ""
         if not query.strip():
-            return request
-        # Count a memory as used once per turn, not once per model call in a tool loop.
-        first_call = request.messages[-1] is human
+            return None
         namespace = self.namespace(request.runtime)
         shown = [m.text for m in request.messages if m.text.strip()]
-        found = self.memory.recall(
-            query, fetch_size(self.k, len(shown)), namespace=namespace, record_access=False, **relevance_kwargs(self.min_relevance, self.memory)
-        )
-        found = RecallResult(select_for_prompt(found, self.k, query=query, exclude_texts=shown))
-        if first_call and found:  # what reaches the prompt counts as used, not what was fetched
-            self.memory.touch([r.trace.id for r in found], namespace=namespace)
+        kwargs = {"k": fetch_size(self.k, len(shown)), "namespace": namespace, "record_access": False,
+                  **relevance_kwargs(self.min_relevance, self.memory)}
+        # Count a memory as used once per turn, not once per model call in a tool loop.
+        return _Ask(query, namespace, shown, request.messages[-1] is human, kwargs)
+
+    def _select(self, ask: _Ask, found: RecallResult) -> RecallResult:
+        return RecallResult(select_for_prompt(found, self.k, query=ask.query, exclude_texts=ask.shown))
+
+    def _with(self, request: ModelRequest, found: RecallResult) -> ModelRequest:
         if not found:
             return request
         return request.override(system_message=_append(request.system_message, self.render(found)))
@@ -122,25 +143,44 @@ class MemoryWeaveMiddleware(AgentMiddleware):
     async def awrap_model_call(
         self, request: ModelRequest, handler: Callable[[ModelRequest], Awaitable[ModelResponse]]
     ) -> ModelResponse:
-        return await handler(await run_in_executor(None, self._recall, request))
+        return await handler(await self._arecall(request))
 
     # -- remember --------------------------------------------------------------
     def after_agent(self, state: AgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        namespace, items = self._turn(state, runtime)
+        if items:
+            self.memory.add_many(items, namespace=namespace)
+        return None
+
+    async def aafter_agent(self, state: AgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        namespace, items = self._turn(state, runtime)
+        if items:
+            await self.memory.aadd_many(items, namespace=namespace)
+        return None
+
+    def _turn(self, state: AgentState, runtime: Runtime[Any]) -> tuple[str, list[dict[str, Any]]]:
+        """The namespace and the items of the turn just finished (the user's message and the answer)."""
         namespace = self.namespace(runtime)  # refused before anything is written
         messages = state.get("messages") or []
         ai = messages[-1] if messages and isinstance(messages[-1], AIMessage) else None
         human = _last(messages, HumanMessage)
         turn = [(self.user_speaker, human), (self.ai_speaker, ai)]
         items = [{"speaker": who, "text": m.text} for who, m in turn if m is not None and m.text.strip()]
-        if items:
-            episode = _configurable().get("thread_id")
-            for item in items:
-                item["episode"] = None if episode is None else str(episode)
-            self.memory.add_many(items, namespace=namespace)
-        return None
+        episode = _configurable().get("thread_id")
+        for item in items:
+            item["episode"] = None if episode is None else str(episode)
+        return namespace, items
 
-    async def aafter_agent(self, state: AgentState, runtime: Runtime[Any]) -> dict[str, Any] | None:
-        return await run_in_executor(None, self.after_agent, state, runtime)
+
+@dataclass(frozen=True)
+class _Ask:
+    """One model call's recall: the query, where, what the prompt already shows, and the recall arguments."""
+
+    query: str
+    namespace: str
+    shown: list[str]
+    first_call: bool
+    kwargs: dict[str, Any]
 
 
 def _configurable() -> Mapping[str, Any]:

@@ -7,7 +7,6 @@ from typing import Any
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field
 
 from memoryweave_core import MemoryWeave, Recollection
@@ -80,19 +79,23 @@ class MemoryWeaveRetriever(BaseRetriever):
         filter: dict | None = None,
         **kwargs: Any,
     ) -> list[Document]:
-        if kwargs:
-            raise InvalidInputError(f"MemoryWeaveRetriever got unknown arguments {sorted(kwargs)}")
+        found = self.memory.recall(query, **self._recall_kwargs(k, namespace, filter, kwargs))
+        return [to_document(r) for r in found]
+
+    def _recall_kwargs(self, k: int | None, namespace: str | None, filter: dict | None,
+                       extra: dict[str, Any]) -> dict[str, Any]:
+        """The recall arguments of one call (``invoke`` and ``ainvoke`` alike); unknown ones refused."""
+        if extra:
+            raise InvalidInputError(f"MemoryWeaveRetriever got unknown arguments {sorted(extra)}")
         unknown = set(self.search_kwargs) - SEARCH_KWARGS
         if unknown:
             raise InvalidInputError(f"search_kwargs takes only {sorted(SEARCH_KWARGS)}, got {sorted(unknown)}")
-        found = self.memory.recall(
-            query,
-            k if k is not None else self.search_kwargs.get("k", self.k),
-            namespace=self.namespace if namespace is None else namespace,
-            record_access=self.record_access,
-            filter=all_of(self.search_kwargs.get("filter"), self.filter, filter),
-        )
-        return [to_document(r) for r in found]
+        return {
+            "k": k if k is not None else self.search_kwargs.get("k", self.k),
+            "namespace": self.namespace if namespace is None else namespace,
+            "record_access": self.record_access,
+            "filter": all_of(self.search_kwargs.get("filter"), self.filter, filter),
+        }
 
     async def _aget_relevant_documents(
         self,
@@ -104,13 +107,5 @@ class MemoryWeaveRetriever(BaseRetriever):
         filter: dict | None = None,
         **kwargs: Any,
     ) -> list[Document]:
-        return await run_in_executor(
-            None,
-            self._get_relevant_documents,
-            query,
-            run_manager=run_manager.get_sync(),
-            k=k,
-            namespace=namespace,
-            filter=filter,
-            **kwargs,
-        )
+        found = await self.memory.arecall(query, **self._recall_kwargs(k, namespace, filter, kwargs))
+        return [to_document(r) for r in found]

@@ -18,7 +18,7 @@ import json
 import threading
 from datetime import datetime, timezone
 from itertools import islice
-from typing import Any, Iterable, Iterator
+from typing import Any, Generator, Iterable, Iterator
 
 from langchain_core.runnables.config import run_in_executor
 from langgraph.store.base import (
@@ -46,6 +46,8 @@ SEP = "."
 #: label, which LangGraph never allows, so it cannot collide with a real one.
 UNINDEXED = SEP + SEP + "unindexed"
 _META = "langgraph"  # metadata key of the item's key, value and creation time
+#: A search as a plan: yields ``recall`` keyword arguments, receives the RecallResult, returns the items.
+Searching = Generator[dict[str, Any], Any, list[SearchItem]]
 
 
 def to_memory_namespace(namespace: tuple[str, ...]) -> str:
@@ -187,7 +189,36 @@ class MemoryWeaveStore(BaseStore):
             return [self._run(op) for op in ops]
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        return await run_in_executor(None, self.batch, list(ops))
+        """:meth:`batch` through the async core: a search by query recalls
+        with ``MemoryWeave.arecall``; every other step (gets, puts, listings,
+        a search's bookkeeping) runs in a worker thread under the store's lock."""
+        ops = list(ops)
+        for op in ops:
+            validate_op_namespace(op)
+        out: list[Result] = []
+        for op in ops:
+            if isinstance(op, SearchOp) and op.query:
+                out.append(await self._asearch(op))
+            else:
+                out.append((await run_in_executor(None, self.batch, [op]))[0])
+        return out
+
+    async def _asearch(self, op: SearchOp) -> list[SearchItem]:
+        """:meth:`_searching` driven with ``arecall``."""
+        plan, reply = self._searching(op), None
+        while True:
+            done, value = await run_in_executor(None, self._step, plan, reply)
+            if done:
+                return value
+            reply = await self.memory.arecall(**value)
+
+    def _step(self, plan: Searching, reply: Any) -> tuple[bool, Any]:
+        """Resume ``plan`` with ``reply``: (False, its next recall request) or (True, its result)."""
+        with self._lock:
+            try:
+                return False, plan.send(reply)
+            except StopIteration as stop:
+                return True, stop.value
 
     def _run(self, op: Op) -> Result:
         if isinstance(op, GetOp):
@@ -296,6 +327,19 @@ class MemoryWeaveStore(BaseStore):
         return (t for t in self.memory.traces(namespace) if self._current(t))
 
     def _search(self, op: SearchOp) -> list[SearchItem]:
+        """:meth:`_searching` driven with ``MemoryWeave.recall``."""
+        plan, reply = self._searching(op), None
+        while True:
+            try:
+                request = plan.send(reply)
+            except StopIteration as stop:
+                return stop.value
+            reply = self.memory.recall(**request)
+
+    def _searching(self, op: SearchOp) -> Searching:
+        """A search as a plan that yields each recall it needs (the keyword
+        arguments of ``recall``) and receives its result, so that ``batch``
+        and ``abatch`` share every step but the recall itself."""
         spaces = self._spaces(op.namespace_prefix)
         if not op.query:
             found = (t for ns in spaces for t in self._traces(ns) if self._matches(t, op.filter))
@@ -308,7 +352,7 @@ class MemoryWeaveStore(BaseStore):
             if ns.endswith(UNINDEXED):
                 unscored.extend(t for t in self._traces(ns) if self._matches(t, op.filter))
                 continue
-            scored.extend(self._recall(op, ns))
+            scored.extend((yield from self._recall(op, ns)))
         scored.sort(key=lambda st: -st[0])
         ranked: list[tuple[float | None, Trace]] = [*scored, *((None, t) for t in unscored)]
         page = ranked[op.offset : op.offset + op.limit]
@@ -322,18 +366,18 @@ class MemoryWeaveStore(BaseStore):
                 self.memory.touch(ids, namespace=ns)
         return [self._search_item(t, s) for s, t in page]
 
-    def _recall(self, op: SearchOp, ns: str) -> list[tuple[float, Trace]]:
-        """Recall the best offset+limit items of one namespace that pass the filter."""
+    def _recall(self, op: SearchOp, ns: str) -> Generator[dict[str, Any], Any, list[tuple[float, Trace]]]:
+        """Recall the best offset+limit items of one namespace that pass the filter (a plan, as :meth:`_searching`)."""
         if not op.query:
             return []
         want, total = op.offset + op.limit, self.memory.count(ns)
         k = min(want, total)
         where = pushdown(op.filter)
         if where is not None:  # applied inside recall's candidate search: never short
-            found = self.memory.recall(op.query, k, namespace=ns, record_access=False, filter=where)
+            found = yield {"query": op.query, "k": k, "namespace": ns, "record_access": False, "filter": where}
             return [(r.score, r.trace) for r in found if self._matches(r.trace, op.filter)]
         while k >= 1:
-            found = self.memory.recall(op.query, k, namespace=ns, record_access=False)
+            found = yield {"query": op.query, "k": k, "namespace": ns, "record_access": False}
             kept = [(r.score, r.trace) for r in found if self._matches(r.trace, op.filter)]
             if len(kept) >= want or k >= total:
                 return kept

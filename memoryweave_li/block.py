@@ -13,7 +13,6 @@ one of the chat messages it is given, near-duplicates in one slot, filler last.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any, Callable, Dict, List, Optional, Sequence
 
 from llama_index.core.base.llms.types import ChatMessage, ContentBlock, TextBlock
@@ -23,8 +22,8 @@ from llama_index.core.utils import get_tokenizer
 from pydantic import AfterValidator
 
 from memoryweave_core import InvalidInputError, MemoryWeave, Recollection
-from memoryweave_core.memory import check_k
 from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MinRelevance, fetch_size, relevance_kwargs, select_for_prompt
+from memoryweave_core.recall_call import check_k
 from memoryweave_core.timeutil import format_time
 from memoryweave_core.trace import check_namespace
 
@@ -165,13 +164,13 @@ class MemoryWeaveBlock(BaseMemoryBlock[List[ContentBlock]]):
         if not query:
             return []
         shown = [t for t in (message_text(m) for m in messages or []) if t]
-        recalled = await asyncio.to_thread(
-            self.memory.recall, query, fetch_size(self.similarity_top_k, len(shown)), namespace=self.namespace,
+        recalled = await self.memory.arecall(
+            query, fetch_size(self.similarity_top_k, len(shown)), namespace=self.namespace,
             record_access=False, **relevance_kwargs(self.min_relevance, self.memory),
         )
         found = select_for_prompt(recalled, self.similarity_top_k, query=query, exclude_texts=shown)
         if found:  # what reaches the prompt counts as used, not what was fetched
-            await asyncio.to_thread(self.memory.touch, [r.trace.id for r in found])
+            await self.memory.atouch([r.trace.id for r in found], namespace=self.namespace)
         blocks: List[ContentBlock] = [TextBlock(text=render(r, self.template)) for r in found]
         if self.max_tokens is not None:
             blocks = self._fit(blocks, self.max_tokens)
@@ -180,7 +179,7 @@ class MemoryWeaveBlock(BaseMemoryBlock[List[ContentBlock]]):
     async def _aput(self, messages: List[ChatMessage]) -> None:
         items = messages_to_items(messages, roles=self.roles, speakers=self.speakers)
         if items:
-            await asyncio.to_thread(self.memory.add_many, items, namespace=self.namespace)
+            await self.memory.aadd_many(items, namespace=self.namespace)
 
     async def atruncate(self, content: List[ContentBlock], tokens_to_truncate: int) -> Optional[List[ContentBlock]]:
         """Drop the weakest memories (the last blocks) until enough tokens are saved."""

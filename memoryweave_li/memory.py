@@ -11,7 +11,6 @@ with text) in a system message in front.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Dict, List, Optional, Sequence
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
@@ -19,7 +18,7 @@ from llama_index.core.bridge.pydantic import ConfigDict, Field, SerializeAsAny, 
 from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.memory.types import BaseMemory
 
-from memoryweave_core import MemoryWeave
+from memoryweave_core import MemoryWeave, Recollection
 from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MinRelevance, fetch_size, relevance_kwargs, select_for_prompt
 from memoryweave_core.trace import check_label
 
@@ -137,13 +136,29 @@ class MemoryWeaveMemory(BaseMemory):
         if not query:
             return history
         shown = [t for t in (message_text(m) for m in history) if t]
-        found = self.memory.recall(
-            query, fetch_size(self.similarity_top_k, len(shown)), namespace=self.namespace, record_access=False,
-            **relevance_kwargs(self.min_relevance, self.memory),
-        )
+        found = self.memory.recall(query, **self._recall_kwargs(shown))
         fresh = select_for_prompt(found, self.similarity_top_k, query=query, exclude_texts=shown)
         if fresh:  # what reaches the prompt counts as used, not what was fetched
             self.memory.touch([r.trace.id for r in fresh], namespace=self.namespace)
+        return self._note(fresh, history)
+
+    async def _awith_memories(self, query: str, history: List[ChatMessage]) -> List[ChatMessage]:
+        """:meth:`_with_memories` through the async core."""
+        if not query:
+            return history
+        shown = [t for t in (message_text(m) for m in history) if t]
+        found = await self.memory.arecall(query, **self._recall_kwargs(shown))
+        fresh = select_for_prompt(found, self.similarity_top_k, query=query, exclude_texts=shown)
+        if fresh:
+            await self.memory.atouch([r.trace.id for r in fresh], namespace=self.namespace)
+        return self._note(fresh, history)
+
+    def _recall_kwargs(self, shown: Sequence[str]) -> Dict[str, Any]:
+        return {"k": fetch_size(self.similarity_top_k, len(shown)), "namespace": self.namespace, "record_access": False,
+                **relevance_kwargs(self.min_relevance, self.memory)}
+
+    def _note(self, fresh: Sequence[Recollection], history: List[ChatMessage]) -> List[ChatMessage]:
+        """``history`` after a system message listing the memories (``history`` alone when none)."""
         if not fresh:
             return history
         lines = "\n".join(render(r, self.template) for r in fresh)
@@ -157,7 +172,7 @@ class MemoryWeaveMemory(BaseMemory):
 
     async def aget(self, input: Optional[str] = None, **kwargs: Any) -> List[ChatMessage]:
         history = await self.buffer.aget(input=input, **kwargs)
-        return await asyncio.to_thread(self._with_memories, self._query(input, history), history)
+        return await self._awith_memories(self._query(input, history), history)
 
     def get_all(self) -> List[ChatMessage]:
         return self.buffer.get_all()
@@ -176,7 +191,9 @@ class MemoryWeaveMemory(BaseMemory):
         self.buffer.put_messages(messages)
 
     async def aput_messages(self, messages: List[ChatMessage]) -> None:
-        await asyncio.to_thread(self._remember, messages)
+        items = self._items(messages)
+        if items:
+            await self.memory.aadd_many(items, namespace=self.namespace)
         await self.buffer.aput_messages(messages)
 
     def set(self, messages: List[ChatMessage]) -> None:

@@ -8,8 +8,7 @@ breakdown.  All ranking happens in the core.
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks.base import CallbackManager
@@ -17,7 +16,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from memoryweave_core import MemoryWeave, Recollection
 from memoryweave_core.filters import parse_filter
-from memoryweave_core.memory import check_k
+from memoryweave_core.recall_call import check_k
 from memoryweave_core.timeutil import format_time
 from memoryweave_core.trace import check_namespace
 
@@ -125,21 +124,18 @@ class MemoryWeaveRetriever(BaseRetriever):
         self.filter = parse_filter(to_filter(filters))  # refused here, not at the first query
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
+    def _recall_kwargs(self) -> Dict[str, Any]:
+        return {"namespace": self.namespace, "at": self.at, "explain": self.explain,
+                "record_access": self.record_access, "filter": self.filter}
+
     def _retrieve(self, query_bundle: QueryBundle) -> List[NodeWithScore]:
-        found = self.memory.recall(
-            query_bundle.query_str,
-            self.similarity_top_k,
-            namespace=self.namespace,
-            at=self.at,
-            explain=self.explain,
-            record_access=self.record_access,
-            filter=self.filter,
-        )
+        found = self.memory.recall(query_bundle.query_str, self.similarity_top_k, **self._recall_kwargs())
         return [recollection_to_node(r) for r in found]
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> List[NodeWithScore]:
-        # recall embeds the query (a model call on CPU): keep the event loop free
-        return await asyncio.to_thread(self._retrieve, query_bundle)
+        # arecall keeps the loop free (the query's embedding runs in a worker thread)
+        found = await self.memory.arecall(query_bundle.query_str, self.similarity_top_k, **self._recall_kwargs())
+        return [recollection_to_node(r) for r in found]
 
     def __repr__(self) -> str:
         return f"MemoryWeaveRetriever(namespace={self.namespace!r}, similarity_top_k={self.similarity_top_k})"

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from memoryweave_core import HashingEmbedder, MemoryWeave
+from memoryweave_core.loop_lag import LoopLag
 from memoryweave_core.storage.memory import MemoryStore
 
 
@@ -35,15 +36,6 @@ def make(kind, tmp_path, clock):
     return MemoryWeave(path, embedder=emb, clock=clock, store=None if path else MemoryStore()), emb
 
 
-async def heartbeat(stop: asyncio.Event, gaps: list[float]) -> None:
-    last = time.perf_counter()
-    while not stop.is_set():
-        await asyncio.sleep(0.001)
-        now = time.perf_counter()
-        gaps.append(now - last)
-        last = now
-
-
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
 def test_200_concurrent_calls_lose_nothing_and_run_off_the_loop(kind, tmp_path, clock):
     memory, emb = make(kind, tmp_path, clock)
@@ -52,16 +44,13 @@ def test_200_concurrent_calls_lose_nothing_and_run_off_the_loop(kind, tmp_path, 
     async def main():
         loop_thread = threading.get_ident()
         emb.threads.clear()
-        stop, gaps = asyncio.Event(), []
-        beat = asyncio.create_task(heartbeat(stop, gaps))
-        adds = [memory.aadd(f"note {i}: I planted tomato number {i}", namespace="u", metadata={"i": i}) for i in range(100)]
-        recalls = [memory.arecall("what did I plant?", k=3, namespace="u") for _ in range(100)]
-        results = await asyncio.gather(*[c for pair in zip(adds, recalls) for c in pair])
-        stop.set()
-        await beat
-        return loop_thread, results, gaps
+        async with LoopLag() as lag:
+            adds = [memory.aadd(f"note {i}: I planted tomato number {i}", namespace="u", metadata={"i": i}) for i in range(100)]
+            recalls = [memory.arecall("what did I plant?", k=3, namespace="u") for _ in range(100)]
+            results = await asyncio.gather(*[c for pair in zip(adds, recalls) for c in pair])
+        return loop_thread, results, lag
 
-    loop_thread, results, gaps = asyncio.run(main())
+    loop_thread, results, lag = asyncio.run(main())
     added, recalled = results[0::2], results[1::2]
     assert len({t.id for t in added}) == 100
     assert sorted(t.metadata["i"] for t in added) == list(range(100))
@@ -70,8 +59,8 @@ def test_200_concurrent_calls_lose_nothing_and_run_off_the_loop(kind, tmp_path, 
     assert {t.id for t in added} <= stored
     assert all(len(r) == 3 for r in recalled)
     assert loop_thread not in emb.threads and emb.threads  # the work ran on worker threads
-    assert len(gaps) > 1  # the loop kept ticking while the work ran
-    print(f"\n{kind}: {len(gaps)} heartbeats, worst loop gap {max(gaps) * 1000:.1f} ms")
+    assert len(lag.gaps) > 1  # the loop kept ticking while the work ran
+    print(f"\n{kind}: {len(lag.gaps)} heartbeats, worst loop gap {lag.worst * 1000:.1f} ms")
 
 
 def test_async_twins_return_and_raise_like_the_sync_calls(memory):
@@ -89,8 +78,25 @@ def test_async_twins_return_and_raise_like_the_sync_calls(memory):
     assert memory.count("n") == 2
 
 
-def test_aupdate_is_refused_until_update_exists(memory):
-    if hasattr(memory, "update"):
-        pytest.skip("update() exists: aupdate delegates to it")
-    with pytest.raises(NotImplementedError, match="update"):
-        asyncio.run(memory.aupdate("some-id", text="x"))
+def test_aupdate_writes_a_version_like_update(memory):
+    async def main():
+        trace = await memory.aadd("I live in Porto", namespace="n")
+        new = await memory.aupdate(trace.id, text="I live in Lisbon", namespace="n")
+        return trace, new
+
+    trace, new = asyncio.run(main())
+    assert new.id == trace.id and new.version == 2
+    assert [t.text for t in memory.history(trace.id, namespace="n")] == ["I live in Porto", "I live in Lisbon"]
+
+
+def test_loop_lag_sees_a_blocked_loop():
+    """The heartbeat the benchmark reports: a coroutine that blocks the loop shows as a gap at least that long."""
+    async def main():
+        async with LoopLag() as lag:
+            await asyncio.sleep(0.005)
+            time.sleep(0.05)  # blocks the loop, as a sync call in a coroutine would
+            await asyncio.sleep(0.005)
+        return lag
+
+    lag = asyncio.run(main())
+    assert lag.worst >= 0.05 and len(lag.gaps) >= 2 and lag.median <= lag.worst

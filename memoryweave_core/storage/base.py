@@ -308,12 +308,18 @@ def gather_candidates(store: StoreBase, namespace: str, searches: Sequence[Searc
         found = [store.nearest(namespace, field, vector, m, where) for field, vector in searches]
     else:
         found = nearest(namespace, searches, m, where)
+    if terms:
+        found = [*found, store.lexical(namespace, terms, m, where)]
+    return without(store.pool(namespace, ids=list(live_hits(found, hide, n)), radius=radius, where=where), hide)
+
+
+def live_hits(found: Sequence[Sequence[tuple[str, float]]], hide: set[str], n: int) -> dict[str, None]:
+    """The first ``n`` ids of each search's hits that are not hidden, in the
+    order asked, each once (the ids a pool is asked for)."""
     ids: dict[str, None] = {}
     for hits in found:
         ids.update(dict.fromkeys([i for i, _ in hits if i not in hide][:n]))
-    if terms:
-        ids.update(dict.fromkeys([i for i, _ in store.lexical(namespace, terms, m, where) if i not in hide][:n]))
-    return without(store.pool(namespace, ids=list(ids), radius=radius, where=where), hide)
+    return ids
 
 
 def without(pool: Pool, hide: set[str]) -> Pool:

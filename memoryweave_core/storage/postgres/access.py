@@ -8,7 +8,7 @@ uses and keeping the newest access times.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ...activation import RECENT, AccessLog
 
@@ -31,11 +31,15 @@ def logs(q: Callable[[str, Sequence], list[tuple]], s: str, namespace: str, ids:
     }
 
 
-def record(conn: Any, s: str, namespace: str, uses: dict[str, int], when: float) -> None:
-    """Add ``uses[id]`` accesses at ``when`` to each trace of the namespace: uses + n,
-    and the RECENT newest of (recent + n copies of ``when``); other ids are skipped."""
-    conn.execute(
-        f"""
+def record_params(namespace: str, uses: Mapping[str, int], when: float) -> dict[str, Any]:
+    return {"when": float(when), "ids": list(uses), "n": list(uses.values()), "ns": namespace}
+
+
+def record_sql(s: str) -> str:
+    """The statement adding ``uses[id]`` accesses at ``when`` to each trace of
+    the namespace (parameters from :func:`record_params`; other ids are
+    skipped): uses + n, and the RECENT newest of (recent + n copies of ``when``)."""
+    return f"""
         WITH used AS (
             SELECT t.key, c.n FROM "{s}".traces t
             JOIN unnest(%(ids)s::text[], %(n)s::int[]) AS c(id, n) ON c.id = t.id AND t.namespace = %(ns)s
@@ -47,6 +51,4 @@ def record(conn: Any, s: str, namespace: str, uses: dict[str, int], when: float)
             uses = a.uses + EXCLUDED.uses,
             recent = ARRAY(SELECT x FROM (SELECT x FROM unnest(a.recent || EXCLUDED.recent) AS x
                                           ORDER BY x DESC LIMIT {RECENT}) y ORDER BY x)
-        """,
-        {"when": float(when), "ids": list(uses), "n": list(uses.values()), "ns": namespace},
-    )
+        """

@@ -10,9 +10,10 @@ query word scores every candidate.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Sequence
+from typing import Sequence
 
 from ...lexical import bm25_sql
+from .plan import Plan, Stmt
 
 
 def stats_rows(ns_tokens: list[tuple[str, list[str]]]) -> tuple[dict[str, list[int]], Counter]:
@@ -27,12 +28,12 @@ def stats_rows(ns_tokens: list[tuple[str, list[str]]]) -> tuple[dict[str, list[i
     return stats, df
 
 
-def bump_stats(conn: Any, s: str, stats: dict[str, list[int]], df: Counter, sign: int) -> None:
+def bump_stats(s: str, stats: dict[str, list[int]], df: Counter, sign: int) -> Plan[None]:
     """Update BM25 statistics in a fixed lock order (namespaces sorted, then
     their terms sorted), so concurrent writers queue instead of deadlocking."""
     for ns in sorted(stats):
         n, total = stats[ns]
-        conn.execute(
+        yield Stmt(
             f'INSERT INTO "{s}".nsstats AS s VALUES (%s, %s, %s) ON CONFLICT (namespace) DO UPDATE'
             " SET n = s.n + EXCLUDED.n, total_len = s.total_len + EXCLUDED.total_len",
             (ns, sign * n, sign * total),
@@ -43,13 +44,13 @@ def bump_stats(conn: Any, s: str, stats: dict[str, list[int]], df: Counter, sign
     nss = [k[0] for k, _ in items]
     terms = [k[1] for k, _ in items]
     counts = [sign * c for _, c in items]
-    conn.execute(
+    yield Stmt(
         f'INSERT INTO "{s}".terms AS t SELECT * FROM unnest(%s::text[], %s::text[], %s::int[]) ORDER BY 1, 2'
         " ON CONFLICT (namespace, term) DO UPDATE SET df = t.df + EXCLUDED.df",
         (nss, terms, counts),
     )
     if sign < 0:
-        conn.execute(f'DELETE FROM "{s}".terms WHERE namespace = ANY(%s) AND df <= 0', (sorted(stats),))
+        yield Stmt(f'DELETE FROM "{s}".terms WHERE namespace = ANY(%s) AND df <= 0', (sorted(stats),))
 
 
 def tsquery(terms: Sequence[str]) -> str:

@@ -7,10 +7,9 @@ elsewhere and this condition compose without touching each other.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ...errors import InvalidInputError
 from ..base import Live
+from .plan import Plan, rows
 
 #: Rows recall must check: few, through the partial index ``traces_lifecycle``.
 LIFECYCLE_ROWS = "superseded_at IS NOT NULL OR supersedes IS NOT NULL OR expires_at IS NOT NULL"
@@ -26,12 +25,12 @@ def hidden_sql(live: Live) -> tuple[str, list]:
     return f"({sql})", params
 
 
-def archive(conn: Any, schema: str, old_id: str, archived_id: str, when: float, namespace: str) -> None:
+def archive(schema: str, old_id: str, archived_id: str, when: float, namespace: str) -> Plan[None]:
     """Rename the current version ``old_id`` to ``archived_id``, superseded at ``when`` (in the update's transaction)."""
-    row = conn.execute(
+    found = yield from rows(
         f'UPDATE "{schema}".traces SET id = %s, superseded_at = %s'
         " WHERE id = %s AND namespace = %s AND superseded_at IS NULL RETURNING key",
-        (archived_id, float(when), old_id, namespace),
-    ).fetchone()
-    if row is None:
+        (archived_id, float(when), old_id, namespace), binary=False,
+    )
+    if not found:
         raise InvalidInputError(f"no current trace {old_id!r} in namespace {namespace!r} to supersede")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ...errors import DimensionMismatchError, SchemaVersionError
+from .plan import Plan, Stmt, rows
 
 #: Version of the layout below; bump it and add a migration when it changes.
 SCHEMA_VERSION = 4
@@ -146,21 +147,21 @@ def setup(conn: Any, s: str) -> None:
         conn.execute(f'INSERT INTO "{s}".meta VALUES (\'schema_version\', %s)', (str(SCHEMA_VERSION),))
 
 
-def ensure_dim(conn: Any, s: str, dim: int, m: int, ef_construction: int) -> None:
+def ensure_dim(s: str, dim: int, m: int, ef_construction: int) -> Plan[None]:
     """First add: fix the vector dimension and build the HNSW indexes (in the add's transaction)."""
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"memoryweave-dim-{s}",))
-    row = conn.execute(f"SELECT value FROM \"{s}\".meta WHERE key = 'dim'").fetchone()
-    if row is not None:
-        if int(row[0]) != dim:
-            raise DimensionMismatchError(f"this store holds {row[0]}-d vectors, not {dim}-d")
+    yield Stmt("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"memoryweave-dim-{s}",))
+    found = yield from rows(f"SELECT value FROM \"{s}\".meta WHERE key = 'dim'", binary=False)
+    if found:
+        if int(found[0][0]) != dim:
+            raise DimensionMismatchError(f"this store holds {found[0][0]}-d vectors, not {dim}-d")
         return
     for col in ("content", "context"):
-        conn.execute(f'ALTER TABLE "{s}".traces ALTER COLUMN {col} TYPE vector({int(dim)})')
-        conn.execute(
+        yield Stmt(f'ALTER TABLE "{s}".traces ALTER COLUMN {col} TYPE vector({int(dim)})')
+        yield Stmt(
             f'CREATE INDEX traces_{col}_hnsw ON "{s}".traces USING hnsw ({col} vector_cosine_ops)'
             f" WITH (m = {int(m)}, ef_construction = {int(ef_construction)})"
         )
-    conn.execute(f'INSERT INTO "{s}".meta VALUES (\'dim\', %s)', (str(dim),))
+    yield Stmt(f'INSERT INTO "{s}".meta VALUES (\'dim\', %s)', (str(dim),))
 
 
 def pgvector_version(conn: Any) -> tuple[int, ...]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 from ...errors import StoreError
 from ..codec import decode_array
+from .plan import Plan, Stmt, rows
 
 
 def load(q: Callable[[str, Sequence], list[tuple]], s: str, namespace: str, key: str) -> dict | None:
@@ -25,18 +26,15 @@ def load(q: Callable[[str, Sequence], list[tuple]], s: str, namespace: str, key:
     return state
 
 
-def save(conn: Any, s: str, namespace: str, key: str, doc: str, arrays: list[tuple[str, str, str, bytes]]) -> None:
+def save(s: str, namespace: str, key: str, doc: str, arrays: list[tuple[str, str, str, bytes]]) -> Plan[None]:
     """Write the state inside the caller's transaction, unless the namespace holds no traces."""
-    live = conn.execute(f'SELECT n FROM "{s}".nsstats WHERE namespace = %s FOR SHARE', (namespace,)).fetchone()
-    if not live or live[0] <= 0:  # as MemoryStore: state lives with a namespace's traces
+    live = yield from rows(f'SELECT n FROM "{s}".nsstats WHERE namespace = %s FOR SHARE', (namespace,), binary=False)
+    if not live or live[0][0] <= 0:  # as MemoryStore: state lives with a namespace's traces
         return
-    conn.execute(
+    yield Stmt(
         f'INSERT INTO "{s}".state VALUES (%s, %s, %s::jsonb) ON CONFLICT (namespace, key) DO UPDATE SET doc = EXCLUDED.doc',
         (namespace, key, doc),
     )
-    conn.execute(f'DELETE FROM "{s}".state_arrays WHERE namespace = %s AND key = %s', (namespace, key))
-    with conn.cursor() as cur:
-        cur.executemany(
-            f'INSERT INTO "{s}".state_arrays VALUES (%s, %s, %s, %s, %s::jsonb, %s)',
-            [(namespace, key, *a) for a in arrays],
-        )
+    yield Stmt(f'DELETE FROM "{s}".state_arrays WHERE namespace = %s AND key = %s', (namespace, key))
+    yield Stmt(f'INSERT INTO "{s}".state_arrays VALUES (%s, %s, %s, %s, %s::jsonb, %s)',
+               [(namespace, key, *a) for a in arrays], many=True)

@@ -11,43 +11,37 @@ so the store ANALYZEs ``traces`` itself after bulk changes.
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import threading
 import time
 import warnings
 from collections import Counter
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 import numpy as np
 
 from ...activation import AccessLog
 from ...errors import InvalidInputError, StoreError, require
-from ...filter_sql import to_postgres
 from ...filters import Node
-from ...lexical import POSTING_BUDGET, candidate_terms, query_weights, tokenize
-from ...pool import Pool, pool_order
+from ...lexical import POSTING_BUDGET
+from ...pool import Pool
 from ...trace import Trace
-from ..base import Field, Live, Search, StoreBase, check_field, gather_candidates, one_namespace, vector_dim
+from ..base import Field, Live, Search, StoreBase, check_field
 from ..codec import encode_state
-from . import access, lifecycle
+from . import access, aio, lifecycle, queries
 from . import lexical as bm25
 from . import schema as layout
 from . import state as state_rows
-from .filtering import where_named
+from .plan import Plan, run
 
-_COLS = ("key, id, namespace, text, speaker, episode, position, time, metadata, category, content, context,"
-         " version, supersedes, superseded_at, expires_at")
+T = TypeVar("T")
+_COLS = queries.COLS
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: This process re-ANALYZEs ``traces`` once its adds and deletes reach this
 #: share of the rows the table held at the last ANALYZE (and at least
 #: ANALYZE_MIN_ROWS): see :meth:`PostgresStore._refresh_statistics`.
 ANALYZE_GROWTH = 0.2
 ANALYZE_MIN_ROWS = 1000
-
-
-def _vec(v: Any) -> np.ndarray:
-    return np.asarray(v.to_numpy() if hasattr(v, "to_numpy") else v, dtype=np.float32)
 
 
 class PostgresStore(StoreBase):
@@ -83,6 +77,7 @@ class PostgresStore(StoreBase):
         self.m, self.ef_construction, self.ef_search = m, ef_construction, ef_search
         self.posting_budget = posting_budget
         self._psycopg = psycopg
+        self.dsn = dsn  # the async API opens its own pool on it (see .aio)
         self._lock = threading.RLock()
         self._closed = False
         try:
@@ -105,8 +100,13 @@ class PostgresStore(StoreBase):
         return f'"{self.schema}".{name}'
 
     def _meta(self, key: str) -> str | None:
-        row = self._conn.execute(f"SELECT value FROM {self._t('meta')} WHERE key = %s", (key,)).fetchone()
-        return row[0] if row else None
+        return self._read(queries.meta(self.schema, key))
+
+    def known_dim(self) -> int | None:
+        """The vector dimension, read again while unknown (another process may have fixed it)."""
+        if self.dim is None and (dim := self._meta("dim")):
+            self.dim = int(dim)
+        return self.dim
 
     def _refresh_statistics(self, changed: int) -> None:
         """ANALYZE ``traces`` once this process has changed a fifth of it.
@@ -163,14 +163,18 @@ class PostgresStore(StoreBase):
             except self._psycopg.Error as exc:
                 raise StoreError(f"PostgreSQL: {exc}") from exc
 
+    def _read(self, plan: Plan[T]) -> T:
+        """Run a read-only plan (see :mod:`.queries`) outside a transaction."""
+        if self._closed:
+            raise StoreError("the store is closed")
+        with self._lock:
+            try:
+                return run(self._conn, plan)
+            except self._psycopg.Error as exc:
+                raise StoreError(f"PostgreSQL: {exc}") from exc
+
     def _trace(self, row: tuple) -> Trace:
-        (key, tid, ns, text, speaker, episode, position, time_, metadata, category, content, context,
-         version, supersedes, superseded_at, expires_at) = row
-        return Trace(
-            id=tid, text=text, namespace=ns, speaker=speaker, episode=episode, position=position, time=time_,
-            metadata=metadata, content=_vec(content), context=_vec(context),
-            category=category, version=version, supersedes=supersedes, superseded_at=superseded_at, expires_at=expires_at,
-        )
+        return queries.trace(row)
 
     # -- writing ---------------------------------------------------------------------
     def add(self, traces: Sequence[Trace]) -> None:
@@ -182,53 +186,23 @@ class PostgresStore(StoreBase):
             self._add(traces, states)
 
     def _add(self, traces: Sequence[Trace], states: Mapping[str, dict],
-             before: Callable[[Any], None] | None = None) -> None:
-        """Insert ``traces`` (and ``states``), after ``before(conn)`` in the same transaction when given."""
+             before: Callable[[], Plan[None]] | None = None) -> None:
+        """Insert ``traces`` (and ``states``), after the plan ``before()`` in the same transaction when given."""
         if not traces:
             return
-        encoded = [(key, *encode_state(key, state)) for key, state in states.items()]
-        namespace = one_namespace(traces) if encoded else ""
-        dim = vector_dim(traces, self.dim)
-        toks = [tokenize(t.text) for t in traces]
-        rows = [
-            (t.id, t.namespace, t.text, t.speaker, t.episode, int(t.position), float(t.time), json.dumps(dict(t.metadata)),
-             t.category, tk, len(tk), tk, np.asarray(t.content, np.float32), np.asarray(t.context, np.float32),
-             int(t.version), t.supersedes, t.superseded_at, t.expires_at)
-            for t, tk in zip(traces, toks)
-        ]
-        stats, df = bm25.stats_rows([(t.namespace, tk) for t, tk in zip(traces, toks)])
-
-        def write(conn) -> None:
-            if before is not None:
-                before(conn)
-            if self.dim is None:
-                layout.ensure_dim(conn, self.schema, dim, self.m, self.ef_construction)
-            bm25.bump_stats(conn, self.schema, stats, df, +1)
-            with conn.cursor() as cur:
-                cur.executemany(
-                    f"INSERT INTO {self._t('traces')} (id, namespace, text, speaker, episode, position, time, metadata,"
-                    " category, toks, ntokens, terms, content, context, version, supersedes, superseded_at, expires_at)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, array_to_tsvector(%s::text[]), %s, %s,"
-                    " %s, %s, %s, %s)",
-                    rows,
-                )
-            for key, text, arrays in encoded:
-                state_rows.save(conn, self.schema, namespace, key, text, arrays)
-
-        self._tx(write)
-        self.dim = dim
-        self._refresh_statistics(len(rows))
+        ready = queries.rows_of(traces, states, self.dim)
+        new_dim = (self.m, self.ef_construction) if self.dim is None else None
+        self._tx(lambda conn: run(conn, queries.add(self.schema, ready, new_dim, before() if before else None)))
+        self.dim = ready.dim
+        self._refresh_statistics(len(ready.traces))
 
     def supersede(self, old_id: str, archived_id: str, when: float, new: Trace) -> None:
         if new.id != old_id:
             raise InvalidInputError(f"the new version of {old_id!r} must keep its id, not {new.id!r}")
-        self._add([new], {}, lambda conn: lifecycle.archive(conn, self.schema, old_id, archived_id, when, new.namespace))
+        self._add([new], {}, lambda: lifecycle.archive(self.schema, old_id, archived_id, when, new.namespace))
 
     def hidden(self, namespace: str, live: Live) -> set[str]:
-        cond, params = lifecycle.hidden_sql(live)
-        rows = self._q(f"SELECT id FROM {self._t('traces')} WHERE namespace = %s AND ({lifecycle.LIFECYCLE_ROWS}) AND {cond}",
-                       (namespace, *params))
-        return {r[0] for r in rows}
+        return self._read(queries.hidden(self.schema, namespace, live))
 
     def expired(self, now: float, limit: int, namespace: str | None = None) -> list[tuple[str, str]]:
         sql = f"SELECT namespace, id FROM {self._t('traces')} WHERE expires_at IS NOT NULL AND expires_at <= %s"
@@ -255,7 +229,7 @@ class PostgresStore(StoreBase):
             if not gone:
                 return 0
             stats, df = bm25.stats_rows([(ns, list(tk)) for ns, tk in gone])
-            bm25.bump_stats(conn, self.schema, stats, df, -1)
+            run(conn, bm25.bump_stats(self.schema, stats, df, -1))
             emptied = [r[0] for r in conn.execute(
                 f"DELETE FROM {self._t('nsstats')} WHERE namespace = ANY(%s) AND n <= 0 RETURNING namespace", (sorted(stats),)
             ).fetchall()]
@@ -278,18 +252,10 @@ class PostgresStore(StoreBase):
 
     # -- reading -------------------------------------------------------------------------
     def get(self, ids: Sequence[str], namespace: str) -> list[Trace]:
-        ids = list(ids)
-        if not ids:
-            return []
-        sql = f"SELECT {_COLS} FROM {self._t('traces')} WHERE namespace = %s AND id = ANY(%s)"
-        found = {r[1]: self._trace(r) for r in self._q(sql, (namespace, ids))}
-        return [found[i] for i in ids if i in found]
+        return self._read(queries.get(self.schema, ids, namespace))
 
     def count(self, namespace: str | None = None) -> int:
-        if namespace is None:
-            return int(self._q(f"SELECT coalesce(sum(n), 0) FROM {self._t('nsstats')}")[0][0])
-        rows = self._q(f"SELECT n FROM {self._t('nsstats')} WHERE namespace = %s", (namespace,))
-        return int(rows[0][0]) if rows else 0
+        return self._read(queries.count(self.schema, namespace))
 
     def namespaces(self) -> list[str]:
         return sorted(r[0] for r in self._q(f"SELECT namespace FROM {self._t('nsstats')} WHERE n > 0"))
@@ -316,83 +282,20 @@ class PostgresStore(StoreBase):
 
     def _nearest(self, namespace: str, searches: Sequence[Search], n: int,
                  where: Node | None = None) -> list[list[tuple[str, float]]]:
-        """The ``n`` nearest of every search, in one transaction: the HNSW
-        settings once, then one statement holding every search (four round
-        trips in all, however many searches).  A filter goes into the
-        searches' WHERE; pgvector's iterative scan walks on past rows it
-        rejects, and a search still short of the matching rows scans exactly."""
-        for field, _ in searches:
-            check_field(field)  # before a field name goes into SQL
+        """:func:`.queries.nearest` in one transaction (four round trips in all, however many searches)."""
         if not searches:
             return []
-        if self.dim is None or n <= 0:
-            if self.dim is None and (dim := self._meta("dim")):
-                self.dim = int(dim)
-            if self.dim is None or n <= 0:
-                return [[] for _ in searches]
-        settings = f"SET LOCAL hnsw.ef_search = {min(max(self.ef_search, n), 1000)}"
-        if self._iterative:
-            settings += "; SET LOCAL hnsw.iterative_scan = strict_order"
-        cond, params = where_named(where)
-        params.update({"ns": namespace, "n": n})
-        parts = []
-        for j, (field, vector) in enumerate(searches):
-            params[f"q{j}"] = np.asarray(vector, dtype=np.float32)
-            parts.append(
-                f"(SELECT {j}, id, 1 - ({field} <=> %(q{j})s) FROM {self._t('traces')} WHERE namespace = %(ns)s"
-                f" AND ({cond}) ORDER BY {field} <=> %(q{j})s LIMIT %(n)s)"
-            )
-
-        def search(conn, which: list[int]) -> dict[int, list[tuple[str, float]]]:
-            found: dict[int, list[tuple[str, float]]] = {j: [] for j in which}
-            for j, tid, sim in conn.execute(" UNION ALL ".join(parts[j] for j in which), params).fetchall():
-                found[j].append((tid, float(sim)))
-            return found
-
-        def run(conn) -> list[list[tuple[str, float]]]:
-            conn.execute(settings)
-            found = search(conn, list(range(len(searches))))
-            short = [j for j, rows in found.items() if len(rows) < n]
-            if short:  # the graph walk ran out before n rows of this namespace: scan exactly
-                have = self.count(namespace) if where is None else conn.execute(
-                    f"SELECT count(*) FROM {self._t('traces')} WHERE namespace = %(ns)s AND ({cond})", params).fetchone()[0]
-                short = [j for j in short if len(found[j]) < min(n, have)]
-                if short:
-                    conn.execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = on")
-                    found.update(search(conn, short))
-                    # inside a snapshot these would outlive this search: the pool's reads plan freely
-                    conn.execute("SET LOCAL enable_indexscan TO DEFAULT; SET LOCAL enable_bitmapscan TO DEFAULT")
-            return [found[j] for j in range(len(searches))]
-
-        return self._tx(run)
+        if self.known_dim() is None:
+            return [[] for _ in searches]
+        return self._tx(lambda conn: run(conn, queries.nearest(
+            self.schema, namespace, searches, n, where, ef_search=self.ef_search, iterative=self._iterative)))
 
     def lexical_stats(self, namespace: str, terms: Sequence[str]) -> tuple[int, float, dict[str, int]]:
-        rows = self._q(bm25.stats_sql(self.schema), (list(set(terms)), namespace))
-        if not rows:
-            return 0, 0.0, {}
-        n, total = rows[0][:2]
-        return n, total / max(n, 1), {term: df for _, _, term, df in rows if term is not None}
+        return self._read(queries.lexical_stats(self.schema, namespace, terms))
 
     def lexical(self, namespace: str, terms: Sequence[str], n: int, where: Node | None = None) -> list[tuple[str, float]]:
-        """The top ``n`` by BM25 of every query word among the texts holding one
-        of the :func:`~memoryweave_core.lexical.candidate_terms`, best first,
-        ties by insertion order."""
-        terms = list(terms)
-        if not terms or n <= 0:
-            return []
-        n_docs, avg, df = self.lexical_stats(namespace, terms)
-        weights = query_weights(terms, n_docs, df)
-        if not weights:
-            return []
-        use = candidate_terms(weights, df, self.posting_budget)
-        wt = list(weights)
-        cond, params = where_named(where)
-        rows = self._q(
-            bm25.search_sql(self.schema, cond),
-            {**params, "avg": max(avg, 1e-9), "ns": namespace, "tsq": bm25.tsquery(use), "terms": wt,
-             "w": [weights[t] for t in wt], "n": n},
-        )
-        return [(i, float(s)) for i, s in rows]
+        """:func:`.queries.lexical`: BM25 over the GIN index's candidates."""
+        return self._read(queries.lexical(self.schema, namespace, terms, n, where, self.posting_budget))
 
     def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:
         rows = self._q(
@@ -403,29 +306,8 @@ class PostgresStore(StoreBase):
         return [self._trace(r) for r in rows]
 
     def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0, where: Node | None = None) -> Pool:
-        """Columns straight from the rows, without text and metadata (no Trace
-        objects: parsing every candidate's metadata cost more than scoring it)."""
-        if not ids:
-            return Pool.empty(self.dim)
-        traces = self._t("traces")
-        cond, cond_params = to_postgres(where, alias="t")
-        rows = self._q(
-            f"WITH f AS (SELECT key, episode, position FROM {traces} WHERE namespace = %s AND id = ANY(%s))"
-            " SELECT t.id, t.speaker, t.episode, t.position, t.time, t.category, t.toks, t.content, t.context, a.uses, a.recent"
-            f" FROM {traces} t LEFT JOIN {self._t('access')} a ON a.key = t.key"
-            f" WHERE t.key IN (SELECT key FROM f UNION ALL SELECT n.key FROM f JOIN {traces} n"
-            " ON n.namespace = %s AND n.episode = f.episode AND n.position BETWEEN f.position - %s AND f.position + %s)"
-            f" AND ({cond})",
-            (namespace, list(ids), namespace, radius, radius, *cond_params),
-        )
-        if not rows:
-            return Pool.empty(self.dim)
-        rows = [rows[i] for i in pool_order(ids, [r[0] for r in rows], [r[2] for r in rows], [r[3] for r in rows])]
-        tid, speakers, episodes, positions, times, categories, toks, content, context, uses, recent = zip(*rows)
-        return Pool.from_columns(
-            tid, speakers, episodes, positions, times, categories, toks,
-            [_vec(v) for v in content], [_vec(v) for v in context], [access.log(*row) for row in zip(times, uses, recent)], self.dim,
-        )
+        """:func:`.queries.pool`: columns straight from the rows, no Trace objects."""
+        return self._read(queries.pool(self.schema, namespace, ids, radius, where, self.dim))
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -456,10 +338,18 @@ class PostgresStore(StoreBase):
 
     def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int,
                    where: Node | None = None, live: Live | None = None) -> Pool:
-        """:func:`gather_candidates` inside one :meth:`snapshot`."""
-        with self.snapshot():
-            return gather_candidates(self, namespace, searches, terms, n, radius, nearest=self._nearest, where=where,
-                                     live=live)
+        """:func:`.queries.candidates` in one transaction: the plan the async API
+        runs too.  Recall wraps it in a :meth:`snapshot`, where the transaction
+        becomes a savepoint of the snapshot's."""
+        for field, _ in searches:
+            check_field(field)  # refused alike on an empty store
+        if self.known_dim() is None:
+            return Pool.empty(None)
+        dim = self.dim
+        assert dim is not None
+        return self._tx(lambda conn: run(conn, queries.candidates(
+            self.schema, namespace, searches, terms, n, radius, where, live, dim=dim, ef_search=self.ef_search,
+            iterative=self._iterative, budget=self.posting_budget)))
 
     def episode_length(self, namespace: str, episode: str) -> int:
         top = self._q(f"SELECT max(position) FROM {self._t('traces')} WHERE namespace = %s AND episode = %s", (namespace, episode))[0][0]
@@ -476,7 +366,7 @@ class PostgresStore(StoreBase):
     def record_access(self, ids: Sequence[str], when: float, namespace: str) -> None:
         uses = Counter(ids)
         if uses:  # one statement, one round trip: no BEGIN and COMMIT
-            self._tx(lambda conn: access.record(conn, self.schema, namespace, uses, when), one_statement=True)
+            self._tx(lambda conn: run(conn, queries.record_access(self.schema, namespace, uses, when)), one_statement=True)
 
     # -- engine state ---------------------------------------------------------------------
     def load_state(self, namespace: str, key: str) -> dict | None:
@@ -484,7 +374,17 @@ class PostgresStore(StoreBase):
 
     def save_state(self, namespace: str, key: str, state: dict) -> None:
         text, arrays = encode_state(key, state)
-        self._tx(lambda conn: state_rows.save(conn, self.schema, namespace, key, text, arrays))
+        self._tx(lambda conn: run(conn, state_rows.save(self.schema, namespace, key, text, arrays)))
+
+    # -- async ---------------------------------------------------------------------------
+    async def open_async(self) -> aio.AsyncPostgres:
+        """This store's async face on the running event loop: the same plans on
+        a psycopg ``AsyncConnectionPool`` (see :mod:`.aio`)."""
+        return await aio.for_loop(self)
+
+    async def close_async(self) -> None:
+        """Close the async pool of the running loop (the sync connection stays open)."""
+        await aio.close_for_loop(self)
 
     # -- lifecycle -----------------------------------------------------------------------
     def drop(self) -> None:

@@ -1,0 +1,141 @@
+"""The async face of a PostgresStore: its plans on psycopg async connections from a pool.
+
+``PostgresStore`` serialises every call on one connection; under asyncio
+that would queue every concurrent recall behind one socket.  ``AsyncPostgres``
+runs the very same plans (:mod:`.queries`, driven by :func:`.plan.arun`) on an
+``AsyncConnectionPool``, so concurrent ``arecall`` calls each take a
+connection, await the server and never hold a thread.  Writes stay with the
+sync store (see :mod:`memoryweave_core.asyncio_api` for why), as do schema
+setup and migrations, which it ran when it opened the database.
+
+A pool belongs to the event loop that opened it: :func:`for_loop` keeps one
+face per store for the running loop and opens a new one when the loop
+changes (``MemoryWeave.aclose`` closes it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
+
+from ...errors import InvalidInputError, StoreError, require
+from ...filters import Node
+from ...pool import Pool
+from ...trace import Trace
+from ..base import Live, Search, check_field
+from . import queries
+from .plan import Plan, arun
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from .store import PostgresStore
+
+T = TypeVar("T")
+
+#: Connections a store's async pool keeps open at least, and opens at most
+#: (more concurrent calls wait for one to be free).
+POOL_MIN, POOL_MAX = 1, 8
+
+_FACES: weakref.WeakKeyDictionary[Any, AsyncPostgres] = weakref.WeakKeyDictionary()
+
+
+async def for_loop(store: PostgresStore) -> AsyncPostgres:
+    """The store's async face on the running loop, opened on first use."""
+    loop = asyncio.get_running_loop()
+    face = _FACES.get(store)
+    if face is None or face.loop is not loop:
+        face = _FACES[store] = AsyncPostgres(store, loop)
+    await face.ready()
+    return face
+
+
+async def close_for_loop(store: PostgresStore) -> None:
+    """Close the store's pool of the running loop, if it has one."""
+    face = _FACES.get(store)
+    if face is not None and face.loop is asyncio.get_running_loop():
+        del _FACES[store]
+        await face.close()
+
+
+class AsyncPostgres:
+    """``count``, ``candidates``, ``lexical_stats``, ``get`` and ``record_access``
+    of a PostgresStore, awaited (same arguments and results): what ``arecall`` reads and writes."""
+
+    def __init__(self, store: PostgresStore, loop: asyncio.AbstractEventLoop) -> None:
+        psycopg_pool = require("psycopg_pool", "pg")
+        pgvector_psycopg = require("pgvector.psycopg", "pg")
+        self.store, self.loop, self.schema = store, loop, store.schema
+        self._psycopg = store._psycopg
+        self._pool = psycopg_pool.AsyncConnectionPool(
+            store.dsn, min_size=POOL_MIN, max_size=POOL_MAX, open=False, kwargs={"autocommit": True},
+            configure=pgvector_psycopg.register_vector_async, name=f"memoryweave-{store.schema}",
+        )
+        self._opening: asyncio.Future | None = None
+
+    async def ready(self) -> None:
+        if self._opening is None:  # one opening, however many calls wait for it
+            self._opening = asyncio.ensure_future(self._pool.open(wait=True))
+        try:
+            await asyncio.shield(self._opening)
+        except self._psycopg.Error as exc:
+            raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    # -- executors: the sync store's _tx and _read, awaited ---------------------------
+    async def _tx(self, make: Callable[[], Plan[T]], retries: int = 5, *, one_statement: bool = False) -> T:
+        """Run ``make()`` in a transaction on a pooled connection, retrying deadlocks and serialisation failures."""
+        errors = self._psycopg.errors
+        for attempt in range(retries):
+            try:
+                async with self._pool.connection() as conn:
+                    if one_statement:
+                        return await arun(conn, make())
+                    async with conn.transaction():
+                        return await arun(conn, make())
+            except (errors.DeadlockDetected, errors.SerializationFailure):
+                if attempt == retries - 1:
+                    raise
+                await asyncio.sleep(0.01 * (attempt + 1))
+            except errors.UniqueViolation as exc:
+                raise InvalidInputError(f"a trace id already exists: {exc}") from exc
+            except self._psycopg.Error as exc:
+                raise StoreError(f"PostgreSQL: {exc}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _read(self, plan: Plan[T]) -> T:
+        return await self._tx(lambda: plan, retries=1, one_statement=True)
+
+    async def known_dim(self) -> int | None:
+        if self.store.dim is None and (dim := await self._read(queries.meta(self.schema, "dim"))):
+            self.store.dim = int(dim)
+        return self.store.dim
+
+    # -- the recall path ---------------------------------------------------------------
+    async def count(self, namespace: str | None = None) -> int:
+        return await self._read(queries.count(self.schema, namespace))
+
+    async def lexical_stats(self, namespace: str, terms: Sequence[str]) -> tuple[int, float, dict[str, int]]:
+        return await self._read(queries.lexical_stats(self.schema, namespace, terms))
+
+    async def get(self, ids: Sequence[str], namespace: str) -> list[Trace]:
+        return await self._read(queries.get(self.schema, ids, namespace))
+
+    async def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int,
+                         where: Node | None = None, live: Live | None = None) -> Pool:
+        for field, _ in searches:
+            check_field(field)
+        dim = await self.known_dim()
+        if dim is None:
+            return Pool.empty(None)
+        store = self.store
+        return await self._tx(lambda: queries.candidates(
+            self.schema, namespace, searches, terms, n, radius, where, live, dim=dim, ef_search=store.ef_search,
+            iterative=store._iterative, budget=store.posting_budget))
+
+    async def record_access(self, ids: Sequence[str], when: float, namespace: str) -> None:
+        uses = Counter(ids)
+        if uses:
+            await self._tx(lambda: queries.record_access(self.schema, namespace, uses, when), one_statement=True)

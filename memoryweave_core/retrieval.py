@@ -18,7 +18,7 @@ fits the fusion weights on exactly the features recall uses.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,10 +27,12 @@ from . import names as names_module
 from .config import RecallConfig
 from .lexical import tokenize
 from .pathways import Context, Query, fuse, normalise, pathways, zscore
+from .pathways.registry import LexicalStats
 from .pool import Pool
 from .recollection import Recollection
 from .relevance import DEFAULT_CALIBRATOR, signals
 from .storage.base import Search, Store
+from .trace import Trace
 
 __all__ = ["FeatureTable", "Query", "Retriever", "fuse", "names_in", "normalise", "strip_names", "zscore"]
 
@@ -75,37 +77,56 @@ class Retriever:
         self, query: Query, k: int, *, prototypes: np.ndarray | None = None, explain: bool = False
     ) -> list[Recollection]:
         table = self.features(query, prototypes=prototypes)
+
+        def read(rows: list[int]) -> dict[int, Trace]:
+            found = {t.id: t for t in self.store.get([table.ids[i] for i in rows], query.namespace)}
+            return {i: found[table.ids[i]] for i in rows if table.ids[i] in found}
+
+        return self.rank(table, k, read, explain=explain)
+
+    def rank(
+        self, table: FeatureTable, k: int, read: Callable[[list[int]], dict[int, Trace]], *, explain: bool = False
+    ) -> list[Recollection]:
+        """Step 3: fuse the features and read the best ``k`` rows whole
+        (``read`` maps rows to their traces; a row deleted meanwhile is left out)."""
         if not table.ids:
             return []
         score, contributions = fuse(table.raw, self.config.weights)
         # -- relevance hook: a probability comparable across queries (relevance.py)
         relevance = DEFAULT_CALIBRATOR.predict(signals(table.raw, score, table.unseen))
         order = np.argsort(-score, kind="stable")[:k].tolist()
-        # Only the winners are read whole; one deleted meanwhile is left out.
-        traces = {t.id: t for t in self.store.get([table.ids[i] for i in order], query.namespace)}
+        traces = read(order)
         return [
             Recollection(
-                trace=traces[table.ids[i]],
+                trace=traces[i],
                 score=float(score[i]),
                 features={f: float(c[i]) for f, c in contributions.items()},
                 raw={f: float(v[i]) for f, v in table.raw.items() if f in contributions} if explain else {},
                 relevance=float(relevance[i]),
             )
             for i in order
-            if table.ids[i] in traces
+            if i in traces
         ]
 
     # -- steps 1 and 2 -----------------------------------------------------------
     def features(self, query: Query, *, prototypes: np.ndarray | None = None) -> FeatureTable:
-        cfg = self.config
         terms = tokenize(query.text) if query.text else []
-        pool = self._pool(query, terms)
+        return self.table(
+            self.candidates(query, terms), query, terms, prototypes=prototypes,
+            lexical_stats=lambda t: self.store.lexical_stats(query.namespace, t),
+        )
+
+    def table(
+        self, pool: Pool, query: Query, terms: list[str], *, prototypes: np.ndarray | None,
+        lexical_stats: Callable[[Sequence[str]], LexicalStats],
+    ) -> FeatureTable:
+        """Step 2 over a ready pool (one namespace's, or several merged by :mod:`..span`)."""
+        cfg = self.config
         if not len(pool):
             return FeatureTable([], {})
         ctx = Context(
             pool, query, terms=terms, neighbour_radius=cfg.neighbour_radius, decay=cfg.decay,
-            lexical_stats=lambda t: self.store.lexical_stats(query.namespace, t),
-            prototypes=prototypes,
+            lexical_stats=lexical_stats, prototypes=prototypes,
         )
         raw: dict[str, np.ndarray] = {}
         for p in pathways():
@@ -119,7 +140,7 @@ class Retriever:
             unseen = sum(1 for t in set(terms) if not df.get(t)) / len(set(terms))
         return FeatureTable(pool.ids, raw, unseen)
 
-    def _pool(self, query: Query, terms: list[str]) -> Pool:
+    def candidates(self, query: Query, terms: list[str]) -> Pool:
         """The first-round candidates of every pathway and (in the same store
         call) their episodic neighbours, ``neighbour_radius`` each side, all
         matching the query's filter (applied inside the store's searches)."""

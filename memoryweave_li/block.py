@@ -26,7 +26,7 @@ from memoryweave_core import InvalidInputError, MemoryWeave, Recollection
 from memoryweave_core.memory import check_k
 from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MinRelevance, fetch_size, relevance_kwargs, select_for_prompt
 from memoryweave_core.timeutil import format_time
-from memoryweave_core.trace import check_namespace
+from memoryweave_core.trace import check_scope
 
 DEFAULT_ROLES = ("user", "assistant")
 DEFAULT_TEMPLATE = "[{date}] {who}{text}"
@@ -87,7 +87,7 @@ def check_template(template: Any) -> str:
 
 
 # Field types shared by the block and MemoryWeaveMemory: the core's checks, once.
-Namespace = Annotated[str, AfterValidator(check_namespace)]
+Namespace = Annotated[str, AfterValidator(check_scope)]
 Count = Annotated[int, AfterValidator(check_k)]
 Template = Annotated[str, AfterValidator(check_template)]
 

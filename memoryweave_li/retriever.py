@@ -19,7 +19,7 @@ from memoryweave_core import MemoryWeave, Recollection
 from memoryweave_core.filters import parse_filter
 from memoryweave_core.memory import check_k
 from memoryweave_core.timeutil import format_time
-from memoryweave_core.trace import check_namespace
+from memoryweave_core.trace import check_scope
 
 from .filters import to_filter
 
@@ -117,7 +117,7 @@ class MemoryWeaveRetriever(BaseRetriever):
             raise TypeError(f"memory must be a MemoryWeave, got {type(memory).__name__}")
         self.memory = memory
         self.similarity_top_k = check_k(similarity_top_k)
-        self.namespace = check_namespace(namespace)
+        self.namespace = check_scope(namespace)
         self.at = at
         self.explain = explain
         self.record_access = record_access

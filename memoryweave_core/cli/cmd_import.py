@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import DimensionMismatchError, MemoryWeaveError
 from ..memory import MemoryWeave
+from ..scopes import Namespace, parse_path
 from .common import UsageError, open_memory, positive_int
 from .importers import FORMATS, Batch, guess_format, read_jsonl, read_locomo, read_longmemeval, read_text
 from .render import progress
@@ -45,7 +46,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.description = DESCRIPTION
     p.add_argument("file", help="file to import ('-' reads standard input: JSONL, or text with --format text)")
     p.add_argument("--format", choices=FORMATS, help="file format (default: guessed)")
-    p.add_argument("--namespace", help="put everything in this namespace (default: the file's, else 'default')")
+    p.add_argument("--namespace", type=parse_path, help="put everything in this namespace (default: the file's, else 'default')")
     p.add_argument("--limit", type=positive_int, metavar="N",
                    help="only the first N conversations (LoCoMo) or questions (LongMemEval)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     total = sum(len(b.items) for b in batches)
     if not total:
         raise UsageError(f"{args.file}: nothing to import")
-    written: list[str] = []
+    written: list[Namespace] = []
     renumbered = 0
     with open_memory(args, create=True) as memory:
         _check_against_store(memory, batches)

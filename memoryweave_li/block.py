@@ -14,7 +14,7 @@ one of the chat messages it is given, near-duplicates in one slot, filler last.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Callable, Dict, List, Optional, Sequence
+from typing import Annotated, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from llama_index.core.base.llms.types import ChatMessage, ContentBlock, TextBlock
 from llama_index.core.bridge.pydantic import ConfigDict, Field, field_validator
@@ -87,7 +87,7 @@ def check_template(template: Any) -> str:
 
 
 # Field types shared by the block and MemoryWeaveMemory: the core's checks, once.
-Namespace = Annotated[str, AfterValidator(check_scope)]
+Namespace = Annotated[Union[str, Tuple[str, ...]], AfterValidator(check_scope)]  # a label, or a tuple of labels
 Count = Annotated[int, AfterValidator(check_k)]
 Template = Annotated[str, AfterValidator(check_template)]
 

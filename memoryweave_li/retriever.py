@@ -53,7 +53,7 @@ def recollection_to_node(rec: Recollection) -> NodeWithScore:
     metadata: dict[str, Any] = {k: v for k, v in t.metadata.items() if k not in RESERVED_KEYS}
     metadata.update(
         trace_id=t.id,
-        namespace=t.namespace,
+        namespace=t.to_dict()["namespace"],  # as named: a string, or a list of labels (JSON-safe)
         speaker=t.speaker,
         episode=t.episode,
         position=t.position,

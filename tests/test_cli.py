@@ -202,6 +202,16 @@ def test_namespace_levels_and_recall_over_a_prefix(cli):
     assert "alice/agent1/run7" in err and r"alice\/x" in err
 
 
+def test_the_namespaces_block_of_the_docs_runs(tmp_path):
+    doc = (REPO / "docs" / "cli.md").read_text()
+    block = doc.split("<!-- tests/test_cli.py runs this namespaces block -->\n```bash\n", 1)[1].split("```", 1)[0]
+    cli = CLI(tmp_path / "ns.db")
+    outputs = [cli(*shlex.split(line)[1:]).stdout for line in block.strip().splitlines()]
+    table = outputs[-1]
+    assert "alice/agent1/run7:" in table and "Alice drinks green tea" in table and "peanuts" in table
+    assert "Alicex" not in table
+
+
 def test_list_shows_current_versions_unless_asked(cli):
     tid = cli.json("remember", "Ben's marathon is on 4 June")["id"]
     cli("update", tid, "Ben's marathon moved to 11 June")

@@ -405,7 +405,8 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
         ``include_descendants=True`` recalls from ``namespace`` and every
         namespace below it (``("alice",)``: all of Alice's agents and runs),
         ranked once over their merged candidates (:mod:`.span`); each
-        Recollection's ``namespace`` says where it came from.  It is a flag,
+        Recollection's ``namespace`` says where it came from (an id in
+        ``exclude`` is left out wherever it lives).  It is a flag,
         not a prefix string, because a label is never matched by its
         characters: ``("alice",)`` never reaches ``("alicex",)``.
         """
@@ -527,13 +528,17 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
         *,
         episode: str | None = None,
         namespace: Namespace | None = None,
+        include_descendants: bool = False,
     ) -> int:
         """Delete traces by id (with every earlier version), a whole episode,
-        or a whole namespace; returns how many rows went.
+        or a whole namespace (with every namespace below it when
+        ``include_descendants``: all of a user's agents and runs); returns how many rows went.
 
         Ids are looked up in ``namespace`` ("default" when not given); unknown
         ones (or another namespace's) raise TraceNotFoundError before anything is deleted.
         """
+        if include_descendants and (ids is not None or episode is not None or namespace is None):
+            raise InvalidInputError("include_descendants applies to forget(namespace=...) alone")
         with self._lock:
             if ids is not None:
                 ids = [ids] if isinstance(ids, str) else list(ids)
@@ -541,7 +546,7 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
                 known = {t.id for t in self.store.get([i for i in ids if is_storable_id(i)], ns)}
                 missing = [i for i in ids if i not in known]
                 if missing:
-                    raise TraceNotFoundError(f"no trace with id {missing[0]!r} in namespace {ns!r}")
+                    raise TraceNotFoundError(f"no trace with id {missing[0]!r} in namespace {public(ns)!r}")
                 return self.store.delete(self._versions(ids, ns), ns)
             if episode is not None:
                 label = check_label(episode, "episode")
@@ -549,9 +554,12 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
                 return self.store.delete_episode(check_namespace(namespace or "default"), label)
             if namespace is not None:
                 ns = check_namespace(namespace)
-                self._arts.pop(ns, None)
-                self._names.pop(ns, None)
-                return self.store.delete_namespace(ns)
+                removed = 0
+                for space in spaces_under(self, ns) if include_descendants else [ns]:
+                    self._arts.pop(space, None)
+                    self._names.pop(space, None)
+                    removed += self.store.delete_namespace(space)
+                return removed
         raise InvalidInputError("forget() needs ids, episode= or namespace=")
 
     def categories(self, namespace: Namespace = "default") -> list[Category]:

@@ -187,3 +187,14 @@ def test_a_string_and_its_one_tuple_are_one_namespace(mem):
     assert mem.get(t.id, namespace=("bob",)).id == t.id
     assert mem.traces(("bob",)).__next__().namespace == "bob"  # stored exactly as before tuples existed
     assert mem.namespaces() == ["bob"]
+
+
+def test_forget_a_whole_subtree_and_nothing_beside_it(mem):
+    fill(mem)
+    with pytest.raises(InvalidInputError):
+        mem.forget(["x"], namespace="alice", include_descendants=True)
+    with pytest.raises(InvalidInputError):
+        mem.forget(include_descendants=True)
+    assert mem.forget(namespace="alice", include_descendants=True) == 2 * len(ALICE)
+    assert set(mem.namespaces()) == {ns if isinstance(ns, str) or len(ns) > 1 else ns[0] for ns in OTHERS}
+    assert mem.recall("green tea", k=5, namespace="alice", include_descendants=True) == []

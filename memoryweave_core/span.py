@@ -7,6 +7,14 @@ applies unchanged, and no trace of a namespace outside the prefix can even be
 read), merges them into one pool and ranks that pool once: scores are
 comparable because they are normalised across one pool, not per namespace.
 
+Each namespace's pool holds that namespace's best ``n`` for every search
+(nearest content, context and topic vectors, BM25) with their episode
+neighbours, so the merged pool holds every search's global best ``n``.  The
+merged pool is trimmed to exactly those and their neighbours before the
+pathways run: the pool then is the one a single namespace holding all the
+traces would have handed over, and its size (some pathways compare every
+pair of candidates) stops growing with the number of namespaces.
+
 Merging keeps what makes the pathways honest across namespaces: episodes
 stay apart (two namespaces may both hold an ``episode-1``), ART categories
 are offset per namespace with their prototypes stacked, and the BM25
@@ -21,7 +29,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from .lexical import tokenize
+from .lexical import bm25_scores, query_weights, tokenize
 from .names import NameIndex
 from .pathways.registry import LexicalStats
 from .pool import Pool
@@ -85,6 +93,29 @@ def union_stats(stats: Sequence[LexicalStats]) -> LexicalStats:
     return n, avg, df
 
 
+def first_round(pool: Pool, query: Query, terms: Sequence[str], n: int, radius: int,
+                stats: LexicalStats | None) -> list[int]:
+    """The rows of a merged pool that a single namespace's candidate search would
+    return: each search's best ``n`` (as the stores rank: cosine, BM25 over
+    ``stats``), then their episode neighbours within ``radius``, in pool order."""
+    scores = [pool.content @ query.vector, pool.context @ query.vector]
+    if query.topic is not query.vector:
+        scores.append(pool.content @ query.topic)
+    if terms and stats is not None:
+        bm25 = bm25_scores(pool.tokens, query_weights(terms, stats[0], stats[2]), stats[1])
+        scores.append(np.where(bm25 > 0, bm25, -np.inf))  # BM25 finds only traces holding a query word
+    keep: set[int] = set()
+    for s in scores:
+        best = np.argsort(-s, kind="stable")[:n]
+        keep.update(int(r) for r in best if np.isfinite(s[r]))
+    slot = {(e, int(p)): r for r, (e, p) in enumerate(zip(pool.episodes, pool.positions)) if e is not None}
+    for r in list(keep):
+        ep, pos = pool.episodes[r], int(pool.positions[r])
+        if ep is not None:
+            keep.update(slot[(ep, pos + d)] for d in range(-radius, radius + 1) if (ep, pos + d) in slot)
+    return sorted(keep)
+
+
 def recall_under(
     memory: "MemoryWeave", retriever: Retriever, query: Query, spaces: Sequence[str], wanted: int, *,
     explain: bool,
@@ -109,9 +140,16 @@ def recall_under(
         pools.append(pool)
         rows_of.extend([ns] * len(pool))
     merged = merge(pools, offsets)
+    stats = union_stats([memory.store.lexical_stats(ns, terms) for ns in spaces]) if terms else None
+    cfg = retriever.config
+    rows = first_round(merged, query, terms, cfg.candidates, cfg.neighbour_radius, stats)
+    if len(rows) < len(merged):
+        merged = merged.take(rows)
+        rows_of = [rows_of[r] for r in rows]
     table = retriever.table(
         merged, query, terms, prototypes=np.concatenate(protos) if protos else None,
-        lexical_stats=lambda t: union_stats([memory.store.lexical_stats(ns, t) for ns in spaces]),
+        lexical_stats=lambda t: stats if stats is not None and list(t) == terms else union_stats(
+            [memory.store.lexical_stats(ns, t) for ns in spaces]),
     )
 
     def read(rows: list[int]) -> dict[int, Trace]:

@@ -81,7 +81,7 @@ def test_merged_pools_keep_episodes_and_categories_apart():
 
 
 # -- through MemoryWeave, on every backend -------------------------------------------------------
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=[pytest.param(b, marks=pytest.mark.pg) if b == "postgres" else b for b in BACKENDS])
 def mem(request, tmp_path, clock):
     store = make_store(request.param, tmp_path / "m.db")
     m = MemoryWeave(store=store, embedder=HashingEmbedder(dim=64), clock=clock)

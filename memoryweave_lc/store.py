@@ -52,7 +52,7 @@ from memoryweave_core.trace import check_metadata
 UNINDEXED = ".unindexed"
 _META = "langgraph"  # metadata key of the item's key, value and creation time
 #: Only the store's own items: a namespace may also hold the middleware's turns.
-_ITEMS = {f"{_META}.key": {"$exists": True}}
+_ITEMS = {f"metadata.{_META}.key": {"$exists": True}}
 
 
 def to_memory_namespace(namespace: tuple[str, ...]) -> Namespace:

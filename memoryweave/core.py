@@ -47,7 +47,7 @@ from memoryweave_core.errors import DimensionMismatchError, InvalidInputError
 from memoryweave_core.pathways import pathways
 from memoryweave_core.recall_call import check_k
 from memoryweave_core.recollection import Recollection
-from memoryweave_core.trace import Trace, check_namespace, check_text, check_vectors
+from memoryweave_core.trace import Trace, check_scope, check_text, check_vectors
 
 __all__ = [
     "ContextualMemory",
@@ -223,7 +223,7 @@ class ContextualMemory:
         self.semantic_coherence_check = semantic_coherence_check
         self.coherence_threshold = coherence_threshold
 
-        self.namespace = check_namespace(namespace)
+        self.namespace = check_scope(namespace)
         self._path = path
         self._clock = clock
         self._embedder: Embedder | None = None

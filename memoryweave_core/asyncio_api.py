@@ -79,7 +79,7 @@ class AsyncMemoryMixin:
     async def arecall(self, query: str, k: int = 5, **kwargs: Any) -> RecallResult:
         """Async :meth:`MemoryWeave.recall` (same arguments, result and errors)."""
         face = await self._async_store()
-        if face is None:
+        if face is None or kwargs.get("include_descendants"):  # a span of namespaces ranks on a worker thread
             return await self._off_loop(self.recall, query, k, **kwargs)  # type: ignore[attr-defined]
         call = RecallCall.check(self, query, k, **kwargs)  # cheap: nothing is read before it passes
         held = await face.count(call.namespace)

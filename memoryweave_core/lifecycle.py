@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .errors import InvalidInputError
-from .storage.base import Live
+from .scopes import Namespace
+from .storage.base import Live, is_live
 from .timeutil import to_timestamp
 from .trace import Trace, check_metadata, check_namespace, check_text, check_vectors, is_storable_id
 
@@ -54,6 +55,14 @@ def delete_pairs(store: Any, found: Sequence[tuple[str, str]]) -> int:
     return sum(store.delete(ids, ns) for ns, ids in by_ns.items())
 
 
+def visible(traces: Iterable[Trace], now: float, include_superseded: bool) -> Iterator[Trace]:
+    """The traces a listing shows: unexpired ones, current versions only
+    unless ``include_superseded`` (what ``traces()``, ``categories()`` and
+    ``summary()`` show; recall applies the same rule inside its search)."""
+    view = Live(at=None if include_superseded else math.inf, now=now)
+    return (t for t in traces if is_live(t, view))
+
+
 def live(mem: Any, at: float, include_superseded: bool) -> Live:
     """What a recall at ``at`` may see: expiry always by the memory's clock."""
     return Live(at=None if include_superseded else at, now=mem.clock())
@@ -70,7 +79,7 @@ class LifecycleMixin:
         *,
         text: str | None = None,
         metadata: Mapping[str, Any] | None = None,
-        namespace: str | None = None,
+        namespace: Namespace | None = None,
         time: Any = None,
         expires_at: Any = None,
         ttl: Any = None,
@@ -122,7 +131,7 @@ class LifecycleMixin:
             self._purge(PURGE_BATCH)
             return new
 
-    def history(self: Any, trace_id: str, *, namespace: str | None = None) -> list[Trace]:
+    def history(self: Any, trace_id: str, *, namespace: Namespace | None = None) -> list[Trace]:
         """Every version of a trace, oldest first (the last is the one given)."""
         out = [self.get(trace_id, namespace=namespace or "default")]
         while out[-1].supersedes is not None:
@@ -133,7 +142,7 @@ class LifecycleMixin:
         return out[::-1]
 
     def set_expiry(self: Any, ids: Sequence[str] | str, *, expires_at: Any = None, ttl: Any = None,
-                   namespace: str | None = None) -> int:
+                   namespace: Namespace | None = None) -> int:
         """Expire these traces of ``namespace`` ("default" when not given) at
         ``expires_at`` or ``ttl`` seconds from now; neither clears their expiry.
         Refreshes a TTL on read (LangGraph's ``refresh_ttl``) without writing a
@@ -145,21 +154,22 @@ class LifecycleMixin:
             mine = [i for i in ids if is_storable_id(i)]
             return self.store.set_expiry(mine, when, ns) if mine else 0
 
-    def prune(self: Any, *, namespace: str | None = None) -> int:
+    def prune(self: Any, *, namespace: Namespace | None = None) -> int:
         """Delete every expired trace now (of one namespace, or all); returns how many."""
         removed = 0
         with self._lock:
             while True:
-                found = self.store.expired(self.clock(), 1000, namespace)
+                found = self.store.expired(self.clock(), 1000, None if namespace is None else check_namespace(namespace))
                 if not found:
                     return removed
                 removed += delete_pairs(self.store, found)
 
-    def count(self: Any, namespace: str | None = None) -> int:
+    def count(self: Any, namespace: Namespace | None = None) -> int:
         """Traces in one namespace (or all), current versions only: an update
         does not change the count, archived versions are history."""
-        spaces = self.store.namespaces() if namespace is None else [namespace]
-        return self.store.count(namespace) - sum(len(self.store.hidden(ns, ARCHIVED)) for ns in spaces)
+        stored = None if namespace is None else check_namespace(namespace)
+        spaces = self.store.namespaces() if stored is None else [stored]
+        return self.store.count(stored) - sum(len(self.store.hidden(ns, ARCHIVED)) for ns in spaces)
 
     def _purge(self: Any, limit: int) -> int:
         """Lazy expiry: delete at most ``limit`` expired traces (called by writes)."""

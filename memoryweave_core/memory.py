@@ -24,11 +24,14 @@ from .config import RecallConfig
 from .encoder import MemoryEncoder, Preceding, turn_text
 from .errors import DimensionMismatchError, InvalidInputError, TraceNotFoundError
 from .filters import parse_filter
-from .lifecycle import PURGE_BATCH, LifecycleMixin, expiry, live
+from .lifecycle import PURGE_BATCH, LifecycleMixin, expiry, live, visible
 from .names import NameIndex
 from .recall_call import RecallCall
 from .recollection import RecallResult
 from .retrieval import FeatureTable, Query, Retriever, names_in, strip_names
+from .scopes import Namespace, public
+from .span import recall_under, spaces_under, speakers_under
+from .span import record_access as record_use
 from .storage.base import Store
 from .storage.memory import MemoryStore
 from .summary import summarise, summary_html
@@ -124,7 +127,7 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
         episode: str | None = None,
         time: Any = None,
         metadata: Mapping[str, Any] | None = None,
-        namespace: str = "default",
+        namespace: Namespace = "default",
         embedding: Any = None,
         expires_at: Any = None,
         ttl: float | None = None,
@@ -140,7 +143,7 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
         items: Iterable[Mapping[str, Any] | str],
         *,
         embeddings: Any = None,
-        namespace: str = "default",
+        namespace: Namespace = "default",
     ) -> list[Trace]:
         """Remember many items at once (dicts with ``text`` and optionally
         ``speaker``, ``episode``, ``time``, ``metadata``, ``id``, ``expires_at``,
@@ -206,7 +209,7 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
         *,
         episode: str | None = None,
         time: Any = None,
-        namespace: str = "default",
+        namespace: Namespace = "default",
     ) -> list[Trace]:
         """Remember a conversation as one episode.
 
@@ -358,7 +361,7 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
         query: str,
         k: int = 5,
         *,
-        namespace: str = "default",
+        namespace: Namespace = "default",
         at: Any = None,
         explain: bool = False,
         record_access: bool = True,
@@ -368,6 +371,7 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
         min_relevance: float | None = None,
         filter: Any = None,
         include_superseded: bool = False,
+        include_descendants: bool = False,
     ) -> RecallResult:
         """The ``k`` memories that best fit ``query`` at time ``at`` (default now).
 
@@ -393,29 +397,42 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
 
         Recall sees the versions current at ``at`` (every version with
         ``include_superseded=True``) and never an expired trace.
+
+        ``include_descendants=True`` recalls from ``namespace`` and every
+        namespace below it (``("alice",)``: all of Alice's agents and runs),
+        ranked once over their merged candidates (:mod:`.span`); each
+        Recollection's ``namespace`` says where it came from (an id in
+        ``exclude`` is left out wherever it lives).  It is a flag,
+        not a prefix string, because a label is never matched by its
+        characters: ``("alice",)`` never reaches ``("alicex",)``.
         """
         call = RecallCall.check(
             self, query, k, namespace=namespace, at=at, explain=explain, record_access=record_access, exclude=exclude,
             config=config, query_vector=query_vector, min_relevance=min_relevance, filter=filter,
-            include_superseded=include_superseded,
+            include_superseded=include_superseded, include_descendants=include_descendants,
         )
-        held = self.store.count(call.namespace)
+        spaces = spaces_under(self, call.namespace) if call.include_descendants else [call.namespace]
+        held = sum(self.store.count(s) for s in spaces)
         if held == 0:
             return RecallResult()
         call = call.capped(held)
-        request = call.request(self)
+        request = call.request(self, spaces)
         with self._lock:
-            art = self._art(call.namespace)
+            retriever = call.retriever(self.store)
             with self.store.snapshot():  # candidates and winners from one state, however others write
-                found = call.retriever(self.store).recall(
-                    request, call.wanted, prototypes=art.prototypes_ if art.n_categories_ else None, explain=explain
-                )
+                if call.include_descendants:
+                    found = recall_under(self, retriever, request, spaces, call.wanted, explain=explain)
+                else:
+                    art = self._art(call.namespace)
+                    found = retriever.recall(
+                        request, call.wanted, prototypes=art.prototypes_ if art.n_categories_ else None, explain=explain
+                    )
             found = call.keep(found)
             if call.record_access and found:
-                self.store.record_access([r.trace.id for r in found], call.now, call.namespace)
+                record_use(self, found, call.now)
         return RecallResult(found)
 
-    def touch(self, ids: Sequence[str], *, at: Any = None, namespace: str = "default") -> None:
+    def touch(self, ids: Sequence[str], *, at: Any = None, namespace: Namespace = "default") -> None:
         """Count traces of one namespace as used at ``at`` (default now), as recall does
         for what it returns; ids of other namespaces (or none) are left alone.
 
@@ -429,12 +446,14 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
             if wanted:  # the store skips ids the namespace does not hold
                 self.store.record_access(wanted, now, ns)
 
-    def traces(self, namespace: str | None = None) -> Iterator[Trace]:
-        """Every trace of one namespace (or of all), oldest first."""
-        return self.store.iter_traces(None if namespace is None else check_namespace(namespace))
+    def traces(self, namespace: Namespace | None = None, *, include_superseded: bool = False) -> Iterator[Trace]:
+        """The current, unexpired traces of one namespace (or of all), oldest
+        first; archived versions (``id@vN``) too with ``include_superseded=True``."""
+        stored = self.store.iter_traces(None if namespace is None else check_namespace(namespace))
+        return visible(stored, self.clock(), include_superseded)
 
     def features(
-        self, query: str, *, namespace: str = "default", at: Any = None, config: RecallConfig | None = None,
+        self, query: str, *, namespace: Namespace = "default", at: Any = None, config: RecallConfig | None = None,
         filter: Any = None,
     ) -> FeatureTable:
         """Steps 1-2 of recall without fusion: every candidate (matching ``filter``)
@@ -445,7 +464,7 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
         now = to_timestamp(at, default=self.clock())
         if self.store.count(ns) == 0:
             return FeatureTable([], {})
-        request = replace(self._query(query, ns, now, None), where=where, live=live(self, now, False))
+        request = replace(self._query(query, [ns], now, None), where=where, live=live(self, now, False))
         with self._lock:
             art = self._art(ns)
             with self.store.snapshot():
@@ -453,11 +472,12 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
                     request, prototypes=art.prototypes_ if art.n_categories_ else None
                 )
 
-    def _query(self, query: str, ns: str, now: float, query_vector: Any) -> Query:
-        """Embed the query and its topic (when it names a known speaker) in one
-        model call; a topic equal to the query, or empty, is not embedded."""
+    def _query(self, query: str, spaces: list[str], now: float, query_vector: Any) -> Query:
+        """Embed the query and its topic (when it names a speaker known in
+        ``spaces``, the first of which it is for) in one model call; a topic
+        equal to the query, or empty, is not embedded."""
         with self._lock:  # adds replace the index (copy on write): this one stays as it is
-            names = self._speakers(ns)
+            names = speakers_under(self, spaces)
         topic_text = strip_names(query, names) if query and names_in(query, names) else None
         if topic_text is not None and (not topic_text.strip() or topic_text == query):
             topic_text = None  # the query was only a name, or stripping left it as it was
@@ -468,9 +488,9 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
             qv = check_vectors(query_vector, self.store.dim, what="query vector")[0]
             tv = self.encoder.embed([topic_text])[0] if topic_text and self.encoder.can_embed else None
         self._check_dim(len(qv))
-        return Query(query, qv, ns, now, topic_vector=tv, names=names)
+        return Query(query, qv, spaces[0], now, topic_vector=tv, names=names)
 
-    def activation(self, trace_id: str, at: Any = None, *, namespace: str = "default") -> float:
+    def activation(self, trace_id: str, at: Any = None, *, namespace: Namespace = "default") -> float:
         """ACT-R base-level activation of one trace of ``namespace`` at ``at`` (default now)."""
         ns = check_namespace(namespace)
         now = to_timestamp(at, default=self.clock())
@@ -480,7 +500,7 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
         return float(base_levels([log], now, self.config.decay)[0])
 
     # -- inspecting and forgetting ----------------------------------------------
-    def get(self, trace_id: str, *, namespace: str = "default") -> Trace:
+    def get(self, trace_id: str, *, namespace: Namespace = "default") -> Trace:
         """The trace ``trace_id`` of ``namespace``; one of another namespace is not found, alike."""
         ns = check_namespace(namespace)
         found = self.store.get([trace_id], ns) if is_storable_id(trace_id) else []
@@ -493,14 +513,18 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
         ids: Sequence[str] | str | None = None,
         *,
         episode: str | None = None,
-        namespace: str | None = None,
+        namespace: Namespace | None = None,
+        include_descendants: bool = False,
     ) -> int:
         """Delete traces by id (with every earlier version), a whole episode,
-        or a whole namespace; returns how many rows went.
+        or a whole namespace (with every namespace below it when
+        ``include_descendants``: all of a user's agents and runs); returns how many rows went.
 
         Ids are looked up in ``namespace`` ("default" when not given); unknown
         ones (or another namespace's) raise TraceNotFoundError before anything is deleted.
         """
+        if include_descendants and (ids is not None or episode is not None or namespace is None):
+            raise InvalidInputError("include_descendants applies to forget(namespace=...) alone")
         with self._lock:
             if ids is not None:
                 ids = [ids] if isinstance(ids, str) else list(ids)
@@ -508,7 +532,7 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
                 known = {t.id for t in self.store.get([i for i in ids if is_storable_id(i)], ns)}
                 missing = [i for i in ids if i not in known]
                 if missing:
-                    raise TraceNotFoundError(f"no trace with id {missing[0]!r} in namespace {ns!r}")
+                    raise TraceNotFoundError(f"no trace with id {missing[0]!r} in namespace {public(ns)!r}")
                 return self.store.delete(self._versions(ids, ns), ns)
             if episode is not None:
                 label = check_label(episode, "episode")
@@ -516,17 +540,20 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
                 return self.store.delete_episode(check_namespace(namespace or "default"), label)
             if namespace is not None:
                 ns = check_namespace(namespace)
-                self._arts.pop(ns, None)
-                self._names.pop(ns, None)
-                return self.store.delete_namespace(ns)
+                removed = 0
+                for space in spaces_under(self, ns) if include_descendants else [ns]:
+                    self._arts.pop(space, None)
+                    self._names.pop(space, None)
+                    removed += self.store.delete_namespace(space)
+                return removed
         raise InvalidInputError("forget() needs ids, episode= or namespace=")
 
-    def categories(self, namespace: str = "default") -> list[Category]:
+    def categories(self, namespace: Namespace = "default") -> list[Category]:
         """The ART categories of a namespace, largest first."""
         ns = check_namespace(namespace)
         art = self._art(ns)
         members: dict[int, list[Trace]] = {}
-        for t in self.store.iter_traces(ns):
+        for t in visible(self.store.iter_traces(ns), self.clock(), False):
             if t.category is not None:
                 members.setdefault(t.category, []).append(t)
         out = []
@@ -536,21 +563,23 @@ class MemoryWeave(LifecycleMixin, AsyncMemoryMixin):
             out.append(Category(cat, len(traces), typical.text, tuple(t.id for t in traces)))
         return sorted(out, key=lambda c: (-c.size, c.id))
 
-    def summary(self, namespace: str | None = None, top: int = 5) -> dict[str, Any]:
+    def summary(self, namespace: Namespace | None = None, top: int = 5) -> dict[str, Any]:
         """Counts, episodes, ART categories and the most active traces (walks every trace)."""
         return summarise(self, namespace, top)
 
     def _repr_html_(self) -> str:
         return summary_html(self.summary())
 
-    def namespaces(self) -> list[str]:
-        return self.store.namespaces()
+    def namespaces(self) -> list[Namespace]:
+        """Every namespace holding traces, as callers name them (one level as
+        its string, more as a tuple of labels: :func:`.scopes.public`)."""
+        return [public(ns) for ns in self.store.namespaces()]
 
     def __len__(self) -> int:
         return self.count()
 
     def __iter__(self) -> Iterator[Trace]:
-        return self.store.iter_traces()
+        return self.traces()
 
     def close(self) -> None:
         self.store.close()

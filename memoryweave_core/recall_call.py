@@ -11,7 +11,7 @@ so the two paths cannot drift apart.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from .pathways import Query
 from .recollection import Recollection
 from .relevance import check_relevance
 from .retrieval import Retriever
+from .scopes import Namespace
 from .storage.base import Store
 from .timeutil import to_timestamp
 from .trace import check_namespace, check_text
@@ -50,12 +51,13 @@ class RecallCall:
     config: RecallConfig
     query_vector: Any
     include_superseded: bool
+    include_descendants: bool = False
 
     @classmethod
-    def check(cls, mem: Any, query: str, k: int, *, namespace: str = "default", at: Any = None, explain: bool = False,
+    def check(cls, mem: Any, query: str, k: int, *, namespace: Namespace = "default", at: Any = None, explain: bool = False,
               record_access: bool = True, exclude: Iterable[str] = (), config: RecallConfig | None = None,
               query_vector: Any = None, min_relevance: float | None = None, filter: Any = None,
-              include_superseded: bool = False) -> RecallCall:
+              include_superseded: bool = False, include_descendants: bool = False) -> RecallCall:
         """Every argument checked, in this order, before anything is read or written."""
         where = parse_filter(filter)
         if query_vector is None or query:
@@ -66,7 +68,7 @@ class RecallCall:
         excluded = frozenset({exclude} if isinstance(exclude, str) else exclude)
         now = to_timestamp(at, default=mem.clock())
         return cls(query, k, ns, now, where, floor, excluded, explain, record_access, config or mem.config,
-                   query_vector, include_superseded)
+                   query_vector, include_superseded, bool(include_descendants))
 
     def capped(self, held: int) -> RecallCall:
         """No recall returns more than the namespace holds: never ask a
@@ -78,9 +80,11 @@ class RecallCall:
         """How many to rank: ``k``, plus the excluded ids that may take places."""
         return self.k + len(self.excluded)
 
-    def request(self, mem: Any) -> Query:
-        """The query embedded (a model call: not on an event loop), with the filter and liveness."""
-        found = mem._query(self.query, self.namespace, self.now, self.query_vector)
+    def request(self, mem: Any, spaces: Sequence[str] | None = None) -> Query:
+        """The query embedded (a model call: not on an event loop), with the
+        filter and liveness; ``spaces`` are the namespaces it ranks over
+        (default: its own), whose speakers' names it looks for."""
+        found = mem._query(self.query, list(spaces or [self.namespace]), self.now, self.query_vector)
         return replace(found, where=self.where, live=live(mem, self.now, self.include_superseded))
 
     def retriever(self, store: Store) -> Retriever:

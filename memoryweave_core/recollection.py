@@ -6,6 +6,7 @@ import html
 from dataclasses import dataclass, field
 
 from .pathways import pathways
+from .scopes import Namespace
 from .timeutil import format_time
 from .trace import Trace
 
@@ -32,6 +33,18 @@ class Recollection:
     @property
     def text(self) -> str:
         return self.trace.text
+
+    @property
+    def namespace(self) -> Namespace:
+        """Where the trace lives, as callers name it (a string, or a tuple of
+        labels); a recall with ``include_descendants=True`` spans several."""
+        return self.trace.scope
+
+    @property
+    def key(self) -> tuple[Namespace, str]:
+        """``(namespace, id)``: what identifies a result across namespaces
+        (an id alone is only unique within its namespace)."""
+        return self.trace.scope, self.trace.id
 
     def explain(self) -> str:
         """A few readable lines: what was recalled and which pathways brought it."""

@@ -18,7 +18,7 @@ fits the fusion weights on exactly the features recall uses.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,9 +93,15 @@ class Retriever:
     # -- steps 1 and 2 -----------------------------------------------------------
     def features(self, query: Query, *, prototypes: np.ndarray | None = None) -> FeatureTable:
         terms = self.terms(query)
-        pool = self.store.candidates(query.namespace, self.searches(query), terms, self.config.candidates,
+        return self.table(query, terms, self.candidates(query, terms),
+                          lambda t: self.store.lexical_stats(query.namespace, t), prototypes)
+
+    def candidates(self, query: Query, terms: list[str]) -> Pool:
+        """The first-round candidates of every pathway and (in the same store
+        call) their episodic neighbours, ``neighbour_radius`` each side, all
+        matching the query's filter (applied inside the store's searches)."""
+        return self.store.candidates(query.namespace, self.searches(query), terms, self.config.candidates,
                                      self.config.neighbour_radius, where=query.where, live=query.live)
-        return self.table(query, terms, pool, lambda t: self.store.lexical_stats(query.namespace, t), prototypes)
 
     @staticmethod
     def terms(query: Query) -> list[str]:
@@ -116,7 +122,8 @@ class Retriever:
 
     def table(self, query: Query, terms: list[str], pool: Pool, lexical_stats: Callable[[Sequence[str]], LexicalStats],
               prototypes: np.ndarray | None = None) -> FeatureTable:
-        """Step 2 over a gathered pool (``lexical_stats(terms)`` is the store's, for BM25)."""
+        """Step 2 over a gathered pool: one namespace's, or several merged by
+        :mod:`.span` (``lexical_stats(terms)`` gives the BM25 statistics)."""
         cfg = self.config
         if not len(pool):
             return FeatureTable([], {})
@@ -155,15 +162,22 @@ class Ranked:
     def recollections(self, traces: Sequence[Trace]) -> list[Recollection]:
         """The winners, best first, as Recollections (those missing from ``traces`` are left out)."""
         found = {t.id: t for t in traces}
-        ids, raw = self.table.ids, self.table.raw
+        ids = self.table.ids
+        return self.at_rows({i: found[ids[i]] for i in self.order if ids[i] in found})
+
+    def at_rows(self, traces: Mapping[int, Trace]) -> list[Recollection]:
+        """The winners, best first, given each winning row's trace (rows
+        missing from ``traces`` are left out): for pools whose ids repeat
+        across namespaces."""
+        raw = self.table.raw
         return [
             Recollection(
-                trace=found[ids[i]],
+                trace=traces[i],
                 score=float(self.score[i]),
                 features={f: float(c[i]) for f, c in self.contributions.items()},
                 raw={f: float(v[i]) for f, v in raw.items() if f in self.contributions} if self.explain else {},
                 relevance=float(self.relevance[i]),
             )
             for i in self.order
-            if ids[i] in found
+            if i in traces
         ]

@@ -16,6 +16,7 @@ import numpy as np
 
 from .activation import AccessLog, base_levels
 from .config import RecallConfig
+from .scopes import Namespace
 from .timeutil import format_time
 from .trace import Trace
 
@@ -42,13 +43,13 @@ class Summarisable(Protocol):
     def config(self) -> RecallConfig: ...
     @property
     def store(self) -> _AccessLogs: ...
-    def namespaces(self) -> list[str]: ...
-    def count(self, namespace: str | None = None) -> int: ...
-    def traces(self, namespace: str | None = None) -> Iterator[Trace]: ...
-    def categories(self, namespace: str = "default") -> Sequence[_CategoryView]: ...
+    def namespaces(self) -> list[Namespace]: ...
+    def count(self, namespace: Namespace | None = None) -> int: ...
+    def traces(self, namespace: Namespace | None = None) -> Iterator[Trace]: ...
+    def categories(self, namespace: Namespace = "default") -> Sequence[_CategoryView]: ...
 
 
-def summarise(memory: Summarisable, namespace: str | None = None, top: int = 5) -> dict[str, Any]:
+def summarise(memory: Summarisable, namespace: Namespace | None = None, top: int = 5) -> dict[str, Any]:
     """Counts, episodes, ART categories and the most active traces, as a dict."""
     names = [namespace] if namespace else memory.namespaces()
     now = memory.clock()
@@ -92,12 +93,12 @@ def summarise(memory: Summarisable, namespace: str | None = None, top: int = 5) 
     return out
 
 
-def _traces_with_logs(memory: Summarisable, ns: str) -> tuple[list[Trace], list[AccessLog]]:
+def _traces_with_logs(memory: Summarisable, ns: Namespace) -> tuple[list[Trace], list[AccessLog]]:
     """A namespace's traces and their access logs, read in two steps.  A trace
     forgotten in between (by another thread or process) is left out: the
     store's ``access_logs`` skips an id it no longer holds."""
     traces = list(memory.traces(ns))
-    logs = memory.store.access_logs([t.id for t in traces], ns) if traces else {}
+    logs = memory.store.access_logs([t.id for t in traces], traces[0].namespace) if traces else {}
     traces = [t for t in traces if t.id in logs]
     return traces, [logs[t.id] for t in traces]
 

@@ -19,6 +19,7 @@ from .errors import (
     InvalidMetadataError,
     NonFiniteVectorError,
 )
+from .scopes import MAX_DEPTH, Namespace, encode, labels_of, public
 
 #: Largest text accepted in one trace (characters).  Bigger inputs are almost
 #: always a mistake (a whole file passed as one memory) and would dominate the
@@ -33,6 +34,9 @@ MAX_METADATA_DEPTH = 32
 #: recall reads its k winners whole), so it is for labels and small records;
 #: bulk content belongs in the text, which is searchable and capped separately.
 MAX_METADATA_BYTES = 64 * 1024
+#: Longest namespace accepted, in its stored form (:mod:`.scopes`): a plain
+#: label's limit, so that every backend's index on the column holds it.
+MAX_NAMESPACE_CHARS = 512
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ class Trace:
         out = {
             "id": self.id,
             "text": self.text,
-            "namespace": self.namespace,
+            "namespace": _json_scope(public(self.namespace)),  # as callers name it (a tuple as a list)
             "speaker": self.speaker,
             "episode": self.episode,
             "position": self.position,
@@ -86,6 +90,16 @@ class Trace:
             out["content"] = None if self.content is None else self.content.tolist()
             out["context"] = None if self.context is None else self.context.tolist()
         return out
+
+    @property
+    def scope(self) -> Namespace:
+        """The namespace as callers name it (a string, or a tuple of labels);
+        ``namespace`` is its stored form, which differs for tuples."""
+        return public(self.namespace)
+
+
+def _json_scope(namespace: Namespace) -> str | list[str]:
+    return namespace if isinstance(namespace, str) else list(namespace)
 
 
 def new_id() -> str:
@@ -140,10 +154,38 @@ def check_label(value: Any, what: str) -> str | None:
 
 
 def check_namespace(namespace: Any) -> str:
-    ns = check_label(namespace, "namespace")
-    if ns is None:
+    """The stored form of a namespace (a label, or a tuple of labels: see
+    :mod:`.scopes`); what the engine hands to stores."""
+    labels = _check_labels(namespace)
+    stored = encode(labels)
+    if len(stored) > MAX_NAMESPACE_CHARS:
+        raise InvalidInputError(
+            f"namespace takes {len(stored):,} characters stored; the limit is {MAX_NAMESPACE_CHARS}"
+        )
+    return stored
+
+
+def check_scope(namespace: Any) -> Namespace:
+    """A namespace validated, in the form callers give it (a string, or a
+    tuple of labels): for adapters that keep one and pass it on."""
+    return public(check_namespace(namespace))
+
+
+def _check_labels(namespace: Any) -> tuple[str, ...]:
+    if namespace is None:
         raise InvalidInputError("namespace must not be None")
-    return ns
+    labels = labels_of(namespace)
+    if not labels or len(labels) > MAX_DEPTH:
+        raise InvalidInputError(f"a namespace has 1 to {MAX_DEPTH} levels, got {len(labels)}")
+    out = []
+    for label in labels:
+        if isinstance(namespace, (tuple, list)) and not isinstance(label, str):
+            raise InvalidInputError(f"namespace levels must be strings, got {type(label).__name__}")
+        checked = check_label(label, "namespace")
+        if checked is None:
+            raise InvalidInputError("namespace must not be None")
+        out.append(checked)
+    return tuple(out)
 
 
 def check_metadata(metadata: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from langgraph.runtime import Runtime
 from memoryweave_core import MemoryWeave, RecallResult
 from memoryweave_core.errors import InvalidInputError
 from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MinRelevance, fetch_size, relevance_kwargs, select_for_prompt
+from memoryweave_core.scopes import Namespace
 
 DEFAULT_HEADER = "Things you remember about this user from earlier conversations (most relevant first):"
 
@@ -25,12 +26,14 @@ class MemoryWeaveMiddleware(AgentMiddleware):
     >>> agent.invoke({"messages": [("user", "hi")]}, {"configurable": {"user_id": "alice"}})
 
     **Namespaces.**  One scheme is shared by the middleware, the store and
-    the retriever: a user's memories live in the MemoryWeave namespace named
-    by their id (``"alice"``), which is the store's namespace tuple
-    ``("alice",)`` and the retriever's ``namespace="alice"``.  Facts put into
-    the store under ``("alice",)`` are therefore recalled by the middleware
-    beside the turns it remembers (docs/langchain.md shows an agent doing
-    both).  Keep user ids free of ``"."``: the store joins tuple labels with it.
+    the retriever (:mod:`memoryweave_core.scopes`): a user's memories live in
+    the MemoryWeave namespace named by their id (``"alice"``), which is the
+    store's namespace tuple ``("alice",)`` and the retriever's
+    ``namespace="alice"``.  Facts put into the store under ``("alice",)`` are
+    recalled by the middleware beside the turns it remembers; with
+    ``include_descendants=True`` so are those under ``("alice", "facts")``
+    or any deeper namespace of the user (docs/langchain.md shows an agent
+    doing both).  Any user id is safe: labels are escaped, never split.
 
     The user's id is read from the runtime context (attribute or key
     ``user_key``) or else from ``config["configurable"]``.  A run without one
@@ -48,12 +51,13 @@ class MemoryWeaveMiddleware(AgentMiddleware):
         *,
         k: int = 5,
         user_key: str = "user_id",
-        default_namespace: str | None = None,
-        namespace: Callable[[Runtime[Any]], str | None] | None = None,
+        default_namespace: Namespace | None = None,
+        namespace: Callable[[Runtime[Any]], Namespace | None] | None = None,
         header: str = DEFAULT_HEADER,
         user_speaker: str = "user",
         ai_speaker: str = "assistant",
         min_relevance: MinRelevance = DEFAULT_MIN_RELEVANCE,
+        include_descendants: bool = False,
     ) -> None:
         super().__init__()
         self.memory = memory
@@ -65,10 +69,11 @@ class MemoryWeaveMiddleware(AgentMiddleware):
         self.user_speaker = user_speaker
         self.ai_speaker = ai_speaker
         self.min_relevance = min_relevance
+        self.include_descendants = include_descendants
         self.tools = []
 
     # -- where -----------------------------------------------------------------
-    def namespace(self, runtime: Runtime[Any] | None) -> str:
+    def namespace(self, runtime: Runtime[Any] | None) -> Namespace:
         """The namespace of the user this run is for."""
         if self.namespace_fn is not None:
             ns = self.namespace_fn(runtime)
@@ -96,7 +101,8 @@ class MemoryWeaveMiddleware(AgentMiddleware):
             return request
         found = self._select(ask, self.memory.recall(ask.query, **ask.kwargs))
         if ask.first_call and found:  # what reaches the prompt counts as used, not what was fetched
-            self.memory.touch([r.trace.id for r in found], namespace=ask.namespace)
+            for ns, ids in _by_namespace(found).items():  # each where it lives
+                self.memory.touch(ids, namespace=ns)
         return self._with(request, found)
 
     async def _arecall(self, request: ModelRequest) -> ModelRequest:
@@ -106,7 +112,8 @@ class MemoryWeaveMiddleware(AgentMiddleware):
             return request
         found = self._select(ask, await self.memory.arecall(ask.query, **ask.kwargs))
         if ask.first_call and found:
-            await self.memory.atouch([r.trace.id for r in found], namespace=ask.namespace)
+            for ns, ids in _by_namespace(found).items():
+                await self.memory.atouch(ids, namespace=ns)
         return self._with(request, found)
 
     def _ask(self, request: ModelRequest) -> _Ask | None:
@@ -118,7 +125,7 @@ class MemoryWeaveMiddleware(AgentMiddleware):
         namespace = self.namespace(request.runtime)
         shown = [m.text for m in request.messages if m.text.strip()]
         kwargs = {"k": fetch_size(self.k, len(shown)), "namespace": namespace, "record_access": False,
-                  **relevance_kwargs(self.min_relevance, self.memory)}
+                  "include_descendants": self.include_descendants, **relevance_kwargs(self.min_relevance, self.memory)}
         # Count a memory as used once per turn, not once per model call in a tool loop.
         return _Ask(query, namespace, shown, request.messages[-1] is human, kwargs)
 
@@ -172,12 +179,20 @@ class MemoryWeaveMiddleware(AgentMiddleware):
         return namespace, items
 
 
+def _by_namespace(found: RecallResult) -> dict[Namespace, list[str]]:
+    """The recalled ids grouped by the namespace each lives in."""
+    out: dict[Namespace, list[str]] = {}
+    for r in found:
+        out.setdefault(r.namespace, []).append(r.trace.id)
+    return out
+
+
 @dataclass(frozen=True)
 class _Ask:
     """One model call's recall: the query, where, what the prompt already shows, and the recall arguments."""
 
     query: str
-    namespace: str
+    namespace: Namespace
     shown: list[str]
     first_call: bool
     kwargs: dict[str, Any]

@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field
 
 from memoryweave_core import MemoryWeave, Recollection
 from memoryweave_core.errors import InvalidInputError
+from memoryweave_core.scopes import Namespace
 
 #: The keys of search_kwargs (LangChain's vector-store retriever convention).
 SEARCH_KWARGS = frozenset({"k", "filter"})
@@ -32,7 +33,7 @@ def to_document(r: Recollection) -> Document:
         "episode": t.episode,
         "position": t.position,
         "time": t.time,
-        "namespace": t.namespace,
+        "namespace": t.scope,  # as named: a string, or a tuple of labels
         "score": r.score,
         "features": dict(r.features),
     }
@@ -49,7 +50,9 @@ class MemoryWeaveRetriever(BaseRetriever):
     ``id``, and in ``metadata`` the trace's own metadata plus ``speaker``,
     ``episode``, ``position``, ``time`` (epoch seconds), ``namespace``,
     ``score`` and ``features`` (each pathway's contribution to the score).
-    ``namespace`` and ``k`` can also be given to ``invoke``.
+    ``namespace`` and ``k`` can also be given to ``invoke``.  ``namespace``
+    may be a tuple of labels; with ``include_descendants=True`` the retriever
+    recalls from it and every namespace below it, ranked once.
 
     ``filter`` (or ``search_kwargs={"filter": ..., "k": ...}``) limits recall
     to matching memories (the language of :mod:`memoryweave_core.filters`);
@@ -61,7 +64,9 @@ class MemoryWeaveRetriever(BaseRetriever):
 
     memory: MemoryWeave
     k: int = Field(default=5, ge=1)
-    namespace: str = "default"
+    namespace: Namespace = "default"
+    include_descendants: bool = False
+    """Also recall from every namespace below ``namespace`` (all of a user's agents and runs)."""
     record_access: bool = True
     """Whether recalled memories count as used (their activation rises)."""
     filter: dict | None = None
@@ -75,14 +80,14 @@ class MemoryWeaveRetriever(BaseRetriever):
         *,
         run_manager: CallbackManagerForRetrieverRun,
         k: int | None = None,
-        namespace: str | None = None,
+        namespace: Namespace | None = None,
         filter: dict | None = None,
         **kwargs: Any,
     ) -> list[Document]:
         found = self.memory.recall(query, **self._recall_kwargs(k, namespace, filter, kwargs))
         return [to_document(r) for r in found]
 
-    def _recall_kwargs(self, k: int | None, namespace: str | None, filter: dict | None,
+    def _recall_kwargs(self, k: int | None, namespace: Namespace | None, filter: dict | None,
                        extra: dict[str, Any]) -> dict[str, Any]:
         """The recall arguments of one call (``invoke`` and ``ainvoke`` alike); unknown ones refused."""
         if extra:
@@ -94,6 +99,7 @@ class MemoryWeaveRetriever(BaseRetriever):
             "k": k if k is not None else self.search_kwargs.get("k", self.k),
             "namespace": self.namespace if namespace is None else namespace,
             "record_access": self.record_access,
+            "include_descendants": self.include_descendants,
             "filter": all_of(self.search_kwargs.get("filter"), self.filter, filter),
         }
 
@@ -103,7 +109,7 @@ class MemoryWeaveRetriever(BaseRetriever):
         *,
         run_manager: AsyncCallbackManagerForRetrieverRun,
         k: int | None = None,
-        namespace: str | None = None,
+        namespace: Namespace | None = None,
         filter: dict | None = None,
         **kwargs: Any,
     ) -> list[Document]:

@@ -1,14 +1,18 @@
 """MemoryWeaveStore: a LangGraph ``BaseStore`` kept in a MemoryWeave.
 
-Each item is one trace.  The LangGraph namespace tuple maps onto the
-MemoryWeave namespace joined with ``"."`` (LangGraph forbids dots in
-namespace labels, so the mapping is reversible), the item's key and JSON
-value live in the trace metadata, and the text the trace is recalled by is
-taken from the value the way ``InMemoryStore`` picks the text to embed
-(``index`` fields, default ``["$"]``: the whole value as JSON).  Items put
-with ``index=False`` (or whose fields hold no text) go to a sibling
-namespace that recall never searches, so they are found by ``get`` and
-filtered ``search`` but not by ``query``, as in ``InMemoryStore``.
+Each item is one trace.  The LangGraph namespace tuple is the MemoryWeave
+namespace with the same labels (:mod:`memoryweave_core.scopes`: one label is
+its plain string), so the middleware's user ``"alice"`` is the store's
+``("alice",)`` and facts put under ``("alice", "facts")`` lie below it: one
+``recall(..., namespace="alice", include_descendants=True)`` reaches both.
+A search with a query is one such recall over the prefix, ranked once.  The
+item's key and JSON value live in the trace metadata, and the text the trace
+is recalled by is taken from the value the way ``InMemoryStore`` picks the
+text to embed (``index`` fields, default ``["$"]``: the whole value as
+JSON).  Items put with ``index=False`` (or whose fields hold no text) go
+under a separate root, ``(".unindexed", *namespace)``, that no recall under
+a LangGraph prefix reaches, so they are found by ``get`` and filtered
+``search`` but not by ``query``, as in ``InMemoryStore``.
 """
 
 from __future__ import annotations
@@ -39,25 +43,34 @@ from langgraph.store.base import (
 )
 
 from memoryweave_core import InvalidInputError, MemoryWeave, Trace, TraceNotFoundError
+from memoryweave_core.scopes import Namespace, labels_of
 from memoryweave_core.trace import check_metadata
 
-SEP = "."
-#: Suffix of the namespace that holds un-indexed items.  It ends in an empty
-#: label, which LangGraph never allows, so it cannot collide with a real one.
-UNINDEXED = SEP + SEP + "unindexed"
+#: First label of the namespaces that hold un-indexed items.  LangGraph
+#: forbids dots in labels, so no LangGraph namespace starts with it, and no
+#: recall under a LangGraph prefix reaches it.
+UNINDEXED = ".unindexed"
 _META = "langgraph"  # metadata key of the item's key, value and creation time
 #: A search as a plan: yields ``recall`` keyword arguments, receives the RecallResult, returns the items.
 Searching = Generator[dict[str, Any], Any, list[SearchItem]]
+#: Only the store's own items: a namespace may also hold the middleware's turns.
+_ITEMS = {f"metadata.{_META}.key": {"$exists": True}}
 
 
-def to_memory_namespace(namespace: tuple[str, ...]) -> str:
-    """The MemoryWeave namespace of a LangGraph namespace tuple."""
-    return SEP.join(namespace)
+def to_memory_namespace(namespace: tuple[str, ...]) -> Namespace:
+    """The MemoryWeave namespace of a LangGraph namespace tuple: the same labels."""
+    return namespace[0] if len(namespace) == 1 else tuple(namespace)
 
 
-def from_memory_namespace(namespace: str) -> tuple[str, ...]:
-    """The LangGraph namespace tuple of a MemoryWeave namespace."""
-    return tuple(namespace.removesuffix(UNINDEXED).split(SEP))
+def unindexed_namespace(namespace: tuple[str, ...]) -> Namespace:
+    """Where the un-indexed items of a LangGraph namespace are kept."""
+    return (UNINDEXED, *namespace)
+
+
+def from_memory_namespace(namespace: Namespace) -> tuple[str, ...]:
+    """The LangGraph namespace tuple of a MemoryWeave namespace (``Trace.scope``)."""
+    labels = labels_of(namespace)
+    return labels[1:] if labels[0] == UNINDEXED else labels
 
 
 def trace_id(namespace: tuple[str, ...], key: str) -> str:
@@ -234,8 +247,7 @@ class MemoryWeaveStore(BaseStore):
 
     # -- translation -------------------------------------------------------------
     def _trace(self, namespace: tuple[str, ...], key: str) -> Trace | None:
-        ns = to_memory_namespace(namespace)
-        for where in (ns, ns + UNINDEXED):  # searchable items, then those kept beside them
+        for where in (to_memory_namespace(namespace), unindexed_namespace(namespace)):  # searchable, then not
             try:
                 t = self.memory.get(trace_id(namespace, key), namespace=where)
             except TraceNotFoundError:
@@ -252,18 +264,18 @@ class MemoryWeaveStore(BaseStore):
         for t in traces if refresh else ():
             minutes = t.metadata.get(_META, {}).get("ttl")
             if minutes is not None:
-                self.memory.set_expiry(t.id, ttl=minutes * 60, namespace=t.namespace)
+                self.memory.set_expiry(t.id, ttl=minutes * 60, namespace=t.scope)
 
     @staticmethod
     def _item(t: Trace) -> Item:
         meta = t.metadata[_META]
-        return Item(namespace=from_memory_namespace(t.namespace), key=meta["key"], value=meta["value"],
+        return Item(namespace=from_memory_namespace(t.scope), key=meta["key"], value=meta["value"],
                     created_at=_utc(meta["created_at"]), updated_at=_utc(t.time))
 
     @staticmethod
     def _search_item(t: Trace, score: float | None = None) -> SearchItem:
         meta = t.metadata[_META]
-        return SearchItem(namespace=from_memory_namespace(t.namespace), key=meta["key"], value=meta["value"],
+        return SearchItem(namespace=from_memory_namespace(t.scope), key=meta["key"], value=meta["value"],
                           created_at=_utc(meta["created_at"]), updated_at=_utc(t.time), score=score)
 
     def _text(self, op: PutOp) -> str | None:
@@ -287,7 +299,7 @@ class MemoryWeaveStore(BaseStore):
         old = self._trace(op.namespace, op.key)
         if op.value is None:
             if old is not None:
-                self.memory.forget(old.id, namespace=old.namespace)
+                self.memory.forget(old.id, namespace=old.scope)
             return None
         ns = to_memory_namespace(op.namespace)
         value = dict(op.value)
@@ -297,25 +309,34 @@ class MemoryWeaveStore(BaseStore):
         text = self._text(op)
         item = {"id": trace_id(op.namespace, op.key), "metadata": meta, "time": now}
         if text is None:  # not searchable by query: kept beside the namespace recall searches
-            ns += UNINDEXED
+            ns = unindexed_namespace(op.namespace)
             text = json.dumps(value, sort_keys=True, ensure_ascii=False)
         # An item is its own episode: unrelated puts must not become each other's context.
         item.update(text=text, episode=item["id"])
         expires = None if op.ttl is None else now + op.ttl * 60
-        if old is not None and old.namespace == ns and now >= old.time:
-            self.memory.update(old.id, namespace=old.namespace, text=text, metadata=meta, time=now, expires_at=expires)
+        if old is not None and old.scope == ns and now >= old.time:
+            self.memory.update(old.id, namespace=ns, text=text, metadata=meta, time=now, expires_at=expires)
             if expires is None and old.expires_at is not None:
-                self.memory.set_expiry(old.id, namespace=old.namespace)  # this put has no TTL: the item no longer expires
+                self.memory.set_expiry(old.id, namespace=ns)  # this put has no TTL: the item no longer expires
             return None
         if old is not None:  # moved between the indexed and un-indexed namespaces: no common history
-            self.memory.forget(old.id, namespace=old.namespace)
+            self.memory.forget(old.id, namespace=old.scope)
         self.memory.add_many([{**item, "expires_at": expires}], namespace=ns)
         return None
 
-    def _spaces(self, prefix: tuple[str, ...]) -> list[str]:
-        """MemoryWeave namespaces (indexed and not) under a LangGraph prefix."""
+    def _spaces(self, prefix: tuple[str, ...]) -> tuple[list[Namespace], list[Namespace]]:
+        """MemoryWeave namespaces under a LangGraph prefix: those recall searches, and the un-indexed ones."""
         n = len(prefix)
-        return [ns for ns in self.memory.namespaces() if from_memory_namespace(ns)[:n] == prefix]
+        indexed: list[Namespace] = []
+        unindexed: list[Namespace] = []
+        for ns in self.memory.namespaces():
+            labels = labels_of(ns)
+            if labels[0] == UNINDEXED:
+                if labels[1:][:n] == prefix:
+                    unindexed.append(ns)
+            elif labels[:n] == prefix:
+                indexed.append(ns)
+        return indexed, unindexed
 
     def _matches(self, t: Trace, flt: dict[str, Any] | None) -> bool:
         if _META not in t.metadata:  # a memory that did not come through the store
@@ -323,7 +344,7 @@ class MemoryWeaveStore(BaseStore):
         value = t.metadata[_META]["value"]
         return not flt or all(matches(value.get(k), v) for k, v in flt.items())
 
-    def _traces(self, namespace: str) -> Iterator[Trace]:
+    def _traces(self, namespace: Namespace) -> Iterator[Trace]:
         return (t for t in self.memory.traces(namespace) if self._current(t))
 
     def _search(self, op: SearchOp) -> list[SearchItem]:
@@ -340,49 +361,54 @@ class MemoryWeaveStore(BaseStore):
         """A search as a plan that yields each recall it needs (the keyword
         arguments of ``recall``) and receives its result, so that ``batch``
         and ``abatch`` share every step but the recall itself."""
-        spaces = self._spaces(op.namespace_prefix)
+        indexed, unindexed = self._spaces(op.namespace_prefix)
         if not op.query:
+            spaces = sorted([*indexed, *unindexed], key=from_memory_namespace)
             found = (t for ns in spaces for t in self._traces(ns) if self._matches(t, op.filter))
             listed = list(islice(found, op.offset, op.offset + op.limit))
             self._refresh(listed, op.refresh_ttl)
             return [self._search_item(t) for t in listed]
         scored: list[tuple[float, Trace]] = []
-        unscored: list[Trace] = []
-        for ns in spaces:
-            if ns.endswith(UNINDEXED):
-                unscored.extend(t for t in self._traces(ns) if self._matches(t, op.filter))
-                continue
-            scored.extend((yield from self._recall(op, ns)))
+        # One recall per top-level label, each ranked once over its whole subtree (a non-empty
+        # prefix is one such subtree); an empty prefix spans users, whose scores merge as they come.
+        roots = [op.namespace_prefix] if op.namespace_prefix else sorted({labels_of(ns)[:1] for ns in indexed})
+        for root in roots:
+            spaces = [ns for ns in indexed if labels_of(ns)[: len(root)] == root]
+            scored.extend((yield from self._recall(op, root, sum(self.memory.count(ns) for ns in spaces))))
         scored.sort(key=lambda st: -st[0])
+        unscored = [t for ns in unindexed for t in self._traces(ns) if self._matches(t, op.filter)]
         ranked: list[tuple[float | None, Trace]] = [*scored, *((None, t) for t in unscored)]
         page = ranked[op.offset : op.offset + op.limit]
         self._refresh([t for _, t in page], op.refresh_ttl)
         if self.record_access:
-            used: dict[str, list[str]] = {}
+            used: dict[Namespace, list[str]] = {}
             for s, t in page:
                 if s is not None:
-                    used.setdefault(t.namespace, []).append(t.id)
+                    used.setdefault(t.scope, []).append(t.id)
             for ns, ids in used.items():
                 self.memory.touch(ids, namespace=ns)
         return [self._search_item(t, s) for s, t in page]
 
-    def _recall(self, op: SearchOp, ns: str) -> Generator[dict[str, Any], Any, list[tuple[float, Trace]]]:
-        """Recall the best offset+limit items of one namespace that pass the filter (a plan, as :meth:`_searching`)."""
-        if not op.query:
+    def _recall(self, op: SearchOp, root: tuple[str, ...],
+                total: int) -> Generator[dict[str, Any], Any, list[tuple[float, Trace]]]:
+        """Recall the best offset+limit items under ``root`` (of ``total`` traces) that
+        pass the filter (a plan, as :meth:`_searching`)."""
+        if not op.query or not total:
             return []
-        want, total = op.offset + op.limit, self.memory.count(ns)
+        want = op.offset + op.limit
         k = min(want, total)
+        ns = to_memory_namespace(root)
         where = pushdown(op.filter)
-        if where is not None:  # applied inside recall's candidate search: never short
-            found = yield {"query": op.query, "k": k, "namespace": ns, "record_access": False, "filter": where}
-            return [(r.score, r.trace) for r in found if self._matches(r.trace, op.filter)]
-        while k >= 1:
-            found = yield {"query": op.query, "k": k, "namespace": ns, "record_access": False}
+        # applied inside recall's candidate search: never short (the store's items only, not the middleware's turns)
+        only = _ITEMS if where is None else {"$and": [_ITEMS, where]}
+        ask = {"query": op.query, "namespace": ns, "record_access": False, "filter": only, "include_descendants": True}
+        found = yield {**ask, "k": k}
+        kept = [(r.score, r.trace) for r in found if self._matches(r.trace, op.filter)]
+        if where is None and op.filter and len(kept) < want and k < total:
+            # a filter the core language cannot say: rank everything under the root, then filter
+            found = yield {**ask, "k": total}
             kept = [(r.score, r.trace) for r in found if self._matches(r.trace, op.filter)]
-            if len(kept) >= want or k >= total:
-                return kept
-            k = total  # the filter dropped some: rank the whole namespace
-        return []
+        return kept
 
     def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
         spaces = {from_memory_namespace(ns) for ns in self.memory.namespaces()}

@@ -13,7 +13,7 @@ one of the chat messages it is given, near-duplicates in one slot, filler last.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Callable, Dict, List, Optional, Sequence
+from typing import Annotated, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from llama_index.core.base.llms.types import ChatMessage, ContentBlock, TextBlock
 from llama_index.core.bridge.pydantic import ConfigDict, Field, field_validator
@@ -25,7 +25,7 @@ from memoryweave_core import InvalidInputError, MemoryWeave, Recollection
 from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MinRelevance, fetch_size, relevance_kwargs, select_for_prompt
 from memoryweave_core.recall_call import check_k
 from memoryweave_core.timeutil import format_time
-from memoryweave_core.trace import check_namespace
+from memoryweave_core.trace import check_scope
 
 DEFAULT_ROLES = ("user", "assistant")
 DEFAULT_TEMPLATE = "[{date}] {who}{text}"
@@ -86,7 +86,7 @@ def check_template(template: Any) -> str:
 
 
 # Field types shared by the block and MemoryWeaveMemory: the core's checks, once.
-Namespace = Annotated[str, AfterValidator(check_namespace)]
+Namespace = Annotated[Union[str, Tuple[str, ...]], AfterValidator(check_scope)]  # a label, or a tuple of labels
 Count = Annotated[int, AfterValidator(check_k)]
 Template = Annotated[str, AfterValidator(check_template)]
 

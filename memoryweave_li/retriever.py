@@ -18,7 +18,7 @@ from memoryweave_core import MemoryWeave, Recollection
 from memoryweave_core.filters import parse_filter
 from memoryweave_core.recall_call import check_k
 from memoryweave_core.timeutil import format_time
-from memoryweave_core.trace import check_namespace
+from memoryweave_core.trace import check_scope
 
 from .filters import to_filter
 
@@ -52,7 +52,7 @@ def recollection_to_node(rec: Recollection) -> NodeWithScore:
     metadata: dict[str, Any] = {k: v for k, v in t.metadata.items() if k not in RESERVED_KEYS}
     metadata.update(
         trace_id=t.id,
-        namespace=t.namespace,
+        namespace=t.to_dict()["namespace"],  # as named: a string, or a list of labels (JSON-safe)
         speaker=t.speaker,
         episode=t.episode,
         position=t.position,
@@ -116,7 +116,7 @@ class MemoryWeaveRetriever(BaseRetriever):
             raise TypeError(f"memory must be a MemoryWeave, got {type(memory).__name__}")
         self.memory = memory
         self.similarity_top_k = check_k(similarity_top_k)
-        self.namespace = check_namespace(namespace)
+        self.namespace = check_scope(namespace)
         self.at = at
         self.explain = explain
         self.record_access = record_access

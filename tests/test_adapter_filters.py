@@ -92,7 +92,8 @@ def test_langgraph_store_filter_is_pushed_down(monkeypatch):
     found = store.search(("facts", "alice"), query="tea", filter={"kind": "rare"}, limit=5)
     assert [item.key for item in found] == ["k7"]
     assert calls and all(kw.get("filter") for kw in calls)  # inside recall, one call, no whole-namespace ranking
-    assert len(calls) == 1 and calls[0]["filter"] == {"metadata.langgraph.value.kind": "rare"}
+    assert len(calls) == 1 and calls[0]["filter"] == {  # the store's own items (not the middleware's turns) that match
+        "$and": [{"metadata.langgraph.key": {"$exists": True}}, {"metadata.langgraph.value.kind": "rare"}]}
     # parts the core language reads otherwise fall back to ranking the whole namespace, still exact
     assert pushdown({"tags": ["a", "b"]}) is None
     assert pushdown({"a.b": 1}) is None

@@ -180,6 +180,47 @@ def test_namespaces_are_separate(cli):
     assert "alice" in err and "bob" in err
 
 
+def listed(cli: CLI, *args: str) -> list[dict]:
+    """``list --json``: one JSON object per line."""
+    return [json.loads(line) for line in cli("list", *args, "--json").stdout.splitlines()]
+
+
+def test_namespace_levels_and_recall_over_a_prefix(cli):
+    """--namespace alice/agent1/run7 names a three-level namespace; recall --descendants spans alice's."""
+    cli("remember", "Alice likes green tea", "--namespace", "alice/agent1/run7")
+    cli("remember", "Alice plays tennis", "--namespace", "alice")
+    cli("remember", "Alicex likes green tea", "--namespace", "alicex/agent1")
+    cli("remember", "Slash likes green tea", "--namespace", r"alice\/x")  # one level named "alice/x"
+    out = cli.json("recall", "green tea", "--namespace", "alice", "--descendants", "-k", "10")
+    assert {r["text"] for r in out} == {"Alice likes green tea", "Alice plays tennis"}
+    assert ["alice", "agent1", "run7"] in [r["namespace"] for r in out]
+    assert [r["text"] for r in cli.json("recall", "tea", "--namespace", "alice/agent1/run7")] == ["Alice likes green tea"]
+    assert [r["text"] for r in listed(cli, "--namespace", r"alice\/x")] == ["Slash likes green tea"]
+    table = cli("recall", "green tea", "--namespace", "alice", "--descendants").stdout
+    assert "alice/agent1/run7:" in table
+    err = cli.fails("recall", "tea", "--namespace", "carol", match="holds no memories")
+    assert "alice/agent1/run7" in err and r"alice\/x" in err
+
+
+def test_the_namespaces_block_of_the_docs_runs(tmp_path):
+    doc = (REPO / "docs" / "cli.md").read_text()
+    block = doc.split("<!-- tests/test_cli.py runs this namespaces block -->\n```bash\n", 1)[1].split("```", 1)[0]
+    cli = CLI(tmp_path / "ns.db")
+    outputs = [cli(*shlex.split(line)[1:]).stdout for line in block.strip().splitlines()]
+    table = outputs[-1]
+    assert "alice/agent1/run7:" in table and "Alice drinks green tea" in table and "peanuts" in table
+    assert "Alicex" not in table
+
+
+def test_list_shows_current_versions_unless_asked(cli):
+    tid = cli.json("remember", "Ben's marathon is on 4 June")["id"]
+    cli("update", tid, "Ben's marathon moved to 11 June")
+    assert [r["text"] for r in listed(cli)] == ["Ben's marathon moved to 11 June"]
+    every = listed(cli, "--include-superseded")
+    assert sorted(r["id"] for r in every) == sorted([tid, f"{tid}@v1"])
+    assert f"{tid}@v1" not in cli("list").stdout
+
+
 # ----------------------------------------------------------------------------- store location
 
 

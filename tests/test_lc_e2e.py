@@ -215,7 +215,7 @@ def test_agent_with_store(memory):
 
     check(conversation(run_turn))
     assert store.list_namespaces() == [("memories", "alice"), ("memories", "bob")]
-    assert memory.namespaces() == ["memories.alice", "memories.bob"]
+    assert memory.namespaces() == [("memories", "alice"), ("memories", "bob")]
 
 
 # -- classic ConversationChain ------------------------------------------------------

@@ -140,3 +140,17 @@ def test_the_thread_is_not_repeated_in_the_system_prompt(memory):
     text = run(mw, request(thread, None, Ctx("alice"))).system_message.text
     assert "Porto" in text
     assert "Beatrix" not in text  # already a message of the thread
+
+
+def test_include_descendants_recalls_the_users_deeper_namespaces_and_counts_use_where_they_live(memory):
+    memory.add("My sister Beatrix lives in Lisbon", speaker="user", namespace="alice")
+    fact = memory.add("Beatrix works as a pilot in Lisbon", namespace=("alice", "facts"))
+    memory.add("Beatrix the pilot lives in Lisbon", namespace=("alicex", "facts"))
+    flat = MemoryWeaveMiddleware(memory, k=5, min_relevance=None)
+    assert "pilot" not in run(flat, request([HumanMessage("what does Beatrix do in Lisbon?")], None, Ctx("alice"))
+                              ).system_message.text
+    deep = MemoryWeaveMiddleware(memory, k=5, min_relevance=None, include_descendants=True)
+    before = memory.store.access_logs([fact.id], fact.namespace)[fact.id]
+    text = run(deep, request([HumanMessage("what does Beatrix do in Lisbon?")], None, Ctx("alice"))).system_message.text
+    assert "Beatrix works as a pilot in Lisbon" in text and "Beatrix the pilot" not in text
+    assert memory.store.access_logs([fact.id], fact.namespace)[fact.id] != before  # touched in its own namespace

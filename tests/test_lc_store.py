@@ -334,19 +334,20 @@ def mw_store() -> MemoryWeaveStore:
 
 
 def test_namespace_mapping_is_reversible():
-    for ns in [("a",), ("users", "alice"), ("x y", "ü", "*", "a/b", "-_:")]:
+    for ns in [("a",), ("users", "alice"), ("x y", "ü", "*", "a/b", "-_:"), ("a\x1fb", "\x1e")]:
         assert from_memory_namespace(to_memory_namespace(ns)) == ns
-    assert to_memory_namespace(("users", "alice")) == "users.alice"
+    assert to_memory_namespace(("users", "alice")) == ("users", "alice")  # the core's own tuple namespaces
+    assert to_memory_namespace(("alice",)) == "alice"  # the middleware's user namespace
 
 
 def test_items_are_memoryweave_traces(mw_store, clock):
     mw_store.memory.clock = clock
     mw_store.put(("memories", "alice"), "sister", {"text": "my sister lives in Lisbon", "source": "chat"})
     memory = mw_store.memory
-    assert memory.namespaces() == ["memories.alice"]
+    assert memory.namespaces() == [("memories", "alice")]
     (trace,) = list(memory)
     assert trace.text == "my sister lives in Lisbon"
-    top = memory.recall("where does the sister live", 1, namespace="memories.alice", record_access=False)[0]
+    top = memory.recall("where does the sister live", 1, namespace=("memories", "alice"), record_access=False)[0]
     found = mw_store.search(("memories",), query="where does the sister live", limit=1)[0]
     assert found.score == top.score  # the score is MemoryWeave's recall score
     assert found.value == {"text": "my sister lives in Lisbon", "source": "chat"}
@@ -405,3 +406,38 @@ def test_query_with_filter_reaches_past_the_first_recall(mw_store):
     mw_store.memory.add("green tea note plain memory", namespace="m")
     assert [i.key for i in mw_store.search(ns, query="green tea note", filter={"kind": "coffee"}, limit=1)] == ["coffee"]
     assert len(mw_store.search(ns, query="green tea note plain memory", limit=1)) == 1
+
+
+def test_the_store_shares_the_core_namespace_tree(mw_store):
+    """Facts under ("alice", "facts") lie below the middleware's "alice": one prefix recall finds
+    both; a query search over ("alice",) ranks the store's items once and never returns a bare turn
+    (one the middleware wrote) or anything of ("alicex", ...); un-indexed items stay out of recall."""
+    memory = mw_store.memory
+    memory.add("I just adopted a cat called Luna", namespace="alice", speaker="user")
+    mw_store.put(("alice", "facts"), "sister", {"text": "my sister Beatrix lives in Lisbon"})
+    mw_store.put(("alice", "agent1", "run7"), "pet", {"text": "the cat Luna eats tuna"})
+    mw_store.put(("alicex", "facts"), "sister", {"text": "my sister lives in Lisbon too"})
+    mw_store.put(("alice", "facts"), "secret", {"text": "the cat door code is 1234"}, index=False)
+    both = memory.recall("my sister and the cat Luna", k=10, namespace="alice", include_descendants=True)
+    assert {r.namespace for r in both} == {"alice", ("alice", "facts"), ("alice", "agent1", "run7")}
+    found = mw_store.search(("alice",), query="the cat Luna", limit=10)
+    assert [i.namespace for i in found[:2]] == [("alice", "agent1", "run7"), ("alice", "facts")]
+    assert found[0].score >= found[1].score and {i.key for i in found} == {"pet", "sister", "secret"}
+    assert found[-1].key == "secret" and found[-1].score is None  # un-indexed: listed, never ranked
+    assert all(i.namespace[0] == "alice" for i in found)
+    assert [i.key for i in mw_store.search(("alice",), query="the cat", limit=1)] == ["pet"]
+    assert mw_store.get(("alice", "facts"), "secret").value == {"text": "the cat door code is 1234"}
+    assert sorted(mw_store.list_namespaces()) == [("alice",), ("alice", "agent1", "run7"), ("alice", "facts"),
+                                                  ("alicex", "facts")]
+
+
+def test_any_label_langgraph_allows_round_trips_through_the_store(mw_store):
+    for ns in [("a/b",), ("a\x1fb", "c"), ("ü", "\x1ex"), ("a b", "*")]:
+        mw_store.put(ns, "k", {"text": f"item of {ns!r}"})
+        assert mw_store.get(ns, "k").value == {"text": f"item of {ns!r}"}
+        (hit,) = mw_store.search(ns, query="item", limit=5)
+        assert hit.namespace == ns
+        mw_store.put(ns, "k", {"text": "changed"})
+        assert mw_store.get(ns, "k").value == {"text": "changed"}
+        mw_store.delete(ns, "k")
+        assert mw_store.get(ns, "k") is None

@@ -224,3 +224,14 @@ async def test_sqlite_backed_memory_works_from_worker_threads(tmp_path, embedder
         block = MemoryWeaveBlock(memory=disk, namespace="b")
         await block.aput([ChatMessage(role="user", content=FACT)])
         assert FACT in text_of([ChatMessage(role="system", blocks=await block.aget([ChatMessage(role="user", content=QUESTION)]))])
+
+
+def test_tuple_namespaces_and_set_never_rewrites_long_term_memory(memory):
+    """A namespace may be a tuple; set() replaces the short-term history only: LlamaIndex gives
+    messages no identity, so a changed message there cannot be told from another conversation."""
+    mem = weave_memory(memory, namespace=("ana", "run1"), token_limit=10_000)
+    mem.put(ChatMessage(role="user", content=FACT))
+    assert memory.namespaces() == [("ana", "run1")]
+    mem.set([ChatMessage(role="user", content="my sister moved to Porto")])
+    assert [t.text for t in memory.traces(("ana", "run1"))] == [FACT]
+    assert FACT in mem.get(input=QUESTION)[0].content

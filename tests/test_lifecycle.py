@@ -195,3 +195,22 @@ def test_postgres_schema_2_is_migrated(clock):
     finally:
         store.drop()
         store.close()
+
+
+def test_listings_show_current_unexpired_versions_unless_asked(mem, clock):
+    """traces(), iteration, categories() and summary() never show an archived id@vN version or an
+    expired trace; traces(include_superseded=True) shows every unexpired version."""
+    t = mem.add("the cat is called Luna")
+    gone = mem.add("the door code is 4321", ttl=5)
+    clock.advance(60)
+    mem.update(t.id, text="the cat is called Nova")
+    assert [x.text for x in mem.traces()] == ["the cat is called Nova"]
+    assert [x.text for x in mem] == ["the cat is called Nova"]
+    assert [x.text for x in mem.traces("default")] == ["the cat is called Nova"]
+    every = mem.traces(include_superseded=True)
+    assert sorted(x.id for x in every) == sorted([t.id, f"{t.id}@v1"])
+    members = {m for c in mem.categories() for m in c.members}
+    assert members == {t.id}
+    info = mem.summary()
+    assert info["namespaces"]["default"]["traces"] == 1 == mem.count()
+    assert all("@v" not in a["id"] and a["id"] != gone.id for a in info["namespaces"]["default"]["most_active"])

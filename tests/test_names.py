@@ -114,11 +114,11 @@ def test_cost_depends_on_the_query_not_on_the_number_of_speakers(query):
 def test_recall_keeps_one_index_per_namespace_and_replaces_it_on_a_new_speaker():
     m = MemoryWeave(embedder=HashingEmbedder(64))
     m.add("I painted a sunset", speaker="Caroline")
-    first = m._query("what did Caroline paint?", "default", 0.0, None)
+    first = m._query("what did Caroline paint?", ["default"], 0.0, None)
     assert isinstance(first.names, NameIndex) and first.topic_vector is not None
-    assert m._query("what else?", "default", 0.0, None).names is first.names  # not rebuilt per query
+    assert m._query("what else?", ["default"], 0.0, None).names is first.names  # not rebuilt per query
     m.add("I went hiking", speaker="Melanie")
-    second = m._query("where did Melanie go?", "default", 0.0, None)
+    second = m._query("where did Melanie go?", ["default"], 0.0, None)
     # copy on write: a recall holding the old index never sees it change under it
     assert set(second.names) == {"Caroline", "Melanie"} and set(first.names) == {"Caroline"}
     assert [r.trace.speaker for r in m.recall("what did Caroline paint?", k=1)] == ["Caroline"]

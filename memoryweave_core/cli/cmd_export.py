@@ -15,11 +15,12 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from ..scopes import format_path, parse_path
 from .common import UsageError, open_memory
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--namespace", action="append", metavar="NS", help="only this namespace (repeatable; "
+    p.add_argument("--namespace", type=parse_path, action="append", metavar="NS", help="only this namespace (repeatable; "
                                                                        "default: all)")
     p.add_argument("--out", "-o", metavar="FILE", help="write here instead of standard output")
     p.add_argument("--vectors", action="store_true", help="include each memory's content vector ('embedding')")
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         missing = [ns for ns in wanted if ns not in known]
         if missing:
             raise UsageError(f"namespace {missing[0]!r} holds no memories"
-                             + (f" (namespaces: {', '.join(known)})" if known else ""))
+                             + (f" (namespaces: {', '.join(map(format_path, known))})" if known else ""))
         lines = []
         for ns in wanted:
             for t in memory.traces(ns):

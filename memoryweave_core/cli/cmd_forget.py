@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 
 from ..errors import TraceNotFoundError
+from ..scopes import parse_path
 from .common import UsageError, confirm, open_memory
 
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--id", dest="ids", action="append", metavar="ID", help="a trace id (repeatable)")
     p.add_argument("--episode", help="delete this whole episode (in --namespace, default 'default')")
-    p.add_argument("--namespace", help="restrict to this namespace; alone, delete the whole namespace")
+    p.add_argument("--namespace", type=parse_path, help="restrict to this namespace; alone, delete the whole namespace")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
 
 
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
             what = f"{len(set(args.ids))} trace(s)"
         elif args.episode:
             ns = args.namespace or "default"
-            n = sum(1 for t in memory.traces(ns) if t.episode == args.episode)
+            n = sum(1 for t in memory.traces(ns, include_superseded=True) if t.episode == args.episode)
             if not n:
                 raise UsageError(f"no episode {args.episode!r} in namespace {ns!r}")
             what = f"episode {args.episode!r} of namespace {ns!r} ({n} traces)"

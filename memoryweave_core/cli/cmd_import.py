@@ -17,6 +17,8 @@ import numpy as np
 
 from ..errors import DimensionMismatchError, MemoryWeaveError
 from ..memory import MemoryWeave
+from ..scopes import Namespace, parse_path
+from ..trace import check_namespace
 from .common import UsageError, open_memory, positive_int
 from .importers import FORMATS, Batch, guess_format, read_jsonl, read_locomo, read_longmemeval, read_text
 from .render import progress
@@ -45,7 +47,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.description = DESCRIPTION
     p.add_argument("file", help="file to import ('-' reads standard input: JSONL, or text with --format text)")
     p.add_argument("--format", choices=FORMATS, help="file format (default: guessed)")
-    p.add_argument("--namespace", help="put everything in this namespace (default: the file's, else 'default')")
+    p.add_argument("--namespace", type=parse_path, help="put everything in this namespace (default: the file's, else 'default')")
     p.add_argument("--limit", type=positive_int, metavar="N",
                    help="only the first N conversations (LoCoMo) or questions (LongMemEval)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -84,7 +86,7 @@ def _check_against_store(memory: MemoryWeave, batches: list[Batch]) -> None:
         for where, item in zip(batch.wheres, batch.items, strict=True):
             if item.get("id") is None:
                 continue
-            if not memory.store.get([item["id"]], batch.namespace):  # ids are unique per namespace
+            if not memory.store.get([item["id"]], check_namespace(batch.namespace)):  # ids are unique per namespace
                 continue
             raise UsageError(f"{where}: the id {item['id']!r} already exists in namespace {batch.namespace!r};"
                              " give another id or none")
@@ -98,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     total = sum(len(b.items) for b in batches)
     if not total:
         raise UsageError(f"{args.file}: nothing to import")
-    written: list[str] = []
+    written: list[Namespace] = []
     renumbered = 0
     with open_memory(args, create=True) as memory:
         _check_against_store(memory, batches)

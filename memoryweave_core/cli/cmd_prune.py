@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from ..scopes import parse_path
 from .common import open_memory
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--namespace", help="only this namespace (default: all)")
+    p.add_argument("--namespace", type=parse_path, help="only this namespace (default: all)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..scopes import format_path, parse_path
 from .common import UsageError, open_memory, positive_int
 from .render import format_recall, recollection_dict
 
@@ -14,7 +15,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", type=positive_int, default=5, metavar="N", help="how many memories (default 5)")
     p.add_argument("--explain", action="store_true", help="show each pathway's contribution to the score")
     p.add_argument("--at", metavar="TIME", help="recall as if it were TIME (default now)")
-    p.add_argument("--namespace", default="default", help="whose memory (default 'default')")
+    p.add_argument("--namespace", type=parse_path, default="default", help="whose memory (default 'default')")
+    p.add_argument("--descendants", action="store_true",
+                   help="also recall from every namespace below --namespace (alice: alice/agent1/run7 too)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--no-record", action="store_true",
                    help="do not count this recall as a use (activation stays as it is)")
@@ -22,15 +25,15 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     with open_memory(args) as memory:
-        if memory.count(args.namespace) == 0:
+        if not args.descendants and memory.count(args.namespace) == 0:
             known = memory.namespaces()
-            hint = (f" (namespaces: {', '.join(known)})" if known
+            hint = (f" (namespaces: {', '.join(map(format_path, known))})" if known
                     else " (the store is empty: try 'memoryweave remember' or 'import')")
             raise UsageError(f"namespace {args.namespace!r} holds no memories{hint}")
         results = memory.recall(args.query, k=args.k, namespace=args.namespace, at=args.at, explain=args.explain,
-                                record_access=not args.no_record)
+                                record_access=not args.no_record, include_descendants=args.descendants)
     if args.json:
         print(json.dumps([recollection_dict(r, i) for i, r in enumerate(results, 1)], ensure_ascii=False, indent=2))
     else:
-        print(format_recall(results, explain=args.explain))
+        print(format_recall(results, explain=args.explain, namespaces=args.descendants))
     return 0

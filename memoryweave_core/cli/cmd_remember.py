@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from ..scopes import parse_path
 from .common import open_memory, parse_meta
 from .render import fmt_time, short
 
@@ -17,7 +18,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                                      "unless more than 30 minutes passed")
     p.add_argument("--time", help="when it happened: ISO date/time, epoch seconds or e.g. '1:56 pm on 8 May, 2023' "
                                   "(default now)")
-    p.add_argument("--namespace", default="default", help="whose memory (default 'default')")
+    p.add_argument("--namespace", type=parse_path, default="default", help="whose memory (default 'default')")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                    help="metadata; VALUE is parsed as JSON when it can be (repeatable)")
     p.add_argument("--ttl", type=float, help="expire it this many seconds from now (never recalled after)")

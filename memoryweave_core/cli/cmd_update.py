@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from ..scopes import parse_path
 from .common import open_memory, parse_meta
 from .render import fmt_time, short
 
@@ -13,7 +14,7 @@ from .render import fmt_time, short
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("id", help="the id of the memory to correct (it keeps this id)")
     p.add_argument("text", nargs="?", help="the corrected text; '-' reads it from standard input; omit to keep it")
-    p.add_argument("--namespace", help="refuse the id unless it is in this namespace")
+    p.add_argument("--namespace", type=parse_path, help="refuse the id unless it is in this namespace")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                    help="replace the metadata; VALUE is parsed as JSON when it can be (repeatable)")
     p.add_argument("--ttl", type=float, help="expire the new version this many seconds from now")

@@ -16,8 +16,9 @@ from typing import Any
 from ..errors import MemoryWeaveError
 from ..eval.datasets import load_locomo, load_longmemeval
 from ..lifecycle import expiry
+from ..scopes import Namespace
 from ..timeutil import to_timestamp
-from ..trace import check_label, check_metadata, check_namespace, check_text, check_vectors
+from ..trace import check_label, check_metadata, check_scope, check_text, check_vectors
 from .common import UsageError
 
 FORMATS = ("jsonl", "text", "locomo", "longmemeval")
@@ -32,7 +33,7 @@ _LINE_KEYS = {"id", "text", "speaker", "episode", "time", "metadata", "namespace
 class Batch:
     """The validated turns of one namespace, in file order, with where each came from."""
 
-    namespace: str
+    namespace: Namespace
     items: list[dict[str, Any]] = field(default_factory=list)
     wheres: list[str] = field(default_factory=list)
     embeddings: list[Any] = field(default_factory=list)
@@ -77,7 +78,7 @@ def _checked(where: str, raw: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
-def _add(batches: dict[str, Batch], ns: str, where: str, item: dict[str, Any]) -> Batch:
+def _add(batches: dict[Namespace, Batch], ns: Namespace, where: str, item: dict[str, Any]) -> Batch:
     batch = batches.setdefault(ns, Batch(ns))
     batch.items.append(item)
     batch.wheres.append(where)
@@ -120,13 +121,13 @@ def _inherit_times(batch: Batch) -> None:
 # ----------------------------------------------------------------------------- JSONL and text
 
 
-def read_jsonl(lines: Iterable[str], name: str, namespace: str | None) -> list[Batch]:
+def read_jsonl(lines: Iterable[str], name: str, namespace: Namespace | None) -> list[Batch]:
     """One turn per line: text, speaker, episode, time, metadata, id, namespace, embedding.
 
     ``role``/``content`` are accepted for ``speaker``/``text``; ``namespace``
     (as ``export`` writes it) is overridden by ``namespace`` when given.
     """
-    batches: dict[str, Batch] = {}
+    batches: dict[Namespace, Batch] = {}
     with_vectors: str | None = None
     without_vectors: str | None = None
     for n, line in enumerate(lines, 1):
@@ -154,7 +155,7 @@ def read_jsonl(lines: Iterable[str], name: str, namespace: str | None) -> list[B
             if obj.get(key) is not None and not isinstance(obj[key], (str, int)):
                 raise UsageError(f"{where}: '{key}' must be a string")
         try:
-            ns = namespace or check_namespace(obj.get("namespace") or "default")
+            ns = namespace or check_scope(obj.get("namespace") or "default")
         except MemoryWeaveError as exc:
             raise UsageError(f"{where}: {exc}") from None
         raw = {**obj, "text": text, "speaker": obj.get("speaker", obj.get("role"))}
@@ -178,9 +179,9 @@ def read_jsonl(lines: Iterable[str], name: str, namespace: str | None) -> list[B
     return list(batches.values())
 
 
-def read_text(text: str, name: str, namespace: str | None) -> list[Batch]:
+def read_text(text: str, name: str, namespace: Namespace | None) -> list[Batch]:
     """Plain text: one memory per paragraph (paragraphs are separated by blank lines)."""
-    batches: dict[str, Batch] = {}
+    batches: dict[Namespace, Batch] = {}
     ns = namespace or "default"
     source = Path(name).name
     paragraph: list[str] = []
@@ -211,7 +212,7 @@ def _read_json(path: Path) -> Any:
         raise UsageError(f"{path}: not valid JSON ({exc})") from None
 
 
-def read_locomo(path: Path, namespace: str | None, limit: int | None) -> list[Batch]:
+def read_locomo(path: Path, namespace: Namespace | None, limit: int | None) -> list[Batch]:
     """Every conversation, one episode per session, each in the namespace of its sample_id."""
     data = _read_json(path)
     if not isinstance(data, list) or not all(isinstance(s, dict) and "conversation" in s for s in data):
@@ -220,7 +221,7 @@ def read_locomo(path: Path, namespace: str | None, limit: int | None) -> list[Ba
         ds = load_locomo(path)
     except (KeyError, TypeError, AttributeError) as exc:
         raise UsageError(f"{path}: not a LoCoMo file (missing {exc})") from None
-    batches: dict[str, Batch] = {}
+    batches: dict[Namespace, Batch] = {}
     for conv in ds.conversations[:limit]:
         ns = namespace or conv.id
         for sess in conv.sessions:
@@ -236,7 +237,7 @@ def read_locomo(path: Path, namespace: str | None, limit: int | None) -> list[Ba
     return list(batches.values())
 
 
-def read_longmemeval(path: Path, namespace: str | None, limit: int | None) -> list[Batch]:
+def read_longmemeval(path: Path, namespace: Namespace | None, limit: int | None) -> list[Batch]:
     """The haystack sessions of every question, each question in the namespace of its question_id."""
     data = _read_json(path)
     if not isinstance(data, list) or not all(isinstance(q, dict) and "haystack_sessions" in q for q in data):
@@ -245,7 +246,7 @@ def read_longmemeval(path: Path, namespace: str | None, limit: int | None) -> li
         ds = load_longmemeval(path, skip_abstention=False)
     except (KeyError, TypeError, AttributeError) as exc:
         raise UsageError(f"{path}: not a LongMemEval file (missing {exc})") from None
-    batches: dict[str, Batch] = {}
+    batches: dict[Namespace, Batch] = {}
     for conv in ds.conversations[:limit]:
         qid = conv.id
         ns = namespace or qid

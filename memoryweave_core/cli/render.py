@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ..recollection import Recollection
+from ..scopes import format_path
 from ..timeutil import format_time
 
 
@@ -75,8 +76,10 @@ def recollection_dict(r: Recollection, rank: int) -> dict[str, Any]:
             "raw": {k: round(float(v), 6) for k, v in r.raw.items()}}
 
 
-def format_recall(results: Sequence[Recollection], *, explain: bool, width: int | None = None) -> str:
-    """The recall table: rank, score, speaker, text, episode, time (+ why, with explain)."""
+def format_recall(results: Sequence[Recollection], *, explain: bool, width: int | None = None,
+                  namespaces: bool = False) -> str:
+    """The recall table: rank, score, speaker, text, episode, time (+ why, with explain);
+    with ``namespaces``, the episode is prefixed with its namespace (``alice/run7: ...``)."""
     width = width or terminal_width()
     if not results:
         return "nothing recalled"
@@ -84,7 +87,8 @@ def format_recall(results: Sequence[Recollection], *, explain: bool, width: int 
     for i, r in enumerate(results, 1):
         t = r.trace
         rows.append([str(i), f"{r.score:+.3f}", short(t.speaker or "-", 14), t.text,
-                     short(f"{t.episode} #{t.position}", 28), fmt_time(t.time)])
+                     short(f"{format_path(t.scope) + ': ' if namespaces else ''}{t.episode} #{t.position}", 28 + 20 * namespaces),
+                     fmt_time(t.time)])
     speaker_w = max(len(r[2]) for r in [*rows, ["", "", "speaker"]])
     episode_w = max(len(r[4]) for r in [*rows, ["", "", "", "", "episode"]])
     fixed = len(str(len(rows))) + 6 + speaker_w + episode_w + 16 + 5 * 2

@@ -21,7 +21,8 @@ from typing import Any
 from ..errors import InvalidInputError, TraceNotFoundError
 from ..memory import MemoryWeave
 from ..recollection import Recollection
-from ..trace import Trace, check_label, check_namespace
+from ..scopes import Namespace
+from ..trace import Trace, check_label, check_namespace, check_scope
 
 #: Default of ``--max-text``: characters accepted in one text, query or metadata object.
 DEFAULT_MAX_TEXT = 20_000
@@ -43,7 +44,7 @@ class Scope:
     max_text: int = DEFAULT_MAX_TEXT
 
     def __post_init__(self) -> None:
-        check_namespace(self.namespace)
+        check_scope(self.namespace)
         if not isinstance(self.max_text, int) or self.max_text < 1:
             raise InvalidInputError(f"max_text must be a positive integer, got {self.max_text!r}")
 
@@ -96,7 +97,7 @@ class MemoryTools:
         self.scope = scope
 
     # -- checks -------------------------------------------------------------------
-    def namespace(self, requested: str | None) -> str:
+    def namespace(self, requested: str | None) -> Namespace:
         """The server's namespace, or the requested one where the server allows a choice."""
         if requested is None or requested == self.scope.namespace:
             return self.scope.namespace
@@ -105,7 +106,7 @@ class MemoryTools:
                 f"this server serves namespace {self.scope.namespace!r} only; "
                 "it was not started with --allow-namespace-choice"
             )
-        return check_namespace(requested)
+        return check_scope(requested)
 
     def _writable(self, what: str) -> None:
         if self.scope.read_only:
@@ -210,7 +211,7 @@ class MemoryTools:
             return {"namespace": ns, "forgotten": deleted, "ids": ids}
         label = check_label(episode, "episode")
         assert label is not None
-        if self.memory.store.episode_length(ns, label) == 0:
+        if self.memory.store.episode_length(check_namespace(ns), label) == 0:
             raise TraceNotFoundError(f"no episode {label!r} in namespace {ns!r}")
         deleted = self.memory.forget(episode=label, namespace=ns)
         return {"namespace": ns, "forgotten": deleted, "episode": label}
@@ -237,8 +238,8 @@ class MemoryTools:
         ns = self.namespace(namespace)
         label = check_label(episode, "episode")
         assert label is not None
-        length = self.memory.store.episode_length(ns, label)
+        length = self.memory.store.episode_length(check_namespace(ns), label)
         if length == 0:
             raise TraceNotFoundError(f"no episode {label!r} in namespace {ns!r}")
-        turns = self.memory.store.episode_traces(ns, label, 0, length)
+        turns = self.memory.store.episode_traces(check_namespace(ns), label, 0, length)
         return {"namespace": ns, "episode": label, "turns": [trace_dict(t) for t in turns]}

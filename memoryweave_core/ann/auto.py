@@ -22,6 +22,7 @@ from ..errors import MissingDependencyError
 from ..vectors import ExactIndex, as_batch
 from .files import remove_files
 from .hnsw import HNSWIndex
+from .readers import Readers
 
 #: Rows above which AutoIndex builds an HNSW graph (exact search below).
 DEFAULT_THRESHOLD = 20_000
@@ -58,12 +59,17 @@ class AutoIndex:
     background : bool
         Move delta rows into the graph on a background thread (default).
         When False, ``add`` inserts into the graph before returning.
+    readers : Readers
+        Reads the background indexer steps aside for (a store shares one
+        between its indexes and marks each recall on it); a new one when None.
     hnsw : dict
         Keyword arguments for :class:`HNSWIndex` (``M``, ``ef_construction``, ``ef_search``...).
     """
 
-    def __init__(self, dim: int, *, threshold: int = DEFAULT_THRESHOLD, background: bool = True, **hnsw) -> None:
+    def __init__(self, dim: int, *, threshold: int = DEFAULT_THRESHOLD, background: bool = True,
+                 readers: Readers | None = None, **hnsw) -> None:
         self.dim = dim
+        self.readers = readers if readers is not None else Readers()
         self.threshold = threshold
         self.background = background
         self.hnsw_kwargs = hnsw
@@ -181,7 +187,13 @@ class AutoIndex:
                     return
                 graph = self._graph
             assert graph is not None  # rows are taken only once a graph exists
-            graph.add(*got, step=STEP)  # outside our lock: searches go on meanwhile (graph has its own)
+            keys, vecs = got
+            for i in range(0, len(keys), STEP):
+                # Outside our lock (searches go on meanwhile; the graph has its own), a few rows
+                # per hold of the graph's lock, each step once no recall is running (readers first).
+                if not self._closed:
+                    self.readers.wait_idle()
+                graph.add(keys[i : i + STEP], vecs[i : i + STEP])
             with self._lock:
                 self._land()
 
@@ -215,6 +227,10 @@ class AutoIndex:
 
     # -- reading -------------------------------------------------------------------
     def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        with self.readers.reading():
+            return self._search(query, n)
+
+    def _search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:
             parts = [self._delta.search(query, n)]
             if len(self._inflight):
@@ -255,12 +271,13 @@ class AutoIndex:
         threshold: int = DEFAULT_THRESHOLD,
         background: bool = True,
         digests: dict | list | None = None,
+        readers: Readers | None = None,
         **hnsw,
     ) -> "AutoIndex | None":
         graph = HNSWIndex.load(path, dim, digests=digests, **hnsw)
         if graph is None:
             return None
-        index = cls(dim, threshold=threshold, background=background, **hnsw)
+        index = cls(dim, threshold=threshold, background=background, readers=readers, **hnsw)
         index._graph = graph
         return index
 

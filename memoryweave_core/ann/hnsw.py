@@ -12,7 +12,6 @@ import hashlib
 import io
 import os
 import threading
-import time
 
 import numpy as np
 
@@ -65,16 +64,10 @@ class HNSWIndex:
     def __contains__(self, key: int) -> bool:
         return int(key) in self._live
 
-    def add(self, keys, vectors: np.ndarray, *, step: int | None = None) -> None:
-        """Insert rows; with ``step``, that many per hold of the lock, yielding between,
-        so a search waits for one small insert, not a whole batch (the background indexer)."""
+    def add(self, keys, vectors: np.ndarray) -> None:
+        """Insert rows (under the lock: hnswlib's insert is not safe beside a search)."""
         keys, vectors = as_batch(keys, vectors, self.dim)
         if not len(keys):
-            return
-        if step is not None and len(keys) > step:
-            for i in range(0, len(keys), step):
-                self.add(keys[i : i + step], vectors[i : i + step])
-                time.sleep(0)  # let a waiting search take the lock
             return
         with self._lock:
             needed = self._index.element_count + len(keys)

@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ...ann import AutoIndex, remove_files
+from ...ann.readers import Readers
 from .connection import Database, chunks, marks
 
 #: Saved graph files stay trusted (loaded, then synced) for this many saves.
@@ -38,7 +39,8 @@ class VectorIndexes:
                  hnsw: dict[str, Any]) -> None:
         self.db = db
         self._dim = dim
-        self.options = dict(threshold=threshold, background=background, **hnsw)
+        self.readers = Readers()  # every recall of the store: the background indexers step aside
+        self.options = dict(threshold=threshold, background=background, readers=self.readers, **hnsw)
         self._indexes: dict[tuple[int, str], AutoIndex] = {}
         self._stale: set[tuple[int, str]] = set()
 

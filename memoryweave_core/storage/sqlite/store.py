@@ -443,7 +443,7 @@ class SQLiteStore(StoreBase):
     def snapshot(self) -> Iterator[None]:
         """One deferred read transaction (WAL: a snapshot) around the block,
         holding the store's lock; nested blocks share the outer one."""
-        with self._lock:
+        with self._lock, self._indexes.readers.reading():
             if self._conn.in_transaction:
                 yield
                 return

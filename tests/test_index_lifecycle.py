@@ -100,3 +100,170 @@ def test_a_recall_marks_the_store_as_reading(tmp_path, make):
         store.candidates = candidates  # type: ignore[method-assign]
         assert memory.recall("garden", k=1)
         assert seen and all(n >= 1 for n in seen) and readers.active == 0
+
+
+# -- issue 22 item 3: graphs are loaded per namespace, on its first search -------------
+def _three_namespaces(path, n: int = 40) -> None:
+    store = SQLiteStore(str(path), ann_threshold=20, background_index=False)
+    with MemoryWeave(store=store, embedder=HashingEmbedder(DIM)) as memory:
+        for ns in ("a", "b", "c"):
+            memory.add_many([{"text": f"{ns} note {i} about the garden"} for i in range(n)], namespace=ns)
+
+
+def test_opening_a_store_loads_no_graph_and_a_recall_loads_only_its_namespace(tmp_path, monkeypatch):
+    pytest.importorskip("hnswlib")
+    from memoryweave_core.ann import hnsw
+
+    path = tmp_path / "lazy.db"
+    _three_namespaces(path)
+    loads: list[str] = []
+    real = hnsw.HNSWIndex.load.__func__  # type: ignore[attr-defined]
+
+    def counting(cls, file, *args, **kwargs):
+        graph = real(cls, file, *args, **kwargs)
+        assert graph is not None  # trusted and read, not rebuilt
+        loads.append(file)
+        return graph
+
+    monkeypatch.setattr(hnsw.HNSWIndex, "load", classmethod(counting))
+    store = SQLiteStore(str(path), ann_threshold=20)
+    with MemoryWeave(store=store, embedder=HashingEmbedder(DIM)) as memory:
+        assert memory.count(namespace="a") == 40 and memory.namespaces() == ["a", "b", "c"]
+        assert loads == []
+        assert memory.recall("garden", k=3, namespace="b")
+        nsid = store._caches.nsid("b")
+        assert sorted(loads) == sorted(store._indexes.path(nsid, f) for f in ("content", "context"))
+
+
+# -- issue 22 item 3: graphs saved as they change, not all at close ---------------------
+def _staged(monkeypatch) -> list[str]:
+    """Record every graph save (staged files) by path."""
+    from memoryweave_core.ann import hnsw
+
+    calls: list[str] = []
+    real = hnsw.HNSWIndex.stage
+
+    def stage(self, path):
+        calls.append(path)
+        return real(self, path)
+
+    monkeypatch.setattr(hnsw.HNSWIndex, "stage", stage)
+    return calls
+
+
+def test_graphs_are_saved_in_the_background_and_close_has_nothing_left_to_write(tmp_path, monkeypatch):
+    pytest.importorskip("hnswlib")
+    staged = _staged(monkeypatch)
+    path = str(tmp_path / "bg.db")
+    store = SQLiteStore(path, ann_threshold=20)
+    memory = MemoryWeave(store=store, embedder=HashingEmbedder(DIM))
+    memory.add_many([f"note {i} about the garden" for i in range(60)])
+    assert memory.recall("garden", k=3)  # loads both indexes; the indexer builds their graphs
+    assert store.wait_for_index(60)
+    saver = store._indexes.saver
+    assert _until(lambda: saver.saves >= 2)  # both graphs, by the saver thread
+    assert not any(index.dirty for index in store._indexes.loaded())
+    before = len(staged)
+    memory.close()
+    assert len(staged) == before  # close() wrote nothing
+    loads = []
+    from memoryweave_core.ann import hnsw
+
+    real = hnsw.HNSWIndex.load.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(hnsw.HNSWIndex, "load", classmethod(lambda cls, *a, **k: loads.append(real(cls, *a, **k)) or loads[-1]))
+    with MemoryWeave(store=SQLiteStore(path, ann_threshold=20), embedder=HashingEmbedder(DIM)) as again:
+        assert again.recall("garden", k=3)
+    assert len(loads) == 2 and all(g is not None for g in loads)  # the background saves are trusted
+
+
+def test_close_leaves_a_few_changes_for_the_next_open_and_saves_many(tmp_path, monkeypatch):
+    pytest.importorskip("hnswlib")
+    from memoryweave_core.storage.sqlite import indexes
+
+    monkeypatch.setattr(indexes, "UNSAVED_AT_CLOSE", 10)
+    staged = _staged(monkeypatch)
+    path = str(tmp_path / "slack.db")
+
+    def session(texts: list[str]) -> int:
+        before = len(staged)
+        with MemoryWeave(store=SQLiteStore(path, ann_threshold=20, background_index=False),
+                         embedder=HashingEmbedder(DIM)) as memory:
+            memory.add_many(texts)
+        return len(staged) - before
+
+    assert session([f"note {i} about the garden" for i in range(60)]) == 2  # never saved: saved
+    assert session(["the violin lesson is on friday"]) == 0  # one change per graph: left for the next open
+    with MemoryWeave(store=SQLiteStore(path, ann_threshold=20), embedder=HashingEmbedder(DIM)) as memory:
+        assert memory.recall("violin lesson", k=1)[0].trace.text == "the violin lesson is on friday"
+    assert session([f"more {i}" for i in range(30)]) == 2  # beyond the slack: saved
+
+
+def test_searches_go_on_while_a_graph_is_being_saved(tmp_path):
+    """A save writes the graph under the insert lock only: a search does not wait for it."""
+    pytest.importorskip("hnswlib")
+    import threading
+
+    from memoryweave_core.ann.hnsw import HNSWIndex
+
+    rng = np.random.default_rng(2)
+    vectors = rng.normal(size=(100, DIM)).astype(np.float32)
+    graph = HNSWIndex(DIM)
+    graph.add(np.arange(100), vectors)
+    writing, release = threading.Event(), threading.Event()
+    real = graph._index
+
+    class Slow:
+        def save_index(self, file):
+            writing.set()
+            release.wait(60)
+            return real.save_index(file)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    graph._index = Slow()
+    saver = threading.Thread(target=lambda: graph.stage(str(tmp_path / "g.hnsw")).publish())
+    saver.start()
+    assert writing.wait(60)
+    found: list = []
+    reader = threading.Thread(target=lambda: found.append(graph.search(vectors[7], 1)[0].tolist()))
+    reader.start()
+    reader.join(60)
+    done = not reader.is_alive()
+    remover = threading.Thread(target=lambda: graph.remove([3]))
+    remover.start()
+    remover.join(60)
+    removed = not remover.is_alive()
+    release.set()
+    saver.join(60)
+    reader.join(60)
+    assert done and found == [[7]]
+    assert removed and 3 not in graph
+    assert HNSWIndex.load(str(tmp_path / "g.hnsw"), DIM) is not None
+
+
+def test_a_background_save_never_writes_a_namespace_forgotten_meanwhile(tmp_path, monkeypatch):
+    """The saver stages a graph; another connection forgets the namespace before it
+    publishes: the staged files are discarded, nothing is written back (defect 3)."""
+    pytest.importorskip("hnswlib")
+    import glob
+    import os
+
+    path = str(tmp_path / "gone.db")
+    store = SQLiteStore(path, ann_threshold=20, background_index=False)
+    memory = MemoryWeave(store=store, embedder=HashingEmbedder(DIM))
+    memory.add_many([f"secret {i} of the vault" for i in range(60)], namespace="secret")
+    assert memory.recall("vault", k=1, namespace="secret")
+    owner = store._indexes
+    real = owner._publish
+
+    def forget_first(staged):
+        with MemoryWeave(path, embedder=HashingEmbedder(DIM)) as other:
+            other.forget(namespace="secret")
+        return real(staged)
+
+    monkeypatch.setattr(owner, "_publish", forget_first)
+    owner.saver.enabled = True
+    assert owner.saver.step()
+    assert glob.glob(path + ".*.hnsw*") == [] and not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+    memory.close()

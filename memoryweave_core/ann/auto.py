@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import MissingDependencyError
 from ..vectors import ExactIndex, as_batch
-from .files import remove_files
+from .files import Staged, remove_files
 from .hnsw import HNSWIndex
 from .readers import Readers
 
@@ -81,7 +81,12 @@ class AutoIndex:
         self._idle = threading.Condition(self._lock)
         self._worker: threading.Thread | None = None
         self._closed = False
-        self.dirty = False  # changed since the last save/load
+        self.changes = 0  # rows added to (or removed from) what a save writes, since the last save/load
+
+    @property
+    def dirty(self) -> bool:
+        """Changed since the last save or load."""
+        return self.changes > 0
 
     @property
     def kind(self) -> str:
@@ -95,10 +100,9 @@ class AutoIndex:
             # The indexer adds in-flight rows to the graph outside our lock: until it lands
             # them, a row can be both in flight and in the graph (count it once), and a
             # cancelled one can be in the graph for a moment (not counted).
-            with self._graph._lock:
-                live = self._graph._live
-                in_graph = len(live) - sum(1 for k in self._cancelled if k in live)
-                return len(self._delta) + in_graph + sum(1 for k in fly - self._cancelled if k not in live)
+            live = self._graph._live.copy()  # one C call: the indexer adds outside our lock
+            in_graph = len(live) - sum(1 for k in self._cancelled if k in live)
+            return len(self._delta) + in_graph + sum(1 for k in fly - self._cancelled if k not in live)
 
     @property
     def pending(self) -> int:
@@ -126,7 +130,8 @@ class AutoIndex:
         with self._lock:
             self.remove(keys)  # re-adding a key replaces its vector
             self._delta.add(keys, vectors)
-            self.dirty = True
+            if self._graph is None:
+                self.changes += len(keys)
             if self._graph is None and len(self) > self.threshold:
                 try:
                     self._graph = HNSWIndex(self.dim, capacity=2 * len(self), **self.hnsw_kwargs)
@@ -150,7 +155,7 @@ class AutoIndex:
                     self._cancelled.add(k)
             if self._graph is not None:
                 self._graph.remove(keys)
-            self.dirty = True
+            self.changes += len(keys)
 
     # -- background indexing ------------------------------------------------------
     def _start_worker(self) -> None:
@@ -175,6 +180,7 @@ class AutoIndex:
             assert self._graph is not None  # rows are in flight only once a graph exists
             self._graph.remove(list(self._cancelled))
             self._cancelled.clear()
+        self.changes += len(self._inflight)
         self._inflight = ExactIndex(self.dim, capacity=16)
         self._idle.notify_all()
 
@@ -254,13 +260,27 @@ class AutoIndex:
         """Save the HNSW graph (the delta is not saved: the owner's database has
         those rows and :meth:`sync` puts them back).  Returns the files' SHA-256
         digests (see :meth:`HNSWIndex.save`; truthy), or None when exact (nothing saved)."""
+        staged, counted = self.stage(path)
+        if staged is None:
+            remove_files(path)
+            self.saved(counted)
+            return None
+        staged.publish()
+        self.saved(counted)
+        return staged.digests
+
+    def stage(self, path: str) -> tuple[Staged | None, int]:
+        """The graph written to temporary files beside ``path`` (None when exact:
+        nothing to save), and the :attr:`changes` that save covers (pass them to
+        :meth:`saved` once it is published).  Searches go on meanwhile."""
         with self._lock:
-            graph = self._graph
-            if graph is None:
-                remove_files(path)
-                return None
-            self.dirty = False
-        return graph.save(path)
+            graph, counted = self._graph, self.changes
+        return (graph.stage(path) if graph is not None else None), counted
+
+    def saved(self, counted: int) -> None:
+        """A save covering ``counted`` changes is in place."""
+        with self._lock:
+            self.changes = max(0, self.changes - counted)
 
     @classmethod
     def load(

@@ -135,6 +135,7 @@ class AutoIndex:
             if self._graph is None and len(self) > self.threshold:
                 try:
                     self._graph = HNSWIndex(self.dim, capacity=2 * len(self), **self.hnsw_kwargs)
+                    self.changes = 0  # every row is counted again as it lands in the graph
                 except MissingDependencyError as exc:
                     warnings.warn(f"{exc}; staying with exact search", RuntimeWarning, stacklevel=2)
                     self.threshold = float("inf")  # type: ignore[assignment]

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 #: Seconds between the saver's looks at the graphs.
 TICK = 0.5
 #: Seconds between two background saves of one graph, at least.
-MIN_INTERVAL = 30.0
+MIN_INTERVAL = 5.0
 #: A graph's saves take at most 1/SPEND of the time (a large graph is saved less often).
 SPEND = 20
 #: Unsaved rows that make a graph due while its indexer is still busy (at least this, and a quarter of it).

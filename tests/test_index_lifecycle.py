@@ -178,9 +178,9 @@ def test_graphs_are_saved_in_the_background_and_close_has_nothing_left_to_write(
 
 def test_close_leaves_a_few_changes_for_the_next_open_and_saves_many(tmp_path, monkeypatch):
     pytest.importorskip("hnswlib")
-    from memoryweave_core.storage.sqlite import indexes
+    from memoryweave_core.storage.sqlite import saver
 
-    monkeypatch.setattr(indexes, "UNSAVED_AT_CLOSE", 10)
+    monkeypatch.setattr(saver, "UNSAVED_AT_CLOSE", 10)
     staged = _staged(monkeypatch)
     path = str(tmp_path / "slack.db")
 

@@ -4,7 +4,7 @@ One :class:`~memoryweave_core.ann.AutoIndex` per (namespace id, field),
 loaded on the namespace's first vector query: exact below ``ann_threshold``
 rows, an HNSW graph above it, saved as ``<db>.<field>.<namespace id>.hnsw``
 by a background :class:`~.saver.Saver` as it changes (``close()`` writes only
-what changed by more than :data:`UNSAVED_AT_CLOSE` rows since).
+what changed by more than :data:`~.saver.UNSAVED_AT_CLOSE` rows since).
 hnswlib trusts the bytes it reads, so a saved graph is loaded only if its
 files hash to a SHA-256 recorded in the database's ``meta`` table when they
 were saved; it is then synced with the database's keys (rows added since are
@@ -23,14 +23,12 @@ import numpy as np
 from ...ann import AutoIndex, remove_files
 from ...ann.files import Staged
 from ...ann.readers import Readers
+from . import saver
 from .connection import Database, chunks, marks
 from .saver import Saver
 
 #: Saved graph files stay trusted (loaded, then synced) for this many saves.
 KEEP_DIGESTS = 4
-#: Changed rows per graph that close() leaves unsaved when a save of it exists
-#: (the next open puts them back from the database, as after a crash).
-UNSAVED_AT_CLOSE = 1000
 
 FIELDS = ("content", "context")
 
@@ -192,11 +190,11 @@ class VectorIndexes:
 
     def close(self) -> None:
         """Stop the background saver and indexers, and save the graphs that
-        changed by more than :data:`UNSAVED_AT_CLOSE` rows since their last save."""
+        changed by more than :data:`~.saver.UNSAVED_AT_CLOSE` rows since their last save."""
         try:
             self.saver.stop()
             for index in self._indexes.values():
                 index.close()
-            self.save(UNSAVED_AT_CLOSE)
+            self.save(saver.UNSAVED_AT_CLOSE)
         finally:
             self._indexes.clear()

@@ -1,9 +1,10 @@
 """The background saver: HNSW graphs are written as they change, not all at close.
 
 A graph is saved once its indexer has caught up (or, during a long bulk
-import, once its unsaved rows reach a quarter of it), at most once per
-:data:`MIN_INTERVAL` seconds and never more than 1/:data:`SPEND` of the time,
-so ``close()`` finds little or nothing left to write.  The files are written
+import, once its unsaved rows match its size), at most once per
+:data:`MIN_INTERVAL` seconds; a graph with only a few changes (no more than
+``close()`` leaves unsaved) is saved less often, so that its saves take at
+most 1/:data:`SPEND` of the time.  ``close()`` then finds little or nothing left to write.  The files are written
 while searches go on (see :meth:`HNSWIndex.stage
 <memoryweave_core.ann.hnsw.HNSWIndex.stage>`) and put in place inside a short
 write transaction with their digests, exactly as an explicit save does.  A
@@ -30,8 +31,11 @@ TICK = 0.5
 MIN_INTERVAL = 5.0
 #: A graph's saves take at most 1/SPEND of the time (a large graph is saved less often).
 SPEND = 20
-#: Unsaved rows that make a graph due while its indexer is still busy (at least this, and a quarter of it).
+#: Unsaved rows that make a graph due while its indexer is still busy (at least this, and as many as it holds).
 BACKLOG = 50_000
+#: Changed rows per graph that close() leaves unsaved when a save of it exists
+#: (the next open puts them back from the database, as after a crash).
+UNSAVED_AT_CLOSE = 1000
 
 _RUNNING: "weakref.WeakSet[Saver]" = weakref.WeakSet()
 
@@ -70,13 +74,19 @@ class Saver:
         _RUNNING.discard(self)
 
     def due(self, slot: tuple[int, str], index: "AutoIndex", now: float) -> bool:
-        if not index.changes or index.kind != "hnsw":
-            return False
-        caught_up = index.pending == 0
-        if not caught_up and index.changes < max(BACKLOG, len(index) // 4):
+        """Caught up with more than close() would leave: soon.  A few changes: when saves
+        have cost little of the time.  Still indexing: once the unsaved rows match the graph."""
+        changes = index.changes
+        if not changes or index.kind != "hnsw":
             return False
         when, took = self._last.get(slot, (float("-inf"), 0.0))
-        return now - when >= max(MIN_INTERVAL, SPEND * took)
+        if index.pending:
+            wait = MIN_INTERVAL if changes >= max(BACKLOG, len(index)) else float("inf")
+        elif changes > UNSAVED_AT_CLOSE:
+            wait = MIN_INTERVAL
+        else:
+            wait = max(MIN_INTERVAL, SPEND * took)
+        return now - when >= wait
 
     def _run(self) -> None:
         warned = False

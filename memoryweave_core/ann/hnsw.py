@@ -19,8 +19,8 @@ import numpy as np
 
 from ..errors import MissingDependencyError, require
 from ..vectors import as_batch
-from .files import FORMAT, Staged, discard, files_ok, fingerprint, read_json, sha256, temp_beside
-from .graphfile import check_graph
+from .files import FORMAT, Staged, discard, files_ok, fingerprint, read_json, temp_beside
+from .graphfile import check_bytes, check_graph
 from .sharedlock import SharedLock
 
 
@@ -167,20 +167,22 @@ class HNSWIndex:
             return None
         if not isinstance(meta.get("files"), dict) or set(meta["files"]) != {path, path + ".keys.npy"}:
             return None
+        raw_keys: bytes | None = None
+        raw_graph: bytes | None = None
         if digests is not None:
             trusted = [digests] if isinstance(digests, dict) else digests
             trusted = [(d.get("graph"), d.get("keys")) for d in trusted if isinstance(d, dict)]
             try:
                 with open(path + ".keys.npy", "rb") as f:
                     raw_keys = f.read()
-                if (sha256(path), hashlib.sha256(raw_keys).hexdigest()) not in trusted:
+                with open(path, "rb") as f:
+                    raw_graph = f.read()  # hashed and bounds-checked from one read
+                if (hashlib.sha256(raw_graph).hexdigest(), hashlib.sha256(raw_keys).hexdigest()) not in trusted:
                     return None
             except OSError:
                 return None
         elif not files_ok(meta):
             return None
-        else:
-            raw_keys = None
         try:
             hnswlib = require("hnswlib", "ann")
             if raw_keys is None:
@@ -189,8 +191,10 @@ class HNSWIndex:
                 keys = np.load(io.BytesIO(raw_keys), allow_pickle=False)
             if keys.dtype != np.int64 or keys.ndim != 1 or len(keys) != meta["count"]:
                 return None
-            if not check_graph(path, dim, keys):  # hnswlib trusts its file: out-of-range ids crash it
+            # hnswlib trusts its file: out-of-range ids crash it
+            if not (check_graph(path, dim, keys) if raw_graph is None else check_bytes(raw_graph, dim, keys)):
                 return None
+            del raw_graph
             index = hnswlib.Index(space="cosine", dim=dim)
             index.load_index(path, max_elements=max(int(len(keys) * 1.25) + 1024, 16))
         except (MissingDependencyError, OSError, ValueError, RuntimeError, KeyError, TypeError):

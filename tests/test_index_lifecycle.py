@@ -267,3 +267,31 @@ def test_a_background_save_never_writes_a_namespace_forgotten_meanwhile(tmp_path
     assert owner.saver.step()
     assert glob.glob(path + ".*.hnsw*") == [] and not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
     memory.close()
+
+
+def test_when_the_saver_saves_a_graph():
+    """Caught up with more than close() leaves: MIN_INTERVAL after the last save; a few
+    changes: within the time budget; still indexing: only once the unsaved rows match the graph."""
+    from types import SimpleNamespace
+
+    from memoryweave_core.storage.sqlite import saver as s
+
+    def index(changes: int, pending: int = 0, in_graph: int = 200_000, kind: str = "hnsw"):
+        return SimpleNamespace(changes=changes, pending=pending, in_graph=in_graph, kind=kind)
+
+    class Owner:
+        pass
+
+    sv = s.Saver(Owner(), enabled=False)  # type: ignore[arg-type]
+    slot = (1, "content")
+    assert not sv.due(slot, index(0), 0.0)  # nothing changed
+    assert not sv.due(slot, index(5, kind="exact"), 0.0)  # exact indexes are rebuilt, never saved
+    assert sv.due(slot, index(5), 0.0)  # never saved
+    sv._last[slot] = (100.0, 2.0)  # saved at t=100, took 2 s
+    big = s.UNSAVED_AT_CLOSE + 1
+    assert not sv.due(slot, index(big), 100.0 + s.MIN_INTERVAL - 1)
+    assert sv.due(slot, index(big), 100.0 + s.MIN_INTERVAL)
+    assert not sv.due(slot, index(5), 100.0 + s.SPEND * 2.0 - 1)  # a few changes: the time budget
+    assert sv.due(slot, index(5), 100.0 + s.SPEND * 2.0)
+    assert not sv.due(slot, index(150_000, pending=10), 1e9)  # indexing, fewer unsaved rows than the graph
+    assert sv.due(slot, index(200_000, pending=10), 1e9)

@@ -105,6 +105,12 @@ class AutoIndex:
             return len(self._delta) + in_graph + sum(1 for k in fly - self._cancelled if k not in live)
 
     @property
+    def in_graph(self) -> int:
+        """Rows in the HNSW graph (0 while exact); cheap, unlike ``len()``."""
+        graph = self._graph
+        return len(graph) if graph is not None else 0
+
+    @property
     def pending(self) -> int:
         """Rows searchable but not yet in the HNSW graph."""
         with self._lock:

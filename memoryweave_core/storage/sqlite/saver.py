@@ -81,7 +81,7 @@ class Saver:
             return False
         when, took = self._last.get(slot, (float("-inf"), 0.0))
         if index.pending:
-            wait = MIN_INTERVAL if changes >= max(BACKLOG, len(index)) else float("inf")
+            wait = MIN_INTERVAL if changes >= max(BACKLOG, index.in_graph) else float("inf")
         elif changes > UNSAVED_AT_CLOSE:
             wait = MIN_INTERVAL
         else:

@@ -126,8 +126,11 @@ def recall_while_indexing(n: int, threshold: int, queries: int) -> dict:
         memory = MemoryWeave(store=SQLiteStore(path, ann_threshold=threshold), embedder=HashingEmbedder(256))
         memory.recall("warm up", k=10, record_access=False)  # the first recall reads the pending rows
         qs = [f"what about the {rng.choice(WORDS)} and the {rng.choice(WORDS)}?" for _ in range(queries)]
+        indexes = list(memory.store._indexes._indexes.values())
+        pending = sum(index.pending for index in indexes)
         during = measure(memory, qs)
-        for index in memory.store._indexes._indexes.values():
+        during["pending_before"], during["pending_after"] = pending, sum(index.pending for index in indexes)
+        for index in indexes:
             index.wait()
         quiet = measure(memory, qs)
         memory.close()

@@ -20,8 +20,9 @@ import numpy as np
 
 from ..errors import MissingDependencyError
 from ..vectors import ExactIndex, as_batch
-from .files import remove_files
+from .files import Staged, remove_files
 from .hnsw import HNSWIndex
+from .readers import Readers
 
 #: Rows above which AutoIndex builds an HNSW graph (exact search below).
 DEFAULT_THRESHOLD = 20_000
@@ -58,12 +59,17 @@ class AutoIndex:
     background : bool
         Move delta rows into the graph on a background thread (default).
         When False, ``add`` inserts into the graph before returning.
+    readers : Readers
+        Reads the background indexer steps aside for (a store shares one
+        between its indexes and marks each recall on it); a new one when None.
     hnsw : dict
         Keyword arguments for :class:`HNSWIndex` (``M``, ``ef_construction``, ``ef_search``...).
     """
 
-    def __init__(self, dim: int, *, threshold: int = DEFAULT_THRESHOLD, background: bool = True, **hnsw) -> None:
+    def __init__(self, dim: int, *, threshold: int = DEFAULT_THRESHOLD, background: bool = True,
+                 readers: Readers | None = None, **hnsw) -> None:
         self.dim = dim
+        self.readers = readers if readers is not None else Readers()
         self.threshold = threshold
         self.background = background
         self.hnsw_kwargs = hnsw
@@ -75,7 +81,12 @@ class AutoIndex:
         self._idle = threading.Condition(self._lock)
         self._worker: threading.Thread | None = None
         self._closed = False
-        self.dirty = False  # changed since the last save/load
+        self.changes = 0  # rows added to (or removed from) what a save writes, since the last save/load
+
+    @property
+    def dirty(self) -> bool:
+        """Changed since the last save or load."""
+        return self.changes > 0
 
     @property
     def kind(self) -> str:
@@ -89,10 +100,15 @@ class AutoIndex:
             # The indexer adds in-flight rows to the graph outside our lock: until it lands
             # them, a row can be both in flight and in the graph (count it once), and a
             # cancelled one can be in the graph for a moment (not counted).
-            with self._graph._lock:
-                live = self._graph._live
-                in_graph = len(live) - sum(1 for k in self._cancelled if k in live)
-                return len(self._delta) + in_graph + sum(1 for k in fly - self._cancelled if k not in live)
+            live = self._graph._live.copy()  # one C call: the indexer adds outside our lock
+            in_graph = len(live) - sum(1 for k in self._cancelled if k in live)
+            return len(self._delta) + in_graph + sum(1 for k in fly - self._cancelled if k not in live)
+
+    @property
+    def in_graph(self) -> int:
+        """Rows in the HNSW graph (0 while exact); cheap, unlike ``len()``."""
+        graph = self._graph
+        return len(graph) if graph is not None else 0
 
     @property
     def pending(self) -> int:
@@ -120,10 +136,12 @@ class AutoIndex:
         with self._lock:
             self.remove(keys)  # re-adding a key replaces its vector
             self._delta.add(keys, vectors)
-            self.dirty = True
+            if self._graph is None:
+                self.changes += len(keys)
             if self._graph is None and len(self) > self.threshold:
                 try:
                     self._graph = HNSWIndex(self.dim, capacity=2 * len(self), **self.hnsw_kwargs)
+                    self.changes = 0  # every row is counted again as it lands in the graph
                 except MissingDependencyError as exc:
                     warnings.warn(f"{exc}; staying with exact search", RuntimeWarning, stacklevel=2)
                     self.threshold = float("inf")  # type: ignore[assignment]
@@ -144,7 +162,7 @@ class AutoIndex:
                     self._cancelled.add(k)
             if self._graph is not None:
                 self._graph.remove(keys)
-            self.dirty = True
+            self.changes += len(keys)
 
     # -- background indexing ------------------------------------------------------
     def _start_worker(self) -> None:
@@ -169,6 +187,7 @@ class AutoIndex:
             assert self._graph is not None  # rows are in flight only once a graph exists
             self._graph.remove(list(self._cancelled))
             self._cancelled.clear()
+        self.changes += len(self._inflight)
         self._inflight = ExactIndex(self.dim, capacity=16)
         self._idle.notify_all()
 
@@ -181,7 +200,13 @@ class AutoIndex:
                     return
                 graph = self._graph
             assert graph is not None  # rows are taken only once a graph exists
-            graph.add(*got, step=STEP)  # outside our lock: searches go on meanwhile (graph has its own)
+            keys, vecs = got
+            for i in range(0, len(keys), STEP):
+                # Outside our lock (searches go on meanwhile; the graph has its own), a few rows
+                # per hold of the graph's lock, each step once no recall is running (readers first).
+                if not self._closed:
+                    self.readers.wait_idle()
+                graph.add(keys[i : i + STEP], vecs[i : i + STEP])
             with self._lock:
                 self._land()
 
@@ -215,6 +240,10 @@ class AutoIndex:
 
     # -- reading -------------------------------------------------------------------
     def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        with self.readers.reading():
+            return self._search(query, n)
+
+    def _search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:
             parts = [self._delta.search(query, n)]
             if len(self._inflight):
@@ -238,13 +267,27 @@ class AutoIndex:
         """Save the HNSW graph (the delta is not saved: the owner's database has
         those rows and :meth:`sync` puts them back).  Returns the files' SHA-256
         digests (see :meth:`HNSWIndex.save`; truthy), or None when exact (nothing saved)."""
+        staged, counted = self.stage(path)
+        if staged is None:
+            remove_files(path)
+            self.saved(counted)
+            return None
+        staged.publish()
+        self.saved(counted)
+        return staged.digests
+
+    def stage(self, path: str) -> tuple[Staged | None, int]:
+        """The graph written to temporary files beside ``path`` (None when exact:
+        nothing to save), and the :attr:`changes` that save covers (pass them to
+        :meth:`saved` once it is published).  Searches go on meanwhile."""
         with self._lock:
-            graph = self._graph
-            if graph is None:
-                remove_files(path)
-                return None
-            self.dirty = False
-        return graph.save(path)
+            graph, counted = self._graph, self.changes
+        return (graph.stage(path) if graph is not None else None), counted
+
+    def saved(self, counted: int) -> None:
+        """A save covering ``counted`` changes is in place."""
+        with self._lock:
+            self.changes = max(0, self.changes - counted)
 
     @classmethod
     def load(
@@ -255,12 +298,13 @@ class AutoIndex:
         threshold: int = DEFAULT_THRESHOLD,
         background: bool = True,
         digests: dict | list | None = None,
+        readers: Readers | None = None,
         **hnsw,
     ) -> "AutoIndex | None":
         graph = HNSWIndex.load(path, dim, digests=digests, **hnsw)
         if graph is None:
             return None
-        index = cls(dim, threshold=threshold, background=background, **hnsw)
+        index = cls(dim, threshold=threshold, background=background, readers=readers, **hnsw)
         index._graph = graph
         return index
 

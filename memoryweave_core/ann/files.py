@@ -31,6 +31,17 @@ def sha256(path: str) -> str:
     return h.hexdigest()
 
 
+def fingerprint(path: str) -> tuple[str, dict]:
+    """SHA-256 (hex) and the sidecar's ``{"size", "crc32"}`` of a file, in one read."""
+    h, c, size = hashlib.sha256(), 0, 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            h.update(block)
+            c = zlib.crc32(block, c)
+            size += len(block)
+    return h.hexdigest(), {"size": size, "crc32": c}
+
+
 def temp_beside(path: str) -> str:
     """A new, empty temporary file in ``path``'s folder, created exclusively
     (``mkstemp``: a random name, ``O_EXCL``), so a link planted at a
@@ -97,3 +108,31 @@ def remove_files(path: str) -> None:
         except FileNotFoundError:
             pass
 
+
+
+class Staged:
+    """Index files written to temporary names, not yet in place.
+
+    :meth:`publish` renames each into place and writes the sidecar ``meta``
+    (which names the final paths with their sizes and CRC32s); :meth:`discard` removes them.  An owner that
+    records ``digests`` somewhere trusted publishes inside that record's
+    transaction, so the slow part (writing) holds no lock of the owner's."""
+
+    def __init__(self, files: dict[str, str], sidecar: str, meta: dict, digests: dict) -> None:
+        self.files = files  # final path -> temporary path
+        self.sidecar = sidecar
+        self.meta = meta
+        self.digests = digests
+
+    def publish(self) -> None:
+        try:
+            for path, tmp in self.files.items():
+                os.replace(tmp, path)
+        except BaseException:
+            self.discard()
+            raise
+        write_json(self.sidecar, self.meta)
+
+    def discard(self) -> None:
+        for tmp in self.files.values():
+            discard(tmp)

@@ -1,9 +1,11 @@
 """HNSWIndex: an hnswlib graph (cosine space) keyed by integer keys, saved and loaded safely.
 
 It grows by doubling its capacity, and removals use ``mark_deleted`` so a
-removed key can never be returned again.  ``load`` returns None for anything
-missing, damaged, of another dimension or (with ``digests``) not hashing to
-what the caller recorded, so the caller rebuilds instead of trusting it.
+removed key can never be returned again.  A save is staged (temporary files
+written while searches go on) and then published (renamed into place), so an
+owner can publish inside a short transaction.  ``load`` returns None for
+anything missing, damaged, of another dimension or (with ``digests``) not
+hashing to what the caller recorded, so the caller rebuilds instead of trusting it.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ import hashlib
 import io
 import os
 import threading
-import time
 
 import numpy as np
 
 from ..errors import MissingDependencyError, require
 from ..vectors import as_batch
-from .files import FORMAT, crc, discard, files_ok, read_json, sha256, temp_beside, write_json
-from .graphfile import check_graph
+from .files import FORMAT, Staged, discard, files_ok, fingerprint, read_json, temp_beside
+from .graphfile import check_bytes, check_graph
+from .sharedlock import SharedLock
 
 
 def _empty() -> tuple[np.ndarray, np.ndarray]:
@@ -53,30 +55,25 @@ class HNSWIndex:
             _index.init_index(max_elements=max(capacity, 16), M=M, ef_construction=ef_construction, random_seed=seed)
         self._index = _index
         self._live: set[int] = set() if _keys is None else set(_keys.tolist())
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # inserts and saves, one at a time (a save never sees the graph grow)
+        self._rw = SharedLock()  # searches share the graph; inserts and removals take it alone
 
     def __len__(self) -> int:
         return len(self._live)
 
     def keys(self) -> np.ndarray:
-        with self._lock:
-            return np.fromiter(self._live, np.int64, len(self._live))
+        live = self._live.copy()  # one C call under the GIL: never a set changing mid-iteration
+        return np.fromiter(live, np.int64, len(live))
 
     def __contains__(self, key: int) -> bool:
         return int(key) in self._live
 
-    def add(self, keys, vectors: np.ndarray, *, step: int | None = None) -> None:
-        """Insert rows; with ``step``, that many per hold of the lock, yielding between,
-        so a search waits for one small insert, not a whole batch (the background indexer)."""
+    def add(self, keys, vectors: np.ndarray) -> None:
+        """Insert rows (under the lock: hnswlib's insert is not safe beside a search)."""
         keys, vectors = as_batch(keys, vectors, self.dim)
         if not len(keys):
             return
-        if step is not None and len(keys) > step:
-            for i in range(0, len(keys), step):
-                self.add(keys[i : i + step], vectors[i : i + step])
-                time.sleep(0)  # let a waiting search take the lock
-            return
-        with self._lock:
+        with self._lock, self._rw.exclusive():
             needed = self._index.element_count + len(keys)
             cap = self._index.get_max_elements()
             if needed > cap:
@@ -90,14 +87,17 @@ class HNSWIndex:
         keys = np.asarray(keys, dtype=np.int64).reshape(-1).tolist()
         if not any(key in self._live for key in keys):
             return  # nothing to do: do not wait for the lock an insert may hold for a while
-        with self._lock:
+        with self._rw.exclusive():  # not the save lock: a removal never waits for a background save
             for key in keys:
                 if key in self._live:
-                    self._index.mark_deleted(key)
+                    try:
+                        self._index.mark_deleted(key)
+                    except RuntimeError:  # saved while being removed: the file had it deleted already
+                        pass
                     self._live.discard(key)
 
     def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        with self._lock:
+        with self._rw.shared():
             n = min(n, len(self._live))
             if n <= 0:
                 return _empty()
@@ -124,36 +124,35 @@ class HNSWIndex:
     def save(self, path: str) -> dict:
         """Write the graph, its keys and the sidecar; returns ``{"graph": sha256, "keys": sha256}``
         (hex) for :meth:`load`'s ``digests``."""
+        staged = self.stage(path)
+        staged.publish()
+        return staged.digests
+
+    def stage(self, path: str) -> Staged:
+        """Write the graph and its keys to fresh temporary files beside ``path``
+        (fsynced, hashed); :meth:`Staged.publish` renames them into place.
+        Searches and removals go on meanwhile; inserts wait."""
         graph_tmp, keys_tmp = temp_beside(path), None
         try:
-            with self._lock:
+            with self._lock:  # searches and removals go on (a removal only flips a flag)
                 keys = self.keys()
                 self._index.save_index(graph_tmp)  # over our own fresh file, never a planted one
             keys_tmp = temp_beside(path + ".keys.npy")
             with open(keys_tmp, "wb") as f:
                 np.save(f, keys, allow_pickle=False)
-            digests = {}
-            for name, written, p in (("graph", graph_tmp, path), ("keys", keys_tmp, path + ".keys.npy")):
+            digests, files = {}, {}
+            for name, written, final in (("graph", graph_tmp, path), ("keys", keys_tmp, path + ".keys.npy")):
                 with open(written, "rb+") as f:
                     os.fsync(f.fileno())
-                digests[name] = sha256(written)
-                os.replace(written, p)
+                digests[name], files[final] = fingerprint(written)
         except BaseException:
             for tmp in (graph_tmp, keys_tmp):
                 if tmp is not None:
                     discard(tmp)
             raise
-        meta = {
-            "format": FORMAT,
-            "kind": "hnsw",
-            "dim": self.dim,
-            "count": int(len(keys)),
-            "M": self.M,
-            "ef_construction": self.ef_construction,
-            "files": {p: {"size": os.path.getsize(p), "crc32": crc(p)} for p in (path, path + ".keys.npy")},
-        }
-        write_json(path + ".json", meta)
-        return digests
+        meta = {"format": FORMAT, "kind": "hnsw", "dim": self.dim, "count": int(len(keys)), "M": self.M,
+                "ef_construction": self.ef_construction, "files": files}
+        return Staged({path: graph_tmp, path + ".keys.npy": keys_tmp}, path + ".json", meta, digests)
 
     @classmethod
     def load(cls, path: str, dim: int, *, digests: dict | list | None = None, **kwargs) -> "HNSWIndex | None":
@@ -168,20 +167,22 @@ class HNSWIndex:
             return None
         if not isinstance(meta.get("files"), dict) or set(meta["files"]) != {path, path + ".keys.npy"}:
             return None
+        raw_keys: bytes | None = None
+        raw_graph: bytes | None = None
         if digests is not None:
             trusted = [digests] if isinstance(digests, dict) else digests
             trusted = [(d.get("graph"), d.get("keys")) for d in trusted if isinstance(d, dict)]
             try:
                 with open(path + ".keys.npy", "rb") as f:
                     raw_keys = f.read()
-                if (sha256(path), hashlib.sha256(raw_keys).hexdigest()) not in trusted:
+                with open(path, "rb") as f:
+                    raw_graph = f.read()  # hashed and bounds-checked from one read
+                if (hashlib.sha256(raw_graph).hexdigest(), hashlib.sha256(raw_keys).hexdigest()) not in trusted:
                     return None
             except OSError:
                 return None
         elif not files_ok(meta):
             return None
-        else:
-            raw_keys = None
         try:
             hnswlib = require("hnswlib", "ann")
             if raw_keys is None:
@@ -190,8 +191,10 @@ class HNSWIndex:
                 keys = np.load(io.BytesIO(raw_keys), allow_pickle=False)
             if keys.dtype != np.int64 or keys.ndim != 1 or len(keys) != meta["count"]:
                 return None
-            if not check_graph(path, dim, keys):  # hnswlib trusts its file: out-of-range ids crash it
+            # hnswlib trusts its file: out-of-range ids crash it
+            if not (check_graph(path, dim, keys) if raw_graph is None else check_bytes(raw_graph, dim, keys)):
                 return None
+            del raw_graph
             index = hnswlib.Index(space="cosine", dim=dim)
             index.load_index(path, max_elements=max(int(len(keys) * 1.25) + 1024, 16))
         except (MissingDependencyError, OSError, ValueError, RuntimeError, KeyError, TypeError):

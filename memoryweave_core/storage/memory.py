@@ -9,6 +9,7 @@ and access logs live in the space too, so an id is unique per namespace.
 from __future__ import annotations
 
 import threading
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import Iterator, Sequence, cast
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from ..activation import AccessLog
 from ..ann import AutoIndex
+from ..ann.readers import Readers
 from ..errors import InvalidInputError
 from ..filters import Columns, Node, mask
 from ..lexical import BM25Index, search_postings, tokenize
@@ -30,6 +32,7 @@ class _Space:
     """Everything one namespace holds."""
 
     dim: int
+    readers: Readers = field(default_factory=Readers)  # the store's: its recalls come first
     content: AutoIndex = None  # type: ignore[assignment]
     context: AutoIndex = None  # type: ignore[assignment]
     bm25: BM25Index = field(default_factory=BM25Index)
@@ -43,8 +46,8 @@ class _Space:
 
     def __post_init__(self) -> None:
         # exact numpy search up to ann.DEFAULT_THRESHOLD rows, an HNSW graph above (see memoryweave_core.ann)
-        self.content = AutoIndex(self.dim)
-        self.context = AutoIndex(self.dim)
+        self.content = AutoIndex(self.dim, readers=self.readers)
+        self.context = AutoIndex(self.dim, readers=self.readers)
 
 
 class MemoryStore(StoreBase):
@@ -55,6 +58,7 @@ class MemoryStore(StoreBase):
         self._spaces: dict[str, _Space] = {}
         self._next_key = 0
         self._lock = threading.RLock()
+        self._readers = Readers()
 
     # -- writing ---------------------------------------------------------
     def add(self, traces: Sequence[Trace]) -> None:
@@ -72,7 +76,7 @@ class MemoryStore(StoreBase):
                 if len(set(ids)) != len(ids) or any(i in held for i in ids):
                     raise InvalidInputError(f"a trace id already exists in namespace {ns!r}")
             for ns, group in by_space.items():
-                space = self._spaces.setdefault(ns, _Space(dim))
+                space = self._spaces.setdefault(ns, _Space(dim, self._readers))
                 space.matching.clear()
                 keys = np.arange(self._next_key, self._next_key + len(group))
                 self._next_key += len(group)
@@ -100,6 +104,10 @@ class MemoryStore(StoreBase):
             space.lifecycle.add(key)
             space.logs[archived_id] = space.logs.pop(old_id)
             self.add([new])
+
+    def snapshot(self) -> AbstractContextManager:
+        """Marks a recall as reading: the background HNSW indexers step aside meanwhile."""
+        return self._readers.reading()
 
     def hidden(self, namespace: str, live: Live) -> set[str]:
         with self._lock:

@@ -2,7 +2,9 @@
 
 One :class:`~memoryweave_core.ann.AutoIndex` per (namespace id, field),
 loaded on the namespace's first vector query: exact below ``ann_threshold``
-rows, an HNSW graph above it, saved as ``<db>.<field>.<namespace id>.hnsw``.
+rows, an HNSW graph above it, saved as ``<db>.<field>.<namespace id>.hnsw``
+by a background :class:`~.saver.Saver` as it changes (``close()`` writes only
+what changed by more than :data:`~.saver.UNSAVED_AT_CLOSE` rows since).
 hnswlib trusts the bytes it reads, so a saved graph is loaded only if its
 files hash to a SHA-256 recorded in the database's ``meta`` table when they
 were saved; it is then synced with the database's keys (rows added since are
@@ -13,12 +15,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from typing import Any, Callable
 
 import numpy as np
 
 from ...ann import AutoIndex, remove_files
+from ...ann.files import Staged
+from ...ann.readers import Readers
+from . import saver
 from .connection import Database, chunks, marks
+from .saver import Saver
 
 #: Saved graph files stay trusted (loaded, then synced) for this many saves.
 KEEP_DIGESTS = 4
@@ -35,12 +42,15 @@ class VectorIndexes:
     """The loaded indexes; ``stale`` ones are re-synced before their next use."""
 
     def __init__(self, db: Database, dim: Callable[[], int | None], *, threshold: int, background: bool,
-                 hnsw: dict[str, Any]) -> None:
+                 hnsw: dict[str, Any], lock: threading.RLock) -> None:
         self.db = db
+        self.lock = lock  # the store's: the saver thread takes it to touch the connection
         self._dim = dim
-        self.options = dict(threshold=threshold, background=background, **hnsw)
+        self.readers = Readers()  # every recall of the store: the background indexers step aside
+        self.options = dict(threshold=threshold, background=background, readers=self.readers, **hnsw)
         self._indexes: dict[tuple[int, str], AutoIndex] = {}
         self._stale: set[tuple[int, str]] = set()
+        self.saver = Saver(self, enabled=background)
 
     def path(self, nsid: int, field: str) -> str:
         return f"{self.db.path}.{field}.{nsid}.hnsw"
@@ -65,6 +75,7 @@ class VectorIndexes:
             if index is None or len(np.setdiff1d(keys, index.keys())) > max(len(keys) // 2, 1000):
                 index = AutoIndex(dim, **self.options)  # missing, damaged, or mostly out of date: rebuild
             self._indexes[slot] = index
+            self.saver.start()
         index.sync(keys, lambda missing: self._vectors(field, missing))
         self._stale.discard(slot)
         return index
@@ -122,44 +133,68 @@ class VectorIndexes:
             return None
         return doc if isinstance(doc, list) and doc else None
 
-    def save(self) -> None:
+    def save(self, slack: int = 0) -> None:
         """Write changed graphs beside the database, then record their digests
-        (one transaction, after the files are in place).  Files written but
+        (one short transaction, after the files are written).  Files written but
         not recorded (a crash in between) are rebuilt, never trusted.
 
-        The files are written inside that write transaction, and only for
-        namespaces that still exist in it: a namespace another process forgot
-        (ids are never reused) is dropped, never written back to disk."""
-        dirty = [(slot, index) for slot, index in self._indexes.items() if index.dirty]
-        if not dirty:
+        Each graph is written to temporary files first, while searches go on;
+        the files are renamed into place inside the write transaction, and
+        only for namespaces that still exist in it: a namespace another
+        process forgot (ids are never reused) is dropped, never written back
+        to disk.  With ``slack``, a graph saved before with at most that many
+        changes since is left as it is (the next open puts them back)."""
+        dirty = [(slot, index) for slot, index in self._indexes.items()
+                 if index.changes > slack or (index.dirty and self._digests(*slot) is None)]
+        self._publish([(slot, index, *index.stage(self.path(*slot))) for slot, index in dirty])
+
+    def _publish(self, staged: list[tuple[tuple[int, str], AutoIndex, Staged | None, int]]) -> None:
+        """Rename staged saves into place and record their digests, in one write transaction."""
+        if not staged:
             return
         gone: set[int] = set()
+        done: list[tuple[AutoIndex, int]] = []
 
         def write(conn: sqlite3.Connection) -> None:
             live = {r[0] for r in conn.execute("SELECT id FROM namespaces")}
             saved: dict[str, str | None] = {}
-            for (nsid, field), index in dirty:
-                if nsid not in live:
+            for (nsid, field), index, files, counted in staged:
+                if nsid not in live or self._indexes.get((nsid, field)) is not index:
                     gone.add(nsid)
+                    if files is not None:
+                        files.discard()
                     continue
-                digest = index.save(self.path(nsid, field))
                 kept: list | None = None
-                if digest:
+                if files is None:
+                    remove_files(self.path(nsid, field))
+                else:
+                    files.publish()
                     older = self._digests(nsid, field) or []
-                    kept = [digest, *[d for d in older if d != digest][: KEEP_DIGESTS - 1]]
+                    kept = [files.digests, *[d for d in older if d != files.digests][: KEEP_DIGESTS - 1]]
                 saved[digest_key(nsid, field)] = json.dumps(kept) if kept else None
+                done.append((index, counted))
             conn.executemany("DELETE FROM meta WHERE key = ?", [(k,) for k, v in saved.items() if v is None])
             conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, v) for k, v in saved.items() if v])
 
-        self.db.write(write)
-        for nsid in gone:
+        try:
+            self.db.write(write)
+        except BaseException:
+            for _, _, files, _ in staged:
+                if files is not None:
+                    files.discard()  # no-op for those already renamed
+            raise
+        for index, counted in done:
+            index.saved(counted)
+        for nsid in gone - {nsid for nsid, _ in self._indexes}:
             self.drop(nsid)
 
     def close(self) -> None:
-        """Stop the background indexers and save the graphs."""
+        """Stop the background saver and indexers, and save the graphs that
+        changed by more than :data:`~.saver.UNSAVED_AT_CLOSE` rows since their last save."""
         try:
+            self.saver.stop()
             for index in self._indexes.values():
                 index.close()
-            self.save()
+            self.save(saver.UNSAVED_AT_CLOSE)
         finally:
             self._indexes.clear()

@@ -102,7 +102,7 @@ class SQLiteStore(StoreBase):
         dim = self._db.meta("dim")
         self.dim = int(dim) if dim is not None else None
         self._indexes = VectorIndexes(self._db, lambda: self.dim, threshold=ann_threshold,
-                                      background=background_index, hnsw=hnsw)
+                                      background=background_index, hnsw=hnsw, lock=self._lock)
         self._postings = Postings(self._db)
         self._caches = Caches(self._db, lambda: self.dim, cache_size, self._postings, self._indexes)
         self._matching = Matching(self._db)
@@ -445,7 +445,7 @@ class SQLiteStore(StoreBase):
     def snapshot(self) -> Iterator[None]:
         """One deferred read transaction (WAL: a snapshot) around the block,
         holding the store's lock; nested blocks share the outer one."""
-        with self._lock:
+        with self._lock, self._indexes.readers.reading():
             if self._conn.in_transaction:
                 yield
                 return

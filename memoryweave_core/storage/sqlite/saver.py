@@ -1,0 +1,144 @@
+"""The background saver: HNSW graphs are written as they change, not all at close.
+
+A graph is saved once its indexer has caught up (or, during a long bulk
+import, once its unsaved rows match its size), at most once per
+:data:`MIN_INTERVAL` seconds; a graph with only a few changes (no more than
+``close()`` leaves unsaved) is saved less often, so that its saves take at
+most 1/:data:`SPEND` of the time.  ``close()`` then finds little or nothing left to write.  The files are written
+while searches go on (see :meth:`HNSWIndex.stage
+<memoryweave_core.ann.hnsw.HNSWIndex.stage>`) and put in place inside a short
+write transaction with their digests, exactly as an explicit save does.  A
+save that fails (a full disk) leaves the graph dirty, for the next try or close.
+"""
+
+from __future__ import annotations
+
+import atexit
+import sys
+import threading
+import time
+import warnings
+import weakref
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ...ann import AutoIndex
+    from .indexes import VectorIndexes
+
+#: Seconds between the saver's looks at the graphs.
+TICK = 0.5
+#: Seconds between two background saves of one graph, at least.
+MIN_INTERVAL = 5.0
+#: A graph's saves take at most 1/SPEND of the time (a large graph is saved less often).
+SPEND = 20
+#: Unsaved rows that make a graph due while its indexer is still busy (at least this, and as many as it holds).
+BACKLOG = 50_000
+#: Changed rows per graph that close() leaves unsaved when a save of it exists
+#: (the next open puts them back from the database, as after a crash).
+UNSAVED_AT_CLOSE = 1000
+
+_RUNNING: "weakref.WeakSet[Saver]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_savers() -> None:
+    """Stop every saver before the interpreter tears down (an hnswlib save
+    must not be running on a daemon thread then)."""
+    for saver in list(_RUNNING):
+        saver.stop()
+
+
+class Saver:
+    """One thread per store that saves its changed graphs in the background."""
+
+    def __init__(self, owner: "VectorIndexes", *, enabled: bool = True) -> None:
+        self._owner = weakref.ref(owner)
+        self.enabled = enabled
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last: dict[tuple[int, str], tuple[float, float]] = {}  # slot -> (when, seconds it took)
+        self.saves = 0  # background saves published (tests count these)
+
+    def start(self) -> None:
+        if self.enabled and self._thread is None and not self._stop.is_set():
+            self._thread = threading.Thread(target=self._run, name="memoryweave-saver", daemon=True)
+            _RUNNING.add(self)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the save in progress, if any (its files are put in place or discarded)."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        _RUNNING.discard(self)
+
+    def due(self, slot: tuple[int, str], index: "AutoIndex", now: float) -> bool:
+        """Caught up with more than close() would leave: soon.  A few changes: when saves
+        have cost little of the time.  Still indexing: once the unsaved rows match the graph."""
+        changes = index.changes
+        if not changes or index.kind != "hnsw":
+            return False
+        when, took = self._last.get(slot, (float("-inf"), 0.0))
+        if index.pending:
+            wait = MIN_INTERVAL if changes >= max(BACKLOG, index.in_graph) else float("inf")
+        elif changes > UNSAVED_AT_CLOSE:
+            wait = MIN_INTERVAL
+        else:
+            wait = max(MIN_INTERVAL, SPEND * took)
+        return now - when >= wait
+
+    def _run(self) -> None:
+        warned = False
+        while not self._stop.wait(TICK):
+            if sys.is_finalizing():
+                return
+            try:
+                if not self.step():
+                    return
+            except Exception as exc:  # noqa: BLE001 - a thread has no caller to raise to
+                if not warned:
+                    warnings.warn(f"background save of HNSW graphs failed ({exc}); close() tries again",
+                                  RuntimeWarning, stacklevel=1)
+                    warned = True
+
+    def _acquire(self, lock: threading.RLock) -> bool:
+        """Take the store's lock, unless we are being stopped (close() holds it while it joins us)."""
+        while not lock.acquire(timeout=0.1):
+            if self._stop.is_set():
+                return False
+        return True
+
+    def step(self) -> bool:
+        """Save the first due graph, if any; False once the owner is gone."""
+        owner = self._owner()
+        if owner is None or owner.db.closed:
+            return False
+        now = time.monotonic()
+        if not self._acquire(owner.lock):
+            return False
+        try:
+            due = [(slot, index) for slot, index in owner._indexes.items() if self.due(slot, index, now)]
+        finally:
+            owner.lock.release()
+        if not due:
+            return True
+        slot, index = due[0]
+        owner.readers.wait_idle()  # a save holds the GIL for a while: not in the middle of a recall
+        started = time.monotonic()
+        files, counted = index.stage(owner.path(*slot))
+        if not self._acquire(owner.lock):
+            if files is not None:
+                files.discard()
+            return False
+        try:
+            if self._stop.is_set() or owner.db.closed:
+                if files is not None:
+                    files.discard()
+                return False
+            owner._publish([(slot, index, files, counted)])
+        finally:
+            owner.lock.release()
+        self._last[slot] = (time.monotonic(), time.monotonic() - started)
+        self.saves += 1
+        return True

@@ -311,11 +311,10 @@ class PostgresStore(StoreBase):
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
-        """One REPEATABLE READ, READ ONLY transaction around the block, holding
-        the store's lock: the candidate searches, the pool and the winners of a
-        recall read one state of the database, whatever other connections
-        commit meanwhile (a search could otherwise name a trace that is gone
-        when the pool reads it).  Writes inside fail; nested blocks share the outer one."""
+        """One REPEATABLE READ, READ ONLY transaction around the block, holding the
+        store's lock: a recall's searches, pool and winners read one state of the
+        database whatever others commit (a search could otherwise name a trace
+        gone when the pool reads it).  Writes inside fail; nested blocks share it."""
         with self._lock:
             if self._closed:
                 raise StoreError("the store is closed")
@@ -338,9 +337,8 @@ class PostgresStore(StoreBase):
 
     def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int,
                    where: Node | None = None, live: Live | None = None) -> Pool:
-        """:func:`.queries.candidates` in one transaction: the plan the async API
-        runs too.  Recall wraps it in a :meth:`snapshot`, where the transaction
-        becomes a savepoint of the snapshot's."""
+        """:func:`.queries.candidates` in one transaction (a savepoint inside
+        recall's :meth:`snapshot`): the plan the async API runs too."""
         for field, _ in searches:
             check_field(field)  # refused alike on an empty store
         if self.known_dim() is None:

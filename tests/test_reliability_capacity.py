@@ -218,7 +218,7 @@ def test_max_traces_of_the_wrong_type_is_refused_up_front():
 
 def test_eviction_reads_the_namespace_once_per_margin_of_adds(tmp_path):
     """Issue 23, defect 8: eviction used to decode the whole namespace on every add over the cap."""
-    from memoryweave_core.memory import EVICT_DIVISOR
+    from memoryweave_core.ingest import EVICT_DIVISOR
 
     cap, adds = 100, 200
     clock = Clock()

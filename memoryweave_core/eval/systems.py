@@ -163,7 +163,7 @@ def pack_docs(recs: Sequence[Any], query: str, budget: int, lengths: Mapping[str
     chosen = select_for_prompt(recs, len(recs), query=query, budget_tokens=budget,
                                count_tokens=lambda text: cost.get(text, len(text.split()) + 1),
                                min_cost=PACK_MIN_COST if min_cost is None else min_cost)
-    return list(dict.fromkeys(r.trace.metadata.get("doc_id") for r in chosen))
+    return list(dict.fromkeys(str(r.trace.metadata["doc_id"]) for r in chosen if r.trace.metadata.get("doc_id") is not None))
 
 
 def _items_for(index: DocIndex) -> tuple[list[dict[str, Any]], np.ndarray]:

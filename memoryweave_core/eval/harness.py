@@ -136,8 +136,8 @@ def _locomo_relevance(ds: Dataset, indexes: list[DocIndex]) -> dict[str, Any]:
 BUDGET_NOTE = {"budgets": [256, 512, 1024], "unit": "whitespace words of the returned text, speaker prefix included",
                "fill": "budget_recall@B: what the system's prompt packing puts into B words. Baselines: first fit "
                        "down the ranking (an item that does not fit is skipped, the next is tried). MemoryWeave: "
-                       "memoryweave_core.prompt.select_for_prompt with budget_tokens=B over its top 50 (relevance "
-                       "per word, facts before filler, near-duplicates in one slot), as its prompt adapters pack. "
+                       "memoryweave_core.prompt.select_for_prompt (the selection its prompt adapters use) with "
+                       "budget_tokens=B over its top 50: relevance per word, facts before filler, near-duplicates in one slot. "
                        "rank_fill_recall@B: every system in rank order, the first item that does not fit ends the "
                        "prompt (the rule of the earlier figures)"}
 BUDGETS = (256, 512, 1024)

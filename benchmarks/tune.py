@@ -17,6 +17,11 @@ adapters read off that curve, and the coefficients fitted on all ten
 conversations, printed to paste into ``relevance.py``:
 
     .venv/bin/python benchmarks/tune.py --relevance --out benchmarks/results/relevance.json
+
+With ``--packing`` it fits the prompt packing's cost floor on LoCoMo and
+the LongMemEval sample together (``tune_packing.py`` says why both):
+
+    .venv/bin/python benchmarks/tune.py --packing --out benchmarks/results/packing.json
 """
 
 from __future__ import annotations
@@ -168,7 +173,13 @@ def main(argv=None) -> int:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--out", help="write fitted weights and held-out scores as JSON")
     p.add_argument("--relevance", action="store_true", help="fit the relevance calibrator, not the fusion weights")
+    p.add_argument("--packing", action="store_true", help="fit the prompt packing's cost floor (LoCoMo and --lme)")
+    p.add_argument("--lme", default="../shared/data/longmemeval_s_sample20.json", help="LongMemEval file for --packing")
     args = p.parse_args(argv)
+    if args.packing:
+        from tune_packing import fit_packing
+
+        return fit_packing(args.data, args.lme, args.folds, args.out)
     if args.relevance:
         return fit_relevance(args.data, args.folds, args.out)
 

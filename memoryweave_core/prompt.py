@@ -28,6 +28,11 @@ DUPLICATE_SIMILARITY = 0.95
 #: "Nice to meet you Alice."): stored and recallable, but in a prompt it
 #: comes after every fuller result, so it never takes a fact's slot.
 MIN_CONTENT_TERMS = 3
+#: In packing, a result shorter than this many tokens is charged this many
+#: (:func:`pack`): relevance is not calibrated against length, and without a
+#: floor a two-word aside outbids a fact for being short.  Chosen by
+#: ``benchmarks/tune.py --packing`` with cross-validation (README).
+PACK_MIN_COST = 16
 
 
 def normalise_text(text: str) -> str:
@@ -59,16 +64,9 @@ def whitespace_tokens(text: str) -> int:
     return len(text.split())
 
 
-def _duplicate(rec: Recollection, kept: Sequence[Recollection], threshold: float) -> bool:
-    text = normalise_text(rec.trace.text)
-    v = rec.trace.content
-    for other in kept:
-        if normalise_text(other.trace.text) == text:
-            return True
-        w = other.trace.content
-        if v is not None and w is not None and len(v) == len(w) and float(np.dot(v, w)) >= threshold:
-            return True
-    return False
+def _near(v: np.ndarray | None, kept: Sequence[np.ndarray], threshold: float) -> bool:
+    """Whether content vector ``v`` is within ``threshold`` cosine of a kept one."""
+    return v is not None and any(len(v) == len(w) and float(np.dot(v, w)) >= threshold for w in kept)
 
 
 def select_for_prompt(
@@ -82,6 +80,7 @@ def select_for_prompt(
     min_content_terms: int = MIN_CONTENT_TERMS,
     budget_tokens: int | None = None,
     count_tokens: Callable[[str], int] = whitespace_tokens,
+    min_cost: int = PACK_MIN_COST,
 ) -> list[Recollection]:
     """At most ``k`` results for a prompt, best first.
 
@@ -91,8 +90,10 @@ def select_for_prompt(
       above ``duplicate_similarity``) is left out: it would take a second slot;
     - filler (:func:`is_filler` given ``query``; ``min_content_terms=0``
       turns it off) goes after every other result;
-    - with ``budget_tokens``, results are taken in that order while their
-      text fits the budget (``count_tokens``: whitespace words by default).
+    - with ``budget_tokens``, the prompt is packed (:func:`pack`): the
+      results that carry the most relevance per token and fit together
+      (``count_tokens``: whitespace words by default), facts before filler,
+      shown in the order above.
 
     A relevance threshold is the recall's business (``recall(min_relevance=...)``):
     what it drops never reaches here.
@@ -106,25 +107,60 @@ def select_for_prompt(
     shown = {normalise_text(t) for t in exclude_texts}
     names = list(names)
     kept: list[Recollection] = []
+    kept_texts: set[str] = set()
+    kept_vectors: list[np.ndarray] = []
     for rec in recollections:
-        if normalise_text(rec.trace.text) in shown or _duplicate(rec, kept, duplicate_similarity):
+        text, v = normalise_text(rec.trace.text), rec.trace.content
+        if text in shown or text in kept_texts or _near(v, kept_vectors, duplicate_similarity):
             continue
         kept.append(rec)
+        kept_texts.add(text)
+        if v is not None:
+            kept_vectors.append(v)
     if min_content_terms > 0:
         filler = [is_filler(r, query, names, min_content_terms) for r in kept]
         kept = [r for r, f in zip(kept, filler, strict=True) if not f] + [r for r, f in zip(kept, filler, strict=True) if f]
-    out: list[Recollection] = []
+        n_facts = len(kept) - sum(filler)
+    else:
+        n_facts = len(kept)
+    if budget_tokens is None:
+        return kept[:k]
+    costs = [count_tokens(r.trace.text) for r in kept]
+    facts = pack([r.relevance for r in kept[:n_facts]], costs[:n_facts], budget_tokens, k, min_cost=min_cost)
+    left = budget_tokens - sum(costs[i] for i in facts)
+    rest = pack([r.relevance for r in kept[n_facts:]], costs[n_facts:], left, k - len(facts), min_cost=min_cost)
+    return [kept[i] for i in sorted(facts + [n_facts + i for i in rest])]
+
+
+def pack(relevance: Sequence[float], costs: Sequence[int], budget: int, k: int | None = None, *,
+         min_cost: int = PACK_MIN_COST) -> list[int]:
+    """Which items (indices, ascending) to put into a prompt of ``budget``
+    tokens: the most expected evidence that fits.
+
+    Relevance is the probability that an item is evidence, so filling the
+    budget is a knapsack: value ``relevance``, weight ``cost``.  The greedy
+    answer takes items by relevance per token, skipping any that no longer
+    fits.  Filling in rank order instead lets one long item that is
+    probably not evidence take the room of several short ones that probably
+    are.  Relevance per token is taken with the cost floored at
+    ``min_cost``: the calibrator never saw length, so between short results
+    the ranking decides, and only long ones pay for their length.  ``k``
+    caps the count; ties keep rank order.
+    """
+    if len(relevance) != len(costs):
+        raise InvalidInputError("pack needs one cost per relevance")
+    if isinstance(min_cost, bool) or not isinstance(min_cost, int) or min_cost < 1:
+        raise InvalidInputError(f"min_cost must be an integer >= 1, got {min_cost!r}")
+    order = sorted(range(len(costs)), key=lambda i: (-max(float(relevance[i]), 0.0) / max(costs[i], min_cost), i))
+    chosen: list[int] = []
     used = 0
-    for rec in kept:
-        if len(out) == k:
+    for i in order:
+        if k is not None and len(chosen) >= k:
             break
-        if budget_tokens is not None:
-            cost = count_tokens(rec.trace.text)
-            if used + cost > budget_tokens:
-                break
-            used += cost
-        out.append(rec)
-    return out
+        if used + costs[i] <= budget:
+            used += costs[i]
+            chosen.append(i)
+    return sorted(chosen)
 
 
 #: What prompt-facing adapters apply by default: "auto", the calibrated

@@ -83,3 +83,35 @@ def test_longmemeval_reads_gzip_scores_assistant_turns_and_keeps_abs_apart(tmp_p
     assert s["budget_recall@256"] == 1.0
     assert s["per_category"]["single-session-assistant"]["turn_recall@10"] == 1.0
     assert result["budget"]["unit"].startswith("whitespace words")
+
+
+def test_first_fit_skips_what_does_not_fit_and_tries_the_next():
+    lengths = {"a": 200, "b": 100, "c": 50}
+    assert M.first_fit(["a", "b", "c"], lengths, 256) == ["a", "c"]
+    assert M.budget_recall(["a", "b", "c"], {"c"}, lengths, 256) == 0.0  # the strict rule ends at b
+
+
+def test_memoryweave_packs_its_prompt_within_the_budget_in_the_harness_unit(tmp_path, monkeypatch):
+    from memoryweave_core.eval import systems
+    from memoryweave_core.eval.harness import BUDGETS, _lengths, build_lme_turn_indexes, build_queries
+
+    emb = HashingEmbedder(dim=384)
+    monkeypatch.setattr(systems, "CachedEmbedder", lambda: emb)  # no model: the same hashing vectors throughout
+
+    long_answer = " ".join(["Here is a very long and general answer about travel planning."] * 23)  # 254 words with its prefix
+    sessions = [
+        [{"role": "user", "content": "I moved my Kyoto trip to the second week of April.", "has_answer": True},
+         {"role": "assistant", "content": long_answer}],
+        [{"role": "user", "content": "My cat is called Miso."}, {"role": "assistant", "content": long_answer + " Cats!"}],
+    ]
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps([_lme_item("q1", "knowledge-update", sessions, ["q1-s0"])]))
+    ds = load_longmemeval(path)
+    cache = EmbeddingCache("hashing-test", tmp_path / "cache")
+    (idx,) = build_lme_turn_indexes(ds, cache, emb, False)
+    (query,) = build_queries(ds, cache, emb, False).values()
+    lengths = _lengths(idx)
+    packed = systems.memoryweave_system().packed(idx, query, BUDGETS, lengths)
+    for b in BUDGETS:
+        assert sum(lengths[d] for d in packed[b]) <= b
+    assert "q1-s0:0" in packed[256]  # the short user turn, not a long answer that would fill the prompt alone

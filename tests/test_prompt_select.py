@@ -75,3 +75,34 @@ def test_the_calibrated_threshold_applies_only_to_the_model_it_was_fitted_with()
     assert relevance_kwargs("auto", hashing) == {} and relevance_kwargs(0.3, hashing) == {"min_relevance": 0.3}
     assert relevance_kwargs("auto", default_model) == {"min_relevance": PROMPT_MIN_RELEVANCE}
     assert relevance_kwargs(None, default_model) == {}
+
+
+def test_pack_takes_the_most_relevance_per_token_that_fits():
+    from memoryweave_core.prompt import pack
+
+    # one long, fairly relevant item against two short ones that together carry more
+    relevance, costs = [0.3, 0.2, 0.2], [300, 60, 60]
+    assert pack(relevance, costs, 256) == [1, 2]
+    # in rank order the long item would have ended a 256-token prompt at once
+    assert pack(relevance, costs, 500) == [0, 1, 2]
+    assert pack(relevance, costs, 500, k=1) == [1]
+    assert pack([0.0, 0.0, 0.0], [10, 300, 10], 100) == [0, 2]  # no relevance: first fit in rank order
+    # below the cost floor length does not count: the more relevant short item goes first
+    assert pack([0.2, 0.1], [20, 2], 21, min_cost=16) == [0]
+    assert pack([0.2, 0.1], [20, 2], 21, min_cost=1) == [1]
+    with pytest.raises(InvalidInputError):
+        pack([0.1], [1, 2], 10)
+    with pytest.raises(InvalidInputError):
+        pack([0.1], [1], 10, min_cost=0)
+
+
+def test_a_budget_packs_by_relevance_per_token_and_keeps_rank_order(memory):
+    memory.add("My sister Beatrix lives in Lisbon with her two daughters and a very old parrot called Rui, "
+               "in a flat above a bakery that sells the best custard tarts in the whole neighbourhood", speaker="user")
+    memory.add("My brother Tomas lives in Porto", speaker="user")
+    found = memory.recall("where does my brother live", 2)
+    costs = [len(r.text.split()) for r in found]
+    chosen = select_for_prompt(found, 2, query="where does my brother live", budget_tokens=min(costs) + 1)
+    assert [r.text for r in chosen] == [found[costs.index(min(costs))].text]
+    both = select_for_prompt(found, 2, query="where does my brother live", budget_tokens=sum(costs))
+    assert [r.text for r in both] == [r.text for r in found]

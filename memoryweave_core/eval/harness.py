@@ -103,7 +103,7 @@ def run_locomo(ds: Dataset, systems: Mapping[str, System], *, ks: Sequence[int] 
             for k in ks:
                 row[f"recall@{k}"] = M.recall_at_k(ranked, q.evidence, k)
             row["ndcg@10"] = M.ndcg_at_k(ranked, q.evidence, 10)
-            row.update(_budget_row(ranked, q.evidence, lengths[id(idx)]))
+            row.update(_budget_row(system, idx, queries[q.id], ranked, q.evidence, lengths[id(idx)]))
             rows.append(row)
             cats.append(q.category)
         summary = _summarise(rows, cats, lambda c: c in headline_categories)
@@ -134,7 +134,12 @@ def _locomo_relevance(ds: Dataset, indexes: list[DocIndex]) -> dict[str, Any]:
 
 #: How the budget metrics count (written into the result JSON).
 BUDGET_NOTE = {"budgets": [256, 512, 1024], "unit": "whitespace words of the returned text, speaker prefix included",
-               "fill": "in rank order; the first item that does not fit ends the prompt"}
+               "fill": "budget_recall@B: what the system's prompt packing puts into B words. Baselines: first fit "
+                       "down the ranking (an item that does not fit is skipped, the next is tried). MemoryWeave: "
+                       "memoryweave_core.prompt.select_for_prompt (the selection its prompt adapters use) with "
+                       "budget_tokens=B over its top 50: relevance per word, facts before filler, near-duplicates in one slot. "
+                       "rank_fill_recall@B: every system in rank order, the first item that does not fit ends the "
+                       "prompt (the rule of the earlier figures)"}
 BUDGETS = (256, 512, 1024)
 
 
@@ -142,8 +147,21 @@ def _lengths(index: DocIndex) -> dict[str, int]:
     return {i: M.whitespace_tokens(t) for i, t in zip(index.ids, index.texts)}
 
 
-def _budget_row(ranked: Sequence[str], evidence: Sequence[str], lengths: Mapping[Any, int]) -> dict[str, float]:
-    return {f"budget_recall@{b}": M.budget_recall(ranked, evidence, lengths, b) for b in BUDGETS}
+def _budget_row(system: System, index: DocIndex, query: Query, ranked: Sequence[str], evidence: Sequence[str],
+                lengths: Mapping[Any, int]) -> dict[str, float]:
+    """Evidence recall of what the system puts into a prompt of each budget
+    (its own ``packed`` when it has one, else first fit down its ranking),
+    and of the strict rank-order fill."""
+    packer = getattr(system, "packed", None)
+    chosen = packer(index, query, BUDGETS, lengths) if packer is not None else {}
+    row = {}
+    for b in BUDGETS:
+        ids = chosen[b] if packer is not None else M.first_fit(ranked, lengths, b)
+        if sum(lengths[d] for d in ids) > b:
+            raise AssertionError(f"a prompt packed for {b} words holds {sum(lengths[d] for d in ids)}")
+        row[f"budget_recall@{b}"] = M.recall_at_k(ids, evidence, len(ids))
+        row[f"rank_fill_recall@{b}"] = M.budget_recall(ranked, evidence, lengths, b)
+    return row
 
 
 def build_session_indexes(ds: Dataset, cache: EmbeddingCache, embedder: Any, progress: bool) -> list[DocIndex]:
@@ -223,7 +241,7 @@ def run_longmemeval(ds: Dataset, systems: Mapping[str, System], *, ks: Sequence[
                     row[f"turn_recall_any@{k}"] = M.recall_any_at_k(tranked, q.evidence, k)
                     row[f"turn_recall_all@{k}"] = M.recall_all_at_k(tranked, q.evidence, k)
                     row[f"turn_recall@{k}"] = M.recall_at_k(tranked, q.evidence, k)
-                row.update(_budget_row(tranked, q.evidence, lengths[i]))
+                row.update(_budget_row(system, turn_idx[i], query, tranked, q.evidence, lengths[i]))
                 if pairs is not None:
                     ev = set(q.evidence)
                     real.append((np.array([p for _, p in pairs[:10]]), np.array([d in ev for d, _ in pairs[:10]])))

@@ -8,7 +8,9 @@
   LongMemEval retrieval metrics, computed exactly as its official
   ``eval_utils.py`` does (whose DCG gives ranks 1 and 2 the same weight).
 * :func:`budget_recall`: evidence recall within a prompt budget of tokens,
-  filled in rank order (what a prompt actually gains).
+  filled in rank order until the first item that does not fit;
+  :func:`first_fit` skips such an item and tries the next (what a prompt
+  actually gains).
 * :func:`ece`, :func:`brier`, :func:`abstention_curve`: how well relevance
   is calibrated, and what a relevance threshold keeps and drops.
 """
@@ -115,6 +117,19 @@ def budget_recall(ranked: Sequence[Hashable], relevant: Iterable[Hashable], leng
         if item in rel:
             found.add(item)
     return len(found) / len(rel)
+
+
+def first_fit(ranked: Sequence[Hashable], lengths: Mapping[Hashable, int], budget: int) -> list[Hashable]:
+    """The ranked items a prompt of ``budget`` tokens takes when it goes down
+    the ranking and skips each item that no longer fits (a packing that any
+    ranking can use, needing no scores)."""
+    used, out = 0, []
+    for item in ranked:
+        cost = lengths.get(item, 0)
+        if used + cost <= budget:
+            used += cost
+            out.append(item)
+    return out
 
 
 def whitespace_tokens(text: str) -> int:

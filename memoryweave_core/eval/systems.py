@@ -11,7 +11,7 @@ ranks with ``recall``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -120,28 +120,50 @@ def memoryweave_system(config: RecallConfig | None = None, *, name: str = "memor
         mw.add_many(items, embeddings=vecs, namespace="eval")
         return mw
 
-    def scored(index: DocIndex, query: Query) -> list[tuple[str, float]]:
-        """Ranked doc ids, each with its recollection's relevance."""
+    def recollections(index: DocIndex, query: Query) -> list[Any]:
+        """The top ``depth`` recollections, as recall returns them (the memory is built once per index)."""
         key = f"mw:{name}"
         if key not in index._cache:
             index._cache[key] = build(index)
-        mw = index._cache[key]
         kwargs: dict[str, Any] = {"namespace": "eval", "record_access": False}
         if query.time is not None:
             kwargs["at"] = query.time
-        recs = mw.recall(query.text, k=depth, **kwargs)
+        return index._cache[key].recall(query.text, k=depth, **kwargs)
+
+    def scored(index: DocIndex, query: Query) -> list[tuple[str, float]]:
+        """Ranked doc ids, each with its recollection's relevance."""
         out: dict[str, float] = {}
-        for r in recs:
+        for r in recollections(index, query):
             doc = r.trace.metadata.get("doc_id")
             if doc is not None and doc not in out:
                 out[doc] = r.relevance
         return list(out.items())
 
+    def packed(index: DocIndex, query: Query, budgets: Sequence[int], lengths: Mapping[str, int]) -> dict[int, list[str]]:
+        recs = recollections(index, query)
+        return {b: pack_docs(recs, query.text, b, lengths) for b in budgets}
+
     def system(index: DocIndex, query: Query) -> list[str]:
         return [doc for doc, _ in scored(index, query)]
 
     system.scored = scored  # type: ignore[attr-defined]
+    system.packed = packed  # type: ignore[attr-defined]
+    system.recollections = recollections  # type: ignore[attr-defined]
     return system
+
+
+def pack_docs(recs: Sequence[Any], query: str, budget: int, lengths: Mapping[str, int],
+              min_cost: int | None = None) -> list[str]:
+    """The doc ids that the prompt selection (``prompt.select_for_prompt``,
+    as the prompt adapters call it) puts into a prompt of ``budget`` tokens,
+    counted in the harness's unit (``lengths``, by doc id)."""
+    from memoryweave_core.prompt import PACK_MIN_COST, select_for_prompt
+
+    cost = {r.trace.text: lengths.get(r.trace.metadata.get("doc_id"), 0) for r in recs}
+    chosen = select_for_prompt(recs, len(recs), query=query, budget_tokens=budget,
+                               count_tokens=lambda text: cost.get(text, len(text.split()) + 1),
+                               min_cost=PACK_MIN_COST if min_cost is None else min_cost)
+    return list(dict.fromkeys(str(r.trace.metadata["doc_id"]) for r in chosen if r.trace.metadata.get("doc_id") is not None))
 
 
 def _items_for(index: DocIndex) -> tuple[list[dict[str, Any]], np.ndarray]:

@@ -43,6 +43,10 @@ class MemoryWeaveMiddleware(AgentMiddleware):
     each other.  ``namespace=`` (a function of the Runtime returning a
     namespace, or None to fall back the same way) chooses it yourself.  The
     conversation thread (``thread_id``) becomes the episode.
+
+    ``budget_tokens`` caps what the middleware adds to the system prompt, in
+    whitespace words: the memories carrying the most relevance per word that
+    fit (:func:`memoryweave_core.prompt.pack`), rather than the first ``k``.
     """
 
     def __init__(
@@ -58,6 +62,7 @@ class MemoryWeaveMiddleware(AgentMiddleware):
         ai_speaker: str = "assistant",
         min_relevance: MinRelevance = DEFAULT_MIN_RELEVANCE,
         include_descendants: bool = False,
+        budget_tokens: int | None = None,
     ) -> None:
         super().__init__()
         self.memory = memory
@@ -70,6 +75,7 @@ class MemoryWeaveMiddleware(AgentMiddleware):
         self.ai_speaker = ai_speaker
         self.min_relevance = min_relevance
         self.include_descendants = include_descendants
+        self.budget_tokens = budget_tokens
         self.tools = []
 
     # -- where -----------------------------------------------------------------
@@ -130,7 +136,8 @@ class MemoryWeaveMiddleware(AgentMiddleware):
         return _Ask(query, namespace, shown, request.messages[-1] is human, kwargs)
 
     def _select(self, ask: _Ask, found: RecallResult) -> RecallResult:
-        return RecallResult(select_for_prompt(found, self.k, query=ask.query, exclude_texts=ask.shown))
+        return RecallResult(select_for_prompt(found, self.k, query=ask.query, exclude_texts=ask.shown,
+                                              budget_tokens=self.budget_tokens))
 
     def _with(self, request: ModelRequest, found: RecallResult) -> ModelRequest:
         if not found:

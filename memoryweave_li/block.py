@@ -123,7 +123,9 @@ class MemoryWeaveBlock(BaseMemoryBlock[List[ContentBlock]]):
     query_window : int
         How many of the latest messages (those with text) form the query.
     max_tokens : int, optional
-        Cap on this block's own size; the weakest memories go first.
+        Cap on this block's own size, in ``tokenizer_fn`` tokens: the memories
+        carrying the most relevance per token that fit are kept
+        (:func:`memoryweave_core.prompt.pack`).
     priority : int
         As for every block: 0 never truncated by ``Memory``; otherwise blocks
         of lower priority are truncated first when ``Memory`` is over its
@@ -168,7 +170,8 @@ class MemoryWeaveBlock(BaseMemoryBlock[List[ContentBlock]]):
             query, fetch_size(self.similarity_top_k, len(shown)), namespace=self.namespace,
             record_access=False, **relevance_kwargs(self.min_relevance, self.memory),
         )
-        found = select_for_prompt(recalled, self.similarity_top_k, query=query, exclude_texts=shown)
+        found = select_for_prompt(recalled, self.similarity_top_k, query=query, exclude_texts=shown,
+                                  budget_tokens=self.max_tokens, count_tokens=self._count)
         if found:  # what reaches the prompt counts as used, not what was fetched
             await self.memory.atouch([r.trace.id for r in found], namespace=self.namespace)
         blocks: List[ContentBlock] = [TextBlock(text=render(r, self.template)) for r in found]
@@ -190,6 +193,9 @@ class MemoryWeaveBlock(BaseMemoryBlock[List[ContentBlock]]):
         return kept or None
 
     # -- size --------------------------------------------------------------------
+    def _count(self, text: str) -> int:
+        return len(self.tokenizer_fn(text))
+
     def _tokens(self, blocks: Sequence[ContentBlock]) -> int:
         return sum(len(self.tokenizer_fn(b.text)) for b in blocks if isinstance(b, TextBlock))
 

@@ -154,3 +154,17 @@ def test_include_descendants_recalls_the_users_deeper_namespaces_and_counts_use_
     text = run(deep, request([HumanMessage("what does Beatrix do in Lisbon?")], None, Ctx("alice"))).system_message.text
     assert "Beatrix works as a pilot in Lisbon" in text and "Beatrix the pilot" not in text
     assert memory.store.access_logs([fact.id], fact.namespace)[fact.id] != before  # touched in its own namespace
+
+
+def test_budget_tokens_packs_what_the_middleware_adds(memory):
+    memory.add("My sister Beatrix lives in Lisbon", speaker="user", namespace="alice")
+    memory.add("Beatrix " + "and then we talked about many other things at great length " * 6, speaker="user",
+               namespace="alice")
+    unbounded = MemoryWeaveMiddleware(memory, k=5, min_relevance=None)
+    ask = [HumanMessage("where does Beatrix live?")]
+    assert "at great length" in run(unbounded, request(ask, None, Ctx("alice"))).system_message.text
+    packed = MemoryWeaveMiddleware(memory, k=5, min_relevance=None, budget_tokens=12)
+    lines = run(packed, request(ask, None, Ctx("alice"))).system_message.text.splitlines()[1:]
+    texts = [line.removeprefix("- user: ") for line in lines]
+    assert "My sister Beatrix lives in Lisbon" in texts
+    assert sum(len(t.split()) for t in texts) <= 12  # the long memory does not fit beside it

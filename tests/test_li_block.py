@@ -208,3 +208,12 @@ def test_block_leaves_out_the_messages_it_is_given_and_collapses_repeats(memory)
     texts = [b.text for b in asyncio.run(block._aget(latest))]
     assert len(texts) == 2 and any("Clara lives in Lisbon" in t for t in texts)
     assert not any("Where does my sister Clara live?" in t for t in texts)  # it is the message itself
+
+
+async def test_max_tokens_packs_the_short_fact_before_a_long_memory(memory):
+    memory.add("Clara " + "we talked about the harbour and the boats and the weather there " * 5, speaker="user")
+    memory.add(FACT, speaker="user")
+    query = [ChatMessage(role="user", content="what does Clara do in Lisbon?")]
+    block = MemoryWeaveBlock(memory=memory, similarity_top_k=4, max_tokens=40, min_relevance=None)
+    got = await block.aget(query)
+    assert any(FACT in b.text for b in got) and block._tokens(got) <= 40

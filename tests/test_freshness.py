@@ -65,3 +65,52 @@ def test_real_minilm_colour_update_ranks_first():
     found = memory.recall("What is my favourite colour?", 3, at="2024-04-01")
     assert found[0].text == "Update: my favourite colour is now blue, not red."
     assert np.isclose(found[0].features["freshness"], -found[1].features["freshness"])
+
+
+def _reference_extremes(pool, made, threshold=0.6):
+    """update_extremes written as the plain double loop it stands for."""
+    n = len(pool.times)
+    makes, updated = np.zeros(n), np.zeros(n)
+    for i in range(n):
+        for j in range(n):
+            later = pool.times[j] > pool.times[i] or (
+                pool.times[j] == pool.times[i] and str(pool.episodes[j]) == str(pool.episodes[i])
+                and pool.positions[j] > pool.positions[i])
+            if later and made[j] and (pool.speakers[i] or "") == (pool.speakers[j] or ""):
+                u = min(max((float(pool.content[i] @ pool.content[j]) - threshold) / (1 - threshold), 0.0), 1.0)
+                updated[i], makes[j] = max(updated[i], u), max(makes[j], u)
+    return makes, updated
+
+
+def test_update_extremes_equal_a_plain_double_loop_on_random_pools():
+    from types import SimpleNamespace
+
+    from memoryweave_core.pathways.freshness import update_extremes
+
+    rng = np.random.default_rng(7)
+    for _ in range(60):
+        n = int(rng.integers(0, 40))
+        centres = rng.normal(size=(3, 8))
+        content = (centres[rng.integers(0, 3, n)] + 0.3 * rng.normal(size=(n, 8))).astype(np.float32)
+        content /= np.maximum(np.linalg.norm(content, axis=1, keepdims=True), 1e-9)
+        pool = SimpleNamespace(
+            content=content, speakers=[rng.choice(["a", "b", "", None]) for _ in range(n)],
+            episodes=[rng.choice(["e1", "e2", None]) for _ in range(n)],
+            times=rng.integers(0, 5, n).astype(float), positions=rng.integers(0, 4, n),
+        )
+        made = rng.random(n) < 0.8
+        got = update_extremes(_Sized(pool, n), made)
+        want = _reference_extremes(pool, made)
+        np.testing.assert_allclose(got[0], want[0], atol=1e-6)
+        np.testing.assert_allclose(got[1], want[1], atol=1e-6)
+
+
+class _Sized:
+    """A pool stand-in: the columns update_extremes reads, and a length."""
+
+    def __init__(self, ns, n):
+        self.__dict__.update(vars(ns))
+        self._n = n
+
+    def __len__(self):
+        return self._n

@@ -34,6 +34,12 @@ UPDATE_SIMILARITY = 0.6
 _CHUNK = 512
 
 
+def _codes(labels: list) -> np.ndarray:
+    """An integer per distinct label (None is a label of its own), for equality tests."""
+    seen: dict = {}
+    return np.fromiter((seen.setdefault(x, len(seen)) for x in labels), dtype=np.int64, count=len(labels))
+
+
 def update_extremes(pool: Pool, made: np.ndarray, threshold: float = UPDATE_SIMILARITY) -> tuple[np.ndarray, np.ndarray]:
     """For each trace, the strongest update it makes of an earlier trace and
     the strongest update a later trace makes of it, each in [0, 1].
@@ -41,22 +47,28 @@ def update_extremes(pool: Pool, made: np.ndarray, threshold: float = UPDATE_SIMI
     Trace j updates trace i when j is later (by time, then by position in one
     episode), by the same speaker, among the ``made`` traces (those said by
     the moment asked about), and their content cosine is above ``threshold``;
-    the strength is the cosine rescaled from the threshold to 1."""
+    the strength is the cosine rescaled from the threshold to 1.  Only pairs
+    of one speaker can update each other, so the cosines are computed one
+    speaker's rows at a time (the matrix product is most of the cost)."""
     n = len(pool)
-    speakers = np.unique(np.array([s or "" for s in pool.speakers], dtype=object), return_inverse=True)[1]
-    episodes = np.unique(np.array([str(e) for e in pool.episodes], dtype=object), return_inverse=True)[1]
-    t, pos = pool.times, pool.positions
+    speakers = _codes([s or "" for s in pool.speakers])
+    episodes = _codes([str(e) for e in pool.episodes])
     makes, updated = np.zeros(n), np.zeros(n)
-    for lo in range(0, n, _CHUNK):
-        rows = np.arange(lo, min(lo + _CHUNK, n))
-        sims = pool.content[rows] @ pool.content.T  # [rows, n]: row i earlier, column j later
-        later = (t[None, :] > t[rows, None]) | (
-            (t[None, :] == t[rows, None]) & (episodes[None, :] == episodes[rows, None]) & (pos[None, :] > pos[rows, None])
-        )
-        ok = later & (speakers[None, :] == speakers[rows, None]) & made[None, :]
-        u = np.where(ok, np.clip((sims - threshold) / max(1.0 - threshold, 1e-6), 0.0, 1.0), 0.0)
-        updated[rows] = u.max(axis=1)
-        np.maximum(makes, u.max(axis=0), out=makes)
+    scale = max(1.0 - threshold, 1e-6)
+    for code in np.unique(speakers):
+        mine = np.flatnonzero(speakers == code)
+        cols = mine[made[mine]]  # only what was said by the moment asked about updates
+        if len(mine) < 2 or not len(cols):
+            continue
+        t, pos, ep, content = pool.times[cols], pool.positions[cols], episodes[cols], pool.content[cols]
+        for lo in range(0, len(mine), _CHUNK):
+            rows = mine[lo:lo + _CHUNK]
+            tr, pr, er = pool.times[rows, None], pool.positions[rows, None], episodes[rows, None]
+            later = (t[None, :] > tr) | ((t[None, :] == tr) & (ep[None, :] == er) & (pos[None, :] > pr))
+            sims = pool.content[rows] @ content.T  # [rows, cols]: row i earlier, column j later
+            u = np.where(later, np.clip((sims - threshold) / scale, 0.0, 1.0), 0.0)
+            updated[rows] = u.max(axis=1)
+            np.maximum.at(makes, cols, u.max(axis=0))
     return makes, updated
 
 

@@ -12,8 +12,9 @@ between runs).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from typing import Any, Generator, Mapping, Sequence, TypeVar
+from typing import Any, Generator, Mapping, Sequence, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -62,12 +63,33 @@ def run(conn: Any, plan: Plan[T]) -> T:
         return done.value
 
 
+#: A plan handed more rows than this resumes on a worker thread: turning a
+#: pool's rows into arrays is CPU work that would hold up the event loop.
+OFF_LOOP_ROWS = 32
+
+
+def _step(plan: Plan[T], reply: Any) -> tuple[bool, Any]:
+    """One step of ``plan``: (True, its result) when it has finished, else
+    (False, its next statement); a StopIteration cannot cross into a Future."""
+    try:
+        return False, plan.send(reply)
+    except StopIteration as done:
+        return True, done.value
+
+
 async def arun(conn: Any, plan: Plan[T]) -> T:
-    """Drive ``plan`` on a psycopg ``AsyncConnection``: :func:`run`, awaiting each statement."""
+    """Drive ``plan`` on a psycopg ``AsyncConnection``: :func:`run`, awaiting
+    each statement; the plan's own work on a large reply runs off the loop."""
     reply: Any = None
     try:
         while True:
-            stmt = plan.send(reply)
+            if isinstance(reply, list) and len(reply) > OFF_LOOP_ROWS:
+                finished, out = await asyncio.to_thread(_step, plan, reply)
+                if finished:
+                    return cast(T, out)
+                stmt = out
+            else:
+                stmt = plan.send(reply)
             if stmt.many:
                 async with conn.cursor() as cur:
                     await cur.executemany(stmt.sql, stmt.params)

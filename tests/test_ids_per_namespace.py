@@ -56,7 +56,10 @@ def test_a_schema_3_sqlite_file_migrates_keeping_every_row_and_recall(tmp_path):
     store = SQLiteStore(path, background_index=False)
     assert store._db.meta("schema_version") == str(SCHEMA_VERSION) == "4"
     m = MemoryWeave(store=store, embedder=HashingEmbedder(64), clock=lambda: want["at"])
-    assert _recalls(m, want["queries"], want["at"]) == want["want"]
+    got = _recalls(m, want["queries"], want["at"])
+    # the same traces in the same order; scores equal to float32 rounding (pathways may sum in another order)
+    assert {q: [i for i, _ in found] for q, found in got.items()} == {q: [i for i, _ in found] for q, found in want["want"].items()}
+    assert all(s == pytest.approx(w, abs=1e-5) for q in got for (_, s), (_, w) in zip(got[q], want["want"][q], strict=True))
     m.close()
     assert _dump(path) == before  # every row, key and the key sequence as they were
     conn = sqlite3.connect(path)

@@ -93,28 +93,26 @@ class NameIndex(MutableSet[str]):
             self._fill(self._names - {name})
 
     # -- lookups --------------------------------------------------------------
-    def names_in(self, query: str) -> set[str]:
-        """Known names that the query mentions (whole words, any case)."""
-        words = set(_WORD.findall(query.lower()))
-        found = set(self._always_in)
-        self.examined = len(self._always_in)
+    def _present(self, words: set[str], filed: dict[str, list[tuple[str, frozenset[str]]]],
+                 always: list[str]) -> set[str]:
+        """The names filed under one of ``words`` whose every word is among
+        them, plus ``always``; counts the entries it examined."""
+        found = set(always)
+        self.examined = len(always)
         for word in words:
-            for name, need in self._lower.get(word, ()):
+            for name, need in filed.get(word, ()):
                 self.examined += 1
                 if need <= words:
                     found.add(name)
         return found
 
+    def names_in(self, query: str) -> set[str]:
+        """Known names that the query mentions (whole words, any case)."""
+        return self._present(set(_WORD.findall(query.lower())), self._lower, self._always_in)
+
     def strip(self, query: str) -> str:
         """The query without the known names in it (see the module docstring)."""
-        words = {fold(w) for w in _WORD.findall(query)}
-        present = set(self._always_strip)
-        self.examined = len(self._always_strip)
-        for word in words:
-            for name, need in self._folded.get(word, ()):
-                self.examined += 1
-                if need <= words:
-                    present.add(name)
+        present = self._present({fold(w) for w in _WORD.findall(query)}, self._folded, self._always_strip)
         out = query
         for name in sorted(present, key=lambda n: (-len(n), n)):
             out = re.sub(r"\b" + re.escape(name) + r"(?:'s)?\b", " ", out, flags=re.IGNORECASE)

@@ -35,7 +35,6 @@ from . import state as state_rows
 from .plan import Plan, run
 
 T = TypeVar("T")
-_COLS = queries.COLS
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: This process re-ANALYZEs ``traces`` once its adds and deletes reach this
 #: share of the rows the table held at the last ANALYZE (and at least
@@ -173,9 +172,6 @@ class PostgresStore(StoreBase):
             except self._psycopg.Error as exc:
                 raise StoreError(f"PostgreSQL: {exc}") from exc
 
-    def _trace(self, row: tuple) -> Trace:
-        return queries.trace(row)
-
     # -- writing ---------------------------------------------------------------------
     def add(self, traces: Sequence[Trace]) -> None:
         self._add(traces, {})
@@ -264,16 +260,16 @@ class PostgresStore(StoreBase):
         last = 0
         while True:
             if namespace is None:
-                rows = self._q(f"SELECT {_COLS} FROM {self._t('traces')} WHERE key > %s ORDER BY key LIMIT 1000", (last,))
+                rows = self._q(f"SELECT {queries.COLS} FROM {self._t('traces')} WHERE key > %s ORDER BY key LIMIT 1000", (last,))
             else:
                 rows = self._q(
-                    f"SELECT {_COLS} FROM {self._t('traces')} WHERE namespace = %s AND key > %s ORDER BY key LIMIT 1000",
+                    f"SELECT {queries.COLS} FROM {self._t('traces')} WHERE namespace = %s AND key > %s ORDER BY key LIMIT 1000",
                     (namespace, last),
                 )
             if not rows:
                 return
             for r in rows:
-                yield self._trace(r)
+                yield queries.trace(r)
             last = rows[-1][0]
 
     def nearest(self, namespace: str, field: Field, vector: np.ndarray, n: int,
@@ -299,11 +295,11 @@ class PostgresStore(StoreBase):
 
     def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:
         rows = self._q(
-            f"SELECT {_COLS} FROM {self._t('traces')} WHERE namespace = %s AND episode = %s AND position >= %s AND position < %s"
+            f"SELECT {queries.COLS} FROM {self._t('traces')} WHERE namespace = %s AND episode = %s AND position >= %s AND position < %s"
             " ORDER BY position, key",
             (namespace, episode, max(int(start), 0), int(stop)),
         )
-        return [self._trace(r) for r in rows]
+        return [queries.trace(r) for r in rows]
 
     def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0, where: Node | None = None) -> Pool:
         """:func:`.queries.pool`: columns straight from the rows, no Trace objects."""
@@ -354,8 +350,8 @@ class PostgresStore(StoreBase):
         return 0 if top is None else int(top) + 1
 
     def last_trace(self, namespace: str) -> Trace | None:
-        rows = self._q(f"SELECT {_COLS} FROM {self._t('traces')} WHERE namespace = %s ORDER BY key DESC LIMIT 1", (namespace,))
-        return self._trace(rows[0]) if rows else None
+        rows = self._q(f"SELECT {queries.COLS} FROM {self._t('traces')} WHERE namespace = %s ORDER BY key DESC LIMIT 1", (namespace,))
+        return queries.trace(rows[0]) if rows else None
 
     # -- access logs --------------------------------------------------------------------
     def access_logs(self, ids: Sequence[str], namespace: str) -> dict[str, AccessLog]:

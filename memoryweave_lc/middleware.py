@@ -133,7 +133,7 @@ class MemoryWeaveMiddleware(AgentMiddleware):
         kwargs = {"k": fetch_size(self.k, len(shown)), "namespace": namespace, "record_access": False,
                   "include_descendants": self.include_descendants, **relevance_kwargs(self.min_relevance, self.memory)}
         # Count a memory as used once per turn, not once per model call in a tool loop.
-        return _Ask(query, namespace, shown, request.messages[-1] is human, kwargs)
+        return _Ask(query, shown, request.messages[-1] is human, kwargs)
 
     def _select(self, ask: _Ask, found: RecallResult) -> RecallResult:
         return RecallResult(select_for_prompt(found, self.k, query=ask.query, exclude_texts=ask.shown,
@@ -196,10 +196,9 @@ def _by_namespace(found: RecallResult) -> dict[Namespace, list[str]]:
 
 @dataclass(frozen=True)
 class _Ask:
-    """One model call's recall: the query, where, what the prompt already shows, and the recall arguments."""
+    """One model call's recall: the query, what the prompt already shows, whether it is the turn's first call, and the recall arguments (the namespace among them)."""
 
     query: str
-    namespace: Namespace
     shown: list[str]
     first_call: bool
     kwargs: dict[str, Any]

@@ -192,8 +192,9 @@ class MemoryWeave(IngestMixin, LifecycleMixin, AsyncMemoryMixin):
             config=config, query_vector=query_vector, min_relevance=min_relevance, filter=filter,
             include_superseded=include_superseded, include_descendants=include_descendants,
         )
-        spaces = spaces_under(self, call.namespace) if call.include_descendants else [call.namespace]
-        held = sum(self.store.count(s) for s in spaces)
+        held_in = (spaces_under(self, call.namespace) if call.include_descendants
+                   else {call.namespace: self.store.count(call.namespace)})
+        spaces, held = list(held_in), sum(held_in.values())
         if held == 0:
             return RecallResult()
         call = call.capped(held)

@@ -42,10 +42,12 @@ if TYPE_CHECKING:
     from .memory import MemoryWeave
 
 
-def spaces_under(memory: "MemoryWeave", prefix: str) -> list[str]:
-    """The stored namespaces at or under the stored namespace ``prefix``, that hold traces."""
+def spaces_under(memory: "MemoryWeave", prefix: str) -> dict[str, int]:
+    """The stored namespaces at or under the stored namespace ``prefix`` that
+    hold traces, with how many each holds (what a recall is capped by)."""
     labels = decode(prefix)
-    return [ns for ns in memory.store.namespaces() if is_under(ns, labels) and memory.store.count(ns)]
+    held = {ns: memory.store.count(ns) for ns in memory.store.namespaces() if is_under(ns, labels)}
+    return {ns: n for ns, n in held.items() if n}
 
 
 def speakers_under(memory: "MemoryWeave", spaces: Sequence[str]) -> NameIndex:
@@ -98,9 +100,7 @@ def first_round(pool: Pool, query: Query, terms: Sequence[str], n: int, radius: 
     """The rows of a merged pool that a single namespace's candidate search would
     return: each search's best ``n`` (as the stores rank: cosine, BM25 over
     ``stats``), then their episode neighbours within ``radius``, in pool order."""
-    scores = [pool.content @ query.vector, pool.context @ query.vector]
-    if query.topic is not query.vector:
-        scores.append(pool.content @ query.topic)
+    scores = [getattr(pool, field) @ vector for field, vector in Retriever.searches(query)]
     if terms and stats is not None:
         bm25 = bm25_scores(pool.tokens, query_weights(terms, stats[0], stats[2]), stats[1])
         scores.append(np.where(bm25 > 0, bm25, -np.inf))  # BM25 finds only traces holding a query word

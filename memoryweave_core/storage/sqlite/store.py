@@ -253,33 +253,37 @@ class SQLiteStore(StoreBase):
         ids: list[str] = []
         with self._lock:
 
-            def write(conn: sqlite3.Connection) -> tuple[dict[int, list[int]], list[int]]:
+            nsid: int | None = None
+
+            def write(conn: sqlite3.Connection) -> tuple[list[int], bool]:
+                nonlocal nsid
                 nsid = self._caches.nsid(namespace, conn=conn)
                 if nsid is None:
-                    return {}, []
+                    return [], False
                 ids[:] = select(conn, nsid)
                 if not ids:
-                    return {}, []
+                    return [], False
                 return writes.remove(conn, self._db, ids, nsid, removed_tokens)
 
             removed_tokens: list[tuple[int, int, str]] = []  # (ns, key, tokens) of the deleted rows
             try:
-                groups, emptied = self._write(write)
+                keys, emptied = self._write(write)
             except BaseException:
                 removed_tokens.clear()
                 raise
             finally:
                 self._postings.forget_frequencies()
                 self._matching.clear()
-            for nsid, keys in groups.items():
-                self._caches.forget(nsid, ids, keys)
+            if not keys:
+                return 0
+            assert nsid is not None  # rows were deleted from it
+            self._caches.forget(nsid, ids, keys)
             self._postings.removed(removed_tokens)
-            for nsid, keys in groups.items():
-                self._indexes.removed(nsid, keys)
-            for nsid in emptied:
+            self._indexes.removed(nsid, keys)
+            if emptied:
                 self._caches.forget_namespace(nsid)
                 self._indexes.drop(nsid)
-            return sum(len(k) for k in groups.values())
+            return len(keys)
 
     def delete_episode(self, namespace: str, episode: str) -> int:
         """The episode's ids from one query (no traces decoded), then :meth:`delete`."""

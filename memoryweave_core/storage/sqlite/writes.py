@@ -67,45 +67,34 @@ def insert(conn: sqlite3.Connection, traces: Sequence[Trace], tokens: list[str],
 
 
 def remove(conn: sqlite3.Connection, db: Database, ids: list[str], nsid: int,
-           removed_tokens: list[tuple[int, int, str]]) -> tuple[dict[int, list[int]], list[int]]:
+           removed_tokens: list[tuple[int, int, str]]) -> tuple[list[int], bool]:
     """Delete the traces of namespace ``nsid`` with these ids,
     their access rows and FTS5 documents; a namespace left empty goes with
-    its state.  Returns (deleted keys by namespace id, emptied namespace ids)
-    and fills ``removed_tokens`` with ``(nsid, key, tokens)`` of the rows."""
+    its state.  Returns (the deleted keys, whether the namespace went) and
+    fills ``removed_tokens`` with ``(nsid, key, tokens)`` of the rows."""
     found: list[tuple] = []
     for part in chunks(ids):
-        sql = f"SELECT key, ns, tokens, ntokens FROM traces WHERE ns = ? AND id IN ({marks(len(part))})"
+        sql = f"SELECT key, tokens, ntokens FROM traces WHERE ns = ? AND id IN ({marks(len(part))})"
         found.extend(conn.execute(sql, [nsid, *part]).fetchall())
     if not found:
-        return {}, []
+        return [], False
     keys = [r[0] for r in found]
     for part in chunks(keys):
         conn.execute(f"DELETE FROM traces WHERE key IN ({marks(len(part))})", part)
         conn.execute(f"DELETE FROM access WHERE key IN ({marks(len(part))})", part)
-    for k, _ns, tok, ntok in found:
+    for k, tok, ntok in found:
         if not isinstance(tok, str) or type(ntok) is not int:
             raise db.corrupt(f"trace row {k!r} has unreadable tokens")
-    removed_tokens[:] = [(ns, k, tok) for k, ns, tok, _ in found]
+    removed_tokens[:] = [(nsid, k, tok) for k, tok, _ in found]
     conn.executemany(
         "INSERT INTO lex (lex, rowid, terms) VALUES ('delete', ?, ?)",
-        [(k, fts_doc(ns, tok)) for k, ns, tok, _ in found],
+        [(k, fts_doc(nsid, tok)) for k, tok, _ in found],
     )
-    groups: dict[int, list[int]] = {}
-    stats: dict[int, list[int]] = {}
-    for k, ns, _, ntok in found:
-        groups.setdefault(ns, []).append(k)
-        s = stats.setdefault(ns, [0, 0])
-        s[0] += 1
-        s[1] += ntok
-    conn.executemany(
-        "UPDATE namespaces SET n = n - ?, total_len = total_len - ? WHERE id = ?",
-        [(n, ln, ns) for ns, (n, ln) in stats.items()],
-    )
-    emptied = [r[0] for r in conn.execute(
-        f"SELECT id FROM namespaces WHERE n <= 0 AND id IN ({marks(len(stats))})", list(stats)
-    )]
-    for ns in emptied:  # an empty namespace disappears with its state, as in MemoryStore
-        conn.execute("DELETE FROM namespaces WHERE id = ?", (ns,))
-        conn.execute("DELETE FROM meta WHERE key IN (?, ?)", tuple(digest_key(ns, f) for f in FIELDS))
-        state.drop(conn, ns)
-    return groups, emptied
+    conn.execute("UPDATE namespaces SET n = n - ?, total_len = total_len - ? WHERE id = ?",
+                 (len(found), sum(ntok for _, _, ntok in found), nsid))
+    emptied = conn.execute("SELECT 1 FROM namespaces WHERE n <= 0 AND id = ?", (nsid,)).fetchone() is not None
+    if emptied:  # an empty namespace disappears with its state, as in MemoryStore
+        conn.execute("DELETE FROM namespaces WHERE id = ?", (nsid,))
+        conn.execute("DELETE FROM meta WHERE key IN (?, ?)", tuple(digest_key(nsid, f) for f in FIELDS))
+        state.drop(conn, nsid)
+    return keys, emptied

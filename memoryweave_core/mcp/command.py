@@ -39,11 +39,13 @@ DESCRIPTION = textwrap.dedent(
 def configure(p: argparse.ArgumentParser) -> None:
     """The options of ``memoryweave mcp`` (the CLI adds --db and --embedder)."""
     from ..cli.common import positive_int
+    from ..scopes import parse_path
 
     p.description = DESCRIPTION
     p.add_argument("--http", metavar="HOST:PORT",
                    help=f"serve over streamable HTTP instead of stdio (e.g. 127.0.0.1:{DEFAULT_PORT})")
-    p.add_argument("--namespace", default="default", help="the namespace this server serves (default 'default')")
+    p.add_argument("--namespace", type=parse_path, default="default",
+                   help="the namespace this server serves (default 'default'; levels with /, e.g. alice/agent1)")
     p.add_argument("--allow-namespace-choice", action="store_true",
                    help="let tools name another namespace (otherwise a namespace argument is refused)")
     p.add_argument("--read-only", action="store_true",

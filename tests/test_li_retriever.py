@@ -72,6 +72,21 @@ def test_top_k_and_namespaces(filled):
     assert MemoryWeaveRetriever(filled, namespace="nobody").retrieve("cat") == []
 
 
+async def test_include_descendants_spans_one_users_levels_and_never_another_user(memory):
+    memory.add("Ana's cat is called Luna", namespace="ana")
+    memory.add("Ana's cat eats tuna", namespace=("ana", "agent1", "run7"))
+    memory.add("Anabel's cat is called Nova", namespace=("anabel", "run1"))
+    memory.add("Bob's cat is called Tom", namespace=("bob",))
+    span = MemoryWeaveRetriever(memory, namespace=("ana",), include_descendants=True, similarity_top_k=10)
+    for nodes in (span.retrieve("cat"), await span.aretrieve(QueryBundle("cat"))):
+        assert {n.node.text: n.node.metadata["namespace"] for n in nodes} == {
+            "Ana's cat is called Luna": "ana", "Ana's cat eats tuna": ["ana", "agent1", "run7"]}
+    alone = MemoryWeaveRetriever(memory, namespace="ana", similarity_top_k=10).retrieve("cat")
+    assert [n.node.text for n in alone] == ["Ana's cat is called Luna"]
+    with pytest.raises(InvalidInputError):
+        MemoryWeaveRetriever(memory, namespace="ana", include_descendants="yes")
+
+
 def test_record_access_and_at(filled, clock):
     cat = filled.recall("cat called Luna", k=1)[0].trace.id
     before = filled.activation(cat)

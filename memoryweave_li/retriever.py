@@ -137,13 +137,20 @@ class MemoryWeaveRetriever(BaseRetriever):
         return {"namespace": self.namespace, "include_descendants": self.include_descendants, "at": self.at,
                 "explain": self.explain, "record_access": self.record_access, "filter": self.filter}
 
+    def _query(self, query_bundle: QueryBundle) -> Dict[str, Any]:
+        """The query text, and the bundle's own embedding where it carries one (LlamaIndex's
+        way to pass a ready vector): recall then embeds nothing, as a vector index would."""
+        vector = query_bundle.embedding
+        return {"query": query_bundle.query_str, **({} if vector is None else {"query_vector": vector})}
+
     def _retrieve(self, query_bundle: QueryBundle) -> List[NodeWithScore]:
-        found = self.memory.recall(query_bundle.query_str, self.similarity_top_k, **self._recall_kwargs())
+        found = self.memory.recall(k=self.similarity_top_k, **self._query(query_bundle), **self._recall_kwargs())
         return [recollection_to_node(r) for r in found]
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> List[NodeWithScore]:
         # arecall keeps the loop free (the query's embedding runs in a worker thread)
-        found = await self.memory.arecall(query_bundle.query_str, self.similarity_top_k, **self._recall_kwargs())
+        found = await self.memory.arecall(k=self.similarity_top_k, **self._query(query_bundle),
+                                          **self._recall_kwargs())
         return [recollection_to_node(r) for r in found]
 
     def __repr__(self) -> str:

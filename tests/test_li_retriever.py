@@ -173,3 +173,17 @@ def test_missing_llama_index_names_the_extra(monkeypatch):
         monkeypatch.delitem(sys.modules, name)
     with pytest.raises(MissingDependencyError, match=r"memoryweave\[li\]"):
         importlib.import_module("memoryweave_li")
+
+
+async def test_a_query_bundle_with_its_own_embedding_is_recalled_by_that_vector():
+    from memoryweave_core import DimensionMismatchError, MemoryWeave
+
+    own = MemoryWeave(embedding_dim=3)
+    own.add("north", namespace="v", embedding=[1.0, 0.0, 0.0])
+    own.add("east", namespace="v", embedding=[0.0, 1.0, 0.0])
+    retriever = MemoryWeaveRetriever(own, namespace="v", similarity_top_k=2, record_access=False)
+    east = QueryBundle("", embedding=[0.1, 1.0, 0.0])
+    assert [n.node.text for n in retriever.retrieve(east)] == ["east", "north"]
+    assert [n.node.text for n in await retriever.aretrieve(east)] == ["east", "north"]
+    with pytest.raises(DimensionMismatchError):
+        retriever.retrieve(QueryBundle("", embedding=[1.0, 0.0]))

@@ -325,9 +325,9 @@ class MemoryWeaveStore(BaseStore):
         ``spaces``, that pass the filter, best first (a plan, as :meth:`_searching`).
 
         Always one recall, ranked once: a prefix is a core recall with
-        ``include_descendants``; the empty prefix (every user) lists its
-        namespaces to :func:`~memoryweave_core.span.recall_across`, which
-        leaves the un-indexed ones out of the ranking."""
+        ``include_descendants``; the empty prefix (every user) lists the
+        indexed namespaces to :func:`~memoryweave_core.span.recall_across`
+        (no prefix of the core names them all and none of the un-indexed)."""
         total = sum(self.memory.count(ns) for ns in spaces)
         if not op.query or not total:
             return []

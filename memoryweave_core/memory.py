@@ -30,8 +30,7 @@ from .recall_call import RecallCall
 from .recollection import RecallResult
 from .retrieval import FeatureTable, Query, Retriever, names_in, strip_names
 from .scopes import Namespace, public
-from .span import recall_under, spaces_under, speakers_under
-from .span import record_access as record_use
+from .span import recall_spaces, spaces_under, speakers_under
 from .storage.base import Store
 from .storage.memory import MemoryStore
 from .summary import summarise, summary_html
@@ -194,25 +193,7 @@ class MemoryWeave(IngestMixin, LifecycleMixin, AsyncMemoryMixin):
         )
         held_in = (spaces_under(self, call.namespace) if call.include_descendants
                    else {call.namespace: self.store.count(call.namespace)})
-        spaces, held = list(held_in), sum(held_in.values())
-        if held == 0:
-            return RecallResult()
-        call = call.capped(held)
-        request = call.request(self, spaces)
-        with self._lock:
-            retriever = call.retriever(self.store)
-            with self.store.snapshot():  # candidates and winners from one state, however others write
-                if call.include_descendants:
-                    found = recall_under(self, retriever, request, spaces, call.wanted, explain=explain)
-                else:
-                    art = self._art(call.namespace)
-                    found = retriever.recall(
-                        request, call.wanted, prototypes=art.prototypes_ if art.n_categories_ else None, explain=explain
-                    )
-            found = call.keep(found)
-            if call.record_access and found:
-                record_use(self, found, call.now)
-        return RecallResult(found)
+        return recall_spaces(self, call, held_in)
 
     def touch(self, ids: Sequence[str], *, at: Any = None, namespace: Namespace = "default") -> None:
         """Count traces of one namespace as used at ``at`` (default now), as recall does

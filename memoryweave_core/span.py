@@ -1,4 +1,5 @@
-"""Recall over every namespace under a prefix (``include_descendants=True``).
+"""Recall over every namespace under a prefix (``include_descendants=True``),
+or over namespaces a caller lists (:func:`recall_across`).
 
 All runs of one user, ``("alice",)``, are many stored namespaces
 (:mod:`.scopes`).  Recall gathers each one's candidates through the store's
@@ -25,18 +26,20 @@ namespaces: rows are read back per namespace.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .errors import InvalidInputError
 from .lexical import bm25_scores, query_weights
 from .names import NameIndex
 from .pathways.registry import LexicalStats
 from .pool import Pool
-from .recollection import Recollection
+from .recall_call import RecallCall
+from .recollection import RecallResult, Recollection
 from .retrieval import Query, Retriever
-from .scopes import decode, is_under
-from .trace import Trace
+from .scopes import Namespace, decode, is_under, public
+from .trace import Trace, check_namespace
 
 if TYPE_CHECKING:
     from .memory import MemoryWeave
@@ -174,3 +177,48 @@ def record_access(memory: "MemoryWeave", found: Sequence[Recollection], now: flo
         by_ns.setdefault(r.trace.namespace, []).append(r.trace.id)
     for ns, ids in by_ns.items():
         memory.store.record_access(ids, now, ns)
+
+
+def recall_spaces(memory: "MemoryWeave", call: RecallCall, held_in: Mapping[str, int]) -> RecallResult:
+    """Run a checked recall over the stored namespaces ``held_in`` (with how
+    many traces each holds): one namespace ranks alone, a span ranks its
+    merged candidates once.  What ``MemoryWeave.recall`` and :func:`recall_across` share."""
+    spaces, held = list(held_in), sum(held_in.values())
+    if held == 0:
+        return RecallResult()
+    call = call.capped(held)
+    request = call.request(memory, spaces)
+    with memory._lock:
+        retriever = call.retriever(memory.store)
+        with memory.store.snapshot():  # candidates and winners from one state, however others write
+            if call.include_descendants:
+                found = recall_under(memory, retriever, request, spaces, call.wanted, explain=call.explain)
+            else:
+                art = memory._art(call.namespace)
+                found = retriever.recall(request, call.wanted, prototypes=art.prototypes_ if art.n_categories_
+                                         else None, explain=call.explain)
+        found = call.keep(found)
+        if call.record_access and found:
+            record_access(memory, found, call.now)
+    return RecallResult(found)
+
+
+def recall_across(memory: "MemoryWeave", query: str, k: int = 5, *, namespaces: Iterable[Namespace],
+                  **kwargs: Any) -> RecallResult:
+    """Recall over exactly the namespaces listed (not those below them), ranked
+    once as one pool, with ``MemoryWeave.recall``'s other keyword arguments.
+
+    For callers that choose the namespaces themselves, where no one prefix
+    says which: the LangGraph store's search under an empty prefix ranks every
+    user's items together but none of its un-indexed ones.  Reaching across
+    users is the caller's decision here, so this is not ``MemoryWeave.recall``."""
+    for fixed in ("namespace", "include_descendants"):
+        if fixed in kwargs:
+            raise InvalidInputError(f"recall_across takes namespaces=, not {fixed}=")
+    if isinstance(namespaces, (str, tuple)):
+        raise InvalidInputError("namespaces is a list of namespaces: wrap a single one in a list")
+    stored = list(dict.fromkeys(check_namespace(ns) for ns in namespaces))
+    call = RecallCall.check(memory, query, k, namespace=public(stored[0]) if stored else "default",
+                            include_descendants=True, **kwargs)
+    held = {ns: memory.store.count(ns) for ns in stored}
+    return recall_spaces(memory, call, {ns: n for ns, n in held.items() if n})

@@ -5,7 +5,9 @@ namespace with the same labels (:mod:`memoryweave_core.scopes`: one label is
 its plain string), so the middleware's user ``"alice"`` is the store's
 ``("alice",)`` and facts put under ``("alice", "facts")`` lie below it: one
 ``recall(..., namespace="alice", include_descendants=True)`` reaches both.
-A search with a query is one such recall over the prefix, ranked once.  The
+A search with a query is one such recall over the prefix, ranked once; the
+empty prefix ranks every user's items once too
+(:func:`~memoryweave_core.span.recall_across`).  The
 item's key and JSON value live in the trace metadata, and the text the trace
 is recalled by is taken from the value the way ``InMemoryStore`` picks the
 text to embed (``index`` fields, default ``["$"]``: the whole value as
@@ -17,6 +19,7 @@ a LangGraph prefix reaches, so they are found by ``get`` and filtered
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -43,6 +46,7 @@ from langgraph.store.base import (
 
 from memoryweave_core import InvalidInputError, MemoryWeave, Trace, TraceNotFoundError
 from memoryweave_core.scopes import Namespace, labels_of
+from memoryweave_core.span import recall_across
 from memoryweave_core.trace import check_metadata
 
 from .store_filters import META as _META
@@ -129,9 +133,10 @@ class MemoryWeaveStore(BaseStore):
             return [self._run(op) for op in ops]
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        """:meth:`batch` through the async core: a search by query recalls
-        with ``MemoryWeave.arecall``; every other step (gets, puts, listings,
-        a search's bookkeeping) runs in a worker thread under the store's lock."""
+        """:meth:`batch` through the async core: a search by query under a prefix
+        recalls with ``MemoryWeave.arecall``; every other step (gets, puts,
+        listings, a search's bookkeeping, a search under the empty prefix)
+        runs in a worker thread under the store's lock."""
         ops = list(ops)
         for op in ops:
             validate_op_namespace(op)
@@ -150,7 +155,10 @@ class MemoryWeaveStore(BaseStore):
             done, value = await run_in_executor(None, self._step, plan, reply)
             if done:
                 return value
-            reply = await self.memory.arecall(**value)
+            if "namespaces" in value:  # a span of chosen namespaces ranks on a worker thread
+                reply = await run_in_executor(None, functools.partial(recall_across, self.memory, **value))
+            else:
+                reply = await self.memory.arecall(**value)
 
     def _step(self, plan: Searching, reply: Any) -> tuple[bool, Any]:
         """Resume ``plan`` with ``reply``: (False, its next recall request) or (True, its result)."""
@@ -282,11 +290,13 @@ class MemoryWeaveStore(BaseStore):
                 request = plan.send(reply)
             except StopIteration as stop:
                 return stop.value
-            reply = self.memory.recall(**request)
+            reply = (recall_across(self.memory, **request) if "namespaces" in request
+                     else self.memory.recall(**request))
 
     def _searching(self, op: SearchOp) -> Searching:
         """A search as a plan that yields each recall it needs (the keyword
-        arguments of ``recall``) and receives its result, so that ``batch``
+        arguments of ``recall``, or of ``recall_across`` where they name
+        ``namespaces``) and receives its result, so that ``batch``
         and ``abatch`` share every step but the recall itself."""
         indexed, unindexed = self._spaces(op.namespace_prefix)
         if not op.query:
@@ -295,14 +305,7 @@ class MemoryWeaveStore(BaseStore):
             listed = list(islice(found, op.offset, op.offset + op.limit))
             self._refresh(listed, op.refresh_ttl)
             return [self._search_item(t) for t in listed]
-        scored: list[tuple[float, Trace]] = []
-        # One recall per top-level label, each ranked once over its whole subtree (a non-empty
-        # prefix is one such subtree); an empty prefix spans users, whose scores merge as they come.
-        roots = [op.namespace_prefix] if op.namespace_prefix else sorted({labels_of(ns)[:1] for ns in indexed})
-        for root in roots:
-            spaces = [ns for ns in indexed if labels_of(ns)[: len(root)] == root]
-            scored.extend((yield from self._recall(op, root, sum(self.memory.count(ns) for ns in spaces))))
-        scored.sort(key=lambda st: -st[0])
+        scored = yield from self._recall(op, indexed)
         unscored = [t for ns in unindexed for t in self._traces(ns) if self._matches(t, op.filter)]
         ranked: list[tuple[float | None, Trace]] = [*scored, *((None, t) for t in unscored)]
         page = ranked[op.offset : op.offset + op.limit]
@@ -316,23 +319,32 @@ class MemoryWeaveStore(BaseStore):
                 self.memory.touch(ids, namespace=ns)
         return [self._search_item(t, s) for s, t in page]
 
-    def _recall(self, op: SearchOp, root: tuple[str, ...],
-                total: int) -> Generator[dict[str, Any], Any, list[tuple[float, Trace]]]:
-        """Recall the best offset+limit items under ``root`` (of ``total`` traces) that
-        pass the filter (a plan, as :meth:`_searching`)."""
+    def _recall(self, op: SearchOp,
+                spaces: list[Namespace]) -> Generator[dict[str, Any], Any, list[tuple[float, Trace]]]:
+        """Recall the best offset+limit items of the indexed namespaces under the prefix,
+        ``spaces``, that pass the filter, best first (a plan, as :meth:`_searching`).
+
+        Always one recall, ranked once: a prefix is a core recall with
+        ``include_descendants``; the empty prefix (every user) lists the
+        indexed namespaces to :func:`~memoryweave_core.span.recall_across`
+        (no prefix of the core names them all and none of the un-indexed)."""
+        total = sum(self.memory.count(ns) for ns in spaces)
         if not op.query or not total:
             return []
         want = op.offset + op.limit
         k = min(want, total)
-        ns = to_memory_namespace(root)
         where = pushdown(op.filter)
         # applied inside recall's candidate search: never short (the store's items only, not the middleware's turns)
         only = _ITEMS if where is None else {"$and": [_ITEMS, where]}
-        ask = {"query": op.query, "namespace": ns, "record_access": False, "filter": only, "include_descendants": True}
+        ask: dict[str, Any] = {"query": op.query, "record_access": False, "filter": only}
+        if op.namespace_prefix:
+            ask.update(namespace=to_memory_namespace(op.namespace_prefix), include_descendants=True)
+        else:
+            ask.update(namespaces=spaces)
         found = yield {**ask, "k": k}
         kept = [(r.score, r.trace) for r in found if self._matches(r.trace, op.filter)]
         if where is None and op.filter and len(kept) < want and k < total:
-            # a filter the core language cannot say: rank everything under the root, then filter
+            # a filter the core language cannot say: rank everything under the prefix, then filter
             found = yield {**ask, "k": total}
             kept = [(r.score, r.trace) for r in found if self._matches(r.trace, op.filter)]
         return kept

@@ -14,9 +14,10 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks.base import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from memoryweave_core import MemoryWeave, Recollection
+from memoryweave_core import InvalidInputError, MemoryWeave, Recollection
 from memoryweave_core.filters import parse_filter
 from memoryweave_core.recall_call import check_k
+from memoryweave_core.scopes import Namespace
 from memoryweave_core.timeutil import format_time
 from memoryweave_core.trace import check_scope
 
@@ -85,8 +86,12 @@ class MemoryWeaveRetriever(BaseRetriever):
         The memory to recall from.
     similarity_top_k : int
         How many memories each query returns (``k`` of ``recall``).
-    namespace : str
-        Whose memories: one namespace per user keeps users apart.
+    namespace : str or tuple of str
+        Whose memories: one namespace per user keeps users apart; a tuple
+        names a level below a user, ``("ana", "agent1", "run7")``.
+    include_descendants : bool
+        Also recall from every namespace below ``namespace`` (all of a
+        user's agents and runs), ranked once; never from another user's.
     at : optional
         Recall as of this time instead of the memory's clock (anything
         ``recall(at=...)`` accepts).
@@ -104,7 +109,8 @@ class MemoryWeaveRetriever(BaseRetriever):
         memory: MemoryWeave,
         *,
         similarity_top_k: int = 5,
-        namespace: str = "default",
+        namespace: Namespace = "default",
+        include_descendants: bool = False,
         at: Any = None,
         explain: bool = False,
         record_access: bool = True,
@@ -117,6 +123,9 @@ class MemoryWeaveRetriever(BaseRetriever):
         self.memory = memory
         self.similarity_top_k = check_k(similarity_top_k)
         self.namespace = check_scope(namespace)
+        if not isinstance(include_descendants, bool):
+            raise InvalidInputError(f"include_descendants must be True or False, got {include_descendants!r}")
+        self.include_descendants = include_descendants
         self.at = at
         self.explain = explain
         self.record_access = record_access
@@ -125,16 +134,23 @@ class MemoryWeaveRetriever(BaseRetriever):
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     def _recall_kwargs(self) -> Dict[str, Any]:
-        return {"namespace": self.namespace, "at": self.at, "explain": self.explain,
-                "record_access": self.record_access, "filter": self.filter}
+        return {"namespace": self.namespace, "include_descendants": self.include_descendants, "at": self.at,
+                "explain": self.explain, "record_access": self.record_access, "filter": self.filter}
+
+    def _query(self, query_bundle: QueryBundle) -> Dict[str, Any]:
+        """The query text, and the bundle's own embedding where it carries one (LlamaIndex's
+        way to pass a ready vector): recall then embeds nothing, as a vector index would."""
+        vector = query_bundle.embedding
+        return {"query": query_bundle.query_str, **({} if vector is None else {"query_vector": vector})}
 
     def _retrieve(self, query_bundle: QueryBundle) -> List[NodeWithScore]:
-        found = self.memory.recall(query_bundle.query_str, self.similarity_top_k, **self._recall_kwargs())
+        found = self.memory.recall(k=self.similarity_top_k, **self._query(query_bundle), **self._recall_kwargs())
         return [recollection_to_node(r) for r in found]
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> List[NodeWithScore]:
         # arecall keeps the loop free (the query's embedding runs in a worker thread)
-        found = await self.memory.arecall(query_bundle.query_str, self.similarity_top_k, **self._recall_kwargs())
+        found = await self.memory.arecall(k=self.similarity_top_k, **self._query(query_bundle),
+                                          **self._recall_kwargs())
         return [recollection_to_node(r) for r in found]
 
     def __repr__(self) -> str:

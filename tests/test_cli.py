@@ -742,3 +742,23 @@ def test_the_update_block_of_the_docs_runs(tmp_path):
     listed = cli("list").stdout
     assert "door code" not in listed
     assert "4321" not in cli("recall", "door code", "--json").stdout
+
+
+def test_the_input_block_of_the_docs_runs(tmp_path):
+    """remember - reads standard input, import of plain text stores a memory per paragraph,
+    list filters (docs/cli.md), run by bash exactly as written."""
+    doc = (REPO / "docs" / "cli.md").read_text()
+    block = doc.split("<!-- tests/test_cli.py runs this input block -->\n```bash\n", 1)[1].split("```", 1)[0]
+    db = tmp_path / "in.db"
+    shim = "memoryweave() { " + " ".join(shlex.quote(a) for a in ENTRY) + ' "$@"; }\nset -e\n'
+    proc = subprocess.run(["bash", "-c", shim + block], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                          env=_env(MEMORYWEAVE_DB=str(db), MEMORYWEAVE_EMBEDDER="hashing"))
+    assert proc.returncode == 0, proc.stderr
+    assert "my knee still hurts" in proc.stdout and "Luna" not in proc.stdout.split("imported", 1)[-1]
+    stored = listed(CLI(db))
+    assert [(r["text"], r["speaker"]) for r in stored] == [
+        ("my knee still hurts after the run", "Ben"),
+        ("Ana adopted a kitten called Luna.", None),
+        ("The kitten sleeps on the keyboard.", None),
+    ]
+    assert [r["text"] for r in listed(CLI(db), "--speaker", "Ben")] == ["my knee still hurts after the run"]

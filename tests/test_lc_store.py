@@ -22,6 +22,7 @@ from langgraph.store.memory import InMemoryStore  # noqa: E402
 from memoryweave_core import HashingEmbedder, InvalidInputError, MemoryWeave  # noqa: E402
 from memoryweave_lc import MemoryWeaveStore  # noqa: E402
 from memoryweave_lc.store import from_memory_namespace, to_memory_namespace  # noqa: E402
+from memoryweave_lc.store_filters import pushdown  # noqa: E402
 
 
 class HashingEmbeddings(Embeddings):
@@ -441,3 +442,69 @@ def test_any_label_langgraph_allows_round_trips_through_the_store(mw_store):
         assert mw_store.get(ns, "k").value == {"text": "changed"}
         mw_store.delete(ns, "k")
         assert mw_store.get(ns, "k") is None
+
+
+# -- search under the empty prefix: every user's items, ranked once ------------------
+USERS = {
+    "alice": {"sister": "my sister Beatrix lives in Lisbon", "pet": "I adopted a cat called Luna",
+              "job": "I work as a nurse on night shifts"},
+    "bob": {"boat": "my boat is moored in Porto", "sister": "my sister moved to Lisbon last spring",
+            "diet": "I stopped eating meat in March"},
+    "carol": {"garden": "the tomatoes in the garden need water", "trip": "we are planning a trip to Japan"},
+}
+
+
+def _put_users(store: MemoryWeaveStore, root: tuple[str, ...]) -> None:
+    for user, facts in USERS.items():
+        for key, text in facts.items():
+            store.put((*root, user, "facts"), key, {"text": text, "user": user, "users": [user]})
+
+
+QUERIES = ["where does the sister live, Lisbon?", "a cat called Luna", "garden tomatoes", "night shifts"]
+
+
+def test_the_empty_prefix_ranks_every_user_once_as_a_shared_root_would():
+    """Items of three users under their own roots, searched under (), rank exactly as the same
+    items under one shared root ("u", user, ...) searched under ("u",): one ranking, not one per
+    user merged (whose scores would not be comparable)."""
+    split = MemoryWeaveStore(MemoryWeave(embedder=HashingEmbedder()), index={"fields": ["text"]})
+    shared = MemoryWeaveStore(MemoryWeave(embedder=HashingEmbedder()), index={"fields": ["text"]})
+    _put_users(split, ())
+    _put_users(shared, ("u",))
+    for q in QUERIES:
+        a = split.search((), query=q, limit=8)
+        b = shared.search(("u",), query=q, limit=8)
+        assert [(i.namespace, i.key) for i in a] == [(i.namespace[1:], i.key) for i in b], q
+        assert [i.score for i in a] == pytest.approx([i.score for i in b], rel=1e-6), q
+        assert [i.score for i in a] == sorted((i.score for i in a), reverse=True)
+    assert {i.namespace[0] for i in split.search((), query="sister Lisbon", limit=20)} == set(USERS)
+
+
+def test_the_empty_prefix_honours_filter_limit_offset_and_keeps_unindexed_items_unranked(mw_store):
+    _put_users(mw_store, ())
+    mw_store.put(("bob", "facts"), "code", {"text": "the garage code is 4321", "user": "bob"}, index=False)
+    mw_store.memory.add("my sister Beatrix lives in Lisbon (a turn, not an item)", namespace="alice")
+    everything = mw_store.search((), query="sister Lisbon", limit=20)
+    assert len(everything) == 9  # eight indexed items, then the un-indexed one; never the bare turn
+    assert everything[-1].key == "code" and everything[-1].score is None
+    assert all(isinstance(i.score, float) for i in everything[:-1])
+    assert {everything[0].key, everything[1].key} == {"sister"}
+    assert {everything[0].namespace, everything[1].namespace} == {("alice", "facts"), ("bob", "facts")}
+    pages = [mw_store.search((), query="sister Lisbon", limit=3, offset=o) for o in (0, 3, 6, 9)]
+    assert [len(p) for p in pages] == [3, 3, 3, 0]
+    assert [(i.namespace, i.key) for p in pages for i in p] == [(i.namespace, i.key) for i in everything]
+    bobs = mw_store.search((), query="sister Lisbon", filter={"user": "bob"}, limit=20)
+    assert [i.key for i in bobs][:1] == ["sister"] and {i.namespace for i in bobs} == {("bob", "facts")}
+    assert {i.key for i in bobs} == {"boat", "sister", "diet", "code"}
+    # a filter the core cannot push down (list equality) is still honoured, ranked over every user
+    assert pushdown({"users": ["bob"]}) is None
+    odd = mw_store.search((), query="sister Lisbon", filter={"users": ["bob"]}, limit=2)
+    assert [(i.namespace, i.key) for i in odd] == [(("bob", "facts"), "sister"), (("bob", "facts"), "boat")]
+
+
+async def test_the_empty_prefix_ranks_alike_in_async_code(mw_store):
+    _put_users(mw_store, ())
+    for q in QUERIES:
+        sync = mw_store.search((), query=q, limit=5)
+        assert [(i.key, i.namespace) for i in await mw_store.asearch((), query=q, limit=5)] == [
+            (i.key, i.namespace) for i in sync]

@@ -72,6 +72,21 @@ def test_top_k_and_namespaces(filled):
     assert MemoryWeaveRetriever(filled, namespace="nobody").retrieve("cat") == []
 
 
+async def test_include_descendants_spans_one_users_levels_and_never_another_user(memory):
+    memory.add("Ana's cat is called Luna", namespace="ana")
+    memory.add("Ana's cat eats tuna", namespace=("ana", "agent1", "run7"))
+    memory.add("Anabel's cat is called Nova", namespace=("anabel", "run1"))
+    memory.add("Bob's cat is called Tom", namespace=("bob",))
+    span = MemoryWeaveRetriever(memory, namespace=("ana",), include_descendants=True, similarity_top_k=10)
+    for nodes in (span.retrieve("cat"), await span.aretrieve(QueryBundle("cat"))):
+        assert {n.node.text: n.node.metadata["namespace"] for n in nodes} == {
+            "Ana's cat is called Luna": "ana", "Ana's cat eats tuna": ["ana", "agent1", "run7"]}
+    alone = MemoryWeaveRetriever(memory, namespace="ana", similarity_top_k=10).retrieve("cat")
+    assert [n.node.text for n in alone] == ["Ana's cat is called Luna"]
+    with pytest.raises(InvalidInputError):
+        MemoryWeaveRetriever(memory, namespace="ana", include_descendants="yes")
+
+
 def test_record_access_and_at(filled, clock):
     cat = filled.recall("cat called Luna", k=1)[0].trace.id
     before = filled.activation(cat)
@@ -158,3 +173,17 @@ def test_missing_llama_index_names_the_extra(monkeypatch):
         monkeypatch.delitem(sys.modules, name)
     with pytest.raises(MissingDependencyError, match=r"memoryweave\[li\]"):
         importlib.import_module("memoryweave_li")
+
+
+async def test_a_query_bundle_with_its_own_embedding_is_recalled_by_that_vector():
+    from memoryweave_core import DimensionMismatchError, MemoryWeave
+
+    own = MemoryWeave(embedding_dim=3)
+    own.add("north", namespace="v", embedding=[1.0, 0.0, 0.0])
+    own.add("east", namespace="v", embedding=[0.0, 1.0, 0.0])
+    retriever = MemoryWeaveRetriever(own, namespace="v", similarity_top_k=2, record_access=False)
+    east = QueryBundle("", embedding=[0.1, 1.0, 0.0])
+    assert [n.node.text for n in retriever.retrieve(east)] == ["east", "north"]
+    assert [n.node.text for n in await retriever.aretrieve(east)] == ["east", "north"]
+    with pytest.raises(DimensionMismatchError):
+        retriever.retrieve(QueryBundle("", embedding=[1.0, 0.0]))

@@ -11,7 +11,7 @@ from memoryweave_core.embedders import HashingEmbedder
 from memoryweave_core.errors import InvalidInputError, TraceNotFoundError
 from memoryweave_core.pool import Pool
 from memoryweave_core.scopes import decode, encode, format_path, is_under, parse_path, public
-from memoryweave_core.span import merge
+from memoryweave_core.span import merge, recall_across
 from memoryweave_core.trace import check_namespace, check_scope
 
 ADVERSARIAL = ["alice", "alice/x", "alice\x1f", "alice\x1fx", "alice\x1e", "\x1e\x1fa", "alice\\", "ålice", "アリス",
@@ -224,3 +224,37 @@ def test_prefix_recall_ranks_as_one_namespace_holding_everything_would(kind, tmp
         assert np.allclose(sorted(r.score for r in a), sorted(r.score for r in b), rtol=0.05)
     split.close()
     whole.close()
+
+
+def test_recall_across_listed_namespaces_ranks_them_once_and_reaches_nothing_else(mem):
+    fill(mem)
+    spaces = [s for s in mem.namespaces() if (s if isinstance(s, str) else s[0]) == "alice"]
+    q = "what does Alice drink in the morning"
+    listed = recall_across(mem, q, k=50, namespaces=spaces, record_access=False)
+    spanned = mem.recall(q, k=50, namespace="alice", include_descendants=True, record_access=False)
+    assert [(r.key, round(r.score, 9)) for r in listed] == [(r.key, round(r.score, 9)) for r in spanned]
+    # exactly the namespaces listed: not those below them, and another user only when listed
+    got = recall_across(mem, "green tea", k=50, namespaces=["alice", ("bob",)], record_access=False)
+    assert {r.namespace for r in got} == {"alice", "bob"}
+    scores = [r.score for r in got]
+    assert scores == sorted(scores, reverse=True)
+    assert got[0].text == "Bob drinks green tea every morning"
+    only = recall_across(mem, "green tea", k=50, namespaces=[("alice", "agent1", "run1"), "bob"],
+                         filter={"speaker": {"$ne": "nobody"}}, exclude=[got[0].trace.id], record_access=False)
+    assert {r.namespace for r in only} == {("alice", "agent1", "run1"), "bob"}
+    assert got[0].trace.id not in {r.trace.id for r in only}
+    assert list(recall_across(mem, "tea", namespaces=[])) == []
+    assert list(recall_across(mem, "tea", namespaces=[("carol",)])) == []
+
+
+@pytest.mark.parametrize("bad", [{"namespaces": "alice"}, {"namespaces": ("alice", "bob")},
+                                 {"namespaces": ["alice"], "namespace": "bob"},
+                                 {"namespaces": ["alice"], "include_descendants": True},
+                                 {"namespaces": [("alice", "")]}, {"namespaces": ["alice"], "k": 0},
+                                 {"namespaces": ["alice"], "filter": {"$bogus": 1}}])
+def test_recall_across_refuses_what_it_cannot_honour_before_reading(mem, bad):
+    fill(mem)
+    before = mem.store.access_logs([t.id for t in mem.traces("alice")], "alice")
+    with pytest.raises(InvalidInputError):
+        recall_across(mem, "tea", **{"k": 5, **bad})
+    assert mem.store.access_logs([t.id for t in mem.traces("alice")], "alice") == before

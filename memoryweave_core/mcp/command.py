@@ -39,11 +39,13 @@ DESCRIPTION = textwrap.dedent(
 def configure(p: argparse.ArgumentParser) -> None:
     """The options of ``memoryweave mcp`` (the CLI adds --db and --embedder)."""
     from ..cli.common import positive_int
+    from ..scopes import parse_path
 
     p.description = DESCRIPTION
     p.add_argument("--http", metavar="HOST:PORT",
                    help=f"serve over streamable HTTP instead of stdio (e.g. 127.0.0.1:{DEFAULT_PORT})")
-    p.add_argument("--namespace", default="default", help="the namespace this server serves (default 'default')")
+    p.add_argument("--namespace", type=parse_path, default="default",
+                   help="the namespace this server serves (default 'default'; levels with /, e.g. alice/agent1)")
     p.add_argument("--allow-namespace-choice", action="store_true",
                    help="let tools name another namespace (otherwise a namespace argument is refused)")
     p.add_argument("--read-only", action="store_true",
@@ -84,20 +86,22 @@ def serve(tools: Any, address: tuple[str, int] | None, token: str | None) -> int
     """Run the server until the client closes stdio, or until interrupted over HTTP."""
     import anyio
 
+    from ..scopes import format_path
     from .http import serve_http
     from .server import build_server
 
     server = build_server(tools)
+    served = format_path(tools.scope.namespace)
     threading.Thread(target=_warm, args=(tools.memory,), name="memoryweave-warm", daemon=True).start()
     where = getattr(tools.memory.store, "path", "memory")
     if address is None:
-        print(f"memoryweave mcp: serving {where} (namespace {tools.scope.namespace!r}) over stdio",
+        print(f"memoryweave mcp: serving {where} (namespace {served!r}) over stdio",
               file=sys.stderr)
         anyio.run(server.run_stdio_async)
     else:
         host, port = address
         shown = f"[{host}]" if ":" in host else host
-        print(f"memoryweave mcp: serving {where} (namespace {tools.scope.namespace!r}) at "
+        print(f"memoryweave mcp: serving {where} (namespace {served!r}) at "
               f"http://{shown}:{port}{PATH}" + (" (bearer token required)" if token else ""), file=sys.stderr,
               flush=True)
         anyio.run(serve_http, server, host, port, token)

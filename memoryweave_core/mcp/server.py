@@ -59,7 +59,18 @@ Metadata = Annotated[
                       "recall's filter can match them."),
 ]
 Namespace = Annotated[
-    str | None, Field(description="Whose memory to use; default: the server's namespace.")
+    str | list[str] | None,
+    Field(description="Whose memory to use; default: the server's namespace. A string is one level "
+                      "(\"alice\"); an array of strings names a multi-level namespace, outermost first "
+                      "([\"alice\", \"agent1\", \"run7\"]: user, agent, run). \"alice\" and [\"alice\"] "
+                      "are the same namespace."),
+]
+Descendants = Annotated[
+    bool,
+    Field(description="Also search every namespace below the one used, ranked together: with "
+                      "[\"alice\"], all of alice's agents and runs ([\"alice\", ...]); never another "
+                      "namespace's, such as [\"bob\"] or [\"alicex\"]. Each result's namespace says "
+                      "where it came from."),
 ]
 Query = Annotated[str, Field(description="What to look for, as a question or a few words. Time words "
                                          "('last week', 'in May 2023') and names help.")]
@@ -96,7 +107,7 @@ class MemoryOut(BaseModel):
     position: int = Field(description="Turn number inside its episode, from 0.")
     time: str = Field(description="When it happened, ISO 8601 in UTC.")
     metadata: dict[str, Any]
-    namespace: str
+    namespace: str | list[str] = Field(description="One level as a string, more as an array of levels.")
 
 
 class HitOut(MemoryOut):
@@ -108,19 +119,19 @@ class HitOut(MemoryOut):
 
 
 class RecallOut(BaseModel):
-    namespace: str
+    namespace: str | list[str]
     results: list[HitOut]
 
 
 class ForgetOut(BaseModel):
-    namespace: str
+    namespace: str | list[str]
     forgotten: int = Field(description="How many stored memories were deleted.")
     ids: list[str] | None = None
     episode: str | None = None
 
 
 class RecentOut(BaseModel):
-    namespace: str
+    namespace: str | list[str]
     total: int = Field(description="How many memories the namespace holds.")
     traces: list[MemoryOut]
 
@@ -181,11 +192,12 @@ immediate and needs no LLM. Returns the stored memory with its id."""
         return MemoryOut(**t.remember(text, speaker, episode, time, metadata, namespace))
 
     def recall(query: Query, k: K = 5, filter: Filter = None, min_relevance: MinRelevance = None,
-               explain: Explain = False, namespace: Namespace = None) -> RecallOut:
+               explain: Explain = False, namespace: Namespace = None,
+               include_descendants: Descendants = False) -> RecallOut:
         """Find the stored memories that best answer a question, best first, each with its text, speaker, \
 time, episode, score and relevance. Use it before answering anything that may depend on earlier \
 conversations. An empty list means nothing relevant is stored."""
-        return RecallOut(**t.recall(query, k, filter, min_relevance, explain, namespace))
+        return RecallOut(**t.recall(query, k, filter, min_relevance, explain, namespace, include_descendants))
 
     def update(id: TraceId, text: NewText = None, metadata: NewMetadata = None,
                namespace: Namespace = None) -> MemoryOut:

@@ -24,6 +24,10 @@ from ..recollection import Recollection
 from ..scopes import Namespace
 from ..trace import Trace, check_label, check_namespace, check_scope
 
+#: A namespace as a tool takes it: one label (a string) or the labels of a
+#: multi-level namespace (a JSON array of strings, outermost first).
+Requested = str | Sequence[str]
+
 #: Default of ``--max-text``: characters accepted in one text, query or metadata object.
 DEFAULT_MAX_TEXT = 20_000
 #: Most results one recall or listing returns (a model's context is the scarce thing).
@@ -38,13 +42,13 @@ class UnsupportedFeatureError(InvalidInputError):
 class Scope:
     """How far a server's tools may reach: one namespace, read-only or not, a text limit."""
 
-    namespace: str = "default"
+    namespace: Namespace = "default"
     allow_namespace_choice: bool = False
     read_only: bool = False
     max_text: int = DEFAULT_MAX_TEXT
 
     def __post_init__(self) -> None:
-        check_scope(self.namespace)
+        object.__setattr__(self, "namespace", check_scope(self.namespace))  # a list of labels becomes a tuple
         if not isinstance(self.max_text, int) or self.max_text < 1:
             raise InvalidInputError(f"max_text must be a positive integer, got {self.max_text!r}")
 
@@ -62,6 +66,11 @@ def iso_time(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def json_namespace(ns: Namespace) -> str | list[str]:
+    """A namespace as JSON has it: one label as its string, more as an array."""
+    return ns if isinstance(ns, str) else list(ns)
+
+
 def trace_dict(t: Trace) -> dict[str, Any]:
     """A trace as a model reads it: ISO time, no vectors, no internal category."""
     return {
@@ -72,7 +81,7 @@ def trace_dict(t: Trace) -> dict[str, Any]:
         "position": t.position,
         "time": iso_time(t.time),
         "metadata": dict(t.metadata),
-        "namespace": t.namespace,
+        "namespace": json_namespace(t.scope),  # never the stored form, which joins levels with U+001F
     }
 
 
@@ -97,9 +106,14 @@ class MemoryTools:
         self.scope = scope
 
     # -- checks -------------------------------------------------------------------
-    def namespace(self, requested: str | None) -> Namespace:
-        """The server's namespace, or the requested one where the server allows a choice."""
-        if requested is None or requested == self.scope.namespace:
+    def namespace(self, requested: Requested | None) -> Namespace:
+        """The server's namespace, or the requested one where the server allows a choice.
+
+        ``"alice"`` and ``["alice"]`` name the same namespace; a string is
+        always one label (``"alice/x"`` is not below ``"alice"``)."""
+        if requested is None:
+            return self.scope.namespace
+        if check_namespace(requested) == check_namespace(self.scope.namespace):
             return self.scope.namespace
         if not self.scope.allow_namespace_choice:
             raise InvalidInputError(
@@ -135,7 +149,7 @@ class MemoryTools:
         episode: str | None = None,
         time: str | float | None = None,
         metadata: Mapping[str, Any] | None = None,
-        namespace: str | None = None,
+        namespace: Requested | None = None,
     ) -> dict[str, Any]:
         self._writable("remember")
         self._size(text, "text")
@@ -151,8 +165,13 @@ class MemoryTools:
         filter: Mapping[str, Any] | None = None,
         min_relevance: float | None = None,
         explain: bool = False,
-        namespace: str | None = None,
+        namespace: Requested | None = None,
+        include_descendants: bool = False,
     ) -> dict[str, Any]:
+        """``include_descendants`` also searches every namespace below the one
+        used (``["alice"]``: all of Alice's agents and runs, never ``["bob"]``
+        nor ``["alicex"]``), ranked once; on a single-namespace server that is
+        the tree below the server's own namespace and nothing else."""
         self._size(query, "query")
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
             raise InvalidInputError(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
@@ -169,18 +188,24 @@ class MemoryTools:
             if not _accepts(self.memory.recall, "min_relevance"):
                 raise UnsupportedFeatureError("min_relevance is not supported by this memoryweave version")
             extra["min_relevance"] = float(min_relevance)
+        if not isinstance(include_descendants, bool):
+            raise InvalidInputError(f"include_descendants must be true or false, got {include_descendants!r}")
+        if include_descendants:
+            if not _accepts(self.memory.recall, "include_descendants"):
+                raise UnsupportedFeatureError("include_descendants is not supported by this memoryweave version")
+            extra["include_descendants"] = True
         # A read-only server writes nothing, not even the access log that recall keeps.
         found = self.memory.recall(
             query, k=k, namespace=ns, explain=explain, record_access=not self.scope.read_only, **extra
         )
-        return {"namespace": ns, "results": [recollection_dict(r, explain) for r in found]}
+        return {"namespace": json_namespace(ns), "results": [recollection_dict(r, explain) for r in found]}
 
     def update(
         self,
         id: str,
         text: str | None = None,
         metadata: Mapping[str, Any] | None = None,
-        namespace: str | None = None,
+        namespace: Requested | None = None,
     ) -> dict[str, Any]:
         self._writable("update")
         update = getattr(self.memory, "update", None)
@@ -197,7 +222,7 @@ class MemoryTools:
         self,
         ids: Sequence[str] | None = None,
         episode: str | None = None,
-        namespace: str | None = None,
+        namespace: Requested | None = None,
     ) -> dict[str, Any]:
         self._writable("forget")
         if (ids is None) == (episode is None):
@@ -208,33 +233,34 @@ class MemoryTools:
             if not ids:
                 raise InvalidInputError("ids is empty: name the memories to forget")
             deleted = self.memory.forget(ids, namespace=ns)
-            return {"namespace": ns, "forgotten": deleted, "ids": ids}
+            return {"namespace": json_namespace(ns), "forgotten": deleted, "ids": ids}
         label = check_label(episode, "episode")
         assert label is not None
         if self.memory.store.episode_length(check_namespace(ns), label) == 0:
             raise TraceNotFoundError(f"no episode {label!r} in namespace {ns!r}")
         deleted = self.memory.forget(episode=label, namespace=ns)
-        return {"namespace": ns, "forgotten": deleted, "episode": label}
+        return {"namespace": json_namespace(ns), "forgotten": deleted, "episode": label}
 
-    def list_recent(self, n: int = 10, namespace: str | None = None) -> dict[str, Any]:
+    def list_recent(self, n: int = 10, namespace: Requested | None = None) -> dict[str, Any]:
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_K:
             raise InvalidInputError(f"n must be an integer from 1 to {MAX_K}, got {n!r}")
         ns = self.namespace(namespace)
         # Walks the namespace once: newest by event time, then by the order they were stored.
         newest = heapq.nlargest(n, enumerate(self.memory.traces(ns)), key=lambda it: (it[1].time, it[0]))
-        return {"namespace": ns, "total": self.memory.count(ns), "traces": [trace_dict(t) for _, t in newest]}
+        return {"namespace": json_namespace(ns), "total": self.memory.count(ns),
+                "traces": [trace_dict(t) for _, t in newest]}
 
     # -- resources ------------------------------------------------------------------
-    def summary(self, namespace: str | None = None) -> dict[str, Any]:
+    def summary(self, namespace: Requested | None = None) -> dict[str, Any]:
         ns = self.namespace(namespace)
         body = self.memory.summary(ns)["namespaces"][ns]
         for item in [body, *body["recent_episodes"], *body["most_active"]]:
             for key in ("first", "last", "time"):
                 if item.get(key) is not None:
                     item[key] = iso_time(item[key])
-        return {"namespace": ns, **body}
+        return {"namespace": json_namespace(ns), **body}
 
-    def episode(self, episode: str, namespace: str | None = None) -> dict[str, Any]:
+    def episode(self, episode: str, namespace: Requested | None = None) -> dict[str, Any]:
         ns = self.namespace(namespace)
         label = check_label(episode, "episode")
         assert label is not None
@@ -242,4 +268,4 @@ class MemoryTools:
         if length == 0:
             raise TraceNotFoundError(f"no episode {label!r} in namespace {ns!r}")
         turns = self.memory.store.episode_traces(check_namespace(ns), label, 0, length)
-        return {"namespace": ns, "episode": label, "turns": [trace_dict(t) for t in turns]}
+        return {"namespace": json_namespace(ns), "episode": label, "turns": [trace_dict(t) for t in turns]}

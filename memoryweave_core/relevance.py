@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping
+from typing import ClassVar, Mapping, TypeVar
 
 import numpy as np
 
@@ -48,22 +48,33 @@ SIGNALS = (
 
 
 @dataclass(frozen=True)
-class Calibrator:
-    """Logistic regression over standardised :data:`SIGNALS`: plain numbers, no pickle."""
+class Logistic:
+    """Logistic regression over standardised columns: plain numbers, no pickle."""
 
     mean: tuple[float, ...]
     scale: tuple[float, ...]
     coef: tuple[float, ...]
     intercept: float
 
+    #: The column names a subclass expects (empty: any number of columns).
+    columns: ClassVar[tuple[str, ...]] = ()
+
     def __post_init__(self) -> None:
-        if not len(self.mean) == len(self.scale) == len(self.coef) == len(SIGNALS):
-            raise ValueError(f"a calibrator needs {len(SIGNALS)} means, scales and coefficients")
+        n = len(self.columns) or len(self.coef)
+        if not len(self.mean) == len(self.scale) == len(self.coef) == n:
+            raise ValueError(f"a {type(self).__name__} needs {n} means, scales and coefficients")
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Probability of evidence for each row of ``x`` (columns as :data:`SIGNALS`)."""
+        """Probability of the positive class for each row of ``x``."""
         z = (np.asarray(x, np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
         return _sigmoid(z @ np.asarray(self.coef) + self.intercept)
+
+
+@dataclass(frozen=True)
+class Calibrator(Logistic):
+    """The per-trace calibrator: a :class:`Logistic` over :data:`SIGNALS`."""
+
+    columns: ClassVar[tuple[str, ...]] = SIGNALS
 
 
 def _sigmoid(t: np.ndarray) -> np.ndarray:
@@ -118,9 +129,12 @@ def check_relevance(value: object) -> float:
     return value
 
 
+L = TypeVar("L", bound=Logistic)
+
+
 def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1.0, sample_weight: np.ndarray | None = None,
-                 iterations: int = 100) -> Calibrator:
-    """Fit a :class:`Calibrator` by iteratively reweighted least squares.
+                 iterations: int = 100, kind: type[L] = Calibrator) -> L:  # type: ignore[assignment]
+    """Fit a :class:`Logistic` (by default a :class:`Calibrator`) by iteratively reweighted least squares.
 
     Columns are standardised first (a constant column gets scale 1 and, with
     the ridge penalty ``l2`` on the coefficients, weight 0); the intercept is
@@ -148,7 +162,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1.0, sample_weight
         beta += step
         if np.max(np.abs(step)) < 1e-8:
             break
-    return Calibrator(tuple(mean.tolist()), tuple(scale.tolist()), tuple(beta[1:].tolist()), float(beta[0]))
+    return kind(tuple(mean.tolist()), tuple(scale.tolist()), tuple(beta[1:].tolist()), float(beta[0]))
 
 
 #: Fitted by ``benchmarks/tune.py`` on all ten LoCoMo conversations (the

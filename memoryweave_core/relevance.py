@@ -168,17 +168,18 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1.0, sample_weight
 #: Fitted by ``benchmarks/tune.py`` on all ten LoCoMo conversations (the
 #: held-out figures are in ``benchmarks/results/tune.json`` and the README).
 DEFAULT_CALIBRATOR = Calibrator(
-    mean=(0.2526, 0.3682, 0.7053, 1.3932, 0.9144, 6.2688, -6.9765, 2.9696, -0.2792, 0.5318, 2.5993, 0.0973),
-    scale=(0.1354, 0.1174, 0.8277, 0.8502, 0.2797, 1.9869, 3.5435, 0.8802, 0.1425, 0.1126, 0.4860, 0.1539),
-    coef=(0.0482, -0.0504, -0.0185, 0.0110, 0.2669, 0.4312, 0.7818, -0.4515, 0.0299, 0.0202, -0.0330, -0.1408),
-    intercept=-4.8660,
+    mean=(0.2520, 0.3678, 0.7035, 1.3910, 0.9140, 6.2827, -6.9722, 2.9696, -0.2798, 0.5318, 2.5993, 0.0973),
+    scale=(0.1356, 0.1175, 0.8278, 0.8510, 0.2803, 1.9875, 3.5366, 0.8802, 0.1427, 0.1126, 0.4860, 0.1539),
+    coef=(0.0552, -0.0457, -0.0103, 0.0196, 0.2738, 0.4294, 0.7622, -0.4448, 0.0437, 0.0111, -0.0385, -0.1410),
+    intercept=-4.8677,
 )
 
 #: The relevance below which the prompt-facing adapters leave a trace out,
-#: chosen by ``benchmarks/tune.py`` from the held-out abstention curve (the
-#: highest threshold that keeps 90% of the top-10 evidence).  Core
-#: ``recall`` applies no threshold unless asked (``min_relevance=``).
-PROMPT_MIN_RELEVANCE = 0.04
+#: chosen by ``benchmarks/tune.py`` together with ``answerable.ANSWERABLE_FLOOR``
+#: from the held-out abstention grid (of the pairs that keep 90% of the top-10
+#: evidence, the one closest to the non-evidence and foreign-question targets).
+#: Core ``recall`` applies no threshold unless asked (``min_relevance=``).
+PROMPT_MIN_RELEVANCE = 0.02
 #: The embedding model the shipped calibrator was fitted with.  Relevance from
 #: another model's similarities is not calibrated, so no default threshold
 #: applies to it (``prompt.default_min_relevance``).

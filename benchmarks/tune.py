@@ -131,7 +131,8 @@ def fit(questions, start: dict[str, float], rounds: int = 6) -> dict[str, float]
 
 
 def fit_relevance(data: str, folds: int, out: str | None) -> int:
-    """Held-out calibration figures, the chosen threshold and the final coefficients."""
+    """Held-out calibration figures, the chosen threshold and answerable floor, and the final coefficients."""
+    from memoryweave_core.answerable import GATE_SIGNALS
     from memoryweave_core.eval import calibration
     from memoryweave_core.relevance import SIGNALS
 
@@ -140,25 +141,43 @@ def fit_relevance(data: str, folds: int, out: str | None) -> int:
     cache = EmbeddingCache(MODEL_NAME)
     rows = calibration.locomo_rows(ds, calibration.build_memories(ds, cache, CachedEmbedder(cache)))
     print(f"{len(rows)} question rows (real and foreign) in {time.time() - t0:.0f}s", file=sys.stderr)
-    held = calibration.cross_fit(rows, folds)
-    curve = calibration.judge(rows, held, 0.0)["abstention"]["curve"]
-    threshold = calibration.choose_threshold(curve)
-    report = calibration.judge(rows, held, threshold)
-    final = calibration.fit_rows(rows)
+    held, gate = calibration.cross_fit(rows, folds)
+    grid = calibration.gate_grid(rows, held, gate)
+    best = calibration.choose(grid)
+    floor, threshold = best["answerable_floor"], best["threshold"]
+    report = calibration.judge(rows, held, threshold, gate=gate, floor=floor)
+    ungated = calibration.judge(rows, held, calibration.choose_threshold(
+        calibration.judge(rows, held, 0.0)["abstention"]["curve"]))
+    final, final_gate = calibration.fit_rows(rows), calibration.fit_gate(rows)
     print("held-out relevance:", json.dumps(report["relevance"]))
+    print("held-out answerable gate:", json.dumps(report["answerable"]))
+    print("best per gate floor (evidence kept >= 0.90):")
+    for g in calibration.GATE_FLOORS:
+        ok = [c for c in grid if c["answerable_floor"] == g and c["evidence_kept"] >= 0.9]
+        if ok:
+            c = max(ok, key=lambda c: c["nonevidence_dropped"])
+            print(f"  gate {g:.3f} thr {c['threshold']:.3f}: {c['evidence_kept']:.3f} {c['nonevidence_dropped']:.3f} "
+                  f"{c['foreign_empty']:.3f}")
+    print(f"curve at answerable floor {floor}:")
     print("threshold  evidence_kept  nonevidence_dropped  foreign_empty")
     for c in report["abstention"]["curve"]:
         mark = "  <- PROMPT_MIN_RELEVANCE" if c["threshold"] == threshold else ""
-        print(f"  {c['threshold']:.2f}     {c['evidence_kept']:.3f}          {c['nonevidence_dropped']:.3f}"
+        print(f"  {c['threshold']:.3f}     {c['evidence_kept']:.3f}          {c['nonevidence_dropped']:.3f}"
               f"                {c['foreign_empty']:.3f}{mark}")
-    print("calibrator fitted on all conversations (paste into relevance.py):")
+    print("calibrator and gate fitted on all conversations (paste into relevance.py and answerable.py):")
     print(f"DEFAULT_CALIBRATOR = Calibrator(\n    mean={_r(final.mean)},\n    scale={_r(final.scale)},"
           f"\n    coef={_r(final.coef)},\n    intercept={final.intercept:.4f},\n)\nPROMPT_MIN_RELEVANCE = {threshold}")
+    print(f"DEFAULT_GATE = Gate(\n    mean={_r(final_gate.mean)},\n    scale={_r(final_gate.scale)},"
+          f"\n    coef={_r(final_gate.coef)},\n    intercept={final_gate.intercept:.4f},\n)\nANSWERABLE_FLOOR = {floor}")
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps({
-            "held_out": report, "threshold": threshold, "folds": folds, "signals": list(SIGNALS),
+            "held_out": report, "threshold": threshold, "answerable_floor": floor, "folds": folds,
+            "signals": list(SIGNALS), "gate_signals": list(GATE_SIGNALS),
+            "without_gate": {k: v for k, v in ungated["abstention"].items() if k != "curve"}, "grid": grid,
             "calibrator": {"mean": final.mean, "scale": final.scale, "coef": final.coef, "intercept": final.intercept},
+            "gate": {"mean": final_gate.mean, "scale": final_gate.scale, "coef": final_gate.coef,
+                     "intercept": final_gate.intercept},
         }, indent=2))
     return 0
 

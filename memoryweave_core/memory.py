@@ -167,8 +167,11 @@ class MemoryWeave(IngestMixin, LifecycleMixin, AsyncMemoryMixin):
 
         ``min_relevance`` (in [0, 1]) drops those of the top ``k`` whose
         calibrated relevance is lower, so a recall may return fewer than
-        ``k``, or nothing: "nothing relevant" is an answer.  The prompt-facing
-        adapters use ``relevance.PROMPT_MIN_RELEVANCE``; by default none applies.
+        ``k``, or nothing: "nothing relevant" is an answer.  With a threshold
+        above 0 it also returns nothing when the memory probably holds no
+        evidence for the query at all (``answerable`` below
+        ``answerable.ANSWERABLE_FLOOR``).  The prompt-facing adapters use
+        ``relevance.PROMPT_MIN_RELEVANCE``; by default none applies.
 
         ``filter`` (a dict in the language of :mod:`memoryweave_core.filters`)
         limits recall, candidates and neighbours alike, to matching traces;

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from .answerable import ANSWERABLE_FLOOR
 from .config import RecallConfig
 from .errors import InvalidInputError
 from .filters import Node, parse_filter
@@ -92,6 +93,10 @@ class RecallCall:
         return Retriever(store, cfg if self.wanted <= cfg.candidates else replace(cfg, candidates=self.wanted))
 
     def keep(self, found: list[Recollection]) -> list[Recollection]:
-        """The ranked winners less the excluded ids, the top ``k``, at least ``floor`` relevant."""
+        """The ranked winners less the excluded ids, the top ``k``, at least
+        ``floor`` relevant; with a floor, nothing when the memory probably holds
+        no evidence for the query (``answerable.ANSWERABLE_FLOOR``)."""
         found = [r for r in found if r.trace.id not in self.excluded][: self.k]
+        if self.floor > 0 and found and found[0].answerable < ANSWERABLE_FLOOR:
+            return []
         return [r for r in found if r.relevance >= self.floor]

@@ -21,7 +21,10 @@ class Recollection:
     un-normalised value (a cosine, a BM25 score, an activation in log units).
     ``relevance`` is the calibrated probability that the trace is evidence
     for the query (``relevance.py``): unlike ``score``, it can be compared
-    across queries and thresholded.
+    across queries and thresholded.  ``answerable`` is the probability that
+    the memory holds evidence for the query at all (``answerable.py``), the
+    same for every recollection of one recall: a recall with a relevance
+    threshold returns nothing when it is low.
     """
 
     trace: Trace
@@ -29,6 +32,7 @@ class Recollection:
     features: dict[str, float] = field(default_factory=dict)
     raw: dict[str, float] = field(default_factory=dict)
     relevance: float = 0.0
+    answerable: float = 1.0
 
     @property
     def text(self) -> str:
@@ -51,7 +55,7 @@ class Recollection:
         t = self.trace
         where = f"episode {t.episode} #{t.position}" if t.episode is not None else "no episode"
         head = f"{self.score:+.3f}  {t.speaker + ': ' if t.speaker else ''}{t.text}"
-        meta = f"        [{where}, {format_time(t.time)}]  relevance {self.relevance:.2f}"
+        meta = f"        [{where}, {format_time(t.time)}]  relevance {self.relevance:.2f}, answerable {self.answerable:.2f}"
         parts = sorted(self.features.items(), key=lambda kv: -abs(kv[1]))
         why = "        " + "  ".join(
             f"{name} {value:+.3f}" + (f" ({self.raw[name]:.3g})" if name in self.raw else "") for name, value in parts

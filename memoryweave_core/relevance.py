@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping
+from typing import ClassVar, Mapping, TypeVar
 
 import numpy as np
 
@@ -48,22 +48,33 @@ SIGNALS = (
 
 
 @dataclass(frozen=True)
-class Calibrator:
-    """Logistic regression over standardised :data:`SIGNALS`: plain numbers, no pickle."""
+class Logistic:
+    """Logistic regression over standardised columns: plain numbers, no pickle."""
 
     mean: tuple[float, ...]
     scale: tuple[float, ...]
     coef: tuple[float, ...]
     intercept: float
 
+    #: The column names a subclass expects (empty: any number of columns).
+    columns: ClassVar[tuple[str, ...]] = ()
+
     def __post_init__(self) -> None:
-        if not len(self.mean) == len(self.scale) == len(self.coef) == len(SIGNALS):
-            raise ValueError(f"a calibrator needs {len(SIGNALS)} means, scales and coefficients")
+        n = len(self.columns) or len(self.coef)
+        if not len(self.mean) == len(self.scale) == len(self.coef) == n:
+            raise ValueError(f"a {type(self).__name__} needs {n} means, scales and coefficients")
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Probability of evidence for each row of ``x`` (columns as :data:`SIGNALS`)."""
+        """Probability of the positive class for each row of ``x``."""
         z = (np.asarray(x, np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
         return _sigmoid(z @ np.asarray(self.coef) + self.intercept)
+
+
+@dataclass(frozen=True)
+class Calibrator(Logistic):
+    """The per-trace calibrator: a :class:`Logistic` over :data:`SIGNALS`."""
+
+    columns: ClassVar[tuple[str, ...]] = SIGNALS
 
 
 def _sigmoid(t: np.ndarray) -> np.ndarray:
@@ -118,9 +129,12 @@ def check_relevance(value: object) -> float:
     return value
 
 
+L = TypeVar("L", bound=Logistic)
+
+
 def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1.0, sample_weight: np.ndarray | None = None,
-                 iterations: int = 100) -> Calibrator:
-    """Fit a :class:`Calibrator` by iteratively reweighted least squares.
+                 iterations: int = 100, kind: type[L] = Calibrator) -> L:  # type: ignore[assignment]
+    """Fit a :class:`Logistic` (by default a :class:`Calibrator`) by iteratively reweighted least squares.
 
     Columns are standardised first (a constant column gets scale 1 and, with
     the ridge penalty ``l2`` on the coefficients, weight 0); the intercept is
@@ -148,23 +162,24 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1.0, sample_weight
         beta += step
         if np.max(np.abs(step)) < 1e-8:
             break
-    return Calibrator(tuple(mean.tolist()), tuple(scale.tolist()), tuple(beta[1:].tolist()), float(beta[0]))
+    return kind(tuple(mean.tolist()), tuple(scale.tolist()), tuple(beta[1:].tolist()), float(beta[0]))
 
 
 #: Fitted by ``benchmarks/tune.py`` on all ten LoCoMo conversations (the
 #: held-out figures are in ``benchmarks/results/tune.json`` and the README).
 DEFAULT_CALIBRATOR = Calibrator(
-    mean=(0.2526, 0.3682, 0.7053, 1.3932, 0.9144, 6.2688, -6.9765, 2.9696, -0.2792, 0.5318, 2.5993, 0.0973),
-    scale=(0.1354, 0.1174, 0.8277, 0.8502, 0.2797, 1.9869, 3.5435, 0.8802, 0.1425, 0.1126, 0.4860, 0.1539),
-    coef=(0.0482, -0.0504, -0.0185, 0.0110, 0.2669, 0.4312, 0.7818, -0.4515, 0.0299, 0.0202, -0.0330, -0.1408),
-    intercept=-4.8660,
+    mean=(0.2520, 0.3678, 0.7035, 1.3910, 0.9140, 6.2827, -6.9722, 2.9696, -0.2798, 0.5318, 2.5993, 0.0973),
+    scale=(0.1356, 0.1175, 0.8278, 0.8510, 0.2803, 1.9875, 3.5366, 0.8802, 0.1427, 0.1126, 0.4860, 0.1539),
+    coef=(0.0552, -0.0457, -0.0103, 0.0196, 0.2738, 0.4294, 0.7622, -0.4448, 0.0437, 0.0111, -0.0385, -0.1410),
+    intercept=-4.8677,
 )
 
 #: The relevance below which the prompt-facing adapters leave a trace out,
-#: chosen by ``benchmarks/tune.py`` from the held-out abstention curve (the
-#: highest threshold that keeps 90% of the top-10 evidence).  Core
-#: ``recall`` applies no threshold unless asked (``min_relevance=``).
-PROMPT_MIN_RELEVANCE = 0.04
+#: chosen by ``benchmarks/tune.py`` together with ``answerable.ANSWERABLE_FLOOR``
+#: from the held-out abstention grid (of the pairs that keep 90% of the top-10
+#: evidence, the one closest to the non-evidence and foreign-question targets).
+#: Core ``recall`` applies no threshold unless asked (``min_relevance=``).
+PROMPT_MIN_RELEVANCE = 0.02
 #: The embedding model the shipped calibrator was fitted with.  Relevance from
 #: another model's similarities is not calibrated, so no default threshold
 #: applies to it (``prompt.default_min_relevance``).

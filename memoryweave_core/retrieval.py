@@ -24,8 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import names as names_module
+from .answerable import Terms, answerable
 from .config import RecallConfig
-from .lexical import tokenize
+from .lexical import idf, tokenize
 from .pathways import Context, Query, fuse, normalise, pathways, zscore
 from .pathways.registry import LexicalStats
 from .pool import Pool
@@ -64,6 +65,8 @@ class FeatureTable:
     raw: dict[str, np.ndarray]
     #: Share of the query's distinct words that no trace of the namespace contains.
     unseen: float = 0.0
+    #: The query's content words against the memory and each candidate (the answerable gate's input).
+    terms: Terms | None = None
 
 
 class Retriever:
@@ -85,10 +88,12 @@ class Retriever:
         if not table.ids:
             return Ranked(table, [], np.zeros(0), {}, np.zeros(0), explain)
         score, contributions = fuse(table.raw, self.config.weights)
-        # -- relevance hook: a probability comparable across queries (relevance.py)
+        # -- relevance hook: a probability comparable across queries (relevance.py),
+        # and whether the memory holds evidence for the query at all (answerable.py)
         relevance = DEFAULT_CALIBRATOR.predict(signals(table.raw, score, table.unseen))
+        gate = answerable(table.terms or Terms.empty(len(score)), table.raw, score)
         order = np.argsort(-score, kind="stable")[:k].tolist()
-        return Ranked(table, order, score, contributions, relevance, explain)
+        return Ranked(table, order, score, contributions, relevance, explain, gate)
 
     # -- steps 1 and 2 -----------------------------------------------------------
     def features(self, query: Query, *, prototypes: np.ndarray | None = None) -> FeatureTable:
@@ -141,7 +146,24 @@ class Retriever:
         if terms:  # the share of query words no trace of the namespace holds (a relevance signal)
             df = ctx.lexical_stats()[2]
             unseen = sum(1 for t in set(terms) if not df.get(t)) / len(set(terms))
-        return FeatureTable(pool.ids, raw, unseen)
+        return FeatureTable(pool.ids, raw, unseen, content_terms(ctx, pool))
+
+
+def content_terms(ctx: Context, pool: Pool) -> Terms:
+    """The query's distinct words less the speaker names it mentions (the
+    speaker pathway handles who), weighted by their IDF in the memory, and
+    which candidates hold each."""
+    named = set(tokenize(" ".join(ctx.named_speakers())))
+    words = [t for t in dict.fromkeys(ctx.terms) if t not in named]
+    if not words:
+        return Terms.empty(len(pool))
+    n, _, df = ctx.lexical_stats()
+    column = {t: j for j, t in enumerate(words)}
+    hits = np.zeros((len(pool), len(words)), bool)
+    for i, tokens in enumerate(pool.tokens):
+        for t in set(tokens) & column.keys():
+            hits[i, column[t]] = True
+    return Terms(np.array([idf(n, df.get(t, 0)) for t in words]), np.array([df.get(t, 0) > 0 for t in words]), hits)
 
 
 @dataclass
@@ -154,6 +176,8 @@ class Ranked:
     contributions: dict[str, np.ndarray]
     relevance: np.ndarray
     explain: bool
+    #: P(the memory holds evidence for the query): one number for the whole query.
+    answerable: float = 1.0
 
     @property
     def ids(self) -> list[str]:
@@ -177,6 +201,7 @@ class Ranked:
                 features={f: float(c[i]) for f, c in self.contributions.items()},
                 raw={f: float(v[i]) for f, v in raw.items() if f in self.contributions} if self.explain else {},
                 relevance=float(self.relevance[i]),
+                answerable=self.answerable,
             )
             for i in self.order
             if i in traces

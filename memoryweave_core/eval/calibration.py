@@ -18,11 +18,12 @@ call :func:`locomo_rows` and :func:`cross_fit`, so they report the same numbers.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 
+from ..answerable import GATE_SIGNALS, Gate, Terms, gate_signals
 from ..relevance import Calibrator, fit_logistic, signals
 from ..retrieval import fuse
 from . import metrics as M
@@ -35,6 +36,8 @@ TOP = 10
 CATEGORIES = ("1", "2", "3", "4")
 #: Thresholds of the abstention curve.
 THRESHOLDS = tuple(round(t, 3) for t in np.arange(0.0, 0.301, 0.01))
+#: Answerable floors tried with them (:func:`gate_grid`).
+GATE_FLOORS = tuple(round(t, 3) for t in np.arange(0.0, 0.601, 0.025))
 #: Ridge penalty of the logistic fit (standardised columns).
 L2 = 1.0
 
@@ -48,6 +51,12 @@ class Rows:
     y: np.ndarray  # [n] bool
     foreign: bool = False
     category: str = ""
+    q: np.ndarray = field(default_factory=lambda: np.zeros(len(GATE_SIGNALS)))  # the gate's input
+    source: int = -1  # the conversation the question was written for (-1: ``group``)
+
+    def touches(self, fold: int, folds: int) -> bool:
+        """Whether the question or the memory it is asked of belongs to ``fold``."""
+        return self.group % folds == fold or (self.source >= 0 and self.source % folds == fold)
 
 
 def map_names(text: str, source: Sequence[str], target: Sequence[str]) -> str:
@@ -60,15 +69,17 @@ def map_names(text: str, source: Sequence[str], target: Sequence[str]) -> str:
 
 
 def question_rows(memory: Any, text: str, at: Any, evidence: set[str], doc_of: dict[str, str],
-                  namespace: str = "default", depth: int = DEPTH) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs and labels of the top ``depth`` candidates, ranked exactly as recall ranks them."""
+                  namespace: str = "default", depth: int = DEPTH) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Calibrator inputs and labels of the top ``depth`` candidates, ranked
+    exactly as recall ranks them, and the gate's input."""
     table = memory.features(text, namespace=namespace, at=at)
     if not table.ids:
-        return np.zeros((0, 0)), np.zeros(0, bool)
+        return np.zeros((0, 0)), np.zeros(0, bool), np.zeros(len(GATE_SIGNALS))
     score, _ = fuse(table.raw, memory.config.weights)
     x = signals(table.raw, score, table.unseen)
+    q = gate_signals(table.terms or Terms.empty(len(score)), table.raw, score)
     order = np.argsort(-score, kind="stable")[:depth]
-    return x[order], np.array([doc_of.get(table.ids[i]) in evidence for i in order])
+    return x[order], np.array([doc_of.get(table.ids[i]) in evidence for i in order]), q
 
 
 def build_memories(ds: Dataset, cache: Any, embedder: Any) -> list[tuple[Any, dict[str, str]]]:
@@ -98,8 +109,8 @@ def locomo_rows(ds: Dataset, memories: list[tuple[Any, dict[str, str]]], namespa
         memory, doc_of = memories[ci]
         for q in conv.questions:
             if q.category in CATEGORIES:
-                x, y = question_rows(memory, q.question, q.time, set(q.evidence), doc_of, namespace)
-                rows.append(Rows(ci, x, y, False, q.category))
+                x, y, g = question_rows(memory, q.question, q.time, set(q.evidence), doc_of, namespace)
+                rows.append(Rows(ci, x, y, False, q.category, g, ci))
         if n < 2:
             continue
         host = (ci + 1) % n
@@ -108,8 +119,8 @@ def locomo_rows(ds: Dataset, memories: list[tuple[Any, dict[str, str]]], namespa
         for q in conv.questions:
             if q.category in CATEGORIES:
                 text = map_names(q.question, conv.speakers, other.speakers)
-                x, y = question_rows(memories[host][0], text, at, set(), memories[host][1], namespace)
-                rows.append(Rows(host, x, y, True, q.category))
+                x, y, g = question_rows(memories[host][0], text, at, set(), memories[host][1], namespace)
+                rows.append(Rows(host, x, y, True, q.category, g, ci))
     return rows
 
 
@@ -122,34 +133,95 @@ def fit_rows(rows: Sequence[Rows], *, foreign_weight: float = 0.0) -> Calibrator
     return fit_logistic(x, y, l2=L2, sample_weight=w)
 
 
-def cross_fit(rows: Sequence[Rows], folds: int = 5, **kw: Any) -> list[np.ndarray]:
-    """Held-out relevance of every row: folds of conversations (``group``
-    ``i`` is in fold ``i % folds``), each predicted by a calibrator fitted
-    on the other folds."""
+def fit_gate(rows: Sequence[Rows]) -> Gate:
+    """Fit the answerable gate: real questions (positive) against foreign ones (negative)."""
+    use = [r for r in rows if len(r.y)]
+    return fit_logistic(np.stack([r.q for r in use]), np.array([0.0 if r.foreign else 1.0 for r in use]),
+                        l2=L2, kind=Gate)
+
+
+def cross_fit(rows: Sequence[Rows], folds: int = 5, **kw: Any) -> tuple[list[np.ndarray], np.ndarray]:
+    """Held-out relevance of every row and held-out answerable of every
+    question: folds of conversations (``group`` ``i`` is in fold ``i %
+    folds``), each predicted by a calibrator and a gate fitted on the
+    questions that touch no conversation of that fold (neither the memory
+    asked nor the conversation the question was written for)."""
     out: list[np.ndarray] = [np.zeros(0)] * len(rows)
+    gate = np.zeros(len(rows))
     for f in range(folds):
-        train = [r for r in rows if r.group % folds != f]
-        cal = fit_rows(train, **kw)
+        train = [r for r in rows if not r.touches(f, folds)]
+        cal, g = fit_rows(train, **kw), fit_gate(train)
         for i, r in enumerate(rows):
             if r.group % folds == f and len(r.y):
                 out[i] = cal.predict(r.x)
-    return out
+                gate[i] = float(g.predict(r.q[None, :])[0])
+    return out, gate
+
+
+def gated(probs: Sequence[np.ndarray], gate: np.ndarray, floor: float) -> list[np.ndarray]:
+    """Relevance as a recall with a threshold sees it: all zero where the gate is below ``floor``."""
+    return [p if a >= floor else np.zeros_like(p) for p, a in zip(probs, gate)]
 
 
 def judge(rows: Sequence[Rows], probs: Sequence[np.ndarray], threshold: float,
-          thresholds: Sequence[float] = THRESHOLDS) -> dict[str, Any]:
-    """ECE and Brier over the real questions' top 10, and the abstention curve."""
+          thresholds: Sequence[float] = THRESHOLDS, gate: np.ndarray | None = None,
+          floor: float = 0.0) -> dict[str, Any]:
+    """ECE and Brier over the real questions' top 10, and the abstention
+    curve with the answerable gate at ``floor`` (the curve's thresholds are
+    the relevance's).  ECE and Brier are also given for the evidence
+    probability relevance x answerable over the real and foreign questions
+    together."""
+    kept = probs if gate is None else gated(probs, gate, floor)
     real = [(p[:TOP], r.y[:TOP]) for r, p in zip(rows, probs) if not r.foreign]
-    foreign = [p[:TOP] for r, p in zip(rows, probs) if r.foreign]
     p = np.concatenate([a for a, _ in real]) if real else np.zeros(0)
     y = np.concatenate([b for _, b in real]) if real else np.zeros(0)
-    curve = M.abstention_curve(real, foreign, sorted(set(thresholds) | {threshold}))
+    curve = M.abstention_curve([(p[:TOP], r.y[:TOP]) for r, p in zip(rows, kept) if not r.foreign],
+                               [p[:TOP] for r, p in zip(rows, kept) if r.foreign], sorted(set(thresholds) | {threshold}))
     at = next(c for c in curve if c["threshold"] == threshold)
-    return {
+    out = {
         "relevance": {"ece": M.ece(p, y), "brier": M.brier(p, y), "n_traces": int(len(y)),
                       "evidence_rate": float(y.mean()) if len(y) else 0.0, "on": "top 10 of each question"},
-        "abstention": {**at, "n_questions": len(real), "n_foreign": len(foreign), "curve": curve},
+        "abstention": {**at, "answerable_floor": floor, "n_questions": len(real),
+                       "n_foreign": sum(1 for r in rows if r.foreign),
+                       "curve": curve},
     }
+    if gate is not None:
+        both = [(pr[:TOP] * a, r.y[:TOP]) for r, pr, a in zip(rows, probs, gate) if len(r.y)]
+        pj = np.concatenate([a for a, _ in both])
+        yj = np.concatenate([b for _, b in both])
+        out["relevance"]["evidence_probability"] = {
+            "ece": M.ece(pj, yj), "brier": M.brier(pj, yj), "n_traces": int(len(yj)),
+            "on": "relevance x answerable, top 10 of every real and foreign question"}
+        g_real = np.array([a for r, a in zip(rows, gate) if not r.foreign and len(r.y)])
+        g_for = np.array([a for r, a in zip(rows, gate) if r.foreign and len(r.y)])
+        out["answerable"] = {
+            "floor": floor, "real_kept": float((g_real >= floor).mean()), "foreign_refused": float((g_for < floor).mean()),
+            "foreign_refused_at_real_kept_0.9": float((g_for < np.quantile(g_real, 0.1)).mean()),
+            "ece": M.ece(np.concatenate([g_real, g_for]), np.r_[np.ones(len(g_real)), np.zeros(len(g_for))]),
+            "signals": list(GATE_SIGNALS)}
+    return out
+
+
+def gate_grid(rows: Sequence[Rows], probs: Sequence[np.ndarray], gate: np.ndarray,
+              floors: Sequence[float] = GATE_FLOORS, thresholds: Sequence[float] = THRESHOLDS) -> list[dict[str, float]]:
+    """Every (gate floor, relevance threshold) pair: evidence kept, non-evidence dropped, foreign empty."""
+    grid = []
+    for g in floors:
+        for c in judge(rows, probs, 0.0, thresholds, gate, g)["abstention"]["curve"]:
+            grid.append({"answerable_floor": float(g), **c})
+    return grid
+
+
+def choose(grid: Sequence[dict[str, float]], keep: float = 0.9) -> dict[str, float]:
+    """The point of ``grid`` that keeps ``keep`` of the top-10 evidence and
+    comes closest to issue 18's other two targets (half the non-evidence
+    dropped, 70% of foreign questions empty): the least summed shortfall."""
+    ok = [c for c in grid if c["evidence_kept"] >= keep]
+
+    def shortfall(c: dict[str, float]) -> float:
+        return max(0.0, 0.5 - c["nonevidence_dropped"]) + max(0.0, 0.7 - c["foreign_empty"])
+
+    return min(ok, key=lambda c: (round(shortfall(c), 6), -c["evidence_kept"])) if ok else grid[0]
 
 
 def choose_threshold(curve: Sequence[dict[str, float]], keep: float = 0.9) -> float:

@@ -117,8 +117,10 @@ def run_locomo(ds: Dataset, systems: Mapping[str, System], *, ks: Sequence[int] 
 
 def _locomo_relevance(ds: Dataset, indexes: list[DocIndex]) -> dict[str, Any]:
     """Relevance and abstention of the shipped defaults, held out by
-    conversation (calibration.py): the calibrator is refitted without the
-    conversations it predicts, the threshold is the shipped one."""
+    conversation (calibration.py): the calibrator and the answerable gate are
+    refitted without the conversations they predict, the threshold and the
+    gate's floor are the shipped ones."""
+    from ..answerable import ANSWERABLE_FLOOR
     from ..relevance import PROMPT_MIN_RELEVANCE
     from . import calibration
 
@@ -129,7 +131,8 @@ def _locomo_relevance(ds: Dataset, indexes: list[DocIndex]) -> dict[str, Any]:
             return {}
         memories.append((mw, {t.id: t.metadata["doc_id"] for t in mw.traces("eval")}))
     rows = calibration.locomo_rows(ds, memories, namespace="eval")
-    return calibration.judge(rows, calibration.cross_fit(rows), PROMPT_MIN_RELEVANCE)
+    held, gate = calibration.cross_fit(rows)
+    return calibration.judge(rows, held, PROMPT_MIN_RELEVANCE, gate=gate, floor=ANSWERABLE_FLOOR)
 
 
 #: How the budget metrics count (written into the result JSON).
@@ -220,6 +223,7 @@ def run_longmemeval(ds: Dataset, systems: Mapping[str, System], *, ks: Sequence[
         scored = getattr(system, "scored", None) if name == "memoryweave" and turn_idx is not None else None
         real: list[tuple[np.ndarray, np.ndarray]] = []
         foreign: list[np.ndarray] = []
+        gates: tuple[list[float], list[float]] = ([], [])  # answerable of the real and the _abs questions
         t0 = time.perf_counter()
         for i, idx in enumerate(_progress(sess_idx, len(sess_idx), name, progress)):
             q = idx.conversation.questions[0]
@@ -227,6 +231,7 @@ def run_longmemeval(ds: Dataset, systems: Mapping[str, System], *, ks: Sequence[
             if q.abstention:
                 if scored is not None and turn_idx is not None:
                     foreign.append(np.array([p for _, p in scored(turn_idx[i], query)[:10]]))
+                    gates[1].append(_answerable(system, turn_idx[i], query))
                 continue
             ranked = list(system(idx, query))
             row = {}
@@ -245,6 +250,7 @@ def run_longmemeval(ds: Dataset, systems: Mapping[str, System], *, ks: Sequence[
                 if pairs is not None:
                     ev = set(q.evidence)
                     real.append((np.array([p for _, p in pairs[:10]]), np.array([d in ev for d, _ in pairs[:10]])))
+                    gates[0].append(_answerable(system, turn_idx[i], query))
             rows.append(row)
             cats.append(q.category)
         # turn-level keys can be missing for questions without has_answer turns: average what exists
@@ -259,26 +265,45 @@ def run_longmemeval(ds: Dataset, systems: Mapping[str, System], *, ks: Sequence[
         summary["per_category"] = per
         summary["seconds_per_question"] = (time.perf_counter() - t0) / max(len(rows) + len(foreign), 1)
         if scored is not None and real:
-            summary.update(_shipped_relevance(real, foreign))
+            summary.update(_shipped_relevance(real, foreign, gates))
         result["systems"][name] = summary
     return result
 
 
-def _shipped_relevance(real: list[tuple[np.ndarray, np.ndarray]], foreign: list[np.ndarray]) -> dict[str, Any]:
-    """ECE, Brier and the abstention curve of the shipped calibrator (fitted
-    on LoCoMo only, so every LongMemEval question is held out) at the turn
-    level's top 10; the foreign set is the abstention questions."""
+def _answerable(system: System, idx: DocIndex, query: Query) -> float:
+    """The answerable gate of MemoryWeave's latest recall for ``query`` (0.0 when it found nothing)."""
+    recs = system.recollections(idx, query)  # type: ignore[attr-defined]
+    return float(recs[0].answerable) if recs else 0.0
+
+
+def _shipped_relevance(real: list[tuple[np.ndarray, np.ndarray]], foreign: list[np.ndarray],
+                       gates: tuple[list[float], list[float]]) -> dict[str, Any]:
+    """ECE, Brier and the abstention curve of the shipped calibrator and
+    answerable gate (fitted on LoCoMo only, so every LongMemEval question is
+    held out) at the turn level's top 10; the foreign set is the abstention
+    questions.  The curve applies the shipped gate floor, as recall does."""
+    from ..answerable import ANSWERABLE_FLOOR
     from ..relevance import PROMPT_MIN_RELEVANCE
     from .calibration import THRESHOLDS
 
     p = np.concatenate([a for a, _ in real])
     y = np.concatenate([b for _, b in real])
-    curve = M.abstention_curve(real, foreign, sorted(set(THRESHOLDS) | {PROMPT_MIN_RELEVANCE}))
+
+    def gated(probs: np.ndarray, gate: float) -> np.ndarray:
+        return probs if gate >= ANSWERABLE_FLOOR else np.zeros_like(probs)
+
+    curve = M.abstention_curve([(gated(a, g), b) for (a, b), g in zip(real, gates[0])],
+                               [gated(a, g) for a, g in zip(foreign, gates[1])],
+                               sorted(set(THRESHOLDS) | {PROMPT_MIN_RELEVANCE}))
     at = next(c for c in curve if c["threshold"] == PROMPT_MIN_RELEVANCE)
+    g_real, g_abs = np.array(gates[0]), np.array(gates[1])
     return {
         "relevance": {"ece": M.ece(p, y), "brier": M.brier(p, y), "n_traces": int(len(y)),
                       "evidence_rate": float(y.mean()), "on": "turn level, top 10 of each question"},
-        "abstention": {**at, "n_questions": len(real), "n_foreign": len(foreign),
+        "answerable": {"floor": ANSWERABLE_FLOOR, "real_kept": float((g_real >= ANSWERABLE_FLOOR).mean()),
+                       "abs_refused": float((g_abs < ANSWERABLE_FLOOR).mean()) if len(g_abs) else None,
+                       "real_mean": float(g_real.mean()), "abs_mean": float(g_abs.mean()) if len(g_abs) else None},
+        "abstention": {**at, "answerable_floor": ANSWERABLE_FLOOR, "n_questions": len(real), "n_foreign": len(foreign),
                        "foreign_set": "LongMemEval _abs questions", "curve": curve},
     }
 

@@ -1,0 +1,119 @@
+"""Answerable: the probability that this memory holds evidence for the query at all.
+
+The per-trace relevance (:mod:`.relevance`) judges a trace against the
+other candidates of the same query, so the best of a bad lot still looks
+like a hit: asked of a memory that never heard of the subject, recall
+still finds the closest turns.  This question-level gate asks the other
+question, "is anything here relevant?", from signals that explain
+themselves and do not depend on a dataset's names or phrasing:
+
+* **coverage**: the share of the query's content-word IDF mass (speaker
+  names left out: the speaker pathway handles who) whose words occur in
+  this memory at all, in the top candidates, in the first one and in the
+  best single one.  A question about something never mentioned has its
+  specific words missing;
+* **BM25 against its ceiling**: the best BM25 over the query's IDF sum;
+* **raw cosines**: the best and the first candidate's topic cosine, the
+  best context cosine.
+
+It is a logistic over those (plain numbers, fitted by ``benchmarks/tune.py
+--relevance`` on LoCoMo questions asked of their own memory against the
+same questions asked of another conversation's memory, names mapped, folds
+by conversation).  Prompt-facing recalls return nothing when it falls
+below :data:`ANSWERABLE_FLOOR` (``recall(min_relevance=...)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from .lexical import K1
+from .relevance import Logistic
+
+#: The gate's inputs, in column order (see :func:`gate_signals`).
+GATE_SIGNALS = (
+    "store_coverage",  # share of the query's IDF mass whose words this memory holds
+    "top_coverage",  # ... that the top candidates hold together
+    "top1_coverage",  # ... that the first candidate holds
+    "best_coverage",  # ... that the best single top candidate holds
+    "bm25_ceiling",  # best BM25 over the query's IDF sum times (K1 + 1)
+    "best_semantic",  # best raw topic cosine among the candidates
+    "top1_semantic",  # the first candidate's raw topic cosine
+    "best_context",  # best raw context cosine among the candidates
+)
+#: How many of the best candidates the top coverages look at (what a prompt sees).
+TOP = 10
+
+
+@dataclass(frozen=True)
+class Gate(Logistic):
+    """P(the memory holds evidence for the query): a :class:`Logistic` over :data:`GATE_SIGNALS`."""
+
+    columns: ClassVar[tuple[str, ...]] = GATE_SIGNALS
+
+
+@dataclass(frozen=True)
+class Terms:
+    """The query's content words as the gate sees them, for every candidate row.
+
+    ``weight`` is each distinct word's IDF in the memory (a word never seen
+    gets the highest), ``known`` whether the memory holds it anywhere,
+    ``hits[i, j]`` whether candidate ``i`` contains word ``j``.
+    """
+
+    weight: np.ndarray
+    known: np.ndarray
+    hits: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> "Terms":
+        return cls(np.zeros(0), np.zeros(0, bool), np.zeros((n, 0), bool))
+
+
+def gate_signals(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray) -> np.ndarray:
+    """The gate's input for one query, ``[len(GATE_SIGNALS)]`` (``score``: the fused score)."""
+    n = len(score)
+    order = np.argsort(-score, kind="stable")[:TOP]
+    total = float(terms.weight.sum())
+
+    def best(name: str, rows: np.ndarray | slice = slice(None)) -> float:
+        v = np.asarray(raw.get(name, np.zeros(n)), np.float64)[rows]
+        v = v[np.isfinite(v)]
+        return float(v.max()) if len(v) else 0.0
+
+    if total > 0:
+        w = terms.weight / total
+        hits = terms.hits[order]
+        cover = [float(w[terms.known].sum()), float(w[hits.any(axis=0)].sum()),
+                 float(hits[0] @ w) if len(hits) else 0.0, float((hits @ w).max()) if len(hits) else 0.0]
+        ceiling = best("lexical") / (total * (K1 + 1))
+    else:  # no content word: coverage says nothing against the query
+        cover, ceiling = [1.0, 1.0, 1.0, 1.0], 0.0
+    top1 = order[:1]
+    return np.array([*cover, ceiling, best("semantic"), best("semantic", top1) if n else 0.0, best("context")])
+
+
+def answerable(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray, gate: Gate | None = None) -> float:
+    """P(the memory holds evidence for this query), from the shipped gate unless one is given."""
+    if not len(score):
+        return 0.0
+    return float((gate or DEFAULT_GATE).predict(gate_signals(terms, raw, score)[None, :])[0])
+
+
+#: Fitted by ``benchmarks/tune.py --relevance`` on all ten LoCoMo conversations
+#: (held-out figures in ``benchmarks/results/relevance.json`` and the README).
+DEFAULT_GATE = Gate(
+    mean=(0.6653, 0.5536, 0.3623, 0.4281, 0.2769, 0.4475, 0.3750, 0.5362),
+    scale=(0.3146, 0.3199, 0.2859, 0.2782, 0.1892, 0.1338, 0.1626, 0.0980),
+    coef=(0.0661, 0.0828, 0.7679, 0.6595, -0.4091, 1.0364, 0.1631, 0.4198),
+    intercept=0.1163,
+)
+#: Below this, a recall with a relevance threshold returns nothing: chosen by
+#: ``benchmarks/tune.py --relevance`` with ``relevance.PROMPT_MIN_RELEVANCE``
+#: from the held-out grid.  Like the calibrator, the gate was fitted with
+#: all-MiniLM-L6-v2 (its cosines are that model's).
+ANSWERABLE_FLOOR = 0.325

@@ -645,6 +645,7 @@ class ContextualRetriever:
         conversation_history: Iterable[Any] | None = None,
         top_k: int = 5,
         confidence_threshold: float | None = None,
+        min_relevance: float | None = None,
     ) -> list[dict[str, Any]]:
         """Memories relevant to ``current_input`` and the recent conversation.
 
@@ -652,10 +653,13 @@ class ContextualRetriever:
         one for the input after the last ``history_turns`` messages (so a
         follow-up like "and when was that?" still finds its topic).  Each
         result is a dict with ``memory_id`` (the index), ``relevance_score``
-        (the engine's fused score), ``similarity`` (cosine with the input),
+        (the engine's fused score), ``relevance`` (its calibrated probability
+        of holding evidence), ``similarity`` (cosine with the input),
         ``text``, ``speaker``, ``id``, ``episode``, ``time``, ``metadata``
         (the stored metadata, also merged at top level as the seed did) and
-        ``features`` (the per-pathway contributions).
+        ``features`` (the per-pathway contributions).  ``min_relevance``
+        applies the engine's threshold to both recalls (fewer than ``top_k``,
+        or none, when nothing is relevant: ``MemoryWeave.recall``).
         """
         check_text(current_input, "current_input")
         k = check_k(top_k)
@@ -666,12 +670,14 @@ class ContextualRetriever:
         cfg = self.recall_config()
         ns = self.memory.namespace
         best: dict[str, Recollection] = {}
-        for r in _recall(weave, current_input, None, k, config=cfg, namespace=ns, record_access=False):
+        for r in _recall(weave, current_input, None, k, config=cfg, namespace=ns, record_access=False,
+                         min_relevance=min_relevance):
             best[r.trace.id] = r
         recent = [m["content"] for m in history_messages(conversation_history)][-self.history_turns :] if self.history_turns else []
         if recent:
             query = "\n".join(recent + [current_input])
-            for r in _recall(weave, query, None, k, config=cfg, namespace=ns, record_access=False):
+            for r in _recall(weave, query, None, k, config=cfg, namespace=ns, record_access=False,
+                             min_relevance=min_relevance):
                 if r.trace.id not in best or r.score > best[r.trace.id].score:
                     best[r.trace.id] = r
         ranked = sorted(best.values(), key=lambda r: -r.score)
@@ -682,7 +688,8 @@ class ContextualRetriever:
             if sim < threshold:
                 continue
             d = _describe(r.trace, similarity=sim)
-            d.update(memory_id=self.memory._position(r.trace.id), relevance_score=float(r.score), features=dict(r.features))
+            d.update(memory_id=self.memory._position(r.trace.id), relevance_score=float(r.score),
+                     relevance=float(r.relevance), features=dict(r.features))
             out.append(d)
             if len(out) == k:
                 break
@@ -722,10 +729,13 @@ def _recall(
     config: RecallConfig,
     namespace: str,
     record_access: bool = True,
+    min_relevance: float | None = None,
 ) -> list[Recollection]:
     """``MemoryWeave.recall`` with the facade's per-call config (and maybe a ready vector)."""
+    threshold = {} if min_relevance is None else {"min_relevance": min_relevance}
     return list(
         weave.recall(
-            query, k, namespace=namespace, record_access=record_access, config=config, query_vector=query_vector
+            query, k, namespace=namespace, record_access=record_access, config=config, query_vector=query_vector,
+            **threshold,
         )
     )

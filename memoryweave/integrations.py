@@ -33,7 +33,7 @@ from typing import Any, Iterable, Iterator, Mapping
 from memoryweave_core import MemoryWeave
 from memoryweave_core.encoder import turn_text
 from memoryweave_core.errors import InvalidInputError, require
-from memoryweave_core.prompt import fetch_size, select_for_prompt
+from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MinRelevance, fetch_size, relevance_kwargs, select_for_prompt
 from memoryweave_core.recollection import Recollection
 from memoryweave_core.trace import check_text
 
@@ -105,11 +105,14 @@ class HuggingFaceAdapter:
         Instructions put before the recalled memories.
     top_k : int
         How many memories to recall per turn (fewer when the context is short).
-    min_relevance : float or None
-        Leave out recalled memories whose fused score is below this.  The
-        engine's scores are sums of candidate-normalised pathway
-        contributions, so the default 0.0 keeps memories that match better
-        than the average candidate; None keeps all ``top_k``.
+    min_relevance : float, "auto" or None
+        Leave out recalled memories whose calibrated relevance (the
+        probability of holding evidence) is below this, and recall nothing
+        when the memory holds nothing for the input (the engine's
+        ``recall(min_relevance=...)``, as the other prompt adapters do).
+        "auto" (the default) is the shipped prompt threshold where the
+        memory embeds with the model relevance was calibrated for, and no
+        threshold otherwise; None keeps all ``top_k``.
     history_turns : int
         How many of the latest history messages to show (fewer when short).
     max_new_tokens : int
@@ -137,7 +140,7 @@ class HuggingFaceAdapter:
         *,
         system_prompt: str = DEFAULT_SYSTEM_PROMPT,
         top_k: int = 5,
-        min_relevance: float | None = 0.0,
+        min_relevance: MinRelevance = DEFAULT_MIN_RELEVANCE,
         history_turns: int = 10,
         max_new_tokens: int = 128,
         max_context_tokens: int | None = None,
@@ -266,13 +269,15 @@ class HuggingFaceAdapter:
         if self.top_k < 1 or len(self.memory) == 0:
             return []
         history = history_messages(conversation_history)
-        found = self.retriever.retrieve_for_context(user_input, history, top_k=fetch_size(self.top_k, len(history) + 1))
-        floor = float("-inf") if self.min_relevance is None else self.min_relevance
-        found = [m for m in found if m["relevance_score"] >= floor]
+        weave, ns = self.memory.weave, self.memory.namespace
+        threshold = relevance_kwargs(self.min_relevance, weave).get("min_relevance")
+        found = self.retriever.retrieve_for_context(
+            user_input, history, top_k=fetch_size(self.top_k, len(history) + 1), min_relevance=threshold
+        )
         # Repeats share one slot and filler goes last (the core's prompt selection);
         # memories that are history messages stay for build_prompt to hide.
-        weave, ns = self.memory.weave, self.memory.namespace
-        recs = [Recollection(weave.get(m["id"], namespace=ns), m["relevance_score"]) for m in found]
+        recs = [Recollection(weave.get(m["id"], namespace=ns), m["relevance_score"], relevance=m["relevance"])
+                for m in found]
         ordered = select_for_prompt(recs, len(recs), query=user_input, exclude_texts=[user_input])
         by_id = {m["id"]: m for m in found}
         in_history = {m["content"].strip() for m in history}

@@ -27,6 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.cache_dir:
+        # Every cache of the run, the memory's own embedder included
+        # (contexts, topics), reads the directory from here.
+        os.environ["MEMORYWEAVE_CACHE"] = args.cache_dir
     from .cache import EmbeddingCache
     from .datasets import load, merge
     from .harness import format_table, run_locomo, run_longmemeval, write_json

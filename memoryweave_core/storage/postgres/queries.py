@@ -38,6 +38,15 @@ def vec(v: Any) -> np.ndarray:
     return np.asarray(v.to_numpy() if hasattr(v, "to_numpy") else v, dtype=np.float32)
 
 
+def vectors(blobs: Sequence[bytes], dim: int) -> np.ndarray:
+    """Many vectors sent as ``vector_send(v)`` bytes (a 4-byte header, then
+    ``dim`` big-endian float4), as one (n, dim) array: one numpy call, where
+    pgvector's loader makes a Python object per vector on whichever thread
+    fetches the rows, the event loop's under asyncio."""
+    raw = np.frombuffer(b"".join(blobs), dtype=">f4").reshape(len(blobs), dim + 1)
+    return raw[:, 1:].astype(np.float32)
+
+
 def trace(row: tuple) -> Trace:
     """A Trace from a row of :data:`COLS`."""
     (_key, tid, ns, text, speaker, episode, position, time_, metadata, category, content, context,
@@ -162,13 +171,14 @@ def lexical(s: str, namespace: str, terms: Sequence[str], n: int, where: Node | 
 def pool(s: str, namespace: str, ids: Sequence[str], radius: int, where: Node | None, dim: int | None) -> Plan[Pool]:
     """Columns straight from the rows, without text and metadata (no Trace
     objects: parsing every candidate's metadata cost more than scoring it)."""
-    if not ids:
+    if not ids or dim is None:
         return Pool.empty(dim)
     traces = f'"{s}".traces'
     cond, cond_params = to_postgres(where, alias="t")
     found = yield from rows(
         f"WITH f AS (SELECT key, episode, position FROM {traces} WHERE namespace = %s AND id = ANY(%s))"
-        " SELECT t.id, t.speaker, t.episode, t.position, t.time, t.category, t.toks, t.content, t.context, a.uses, a.recent"
+        " SELECT t.id, t.speaker, t.episode, t.position, t.time, t.category, t.toks, vector_send(t.content),"
+        " vector_send(t.context), a.uses, a.recent"
         f' FROM {traces} t LEFT JOIN "{s}".access a ON a.key = t.key'
         f" WHERE t.key IN (SELECT key FROM f UNION ALL SELECT n.key FROM f JOIN {traces} n"
         " ON n.namespace = %s AND n.episode = f.episode AND n.position BETWEEN f.position - %s AND f.position + %s)"
@@ -181,7 +191,7 @@ def pool(s: str, namespace: str, ids: Sequence[str], radius: int, where: Node | 
     tid, speakers, episodes, positions, times, categories, toks, content, context, uses, recent = zip(*found)
     return Pool.from_columns(
         tid, speakers, episodes, positions, times, categories, toks,
-        [vec(v) for v in content], [vec(v) for v in context], [access.log(*row) for row in zip(times, uses, recent)], dim,
+        vectors(content, dim), vectors(context, dim), [access.log(*row) for row in zip(times, uses, recent)], dim,
     )
 
 

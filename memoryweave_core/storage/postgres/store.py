@@ -303,7 +303,7 @@ class PostgresStore(StoreBase):
 
     def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0, where: Node | None = None) -> Pool:
         """:func:`.queries.pool`: columns straight from the rows, no Trace objects."""
-        return self._read(queries.pool(self.schema, namespace, ids, radius, where, self.dim))
+        return self._read(queries.pool(self.schema, namespace, ids, radius, where, self.known_dim()))
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:

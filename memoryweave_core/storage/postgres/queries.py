@@ -235,6 +235,32 @@ def add(s: str, ready: Rows, new_dim: tuple[int, int] | None, before: Plan[None]
     for key, text, arrays in ready.states:
         yield from state_rows.save(s, ready.namespace, key, text, arrays)
 
+def delete(s: str, namespace: str, ids: Sequence[str]) -> Plan[int]:
+    """Delete these traces of one namespace with their BM25 statistics, in the
+    caller's transaction; a namespace left empty loses its engine state too,
+    as in MemoryStore.  Returns how many rows went."""
+    gone = yield from rows(f'DELETE FROM "{s}".traces WHERE namespace = %s AND id = ANY(%s) RETURNING namespace, toks',
+                           (namespace, list(ids)), binary=False)
+    if not gone:
+        return 0
+    stats, df = bm25.stats_rows([(ns, list(tk)) for ns, tk in gone])
+    yield from bm25.bump_stats(s, stats, df, -1)
+    emptied = [r[0] for r in (yield from rows(
+        f'DELETE FROM "{s}".nsstats WHERE namespace = ANY(%s) AND n <= 0 RETURNING namespace', (sorted(stats),),
+        binary=False))]
+    if emptied:
+        yield Stmt(f'DELETE FROM "{s}".state WHERE namespace = ANY(%s)', (emptied,))
+        yield Stmt(f'DELETE FROM "{s}".state_arrays WHERE namespace = ANY(%s)', (emptied,))
+    return len(gone)
+
+
+def set_expiry(s: str, namespace: str, ids: Sequence[str], expires_at: float | None) -> Plan[int]:
+    """Set the expiry of these traces of one namespace (one statement); returns how many exist."""
+    changed = yield Stmt(f'UPDATE "{s}".traces SET expires_at = %s WHERE namespace = %s AND id = ANY(%s)',
+                         (expires_at, namespace, list(ids)))
+    return int(changed)
+
+
 @dataclass(frozen=True)
 class Rows:
     """What an add writes, computed once before its transaction (which may be retried)."""

@@ -72,7 +72,7 @@ def test_async_writes_send_their_sql_on_the_async_pool(pg_memory, sent):
         await pg_memory.atouch([many[1].id], namespace="u")
         gone = await pg_memory.aforget(many[0].id, namespace="u")
         face = await pg_memory.store.open_async()
-        stats = face._pool.get_stats()
+        stats = face._writes.get_stats()
         await pg_memory.store.close_async()
         return first, newer, gone, stats
 
@@ -82,7 +82,7 @@ def test_async_writes_send_their_sql_on_the_async_pool(pg_memory, sent):
     assert sum('"traces" (id' in s or ".traces (id" in s for s in on_pool) == 4  # add, add_many, conversation, update
     assert any(s.startswith(f'DELETE FROM "{pg_memory.store.schema}".traces') for s in on_pool)  # forget
     assert any(".state VALUES" in s for s in on_pool) and any("access" in s for s in on_pool)  # ART state, touch
-    assert stats["requests_num"] >= 6  # each write took a pooled connection
+    assert stats["requests_num"] >= 6  # each write took a connection of the writes' pool
     assert gone == 1 and pg_memory.count("u") == 7
     assert [t.text for t in pg_memory.history(first.id, namespace="u")] == [first.text, newer.text]
 

@@ -10,9 +10,11 @@ Writes run the same way, with one difference: an add reads the episode it
 extends, fits the ART categoriser and checks its ids under the memory's
 thread lock, from the id check to the commit, so its sync twin runs on a
 worker thread and *lends* it this face (:meth:`AsyncPostgres.lending`): the
-store's write plans (:meth:`PostgresStore._write`) then go to the loop's
-pool, the worker waiting for each, and the lock still spans the commit, so
-concurrent adds keep positions and ids unique and the ART state in step.
+store's write plans (:meth:`PostgresStore._write`) then go to the loop, on
+a small pool of their own (they wait for a connection holding the lock, so
+not behind the recalls), the worker waiting for each; the lock still spans
+the commit, so concurrent adds keep positions and ids unique and the ART
+state in step.
 Reads on that path, the lazy expiry's and eviction's lookups, and schema
 setup and migrations (run when the store opened the database) stay on the
 store's own connection.
@@ -48,6 +50,10 @@ T = TypeVar("T")
 #: Connections a store's async pool keeps open at least, and opens at most
 #: (more concurrent calls wait for one to be free).
 POOL_MIN, POOL_MAX = 1, 8
+#: Connections of the writes' own pool: a write waits for one while it holds
+#: the memory's lock, so it never queues behind the recalls for the reads' pool
+#: (one memory's writes run one at a time under that lock).
+WRITE_POOL_MAX = 2
 
 _FACES: weakref.WeakKeyDictionary[Any, AsyncPostgres] = weakref.WeakKeyDictionary()
 
@@ -70,7 +76,8 @@ class Lent:
         """Run a write plan on the face's pool, on its loop, and wait for it here (a worker thread)."""
         if threading.get_ident() == self.loop_thread:
             raise AssertionError("a lent face runs plans from a worker thread, never the loop's")  # pragma: no cover
-        done = asyncio.run_coroutine_threadsafe(self.face._tx(make, one_statement=one_statement), self.face.loop)
+        done = asyncio.run_coroutine_threadsafe(self.face._tx(make, one_statement=one_statement, writing=True),
+                                                self.face.loop)
         with self.lock.waiting_for(self.loop_thread):
             return done.result()
 
@@ -90,7 +97,10 @@ async def for_loop(store: PostgresStore) -> AsyncPostgres:
     loop = asyncio.get_running_loop()
     face = _FACES.get(store)
     if face is None or face.loop is not loop:
-        face = _FACES[store] = AsyncPostgres(store, loop)
+        await asyncio.to_thread(require, "psycopg_pool", "pg")  # a first import is long CPU work: not on the loop
+        face = _FACES.get(store)
+        if face is None or face.loop is not loop:  # no other call opened one meanwhile
+            face = _FACES[store] = AsyncPostgres(store, loop)
     await face.ready()
     return face
 
@@ -112,22 +122,23 @@ class AsyncPostgres:
         pgvector_psycopg = require("pgvector.psycopg", "pg")
         self.store, self.loop, self.schema = store, loop, store.schema
         self._psycopg = store._psycopg
-        self._pool = psycopg_pool.AsyncConnectionPool(
-            store.dsn, min_size=POOL_MIN, max_size=POOL_MAX, open=False, kwargs={"autocommit": True},
-            configure=pgvector_psycopg.register_vector_async, name=f"memoryweave-{store.schema}",
-        )
+        self._pool, self._writes = (psycopg_pool.AsyncConnectionPool(
+            store.dsn, min_size=1 if role == "writes" else POOL_MIN, max_size=size, open=False,
+            kwargs={"autocommit": True}, configure=pgvector_psycopg.register_vector_async,
+            name=f"memoryweave-{store.schema}-{role}",
+        ) for role, size in (("reads", POOL_MAX), ("writes", WRITE_POOL_MAX)))
         self._opening: asyncio.Future | None = None
 
     async def ready(self) -> None:
         if self._opening is None:  # one opening, however many calls wait for it
-            self._opening = asyncio.ensure_future(self._pool.open(wait=True))
+            self._opening = asyncio.ensure_future(asyncio.gather(self._pool.open(wait=True), self._writes.open(wait=True)))
         try:
             await asyncio.shield(self._opening)
         except self._psycopg.Error as exc:
             raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
 
     async def close(self) -> None:
-        await self._pool.close()
+        await asyncio.gather(self._pool.close(), self._writes.close())
 
     def lending(self, lock: Holder) -> Callable[..., Any]:
         """``call(fn, *args, **kwargs)`` for a worker thread: ``fn`` runs with
@@ -145,12 +156,14 @@ class AsyncPostgres:
         return call
 
     # -- executors: the sync store's _tx and _read, awaited ---------------------------
-    async def _tx(self, make: Callable[[], Plan[T]], retries: int = 5, *, one_statement: bool = False) -> T:
-        """Run ``make()`` in a transaction on a pooled connection, retrying deadlocks and serialisation failures."""
+    async def _tx(self, make: Callable[[], Plan[T]], retries: int = 5, *, one_statement: bool = False,
+                  writing: bool = False) -> T:
+        """Run ``make()`` in a transaction on a pooled connection (of the writes'
+        pool when ``writing``), retrying deadlocks and serialisation failures."""
         errors = self._psycopg.errors
         for attempt in range(retries):
             try:
-                async with self._pool.connection() as conn:
+                async with (self._writes if writing else self._pool).connection() as conn:
                     if one_statement:
                         return await arun(conn, make())
                     async with conn.transaction():

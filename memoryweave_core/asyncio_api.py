@@ -92,6 +92,11 @@ class AsyncMemoryMixin:
         if face is None or kwargs.get("include_descendants"):  # a span of namespaces ranks on a worker thread
             return await self._off_loop(self.recall, query, k, **kwargs)  # type: ignore[attr-defined]
         call = RecallCall.check(self, query, k, **kwargs)  # cheap: nothing is read before it passes
+        async with face.recalling:  # a bounded number at once: see AsyncPostgres.recalling
+            return await self._arecall_on(face, call)
+
+    async def _arecall_on(self, face: Any, call: RecallCall) -> RecallResult:
+        """:meth:`arecall` on the store's async face, from the count to the access record."""
         held = await face.count(call.namespace)
         if held == 0:
             return RecallResult()

@@ -151,3 +151,30 @@ def test_200_concurrent_arecalls_equal_recall(pg_memory):
     got = asyncio.run(main())
     assert [[r.trace.id for r in res] for res in got] == [[r.trace.id for r in res] for res in sync]
     assert [r.score for res in got for r in res] == pytest.approx([r.score for res in sync for r in res])
+
+
+def test_a_face_runs_a_bounded_number_of_recalls_at_once(pg_memory, monkeypatch):
+    from memoryweave_core.storage.postgres import aio
+
+    pg_memory.add_many([f"note {i} about the garden" for i in range(30)], namespace="u")
+    inside, most = [0], [0]
+    real = aio.AsyncPostgres.candidates
+
+    async def counted(self, *args, **kwargs):
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        try:
+            return await real(self, *args, **kwargs)
+        finally:
+            inside[0] -= 1
+
+    monkeypatch.setattr(aio.AsyncPostgres, "candidates", counted)
+
+    async def main():
+        got = await asyncio.gather(*[pg_memory.arecall("garden", k=2, namespace="u") for _ in range(60)])
+        await pg_memory.store.close_async()
+        return got
+
+    got = asyncio.run(main())
+    assert all(len(r) == 2 for r in got)
+    assert 1 < most[0] <= aio.RECALLS_AT_ONCE  # concurrent, yet never more than the bound

@@ -54,6 +54,12 @@ POOL_MIN, POOL_MAX = 1, 8
 #: the memory's lock, so it never queues behind the recalls for the reads' pool
 #: (one memory's writes run one at a time under that lock).
 WRITE_POOL_MAX = 2
+#: Recalls one face runs at once; the others wait before their first query,
+#: holding nothing.  A recall holds its candidate pool (rows, token lists:
+#: objects the garbage collector tracks) until a worker thread has ranked it;
+#: a hundred such pools queued for two threads make every full collection
+#: walk them all, with the GIL held, so the event loop with it.
+RECALLS_AT_ONCE = POOL_MAX
 
 _FACES: weakref.WeakKeyDictionary[Any, AsyncPostgres] = weakref.WeakKeyDictionary()
 
@@ -128,6 +134,7 @@ class AsyncPostgres:
             name=f"memoryweave-{store.schema}-{role}",
         ) for role, size in (("reads", POOL_MAX), ("writes", WRITE_POOL_MAX)))
         self._opening: asyncio.Future | None = None
+        self.recalling = asyncio.Semaphore(RECALLS_AT_ONCE)
 
     async def ready(self) -> None:
         if self._opening is None:  # one opening, however many calls wait for it

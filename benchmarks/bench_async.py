@@ -37,7 +37,7 @@ from typing import Any
 from memoryweave_core import HashingEmbedder, MemoryWeave, asyncio_api
 from memoryweave_core.embedders import default_embedder
 from memoryweave_core.loop_lag import LoopLag
-from memoryweave_core.storage.postgres import PostgresStore
+from memoryweave_core.storage.postgres import PostgresStore, aio
 
 
 async def _run(memory: MemoryWeave, calls: int) -> dict[str, float]:
@@ -71,6 +71,7 @@ async def _idle(seconds: float) -> dict[str, float]:
 
 
 def bench(backend: str, calls: int, seed: int, embedder: Any, repeat: int) -> dict[str, Any]:
+    load = os.getloadavg()[0]  # the machine's 1-minute load as the backend's runs begin: lags mean little under load
     runs = []
     for _ in range(repeat if backend != "idle" else 0):
         with tempfile.TemporaryDirectory() as tmp:
@@ -93,6 +94,7 @@ def bench(backend: str, calls: int, seed: int, embedder: Any, repeat: int) -> di
         "median_max_lag_ms": round(statistics.median(lags), 1),
         "p50_gap_ms": round(statistics.median(r["p50_gap_ms"] for r in runs), 2),
         "heartbeats": int(statistics.median(r["heartbeats"] for r in runs)),
+        "load_average": round(load, 2),
     }
 
 
@@ -104,20 +106,23 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--max-workers", type=int, default=asyncio_api.MAX_WORKERS,
                     help="worker threads one memory's async calls use at once")
+    ap.add_argument("--pool-max", type=int, default=aio.POOL_MAX,
+                    help="connections of a PostgreSQL store's async pool for recalls (aio.POOL_MAX)")
     ap.add_argument("--embedder", default="hashing", choices=["hashing", "default"])
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     embedder = HashingEmbedder(dim=384) if args.embedder == "hashing" else default_embedder()
     asyncio_api.MAX_WORKERS = args.max_workers
+    aio.POOL_MAX = args.pool_max
     rows = [bench(b, args.calls, args.seed_traces, embedder, args.repeat) for b in args.backends]
-    print(f"| backend | calls | runs | seconds | worst loop lag ms | median of runs' worst ms | median gap ms |"
-          f"  ({args.embedder} embedder, {args.max_workers} workers)")
-    print("|---|---|---|---|---|---|---|")
+    print(f"| backend | calls | runs | seconds | worst loop lag ms | median of runs' worst ms | median gap ms | load |"
+          f"  ({args.embedder} embedder, {args.max_workers} workers, PostgreSQL pool of {args.pool_max})")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['backend']} | {r['calls']} | {r['runs']} | {r['seconds']} | {r['max_lag_ms']} |"
-              f" {r['median_max_lag_ms']} | {r['p50_gap_ms']} |")
+              f" {r['median_max_lag_ms']} | {r['p50_gap_ms']} | {r['load_average']} |")
     if args.out:
-        Path(args.out).write_text(json.dumps({"embedder": args.embedder, "max_workers": args.max_workers,
+        Path(args.out).write_text(json.dumps({"embedder": args.embedder, "max_workers": args.max_workers, "pool_max": args.pool_max,
                                               "seed_traces": args.seed_traces, "rows": rows}, indent=2) + "\n")
 
 

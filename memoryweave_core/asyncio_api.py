@@ -10,12 +10,15 @@ query and ranking the pool (ranking happens once, in the engine, as for
 both share).
 
 Every other call, and every call on SQLite and in memory, runs its sync twin
-in a worker thread (:func:`asyncio.to_thread`).  Writes keep that path on
-PostgreSQL too: an add reads the episode it extends and updates the ART state
-under the engine's thread lock, from the id check to the commit.  A coroutine
-cannot hold a thread lock across awaits, and a thread holding it while it
-waited for the loop to write would deadlock the loop the moment a coroutine
-made a sync call on the same memory.
+in a worker thread (:func:`asyncio.to_thread`).  On PostgreSQL the writes'
+SQL still goes to the async pool: an add reads the episode it extends and
+updates the ART state under the engine's thread lock, from the id check to
+the commit, which a coroutine cannot hold across awaits; so the worker holds
+it and sends each write plan to the loop (see
+:meth:`~memoryweave_core.storage.postgres.aio.AsyncPostgres.lending`).  A
+blocking call on the loop's thread that needs the lock meanwhile raises
+:class:`~memoryweave_core.errors.LoopDeadlockError` rather than hanging
+(see :mod:`~memoryweave_core.engine_lock`).
 At most :data:`MAX_WORKERS` calls of one memory occupy worker threads at once
 (the rest wait on the loop, costing nothing): the loop thread competes for
 the GIL with every thread running Python, so its wait grows with their
@@ -59,6 +62,13 @@ class AsyncMemoryMixin:
         async with slots[1]:
             return await asyncio.to_thread(fn, *args, **kwargs)
 
+    async def _writing(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` as :meth:`_off_loop`, its store writes on the store's async pool when it has one."""
+        face = await self._async_store()
+        if face is None:
+            return await self._off_loop(fn, *args, **kwargs)
+        return await self._off_loop(face.lending(self._lock), fn, *args, **kwargs)  # type: ignore[attr-defined]
+
     async def _async_store(self) -> Any | None:
         """The store's async face on this loop, or None when it has none."""
         opener = getattr(self.store, "open_async", None)  # type: ignore[attr-defined]
@@ -66,15 +76,15 @@ class AsyncMemoryMixin:
 
     async def aadd(self, *args: Any, **kwargs: Any) -> Trace:
         """Async :meth:`MemoryWeave.add`."""
-        return await self._off_loop(self.add, *args, **kwargs)  # type: ignore[attr-defined]
+        return await self._writing(self.add, *args, **kwargs)  # type: ignore[attr-defined]
 
     async def aadd_many(self, *args: Any, **kwargs: Any) -> list[Trace]:
         """Async :meth:`MemoryWeave.add_many`."""
-        return await self._off_loop(self.add_many, *args, **kwargs)  # type: ignore[attr-defined]
+        return await self._writing(self.add_many, *args, **kwargs)  # type: ignore[attr-defined]
 
     async def aadd_conversation(self, *args: Any, **kwargs: Any) -> list[Trace]:
         """Async :meth:`MemoryWeave.add_conversation`."""
-        return await self._off_loop(self.add_conversation, *args, **kwargs)  # type: ignore[attr-defined]
+        return await self._writing(self.add_conversation, *args, **kwargs)  # type: ignore[attr-defined]
 
     async def arecall(self, query: str, k: int = 5, **kwargs: Any) -> RecallResult:
         """Async :meth:`MemoryWeave.recall` (same arguments, result and errors)."""
@@ -82,6 +92,11 @@ class AsyncMemoryMixin:
         if face is None or kwargs.get("include_descendants"):  # a span of namespaces ranks on a worker thread
             return await self._off_loop(self.recall, query, k, **kwargs)  # type: ignore[attr-defined]
         call = RecallCall.check(self, query, k, **kwargs)  # cheap: nothing is read before it passes
+        async with face.recalling:  # a bounded number at once: see AsyncPostgres.recalling
+            return await self._arecall_on(face, call)
+
+    async def _arecall_on(self, face: Any, call: RecallCall) -> RecallResult:
+        """:meth:`arecall` on the store's async face, from the count to the access record."""
         held = await face.count(call.namespace)
         if held == 0:
             return RecallResult()
@@ -108,15 +123,15 @@ class AsyncMemoryMixin:
 
     async def atouch(self, *args: Any, **kwargs: Any) -> None:
         """Async :meth:`MemoryWeave.touch`."""
-        await self._off_loop(self.touch, *args, **kwargs)  # type: ignore[attr-defined]
+        await self._writing(self.touch, *args, **kwargs)  # type: ignore[attr-defined]
 
     async def aforget(self, *args: Any, **kwargs: Any) -> int:
         """Async :meth:`MemoryWeave.forget`."""
-        return await self._off_loop(self.forget, *args, **kwargs)  # type: ignore[attr-defined]
+        return await self._writing(self.forget, *args, **kwargs)  # type: ignore[attr-defined]
 
     async def aupdate(self, *args: Any, **kwargs: Any) -> Trace:
         """Async :meth:`MemoryWeave.update`."""
-        return await self._off_loop(self.update, *args, **kwargs)  # type: ignore[attr-defined]
+        return await self._writing(self.update, *args, **kwargs)  # type: ignore[attr-defined]
 
     async def aclose(self) -> None:
         """Close the store's async pool on this loop (if any), then the memory."""

@@ -85,3 +85,7 @@ def require(module: str, extra: str):
         raise MissingDependencyError(
             f"{module!r} is needed for this feature: pip install 'memoryweave[{extra}]'"
         ) from exc
+
+
+class LoopDeadlockError(MemoryWeaveError, RuntimeError):
+    """A blocking call on an event loop's thread would wait for a write that waits for that loop."""

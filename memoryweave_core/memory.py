@@ -9,7 +9,6 @@ a server between processes.
 
 from __future__ import annotations
 
-import threading
 import time as _time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Iterator, Sequence, cast
@@ -21,6 +20,7 @@ from .art import ART2A
 from .asyncio_api import AsyncMemoryMixin
 from .config import RecallConfig
 from .encoder import MemoryEncoder
+from .engine_lock import EngineLock
 from .errors import DimensionMismatchError, InvalidInputError, TraceNotFoundError
 from .filters import parse_filter
 from .ingest import IngestMixin
@@ -107,7 +107,7 @@ class MemoryWeave(IngestMixin, LifecycleMixin, AsyncMemoryMixin):
         self.clock = clock or _time.time
         self._arts: dict[str, ART2A] = {}
         self._names: dict[str, NameIndex] = {}
-        self._lock = threading.RLock()
+        self._lock = EngineLock()
 
     def _check_dim(self, dim: int) -> None:
         if self.store.dim is not None and self.store.dim != dim:

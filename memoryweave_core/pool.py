@@ -70,7 +70,8 @@ class Pool:
     def from_columns(
         cls, ids: Sequence[str], speakers: Sequence[str | None], episodes: Sequence[str | None], positions: Sequence[int],
         times: Sequence[float], categories: Sequence[int | None], tokens: Sequence[Sequence[str]],
-        content: Sequence[np.ndarray], context: Sequence[np.ndarray], logs: Sequence[AccessLog], dim: int | None = None,
+        content: Sequence[np.ndarray] | np.ndarray, context: Sequence[np.ndarray] | np.ndarray, logs: Sequence[AccessLog],
+        dim: int | None = None,
     ) -> "Pool":
         """A pool from one sequence per field, row ``i`` of each describing
         one trace (a category of None: none); the PostgreSQL store reads its

@@ -4,9 +4,20 @@
 that would queue every concurrent recall behind one socket.  ``AsyncPostgres``
 runs the very same plans (:mod:`.queries`, driven by :func:`.plan.arun`) on an
 ``AsyncConnectionPool``, so concurrent ``arecall`` calls each take a
-connection, await the server and never hold a thread.  Writes stay with the
-sync store (see :mod:`memoryweave_core.asyncio_api` for why), as do schema
-setup and migrations, which it ran when it opened the database.
+connection, await the server and never hold a thread.
+
+Writes run the same way, with one difference: an add reads the episode it
+extends, fits the ART categoriser and checks its ids under the memory's
+thread lock, from the id check to the commit, so its sync twin runs on a
+worker thread and *lends* it this face (:meth:`AsyncPostgres.lending`): the
+store's write plans (:meth:`PostgresStore._write`) then go to the loop, on
+a small pool of their own (they wait for a connection holding the lock, so
+not behind the recalls), the worker waiting for each; the lock still spans
+the commit, so concurrent adds keep positions and ids unique and the ART
+state in step.
+Reads on that path, the lazy expiry's and eviction's lookups, and schema
+setup and migrations (run when the store opened the database) stay on the
+store's own connection.
 
 A pool belongs to the event loop that opened it: :func:`for_loop` keeps one
 face per store for the running loop and opens a new one when the loop
@@ -16,9 +27,12 @@ changes (``MemoryWeave.aclose`` closes it).
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import threading
 import weakref
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Protocol, Sequence, TypeVar
 
 from ...errors import InvalidInputError, StoreError, require
 from ...filters import Node
@@ -36,8 +50,52 @@ T = TypeVar("T")
 #: Connections a store's async pool keeps open at least, and opens at most
 #: (more concurrent calls wait for one to be free).
 POOL_MIN, POOL_MAX = 1, 8
+#: Connections of the writes' own pool: a write waits for one while it holds
+#: the memory's lock, so it never queues behind the recalls for the reads' pool
+#: (one memory's writes run one at a time under that lock).
+WRITE_POOL_MAX = 2
+#: Recalls one face runs at once; the others wait before their first query,
+#: holding nothing.  A recall holds its candidate pool (rows, token lists:
+#: objects the garbage collector tracks) until a worker thread has ranked it;
+#: a hundred such pools queued for two threads make every full collection
+#: walk them all, with the GIL held, so the event loop with it.
+RECALLS_AT_ONCE = POOL_MAX
 
 _FACES: weakref.WeakKeyDictionary[Any, AsyncPostgres] = weakref.WeakKeyDictionary()
+
+
+class Holder(Protocol):
+    """What a write lends the face under: the memory's lock (an :class:`~memoryweave_core.engine_lock.EngineLock`)."""
+
+    def waiting_for(self, thread: int) -> ContextManager[None]: ...
+
+
+@dataclass(frozen=True)
+class Lent:
+    """A face lent to the worker thread running one async write's sync twin."""
+
+    face: AsyncPostgres
+    loop_thread: int
+    lock: Holder
+
+    def run(self, make: Callable[[], Plan[T]], *, one_statement: bool = False) -> T:
+        """Run a write plan on the face's pool, on its loop, and wait for it here (a worker thread)."""
+        if threading.get_ident() == self.loop_thread:
+            raise AssertionError("a lent face runs plans from a worker thread, never the loop's")  # pragma: no cover
+        done = asyncio.run_coroutine_threadsafe(self.face._tx(make, one_statement=one_statement, writing=True),
+                                                self.face.loop)
+        with self.lock.waiting_for(self.loop_thread):
+            return done.result()
+
+
+#: The face lent to this thread's current call (set in the worker's own context copy only).
+_LENT: contextvars.ContextVar[Lent | None] = contextvars.ContextVar("memoryweave_pg_lent", default=None)
+
+
+def lent(store: PostgresStore) -> Lent | None:
+    """The face lent to the call this thread runs, when it is this store's."""
+    found = _LENT.get()
+    return found if found is not None and found.face.store is store else None
 
 
 async def for_loop(store: PostgresStore) -> AsyncPostgres:
@@ -45,7 +103,10 @@ async def for_loop(store: PostgresStore) -> AsyncPostgres:
     loop = asyncio.get_running_loop()
     face = _FACES.get(store)
     if face is None or face.loop is not loop:
-        face = _FACES[store] = AsyncPostgres(store, loop)
+        await asyncio.to_thread(require, "psycopg_pool", "pg")  # a first import is long CPU work: not on the loop
+        face = _FACES.get(store)
+        if face is None or face.loop is not loop:  # no other call opened one meanwhile
+            face = _FACES[store] = AsyncPostgres(store, loop)
     await face.ready()
     return face
 
@@ -67,30 +128,49 @@ class AsyncPostgres:
         pgvector_psycopg = require("pgvector.psycopg", "pg")
         self.store, self.loop, self.schema = store, loop, store.schema
         self._psycopg = store._psycopg
-        self._pool = psycopg_pool.AsyncConnectionPool(
-            store.dsn, min_size=POOL_MIN, max_size=POOL_MAX, open=False, kwargs={"autocommit": True},
-            configure=pgvector_psycopg.register_vector_async, name=f"memoryweave-{store.schema}",
-        )
+        self._pool, self._writes = (psycopg_pool.AsyncConnectionPool(
+            store.dsn, min_size=1 if role == "writes" else POOL_MIN, max_size=size, open=False,
+            kwargs={"autocommit": True}, configure=pgvector_psycopg.register_vector_async,
+            name=f"memoryweave-{store.schema}-{role}",
+        ) for role, size in (("reads", POOL_MAX), ("writes", WRITE_POOL_MAX)))
         self._opening: asyncio.Future | None = None
+        self.recalling = asyncio.Semaphore(RECALLS_AT_ONCE)
 
     async def ready(self) -> None:
         if self._opening is None:  # one opening, however many calls wait for it
-            self._opening = asyncio.ensure_future(self._pool.open(wait=True))
+            self._opening = asyncio.ensure_future(asyncio.gather(self._pool.open(wait=True), self._writes.open(wait=True)))
         try:
             await asyncio.shield(self._opening)
         except self._psycopg.Error as exc:
             raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
 
     async def close(self) -> None:
-        await self._pool.close()
+        await asyncio.gather(self._pool.close(), self._writes.close())
+
+    def lending(self, lock: Holder) -> Callable[..., Any]:
+        """``call(fn, *args, **kwargs)`` for a worker thread: ``fn`` runs with
+        this face lent to it, so its store writes go to this loop's pool while
+        ``lock`` (which ``fn`` takes) waits for the loop (call on the loop)."""
+        lend = Lent(self, threading.get_ident(), lock)
+
+        def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+            token = _LENT.set(lend)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _LENT.reset(token)
+
+        return call
 
     # -- executors: the sync store's _tx and _read, awaited ---------------------------
-    async def _tx(self, make: Callable[[], Plan[T]], retries: int = 5, *, one_statement: bool = False) -> T:
-        """Run ``make()`` in a transaction on a pooled connection, retrying deadlocks and serialisation failures."""
+    async def _tx(self, make: Callable[[], Plan[T]], retries: int = 5, *, one_statement: bool = False,
+                  writing: bool = False) -> T:
+        """Run ``make()`` in a transaction on a pooled connection (of the writes'
+        pool when ``writing``), retrying deadlocks and serialisation failures."""
         errors = self._psycopg.errors
         for attempt in range(retries):
             try:
-                async with self._pool.connection() as conn:
+                async with (self._writes if writing else self._pool).connection() as conn:
                     if one_statement:
                         return await arun(conn, make())
                     async with conn.transaction():
@@ -100,7 +180,7 @@ class AsyncPostgres:
                     raise
                 await asyncio.sleep(0.01 * (attempt + 1))
             except errors.UniqueViolation as exc:
-                raise InvalidInputError(f"a trace id already exists: {exc}") from exc
+                raise InvalidInputError("a trace id already exists in its namespace") from exc
             except self._psycopg.Error as exc:
                 raise StoreError(f"PostgreSQL: {exc}") from exc
         raise AssertionError("unreachable")  # pragma: no cover

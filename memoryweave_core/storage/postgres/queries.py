@@ -38,6 +38,15 @@ def vec(v: Any) -> np.ndarray:
     return np.asarray(v.to_numpy() if hasattr(v, "to_numpy") else v, dtype=np.float32)
 
 
+def vectors(blobs: Sequence[bytes], dim: int) -> np.ndarray:
+    """Many vectors sent as ``vector_send(v)`` bytes (a 4-byte header, then
+    ``dim`` big-endian float4), as one (n, dim) array: one numpy call, where
+    pgvector's loader makes a Python object per vector on whichever thread
+    fetches the rows, the event loop's under asyncio."""
+    raw = np.frombuffer(b"".join(blobs), dtype=">f4").reshape(len(blobs), dim + 1)
+    return raw[:, 1:].astype(np.float32)
+
+
 def trace(row: tuple) -> Trace:
     """A Trace from a row of :data:`COLS`."""
     (_key, tid, ns, text, speaker, episode, position, time_, metadata, category, content, context,
@@ -162,13 +171,14 @@ def lexical(s: str, namespace: str, terms: Sequence[str], n: int, where: Node | 
 def pool(s: str, namespace: str, ids: Sequence[str], radius: int, where: Node | None, dim: int | None) -> Plan[Pool]:
     """Columns straight from the rows, without text and metadata (no Trace
     objects: parsing every candidate's metadata cost more than scoring it)."""
-    if not ids:
+    if not ids or dim is None:
         return Pool.empty(dim)
     traces = f'"{s}".traces'
     cond, cond_params = to_postgres(where, alias="t")
     found = yield from rows(
         f"WITH f AS (SELECT key, episode, position FROM {traces} WHERE namespace = %s AND id = ANY(%s))"
-        " SELECT t.id, t.speaker, t.episode, t.position, t.time, t.category, t.toks, t.content, t.context, a.uses, a.recent"
+        " SELECT t.id, t.speaker, t.episode, t.position, t.time, t.category, t.toks, vector_send(t.content),"
+        " vector_send(t.context), a.uses, a.recent"
         f' FROM {traces} t LEFT JOIN "{s}".access a ON a.key = t.key'
         f" WHERE t.key IN (SELECT key FROM f UNION ALL SELECT n.key FROM f JOIN {traces} n"
         " ON n.namespace = %s AND n.episode = f.episode AND n.position BETWEEN f.position - %s AND f.position + %s)"
@@ -181,7 +191,7 @@ def pool(s: str, namespace: str, ids: Sequence[str], radius: int, where: Node | 
     tid, speakers, episodes, positions, times, categories, toks, content, context, uses, recent = zip(*found)
     return Pool.from_columns(
         tid, speakers, episodes, positions, times, categories, toks,
-        [vec(v) for v in content], [vec(v) for v in context], [access.log(*row) for row in zip(times, uses, recent)], dim,
+        vectors(content, dim), vectors(context, dim), [access.log(*row) for row in zip(times, uses, recent)], dim,
     )
 
 
@@ -224,6 +234,32 @@ def add(s: str, ready: Rows, new_dim: tuple[int, int] | None, before: Plan[None]
     )
     for key, text, arrays in ready.states:
         yield from state_rows.save(s, ready.namespace, key, text, arrays)
+
+def delete(s: str, namespace: str, ids: Sequence[str]) -> Plan[int]:
+    """Delete these traces of one namespace with their BM25 statistics, in the
+    caller's transaction; a namespace left empty loses its engine state too,
+    as in MemoryStore.  Returns how many rows went."""
+    gone = yield from rows(f'DELETE FROM "{s}".traces WHERE namespace = %s AND id = ANY(%s) RETURNING namespace, toks',
+                           (namespace, list(ids)), binary=False)
+    if not gone:
+        return 0
+    stats, df = bm25.stats_rows([(ns, list(tk)) for ns, tk in gone])
+    yield from bm25.bump_stats(s, stats, df, -1)
+    emptied = [r[0] for r in (yield from rows(
+        f'DELETE FROM "{s}".nsstats WHERE namespace = ANY(%s) AND n <= 0 RETURNING namespace', (sorted(stats),),
+        binary=False))]
+    if emptied:
+        yield Stmt(f'DELETE FROM "{s}".state WHERE namespace = ANY(%s)', (emptied,))
+        yield Stmt(f'DELETE FROM "{s}".state_arrays WHERE namespace = ANY(%s)', (emptied,))
+    return len(gone)
+
+
+def set_expiry(s: str, namespace: str, ids: Sequence[str], expires_at: float | None) -> Plan[int]:
+    """Set the expiry of these traces of one namespace (one statement); returns how many exist."""
+    changed = yield Stmt(f'UPDATE "{s}".traces SET expires_at = %s WHERE namespace = %s AND id = ANY(%s)',
+                         (expires_at, namespace, list(ids)))
+    return int(changed)
+
 
 @dataclass(frozen=True)
 class Rows:

@@ -29,7 +29,6 @@ from ...trace import Trace
 from ..base import Field, Live, Search, StoreBase, check_field
 from ..codec import encode_state
 from . import access, aio, lifecycle, queries
-from . import lexical as bm25
 from . import schema as layout
 from . import state as state_rows
 from .plan import Plan, run
@@ -153,6 +152,15 @@ class PostgresStore(StoreBase):
                 except self._psycopg.Error as exc:
                     raise StoreError(f"PostgreSQL: {exc}") from exc
 
+    def _write(self, make: Callable[[], Plan[T]], *, one_statement: bool = False) -> T:
+        """Run the write plan ``make()`` in a transaction: on the async pool of
+        the event loop whose call this thread runs for (``aadd`` and the other
+        async writes lend it: see :mod:`.aio`), else on this store's connection."""
+        lent = aio.lent(self)
+        if lent is not None:
+            return lent.run(make, one_statement=one_statement)
+        return self._tx(lambda conn: run(conn, make()), one_statement=one_statement)
+
     def _q(self, sql: str, params: Sequence | dict = ()) -> list[tuple]:
         if self._closed:
             raise StoreError("the store is closed")
@@ -188,7 +196,7 @@ class PostgresStore(StoreBase):
             return
         ready = queries.rows_of(traces, states, self.dim)
         new_dim = (self.m, self.ef_construction) if self.dim is None else None
-        self._tx(lambda conn: run(conn, queries.add(self.schema, ready, new_dim, before() if before else None)))
+        self._write(lambda: queries.add(self.schema, ready, new_dim, before() if before else None))
         self.dim = ready.dim
         self._refresh_statistics(len(ready.traces))
 
@@ -210,31 +218,14 @@ class PostgresStore(StoreBase):
 
     def set_expiry(self, ids: Sequence[str], expires_at: float | None, namespace: str) -> int:
         ids = list(dict.fromkeys(ids))
-        return self._tx(lambda conn: conn.execute(
-            f"UPDATE {self._t('traces')} SET expires_at = %s WHERE namespace = %s AND id = ANY(%s)",
-            (expires_at, namespace, ids)).rowcount)
+        return self._write(lambda: queries.set_expiry(self.schema, namespace, ids, expires_at), one_statement=True)
 
     def delete(self, ids: Sequence[str], namespace: str) -> int:
         ids = list(dict.fromkeys(ids))
         if not ids:
             return 0
 
-        def write(conn) -> int:
-            gone = conn.execute(f"DELETE FROM {self._t('traces')} WHERE namespace = %s AND id = ANY(%s)"
-                                " RETURNING namespace, toks", (namespace, ids)).fetchall()
-            if not gone:
-                return 0
-            stats, df = bm25.stats_rows([(ns, list(tk)) for ns, tk in gone])
-            run(conn, bm25.bump_stats(self.schema, stats, df, -1))
-            emptied = [r[0] for r in conn.execute(
-                f"DELETE FROM {self._t('nsstats')} WHERE namespace = ANY(%s) AND n <= 0 RETURNING namespace", (sorted(stats),)
-            ).fetchall()]
-            if emptied:  # an empty namespace disappears with its state, as in MemoryStore
-                conn.execute(f"DELETE FROM {self._t('state')} WHERE namespace = ANY(%s)", (emptied,))
-                conn.execute(f"DELETE FROM {self._t('state_arrays')} WHERE namespace = ANY(%s)", (emptied,))
-            return len(gone)
-
-        gone = self._tx(write)
+        gone = self._write(lambda: queries.delete(self.schema, namespace, ids))
         self._refresh_statistics(gone)
         return gone
 
@@ -303,7 +294,7 @@ class PostgresStore(StoreBase):
 
     def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0, where: Node | None = None) -> Pool:
         """:func:`.queries.pool`: columns straight from the rows, no Trace objects."""
-        return self._read(queries.pool(self.schema, namespace, ids, radius, where, self.dim))
+        return self._read(queries.pool(self.schema, namespace, ids, radius, where, self.known_dim()))
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -360,7 +351,7 @@ class PostgresStore(StoreBase):
     def record_access(self, ids: Sequence[str], when: float, namespace: str) -> None:
         uses = Counter(ids)
         if uses:  # one statement, one round trip: no BEGIN and COMMIT
-            self._tx(lambda conn: run(conn, queries.record_access(self.schema, namespace, uses, when)), one_statement=True)
+            self._write(lambda: queries.record_access(self.schema, namespace, uses, when), one_statement=True)
 
     # -- engine state ---------------------------------------------------------------------
     def load_state(self, namespace: str, key: str) -> dict | None:
@@ -368,7 +359,7 @@ class PostgresStore(StoreBase):
 
     def save_state(self, namespace: str, key: str, state: dict) -> None:
         text, arrays = encode_state(key, state)
-        self._tx(lambda conn: run(conn, state_rows.save(self.schema, namespace, key, text, arrays)))
+        self._write(lambda: state_rows.save(self.schema, namespace, key, text, arrays))
 
     # -- async ---------------------------------------------------------------------------
     async def open_async(self) -> aio.AsyncPostgres:

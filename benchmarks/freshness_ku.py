@@ -9,6 +9,7 @@ from memoryweave_core import RecallConfig
 from memoryweave_core.eval import harness as H
 from memoryweave_core.eval.cache import EmbeddingCache
 from memoryweave_core.eval.datasets import load_longmemeval
+from memoryweave_core.eval.systems import memoryweave_system
 
 for path in sys.argv[1:]:
     ds = load_longmemeval(path)
@@ -16,7 +17,7 @@ for path in sys.argv[1:]:
     tidx = H.build_lme_turn_indexes(ds, cache, None, False)
     queries = H.build_queries(ds, cache, None, False)
     for w in (0.0, 0.5, 1.0, 2.0):
-        sysf = H.memoryweave_system(RecallConfig().with_weights(freshness=w), name=f"f{w}")
+        sysf = memoryweave_system(RecallConfig().with_weights(freshness=w), name=f"f{w}")
         n = first = 0
         rr = 0.0
         for idx in tidx:

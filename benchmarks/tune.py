@@ -22,6 +22,11 @@ With ``--packing`` it fits the prompt packing's cost floor on LoCoMo and
 the LongMemEval sample together (``tune_packing.py`` says why both):
 
     .venv/bin/python benchmarks/tune.py --packing --out benchmarks/results/packing.json
+
+With ``--gate`` it fits the own-match gate on the surrounding pathways
+(``pathways/gate.py``) on the same two datasets (``tune_gate.py``):
+
+    .venv/bin/python benchmarks/tune.py --gate --out benchmarks/results/gate.json
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from memoryweave_core.config import FEATURES  # noqa: E402
 from memoryweave_core.eval.cache import EmbeddingCache  # noqa: E402
 from memoryweave_core.eval.datasets import load_locomo  # noqa: E402
 from memoryweave_core.eval.systems import MODEL_NAME, CachedEmbedder  # noqa: E402
-from memoryweave_core.retrieval import normalise  # noqa: E402
+from memoryweave_core.pathways.fusion import columns  # noqa: E402
 
 CATEGORIES = ("1", "2", "3", "4")
 #: Weight steps tried for each feature in each round of coordinate ascent.
@@ -85,7 +90,8 @@ def build_questions(path: str, progress: bool = True):
             if q.category not in CATEGORIES:
                 continue
             table = memory.features(q.question, at=q.time or asked_at)
-            Z = np.stack([normalise(f, table.raw[f]) if f in table.raw else np.zeros(len(table.ids)) for f in FEATURES], 1)
+            cols = columns(table.raw, FEATURES)  # normalised, surrounding pathways gated, as fusion does
+            Z = np.stack([cols[f] if f in cols else np.zeros(len(table.ids)) for f in FEATURES], 1)
             docs = [doc_of[i] for i in table.ids]
             questions.append(
                 {"conv": ci, "cat": q.category, "Z": Z, "rel": np.array([d in q.evidence for d in docs]), "n_ev": len(set(q.evidence))}
@@ -193,8 +199,15 @@ def main(argv=None) -> int:
     p.add_argument("--out", help="write fitted weights and held-out scores as JSON")
     p.add_argument("--relevance", action="store_true", help="fit the relevance calibrator, not the fusion weights")
     p.add_argument("--packing", action="store_true", help="fit the prompt packing's cost floor (LoCoMo and --lme)")
-    p.add_argument("--lme", default="../shared/data/longmemeval_s_sample20.json", help="LongMemEval file for --packing")
+    p.add_argument("--gate", action="store_true", help="fit the own-match gate on surrounding pathways (LoCoMo and --lme)")
+    p.add_argument("--gate-weighting", choices=("question", "dataset"), default="question",
+                   help="--gate: every question weighs the same, or every dataset")
+    p.add_argument("--lme", default="../shared/data/longmemeval_s_sample20.json", help="LongMemEval file for --packing, --gate")
     args = p.parse_args(argv)
+    if args.gate:
+        from tune_gate import fit_gate
+
+        return fit_gate(args.data, args.lme, args.folds, args.out, args.gate_weighting)
     if args.packing:
         from tune_packing import fit_packing
 

@@ -130,10 +130,11 @@ def category(pool: Pool, query: Query, ctx: Context) -> np.ndarray | None:
 
 for _pathway in (
     Pathway("semantic", "zscore", 0.75, "cosine of the query's topic (the query without speaker names) with the trace", semantic),
-    Pathway("context", "zscore", 0.5, "cosine of the query with the window of turns centred on the trace", context),
+    Pathway("context", "zscore", 0.5, "cosine of the query with the window of turns centred on the trace", context,
+            surrounding=True),
     Pathway("lexical", "zscore", 0.5, "BM25 word overlap, plus proximity of the query's words (BM25TP)", lexical),
     Pathway("spread", "zscore", 0.25, "BM25 evidence spreading from the trace's episode neighbours", spread),
-    Pathway("episode", "zscore", 0.75, "how well the trace's whole episode matches", episode),
+    Pathway("episode", "zscore", 0.75, "how well the trace's whole episode matches", episode, surrounding=True),
     Pathway("speaker", "raw", 4.0, "the query names the trace's speaker", speaker),
     Pathway("feedback", "zscore", 0.0, "cosine with the query moved toward its best first-round matches", feedback),
     Pathway("activation", "centred", 0.25, "ACT-R base level: recency and frequency of use", activation, matching=False),

@@ -159,6 +159,10 @@ class Pathway:
     #: (not when it happened, nor how it was used): the seed facade's
     #: ``relevance_weight`` scales exactly these.
     matching: bool = True
+    #: Whether its value comes from the trace's surroundings (its window, its
+    #: episode) rather than from the trace itself: fusion scales such a
+    #: contribution by the trace's own match (:mod:`.gate`).
+    surrounding: bool = False
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():

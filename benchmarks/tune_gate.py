@@ -1,0 +1,134 @@
+"""Fit the own-match gate (``pathways.gate``: ``GATE_FLOOR``, ``GATE_CENTRE``) with cross-validation.
+
+The gate scales what a trace's window and episode add to its score by how
+well the trace matches the query itself.  How much it should keep is fitted
+here on both benchmarks at once, because they pull opposite ways: on
+LoCoMo an answer that shares no word with its question lives on its
+surroundings' lift, on LongMemEval long assistant answers ride the lift of
+the session that holds a short user turn with the evidence.  A fit on
+either alone would learn that dataset's habit.
+
+Features are computed once per question (``MemoryWeave.features``); each
+gate is then scored as recall would rank, calibrate and pack with it
+(``prompt.select_for_prompt`` through the harness's ``pack_docs``).  Groups
+are LoCoMo conversations and LongMemEval questions; fold ``f`` holds out the
+groups whose index is ``f`` modulo the fold count, picks the gate with the
+best mean budget recall (256, 512, 1,024 words) on the other folds and is
+scored on its own.  Every question weighs the same: with the two datasets
+weighing the same instead (``--gate-weighting dataset``, the packing fit's
+rule), 19 LongMemEval questions, a twentieth of the budget recall each,
+outvote 1,536 LoCoMo ones, and the fit follows their noise (the README
+gives both fits).  Run through ``tune.py --gate``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memoryweave_core import MemoryWeave, RecallConfig
+from memoryweave_core.eval import harness as H
+from memoryweave_core.eval import metrics as M
+from memoryweave_core.eval.cache import EmbeddingCache
+from memoryweave_core.eval.datasets import load
+from memoryweave_core.eval.systems import MODEL_NAME, CachedEmbedder, _items_for, pack_docs
+from memoryweave_core.pathways.fusion import columns
+from memoryweave_core.recollection import Recollection
+from memoryweave_core.relevance import DEFAULT_CALIBRATOR, signals
+
+#: (floor, centre) pairs tried; a floor of 1 is no gate.
+GATES = ((1.0, 0.0), (0.75, 0.0), (0.75, 1.0), (0.5, 0.0), (0.5, 1.0), (0.25, 0.0), (0.25, 1.0))
+#: Recollections packed per question, as the harness asks recall for.
+DEPTH = 50
+
+
+def question_table(name: str, path: str) -> list[dict[str, Any]]:
+    """Per question: its group, and its R@10 and budget recall under every gate."""
+    ds = load(name, path)
+    cache = EmbeddingCache(MODEL_NAME)
+    build = H.build_lme_turn_indexes if name == "longmemeval" else H.build_turn_indexes
+    indexes = build(ds, cache, None, False)
+    queries = H.build_queries(ds, cache, None, False)
+    config = RecallConfig()
+    weights = config.weights
+    rows = []
+    for g, idx in enumerate(indexes):
+        items, vecs = _items_for(idx)
+        memory = MemoryWeave(embedder=CachedEmbedder(), config=config)
+        memory.add_many(items, embeddings=vecs, namespace="eval")
+        traces = {t.id: t for t in memory.traces(namespace="eval")}
+        lengths = H._lengths(idx)
+        for q in idx.conversation.questions:
+            if not q.evidence or (name == "locomo" and q.category not in ("1", "2", "3", "4")):
+                continue
+            query = queries[q.id]
+            at = {} if query.time is None else {"at": query.time}
+            table = memory.features(query.text, namespace="eval", **at)
+            scores = np.zeros((len(GATES), 1 + len(H.BUDGETS)))
+            for k, (floor, centre) in enumerate(GATES):
+                cols = columns(table.raw, [f for f in table.raw if weights.get(f, 0.0)], floor=floor, centre=centre)
+                score = np.sum([weights[f] * z for f, z in cols.items()], axis=0)
+                relevance = DEFAULT_CALIBRATOR.predict(signals(table.raw, score, table.unseen))
+                order = np.argsort(-score, kind="stable")[:DEPTH]
+                recs = [Recollection(trace=traces[table.ids[i]], score=float(score[i]), features={},
+                                     relevance=float(relevance[i])) for i in order]
+                docs = list(dict.fromkeys(r.trace.metadata["doc_id"] for r in recs))
+                scores[k, 0] = M.recall_at_k(docs, q.evidence, 10)
+                for j, b in enumerate(H.BUDGETS):
+                    ids = pack_docs(recs, query.text, b, lengths)
+                    scores[k, 1 + j] = M.recall_at_k(ids, q.evidence, len(ids))
+            rows.append({"dataset": name, "group": g, "scores": scores})
+        print(f"  {name} {g}: {len(rows)} questions", file=sys.stderr, flush=True)
+    return rows
+
+
+def _objective(rows: list[dict[str, Any]], weighting: str = "question") -> np.ndarray:
+    """Mean budget recall per gate: over questions (each weighs the same), or
+    over datasets (each dataset weighs the same, as ``tune_packing`` does)."""
+    if weighting == "question":
+        return np.mean([r["scores"][:, 1:].mean(axis=1) for r in rows], axis=0)
+    per = [np.mean([r["scores"][:, 1:].mean(axis=1) for r in rows if r["dataset"] == d], axis=0)
+           for d in sorted({r["dataset"] for r in rows})]
+    return np.mean(per, axis=0)
+
+
+def _figures(scores: np.ndarray) -> dict[str, float]:
+    keys = ["recall@10"] + [f"budget_recall@{b}" for b in H.BUDGETS]
+    return {k: round(float(v), 4) for k, v in zip(keys, scores)}
+
+
+def fit_gate(locomo: str, longmemeval: str, folds: int, out: str | None, weighting: str = "question") -> int:
+    t0 = time.time()
+    rows = question_table("locomo", locomo) + question_table("longmemeval", longmemeval)
+    print(f"{len(rows)} questions in {time.time() - t0:.0f}s", file=sys.stderr)
+    held: list[tuple[dict[str, Any], int]] = []
+    chosen = []
+    for f in range(folds):
+        best = int(np.argmax(_objective([r for r in rows if r["group"] % folds != f], weighting)))
+        chosen.append(GATES[best])
+        held += [(r, best) for r in rows if r["group"] % folds == f]
+    report: dict[str, Any] = {"weighting": weighting, "gates": [list(g) for g in GATES], "fold_gates": [list(g) for g in chosen],
+                              "held_out": {}, "by_gate": {}}
+    for d in ("locomo", "longmemeval"):
+        sub = [(r, b) for r, b in held if r["dataset"] == d]
+        report["held_out"][d] = _figures(np.mean([r["scores"][i] for r, i in sub], axis=0))
+        report["by_gate"][d] = {f"{fl}/{c}": _figures(np.mean([r["scores"][k] for r, _ in sub], axis=0))
+                                for k, (fl, c) in enumerate(GATES)}
+    final = GATES[int(np.argmax(_objective(rows, weighting)))]
+    report["gate"] = {"floor": final[0], "centre": final[1]}
+    print("gate (floor, centre) per fold:", chosen)
+    print("held-out R@10 and budget recall @256/512/1024:", json.dumps(report["held_out"]))
+    print("in-sample by gate (locomo | longmemeval):")
+    for fl, c in GATES:
+        key = f"{fl}/{c}"
+        print(f"  {key:9s} {report['by_gate']['locomo'][key]}  {report['by_gate']['longmemeval'][key]}")
+    print(f"GATE_FLOOR = {final[0]}\nGATE_CENTRE = {final[1]}")
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(report, indent=2))
+    return 0

@@ -107,10 +107,10 @@ def answerable(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray, g
 #: Fitted by ``benchmarks/tune.py --relevance`` on all ten LoCoMo conversations
 #: (held-out figures in ``benchmarks/results/relevance.json`` and the README).
 DEFAULT_GATE = Gate(
-    mean=(0.6653, 0.5536, 0.3623, 0.4281, 0.2769, 0.4475, 0.3750, 0.5362),
-    scale=(0.3146, 0.3199, 0.2859, 0.2782, 0.1892, 0.1338, 0.1626, 0.0980),
-    coef=(0.0661, 0.0828, 0.7679, 0.6595, -0.4091, 1.0364, 0.1631, 0.4198),
-    intercept=0.1163,
+    mean=(0.6653, 0.5565, 0.3652, 0.4286, 0.2769, 0.4475, 0.3758, 0.5362),
+    scale=(0.3146, 0.3201, 0.2850, 0.2779, 0.1892, 0.1338, 0.1623, 0.0980),
+    coef=(0.0592, 0.1006, 0.8377, 0.5821, -0.4133, 1.0177, 0.1921, 0.4187),
+    intercept=0.1177,
 )
 #: Below this, a recall with a relevance threshold returns nothing: chosen by
 #: ``benchmarks/tune.py --relevance`` with ``relevance.PROMPT_MIN_RELEVANCE``

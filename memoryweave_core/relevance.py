@@ -168,10 +168,10 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1.0, sample_weight
 #: Fitted by ``benchmarks/tune.py`` on all ten LoCoMo conversations (the
 #: held-out figures are in ``benchmarks/results/tune.json`` and the README).
 DEFAULT_CALIBRATOR = Calibrator(
-    mean=(0.2520, 0.3678, 0.7035, 1.3910, 0.9140, 6.2827, -6.9722, 2.9696, -0.2798, 0.5318, 2.5993, 0.0973),
-    scale=(0.1356, 0.1175, 0.8278, 0.8510, 0.2803, 1.9875, 3.5366, 0.8802, 0.1427, 0.1126, 0.4860, 0.1539),
-    coef=(0.0552, -0.0457, -0.0103, 0.0196, 0.2738, 0.4294, 0.7622, -0.4448, 0.0437, 0.0111, -0.0385, -0.1410),
-    intercept=-4.8677,
+    mean=(0.2539, 0.3664, 0.7104, 1.3852, 0.9177, 6.2037, -7.0377, 2.9696, -0.2779, 0.5318, 2.5993, 0.0973),
+    scale=(0.1345, 0.1177, 0.8283, 0.8490, 0.2748, 1.9850, 3.5524, 0.8802, 0.1415, 0.1126, 0.4860, 0.1539),
+    coef=(0.0398, -0.0276, -0.0380, 0.0221, 0.2654, 0.4303, 0.7585, -0.4599, 0.0299, 0.0100, -0.0328, -0.1440),
+    intercept=-4.8525,
 )
 
 #: The relevance below which the prompt-facing adapters leave a trace out,

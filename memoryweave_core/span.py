@@ -37,6 +37,7 @@ from .recollection import Recollection
 from .retrieval import Query, Retriever
 from .scopes import decode, is_under
 from .trace import Trace
+from .vocab import TokenRows
 
 if TYPE_CHECKING:
     from .memory import MemoryWeave
@@ -75,7 +76,7 @@ def merge(pools: Sequence[Pool], category_offsets: Sequence[int | None]) -> Pool
         positions=np.concatenate([p.positions for p in pools]),
         times=np.concatenate([p.times for p in pools]),
         categories=np.concatenate(cats).astype(np.int64),
-        tokens=[t for p in pools for t in p.tokens],
+        tokens=TokenRows.concat([p.tokens for p in pools]),
         content=np.concatenate([p.content for p in pools]),
         context=np.concatenate([p.context for p in pools]),
         first_access=np.concatenate([p.first_access for p in pools]),

@@ -15,6 +15,7 @@ from ...activation import RECENT, AccessLog, log_columns
 from ...filters import Node
 from ...pool import Pool, pool_order
 from ...trace import Trace
+from ...vocab import TokenRows, Vocabulary
 from .connection import SQL_CHUNK, Database, chunks, marks
 from .matching import where_sql
 
@@ -110,7 +111,8 @@ def pool_sql(count: int, neighbours: bool, where: str = "1") -> str:
     return f"SELECT {POOL_COLS} FROM traces t LEFT JOIN access a ON a.key = t.key WHERE t.key IN ({wanted}) AND ({where})"
 
 
-def pool(db: Database, dim: int | None, nsid: int, keys: list[int], radius: int, where: Node | None = None) -> Pool:
+def pool(db: Database, dim: int | None, nsid: int, keys: list[int], radius: int, where: Node | None = None,
+         vocab: Vocabulary | None = None) -> Pool:
     """Columns straight from the rows (no Trace objects, no metadata JSON)
     of these keys and their neighbours matching ``where``, in one query per chunk of keys.
     The neighbours' keys come from the covering (ns, episode, position)
@@ -126,11 +128,11 @@ def pool(db: Database, dim: int | None, nsid: int, keys: list[int], radius: int,
     # (under a filter an asked row that does not match is left out, and its neighbours may not be)
     if where is None and any(row[3] not in episodes for key, row in rows.items() if key not in asked):
         raise db.corrupt("a trace is indexed under another episode than its row holds")
-    return _pool_of(db, dim, list(rows.values()), keys)
+    return _pool_of(db, dim, list(rows.values()), keys, vocab)
 
 
-def _pool_of(db: Database, dim: int | None, rows: list[tuple], asked: list[int]) -> Pool:
-    """A Pool from rows of ``POOL_COLS``, in :func:`pool_order` for the ``asked`` keys."""
+def _pool_of(db: Database, dim: int | None, rows: list[tuple], asked: list[int], vocab: Vocabulary | None) -> Pool:
+    """A Pool from rows of ``POOL_COLS``, in :func:`pool_order` for the ``asked`` keys, tokens interned in ``vocab``."""
     if not rows or dim is None:
         return Pool.empty(dim)
     cols = check_cells(db, dim, rows, names(POOL_COLS))
@@ -149,7 +151,7 @@ def _pool_of(db: Database, dim: int | None, rows: list[tuple], asked: list[int])
         positions=np.array(cols[4], dtype=np.int64),
         times=np.array(cols[5], dtype=np.float64),
         categories=np.array([-1 if c is None else c for c in cols[6]], dtype=np.int64),
-        tokens=[tok.split() for tok in cols[7]],
+        tokens=TokenRows.from_words([tok.split() for tok in cols[7]], vocab),
         content=np.frombuffer(b"".join(cols[8]), np.float32).reshape(n, dim),
         context=np.frombuffer(b"".join(cols[9]), np.float32).reshape(n, dim),
         first_access=first_access,

@@ -27,6 +27,7 @@ from ...filters import Node
 from ...lexical import search_postings, tokenize
 from ...pool import Pool
 from ...trace import Trace
+from ...vocab import Vocabulary
 from ..base import Field, Live, Search, StoreBase, check_field, one_namespace, vector_dim, without
 from ..codec import encode_state
 from ..filtered import nearest_within, restrict_postings
@@ -104,6 +105,7 @@ class SQLiteStore(StoreBase):
         self._indexes = VectorIndexes(self._db, lambda: self.dim, threshold=ann_threshold,
                                       background=background_index, hnsw=hnsw, lock=self._lock)
         self._postings = Postings(self._db)
+        self._vocab = Vocabulary()  # token ids of the rows recall has read (lexical scoring reads ids)
         self._caches = Caches(self._db, lambda: self.dim, cache_size, self._postings, self._indexes)
         self._matching = Matching(self._db)
         ref = weakref.ref(self)
@@ -443,7 +445,7 @@ class SQLiteStore(StoreBase):
             if nsid is None or self.dim is None:
                 return Pool.empty(self.dim)
             key_of = self._caches.keys(nsid, ids)
-            return decode.pool(self._db, self.dim, nsid, [key_of[i] for i in ids if i in key_of], radius, where)
+            return decode.pool(self._db, self.dim, nsid, [key_of[i] for i in ids if i in key_of], radius, where, self._vocab)
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -482,7 +484,7 @@ class SQLiteStore(StoreBase):
                 keys.update(dict.fromkeys([k for k in found if k not in hide][:n]))
             if terms and n > 0:
                 keys.update(dict.fromkeys([k for k, _ in self._lexical(nsid, list(terms), m, where) if k not in hide][:n]))
-            return without(decode.pool(self._db, self.dim, nsid, list(keys), radius, where), set(hide.values()))
+            return without(decode.pool(self._db, self.dim, nsid, list(keys), radius, where, self._vocab), set(hide.values()))
 
     # -- access logs and state ---------------------------------------------------
     def access_logs(self, ids: Sequence[str], namespace: str) -> dict[str, AccessLog]:

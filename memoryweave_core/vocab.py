@@ -48,6 +48,23 @@ class Vocabulary:
                         words.append(t)
         return np.array(out, dtype=ID)
 
+    def extend(self, first: int, words: Sequence[str]) -> None:
+        """Take ``words`` as ids ``first``, ``first + 1``... (a store's saved
+        vocabulary); ``first`` must be the next id."""
+        with self._lock:
+            if first != len(self._words):
+                raise ValueError(f"vocabulary ids are dense: the next one is {len(self._words)}, not {first}")
+            for w in words:
+                self._ids.setdefault(w, len(self._words))
+                self._words.append(w)
+
+    def truncate(self, size: int) -> None:
+        """Forget the ids from ``size`` on (words interned in a transaction that rolled back)."""
+        with self._lock:
+            for w in self._words[size:]:
+                del self._ids[w]
+            del self._words[size:]
+
     def lookup(self, terms: Iterable[str]) -> np.ndarray:
         """The ids of ``terms``, -1 for a word never seen (nothing adds it)."""
         get = self._ids.get

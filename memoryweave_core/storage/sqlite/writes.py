@@ -23,9 +23,10 @@ from .postings import fts_doc
 NsId = Callable[[str], int]
 
 
-def insert(conn: sqlite3.Connection, traces: Sequence[Trace], tokens: list[str], dim: int, known_dim: int | None,
-           nsid: NsId) -> dict[int, list[int]]:
-    """Insert the traces (with their FTS5 documents and namespace counts);
+def insert(conn: sqlite3.Connection, traces: Sequence[Trace], tokens: list[str], tok_ids: list[bytes], dim: int,
+           known_dim: int | None, nsid: NsId) -> dict[int, list[int]]:
+    """Insert the traces (with their FTS5 documents and namespace counts;
+    ``tokens`` space-separated, ``tok_ids`` their ``tok_ids`` cells);
     returns the new keys by namespace id."""
     if known_dim is None:
         stored = conn.execute("SELECT value FROM meta WHERE key = 'dim'").fetchone()
@@ -37,7 +38,7 @@ def insert(conn: sqlite3.Connection, traces: Sequence[Trace], tokens: list[str],
     rows, fts = [], []
     groups: dict[int, list[int]] = {}
     stats: dict[int, list[int]] = {}
-    for i, (t, tok) in enumerate(zip(traces, tokens)):
+    for i, (t, tok, tid) in enumerate(zip(traces, tokens, tok_ids, strict=True)):
         key = first + i
         ns = nsid(t.namespace)
         ntok = tok.count(" ") + 1 if tok else 0
@@ -45,7 +46,7 @@ def insert(conn: sqlite3.Connection, traces: Sequence[Trace], tokens: list[str],
             (key, t.id, ns, t.text, t.speaker, t.episode, int(t.position), float(t.time),
              json.dumps(dict(t.metadata)), t.category, tok, ntok,
              np.asarray(t.content, np.float32).tobytes(), np.asarray(t.context, np.float32).tobytes(),
-             int(t.version), t.supersedes, t.superseded_at, t.expires_at)
+             int(t.version), t.supersedes, t.superseded_at, t.expires_at, tid)
         )
         fts.append((key, fts_doc(ns, tok)))
         groups.setdefault(ns, []).append(i)
@@ -54,8 +55,8 @@ def insert(conn: sqlite3.Connection, traces: Sequence[Trace], tokens: list[str],
         s[1] += ntok
     conn.executemany(
         "INSERT INTO traces (key, id, ns, text, speaker, episode, position, time, metadata, category,"
-        " tokens, ntokens, content, context, version, supersedes, superseded_at, expires_at)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " tokens, ntokens, content, context, version, supersedes, superseded_at, expires_at, tok_ids)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         rows,
     )
     conn.executemany("INSERT INTO lex (rowid, terms) VALUES (?, ?)", fts)

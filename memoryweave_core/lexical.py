@@ -15,6 +15,7 @@ scores alike.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -198,8 +199,7 @@ class BM25Index:
         ids = self.vocab.intern(tokens)
         self._docs[key] = ids
         self._total_len += len(ids)
-        terms, counts = np.unique(ids, return_counts=True)
-        for term, count in zip(terms.tolist(), counts.tolist()):
+        for term, count in Counter(ids.tolist()).items():
             self._postings.setdefault(term, {})[key] = count
             self._arrays.pop(term, None)
 
@@ -208,7 +208,7 @@ class BM25Index:
         if doc is None:
             return
         self._total_len -= len(doc)
-        for term in np.unique(doc).tolist():
+        for term in set(doc.tolist()):
             posting = self._postings[term]
             del posting[key]
             self._arrays.pop(term, None)

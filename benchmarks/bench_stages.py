@@ -16,7 +16,13 @@ times each:
 * ``winners``: reading the top k traces whole.
 
 Medians per stage in milliseconds, with the p50 of the whole ``recall`` (which
-also updates access logs) measured on the same queries.  Not a test.
+also updates access logs) measured on the same queries.  SQLite's recall
+makes its searches and pool in one ``candidates`` call (row keys go straight
+into the pool query); the public ``nearest``/``lexical``/``pool`` calls timed
+here also map keys to ids and back, so on SQLite the first two stages
+overstate what recall spends on them.  On a shared machine, set
+``OPENBLAS_NUM_THREADS=1``: BLAS threads spinning for cores that other
+processes hold can make a 160x384 product cost 100 times its time.  Not a test.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Lexical scoring compares words, and comparing small integers in numpy costs
 far less than comparing strings in Python.  A store interns each token
-string once, when a trace is added (or, for a backend that keeps strings on
-disk, when its rows are first read), and recall scores a pool's tokens as two
+string once, when a trace is added (a vocabulary per namespace, so that
+forgetting a namespace forgets its words), and recall scores a pool's tokens as two
 arrays: ``offsets`` (row ``i`` holds ``ids[offsets[i]:offsets[i + 1]]``) and
 ``ids``.  Ids are never reused nor forgotten: a vocabulary grows with the
 distinct words a store has seen, which Zipf's law keeps far smaller than
@@ -130,11 +130,13 @@ class TokenRows:
 
     @staticmethod
     def concat(parts: Sequence["TokenRows"]) -> "TokenRows":
-        """The rows of ``parts``, in order, in the first part's vocabulary
-        (rows of another vocabulary are interned into it)."""
+        """The rows of ``parts``, in order: in their vocabulary when they
+        share one, else interned in a new one (a store's is never changed here)."""
         if not parts:
             return TokenRows.from_words([])
         vocab = parts[0].vocab
+        if any(p.vocab is not vocab for p in parts):
+            vocab = Vocabulary()
         same = [p if p.vocab is vocab else TokenRows.from_words(p, vocab) for p in parts]
         lengths = np.concatenate([p.lengths for p in same])
         offsets = np.zeros(len(lengths) + 1, np.int64)

@@ -54,9 +54,12 @@ def test_rows_round_trip_take_and_concat() -> None:
     assert [list(r) for r in rows] == docs
     pick = [5, 0, 29, 5, 12]
     assert [list(r) for r in rows.take(pick)] == [docs[i] for i in pick]
-    other = TokenRows.from_words([["zeta", "w1"], []])  # another vocabulary: interned into the first
+    assert TokenRows.concat([rows, rows.take([1])]).vocab is rows.vocab
+    other = TokenRows.from_words([["zeta", "w1"], []])  # another vocabulary: both interned in a new one
+    size = len(rows.vocab)
     both = TokenRows.concat([rows, other])
-    assert both.vocab is rows.vocab and [list(r) for r in both] == docs + [["zeta", "w1"], []]
+    assert both.vocab is not rows.vocab and len(rows.vocab) == size
+    assert [list(r) for r in both] == docs + [["zeta", "w1"], []]
     assert len(TokenRows.concat([])) == 0
 
 

@@ -25,16 +25,18 @@ from memoryweave_core.storage.sqlite.schema import SCHEMA_VERSION, expected_obje
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def _vocab_and_ids(path: Path) -> tuple[list[str], list[tuple[str, list[str]]]]:
-    """The vocab table's words by id (checked dense) and each trace's (tokens, words of its ids)."""
+def _vocab_and_ids(path: Path) -> tuple[dict[int, list[str]], list[tuple[str, list[str]]]]:
+    """Each namespace's vocab words by id (checked dense) and each trace's (tokens, words of its ids)."""
     conn = sqlite3.connect(path)
     try:
-        rows = conn.execute("SELECT id, word FROM vocab ORDER BY id").fetchall()
-        assert [i for i, _ in rows] == list(range(len(rows)))
-        words = [w for _, w in rows]
-        traces = [(tok, [words[i] for i in np.frombuffer(ids, "<i4").tolist()])
-                  for tok, ids in conn.execute("SELECT tokens, tok_ids FROM traces ORDER BY key")]
-        return words, traces
+        vocabs: dict[int, list[str]] = {}
+        for ns, i, w in conn.execute("SELECT ns, id, word FROM vocab ORDER BY ns, id"):
+            assert i == len(vocabs.setdefault(ns, []))
+            vocabs[ns].append(w)
+        assert set(vocabs) <= {ns for (ns,) in conn.execute("SELECT id FROM namespaces")}
+        traces = [(tok, [vocabs[ns][i] for i in np.frombuffer(ids, "<i4").tolist()])
+                  for ns, tok, ids in conn.execute("SELECT ns, tokens, tok_ids FROM traces ORDER BY key")]
+        return vocabs, traces
     finally:
         conn.close()
 
@@ -55,8 +57,8 @@ def test_a_schema_4_file_migrates_keeping_every_row_and_recall(tmp_path):
         for (_, score, lex), (_, w_score, w_lex) in zip(rs, want["want"][q], strict=True):
             assert lex == w_lex and score == pytest.approx(w_score, abs=1e-9)
     assert _dump(path) == before  # every row as it was, tok_ids aside
-    words, traces = _vocab_and_ids(path)
-    assert len(set(words)) == len(words) and all(tok.split() == ids for tok, ids in traces)
+    vocabs, traces = _vocab_and_ids(path)
+    assert all(len(set(w)) == len(w) for w in vocabs.values()) and all(tok.split() == ids for tok, ids in traces)
     conn = sqlite3.connect(path)
     objects = {(t, n) for t, n in conn.execute("SELECT type, name FROM sqlite_master") if not n.startswith("sqlite_stat")}
     conn.close()
@@ -82,5 +84,5 @@ def test_processes_sharing_a_file_agree_on_token_ids(tmp_path):
     finally:
         a.close()
         b.close()
-    words, traces = _vocab_and_ids(path)
-    assert len(set(words)) == len(words) and all(tok.split() == ids for tok, ids in traces)
+    vocabs, traces = _vocab_and_ids(path)
+    assert all(len(set(w)) == len(w) for w in vocabs.values()) and all(tok.split() == ids for tok, ids in traces)

@@ -23,7 +23,7 @@ from ..filters import Columns, Node, mask
 from ..lexical import BM25Index, search_postings, tokenize
 from ..pool import Pool, pool_order
 from ..trace import Trace
-from ..vocab import TokenRows, Vocabulary
+from ..vocab import TokenRows
 from .base import Field, Live, StoreBase, check_field, is_live, vector_dim
 from .filtered import nearest_within, restrict_postings
 
@@ -60,7 +60,6 @@ class MemoryStore(StoreBase):
         self._next_key = 0
         self._lock = threading.RLock()
         self._readers = Readers()
-        self._vocab = Vocabulary()  # token ids, shared by the namespaces (lexical scoring reads ids)
 
     # -- writing ---------------------------------------------------------
     def add(self, traces: Sequence[Trace]) -> None:
@@ -79,8 +78,8 @@ class MemoryStore(StoreBase):
                     raise InvalidInputError(f"a trace id already exists in namespace {ns!r}")
             for ns, group in by_space.items():
                 space = self._spaces.get(ns)
-                if space is None:
-                    space = self._spaces[ns] = _Space(dim, self._readers, bm25=BM25Index(self._vocab))
+                if space is None:  # its own BM25Index and vocabulary: forgetting it forgets its words
+                    space = self._spaces[ns] = _Space(dim, self._readers)
                 space.matching.clear()
                 keys = np.arange(self._next_key, self._next_key + len(group))
                 self._next_key += len(group)

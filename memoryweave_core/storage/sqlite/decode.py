@@ -128,11 +128,12 @@ def pool(db: Database, dim: int | None, nsid: int, keys: list[int], radius: int,
     # (under a filter an asked row that does not match is left out, and its neighbours may not be)
     if where is None and any(row[3] not in episodes for key, row in rows.items() if key not in asked):
         raise db.corrupt("a trace is indexed under another episode than its row holds")
-    return _pool_of(db, dim, list(rows.values()), keys, vocab)
+    return _pool_of(db, dim, list(rows.values()), keys, vocab, nsid)
 
 
-def _pool_of(db: Database, dim: int | None, rows: list[tuple], asked: list[int], vocab: StoredVocabulary) -> Pool:
-    """A Pool from rows of ``POOL_COLS``, in :func:`pool_order` for the ``asked`` keys (token ids of ``vocab``)."""
+def _pool_of(db: Database, dim: int | None, rows: list[tuple], asked: list[int], vocab: StoredVocabulary,
+             nsid: int) -> Pool:
+    """A Pool from rows of ``POOL_COLS`` of namespace ``nsid``, in :func:`pool_order` for the ``asked`` keys."""
     if not rows or dim is None:
         return Pool.empty(dim)
     cols = check_cells(db, dim, rows, names(POOL_COLS))
@@ -151,7 +152,7 @@ def _pool_of(db: Database, dim: int | None, rows: list[tuple], asked: list[int],
         positions=np.array(cols[4], dtype=np.int64),
         times=np.array(cols[5], dtype=np.float64),
         categories=np.array([-1 if c is None else c for c in cols[6]], dtype=np.int64),
-        tokens=vocab.rows(cols[7]),
+        tokens=vocab.rows(nsid, cols[7]),
         content=np.frombuffer(b"".join(cols[8]), np.float32).reshape(n, dim),
         context=np.frombuffer(b"".join(cols[9]), np.float32).reshape(n, dim),
         first_access=first_access,

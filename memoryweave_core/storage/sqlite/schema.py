@@ -107,23 +107,25 @@ _MIGRATION_CHUNK = 10_000
 @migration(4)
 def token_ids(conn: sqlite3.Connection) -> None:
     """Recall scores tokens as integer ids (:mod:`memoryweave_core.vocab`):
-    every distinct token gets a row in ``vocab`` and every trace its ids in
+    every distinct token of a namespace gets a row in ``vocab`` and every trace its ids in
     ``tok_ids``, so a pool is read as arrays instead of strings to split and
     look up.  The ``tokens`` text stays: the FTS index and deletes read it."""
     if "tok_ids" not in {r[1] for r in conn.execute("PRAGMA table_info(traces)")}:  # rebuilt by step 3: has it
         conn.execute("ALTER TABLE traces ADD COLUMN tok_ids BLOB NOT NULL DEFAULT x''")
     start = SCHEMA.index("CREATE TABLE vocab (")
     conn.execute(SCHEMA[start:SCHEMA.index(");", start) + 2])
-    ids: dict[str, int] = {}
-    rows = conn.execute("SELECT key, tokens FROM traces ORDER BY key").fetchall()
+    vocabs: dict[int, dict[str, int]] = {}
+    rows = conn.execute("SELECT key, ns, tokens FROM traces ORDER BY key").fetchall()
     for part in range(0, len(rows), _MIGRATION_CHUNK):
         updates = []
-        for key, tokens in rows[part:part + _MIGRATION_CHUNK]:
+        for key, ns, tokens in rows[part:part + _MIGRATION_CHUNK]:
             if type(tokens) is not str:
                 raise CorruptStoreError(f"trace row {key!r} has unreadable tokens")
+            ids = vocabs.setdefault(ns, {})
             updates.append((encode_ids([ids.setdefault(t, len(ids)) for t in tokens.split()]), key))
         conn.executemany("UPDATE traces SET tok_ids = ? WHERE key = ?", updates)
-    conn.executemany("INSERT INTO vocab (id, word) VALUES (?, ?)", [(i, w) for w, i in ids.items()])
+    conn.executemany("INSERT INTO vocab (ns, id, word) VALUES (?, ?, ?)",
+                     [(ns, i, w) for ns, ids in vocabs.items() for w, i in ids.items()])
 
 
 def encode_ids(ids: Sequence[int] | np.ndarray) -> bytes:
@@ -188,9 +190,12 @@ CREATE TABLE state_arrays (
     dtype TEXT NOT NULL, shape TEXT NOT NULL, data BLOB NOT NULL,
     PRIMARY KEY (ns, key, name)
 );
-CREATE TABLE vocab (                       -- token strings interned once: recall scores their ids
-    id INTEGER PRIMARY KEY,                -- dense from 0, in order of first sight
-    word TEXT NOT NULL UNIQUE
+CREATE TABLE vocab (                       -- token strings interned once per namespace: recall scores their ids
+    ns INTEGER NOT NULL,                   -- per namespace, so forgetting one leaves none of its words
+    id INTEGER NOT NULL,                   -- dense from 0 within the namespace, in order of first sight
+    word TEXT NOT NULL,
+    PRIMARY KEY (ns, id),
+    UNIQUE (ns, word)
 );
 CREATE VIRTUAL TABLE lex USING fts5 (terms, content='', tokenize='ascii');
 CREATE VIRTUAL TABLE lex_vocab USING fts5vocab (lex, row);

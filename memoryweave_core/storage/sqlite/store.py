@@ -168,8 +168,8 @@ class SQLiteStore(StoreBase):
         def write(conn: sqlite3.Connection) -> dict[int, list[int]]:
             if before is not None:
                 before(conn)
-            tok_ids = self._vocab.encode(conn, [t.split() for t in tokens])
-            groups = writes.insert(conn, traces, tokens, tok_ids, dim, self.dim, functools.partial(self._caches.new_nsid, conn=conn))
+            groups = writes.insert(conn, traces, tokens, dim, self.dim, functools.partial(self._caches.new_nsid, conn=conn),
+                                   self._vocab.encode)
             for namespace, key, text, arrays in states:
                 state_rows.save(conn, self._caches.new_nsid(namespace, conn), key, text, arrays)
             return groups

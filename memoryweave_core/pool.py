@@ -16,6 +16,7 @@ import numpy as np
 
 from .activation import AccessLog, log_columns
 from .trace import Trace
+from .vocab import TokenRows, Vocabulary
 
 
 @dataclass
@@ -28,13 +29,17 @@ class Pool:
     positions: np.ndarray  # int64
     times: np.ndarray  # float64, Unix seconds
     categories: np.ndarray  # int64 ART category, -1 where none
-    tokens: list[Sequence[str]]  # lexical tokens in text order (lexical.tokenize)
+    tokens: TokenRows  # lexical tokens in text order (lexical.tokenize), as ids; token strings are interned
     content: np.ndarray  # float32 [n, dim]
     context: np.ndarray  # float32 [n, dim]
     # access logs as columns (activation.log_columns): creation, count, recent uses NaN-padded [n, RECENT]
     first_access: np.ndarray
     access_count: np.ndarray
     recent_access: np.ndarray
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.tokens, TokenRows):  # token strings: interned in a vocabulary of their own
+            self.tokens = TokenRows.from_words(self.tokens)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -46,7 +51,7 @@ class Pool:
         return Pool(
             ids=[self.ids[r] for r in pick], speakers=[self.speakers[r] for r in pick],
             episodes=[self.episodes[r] for r in pick], positions=self.positions[idx], times=self.times[idx],
-            categories=self.categories[idx], tokens=[self.tokens[r] for r in pick], content=self.content[idx],
+            categories=self.categories[idx], tokens=self.tokens.take(idx), content=self.content[idx],
             context=self.context[idx], first_access=self.first_access[idx], access_count=self.access_count[idx],
             recent_access=self.recent_access[idx],
         )
@@ -57,7 +62,8 @@ class Pool:
 
     @classmethod
     def from_traces(
-        cls, traces: Sequence[Trace], tokens: Sequence[Sequence[str]], logs: Sequence[AccessLog], dim: int | None = None
+        cls, traces: Sequence[Trace], tokens: TokenRows | Sequence[Sequence[str]], logs: Sequence[AccessLog],
+        dim: int | None = None
     ) -> "Pool":
         """Columns of traces already in memory (the in-memory store)."""
         return cls.from_columns(
@@ -69,13 +75,14 @@ class Pool:
     @classmethod
     def from_columns(
         cls, ids: Sequence[str], speakers: Sequence[str | None], episodes: Sequence[str | None], positions: Sequence[int],
-        times: Sequence[float], categories: Sequence[int | None], tokens: Sequence[Sequence[str]],
+        times: Sequence[float], categories: Sequence[int | None], tokens: TokenRows | Sequence[Sequence[str]],
         content: Sequence[np.ndarray] | np.ndarray, context: Sequence[np.ndarray] | np.ndarray, logs: Sequence[AccessLog],
-        dim: int | None = None,
+        dim: int | None = None, vocab: Vocabulary | None = None,
     ) -> "Pool":
         """A pool from one sequence per field, row ``i`` of each describing
         one trace (a category of None: none); the PostgreSQL store reads its
-        rows into these."""
+        rows into these.  Token strings are interned in ``vocab`` (the
+        store's; a fresh one if None)."""
         n = len(ids)
         d = dim or (len(content[0]) if n else 0)
         first, count, recent = log_columns(list(logs))
@@ -86,7 +93,7 @@ class Pool:
             positions=np.fromiter(positions, np.int64, n),
             times=np.fromiter(times, np.float64, n),
             categories=np.fromiter((-1 if c is None else c for c in categories), np.int64, n),
-            tokens=list(tokens),
+            tokens=tokens if isinstance(tokens, TokenRows) else TokenRows.from_words(tokens, vocab),
             content=np.array(content, dtype=np.float32).reshape(n, d),
             context=np.array(context, dtype=np.float32).reshape(n, d),
             first_access=first,

@@ -40,6 +40,7 @@ from .recollection import RecallResult, Recollection
 from .retrieval import Query, Retriever
 from .scopes import Namespace, decode, is_under, public
 from .trace import Trace, check_namespace
+from .vocab import TokenRows
 
 if TYPE_CHECKING:
     from .memory import MemoryWeave
@@ -78,7 +79,7 @@ def merge(pools: Sequence[Pool], category_offsets: Sequence[int | None]) -> Pool
         positions=np.concatenate([p.positions for p in pools]),
         times=np.concatenate([p.times for p in pools]),
         categories=np.concatenate(cats).astype(np.int64),
-        tokens=[t for p in pools for t in p.tokens],
+        tokens=TokenRows.concat([p.tokens for p in pools]),
         content=np.concatenate([p.content for p in pools]),
         context=np.concatenate([p.context for p in pools]),
         first_access=np.concatenate([p.first_access for p in pools]),

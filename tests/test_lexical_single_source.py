@@ -1,4 +1,4 @@
-"""One BM25 for the engine: the formula, its constants and the posting-list search live in lexical.py."""
+"""One BM25 for the engine: the formula and its constants live in bm25.py, the posting-list search in lexical.py (which re-exports the formula)."""
 
 from __future__ import annotations
 

@@ -155,8 +155,19 @@ def test_sqlite_file_of_schema_2_is_migrated(tmp_path, clock):
     mem.close()
 
 
+def downgrade_sqlite_to_4(path: str) -> None:
+    """What schema version 4 wrote: tokens as text only, no ``vocab`` table nor ``tok_ids`` column."""
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE vocab")
+    conn.execute("ALTER TABLE traces DROP COLUMN tok_ids")
+    conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+
+
 def downgrade_sqlite_to_2(path: str) -> None:
-    """What schema version 2 wrote: no lifecycle columns or indexes."""
+    """What schema version 2 wrote: no lifecycle columns or indexes (nor token ids)."""
+    downgrade_sqlite_to_4(path)
     conn = sqlite3.connect(path)
     conn.execute("DROP INDEX traces_lifecycle")
     conn.execute("DROP INDEX traces_expiry")

@@ -377,14 +377,14 @@ def test_damaged_rows_are_corrupt_store_errors(tmp_path, clock):
     ids = [t.id for t in mem]
     mem.close()
     con = sqlite3.connect(path)
-    con.execute("UPDATE traces SET tokens = x'01' WHERE id = ?", (ids[0],))
+    con.execute("UPDATE traces SET tok_ids = x'01' WHERE id = ?", (ids[0],))  # not whole int32 ids
     con.execute("UPDATE traces SET content = x'00' WHERE id = ?", (ids[1],))
     con.execute("INSERT OR REPLACE INTO access SELECT key, time, 2, '[\"x\"]' FROM traces WHERE id = ?", (ids[2],))
     con.commit()
     con.close()
     store = SQLiteStore(path)
     for call in (
-        lambda: store.pool("default", ids=[ids[0]]),  # tokens
+        lambda: store.pool("default", ids=[ids[0]]),  # token ids
         lambda: store.get([ids[1]], "default"),  # content vector
         lambda: store.pool("default", ids=[ids[1]]),
         lambda: store.access_logs([ids[2]], "default"),

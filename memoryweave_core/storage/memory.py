@@ -23,6 +23,7 @@ from ..filters import Columns, Node, mask
 from ..lexical import BM25Index, search_postings, tokenize
 from ..pool import Pool, pool_order
 from ..trace import Trace
+from ..vocab import TokenRows
 from .base import Field, Live, StoreBase, check_field, is_live, vector_dim
 from .filtered import nearest_within, restrict_postings
 
@@ -76,7 +77,9 @@ class MemoryStore(StoreBase):
                 if len(set(ids)) != len(ids) or any(i in held for i in ids):
                     raise InvalidInputError(f"a trace id already exists in namespace {ns!r}")
             for ns, group in by_space.items():
-                space = self._spaces.setdefault(ns, _Space(dim, self._readers))
+                space = self._spaces.get(ns)
+                if space is None:  # its own BM25Index and vocabulary: forgetting it forgets its words
+                    space = self._spaces[ns] = _Space(dim, self._readers)
                 space.matching.clear()
                 keys = np.arange(self._next_key, self._next_key + len(group))
                 self._next_key += len(group)
@@ -233,7 +236,7 @@ class MemoryStore(StoreBase):
                 bm25 = space.bm25
                 hits = search_postings(terms, n, bm25.stats(terms),
                                        restrict_postings(bm25._posting_arrays, self._matching(space, where)),
-                                       lambda ks: {k: bm25.tokens(k) for k in ks})
+                                       bm25.rows)
             return [(space.traces[k].id, s) for k, s in hits]
 
     def lexical_stats(self, namespace: str, terms: Sequence[str]) -> tuple[int, float, dict[str, int]]:
@@ -268,7 +271,8 @@ class MemoryStore(StoreBase):
             traces = [space.traces[k] for k in keys]
             order = pool_order(asked, keys, [t.episode for t in traces], [t.position for t in traces])
             keys, traces = [keys[i] for i in order], [traces[i] for i in order]
-            return Pool.from_traces(traces, [space.bm25.tokens(k) for k in keys], [space.logs[t.id] for t in traces], self.dim)
+            tokens = TokenRows.of(space.bm25.vocab, [space.bm25.token_ids(k) for k in keys])
+            return Pool.from_traces(traces, tokens, [space.logs[t.id] for t in traces], self.dim)
 
     def episode_length(self, namespace: str, episode: str) -> int:
         with self._lock:

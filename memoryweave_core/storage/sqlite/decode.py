@@ -17,19 +17,20 @@ from ...pool import Pool, pool_order
 from ...trace import Trace
 from .connection import SQL_CHUNK, Database, chunks, marks
 from .matching import where_sql
+from .tokenids import StoredVocabulary
 
 #: Columns of a trace, in the order :func:`traces` reads them.
 COLS = ("key, id, text, speaker, episode, position, time, metadata, category, content, context,"
         " version, supersedes, superseded_at, expires_at")
 #: Columns of a pool row (trace and access log), in the order :func:`pool` reads them.
-POOL_COLS = ("t.key, t.id, t.speaker, t.episode, t.position, t.time, t.category, t.tokens, t.content, t.context,"
+POOL_COLS = ("t.key, t.id, t.speaker, t.episode, t.position, t.time, t.category, t.tok_ids, t.content, t.context,"
              " a.first, a.count, a.recent")
 
 _NONE = type(None)
 #: The types a readable cell of each checked column may hold (vectors must also be ``dim`` float32).
 CELL_TYPES: dict[str, set[type]] = {
     "key": {int}, "id": {str}, "text": {str}, "speaker": {str, _NONE}, "episode": {str, _NONE}, "position": {int},
-    "time": {float, int}, "category": {int, _NONE}, "tokens": {str}, "content": {bytes}, "context": {bytes},
+    "time": {float, int}, "category": {int, _NONE}, "tokens": {str}, "tok_ids": {bytes}, "content": {bytes}, "context": {bytes},
     "first": {float, int, _NONE}, "count": {int, _NONE}, "recent": {str, _NONE},
     "version": {int}, "supersedes": {str, _NONE}, "superseded_at": {float, int, _NONE}, "expires_at": {float, int, _NONE},
 }
@@ -110,7 +111,8 @@ def pool_sql(count: int, neighbours: bool, where: str = "1") -> str:
     return f"SELECT {POOL_COLS} FROM traces t LEFT JOIN access a ON a.key = t.key WHERE t.key IN ({wanted}) AND ({where})"
 
 
-def pool(db: Database, dim: int | None, nsid: int, keys: list[int], radius: int, where: Node | None = None) -> Pool:
+def pool(db: Database, dim: int | None, nsid: int, keys: list[int], radius: int, vocab: StoredVocabulary,
+         where: Node | None = None) -> Pool:
     """Columns straight from the rows (no Trace objects, no metadata JSON)
     of these keys and their neighbours matching ``where``, in one query per chunk of keys.
     The neighbours' keys come from the covering (ns, episode, position)
@@ -126,11 +128,12 @@ def pool(db: Database, dim: int | None, nsid: int, keys: list[int], radius: int,
     # (under a filter an asked row that does not match is left out, and its neighbours may not be)
     if where is None and any(row[3] not in episodes for key, row in rows.items() if key not in asked):
         raise db.corrupt("a trace is indexed under another episode than its row holds")
-    return _pool_of(db, dim, list(rows.values()), keys)
+    return _pool_of(db, dim, list(rows.values()), keys, vocab, nsid)
 
 
-def _pool_of(db: Database, dim: int | None, rows: list[tuple], asked: list[int]) -> Pool:
-    """A Pool from rows of ``POOL_COLS``, in :func:`pool_order` for the ``asked`` keys."""
+def _pool_of(db: Database, dim: int | None, rows: list[tuple], asked: list[int], vocab: StoredVocabulary,
+             nsid: int) -> Pool:
+    """A Pool from rows of ``POOL_COLS`` of namespace ``nsid``, in :func:`pool_order` for the ``asked`` keys."""
     if not rows or dim is None:
         return Pool.empty(dim)
     cols = check_cells(db, dim, rows, names(POOL_COLS))
@@ -149,7 +152,7 @@ def _pool_of(db: Database, dim: int | None, rows: list[tuple], asked: list[int])
         positions=np.array(cols[4], dtype=np.int64),
         times=np.array(cols[5], dtype=np.float64),
         categories=np.array([-1 if c is None else c for c in cols[6]], dtype=np.int64),
-        tokens=[tok.split() for tok in cols[7]],
+        tokens=vocab.rows(nsid, cols[7]),
         content=np.frombuffer(b"".join(cols[8]), np.float32).reshape(n, dim),
         context=np.frombuffer(b"".join(cols[9]), np.float32).reshape(n, dim),
         first_access=first_access,

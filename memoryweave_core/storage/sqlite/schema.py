@@ -13,12 +13,14 @@ import os
 import random
 import sqlite3
 import time
-from typing import Callable
+from typing import Callable, Sequence
+
+import numpy as np
 
 from ...errors import CorruptStoreError, ReadOnlyStoreError, SchemaVersionError, StoreError
 
 #: Version of the layout below; bump it and add a migration when it changes.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: ``MIGRATIONS[v](conn)`` upgrades a version-``v`` file to ``v + 1`` (inside a transaction).
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
@@ -98,6 +100,39 @@ def ids_per_namespace(conn: sqlite3.Connection) -> None:
         conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('traces', ?)", (top,))
 
 
+#: Rows of ``traces`` the token-id migration rewrites per statement.
+_MIGRATION_CHUNK = 10_000
+
+
+@migration(4)
+def token_ids(conn: sqlite3.Connection) -> None:
+    """Recall scores tokens as integer ids (:mod:`memoryweave_core.vocab`):
+    every distinct token of a namespace gets a row in ``vocab`` and every trace its ids in
+    ``tok_ids``, so a pool is read as arrays instead of strings to split and
+    look up.  The ``tokens`` text stays: the FTS index and deletes read it."""
+    if "tok_ids" not in {r[1] for r in conn.execute("PRAGMA table_info(traces)")}:  # rebuilt by step 3: has it
+        conn.execute("ALTER TABLE traces ADD COLUMN tok_ids BLOB NOT NULL DEFAULT x''")
+    start = SCHEMA.index("CREATE TABLE vocab (")
+    conn.execute(SCHEMA[start:SCHEMA.index(");", start) + 2])
+    vocabs: dict[int, dict[str, int]] = {}
+    rows = conn.execute("SELECT key, ns, tokens FROM traces ORDER BY key").fetchall()
+    for part in range(0, len(rows), _MIGRATION_CHUNK):
+        updates = []
+        for key, ns, tokens in rows[part:part + _MIGRATION_CHUNK]:
+            if type(tokens) is not str:
+                raise CorruptStoreError(f"trace row {key!r} has unreadable tokens")
+            ids = vocabs.setdefault(ns, {})
+            updates.append((encode_ids([ids.setdefault(t, len(ids)) for t in tokens.split()]), key))
+        conn.executemany("UPDATE traces SET tok_ids = ? WHERE key = ?", updates)
+    conn.executemany("INSERT INTO vocab (ns, id, word) VALUES (?, ?, ?)",
+                     [(ns, i, w) for ns, ids in vocabs.items() for w, i in ids.items()])
+
+
+def encode_ids(ids: Sequence[int] | np.ndarray) -> bytes:
+    """A ``tok_ids`` cell: int32, little-endian."""
+    return np.asarray(ids, dtype="<i4").tobytes()
+
+
 #: Files up to this size get a full ``PRAGMA quick_check`` on open; larger ones
 #: are checked cheaply (header, tables, size) and report damage when a query hits it.
 QUICK_CHECK_BYTES = 64 << 20
@@ -133,7 +168,8 @@ CREATE TABLE traces (
     version INTEGER NOT NULL DEFAULT 1,
     supersedes TEXT,
     superseded_at REAL,
-    expires_at REAL
+    expires_at REAL,
+    tok_ids BLOB NOT NULL DEFAULT x''       -- the tokens' vocab ids, int32 little-endian (schema 5)
 );
 CREATE INDEX traces_ns ON traces (ns, key);
 CREATE INDEX traces_episode ON traces (ns, episode, position);
@@ -154,13 +190,20 @@ CREATE TABLE state_arrays (
     dtype TEXT NOT NULL, shape TEXT NOT NULL, data BLOB NOT NULL,
     PRIMARY KEY (ns, key, name)
 );
+CREATE TABLE vocab (                       -- token strings interned once per namespace: recall scores their ids
+    ns INTEGER NOT NULL,                   -- per namespace, so forgetting one leaves none of its words
+    id INTEGER NOT NULL,                   -- dense from 0 within the namespace, in order of first sight
+    word TEXT NOT NULL,
+    PRIMARY KEY (ns, id),
+    UNIQUE (ns, word)
+);
 CREATE VIRTUAL TABLE lex USING fts5 (terms, content='', tokenize='ascii');
 CREATE VIRTUAL TABLE lex_vocab USING fts5vocab (lex, row);
 """
 #: The indexes of ``traces`` (a migration that rebuilds the table creates them again).
 TRACES_INDEXES = tuple(stmt.strip() for stmt in SCHEMA.split(";")
                        if stmt.strip().startswith(("CREATE INDEX traces", "CREATE UNIQUE INDEX traces")))
-TABLES = {"meta", "namespaces", "traces", "access", "state", "state_arrays", "lex", "lex_vocab"}
+TABLES = {"meta", "namespaces", "traces", "access", "state", "state_arrays", "vocab", "lex", "lex_vocab"}
 
 
 @functools.lru_cache(maxsize=1)

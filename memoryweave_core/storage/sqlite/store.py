@@ -37,6 +37,7 @@ from .connection import Database
 from .indexes import VectorIndexes
 from .matching import Matching
 from .postings import Postings
+from .tokenids import StoredVocabulary
 
 T = TypeVar("T")
 
@@ -104,6 +105,7 @@ class SQLiteStore(StoreBase):
         self._indexes = VectorIndexes(self._db, lambda: self.dim, threshold=ann_threshold,
                                       background=background_index, hnsw=hnsw, lock=self._lock)
         self._postings = Postings(self._db)
+        self._vocab = StoredVocabulary(self._db)  # token ids (lexical scoring reads ids)
         self._caches = Caches(self._db, lambda: self.dim, cache_size, self._postings, self._indexes)
         self._matching = Matching(self._db)
         ref = weakref.ref(self)
@@ -166,7 +168,8 @@ class SQLiteStore(StoreBase):
         def write(conn: sqlite3.Connection) -> dict[int, list[int]]:
             if before is not None:
                 before(conn)
-            groups = writes.insert(conn, traces, tokens, dim, self.dim, functools.partial(self._caches.new_nsid, conn=conn))
+            groups = writes.insert(conn, traces, tokens, dim, self.dim, functools.partial(self._caches.new_nsid, conn=conn),
+                                   self._vocab.encode)
             for namespace, key, text, arrays in states:
                 state_rows.save(conn, self._caches.new_nsid(namespace, conn), key, text, arrays)
             return groups
@@ -177,15 +180,18 @@ class SQLiteStore(StoreBase):
             self._check_external()
             self._postings.forget_frequencies()
             self._matching.clear()
+            mark = self._vocab.mark()
             try:
                 groups = self._write(write)
             except StoreError as exc:
                 self._caches.ns_ids.clear()  # namespace rows created in the rolled-back transaction
+                self._vocab.rollback(mark)
                 if isinstance(exc.__cause__, sqlite3.IntegrityError):
                     raise InvalidInputError(f"a trace id already exists in its namespace in {self.path}") from exc
                 raise
             except BaseException:
                 self._caches.ns_ids.clear()
+                self._vocab.rollback(mark)
                 raise
             self.dim = dim
             first_key = min(k for ks in groups.values() for k in ks)
@@ -443,7 +449,7 @@ class SQLiteStore(StoreBase):
             if nsid is None or self.dim is None:
                 return Pool.empty(self.dim)
             key_of = self._caches.keys(nsid, ids)
-            return decode.pool(self._db, self.dim, nsid, [key_of[i] for i in ids if i in key_of], radius, where)
+            return decode.pool(self._db, self.dim, nsid, [key_of[i] for i in ids if i in key_of], radius, self._vocab, where)
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -482,7 +488,7 @@ class SQLiteStore(StoreBase):
                 keys.update(dict.fromkeys([k for k in found if k not in hide][:n]))
             if terms and n > 0:
                 keys.update(dict.fromkeys([k for k, _ in self._lexical(nsid, list(terms), m, where) if k not in hide][:n]))
-            return without(decode.pool(self._db, self.dim, nsid, list(keys), radius, where), set(hide.values()))
+            return without(decode.pool(self._db, self.dim, nsid, list(keys), radius, self._vocab, where), set(hide.values()))
 
     # -- access logs and state ---------------------------------------------------
     def access_logs(self, ids: Sequence[str], namespace: str) -> dict[str, AccessLog]:

@@ -21,11 +21,14 @@ from .postings import fts_doc
 
 #: ``nsid(namespace)``: a namespace's id, its row created in the transaction when new.
 NsId = Callable[[str], int]
+#: ``encode(conn, namespace ids, token lists)``: the ``tok_ids`` cells (tokenids.StoredVocabulary.encode).
+Encode = Callable[[sqlite3.Connection, list[int], list[list[str]]], list[bytes]]
 
 
 def insert(conn: sqlite3.Connection, traces: Sequence[Trace], tokens: list[str], dim: int, known_dim: int | None,
-           nsid: NsId) -> dict[int, list[int]]:
-    """Insert the traces (with their FTS5 documents and namespace counts);
+           nsid: NsId, encode: Encode) -> dict[int, list[int]]:
+    """Insert the traces (with their FTS5 documents and namespace counts;
+    ``tokens`` space-separated, their ``tok_ids`` cells from ``encode``);
     returns the new keys by namespace id."""
     if known_dim is None:
         stored = conn.execute("SELECT value FROM meta WHERE key = 'dim'").fetchone()
@@ -37,15 +40,16 @@ def insert(conn: sqlite3.Connection, traces: Sequence[Trace], tokens: list[str],
     rows, fts = [], []
     groups: dict[int, list[int]] = {}
     stats: dict[int, list[int]] = {}
-    for i, (t, tok) in enumerate(zip(traces, tokens)):
+    nss = [nsid(t.namespace) for t in traces]
+    tok_ids = encode(conn, nss, [tok.split() for tok in tokens])
+    for i, (t, tok, tid, ns) in enumerate(zip(traces, tokens, tok_ids, nss, strict=True)):
         key = first + i
-        ns = nsid(t.namespace)
         ntok = tok.count(" ") + 1 if tok else 0
         rows.append(
             (key, t.id, ns, t.text, t.speaker, t.episode, int(t.position), float(t.time),
              json.dumps(dict(t.metadata)), t.category, tok, ntok,
              np.asarray(t.content, np.float32).tobytes(), np.asarray(t.context, np.float32).tobytes(),
-             int(t.version), t.supersedes, t.superseded_at, t.expires_at)
+             int(t.version), t.supersedes, t.superseded_at, t.expires_at, tid)
         )
         fts.append((key, fts_doc(ns, tok)))
         groups.setdefault(ns, []).append(i)
@@ -54,8 +58,8 @@ def insert(conn: sqlite3.Connection, traces: Sequence[Trace], tokens: list[str],
         s[1] += ntok
     conn.executemany(
         "INSERT INTO traces (key, id, ns, text, speaker, episode, position, time, metadata, category,"
-        " tokens, ntokens, content, context, version, supersedes, superseded_at, expires_at)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " tokens, ntokens, content, context, version, supersedes, superseded_at, expires_at, tok_ids)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         rows,
     )
     conn.executemany("INSERT INTO lex (rowid, terms) VALUES (?, ?)", fts)
@@ -95,6 +99,7 @@ def remove(conn: sqlite3.Connection, db: Database, ids: list[str], nsid: int,
     emptied = conn.execute("SELECT 1 FROM namespaces WHERE n <= 0 AND id = ?", (nsid,)).fetchone() is not None
     if emptied:  # an empty namespace disappears with its state, as in MemoryStore
         conn.execute("DELETE FROM namespaces WHERE id = ?", (nsid,))
+        conn.execute("DELETE FROM vocab WHERE ns = ?", (nsid,))
         conn.execute("DELETE FROM meta WHERE key IN (?, ?)", tuple(digest_key(nsid, f) for f in FIELDS))
         state.drop(conn, nsid)
     return keys, emptied

@@ -18,20 +18,7 @@ from memoryweave_core.bm25 import K1, PROXIMITY_WINDOW, B, bm25_term, idf
 
 def proximity(terms: Sequence[str], docs: Sequence[Sequence[str]], pool: int | None = None,
               window: int = PROXIMITY_WINDOW, k1: float = K1, b: float = B) -> np.ndarray:
-    """Term-proximity evidence of each document for the query (BM25TP,
-    Rasolofo & Savoy 2003): every pair of distinct query words found within
-    ``window`` words of each other adds ``1 / distance**2``; per pair that sum
-    is saturated and length-normalised as BM25 treats a term frequency, and
-    weighted by the rarer word's idf.
-
-    Plain BM25 treats a document as a bag of words, so "a music festival"
-    plus "our cultural differences" elsewhere match a question about "a
-    cultural festival" as well as the text that says it: the words of one
-    thing said once sit next to each other.  Only the candidates of one recall
-    are scored and document frequencies are counted over them (``pool``: how
-    many candidates there are when ``docs`` holds only those with a query
-    word), so no backend needs an index of positions.
-    """
+    """``lexical.proximity`` as it was before token ids: one document at a time."""
     wanted = set(terms)
     if len(wanted) < 2 or not docs:
         return np.zeros(len(docs))

@@ -5,6 +5,7 @@ cosines), its plain-number logistic, and what recall does with it.
 """
 import numpy as np
 import pytest
+from chat_lines import CHAT
 
 from memoryweave_core import recall_call
 from memoryweave_core.answerable import DEFAULT_GATE, GATE_SIGNALS, Gate, Terms, answerable, gate_signals
@@ -13,14 +14,6 @@ from memoryweave_core.relevance import PROMPT_MIN_RELEVANCE, fit_logistic
 
 fitted = pytest.mark.skipif(not any(DEFAULT_GATE.coef), reason="gate not fitted yet (tune.py --relevance)")
 
-CHAT = [
-    ("Alice", "I moved to Berlin last spring for a new job at a bakery."),
-    ("Bob", "Nice! My dog Rex loves the park near my flat."),
-    ("Alice", "I started a pottery class on Tuesdays, I made a blue vase."),
-    ("Bob", "I am training for the city marathon in October."),
-    ("Alice", "My sister Clara lives in Lisbon and teaches violin."),
-    ("Bob", "I bought a red bicycle to ride to work."),
-]
 
 
 @pytest.fixture

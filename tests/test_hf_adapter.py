@@ -287,17 +287,12 @@ def test_a_question_asked_four_times_keeps_the_answer_at_k3(wordpiece, llama, cl
 def test_a_question_the_memory_knows_nothing_about_recalls_nothing(wordpiece, llama, clock):
     """The adapter thresholds calibrated relevance through the engine, as the
     other prompt adapters do: a foreign question gets no memories at all."""
+    from chat_lines import CHAT
+
     from memoryweave_core.relevance import PROMPT_MIN_RELEVANCE
 
     weave = MemoryWeave(embedder=HashingEmbedder(dim=256), clock=clock)
-    weave.add_many([{"text": t, "speaker": s, "episode": "e1"} for s, t in [
-        ("Alice", "I moved to Berlin last spring for a new job at a bakery."),
-        ("Bob", "Nice! My dog Rex loves the park near my flat."),
-        ("Alice", "I started a pottery class on Tuesdays, I made a blue vase."),
-        ("Bob", "I am training for the city marathon in October."),
-        ("Alice", "My sister Clara lives in Lisbon and teaches violin."),
-        ("Bob", "I bought a red bicycle to ride to work."),
-    ]])
+    weave.add_many([{"text": t, "speaker": s, "episode": "e1"} for s, t in CHAT])
     adapter = HuggingFaceAdapter(memory_system=weave, model=llama, tokenizer=wordpiece, top_k=3,
                                  min_relevance=PROMPT_MIN_RELEVANCE, remember=False)
     assert adapter.recall("What is the capital of Australia?", []) == []

@@ -2,6 +2,7 @@
 the numpy logistic fit, and the "nothing relevant" answer."""
 import numpy as np
 import pytest
+from chat_lines import CHAT
 
 from memoryweave_core.errors import InvalidInputError
 from memoryweave_core.eval import metrics as M
@@ -19,14 +20,6 @@ from memoryweave_core.relevance import (
 #: that need a fitted calibrator say so instead of passing by accident.
 fitted = pytest.mark.skipif(not any(DEFAULT_CALIBRATOR.coef), reason="calibrator not fitted yet (tune.py --relevance)")
 
-CHAT = [
-    ("Alice", "I moved to Berlin last spring for a new job at a bakery."),
-    ("Bob", "Nice! My dog Rex loves the park near my flat."),
-    ("Alice", "I started a pottery class on Tuesdays, I made a blue vase."),
-    ("Bob", "I am training for the city marathon in October."),
-    ("Alice", "My sister Clara lives in Lisbon and teaches violin."),
-    ("Bob", "I bought a red bicycle to ride to work."),
-]
 
 
 @pytest.fixture

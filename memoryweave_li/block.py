@@ -182,7 +182,8 @@ class MemoryWeaveBlock(BaseMemoryBlock[List[ContentBlock]]):
         shown = [t for t in (message_text(m) for m in messages or []) if t]
         recalled = await self.memory.arecall(
             query, fetch_size(self.similarity_top_k, len(shown)), namespace=self.namespace,
-            include_descendants=self.include_descendants, record_access=False, **relevance_kwargs(self.min_relevance, self.memory),
+            include_descendants=self.include_descendants, record_access=False,
+            **relevance_kwargs(self.min_relevance, self.memory),
         )
         found = select_for_prompt(recalled, self.similarity_top_k, query=query, exclude_texts=shown,
                                   budget_tokens=self.max_tokens, count_tokens=self._count)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .pathways import pathways
@@ -91,3 +92,12 @@ class RecallResult(list):
             "<table><thead><tr><th>#</th><th>score</th><th>relevance</th><th>speaker</th><th>text</th><th>episode</th>"
             f"<th>time</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
         )
+
+
+def ids_by_namespace(found: Iterable[Recollection]) -> dict[Namespace, list[str]]:
+    """The recalled ids grouped by the namespace each lives in: what ``touch``
+    takes, one namespace at a time, after a recall that spanned several."""
+    out: dict[Namespace, list[str]] = {}
+    for r in found:
+        out.setdefault(r.namespace, []).append(r.trace.id)
+    return out

@@ -14,6 +14,7 @@ from langgraph.runtime import Runtime
 from memoryweave_core import MemoryWeave, RecallResult
 from memoryweave_core.errors import InvalidInputError
 from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MinRelevance, fetch_size, relevance_kwargs, select_for_prompt
+from memoryweave_core.recollection import ids_by_namespace
 from memoryweave_core.scopes import Namespace
 
 DEFAULT_HEADER = "Things you remember about this user from earlier conversations (most relevant first):"
@@ -107,7 +108,7 @@ class MemoryWeaveMiddleware(AgentMiddleware):
             return request
         found = self._select(ask, self.memory.recall(ask.query, **ask.kwargs))
         if ask.first_call and found:  # what reaches the prompt counts as used, not what was fetched
-            for ns, ids in _by_namespace(found).items():  # each where it lives
+            for ns, ids in ids_by_namespace(found).items():  # each where it lives
                 self.memory.touch(ids, namespace=ns)
         return self._with(request, found)
 
@@ -118,7 +119,7 @@ class MemoryWeaveMiddleware(AgentMiddleware):
             return request
         found = self._select(ask, await self.memory.arecall(ask.query, **ask.kwargs))
         if ask.first_call and found:
-            for ns, ids in _by_namespace(found).items():
+            for ns, ids in ids_by_namespace(found).items():
                 await self.memory.atouch(ids, namespace=ns)
         return self._with(request, found)
 
@@ -184,14 +185,6 @@ class MemoryWeaveMiddleware(AgentMiddleware):
         for item in items:
             item["episode"] = None if episode is None else str(episode)
         return namespace, items
-
-
-def _by_namespace(found: RecallResult) -> dict[Namespace, list[str]]:
-    """The recalled ids grouped by the namespace each lives in."""
-    out: dict[Namespace, list[str]] = {}
-    for r in found:
-        out.setdefault(r.namespace, []).append(r.trace.id)
-    return out
 
 
 @dataclass(frozen=True)

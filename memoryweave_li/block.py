@@ -19,11 +19,12 @@ from llama_index.core.base.llms.types import ChatMessage, ContentBlock, TextBloc
 from llama_index.core.bridge.pydantic import ConfigDict, Field, field_validator
 from llama_index.core.memory.memory import BaseMemoryBlock
 from llama_index.core.utils import get_tokenizer
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from memoryweave_core import InvalidInputError, MemoryWeave, Recollection
 from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MinRelevance, fetch_size, relevance_kwargs, select_for_prompt
 from memoryweave_core.recall_call import check_k
+from memoryweave_core.recollection import ids_by_namespace
 from memoryweave_core.timeutil import format_time
 from memoryweave_core.trace import check_scope
 
@@ -85,8 +86,16 @@ def check_template(template: Any) -> str:
     return template
 
 
+def check_flag(value: Any) -> bool:
+    """A yes/no field is a bool: ``"yes"`` or ``1`` is refused, not read as true."""
+    if not isinstance(value, bool):
+        raise InvalidInputError(f"include_descendants must be True or False, got {value!r}")
+    return value
+
+
 # Field types shared by the block and MemoryWeaveMemory: the core's checks, once.
 Namespace = Annotated[Union[str, Tuple[str, ...]], AfterValidator(check_scope)]  # a label, or a tuple of labels
+Flag = Annotated[bool, BeforeValidator(check_flag)]  # before pydantic would read "yes" as True
 Count = Annotated[int, AfterValidator(check_k)]
 Template = Annotated[str, AfterValidator(check_template)]
 
@@ -116,8 +125,12 @@ class MemoryWeaveBlock(BaseMemoryBlock[List[ContentBlock]]):
     ------
     memory : MemoryWeave
         Where flushed messages are remembered and recalled from.
-    namespace : str
-        Whose memories (one per user).
+    namespace : str or tuple of str
+        Whose memories (one per user); a tuple names a level below a user,
+        ``("ana", "agent1", "run7")``.  Flushed messages are remembered here.
+    include_descendants : bool
+        Also recall from every namespace below ``namespace`` (all of a user's
+        agents and runs), ranked once; never from another user's.
     similarity_top_k : int
         Memories recalled per ``get``.
     query_window : int
@@ -146,6 +159,7 @@ class MemoryWeaveBlock(BaseMemoryBlock[List[ContentBlock]]):
     )
     memory: MemoryWeave = Field(exclude=True, description="The MemoryWeave to remember in and recall from.")
     namespace: Namespace = Field(default="default", description="Namespace (one per user).")
+    include_descendants: Flag = Field(default=False, description="Also recall from the namespaces below.")
     similarity_top_k: Count = Field(default=5, description="How many memories to recall.")
     query_window: Count = Field(default=1, description="Latest messages (with text) used as the query.")
     max_tokens: Optional[int] = Field(default=None, description="Token cap of this block's content.")
@@ -168,12 +182,14 @@ class MemoryWeaveBlock(BaseMemoryBlock[List[ContentBlock]]):
         shown = [t for t in (message_text(m) for m in messages or []) if t]
         recalled = await self.memory.arecall(
             query, fetch_size(self.similarity_top_k, len(shown)), namespace=self.namespace,
-            record_access=False, **relevance_kwargs(self.min_relevance, self.memory),
+            include_descendants=self.include_descendants, record_access=False,
+            **relevance_kwargs(self.min_relevance, self.memory),
         )
         found = select_for_prompt(recalled, self.similarity_top_k, query=query, exclude_texts=shown,
                                   budget_tokens=self.max_tokens, count_tokens=self._count)
-        if found:  # what reaches the prompt counts as used, not what was fetched
-            await self.memory.atouch([r.trace.id for r in found], namespace=self.namespace)
+        # what reaches the prompt counts as used, not what was fetched; each where it lives
+        for ns, ids in ids_by_namespace(found).items():
+            await self.memory.atouch(ids, namespace=ns)
         blocks: List[ContentBlock] = [TextBlock(text=render(r, self.template)) for r in found]
         if self.max_tokens is not None:
             blocks = self._fit(blocks, self.max_tokens)

@@ -20,9 +20,20 @@ from llama_index.core.memory.types import BaseMemory
 
 from memoryweave_core import MemoryWeave, Recollection
 from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MinRelevance, fetch_size, relevance_kwargs, select_for_prompt
+from memoryweave_core.recollection import ids_by_namespace
 from memoryweave_core.trace import check_label
 
-from .block import DEFAULT_ROLES, DEFAULT_TEMPLATE, Count, Namespace, Template, message_text, messages_to_items, render
+from .block import (
+    DEFAULT_ROLES,
+    DEFAULT_TEMPLATE,
+    Count,
+    Flag,
+    Namespace,
+    Template,
+    message_text,
+    messages_to_items,
+    render,
+)
 
 DEFAULT_HEADER = "Relevant memories from earlier in this and past conversations:"
 DEFAULT_BUFFER_TOKEN_LIMIT = 3000
@@ -39,8 +50,12 @@ class MemoryWeaveMemory(BaseMemory):
     ------
     memory : MemoryWeave
         Where every message is remembered and recalled from.
-    namespace : str
-        Whose memories (one per user).
+    namespace : str or tuple of str
+        Whose memories (one per user); a tuple names a level below a user,
+        ``("ana", "agent1", "run7")``.  Every message is remembered here.
+    include_descendants : bool
+        Also recall from every namespace below ``namespace`` (all of a user's
+        agents and runs), ranked once; never from another user's.
     buffer : BaseMemory
         The short-term chat history (default: a 3000-token ``ChatMemoryBuffer``).
     similarity_top_k : int
@@ -61,6 +76,7 @@ class MemoryWeaveMemory(BaseMemory):
 
     memory: MemoryWeave = Field(exclude=True)
     namespace: Namespace = "default"
+    include_descendants: Flag = False
     buffer: SerializeAsAny[BaseMemory] = Field(default_factory=_default_buffer)
     similarity_top_k: Count = 5
     query_window: Count = 1
@@ -138,8 +154,9 @@ class MemoryWeaveMemory(BaseMemory):
         shown = [t for t in (message_text(m) for m in history) if t]
         found = self.memory.recall(query, **self._recall_kwargs(shown))
         fresh = select_for_prompt(found, self.similarity_top_k, query=query, exclude_texts=shown)
-        if fresh:  # what reaches the prompt counts as used, not what was fetched
-            self.memory.touch([r.trace.id for r in fresh], namespace=self.namespace)
+        # what reaches the prompt counts as used, not what was fetched; each where it lives
+        for ns, ids in ids_by_namespace(fresh).items():
+            self.memory.touch(ids, namespace=ns)
         return self._note(fresh, history)
 
     async def _awith_memories(self, query: str, history: List[ChatMessage]) -> List[ChatMessage]:
@@ -149,12 +166,13 @@ class MemoryWeaveMemory(BaseMemory):
         shown = [t for t in (message_text(m) for m in history) if t]
         found = await self.memory.arecall(query, **self._recall_kwargs(shown))
         fresh = select_for_prompt(found, self.similarity_top_k, query=query, exclude_texts=shown)
-        if fresh:
-            await self.memory.atouch([r.trace.id for r in fresh], namespace=self.namespace)
+        for ns, ids in ids_by_namespace(fresh).items():
+            await self.memory.atouch(ids, namespace=ns)
         return self._note(fresh, history)
 
     def _recall_kwargs(self, shown: Sequence[str]) -> Dict[str, Any]:
-        return {"k": fetch_size(self.similarity_top_k, len(shown)), "namespace": self.namespace, "record_access": False,
+        return {"k": fetch_size(self.similarity_top_k, len(shown)), "namespace": self.namespace,
+                "include_descendants": self.include_descendants, "record_access": False,
                 **relevance_kwargs(self.min_relevance, self.memory)}
 
     def _note(self, fresh: Sequence[Recollection], history: List[ChatMessage]) -> List[ChatMessage]:

@@ -217,3 +217,21 @@ async def test_max_tokens_packs_the_short_fact_before_a_long_memory(memory):
     block = MemoryWeaveBlock(memory=memory, similarity_top_k=4, max_tokens=40, min_relevance=None)
     got = await block.aget(query)
     assert any(FACT in b.text for b in got) and block._tokens(got) <= 40
+
+
+async def test_include_descendants_spans_one_users_levels_and_never_another_user(memory):
+    memory.add("Ana likes green tea", namespace="ana")
+    run = memory.add(FACT, namespace=("ana", "agent1", "run7"))
+    memory.add("My sister Clara lives in Madrid and works as a pilot", namespace=("anabel", "run1"))
+    memory.add("My sister Clara lives in Oslo and works as a nurse", namespace="bob")
+    asked = [ChatMessage(role="user", content="Where does my sister Clara live?")]
+    span = MemoryWeaveBlock(memory=memory, namespace=("ana",), include_descendants=True, similarity_top_k=5)
+    before = memory.activation(run.id, namespace=("ana", "agent1", "run7"))
+    got = text_of([ChatMessage(role="system", blocks=await span.aget(asked))])
+    assert FACT in got and "Madrid" not in got and "Oslo" not in got
+    # what reached the prompt counts as used where it lives, not in the block's own namespace
+    assert memory.activation(run.id, namespace=("ana", "agent1", "run7")) > before
+    alone = MemoryWeaveBlock(memory=memory, namespace="ana", similarity_top_k=5)
+    assert FACT not in text_of([ChatMessage(role="system", blocks=await alone.aget(asked))])
+    with pytest.raises(ValueError, match="include_descendants"):
+        MemoryWeaveBlock(memory=memory, namespace="ana", include_descendants="yes")

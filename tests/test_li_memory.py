@@ -235,3 +235,21 @@ def test_tuple_namespaces_and_set_never_rewrites_long_term_memory(memory):
     mem.set([ChatMessage(role="user", content="my sister moved to Porto")])
     assert [t.text for t in memory.traces(("ana", "run1"))] == [FACT]
     assert FACT in mem.get(input=QUESTION)[0].content
+
+
+async def test_include_descendants_spans_one_users_levels_and_never_another_user(memory):
+    run = memory.add(FACT, namespace=("ana", "agent1", "run7"))
+    memory.add("My sister Clara lives in Madrid and works as a pilot", namespace=("anabel", "run1"))
+    memory.add("My sister Clara lives in Oslo and works as a nurse", namespace="bob")
+    span = weave_memory(memory, namespace="ana", token_limit=10_000, include_descendants=True)
+    before = memory.activation(run.id, namespace=("ana", "agent1", "run7"))
+    for got in (span.get(input=QUESTION), await span.aget(input=QUESTION)):
+        assert got[0].role == "system" and FACT in got[0].content
+        assert "Madrid" not in got[0].content and "Oslo" not in got[0].content
+    # what reached the prompt counts as used where it lives, not in the memory's own namespace
+    assert memory.activation(run.id, namespace=("ana", "agent1", "run7")) > before
+    assert weave_memory(memory, namespace="ana", token_limit=10_000).get(input=QUESTION) == []
+    span.put(ChatMessage(role="user", content="I like tea"))  # remembered in its own namespace only
+    assert memory.count("ana") == 1 and memory.count(("ana", "agent1", "run7")) == 1
+    with pytest.raises(ValueError, match="include_descendants"):
+        MemoryWeaveMemory(memory=memory, include_descendants=1)

@@ -78,8 +78,11 @@ async def test_every_namespace_argument_takes_a_string_or_an_array_and_the_schem
             assert "array of strings" in ns["description"] and '["alice"]' in ns["description"]
         span = tools["recall"].input_schema["properties"]["include_descendants"]
         assert span["type"] == "boolean" and span["default"] is False and "below" in span["description"]
-        assert all("include_descendants" not in t.input_schema["properties"] for n, t in tools.items()
-                   if n != "recall")
+        for name in ("list_recent", "forget"):
+            flag = tools[name].input_schema["properties"]["include_descendants"]
+            assert flag["type"] == "boolean" and flag["default"] is False, name
+            assert "below" in flag["description"] and '["alicex"]' in flag["description"], name
+        assert all("include_descendants" not in tools[n].input_schema["properties"] for n in ("remember", "update"))
         hit = tools["recall"].output_schema["$defs"]["HitOut"]["properties"]["namespace"]
         assert {o["type"] for o in hit["anyOf"]} == {"string", "array"}
 
@@ -165,3 +168,83 @@ def test_the_command_line_names_levels_with_a_slash_as_every_command_does() -> N
     assert build_parser().parse_args(["mcp", "--namespace", "alice/agent1"]).namespace == ("alice", "agent1")
     assert build_parser().parse_args(["mcp", "--namespace", "alice"]).namespace == "alice"
     assert Scope(namespace=["alice", "agent1"]).namespace == ("alice", "agent1")
+
+
+async def _read(client: Client, uri: str) -> Any:
+    import json
+
+    return json.loads((await client.read_resource(uri)).contents[0].text)
+
+
+async def test_list_recent_and_forget_span_one_users_tree_when_asked(memory: MemoryWeave) -> None:
+    async with _client(memory, namespace="default", allow_namespace_choice=True) as client:
+        listed = _data(await client.call_tool("list_recent", {"namespace": "alice", "n": 20,
+                                                              "include_descendants": True}))
+        assert listed["total"] == len(ALICE) and {t["text"] for t in listed["traces"]} == ALICE
+        alone = _data(await client.call_tool("list_recent", {"namespace": "alice", "n": 20}))
+        assert alone["total"] == 1 and [t["text"] for t in alone["traces"]] == [PLACES[0][1]]
+        # an id from a descendant is found where it lives; an id outside the tree is refused, nothing deleted
+        run2 = next(t for t in listed["traces"] if t["namespace"] == ["alice", "agent1", "run2"])
+        bobs = [t.id for t in memory.traces(("bob", "agent1", "run1"))]
+        refused = await client.call_tool("forget", {"ids": [run2["id"], *bobs], "namespace": "alice",
+                                                    "include_descendants": True})
+        assert "or below it" in _error(refused) and memory.count() == len(PLACES)
+        assert (await client.call_tool("forget", {"ids": [run2["id"]], "namespace": "alice"})).is_error
+        gone = _data(await client.call_tool("forget", {"ids": [run2["id"]], "namespace": "alice",
+                                                       "include_descendants": True}))
+        assert gone["forgotten"] == 1 and gone["namespaces"] == [["alice", "agent1", "run2"]]
+        assert memory.count(("alice", "agent1", "run2")) == 0 and memory.count() == len(PLACES) - 1
+        # an episode is deleted in every namespace of the tree that holds it, and only there
+        for ns in (("alice", "agent1", "run1"), ("alice", "agent2"), ("bob",), ("alicex",)):
+            memory.add("tea at the station", episode="trip", namespace=ns)
+        trip = _data(await client.call_tool("forget", {"episode": "trip", "namespace": ["alice"],
+                                                       "include_descendants": True}))
+        assert trip["forgotten"] == 2
+        assert sorted(trip["namespaces"]) == [["alice", "agent1", "run1"], ["alice", "agent2"]]
+        assert memory.store.episode_length("bob", "trip") == 1
+        assert memory.store.episode_length("alicex", "trip") == 1
+        assert "or below it" in _error(await client.call_tool(
+            "forget", {"episode": "trip", "namespace": "alice", "include_descendants": True}))
+        assert "include_descendants" in _error(await client.call_tool(
+            "list_recent", {"include_descendants": "yes please"}))
+
+
+async def test_ids_held_twice_in_the_tree_are_refused_not_guessed(memory: MemoryWeave) -> None:
+    twin = memory.add("Alice's tea notes", namespace=("alice", "agent1", "run1"))
+    memory.add_many([{"text": "Alice's copy of the notes", "id": twin.id}], namespace=("alice", "agent2"))
+    async with _client(memory, namespace="alice") as client:
+        error = _error(await client.call_tool("forget", {"ids": [twin.id], "include_descendants": True}))
+        assert "2 namespaces" in error and memory.count(("alice", "agent2")) == 1
+
+
+async def test_a_single_namespace_server_lists_and_forgets_in_its_own_tree_only(memory: MemoryWeave) -> None:
+    async with _client(memory, namespace=["alice", "agent1"]) as client:
+        listed = _data(await client.call_tool("list_recent", {"include_descendants": True}))
+        assert {t["text"] for t in listed["traces"]} == {"Alice asked for a tea shop in Lisbon",
+                                                         "Alice bought oolong tea"}
+        assert _data(await client.call_tool("list_recent", {}))["total"] == 0
+        alice_own = [t.id for t in memory.traces("alice")]
+        assert (await client.call_tool("forget", {"ids": alice_own, "include_descendants": True})).is_error
+        assert memory.count("alice") == 1
+        # its own summary resource reads a namespace with levels
+        assert (await _read(client, "memoryweave://summary"))["namespace"] == ["alice", "agent1"]
+
+
+async def test_resources_read_a_namespace_with_levels_by_its_path(memory: MemoryWeave) -> None:
+    memory.add("Alice's run one, turn two", episode="e1", namespace=("alice", "agent1", "run1"))
+    async with _client(memory, namespace="default", allow_namespace_choice=True) as client:
+        templates = {t.name: t for t in (await client.list_resource_templates()).resource_templates}
+        assert "alice%2Fagent1" in templates["namespace-summary"].description
+        run1 = await _read(client, "memoryweave://namespaces/alice%2Fagent1%2Frun1/summary")
+        assert run1["namespace"] == ["alice", "agent1", "run1"] and run1["traces"] == 2
+        turns = await _read(client, "memoryweave://namespaces/alice%2Fagent1%2Frun1/episodes/e1")
+        assert [t["text"] for t in turns["turns"]] == ["Alice's run one, turn two"]
+        # one level is the plain label, as before; an escaped slash is a slash inside one label
+        assert (await _read(client, "memoryweave://namespaces/alice/summary"))["traces"] == 1
+        slash = await _read(client, "memoryweave://namespaces/alice%5C%2Fagent1/summary")
+        assert slash["namespace"] == "alice/agent1" and slash["traces"] == 1
+        # a path never climbs out of a user: ".." is a label, and bob's memories stay bob's
+        climb = await _read(client, "memoryweave://namespaces/alice%2F..%2Fbob/summary")
+        assert climb["namespace"] == ["alice", "..", "bob"] and climb["traces"] == 0
+        bob = await _read(client, "memoryweave://namespaces/bob%2Fagent1%2Frun1/summary")
+        assert bob["traces"] == 1 and bob["namespace"] == ["bob", "agent1", "run1"]

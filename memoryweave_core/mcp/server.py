@@ -18,11 +18,13 @@ from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.server.mcpserver.resources.templates import ResourceSecurity
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import MemoryWeaveError
+from ..scopes import parse_path
 from .tools import MAX_K, MemoryTools
 
 #: Errors that are the caller's input (a typed MemoryWeave error or a builtin one): tool errors.
@@ -65,12 +67,23 @@ Namespace = Annotated[
                       "([\"alice\", \"agent1\", \"run7\"]: user, agent, run). \"alice\" and [\"alice\"] "
                       "are the same namespace."),
 ]
+#: What "below" means, said once for every tool that can span a namespace's tree.
+BELOW = ("with [\"alice\"], all of alice's agents and runs ([\"alice\", ...]); never another namespace's, "
+         "such as [\"bob\"] or [\"alicex\"].")
 Descendants = Annotated[
     bool,
-    Field(description="Also search every namespace below the one used, ranked together: with "
-                      "[\"alice\"], all of alice's agents and runs ([\"alice\", ...]); never another "
-                      "namespace's, such as [\"bob\"] or [\"alicex\"]. Each result's namespace says "
-                      "where it came from."),
+    Field(description=f"Also search every namespace below the one used, ranked together: {BELOW} "
+                      "Each result's namespace says where it came from."),
+]
+ListDescendants = Annotated[
+    bool,
+    Field(description=f"Also list the memories of every namespace below the one used, newest first "
+                      f"across all of them: {BELOW} Each memory's namespace says where it lives."),
+]
+ForgetDescendants = Annotated[
+    bool,
+    Field(description=f"Also look for the ids (or the episode) in every namespace below the one used and "
+                      f"delete each where it lives: {BELOW} Every id must be found before anything is deleted."),
 ]
 Query = Annotated[str, Field(description="What to look for, as a question or a few words. Time words "
                                          "('last week', 'in May 2023') and names help.")]
@@ -128,11 +141,14 @@ class ForgetOut(BaseModel):
     forgotten: int = Field(description="How many stored memories were deleted.")
     ids: list[str] | None = None
     episode: str | None = None
+    namespaces: list[str | list[str]] | None = Field(
+        default=None, description="With include_descendants: the namespaces memories were deleted from.")
 
 
 class RecentOut(BaseModel):
     namespace: str | list[str]
-    total: int = Field(description="How many memories the namespace holds.")
+    total: int = Field(description="How many memories the namespace holds (with include_descendants, "
+                                   "it and every namespace below it).")
     traces: list[MemoryOut]
 
 
@@ -205,14 +221,16 @@ conversations. An empty list means nothing relevant is stored."""
 one in recall (the old version is kept as history). Returns the new version."""
         return MemoryOut(**t.update(id, text, metadata, namespace))
 
-    def forget(ids: Ids = None, episode: ForgetEpisode = None, namespace: Namespace = None) -> ForgetOut:
+    def forget(ids: Ids = None, episode: ForgetEpisode = None, namespace: Namespace = None,
+               include_descendants: ForgetDescendants = False) -> ForgetOut:
         """Delete memories for good: either the given ids or one whole episode (conversation), never \
 everything at once. Unknown ids are an error and nothing is deleted."""
-        return ForgetOut(**t.forget(ids, episode, namespace))
+        return ForgetOut(**t.forget(ids, episode, namespace, include_descendants))
 
-    def list_recent(n: N = 10, namespace: Namespace = None) -> RecentOut:
+    def list_recent(n: N = 10, namespace: Namespace = None,
+                    include_descendants: ListDescendants = False) -> RecentOut:
         """List the newest stored memories (by the time they happened), newest first, with their ids."""
-        return RecentOut(**t.list_recent(n, namespace))
+        return RecentOut(**t.list_recent(n, namespace, include_descendants))
 
     read = ToolAnnotations(read_only_hint=True, open_world_hint=False)
     tools: list[tuple[Callable[..., Any], ToolAnnotations]] = [(recall, read), (list_recent, read)]
@@ -227,8 +245,16 @@ everything at once. Unknown ids are an error and nothing is deleted."""
     return tools
 
 
+#: A namespace in a resource URI is its path (``alice/agent1``, the CLI's form:
+#: ``\\/`` a slash inside a label), percent-encoded as one URI segment
+#: (``alice%2Fagent1``).  It is parsed into labels, never used as a file path,
+#: so the SDK's path checks (``..``, a leading ``\\``) would refuse real labels;
+#: NUL is still refused.
+NAMESPACE_PATH = ResourceSecurity(reject_path_traversal=False, reject_absolute_paths=False)
+
+
 def _resources(server: MCPServer, t: MemoryTools) -> None:
-    def read(fn: Callable[..., dict[str, Any]], *args: str) -> str:
+    def read(fn: Callable[..., dict[str, Any]], *args: Any) -> str:
         try:
             return json.dumps(fn(*args), ensure_ascii=False, indent=1)
         except CALLER_ERRORS as exc:
@@ -246,16 +272,20 @@ def _resources(server: MCPServer, t: MemoryTools) -> None:
         return read(t.episode, episode)
 
     if t.scope.allow_namespace_choice:
+        path = ("The namespace is its levels joined by '/' and percent-encoded as one segment "
+                "(alice%2Fagent1 for [\"alice\", \"agent1\"]); a '/' inside a label is written '\\/'.")
+
         @server.resource("memoryweave://namespaces/{namespace}/summary", name="namespace-summary",
-                         mime_type="application/json", description="The summary of one namespace.")
+                         mime_type="application/json", description=f"The summary of one namespace. {path}",
+                         security=NAMESPACE_PATH)
         def ns_summary(namespace: str) -> str:
-            return read(t.summary, namespace)
+            return read(t.summary, parse_path(namespace))
 
         @server.resource("memoryweave://namespaces/{namespace}/episodes/{episode}", name="namespace-episode",
-                         mime_type="application/json",
-                         description="Every turn of one episode of one namespace, in order.")
+                         mime_type="application/json", security=NAMESPACE_PATH,
+                         description=f"Every turn of one episode of one namespace, in order. {path}")
         def ns_episode(namespace: str, episode: str) -> str:
-            return read(t.episode, episode, namespace)
+            return read(t.episode, episode, parse_path(namespace))
 
 
 def build_server(t: MemoryTools) -> MCPServer:

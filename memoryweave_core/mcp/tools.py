@@ -16,13 +16,15 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from itertools import chain
 from typing import Any
 
 from ..errors import InvalidInputError, TraceNotFoundError
 from ..memory import MemoryWeave
 from ..recollection import Recollection
-from ..scopes import Namespace
-from ..trace import Trace, check_label, check_namespace, check_scope
+from ..scopes import Namespace, public
+from ..span import spaces_under
+from ..trace import Trace, check_label, check_namespace, check_scope, is_storable_id
 
 #: A namespace as a tool takes it: one label (a string) or the labels of a
 #: multi-level namespace (a JSON array of strings, outermost first).
@@ -141,6 +143,34 @@ class MemoryTools:
                 raise InvalidInputError(f"metadata is not a JSON object: {exc}") from None
             self._size(encoded, "metadata (as JSON)")
 
+    def _spaces(self, ns: Namespace, include_descendants: bool) -> list[str]:
+        """The stored namespaces a call reaches: ``ns`` alone, or with every
+        namespace below it that holds memories (label by label, so ``["alice"]``
+        never reaches ``["alicex"]``); a single-namespace server's tree is its own."""
+        if not isinstance(include_descendants, bool):
+            raise InvalidInputError(f"include_descendants must be true or false, got {include_descendants!r}")
+        stored = check_namespace(ns)
+        return list(spaces_under(self.memory, stored)) if include_descendants else [stored]
+
+    def _locate(self, ids: list[str], spaces: list[str], ns: Namespace) -> dict[str, list[str]]:
+        """Which namespace of ``spaces`` holds each id; an id held nowhere, or in
+        two of them (ids are unique within one namespace only), is refused."""
+        wanted = [i for i in ids if is_storable_id(i)]
+        where: dict[str, list[str]] = {}
+        for space in spaces:
+            for trace in self.memory.store.get(wanted, space):
+                where.setdefault(trace.id, []).append(space)
+        for i in ids:
+            if not where.get(i):
+                raise TraceNotFoundError(f"no memory with id {i!r} in namespace {ns!r} or below it")
+            if len(where[i]) > 1:
+                raise InvalidInputError(f"id {i!r} is held in {len(where[i])} namespaces "
+                                        f"({', '.join(repr(public(s)) for s in where[i])}): name the one to forget from")
+        by_space: dict[str, list[str]] = {}
+        for i in dict.fromkeys(ids):
+            by_space.setdefault(where[i][0], []).append(i)
+        return by_space
+
     # -- tools ----------------------------------------------------------------------
     def remember(
         self,
@@ -223,31 +253,52 @@ class MemoryTools:
         ids: Sequence[str] | None = None,
         episode: str | None = None,
         namespace: Requested | None = None,
+        include_descendants: bool = False,
     ) -> dict[str, Any]:
+        """``include_descendants`` also looks for the ids (or the episode) in
+        every namespace below the one used, and deletes each where it lives;
+        every id is found before anything is deleted."""
         self._writable("forget")
         if (ids is None) == (episode is None):
             raise InvalidInputError("forget takes either ids or an episode (exactly one of them)")
         ns = self.namespace(namespace)
+        spaces = self._spaces(ns, include_descendants)
         if ids is not None:
             ids = list(ids)
             if not ids:
                 raise InvalidInputError("ids is empty: name the memories to forget")
-            deleted = self.memory.forget(ids, namespace=ns)
-            return {"namespace": json_namespace(ns), "forgotten": deleted, "ids": ids}
+            if not include_descendants:
+                deleted = self.memory.forget(ids, namespace=ns)
+                return {"namespace": json_namespace(ns), "forgotten": deleted, "ids": ids}
+            by_space = self._locate(ids, spaces, ns)
+            deleted = sum(self.memory.forget(held, namespace=public(space)) for space, held in by_space.items())
+            return {"namespace": json_namespace(ns), "forgotten": deleted, "ids": ids,
+                    "namespaces": [json_namespace(public(space)) for space in by_space]}
         label = check_label(episode, "episode")
         assert label is not None
-        if self.memory.store.episode_length(check_namespace(ns), label) == 0:
-            raise TraceNotFoundError(f"no episode {label!r} in namespace {ns!r}")
-        deleted = self.memory.forget(episode=label, namespace=ns)
-        return {"namespace": json_namespace(ns), "forgotten": deleted, "episode": label}
+        holding = [space for space in spaces if self.memory.store.episode_length(space, label)]
+        if not holding:
+            raise TraceNotFoundError(f"no episode {label!r} in namespace {ns!r}"
+                                     + (" or below it" if include_descendants else ""))
+        deleted = sum(self.memory.forget(episode=label, namespace=public(space)) for space in holding)
+        out: dict[str, Any] = {"namespace": json_namespace(ns), "forgotten": deleted, "episode": label}
+        if include_descendants:
+            out["namespaces"] = [json_namespace(public(space)) for space in holding]
+        return out
 
-    def list_recent(self, n: int = 10, namespace: Requested | None = None) -> dict[str, Any]:
+    def list_recent(self, n: int = 10, namespace: Requested | None = None,
+                    include_descendants: bool = False) -> dict[str, Any]:
+        """``include_descendants`` lists the newest memories of the namespace
+        used and every namespace below it, together."""
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_K:
             raise InvalidInputError(f"n must be an integer from 1 to {MAX_K}, got {n!r}")
         ns = self.namespace(namespace)
-        # Walks the namespace once: newest by event time, then by the order they were stored.
-        newest = heapq.nlargest(n, enumerate(self.memory.traces(ns)), key=lambda it: (it[1].time, it[0]))
-        return {"namespace": json_namespace(ns), "total": self.memory.count(ns),
+        spaces = self._spaces(ns, include_descendants)
+        # Walks each namespace once: newest by event time, then by the order they were read.
+        held = chain.from_iterable(self.memory.traces(public(space)) for space in spaces)
+        newest = heapq.nlargest(n, enumerate(held), key=lambda it: (it[1].time, it[0]))
+        total = sum(self.memory.count(public(space)) for space in spaces)
+        return {"namespace": json_namespace(ns), "total": total,
                 "traces": [trace_dict(t) for _, t in newest]}
 
     # -- resources ------------------------------------------------------------------

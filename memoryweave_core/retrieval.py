@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import lexscore
 from . import names as names_module
 from .answerable import Terms, answerable
 from .config import RecallConfig
@@ -158,11 +159,9 @@ def content_terms(ctx: Context, pool: Pool) -> Terms:
     if not words:
         return Terms.empty(len(pool))
     n, _, df = ctx.lexical_stats()
-    column = {t: j for j, t in enumerate(words)}
+    found = lexscore.find(pool.tokens, words)  # the pool's token ids, searched at once
     hits = np.zeros((len(pool), len(words)), bool)
-    for i, tokens in enumerate(pool.tokens):
-        for t in set(tokens) & column.keys():
-            hits[i, column[t]] = True
+    hits[found.row, found.col] = True
     return Terms(np.array([idf(n, df.get(t, 0)) for t in words]), np.array([df.get(t, 0) > 0 for t in words]), hits)
 
 

@@ -45,6 +45,7 @@ from memoryweave_core.encoder import MemoryEncoder as _CoreEncoder
 from memoryweave_core.encoder import turn_text
 from memoryweave_core.errors import DimensionMismatchError, InvalidInputError
 from memoryweave_core.pathways import pathways
+from memoryweave_core.prompt import relevance_kwargs
 from memoryweave_core.recall_call import check_k
 from memoryweave_core.recollection import Recollection
 from memoryweave_core.trace import Trace, check_scope, check_text, check_vectors
@@ -732,10 +733,9 @@ def _recall(
     min_relevance: float | None = None,
 ) -> list[Recollection]:
     """``MemoryWeave.recall`` with the facade's per-call config (and maybe a ready vector)."""
-    threshold = {} if min_relevance is None else {"min_relevance": min_relevance}
     return list(
         weave.recall(
             query, k, namespace=namespace, record_access=record_access, config=config, query_vector=query_vector,
-            **threshold,
+            **relevance_kwargs(min_relevance),
         )
     )

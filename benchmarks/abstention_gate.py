@@ -25,9 +25,6 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from memoryweave_core.eval import calibration as C  # noqa: E402
-from memoryweave_core.eval.cache import EmbeddingCache  # noqa: E402
-from memoryweave_core.eval.datasets import load_locomo  # noqa: E402
-from memoryweave_core.eval.systems import MODEL_NAME, CachedEmbedder  # noqa: E402
 from memoryweave_core.relevance import SIGNALS  # noqa: E402
 
 GATES = (0.0, 0.25, 0.3, 0.35, 0.4, 0.45)
@@ -40,9 +37,7 @@ def main(argv=None) -> int:
     p.add_argument("--data", default="../shared/data/locomo10.json")
     p.add_argument("--out")
     args = p.parse_args(argv)
-    ds = load_locomo(args.data)
-    cache = EmbeddingCache(MODEL_NAME)
-    rows = C.locomo_rows(ds, C.build_memories(ds, cache, CachedEmbedder(cache)))
+    rows = C.cached_locomo_rows(args.data)
     held, _ = C.cross_fit(rows)
     real = [(pr[: C.TOP], r.y[: C.TOP], r.x[0, BEST]) for r, pr in zip(rows, held) if not r.foreign and len(r.y)]
     foreign = [(pr[: C.TOP], r.x[0, BEST]) for r, pr in zip(rows, held) if r.foreign and len(r.y)]

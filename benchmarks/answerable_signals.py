@@ -31,9 +31,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from memoryweave_core.answerable import GATE_SIGNALS  # noqa: E402
 from memoryweave_core.eval import calibration as C  # noqa: E402
-from memoryweave_core.eval.cache import EmbeddingCache  # noqa: E402
-from memoryweave_core.eval.datasets import load_locomo  # noqa: E402
-from memoryweave_core.eval.systems import MODEL_NAME, CachedEmbedder  # noqa: E402
 from memoryweave_core.relevance import SIGNALS, Logistic, fit_logistic  # noqa: E402
 
 FOLDS = 5
@@ -86,9 +83,7 @@ def main(argv=None) -> int:
     p.add_argument("--data", default="../shared/data/locomo10.json")
     p.add_argument("--out")
     args = p.parse_args(argv)
-    ds = load_locomo(args.data)
-    cache = EmbeddingCache(MODEL_NAME)
-    rows = [r for r in C.locomo_rows(ds, C.build_memories(ds, cache, CachedEmbedder(cache))) if len(r.y)]
+    rows = [r for r in C.cached_locomo_rows(args.data) if len(r.y)]
     foreign = np.array([r.foreign for r in rows])
     cols = table(rows)
     single = {n: {"keep_0.9": max(rejected(v, foreign, 0.9), rejected(-v, foreign, 0.9)),

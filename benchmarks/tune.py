@@ -143,9 +143,7 @@ def fit_relevance(data: str, folds: int, out: str | None) -> int:
     from memoryweave_core.relevance import SIGNALS
 
     t0 = time.time()
-    ds = load_locomo(data)
-    cache = EmbeddingCache(MODEL_NAME)
-    rows = calibration.locomo_rows(ds, calibration.build_memories(ds, cache, CachedEmbedder(cache)))
+    rows = calibration.cached_locomo_rows(data)
     print(f"{len(rows)} question rows (real and foreign) in {time.time() - t0:.0f}s", file=sys.stderr)
     held, gate = calibration.cross_fit(rows, folds)
     grid = calibration.gate_grid(rows, held, gate)

@@ -34,9 +34,7 @@ import numpy as np
 from memoryweave_core import MemoryWeave, RecallConfig
 from memoryweave_core.eval import harness as H
 from memoryweave_core.eval import metrics as M
-from memoryweave_core.eval.cache import EmbeddingCache
-from memoryweave_core.eval.datasets import load
-from memoryweave_core.eval.systems import MODEL_NAME, CachedEmbedder, _items_for, pack_docs
+from memoryweave_core.eval.systems import CachedEmbedder, _items_for, pack_docs
 from memoryweave_core.pathways.fusion import columns
 from memoryweave_core.recollection import Recollection
 from memoryweave_core.relevance import DEFAULT_CALIBRATOR, signals
@@ -49,11 +47,7 @@ DEPTH = 50
 
 def question_table(name: str, path: str) -> list[dict[str, Any]]:
     """Per question: its group, and its R@10 and budget recall under every gate."""
-    ds = load(name, path)
-    cache = EmbeddingCache(MODEL_NAME)
-    build = H.build_lme_turn_indexes if name == "longmemeval" else H.build_turn_indexes
-    indexes = build(ds, cache, None, False)
-    queries = H.build_queries(ds, cache, None, False)
+    indexes, queries = H.tuning_indexes(name, path)
     config = RecallConfig()
     weights = config.weights
     rows = []
@@ -63,9 +57,7 @@ def question_table(name: str, path: str) -> list[dict[str, Any]]:
         memory.add_many(items, embeddings=vecs, namespace="eval")
         traces = {t.id: t for t in memory.traces(namespace="eval")}
         lengths = H._lengths(idx)
-        for q in idx.conversation.questions:
-            if not q.evidence or (name == "locomo" and q.category not in ("1", "2", "3", "4")):
-                continue
+        for q in H.tuning_questions(name, idx):
             query = queries[q.id]
             at = {} if query.time is None else {"at": query.time}
             table = memory.features(query.text, namespace="eval", **at)

@@ -27,9 +27,7 @@ import numpy as np
 
 from memoryweave_core.eval import harness as H
 from memoryweave_core.eval import metrics as M
-from memoryweave_core.eval.cache import EmbeddingCache
-from memoryweave_core.eval.datasets import load
-from memoryweave_core.eval.systems import MODEL_NAME, memoryweave_system, pack_docs
+from memoryweave_core.eval.systems import memoryweave_system, pack_docs
 
 #: Cost floors tried (whitespace words).
 FLOORS = (1, 8, 16, 24, 32, 48, 64, 96, 128)
@@ -37,18 +35,12 @@ FLOORS = (1, 8, 16, 24, 32, 48, 64, 96, 128)
 
 def question_table(name: str, path: str) -> list[dict[str, Any]]:
     """Per question: its group and its budget recall at every floor and budget."""
-    ds = load(name, path)
-    cache = EmbeddingCache(MODEL_NAME)
-    build = H.build_lme_turn_indexes if name == "longmemeval" else H.build_turn_indexes
-    indexes = build(ds, cache, None, False)
-    queries = H.build_queries(ds, cache, None, False)
+    indexes, queries = H.tuning_indexes(name, path)
     system = memoryweave_system()
     rows = []
     for g, idx in enumerate(indexes):
         lengths = H._lengths(idx)
-        for q in idx.conversation.questions:
-            if not q.evidence or (name == "locomo" and q.category not in ("1", "2", "3", "4")):
-                continue
+        for q in H.tuning_questions(name, idx):
             recs = system.recollections(idx, queries[q.id])  # type: ignore[attr-defined]
             recall = np.array([[M.recall_at_k(ids := pack_docs(recs, q.question, b, lengths, f), q.evidence, len(ids))
                                 for b in H.BUDGETS] for f in FLOORS])

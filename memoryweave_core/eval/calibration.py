@@ -99,6 +99,18 @@ def build_memories(ds: Dataset, cache: Any, embedder: Any) -> list[tuple[Any, di
     return out
 
 
+def cached_locomo_rows(path: str) -> list[Rows]:
+    """:func:`locomo_rows` of a LoCoMo file, every memory built from cached
+    vectors: what ``tune.py --relevance`` fits and the abstention studies read."""
+    from .cache import EmbeddingCache
+    from .datasets import load_locomo
+    from .systems import MODEL_NAME, CachedEmbedder
+
+    ds = load_locomo(path)
+    cache = EmbeddingCache(MODEL_NAME)
+    return locomo_rows(ds, build_memories(ds, cache, CachedEmbedder(cache)))
+
+
 def locomo_rows(ds: Dataset, memories: list[tuple[Any, dict[str, str]]], namespace: str = "default") -> list[Rows]:
     """Rows of every real question (categories 1-4) and of its foreign copy,
     asked against the next conversation's memory (at that conversation's own

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import metrics as M
 from .cache import EmbeddingCache
-from .datasets import Dataset
+from .datasets import Dataset, Question
 from .systems import MODEL_NAME, DocIndex, Query, System
 
 # ----------------------------------------------------------------------------- running
@@ -67,6 +67,24 @@ def build_queries(ds: Dataset, cache: EmbeddingCache, embedder: Any, progress: b
     qs = ds.questions
     vecs = cache.embed([q.question for q in qs], embedder, progress=progress)
     return {q.id: Query(question=q, text=q.question, vector=vecs[i], time=q.time) for i, q in enumerate(qs)}
+
+
+def tuning_indexes(name: str, path: str) -> tuple[list[DocIndex], dict[str, Query]]:
+    """A benchmark file's turn-level indexes (every turn, the assistant's too)
+    and its queries, from cached vectors: what the tuning scripts score."""
+    from .datasets import load
+
+    ds = load(name, path)
+    cache = EmbeddingCache(MODEL_NAME)
+    build = build_lme_turn_indexes if name == "longmemeval" else build_turn_indexes
+    return build(ds, cache, None, False), build_queries(ds, cache, None, False)
+
+
+def tuning_questions(name: str, index: DocIndex) -> list[Question]:
+    """The questions of one index that the tuning scripts score: those with
+    evidence turns, and on LoCoMo only the headline categories 1-4."""
+    return [q for q in index.conversation.questions
+            if q.evidence and (name != "locomo" or q.category in ("1", "2", "3", "4"))]
 
 
 def _summarise(rows: list[dict[str, float]], cats: list[str], headline: Callable[[str], bool]) -> dict[str, Any]:

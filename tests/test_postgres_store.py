@@ -212,7 +212,11 @@ def test_version_1_schema_keeps_its_access_logs(dsn, schema):
     # back to the version 1 layout
     s = f'"{schema}"'
     for sql in (
-        f"DROP INDEX {s}.traces_lifecycle",  # version 3's columns go first
+        f"DROP TABLE {s}.vocab",  # version 5's token ids go first
+        f"ALTER TABLE {s}.traces DROP COLUMN tok_ids",
+        f"ALTER TABLE {s}.nsstats DROP COLUMN nsid",
+        f"DROP SEQUENCE {s}.nsids",
+        f"DROP INDEX {s}.traces_lifecycle",  # then version 3's columns
         f"DROP INDEX {s}.traces_expiry",
         f"ALTER TABLE {s}.traces DROP COLUMN version, DROP COLUMN supersedes, DROP COLUMN superseded_at,"
         " DROP COLUMN expires_at",

@@ -213,7 +213,7 @@ class AsyncPostgres:
         store = self.store
         return await self._tx(lambda: queries.candidates(
             self.schema, namespace, searches, terms, n, radius, where, live, dim=dim, ef_search=store.ef_search,
-            iterative=store._iterative, budget=store.posting_budget))
+            iterative=store._iterative, budget=store.posting_budget, vocabs=store.vocabs))
 
     async def record_access(self, ids: Sequence[str], when: float, namespace: str) -> None:
         uses = Counter(ids)

@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Sequence
 
 from ...lexical import bm25_sql
-from .plan import Plan, Stmt
+from .plan import Plan, Stmt, rows
 
 
 def stats_rows(ns_tokens: list[tuple[str, list[str]]]) -> tuple[dict[str, list[int]], Counter]:
@@ -28,19 +28,23 @@ def stats_rows(ns_tokens: list[tuple[str, list[str]]]) -> tuple[dict[str, list[i
     return stats, df
 
 
-def bump_stats(s: str, stats: dict[str, list[int]], df: Counter, sign: int) -> Plan[None]:
+def bump_stats(s: str, stats: dict[str, list[int]], df: Counter, sign: int) -> Plan[dict[str, int]]:
     """Update BM25 statistics in a fixed lock order (namespaces sorted, then
-    their terms sorted), so concurrent writers queue instead of deadlocking."""
+    their terms sorted), so concurrent writers queue instead of deadlocking.
+    Each namespace's ``nsstats`` row stays locked until the transaction ends
+    (its vocabulary's writes rely on it); returns the namespaces' ``nsid``."""
+    nsids: dict[str, int] = {}
     for ns in sorted(stats):
         n, total = stats[ns]
-        yield Stmt(
-            f'INSERT INTO "{s}".nsstats AS s VALUES (%s, %s, %s) ON CONFLICT (namespace) DO UPDATE'
-            " SET n = s.n + EXCLUDED.n, total_len = s.total_len + EXCLUDED.total_len",
-            (ns, sign * n, sign * total),
+        found = yield from rows(
+            f'INSERT INTO "{s}".nsstats AS s (namespace, n, total_len) VALUES (%s, %s, %s) ON CONFLICT (namespace)'
+            " DO UPDATE SET n = s.n + EXCLUDED.n, total_len = s.total_len + EXCLUDED.total_len RETURNING nsid",
+            (ns, sign * n, sign * total), binary=False,
         )
+        nsids[ns] = int(found[0][0])
     items = sorted(df.items())
     if not items:
-        return
+        return nsids
     nss = [k[0] for k, _ in items]
     terms = [k[1] for k, _ in items]
     counts = [sign * c for _, c in items]
@@ -51,6 +55,7 @@ def bump_stats(s: str, stats: dict[str, list[int]], df: Counter, sign: int) -> P
     )
     if sign < 0:
         yield Stmt(f'DELETE FROM "{s}".terms WHERE namespace = ANY(%s) AND df <= 0', (sorted(stats),))
+    return nsids
 
 
 def tsquery(terms: Sequence[str]) -> str:

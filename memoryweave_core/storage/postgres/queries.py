@@ -23,12 +23,13 @@ from ...pool import Pool, pool_order
 from ...trace import Trace
 from ..base import Live, Search, check_field, live_hits, one_namespace, vector_dim, without
 from ..codec import encode_state
-from . import access, lifecycle
+from . import access, lifecycle, tokenids
 from . import lexical as bm25
 from . import schema as layout
 from . import state as state_rows
 from .filtering import where_named
 from .plan import Plan, Stmt, rows
+from .tokenids import Vocabularies
 
 COLS = ("key, id, namespace, text, speaker, episode, position, time, metadata, category, content, context,"
         " version, supersedes, superseded_at, expires_at")
@@ -168,36 +169,39 @@ def lexical(s: str, namespace: str, terms: Sequence[str], n: int, where: Node | 
     return [(i, float(score)) for i, score in found]
 
 
-def pool(s: str, namespace: str, ids: Sequence[str], radius: int, where: Node | None, dim: int | None) -> Plan[Pool]:
+def pool(s: str, namespace: str, ids: Sequence[str], radius: int, where: Node | None, dim: int | None,
+         vocabs: Vocabularies) -> Plan[Pool]:
     """Columns straight from the rows, without text and metadata (no Trace
-    objects: parsing every candidate's metadata cost more than scoring it)."""
+    objects: parsing every candidate's metadata cost more than scoring it);
+    tokens as ids over the store's vocabulary of the namespace (``vocabs``)."""
     if not ids or dim is None:
         return Pool.empty(dim)
     traces = f'"{s}".traces'
     cond, cond_params = to_postgres(where, alias="t")
     found = yield from rows(
         f"WITH f AS (SELECT key, episode, position FROM {traces} WHERE namespace = %s AND id = ANY(%s))"
-        " SELECT t.id, t.speaker, t.episode, t.position, t.time, t.category, t.toks, vector_send(t.content),"
-        " vector_send(t.context), a.uses, a.recent"
+        " SELECT t.id, t.speaker, t.episode, t.position, t.time, t.category, t.tok_ids, vector_send(t.content),"
+        f' vector_send(t.context), a.uses, a.recent, (SELECT nsid FROM "{s}".nsstats WHERE namespace = %s)'
         f' FROM {traces} t LEFT JOIN "{s}".access a ON a.key = t.key'
         f" WHERE t.key IN (SELECT key FROM f UNION ALL SELECT n.key FROM f JOIN {traces} n"
         " ON n.namespace = %s AND n.episode = f.episode AND n.position BETWEEN f.position - %s AND f.position + %s)"
         f" AND ({cond})",
-        (namespace, list(ids), namespace, radius, radius, *cond_params),
+        (namespace, list(ids), namespace, namespace, radius, radius, *cond_params),
     )
     if not found:
         return Pool.empty(dim)
     found = [found[i] for i in pool_order(ids, [r[0] for r in found], [r[2] for r in found], [r[3] for r in found])]
-    tid, speakers, episodes, positions, times, categories, toks, content, context, uses, recent = zip(*found)
+    tid, speakers, episodes, positions, times, categories, cells, content, context, uses, recent, nsid = zip(*found)
+    tokens = yield from vocabs.rows(s, namespace, nsid[0], cells)
     return Pool.from_columns(
-        tid, speakers, episodes, positions, times, categories, toks,
+        tid, speakers, episodes, positions, times, categories, tokens,
         vectors(content, dim), vectors(context, dim), [access.log(*row) for row in zip(times, uses, recent)], dim,
     )
 
 
 def candidates(s: str, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int,
                where: Node | None, live: Live | None, *, dim: int, ef_search: int, iterative: bool,
-               budget: int) -> Plan[Pool]:
+               budget: int, vocabs: Vocabularies) -> Plan[Pool]:
     """:meth:`~memoryweave_core.storage.base.Store.candidates` as one plan, in
     the order of :func:`~memoryweave_core.storage.base.gather_candidates`;
     runs in a transaction (the HNSW settings are local to it)."""
@@ -206,7 +210,7 @@ def candidates(s: str, namespace: str, searches: Sequence[Search], terms: Sequen
     found = yield from nearest(s, namespace, searches, m, where, ef_search=ef_search, iterative=iterative)
     if terms:
         found.append((yield from lexical(s, namespace, terms, m, where, budget)))
-    asked = yield from pool(s, namespace, list(live_hits(found, hide, n)), radius, where, dim)
+    asked = yield from pool(s, namespace, list(live_hits(found, hide, n)), radius, where, dim, vocabs)
     return without(asked, hide)
 
 
@@ -224,13 +228,14 @@ def add(s: str, ready: Rows, new_dim: tuple[int, int] | None, before: Plan[None]
         yield from before
     if new_dim is not None:
         yield from layout.ensure_dim(s, ready.dim, *new_dim)
-    yield from bm25.bump_stats(s, ready.stats, ready.df, +1)
+    nsids = yield from bm25.bump_stats(s, ready.stats, ready.df, +1)
+    cells = yield from tokenids.encode(nsids, [r[1] for r in ready.traces], ready.tokens, s)
     yield Stmt(
         f'INSERT INTO "{s}".traces (id, namespace, text, speaker, episode, position, time, metadata,'
-        " category, toks, ntokens, terms, content, context, version, supersedes, superseded_at, expires_at)"
+        " category, toks, ntokens, terms, content, context, version, supersedes, superseded_at, expires_at, tok_ids)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, array_to_tsvector(%s::text[]), %s, %s,"
-        " %s, %s, %s, %s)",
-        ready.traces, many=True,
+        " %s, %s, %s, %s, %s)",
+        [(*row, cell) for row, cell in zip(ready.traces, cells)], many=True,
     )
     for key, text, arrays in ready.states:
         yield from state_rows.save(s, ready.namespace, key, text, arrays)
@@ -245,12 +250,14 @@ def delete(s: str, namespace: str, ids: Sequence[str]) -> Plan[int]:
         return 0
     stats, df = bm25.stats_rows([(ns, list(tk)) for ns, tk in gone])
     yield from bm25.bump_stats(s, stats, df, -1)
-    emptied = [r[0] for r in (yield from rows(
-        f'DELETE FROM "{s}".nsstats WHERE namespace = ANY(%s) AND n <= 0 RETURNING namespace', (sorted(stats),),
-        binary=False))]
+    emptied = yield from rows(
+        f'DELETE FROM "{s}".nsstats WHERE namespace = ANY(%s) AND n <= 0 RETURNING namespace, nsid', (sorted(stats),),
+        binary=False)
     if emptied:
-        yield Stmt(f'DELETE FROM "{s}".state WHERE namespace = ANY(%s)', (emptied,))
-        yield Stmt(f'DELETE FROM "{s}".state_arrays WHERE namespace = ANY(%s)', (emptied,))
+        names = [r[0] for r in emptied]
+        yield Stmt(f'DELETE FROM "{s}".state WHERE namespace = ANY(%s)', (names,))
+        yield Stmt(f'DELETE FROM "{s}".state_arrays WHERE namespace = ANY(%s)', (names,))
+        yield from tokenids.drop(s, [r[1] for r in emptied])
     return len(gone)
 
 
@@ -266,6 +273,7 @@ class Rows:
     """What an add writes, computed once before its transaction (which may be retried)."""
 
     traces: list[tuple]
+    tokens: list[list[str]]  # each trace's, for its token ids (interned in the transaction)
     stats: dict[str, list[int]]
     df: Counter
     states: list[tuple[str, str, list]]  # (key, doc, arrays)
@@ -287,4 +295,4 @@ def rows_of(traces: Sequence[Trace], states: Mapping[str, dict], dim: int | None
         for t, tk in zip(traces, toks)
     ]
     stats, df = bm25.stats_rows([(t.namespace, tk) for t, tk in zip(traces, toks)])
-    return Rows(out, stats, df, encoded, namespace, dim)
+    return Rows(out, toks, stats, df, encoded, namespace, dim)

@@ -2,7 +2,8 @@
 
 ``traces`` holds one row per trace with its tokens (``toks``, and a
 ``terms`` tsvector built from exactly those tokens, so stemming and
-stopwords are the in-memory store's) and both vectors as pgvector columns;
+stopwords are the in-memory store's; ``tok_ids``, their ids in the
+namespace's ``vocab``, which recall scores) and both vectors as pgvector columns;
 ``access`` holds the logs of used traces only, narrow rows so that a
 recall's writes do not rewrite the vectors; ``nsstats`` and ``terms`` hold
 BM25's statistics; ``state``/``state_arrays`` the engine state (never pickle).
@@ -12,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ...errors import DimensionMismatchError, SchemaVersionError
+from ...errors import CorruptStoreError, DimensionMismatchError, SchemaVersionError
 from .plan import Plan, Stmt, rows
 
 #: Version of the layout below; bump it and add a migration when it changes.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: ``MIGRATIONS[v](conn, schema)`` upgrades schema version ``v`` to ``v + 1``.
 MIGRATIONS: dict[int, Callable[[Any, str], None]] = {}
@@ -79,6 +80,43 @@ def ids_per_namespace(conn: Any, schema: str) -> None:
     """Ids were unique store-wide (the column's UNIQUE constraint); now per namespace."""
     conn.execute(f'ALTER TABLE "{schema}".traces DROP CONSTRAINT IF EXISTS traces_id_key')
     ids_index(conn, schema)
+
+
+def token_id_tables(conn: Any, s: str) -> None:
+    """Each namespace's vocabulary (:mod:`.tokenids`) and each trace's token ids: ``nsstats.nsid``
+    names a namespace's vocabulary, new each time the namespace is created afresh."""
+    conn.execute(f'CREATE SEQUENCE "{s}".nsids')
+    conn.execute(f'ALTER TABLE "{s}".nsstats ADD COLUMN nsid bigint NOT NULL DEFAULT nextval(\'"{s}".nsids\') UNIQUE')
+    conn.execute(f'CREATE TABLE "{s}".vocab (nsid bigint NOT NULL, id integer NOT NULL, word text NOT NULL,'
+                 " PRIMARY KEY (nsid, id), UNIQUE (nsid, word))")
+    conn.execute(f'ALTER TABLE "{s}".traces ADD COLUMN tok_ids bytea NOT NULL DEFAULT \'\'::bytea')
+
+
+@migration(4)
+def token_ids(conn: Any, s: str) -> None:
+    """Recall scores tokens as integer ids (:mod:`memoryweave_core.vocab`):
+    every distinct token of a namespace gets a row in ``vocab``, ids dense
+    in order of first sight (by key, then position), as the write path
+    assigns them, and every trace its ids in ``tok_ids``.  ``toks`` stays:
+    the BM25 search and deletes read it.  Rewrites every trace row."""
+    orphan = conn.execute(f'SELECT t.namespace FROM "{s}".traces t WHERE NOT EXISTS'
+                          f' (SELECT 1 FROM "{s}".nsstats n WHERE n.namespace = t.namespace) LIMIT 1').fetchone()
+    if orphan:
+        raise CorruptStoreError(f"schema {s!r}: namespace {orphan[0]!r} has traces but no statistics row")
+    token_id_tables(conn, s)
+    conn.execute(
+        f'INSERT INTO "{s}".vocab (nsid, id, word)'
+        " SELECT nsid, (row_number() OVER (PARTITION BY nsid ORDER BY key, ord) - 1)::int, word FROM"
+        " (SELECT DISTINCT ON (n.nsid, u.word) n.nsid, u.word, t.key, u.ord"
+        f'  FROM "{s}".traces t JOIN "{s}".nsstats n ON n.namespace = t.namespace'
+        "  CROSS JOIN LATERAL unnest(t.toks) WITH ORDINALITY AS u(word, ord)"
+        "  ORDER BY n.nsid, u.word, t.key, u.ord) seen"
+    )
+    conn.execute(
+        f'UPDATE "{s}".traces t SET tok_ids = coalesce((SELECT string_agg(int4send(v.id), \'\'::bytea ORDER BY u.ord)'
+        f'  FROM unnest(t.toks) WITH ORDINALITY AS u(word, ord) JOIN "{s}".vocab v ON v.nsid = n.nsid AND v.word = u.word),'
+        f" ''::bytea) FROM \"{s}\".nsstats n WHERE n.namespace = t.namespace"
+    )
 
 
 def tables(s: str) -> list[str]:
@@ -144,6 +182,7 @@ def setup(conn: Any, s: str) -> None:
         access_table(conn, s)
         lifecycle_columns(conn, s)
         ids_index(conn, s)
+        token_id_tables(conn, s)
         conn.execute(f'INSERT INTO "{s}".meta VALUES (\'schema_version\', %s)', (str(SCHEMA_VERSION),))
 
 

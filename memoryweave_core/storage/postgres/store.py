@@ -32,6 +32,7 @@ from . import access, aio, lifecycle, queries
 from . import schema as layout
 from . import state as state_rows
 from .plan import Plan, run
+from .tokenids import Vocabularies
 
 T = TypeVar("T")
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -88,6 +89,7 @@ class PostgresStore(StoreBase):
         pgvector_psycopg.register_vector(self._conn)
         self._iterative = layout.pgvector_version(self._conn) >= (0, 8)
         layout.setup(self._conn, schema)
+        self.vocabs = Vocabularies()  # what the ids of this schema's tokens mean (see .tokenids)
         dim = self._meta("dim")
         self.dim: int | None = int(dim) if dim is not None else None
         self._rows_at_analyze = self.count()
@@ -294,7 +296,7 @@ class PostgresStore(StoreBase):
 
     def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0, where: Node | None = None) -> Pool:
         """:func:`.queries.pool`: columns straight from the rows, no Trace objects."""
-        return self._read(queries.pool(self.schema, namespace, ids, radius, where, self.known_dim()))
+        return self._read(queries.pool(self.schema, namespace, ids, radius, where, self.known_dim(), self.vocabs))
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -334,7 +336,7 @@ class PostgresStore(StoreBase):
         assert dim is not None
         return self._tx(lambda conn: run(conn, queries.candidates(
             self.schema, namespace, searches, terms, n, radius, where, live, dim=dim, ef_search=self.ef_search,
-            iterative=self._iterative, budget=self.posting_budget)))
+            iterative=self._iterative, budget=self.posting_budget, vocabs=self.vocabs)))
 
     def episode_length(self, namespace: str, episode: str) -> int:
         top = self._q(f"SELECT max(position) FROM {self._t('traces')} WHERE namespace = %s AND episode = %s", (namespace, episode))[0][0]

@@ -27,6 +27,15 @@ def pg_dsn() -> str:
     return dsn
 
 
+def pg_undo_token_ids(conn, schema: str) -> None:
+    """Take a PostgreSQL schema back from version 5 to version 4's layout (no
+    token ids), for tests that rebuild an older layout by hand; they set the version."""
+    s = f'"{schema}"'
+    for sql in (f"DROP TABLE {s}.vocab", f"ALTER TABLE {s}.traces DROP COLUMN tok_ids",
+                f"ALTER TABLE {s}.nsstats DROP COLUMN nsid", f"DROP SEQUENCE {s}.nsids"):
+        conn.execute(sql)
+
+
 def make_store(kind: str, path, **sqlite_kwargs):
     """An empty store of one backend (``path`` is the SQLite file)."""
     if kind == "memory":

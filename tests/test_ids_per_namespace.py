@@ -93,7 +93,7 @@ def test_a_foreign_index_on_a_migrated_file_is_still_refused(tmp_path):
 
 @pytest.mark.pg
 def test_a_schema_3_postgres_schema_migrates_keeping_every_row_and_recall():
-    from backends import pg_dsn
+    from backends import pg_dsn, pg_undo_token_ids
 
     from memoryweave_core.storage import postgres as pg
 
@@ -119,9 +119,7 @@ def test_a_schema_3_postgres_schema_migrates_keeping_every_row_and_recall():
 
         before = rows()
         # back to version 3: no token ids (schema 5), the id column's own UNIQUE constraint, no (namespace, id) index
-        for sql in (f"DROP TABLE {s}.vocab", f"ALTER TABLE {s}.traces DROP COLUMN tok_ids",
-                    f"ALTER TABLE {s}.nsstats DROP COLUMN nsid", f"DROP SEQUENCE {s}.nsids"):
-            store._conn.execute(sql)
+        pg_undo_token_ids(store._conn, name)
         store._conn.execute(f"DROP INDEX {s}.traces_id")
         store._conn.execute(f"ALTER TABLE {s}.traces ADD CONSTRAINT traces_id_key UNIQUE (id)")
         store._conn.execute(f"UPDATE {s}.meta SET value = '3' WHERE key = 'schema_version'")

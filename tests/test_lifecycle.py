@@ -179,7 +179,7 @@ def downgrade_sqlite_to_2(path: str) -> None:
 
 
 def test_postgres_schema_2_is_migrated(clock):
-    from backends import pg_dsn
+    from backends import pg_dsn, pg_undo_token_ids
 
     from memoryweave_core.storage import postgres as pg
 
@@ -191,6 +191,7 @@ def test_postgres_schema_2_is_migrated(clock):
         mem = MemoryWeave(store=store, embedder=HashingEmbedder(dim=64), clock=clock)
         t = mem.add("Alice lives in Paris")
         s = '"mw_lifecycle_v2"'
+        pg_undo_token_ids(store._conn, "mw_lifecycle_v2")
         store._conn.execute(f"DROP INDEX {s}.traces_lifecycle")
         store._conn.execute(f"DROP INDEX {s}.traces_expiry")
         store._conn.execute(f"ALTER TABLE {s}.traces DROP COLUMN version, DROP COLUMN supersedes,"

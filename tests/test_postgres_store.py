@@ -12,6 +12,7 @@ import uuid
 
 import numpy as np
 import pytest
+from backends import pg_undo_token_ids
 from test_store_contract import pg_dsn  # noqa: E402 (tests/ is on sys.path)
 
 from memoryweave_core import HashingEmbedder, MemoryWeave
@@ -211,11 +212,8 @@ def test_version_1_schema_keeps_its_access_logs(dsn, schema):
     before = store.access_logs(ids, "default")
     # back to the version 1 layout
     s = f'"{schema}"'
+    pg_undo_token_ids(store._conn, schema)  # version 5's token ids go first
     for sql in (
-        f"DROP TABLE {s}.vocab",  # version 5's token ids go first
-        f"ALTER TABLE {s}.traces DROP COLUMN tok_ids",
-        f"ALTER TABLE {s}.nsstats DROP COLUMN nsid",
-        f"DROP SEQUENCE {s}.nsids",
         f"DROP INDEX {s}.traces_lifecycle",  # then version 3's columns
         f"DROP INDEX {s}.traces_expiry",
         f"ALTER TABLE {s}.traces DROP COLUMN version, DROP COLUMN supersedes, DROP COLUMN superseded_at,"

@@ -52,6 +52,12 @@ def _rows(conn, s: str) -> dict[str, list[str]]:
     return out
 
 
+def _indexes(conn, s: str) -> dict[str, str | None]:
+    """The schema's indexes by name: their definitions, None for those of schema 5's tables."""
+    return {name: (None if name.startswith(("vocab_", "nsstats_nsid")) else d)
+            for name, d in conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s", (s,))}
+
+
 def _vocab_and_ids(conn, s: str) -> tuple[dict[int, list[str]], list[tuple[str, list[str], list[str]]]]:
     """Each vocabulary's words by id (checked dense from 0), and each trace's
     (namespace, tokens, words of its ids)."""
@@ -96,6 +102,8 @@ def test_a_schema_4_dump_migrates_keeping_every_row_and_recall(dsn, schema):
     with psycopg.connect(dsn, autocommit=True) as conn:
         assert conn.execute(f"SELECT value FROM \"{schema}\".meta WHERE key = 'schema_version'").fetchone() == ("4",)
         before = _rows(conn, schema)
+        indexes = _indexes(conn, schema)
+        assert {"traces_content_hnsw", "traces_context_hnsw"} <= set(indexes)
 
     store = pg.PostgresStore(dsn, schema=schema)
     assert store._meta("schema_version") == str(pg.SCHEMA_VERSION) == "5"
@@ -107,6 +115,8 @@ def test_a_schema_4_dump_migrates_keeping_every_row_and_recall(dsn, schema):
                 assert lex == w_lex and score == pytest.approx(w_score, abs=1e-9)
         with psycopg.connect(dsn, autocommit=True) as conn:
             assert _rows(conn, schema) == before  # every row, key and the key sequence as they were
+            added = {"vocab_pkey": None, "vocab_nsid_word_key": None, "nsstats_nsid_key": None}
+            assert _indexes(conn, schema) == {**indexes, **added}  # the graphs rebuilt alike
             vocabs = _check_ids(conn, schema)
             carol = conn.execute(f"SELECT nsid FROM \"{schema}\".nsstats WHERE namespace = 'carol'").fetchone()[0]
             assert "talked" not in vocabs[carol]  # the forgotten carol's words were never carried over

@@ -98,12 +98,18 @@ def token_ids(conn: Any, s: str) -> None:
     every distinct token of a namespace gets a row in ``vocab``, ids dense
     in order of first sight (by key, then position), as the write path
     assigns them, and every trace its ids in ``tok_ids``.  ``toks`` stays:
-    the BM25 search and deletes read it.  Rewrites every trace row."""
+    the BM25 search and deletes read it.  Rewrites every trace row, with the
+    HNSW indexes dropped meanwhile and built again after: inserting each
+    rewritten row into the graphs costs far more than one bulk build."""
     orphan = conn.execute(f'SELECT t.namespace FROM "{s}".traces t WHERE NOT EXISTS'
                           f' (SELECT 1 FROM "{s}".nsstats n WHERE n.namespace = t.namespace) LIMIT 1').fetchone()
     if orphan:
         raise CorruptStoreError(f"schema {s!r}: namespace {orphan[0]!r} has traces but no statistics row")
     token_id_tables(conn, s)
+    graphs = [r[0] for r in conn.execute(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = 'traces'"
+        " AND indexname IN ('traces_content_hnsw', 'traces_context_hnsw') ORDER BY indexname", (s,))]
+    conn.execute(f'DROP INDEX IF EXISTS "{s}".traces_content_hnsw, "{s}".traces_context_hnsw')
     conn.execute(
         f'INSERT INTO "{s}".vocab (nsid, id, word)'
         " SELECT nsid, (row_number() OVER (PARTITION BY nsid ORDER BY key, ord) - 1)::int, word FROM"
@@ -117,6 +123,8 @@ def token_ids(conn: Any, s: str) -> None:
         f'  FROM unnest(t.toks) WITH ORDINALITY AS u(word, ord) JOIN "{s}".vocab v ON v.nsid = n.nsid AND v.word = u.word),'
         f" ''::bytea) FROM \"{s}\".nsstats n WHERE n.namespace = t.namespace"
     )
+    for graph in graphs:  # as ensure_dim made them, with their parameters
+        conn.execute(graph)
 
 
 def tables(s: str) -> list[str]:

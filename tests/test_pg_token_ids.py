@@ -217,3 +217,24 @@ def test_postgres_recalls_what_the_memory_store_recalls(dsn, schema):
     finally:
         mem.close()
         pgm.close()
+
+
+def test_a_pool_hands_over_ids_of_the_store_s_vocabulary_without_interning(dsn, schema, monkeypatch):
+    from memoryweave_core.storage.postgres import PostgresStore
+    from memoryweave_core.tokenizer import tokenize
+    from memoryweave_core.vocab import Vocabulary
+
+    store = PostgresStore(dsn, schema=schema)
+    texts = ["the heron stood in the reeds", "a kingfisher dived past the heron", "otters swam"]
+    with MemoryWeave(store=store, embedder=HashingEmbedder(dim=32)) as m:
+        ids = [t.id for t in m.add_many(texts)]
+
+        def refuse(self, tokens):
+            raise AssertionError("a pool re-interned its tokens")
+
+        monkeypatch.setattr(Vocabulary, "intern", refuse)
+        first, again = store.pool("default", ids), store.pool("default", ids[::-1])
+        assert first.tokens.vocab is again.tokens.vocab  # the store's, kept between reads
+        assert [list(row) for row in first.tokens] == [tokenize(t) for t in texts]
+        assert len(first.tokens.vocab) == len({w for t in texts for w in tokenize(t)})
+        assert m.recall("heron reeds", k=1, record_access=False)[0].trace.id == ids[0]

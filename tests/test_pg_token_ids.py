@@ -124,6 +124,10 @@ def test_a_schema_4_dump_migrates_keeping_every_row_and_recall(dsn, schema):
         assert m.recall("zebra painted", k=1, namespace="alice", record_access=False)[0].trace.id == "alice-zebra"
         with psycopg.connect(dsn, autocommit=True) as conn:
             _check_ids(conn, schema)  # the new words took the next ids
+            with pytest.raises(psycopg.errors.NotNullViolation):  # a writer of schema 4, still connected, is refused
+                conn.execute(f'INSERT INTO "{schema}".traces (id, namespace, text, position, time, metadata, toks,'
+                             " ntokens, terms, content, context) SELECT 'old', namespace, text, 99, time, metadata,"
+                             f" toks, ntokens, terms, content, context FROM \"{schema}\".traces LIMIT 1")
 
 
 def _adder(dsn: str, schema: str, tag: str, n: int, queue) -> None:

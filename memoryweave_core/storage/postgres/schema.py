@@ -90,6 +90,9 @@ def token_id_tables(conn: Any, s: str) -> None:
     conn.execute(f'CREATE TABLE "{s}".vocab (nsid bigint NOT NULL, id integer NOT NULL, word text NOT NULL,'
                  " PRIMARY KEY (nsid, id), UNIQUE (nsid, word))")
     conn.execute(f'ALTER TABLE "{s}".traces ADD COLUMN tok_ids bytea NOT NULL DEFAULT \'\'::bytea')
+    # rows already there read '' until the migration fills them; a writer of
+    # an older version, still connected, fails instead of adding rows without ids
+    conn.execute(f'ALTER TABLE "{s}".traces ALTER COLUMN tok_ids DROP DEFAULT')
 
 
 @migration(4)

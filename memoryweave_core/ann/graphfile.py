@@ -62,7 +62,7 @@ def check_bytes(data: bytes, dim: int, keys: np.ndarray) -> bool:
             return False
         ids = level0[:, 4:links0].copy().view(np.uint32)
         used = np.arange(max_m0)[None, :] < n0[:, None]
-        if (ids[used] >= cur).any():
+        if ((ids >= cur) & used).any():
             return False
         labels = level0[:, label_off:].copy().view(np.int64)[:, 0]
         if len(unique(labels)) != cur or not np.isin(keys, labels).all():
@@ -115,4 +115,4 @@ def _upper_levels_ok(data: bytes, pos: int, cur: int, max_m: int, max_level: int
     if (n > max_m).any():
         return False
     used = np.arange(max_m)[None, :] < n[:, None]
-    return not (lists[:, 1:][used] >= cur).any()
+    return not ((lists[:, 1:] >= cur) & used).any()

@@ -26,7 +26,9 @@ numbers do not mix):
   baselines and numpy, their top-10 vector search only.
 * ``close s``: SQLite only: ``close()`` after the import, the index build and the
   timed recalls (graphs are saved in the background as they change, so little is left).
-* ``reopen s``: SQLite only: open the file and answer the first recall.
+* ``reopen s``: SQLite only: open the file and answer the first recall
+  (``first_recall_s`` in the JSON: the recall alone; ``load_avg``: the
+  machine's load averages when the run started and ended).
 * ``RSS MB``: resident-memory growth of the process while loading.
 
 Prints a markdown table and writes JSON (``--out``).  Not a test.
@@ -203,6 +205,7 @@ def run_memoryweave(backend: str, data: Data, workdir: str) -> dict:
         out["open_s"] = time.perf_counter() - t0
         mem.recall(qtexts[0], k=10)
         out["reopen_s"] = time.perf_counter() - t0
+        out["first_recall_s"] = out["reopen_s"] - out["open_s"]
         lat = measure(mem)
         out["p50_after_reopen_ms"] = pct(lat, 50)
         out["db_mb"] = sum(os.path.getsize(os.path.join(workdir, f)) for f in os.listdir(workdir)) / 1e6
@@ -296,15 +299,21 @@ def run_llamaindex(data: Data) -> dict:
 SCHEMA = f"mwbench_{uuid.uuid4().hex[:8]}"
 
 
-def run_one(backend: str, n: int) -> dict:
+def run_one(backend: str, n: int, keep: str | None = None) -> dict:
     data = Data(n)
-    workdir = tempfile.mkdtemp(prefix="mwbench-")
+    workdir = tempfile.mkdtemp(prefix="mwbench-") if keep is None else keep
+    os.makedirs(workdir, exist_ok=True)
+    load = os.getloadavg()
     try:
         if backend in ("memory", "sqlite", "postgres"):
-            return run_memoryweave(backend, data, workdir)
-        return {"numpy": run_numpy, "langchain": run_langchain, "llamaindex": run_llamaindex}[backend](data)
+            out = run_memoryweave(backend, data, workdir)
+        else:
+            out = {"numpy": run_numpy, "langchain": run_langchain, "llamaindex": run_llamaindex}[backend](data)
+        out["load_avg"] = [round(x, 2) for x in (*load, *os.getloadavg())]  # 1/5/15 min, at start then at end
+        return out
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if keep is None:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 # -- driver ------------------------------------------------------------------------
@@ -337,10 +346,11 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per backend and size")
     ap.add_argument("--baseline-timeout", type=float, default=120, help="seconds for LangChain/LlamaIndex per size")
     ap.add_argument("--out", default="benchmarks/results/bench_scale.json")
+    ap.add_argument("--keep", metavar="DIR", help="build the SQLite store in DIR and keep it (one size)")
     ap.add_argument("--one", nargs=2, metavar=("BACKEND", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one:
-        print(json.dumps(run_one(args.one[0], int(args.one[1]))))
+        print(json.dumps(run_one(args.one[0], int(args.one[1]), args.keep)))
         return 0
     results = []
     skip: set[str] = set()
@@ -356,7 +366,8 @@ def main(argv=None) -> int:
                 t0 = time.time()
                 try:
                     proc = subprocess.run(
-                        [sys.executable, os.path.abspath(__file__), "--one", backend, str(n)],
+                        [sys.executable, os.path.abspath(__file__), "--one", backend, str(n),
+                         *(["--keep", args.keep] if args.keep and backend == "sqlite" else [])],
                         capture_output=True, text=True, timeout=limit, cwd=ROOT,
                         env={**os.environ, "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")},
                     )

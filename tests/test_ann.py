@@ -139,3 +139,69 @@ def test_auto_index_save_load_sync(tmp_path):
     assert loaded.search(x[850], 1)[0][0] == 850
     assert not set(loaded.search(x[5], 50)[0].tolist()) & set(range(100))
     assert AutoIndex.load(str(tmp_path / "nothing"), DIM) is None
+
+
+def test_key_sets_agree_with_numpy():
+    """The sort-based set operations give numpy's answers (numpy 2.4 hashes, slowly, at scale)."""
+    from memoryweave_core.ann.keysets import difference, unique
+
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        a = rng.integers(-5, 60, rng.integers(0, 50))
+        b = rng.integers(-5, 60, rng.integers(0, 50))
+        assert np.array_equal(unique(a), np.unique(a))
+        assert np.array_equal(difference(a, b), np.setdiff1d(a, b))
+
+
+def _upper_levels_reference(data: bytes, pos: int, cur: int, max_m: int, max_level: int) -> bool:
+    """The plain walk: one element at a time."""
+    per_level = max_m * 4 + 4
+    for _ in range(cur):
+        if pos + 4 > len(data):
+            return False
+        size = int.from_bytes(data[pos : pos + 4], "little")
+        pos += 4
+        if not size:
+            continue
+        if size % per_level or size // per_level > max_level or pos + size > len(data):
+            return False
+        lists = np.frombuffer(data, np.uint32, size // 4, pos).reshape(-1, max_m + 1)
+        n = lists[:, 0] & 0xFFFF
+        if (n > max_m).any() or (lists[:, 1:][np.arange(max_m)[None, :] < n[:, None]] >= cur).any():
+            return False
+        pos += size
+    return pos == len(data)
+
+
+@pytest.mark.parametrize("m", [4, 16])
+def test_the_upper_level_check_agrees_with_a_plain_walk_on_damaged_graphs(tmp_path, m):
+    hnswlib = pytest.importorskip("hnswlib")
+    from memoryweave_core.ann import graphfile
+
+    rng = np.random.default_rng(m)
+    index = hnswlib.Index(space="cosine", dim=8)
+    index.init_index(max_elements=2000, M=m)
+    index.add_items(rng.standard_normal((2000, 8)).astype(np.float32), np.arange(2000))
+    index.save_index(str(tmp_path / "g"))
+    data = (tmp_path / "g").read_bytes()
+    head = graphfile.HEADER.unpack_from(data)
+    cur, size_el, max_level, max_m = head[2], head[3], head[6], head[8]
+    end0 = graphfile.HEADER.size + cur * size_el
+    args = (end0, cur, max_m, max_level)
+    assert graphfile._upper_levels_ok(data, *args) and _upper_levels_reference(data, *args)
+    rejected = 0
+    for trial in range(300):
+        bad = bytearray(data)
+        kind = trial % 4
+        if kind < 2:  # a word of the upper levels: random, or a plausible size or link
+            word = int(rng.integers(end0 // 4, len(bad) // 4))
+            value = int(rng.integers(0, 2**32)) if kind == 0 else int(rng.choice([0, 1, 4 * max_m + 4, cur, 2**16 + 1]))
+            bad[word * 4 : word * 4 + 4] = value.to_bytes(4, "little")
+        elif kind == 2:
+            bad = bad[: int(rng.integers(end0, len(bad)))]
+        else:
+            bad += bytes(int(rng.choice([1, 4, 4 * max_m + 4])))
+        ours, plain = graphfile._upper_levels_ok(bytes(bad), *args), _upper_levels_reference(bytes(bad), *args)
+        assert ours == plain
+        rejected += not ours
+    assert rejected > 50

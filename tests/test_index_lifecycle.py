@@ -295,3 +295,54 @@ def test_when_the_saver_saves_a_graph():
     assert sv.due(slot, index(5), 100.0 + s.SPEND * 2.0)
     assert not sv.due(slot, index(150_000, pending=10), 1e9)  # indexing, fewer unsaved rows than the graph
     assert sv.due(slot, index(200_000, pending=10), 1e9)
+
+
+# -- issue 22 item 3: both graphs of a namespace read, and written, at once -------------
+def test_the_first_search_reads_both_graphs_at_once_on_threads_and_reads_the_keys_once(tmp_path, monkeypatch):
+    """The content search waits for the slower of the two graph files, not their sum:
+    both are read on threads of their own, started together, and the namespace's
+    keys are read from the database once for both."""
+    pytest.importorskip("hnswlib")
+    import threading
+
+    from memoryweave_core.ann import hnsw
+    from memoryweave_core.storage.sqlite.indexes import VectorIndexes
+
+    path = tmp_path / "both.db"
+    _three_namespaces(path)
+    threads: list[str] = []
+    real = hnsw.HNSWIndex.load.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(hnsw.HNSWIndex, "load", classmethod(
+        lambda cls, *a, **k: threads.append(threading.current_thread().name) or real(cls, *a, **k)))
+    key_reads = []
+    real_keys = VectorIndexes.keys
+    monkeypatch.setattr(VectorIndexes, "keys", lambda self, nsid: key_reads.append(nsid) or real_keys(self, nsid))
+    store = SQLiteStore(str(path), ann_threshold=20)
+    with MemoryWeave(store=store, embedder=HashingEmbedder(DIM)):
+        nsid = store._caches.nsid("b")
+        assert nsid is not None
+        store.nearest("b", "content", HashingEmbedder(DIM).embed(["garden"])[0], 3)  # one field asked for
+        assert len(threads) == 2 and threading.main_thread().name not in threads
+        assert store._indexes.loads == 2 and key_reads == [nsid]
+        assert {f for n, f in store._indexes._indexes if n == nsid} == {"content", "context"}
+        assert all(index.kind == "hnsw" for index in store._indexes.loaded())
+        store.nearest("b", "context", HashingEmbedder(DIM).embed(["garden"])[0], 3)
+        assert len(threads) == 2 and key_reads == [nsid]  # already loaded: nothing read again
+
+
+def test_close_writes_both_changed_graphs_at_once_on_threads(tmp_path, monkeypatch):
+    pytest.importorskip("hnswlib")
+    import threading
+
+    from memoryweave_core.ann import hnsw
+
+    names: list[str] = []
+    real = hnsw.HNSWIndex.stage
+    monkeypatch.setattr(hnsw.HNSWIndex, "stage",
+                        lambda self, p: names.append(threading.current_thread().name) or real(self, p))
+    store = SQLiteStore(str(tmp_path / "w.db"), ann_threshold=20, background_index=False)
+    store._indexes.saver.enabled = False  # close() does the writing
+    memory = MemoryWeave(store=store, embedder=HashingEmbedder(DIM))
+    memory.add_many([f"note {i} about the garden" for i in range(60)])
+    memory.close()
+    assert len(names) == 2 and threading.main_thread().name not in names

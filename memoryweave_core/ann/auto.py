@@ -22,6 +22,7 @@ from ..errors import MissingDependencyError
 from ..vectors import ExactIndex, as_batch
 from .files import Staged, remove_files
 from .hnsw import HNSWIndex
+from .keysets import unique
 from .readers import Readers
 
 #: Rows above which AutoIndex builds an HNSW graph (exact search below).
@@ -126,7 +127,7 @@ class AutoIndex:
             cancelled = np.fromiter(self._cancelled, np.int64, len(self._cancelled))
             graph = self._graph.keys()
             parts.append(graph[~np.isin(graph, cancelled)])
-            return np.unique(np.concatenate(parts))  # in flight and already in the graph: once
+            return unique(np.concatenate(parts))  # in flight and already in the graph: once
 
     # -- writing ---------------------------------------------------------------
     def add(self, keys, vectors: np.ndarray) -> None:

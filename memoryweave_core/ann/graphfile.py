@@ -11,9 +11,12 @@ graph.
 
 from __future__ import annotations
 
+import bisect
 import struct
 
 import numpy as np
+
+from .keysets import unique
 
 #: offsetLevel0, max_elements, cur_element_count, size_data_per_element,
 #: label_offset, offsetData (size_t), maxlevel (int), enterpoint (uint32),
@@ -59,10 +62,10 @@ def check_bytes(data: bytes, dim: int, keys: np.ndarray) -> bool:
             return False
         ids = level0[:, 4:links0].copy().view(np.uint32)
         used = np.arange(max_m0)[None, :] < n0[:, None]
-        if (ids[used] >= cur).any():
+        if ((ids >= cur) & used).any():
             return False
         labels = level0[:, label_off:].copy().view(np.int64)[:, 0]
-        if len(np.unique(labels)) != cur or not np.isin(keys, labels).all():
+        if len(unique(labels)) != cur or not np.isin(keys, labels).all():
             return False
     elif len(keys):
         return False
@@ -70,24 +73,46 @@ def check_bytes(data: bytes, dim: int, keys: np.ndarray) -> bool:
 
 
 def _upper_levels_ok(data: bytes, pos: int, cur: int, max_m: int, max_level: int) -> bool:
-    """Every element's upper-level link lists fit the file, and point inside the graph."""
+    """Every element's upper-level link lists fit the file, and point inside the graph.
+
+    The lists are variable-length records, one per element in order, so
+    finding them is a walk; most elements have none (a zero size word), so
+    the walk steps from one non-empty record to the next (a bisection over
+    the non-zero words) and the links of all records are checked at once."""
     per_level = max_m * 4 + 4
-    view = memoryview(data)
-    for _ in range(cur):
-        if pos + 4 > len(data):
+    tail = len(data) - pos
+    if tail < 0 or tail % 4:
+        return False
+    words = np.frombuffer(data, np.uint32, tail // 4, pos)
+    values = words.tolist()
+    nonzero = np.flatnonzero(words).tolist()
+    starts: list[int] = []
+    ends: list[int] = []
+    i = element = 0
+    end = len(values)
+    while element < cur:
+        j = bisect.bisect_left(nonzero, i)
+        if j == len(nonzero) or nonzero[j] - i >= cur - element:
+            i += cur - element  # the remaining elements have no upper levels
+            break
+        element += nonzero[j] - i + 1
+        i = nonzero[j]
+        size = values[i]
+        if size % per_level or size // per_level > max_level or i + 1 + size // 4 > end:
             return False
-        size = int.from_bytes(view[pos : pos + 4], "little")
-        pos += 4
-        if not size:
-            continue
-        if size % per_level or size // per_level > max_level or pos + size > len(data):
-            return False
-        lists = np.frombuffer(data, np.uint32, size // 4, pos).reshape(-1, max_m + 1)
-        n = lists[:, 0] & 0xFFFF
-        if (n > max_m).any():
-            return False
-        used = np.arange(max_m)[None, :] < n[:, None]
-        if (lists[:, 1:][used] >= cur).any():
-            return False
-        pos += size
-    return pos == len(data)
+        starts.append(i + 1)
+        i += 1 + size // 4
+        ends.append(i)
+    if i != end:
+        return False
+    if not starts:
+        return True
+    first = np.asarray(starts, dtype=np.int64)
+    lengths = np.asarray(ends, dtype=np.int64) - first
+    offsets = np.repeat(first - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+    lists = words[offsets + np.arange(int(lengths.sum()))].reshape(-1, max_m + 1)
+    n = lists[:, 0] & 0xFFFF
+    if (n > max_m).any():
+        return False
+    used = np.arange(max_m)[None, :] < n[:, None]
+    return not ((lists[:, 1:] >= cur) & used).any()

@@ -19,6 +19,7 @@ from . import decode
 from .connection import Database, chunks, marks
 from .indexes import VectorIndexes
 from .postings import Postings
+from .vcache import VectorCache
 
 Entry = tuple[Trace, int, int]  # (trace, namespace id, key)
 #: What the caches are keyed by: ids are unique per namespace, not store-wide.
@@ -29,12 +30,13 @@ class Caches:
     """The store's caches and the reads that go through them."""
 
     def __init__(self, db: Database, dim: Callable[[], int | None], size: int, postings: Postings,
-                 indexes: VectorIndexes) -> None:
+                 indexes: VectorIndexes, vectors: VectorCache | None = None) -> None:
         self.db = db
         self._dim = dim
         self.size = size
         self.postings = postings
         self.indexes = indexes
+        self.vectors = vectors  # hot rows' vectors (never stale: rows never change, keys are never reused)
         self.ns_ids: dict[str, int] = {}
         # (ns, id) -> (trace, ns, key); traces never change, so this only forgets deleted ones
         self.traces: OrderedDict[Ref, Entry] = OrderedDict()
@@ -65,6 +67,8 @@ class Caches:
             self.logs.pop(ref, None)
         for key in keys:
             self.id_of.pop(key, None)
+        if self.vectors is not None:
+            self.vectors.forget(keys)
 
     def forget_namespace(self, nsid: int) -> None:
         self.ns_ids = {n: i for n, i in self.ns_ids.items() if i != nsid}

@@ -18,6 +18,7 @@ from ...trace import Trace
 from .connection import SQL_CHUNK, Database, chunks, marks
 from .matching import where_sql
 from .tokenids import StoredVocabulary
+from .vcache import VectorCache
 
 #: Columns of a trace, in the order :func:`traces` reads them.
 COLS = ("key, id, text, speaker, episode, position, time, metadata, category, content, context,"
@@ -25,6 +26,10 @@ COLS = ("key, id, text, speaker, episode, position, time, metadata, category, co
 #: Columns of a pool row (trace and access log), in the order :func:`pool` reads them.
 POOL_COLS = ("t.key, t.id, t.speaker, t.episode, t.position, t.time, t.category, t.tok_ids, t.content, t.context,"
              " a.first, a.count, a.recent")
+#: ``POOL_COLS`` with the vectors left to a :class:`~.vcache.VectorCache` (its rows hold NULL there).
+POOL_COLS_CACHED = POOL_COLS.replace("t.content, t.context", "NULL, NULL")
+#: Where the vectors are in a pool row.
+VECTORS = slice(8, 10)
 
 _NONE = type(None)
 #: The types a readable cell of each checked column may hold (vectors must also be ``dim`` float32).
@@ -95,7 +100,7 @@ def access_log(db: Database, tid: str, first: Any, count: Any, recent: Any) -> A
     return AccessLog(first=float(first), count=count, recent=[float(t) for t in times])
 
 
-def pool_sql(count: int, neighbours: bool, where: str = "1") -> str:
+def pool_sql(count: int, neighbours: bool, where: str = "1", columns: str = POOL_COLS) -> str:
     """The pool's query for ``count`` keys (parameters: the keys, the
     namespace id, then, with ``neighbours``, the radius twice, the keys and
     the namespace id again, then those of the filter condition ``where``
@@ -108,21 +113,26 @@ def pool_sql(count: int, neighbours: bool, where: str = "1") -> str:
             " UNION ALL SELECT n.key FROM traces f NOT INDEXED JOIN traces n ON n.ns = f.ns AND n.episode = f.episode"
             f" AND n.position BETWEEN f.position - ? AND f.position + ? WHERE f.key IN ({marks(count)}) AND f.ns = ?"
         )
-    return f"SELECT {POOL_COLS} FROM traces t LEFT JOIN access a ON a.key = t.key WHERE t.key IN ({wanted}) AND ({where})"
+    return f"SELECT {columns} FROM traces t LEFT JOIN access a ON a.key = t.key WHERE t.key IN ({wanted}) AND ({where})"
 
 
 def pool(db: Database, dim: int | None, nsid: int, keys: list[int], radius: int, vocab: StoredVocabulary,
-         where: Node | None = None) -> Pool:
+         where: Node | None = None, cache: VectorCache | None = None) -> Pool:
     """Columns straight from the rows (no Trace objects, no metadata JSON)
     of these keys and their neighbours matching ``where``, in one query per chunk of keys.
     The neighbours' keys come from the covering (ns, episode, position)
-    index alone; keys of other namespaces or deleted rows find nothing."""
+    index alone; keys of other namespaces or deleted rows find nothing.
+    With a ``cache``, the vectors come from it (and the rows it misses from one more query)."""
     keys = list(dict.fromkeys(keys))
     rows: dict[int, tuple] = {}
     cond, cond_params = where_sql(where)
     for part in chunks(keys, max(SQL_CHUNK // 2 - len(cond_params), 1)):
         params = [*part, nsid] + ([radius, radius, *part, nsid] if radius else []) + cond_params
-        rows.update((row[0], row) for row in db.sql(pool_sql(len(part), bool(radius), cond), params))
+        sql = pool_sql(len(part), bool(radius), cond, POOL_COLS if cache is None else POOL_COLS_CACHED)
+        rows.update((row[0], row) for row in db.sql(sql, params))
+    if cache is not None:
+        blobs = cache.vectors(db, list(rows))
+        rows = {key: (*row[: VECTORS.start], *blobs[key], *row[VECTORS.stop :]) for key, row in rows.items() if key in blobs}
     asked = set(keys)
     episodes = {row[3] for key, row in rows.items() if key in asked}
     # (under a filter an asked row that does not match is left out, and its neighbours may not be)

@@ -13,6 +13,7 @@ put back, rows deleted since removed).  Anything else is rebuilt from the blobs.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -22,10 +23,12 @@ import numpy as np
 
 from ...ann import AutoIndex, remove_files
 from ...ann.files import Staged
+from ...ann.keysets import difference
 from ...ann.readers import Readers
 from . import saver
 from .connection import Database, chunks, marks
 from .saver import Saver
+from .tasks import Task, discard_staged, run_all
 
 #: Saved graph files stay trusted (loaded, then synced) for this many saves.
 KEEP_DIGESTS = 4
@@ -51,6 +54,7 @@ class VectorIndexes:
         self._indexes: dict[tuple[int, str], AutoIndex] = {}
         self._stale: set[tuple[int, str]] = set()
         self.saver = Saver(self, enabled=background)
+        self.loads = 0  # graph files read (tests count these)
 
     def path(self, nsid: int, field: str) -> str:
         return f"{self.db.path}.{field}.{nsid}.hnsw"
@@ -65,20 +69,41 @@ class VectorIndexes:
         index = self._indexes.get(slot)
         if index is not None and slot not in self._stale:
             return index
-        keys = np.array([r[0] for r in self.db.sql("SELECT key FROM traces WHERE ns = ?", (nsid,))], dtype=np.int64)
-        dim = self._dim() or 0  # set: searches and adds come after the first add
+        keys = self.keys(nsid)
         if index is None:
-            digests = self._digests(nsid, field)
-            index = None
-            if dim and digests is not None:  # only graph files this store recorded writing are read
-                index = AutoIndex.load(self.path(nsid, field), dim, digests=digests, **self.options)
-            if index is None or len(np.setdiff1d(keys, index.keys())) > max(len(keys) // 2, 1000):
-                index = AutoIndex(dim, **self.options)  # missing, damaged, or mostly out of date: rebuild
-            self._indexes[slot] = index
-            self.saver.start()
+            self._load(nsid, keys)  # both fields, synced
+            return self._indexes[slot]
         index.sync(keys, lambda missing: self._vectors(field, missing))
         self._stale.discard(slot)
         return index
+
+    def keys(self, nsid: int) -> np.ndarray:
+        """The namespace's row keys, from the database."""
+        return np.array([r[0] for r in self.db.sql("SELECT key FROM traces WHERE ns = ?", (nsid,))], dtype=np.int64)
+
+    def _load(self, nsid: int, keys: np.ndarray) -> None:
+        """Load (or rebuild) both fields' indexes of a namespace and sync them with ``keys``.
+
+        A search needs one field and the next needs the other, so both graph
+        files are read at once, on threads (reading, hashing and checking a
+        file mostly runs outside the GIL), and the keys are read once."""
+        dim = self._dim() or 0  # set: searches and adds come after the first add
+        fields = [f for f in FIELDS if (nsid, f) not in self._indexes]
+        loads: dict[str, Task[AutoIndex | None]] = {}
+        for field in fields:
+            digests = self._digests(nsid, field)
+            if dim and digests is not None:  # only graph files this store recorded writing are read
+                loads[field] = Task(functools.partial(AutoIndex.load, self.path(nsid, field), dim, digests=digests,
+                                                      **self.options))
+        self.loads += len(loads)
+        for field in fields:
+            index = loads[field].result() if field in loads else None
+            if index is None or len(difference(keys, index.keys())) > max(len(keys) // 2, 1000):
+                index = AutoIndex(dim, **self.options)  # missing, damaged, or mostly out of date: rebuild
+            self._indexes[(nsid, field)] = index
+            self._stale.discard((nsid, field))
+            index.sync(keys, lambda missing, field=field: self._vectors(field, missing))
+        self.saver.start()
 
     def _vectors(self, field: str, keys: np.ndarray) -> np.ndarray:
         """The rows' vectors; NaN for a row deleted meanwhile (the index refuses those)."""
@@ -91,10 +116,15 @@ class VectorIndexes:
 
     def added(self, nsid: int, keys: list[int], vectors: Callable[[str], np.ndarray]) -> None:
         """New rows of a namespace: ``vectors(field)`` gives theirs, in the order of ``keys``."""
+        unloaded = [field for field in FIELDS if (nsid, field) not in self._indexes]
+        if unloaded:
+            self.get(nsid, unloaded[0])  # loads (or builds) every unloaded field, new rows included
         for field in FIELDS:
-            index = self._indexes.get((nsid, field))
-            if index is None or (nsid, field) in self._stale:
-                self.get(nsid, field)  # loads (or builds) it, new rows included
+            if field in unloaded:
+                continue
+            index = self._indexes[(nsid, field)]
+            if (nsid, field) in self._stale:
+                self.get(nsid, field)  # re-synced, new rows included
             else:
                 index.add(np.asarray(keys, np.int64), vectors(field))
 
@@ -146,7 +176,8 @@ class VectorIndexes:
         changes since is left as it is (the next open puts them back)."""
         dirty = [(slot, index) for slot, index in self._indexes.items()
                  if index.changes > slack or (index.dirty and self._digests(*slot) is None)]
-        self._publish([(slot, index, *index.stage(self.path(*slot))) for slot, index in dirty])
+        staged = run_all([functools.partial(index.stage, self.path(*slot)) for slot, index in dirty], discard_staged)
+        self._publish([(slot, index, files, counted) for (slot, index), (files, counted) in zip(dirty, staged)])
 
     def _publish(self, staged: list[tuple[tuple[int, str], AutoIndex, Staged | None, int]]) -> None:
         """Rename staged saves into place and record their digests, in one write transaction."""

@@ -14,12 +14,15 @@ save that fails (a full disk) leaves the graph dirty, for the next try or close.
 from __future__ import annotations
 
 import atexit
+import functools
 import sys
 import threading
 import time
 import warnings
 import weakref
 from typing import TYPE_CHECKING
+
+from .tasks import discard_staged, run_all
 
 if TYPE_CHECKING:
     from ...ann import AutoIndex
@@ -110,7 +113,7 @@ class Saver:
         return True
 
     def step(self) -> bool:
-        """Save the first due graph, if any; False once the owner is gone."""
+        """Save the due graphs, if any (all at once, each on its thread); False once the owner is gone."""
         owner = self._owner()
         if owner is None or owner.db.closed:
             return False
@@ -123,22 +126,23 @@ class Saver:
             owner.lock.release()
         if not due:
             return True
-        slot, index = due[0]
         owner.readers.wait_idle()  # a save holds the GIL for a while: not in the middle of a recall
         started = time.monotonic()
-        files, counted = index.stage(owner.path(*slot))
+        staged = run_all([functools.partial(index.stage, owner.path(*slot)) for slot, index in due], discard_staged)
         if not self._acquire(owner.lock):
-            if files is not None:
-                files.discard()
+            for done in staged:
+                discard_staged(done)
             return False
         try:
             if self._stop.is_set() or owner.db.closed:
-                if files is not None:
-                    files.discard()
+                for done in staged:
+                    discard_staged(done)
                 return False
-            owner._publish([(slot, index, files, counted)])
+            owner._publish([(slot, index, files, counted) for (slot, index), (files, counted) in zip(due, staged)])
         finally:
             owner.lock.release()
-        self._last[slot] = (time.monotonic(), time.monotonic() - started)
-        self.saves += 1
+        took = time.monotonic() - started
+        for slot, _ in due:
+            self._last[slot] = (time.monotonic(), took)
+        self.saves += len(due)
         return True

@@ -38,6 +38,7 @@ from .indexes import VectorIndexes
 from .matching import Matching
 from .postings import Postings
 from .tokenids import StoredVocabulary
+from .vcache import VectorCache
 
 T = TypeVar("T")
 
@@ -71,6 +72,10 @@ class SQLiteStore(StoreBase):
         read() calls (its build caps this at 2 GiB).  Pass 0 for plain reads:
         with a map, a disk I/O error under a running process is a signal, not
         an exception.
+    vector_cache : int
+        Bytes of RAM for the vectors of rows recall read lately (LRU, filled
+        as recalls read them, never at open; see :mod:`.vcache`).  0, the
+        default, keeps none: each recall reads its pool's vectors from the file.
     """
 
     def __init__(
@@ -83,12 +88,15 @@ class SQLiteStore(StoreBase):
         background_index: bool = True,
         cache_size: int = 32_768,
         mmap_size: int = 1 << 31,
+        vector_cache: int = 0,
         **hnsw: Any,
     ) -> None:
         if synchronous.upper() not in ("NORMAL", "FULL"):
             raise InvalidInputError("synchronous must be 'NORMAL' or 'FULL'")
         if isinstance(mmap_size, bool) or not isinstance(mmap_size, int) or mmap_size < 0:
             raise InvalidInputError(f"mmap_size must be an integer >= 0, got {mmap_size!r}")
+        if isinstance(vector_cache, bool) or not isinstance(vector_cache, int) or vector_cache < 0:
+            raise InvalidInputError(f"vector_cache must be a number of bytes >= 0, got {vector_cache!r}")
         self.path = str(Path(path))
         self.ann_threshold = ann_threshold
         self.background_index = background_index
@@ -106,7 +114,8 @@ class SQLiteStore(StoreBase):
                                       background=background_index, hnsw=hnsw, lock=self._lock)
         self._postings = Postings(self._db)
         self._vocab = StoredVocabulary(self._db)  # token ids (lexical scoring reads ids)
-        self._caches = Caches(self._db, lambda: self.dim, cache_size, self._postings, self._indexes)
+        self._caches = Caches(self._db, lambda: self.dim, cache_size, self._postings, self._indexes,
+                              VectorCache(vector_cache) if vector_cache else None)
         self._matching = Matching(self._db)
         ref = weakref.ref(self)
 
@@ -449,7 +458,8 @@ class SQLiteStore(StoreBase):
             if nsid is None or self.dim is None:
                 return Pool.empty(self.dim)
             key_of = self._caches.keys(nsid, ids)
-            return decode.pool(self._db, self.dim, nsid, [key_of[i] for i in ids if i in key_of], radius, self._vocab, where)
+            return decode.pool(self._db, self.dim, nsid, [key_of[i] for i in ids if i in key_of], radius, self._vocab, where,
+                               self._caches.vectors)
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -488,7 +498,8 @@ class SQLiteStore(StoreBase):
                 keys.update(dict.fromkeys([k for k in found if k not in hide][:n]))
             if terms and n > 0:
                 keys.update(dict.fromkeys([k for k, _ in self._lexical(nsid, list(terms), m, where) if k not in hide][:n]))
-            return without(decode.pool(self._db, self.dim, nsid, list(keys), radius, self._vocab, where), set(hide.values()))
+            pool = decode.pool(self._db, self.dim, nsid, list(keys), radius, self._vocab, where, self._caches.vectors)
+            return without(pool, set(hide.values()))
 
     # -- access logs and state ---------------------------------------------------
     def access_logs(self, ids: Sequence[str], namespace: str) -> dict[str, AccessLog]:

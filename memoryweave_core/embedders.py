@@ -85,11 +85,41 @@ class SentenceTransformerEmbedder:
         dim = get_dim() if callable(get_dim) else None
         self.dim = int(dim) if dim else len(self.embed(["dimension probe"])[0])
 
+        tok = getattr(model, "tokenizer", None)
+        if getattr(model, "max_seq_length", None) and getattr(tok, "cls_token_id", None) is not None:
+            #: Late chunking (SpanPooler) is offered only by a real SentenceTransformer.
+            self.max_tokens = int(model.max_seq_length) - 2
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         vecs = self.model.encode(
             list(texts), batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False
         )
         return _finish(vecs, len(texts), getattr(self, "dim", None))
+
+    def _turn_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        return self.model.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        return [len(ids) for ids in self._turn_ids(texts)] if texts else []
+
+    def pool_spans(self, spans: Sequence[Sequence[str]], windows: Sequence[Sequence[tuple[int, int]]]) -> list[np.ndarray]:
+        """Late chunking (late_chunking.py): the model's token embeddings, pooled per window."""
+        from .late_chunking import pool_spans_with
+
+        torch = require("torch", "st")
+        tok = self.model.tokenizer
+        with_types = "token_type_ids" in getattr(tok, "model_input_names", ())
+
+        def hidden(input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            feats = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
+            if with_types:
+                feats["token_type_ids"] = torch.zeros_like(feats["input_ids"])
+            feats = {k: v.to(self.model.device) for k, v in feats.items()}
+            with torch.inference_mode():
+                return self.model.forward(feats)["token_embeddings"].float().cpu().numpy()
+
+        return pool_spans_with(spans, windows, self._turn_ids, hidden, cls_id=tok.cls_token_id, sep_id=tok.sep_token_id,
+                               budget=self.max_tokens)
 
 
 class TransformersEmbedder:

@@ -40,7 +40,7 @@ from memoryweave_core.eval.datasets import load  # noqa: E402
 from memoryweave_core.eval.harness import build_lme_turn_indexes, build_turn_indexes  # noqa: E402
 from memoryweave_core.eval.systems import MODEL_NAME, _items_for  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
+DATA = ROOT.parent / "shared" / "data"  # the main checkout's sibling; --data-dir elsewhere
 
 
 class Switch:
@@ -55,13 +55,13 @@ class Switch:
         return self.live.embed(texts)
 
 
-def corpus(n: int, cache: EmbeddingCache) -> tuple[list[dict[str, Any]], np.ndarray, list[str]]:
+def corpus(n: int, cache: EmbeddingCache, data: Path) -> tuple[list[dict[str, Any]], np.ndarray, list[str]]:
     """``n`` turn items with their cached vectors, and the datasets' questions."""
     items: list[dict[str, Any]] = []
     vecs: list[np.ndarray] = []
     questions: list[str] = []
-    for name, path, build in (("locomo", DATA / "locomo10.json", build_turn_indexes),
-                              ("longmemeval", DATA / "longmemeval_s_sample20.json", build_lme_turn_indexes)):
+    for name, path, build in (("locomo", data / "locomo10.json", build_turn_indexes),
+                              ("longmemeval", data / "longmemeval_s_sample20.json", build_lme_turn_indexes)):
         ds = load(name, path)
         questions += [q.question for q in ds.questions]
         for index in build(ds, cache, None, False):
@@ -82,13 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--traces", type=int, default=10_000)
     p.add_argument("--queries", type=int, default=50)
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime row")
+    p.add_argument("--data-dir", default=str(DATA), help="holds locomo10.json and longmemeval_s_sample20.json")
     p.add_argument("--out", help="write the results as JSON")
     args = p.parse_args(argv)
 
     from sentence_transformers import SentenceTransformer
 
     cache = EmbeddingCache(MODEL_NAME)
-    items, vecs, questions = corpus(args.traces, cache)
+    items, vecs, questions = corpus(args.traces, cache, Path(args.data_dir))
     step = max(len(questions) // args.queries, 1)
     queries = questions[::step][: args.queries]
     runtimes: dict[str, Any] = {"torch": SentenceTransformerEmbedder(SentenceTransformer(default_model_path(), device="cpu"))}

@@ -32,9 +32,10 @@ from memoryweave_core.embedders import SentenceTransformerEmbedder, default_mode
 from memoryweave_core.eval.cache import EmbeddingCache  # noqa: E402
 from memoryweave_core.eval.datasets import load  # noqa: E402
 from memoryweave_core.eval.systems import MODEL_NAME  # noqa: E402
+from memoryweave_core.late_chunking import late_context  # noqa: E402
 from memoryweave_core.onnx_embedder import OnnxEmbedder  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
+DATA = ROOT.parent / "shared" / "data"  # the main checkout's sibling; --data-dir elsewhere
 
 
 def summary(cos: np.ndarray) -> dict[str, float]:
@@ -46,12 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--long", type=int, default=400, help="at most this many LongMemEval turns over 256 word pieces")
     p.add_argument("--short", type=int, default=200, help="random shorter LongMemEval turns")
     p.add_argument("--sessions", type=int, default=20, help="LoCoMo sessions pooled by late chunking")
+    p.add_argument("--data-dir", default=str(DATA), help="holds locomo10.json and longmemeval_s_sample20.json")
     p.add_argument("--out")
     args = p.parse_args(argv)
 
     onnx = OnnxEmbedder(default_model_path())
     cache = EmbeddingCache(MODEL_NAME)
-    lme = load("longmemeval", DATA / "longmemeval_s_sample20.json", skip_abstention=False)
+    lme = load("longmemeval", Path(args.data_dir) / "longmemeval_s_sample20.json", skip_abstention=False)
     texts = list(dict.fromkeys(t.text for c in lme.conversations for t in c.turns))
     counts = onnx.token_counts(texts)
     long = [t for t, n in zip(texts, counts) if n > onnx.max_tokens][: args.long]
@@ -65,12 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     from sentence_transformers import SentenceTransformer
 
     torch_emb = SentenceTransformerEmbedder(SentenceTransformer(default_model_path(), device="cpu"))
-    locomo = load("locomo", DATA / "locomo10.json")
+    locomo = load("locomo", Path(args.data_dir) / "locomo10.json")
     sessions = [s for c in locomo.conversations for s in c.sessions][: args.sessions]
-    spans = [[f"{t.speaker}: {t.body}" for t in s.turns][:12] for s in sessions]
-    windows = [[(max(i - 2, 0), i + 1) for i in range(1, len(span))] for span in spans]
-    a = np.concatenate(onnx.pool_spans(spans, windows))
-    b = np.concatenate(torch_emb.pool_spans(spans, windows))
+    seqs = [[f"{t.speaker}: {t.body}" for t in s.turns] for s in sessions]
+    targets = [(k, i, max(i - 2, 0)) for k, seq in enumerate(seqs) for i in range(1, len(seq))]
+    a, b = late_context(onnx, seqs, targets), late_context(torch_emb, seqs, targets)
     result["late_chunk_windows"] = summary((a * b).sum(1))
 
     for key, value in result.items():

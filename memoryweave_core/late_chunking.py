@@ -109,7 +109,10 @@ def pool_spans_with(
         states = np.asarray(hidden(input_ids, mask), dtype=np.float32)
         for r, i in enumerate(rows):
             bounds = np.cumsum([1] + [len(t) for t in ids[i]])  # token offset of each turn (after [CLS])
-            vecs = np.stack([states[r, bounds[a] : bounds[b]].mean(axis=0) for a, b in windows[i]])
+            # A window whose turns word-piece to nothing (trimmed away, or no
+            # word at all) reads the whole span instead of an empty mean.
+            vecs = np.stack([states[r, bounds[a] : bounds[b]].mean(axis=0) if bounds[b] > bounds[a]
+                             else states[r, : len(seqs[r])].mean(axis=0) for a, b in windows[i]])
             out[i] = vecs / np.linalg.norm(vecs, axis=1, keepdims=True).clip(1e-12)
     return out
 

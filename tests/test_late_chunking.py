@@ -148,3 +148,9 @@ def test_late_mode_without_token_states_embeds_the_window(clock):
 @pytest.mark.parametrize("mode", ["late"])
 def test_late_mode_is_a_known_mode(mode):
     assert RecallConfig(context_mode=mode).context_mode == mode
+
+
+def test_a_window_with_no_word_pieces_reads_the_whole_span():
+    pooler = WordPooler()
+    got = pooler.pool_spans([["a b", ""]], [[(1, 2)]])[0][0]
+    assert np.isfinite(got).all() and abs(np.linalg.norm(got) - 1) < 1e-6

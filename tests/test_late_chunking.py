@@ -154,3 +154,20 @@ def test_a_window_with_no_word_pieces_reads_the_whole_span():
     pooler = WordPooler()
     got = pooler.pool_spans([["a b", ""]], [[(1, 2)]])[0][0]
     assert np.isfinite(got).all() and abs(np.linalg.norm(got) - 1) < 1e-6
+
+
+def test_eval_cache_keeps_late_windows_under_their_own_key(tmp_path):
+    from memoryweave_core.eval.cache import EmbeddingCache
+    from memoryweave_core.eval.systems import CachedEmbedder
+
+    pooler = WordPooler()
+    cached = CachedEmbedder(EmbeddingCache("words", tmp_path))
+    cached._model = pooler
+    assert isinstance(cached, SpanPooler)
+    spans, windows = [["a b", "c d"], ["e", "f g"]], [[(0, 2)], [(0, 1), (1, 2)]]
+    first = cached.pool_spans(spans, windows)
+    again = cached.pool_spans(spans, windows)
+    assert len(pooler.passes) == 2  # the second call read the cache
+    for x, y in zip(first, again):
+        np.testing.assert_allclose(x, y)
+    assert cached.cache.get_many(["a b c d"]) == {}  # a window is not stored under its plain text

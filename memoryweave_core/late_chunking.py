@@ -130,11 +130,10 @@ def late_context(
     offsets = np.cumsum([0] + [len(seq) for seq in sequences])
     spans: list[list[str]] = []
     windows: list[list[Window]] = []
-    where: list[tuple[int, int]] = []  # (span, window) of each target
     by_seq: dict[int, list[int]] = {}
     for k, (s, _, _) in enumerate(targets):
         by_seq.setdefault(s, []).append(k)
-    where = [(0, 0)] * len(targets)
+    where: list[tuple[int, int]] = [(0, 0)] * len(targets)  # (span, window) of each target
     for s, ks in by_seq.items():
         seq_counts = counts[offsets[s] : offsets[s + 1]]
         for start, end, owned in plan_spans(seq_counts, [targets[k][1:] for k in ks], pooler.max_tokens):

@@ -116,11 +116,14 @@ class OnnxEmbedder:
     """A local sentence-transformers model directory (mean pooling) on ONNX Runtime.
 
     Texts are sorted by length before batching, as sentence-transformers
-    does, so a batch pads to similar lengths.
+    does, so a batch pads to similar lengths.  Batches are small (8): a
+    conversation's session is a few dozen turns of very different lengths,
+    and on the CPU padding them all to the longest costs more than the extra
+    calls (benchmarks/bench_ingest.py).
     """
 
     def __init__(
-        self, model_dir: str | Path, *, batch_size: int = 32, cache_dir: str | Path | None = None,
+        self, model_dir: str | Path, *, batch_size: int = 8, cache_dir: str | Path | None = None,
         threads: int | None = None,
     ) -> None:
         ort = require("onnxruntime", "onnx")

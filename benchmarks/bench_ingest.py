@@ -12,7 +12,8 @@ that a noisy machine slows every row alike:
   store pays.
 * ``add_conversation``: a fresh in-memory ``MemoryWeave`` per round, one
   ``add_conversation`` per session: content and context vectors, ART
-  categories, the store's write path; once per ``context_mode``.
+  categories, the store's write path; once per ``context_mode`` ("late"
+  pools the windows from one pass over each session, see late_chunking.py).
 * With the ``onnx`` extra installed, the same rows on ONNX Runtime.
 
 Each row reports turns per second (the best of ``--rounds``) and its ratio to
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from sentence_transformers import SentenceTransformer
 
+    load_at_start = os.getloadavg()
     sessions = sessions_of(args.data, args.conversation, args.turns)
     texts = [f"{s}: {t}" for turns in sessions for s, t in turns]
     n = len(texts)
@@ -134,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
         result = {
             "turns": n, "sessions": len(sessions), "rounds": args.rounds, "commit": commit,
-            "machine": {"cpus": os.cpu_count(), "load_average_at_end": os.getloadavg(), "python": platform.python_version()},
+            "machine": {"cpus": os.cpu_count(), "load_average_at_start": load_at_start,
+                        "load_average_at_end": os.getloadavg(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+                        "python": platform.python_version()},
             "command": "python benchmarks/bench_ingest.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "rows": rows,
         }

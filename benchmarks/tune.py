@@ -27,6 +27,13 @@ With ``--gate`` it fits the own-match gate on the surrounding pathways
 (``pathways/gate.py``) on the same two datasets (``tune_gate.py``):
 
     .venv/bin/python benchmarks/tune.py --gate --out benchmarks/results/gate.json
+
+With ``--lift`` it fits the length share of the surrounding lift and the
+packing's cost floor together (``tune_lift.py``), on LoCoMo, the
+LongMemEval sample and the development questions (``--lme-dev``, read
+from the embedding cache in ``--lme-dev-cache``):
+
+    .venv/bin/python benchmarks/tune.py --lift --out benchmarks/results/lift.json
 """
 
 from __future__ import annotations
@@ -90,7 +97,7 @@ def build_questions(path: str, progress: bool = True):
             if q.category not in CATEGORIES:
                 continue
             table = memory.features(q.question, at=q.time or asked_at)
-            cols = columns(table.raw, FEATURES)  # normalised, surrounding pathways gated, as fusion does
+            cols = columns(table.raw, FEATURES, lengths=table.lengths)  # normalised, surrounding pathways gated, as fusion does
             Z = np.stack([cols[f] if f in cols else np.zeros(len(table.ids)) for f in FEATURES], 1)
             docs = [doc_of[i] for i in table.ids]
             questions.append(
@@ -201,7 +208,17 @@ def main(argv=None) -> int:
     p.add_argument("--gate-weighting", choices=("question", "dataset"), default="question",
                    help="--gate: every question weighs the same, or every dataset")
     p.add_argument("--lme", default="../shared/data/longmemeval_s_sample20.json", help="LongMemEval file for --packing, --gate")
+    p.add_argument("--lift", action="store_true", help="fit the surrounding lift's length share and the packing floor")
+    p.add_argument("--lme-dev", default="../shared/data/longmemeval_s_dev80.json.gz",
+                   help="--lift: LongMemEval development questions, scored with --lme ('' leaves them out)")
+    p.add_argument("--lme-dev-cache", default=os.path.expanduser("~/.cache/memoryweave/dev80-gpu"),
+                   help="--lift: the embedding cache that holds --lme-dev's vectors")
     args = p.parse_args(argv)
+    if args.lift:
+        from tune_lift import fit_lift
+
+        lme = [(args.lme, None)] + ([(args.lme_dev, args.lme_dev_cache)] if args.lme_dev else [])
+        return fit_lift(args.data, lme, args.folds, args.out)
     if args.gate:
         from tune_gate import fit_gate
 

@@ -63,7 +63,8 @@ def question_table(name: str, path: str) -> list[dict[str, Any]]:
             table = memory.features(query.text, namespace="eval", **at)
             scores = np.zeros((len(GATES), 1 + len(H.BUDGETS)))
             for k, (floor, centre) in enumerate(GATES):
-                cols = columns(table.raw, [f for f in table.raw if weights.get(f, 0.0)], floor=floor, centre=centre)
+                cols = columns(table.raw, [f for f in table.raw if weights.get(f, 0.0)], floor=floor, centre=centre,
+                               lengths=table.lengths)
                 score = np.sum([weights[f] * z for f, z in cols.items()], axis=0)
                 relevance = DEFAULT_CALIBRATOR.predict(signals(table.raw, score, table.unseen))
                 order = np.argsort(-score, kind="stable")[:DEPTH]

@@ -31,8 +31,10 @@ MIN_CONTENT_TERMS = 3
 #: In packing, a result shorter than this many tokens is charged this many
 #: (:func:`pack`): relevance is not calibrated against length, and without a
 #: floor a two-word aside outbids a fact for being short.  Chosen by
-#: ``benchmarks/tune.py --packing`` with cross-validation (README).
-PACK_MIN_COST = 16
+#: ``benchmarks/tune.py --lift`` with cross-validation, together with the
+#: length share of the surrounding lift (``pathways.gate.LIFT_LENGTH``): once
+#: the ranking makes long turns pay, packing has less to do (README).
+PACK_MIN_COST = 64
 
 
 def normalise_text(text: str) -> str:

@@ -68,6 +68,8 @@ class FeatureTable:
     unseen: float = 0.0
     #: The query's content words against the memory and each candidate (the answerable gate's input).
     terms: Terms | None = None
+    #: Each candidate's length in lexical tokens (fusion's length share; None: no share).
+    lengths: np.ndarray | None = None
 
 
 class Retriever:
@@ -88,7 +90,7 @@ class Retriever:
         """Step 3: fuse the features and keep the top ``k`` (as rows of ``table``)."""
         if not table.ids:
             return Ranked(table, [], np.zeros(0), {}, np.zeros(0), explain)
-        score, contributions = fuse(table.raw, self.config.weights)
+        score, contributions = fuse(table.raw, self.config.weights, table.lengths)
         # -- relevance hook: a probability comparable across queries (relevance.py),
         # and whether the memory holds evidence for the query at all (answerable.py)
         relevance = DEFAULT_CALIBRATOR.predict(signals(table.raw, score, table.unseen))
@@ -147,7 +149,7 @@ class Retriever:
         if terms:  # the share of query words no trace of the namespace holds (a relevance signal)
             df = ctx.lexical_stats()[2]
             unseen = sum(1 for t in set(terms) if not df.get(t)) / len(set(terms))
-        return FeatureTable(pool.ids, raw, unseen, content_terms(ctx, pool))
+        return FeatureTable(pool.ids, raw, unseen, content_terms(ctx, pool), pool.tokens.lengths)
 
 
 def content_terms(ctx: Context, pool: Pool) -> Terms:

@@ -75,7 +75,7 @@ def question_rows(memory: Any, text: str, at: Any, evidence: set[str], doc_of: d
     table = memory.features(text, namespace=namespace, at=at)
     if not table.ids:
         return np.zeros((0, 0)), np.zeros(0, bool), np.zeros(len(GATE_SIGNALS))
-    score, _ = fuse(table.raw, memory.config.weights)
+    score, _ = fuse(table.raw, memory.config.weights, table.lengths)
     x = signals(table.raw, score, table.unseen)
     q = gate_signals(table.terms or Terms.empty(len(score)), table.raw, score)
     order = np.argsort(-score, kind="stable")[:depth]

@@ -69,13 +69,14 @@ def build_queries(ds: Dataset, cache: EmbeddingCache, embedder: Any, progress: b
     return {q.id: Query(question=q, text=q.question, vector=vecs[i], time=q.time) for i, q in enumerate(qs)}
 
 
-def tuning_indexes(name: str, path: str) -> tuple[list[DocIndex], dict[str, Query]]:
+def tuning_indexes(name: str, path: str, cache_dir: str | None = None) -> tuple[list[DocIndex], dict[str, Query]]:
     """A benchmark file's turn-level indexes (every turn, the assistant's too)
-    and its queries, from cached vectors: what the tuning scripts score."""
+    and its queries, from cached vectors (``cache_dir``: the default cache if
+    None): what the tuning scripts score."""
     from .datasets import load
 
     ds = load(name, path)
-    cache = EmbeddingCache(MODEL_NAME)
+    cache = EmbeddingCache(MODEL_NAME, cache_dir)
     build = build_lme_turn_indexes if name == "longmemeval" else build_turn_indexes
     return build(ds, cache, None, False), build_queries(ds, cache, None, False)
 

@@ -6,7 +6,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from .gate import GATE_CENTRE, GATE_FLOOR, own_gate
+from .gate import GATE_CENTRE, GATE_FLOOR, LIFT_LENGTH, length_share, own_gate
 from .registry import get
 from .scale import scale
 
@@ -17,26 +17,35 @@ def normalise(feature: str, x: np.ndarray) -> np.ndarray:
 
 
 def columns(raw: Mapping[str, np.ndarray], features: Iterable[str], *, floor: float = GATE_FLOOR,
-            centre: float = GATE_CENTRE) -> dict[str, np.ndarray]:
+            centre: float = GATE_CENTRE, lengths: np.ndarray | None = None,
+            lift_length: int | None = LIFT_LENGTH) -> dict[str, np.ndarray]:
     """Each of ``features`` (those in ``raw``) normalised, a surrounding
-    pathway's times the own-match gate (:mod:`.gate`): what its weight
-    multiplies.  ``benchmarks/tune.py`` fits weights and gate on these."""
+    pathway's times the own-match gate and, where positive, the length share
+    of candidates ``lengths`` tokens long (:mod:`.gate`): what its weight
+    multiplies.  ``benchmarks/tune.py`` fits weights, gate and share on these."""
     wanted = [f for f in features if f in raw]
-    gate = own_gate(raw, floor, centre) if any(get(f).surrounding for f in wanted) else None
+    surrounding = any(get(f).surrounding for f in wanted)
+    gate = own_gate(raw, floor, centre) if surrounding else None
+    share = length_share(lengths, lift_length) if surrounding else None
     out = {}
     for f in wanted:
         z = normalise(f, raw[f])
-        out[f] = z * gate if gate is not None and get(f).surrounding else z
+        if get(f).surrounding:
+            z = z if gate is None else z * gate
+            z = z if share is None else np.where(z > 0, z * share, z)
+        out[f] = z
     return out
 
 
-def fuse(raw: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def fuse(raw: Mapping[str, np.ndarray], weights: Mapping[str, float],
+         lengths: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Weighted sum of normalised features: (scores, contribution per feature).
 
-    Each weight times its normalised (and, if surrounding, gated) feature is
-    that pathway's contribution, kept on the Recollection for ``explain()``:
-    the contributions add up to the score."""
-    cols = columns(raw, [f for f in raw if weights.get(f, 0.0)])
+    Each weight times its normalised (and, if surrounding, gated and shared
+    by ``lengths``, the candidates' lexical token counts) feature is that
+    pathway's contribution, kept on the Recollection for ``explain()``: the
+    contributions add up to the score."""
+    cols = columns(raw, [f for f in raw if weights.get(f, 0.0)], lengths=lengths)
     contributions = {f: weights[f] * z for f, z in cols.items()}
     n = len(next(iter(raw.values()))) if raw else 0
     score = np.sum(list(contributions.values()), axis=0) if contributions else np.zeros(n)

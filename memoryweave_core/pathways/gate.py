@@ -1,4 +1,4 @@
-"""The own-match gate: a trace's surroundings vouch for it only as far as it matches itself.
+"""The own-match gate and the length share: what a trace keeps of its surroundings' lift.
 
 The context and episode pathways say that the window or the episode around
 a trace is about the query, and they say it of every turn there alike: a
@@ -13,9 +13,19 @@ still reaches an answer that shares no word with the question.  ``spread``
 is not a surrounding pathway in this sense: carrying a neighbour's words to
 such an answer is its whole point.
 
+The surroundings say "the evidence is near here", not how much of the
+trace is.  A long trace would take that vague lift over all of its words,
+and in a prompt of a few hundred words it costs as much as several short
+ones; if it matches the query itself, its own pathways already say so.  So
+a trace longer than :data:`LIFT_LENGTH` lexical tokens keeps a positive
+surrounding lift only in proportion ``LIFT_LENGTH / length``
+(:func:`length_share`); a negative one (an episode that is not about the
+query) it keeps whole.
+
 :data:`GATE_FLOOR` and :data:`GATE_CENTRE` are fitted by ``benchmarks/tune.py
---gate`` with cross-validation over LoCoMo conversations and LongMemEval
-questions together (the README has the held-out figures).
+--gate``, :data:`LIFT_LENGTH` by ``tune.py --lift`` (with the packing's cost
+floor, which it moves), with cross-validation over LoCoMo conversations and
+LongMemEval questions together (the README has the held-out figures).
 """
 
 from __future__ import annotations
@@ -34,6 +44,9 @@ GATE_FLOOR = 0.75
 #: Own match (in standard deviations across the candidates) at which a trace
 #: keeps half of the gated share.
 GATE_CENTRE = 0.0
+#: Lexical tokens (``lexical.tokenize``: no stopwords) up to which a trace
+#: keeps all of a positive surrounding lift; None switches the share off.
+LIFT_LENGTH: int | None = 48
 
 
 def own_match(raw: Mapping[str, np.ndarray]) -> np.ndarray | None:
@@ -48,3 +61,10 @@ def own_gate(raw: Mapping[str, np.ndarray], floor: float = GATE_FLOOR, centre: f
     if own is None or floor >= 1.0:
         return None
     return floor + (1.0 - floor) / (1.0 + np.exp(-np.clip(own - centre, -35.0, 35.0)))
+
+
+def length_share(lengths: np.ndarray | None, full: int | None = LIFT_LENGTH) -> np.ndarray | None:
+    """Each candidate's share of a positive surrounding lift, ``min(1, full / length)`` (None: no share)."""
+    if lengths is None or full is None:
+        return None
+    return np.minimum(1.0, full / np.maximum(np.asarray(lengths, dtype=np.float64), 1.0))

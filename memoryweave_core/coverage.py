@@ -71,7 +71,7 @@ def window_hits(hits: np.ndarray, episodes: Sequence[str | None], positions: np.
     if not n or not hits.shape[1] or radius <= 0:
         return hits.copy()
     names = np.array(episodes, dtype=object)
-    own = np.equal(names, None)
+    own = np.equal(names, np.full(n, None, dtype=object)).astype(bool)
     names[own] = ""
     codes = np.unique(names.astype(str), return_inverse=True)[1].astype(np.int64).reshape(-1)
     codes = np.where(own, -1 - np.arange(n), codes)  # no episode: a code no other row has

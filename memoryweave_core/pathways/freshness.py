@@ -34,12 +34,6 @@ UPDATE_SIMILARITY = 0.6
 _CHUNK = 512
 
 
-def _codes(labels: list) -> np.ndarray:
-    """An integer per distinct label (None is a label of its own), for equality tests."""
-    seen: dict = {}
-    return np.fromiter((seen.setdefault(x, len(seen)) for x in labels), dtype=np.int64, count=len(labels))
-
-
 def update_extremes(pool: Pool, made: np.ndarray, threshold: float = UPDATE_SIMILARITY) -> tuple[np.ndarray, np.ndarray]:
     """For each trace, the strongest update it makes of an earlier trace and
     the strongest update a later trace makes of it, each in [0, 1].
@@ -51,8 +45,9 @@ def update_extremes(pool: Pool, made: np.ndarray, threshold: float = UPDATE_SIMI
     of one speaker can update each other, so the cosines are computed one
     speaker's rows at a time (the matrix product is most of the cost)."""
     n = len(pool)
-    speakers = _codes([s or "" for s in pool.speakers])
-    episodes = _codes([str(e) for e in pool.episodes])
+    empty = [c for c, s in enumerate(pool.speaker.labels) if not s]  # "" is the same speaker as none
+    speakers = np.where(np.isin(pool.speaker.codes, empty), -1, pool.speaker.codes)
+    episodes = pool.episode.codes
     makes, updated = np.zeros(n), np.zeros(n)
     scale = max(1.0 - threshold, 1e-6)
     for code in np.unique(speakers):

@@ -13,7 +13,7 @@ import numpy as np
 
 from ...activation import RECENT, AccessLog, log_columns
 from ...filters import Node
-from ...pool import Pool, pool_order
+from ...pool import Labels, Pool, object_array, pool_order
 from ...trace import Trace
 from .connection import SQL_CHUNK, Database, chunks, marks
 from .matching import where_sql
@@ -146,9 +146,9 @@ def _pool_of(db: Database, dim: int | None, rows: list[tuple], asked: list[int],
     recent_access = np.full((n, RECENT), np.nan)
     first_access[used], access_count[used], recent_access[used] = first, count, recent
     return Pool(
-        ids=list(cols[1]),
-        speakers=list(cols[2]),
-        episodes=list(cols[3]),
+        ids=object_array(cols[1]),
+        speaker=Labels.of(cols[2]),
+        episode=Labels.of(cols[3]),
         positions=np.array(cols[4], dtype=np.int64),
         times=np.array(cols[5], dtype=np.float64),
         categories=np.array([-1 if c is None else c for c in cols[6]], dtype=np.int64),

@@ -50,6 +50,12 @@ def update_extremes(pool: Pool, made: np.ndarray, threshold: float = UPDATE_SIMI
     episodes = pool.episode.codes
     makes, updated = np.zeros(n), np.zeros(n)
     scale = max(1.0 - threshold, 1e-6)
+
+    def strength(cosine: np.ndarray) -> np.ndarray:
+        # non-decreasing, so the strongest update is the strength of the greatest cosine (-inf: none)
+        return np.clip((cosine - threshold) / scale, 0.0, 1.0)
+
+    ties = len(np.unique(pool.times)) < n  # without equal times, "later" is a comparison of times alone
     for code in np.unique(speakers):
         mine = np.flatnonzero(speakers == code)
         cols = mine[made[mine]]  # only what was said by the moment asked about updates
@@ -59,11 +65,13 @@ def update_extremes(pool: Pool, made: np.ndarray, threshold: float = UPDATE_SIMI
         for lo in range(0, len(mine), _CHUNK):
             rows = mine[lo:lo + _CHUNK]
             tr, pr, er = pool.times[rows, None], pool.positions[rows, None], episodes[rows, None]
-            later = (t[None, :] > tr) | ((t[None, :] == tr) & (ep[None, :] == er) & (pos[None, :] > pr))
+            later = t[None, :] > tr
+            if ties:
+                later |= (t[None, :] == tr) & (ep[None, :] == er) & (pos[None, :] > pr)
             sims = pool.content[rows] @ content.T  # [rows, cols]: row i earlier, column j later
-            u = np.where(later, np.clip((sims - threshold) / scale, 0.0, 1.0), 0.0)
-            updated[rows] = u.max(axis=1)
-            np.maximum.at(makes, cols, u.max(axis=0))
+            best = np.where(later, sims, -np.inf)
+            updated[rows] = strength(best.max(axis=1))
+            makes[cols] = np.maximum(makes[cols], strength(best.max(axis=0)))  # a speaker's columns are distinct
     return makes, updated
 
 

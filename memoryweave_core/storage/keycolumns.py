@@ -22,7 +22,7 @@ import numpy as np
 from ..activation import RECENT, AccessLog
 from ..pool import Labels, Pool
 from ..trace import Trace
-from ..vocab import TokenRows
+from ..vocab import ID, TokenRows, Vocabulary
 
 #: Rows of the first vector segment; segment ``s`` holds ``FIRST * 2**s``.
 FIRST = 1024
@@ -79,12 +79,18 @@ class KeyColumns:
         self.first = np.empty(0, np.float64)
         self.count = np.empty(0, np.float64)
         self.recent = np.empty((0, RECENT), np.float64)
+        # token ids (of the namespace's vocabulary) in CSR by key: row k is tok_ids[tok_start[k]:tok_start[k] + tok_len[k]]
+        self.tok_start = np.empty(0, np.int64)
+        self.tok_len = np.empty(0, np.int64)
+        self.tok_ids = np.empty(0, ID)
+        self.tok_used = 0
         self.segments: list[tuple[np.ndarray, np.ndarray]] = []  # (content, context) of each segment
 
     def _grow(self, size: int) -> None:
         if size > len(self.ids):
             cap = max(size, 2 * len(self.ids), 1024)
-            for name in ("ids", "speaker", "episode", "positions", "times", "categories", "first", "count", "recent"):
+            for name in ("ids", "speaker", "episode", "positions", "times", "categories", "first", "count", "recent",
+                         "tok_start", "tok_len"):
                 old = getattr(self, name)
                 new = np.empty((cap, *old.shape[1:]), old.dtype)
                 new[: len(old)] = old
@@ -94,14 +100,26 @@ class KeyColumns:
             self.segments.append((np.zeros((rows, self.dim), np.float32), np.zeros((rows, self.dim), np.float32)))
         self.size = max(self.size, size)
 
-    def add(self, keys: Sequence[int], traces: Sequence[Trace], speakers: Interned, episodes: Interned) -> list[Trace]:
-        """Store the traces under these keys (their speakers and episodes coded
-        in their namespace's ``speakers`` and ``episodes``); returns them with
-        their vectors as views of the stored rows."""
+    def add(self, keys: Sequence[int], traces: Sequence[Trace], tokens: Sequence[np.ndarray], speakers: Interned,
+            episodes: Interned) -> list[Trace]:
+        """Store the traces under these keys, with their token ids (their
+        speakers and episodes coded in their namespace's ``speakers`` and
+        ``episodes``); returns them with their vectors as views of the stored rows."""
         if not len(keys):
             return []
         k = np.asarray(keys, np.int64)
         self._grow(int(k.max()) + 1)
+        lengths = np.fromiter(map(len, tokens), np.int64, len(tokens))
+        need = self.tok_used + int(lengths.sum())
+        if need > len(self.tok_ids):
+            grown = np.empty(max(need, 2 * len(self.tok_ids), 4096), ID)
+            grown[: self.tok_used] = self.tok_ids[: self.tok_used]
+            self.tok_ids = grown
+        self.tok_len[k] = lengths
+        self.tok_start[k] = self.tok_used + np.cumsum(lengths) - lengths
+        if len(tokens):
+            self.tok_ids[self.tok_used:need] = np.concatenate(tokens)
+        self.tok_used = need
         self.ids[k] = [t.id for t in traces]
         self.speaker[k] = [speakers.code(t.speaker) for t in traces]
         self.episode[k] = [episodes.code(t.episode) for t in traces]
@@ -130,6 +148,7 @@ class KeyColumns:
     def forget(self, key: int) -> None:
         """Clear a deleted key's rows (its vectors were views: the segment keeps them otherwise)."""
         self.ids[key] = None
+        self.tok_ids[self.tok_start[key]:self.tok_start[key] + self.tok_len[key]] = 0
         s = int(_segment(np.array([key]))[0])
         for matrix in self.segments[s]:
             matrix[key - FIRST * (2**s - 1)] = 0.0
@@ -141,13 +160,27 @@ class KeyColumns:
 
     def vectors(self, keys: np.ndarray, field: str) -> np.ndarray:
         """The ``field`` vectors of these keys, in order."""
-        out = np.empty((len(keys), self.dim), np.float32)
-        which = 0 if field == "content" else 1
+        return self.both(keys)[0 if field == "content" else 1]
+
+    def both(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The content and context vectors of these keys, in order: one index per segment."""
+        content = np.empty((len(keys), self.dim), np.float32)
+        context = np.empty((len(keys), self.dim), np.float32)
         seg = _segment(keys)
         for s in np.unique(seg).tolist():
-            at = seg == s
-            out[at] = self.segments[s][which][keys[at] - FIRST * (2**s - 1)]
-        return out
+            at = np.flatnonzero(seg == s)
+            rows = keys[at] - FIRST * (2**s - 1)
+            content[at] = self.segments[s][0][rows]
+            context[at] = self.segments[s][1][rows]
+        return content, context
+
+    def tokens(self, keys: np.ndarray, vocab: Vocabulary) -> TokenRows:
+        """The token ids of these keys (in their namespace's ``vocab``), as CSR rows in this order."""
+        lengths = self.tok_len[keys]
+        offsets = np.zeros(len(keys) + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        gather = np.repeat(self.tok_start[keys] - offsets[:-1], lengths) + np.arange(offsets[-1])
+        return TokenRows(vocab, offsets, self.tok_ids[gather])
 
     # -- access logs ------------------------------------------------------------
     def log(self, key: int) -> AccessLog:
@@ -163,13 +196,14 @@ class KeyColumns:
         self.recent[key, : len(log.recent)] = log.recent
 
     # -- pools ------------------------------------------------------------------
-    def pool(self, keys: Sequence[int], tokens: TokenRows, speakers: Interned, episodes: Interned) -> Pool:
-        """The pool of these keys (of the namespace whose names ``speakers`` and ``episodes`` hold), in this order."""
+    def pool(self, keys: Sequence[int], vocab: Vocabulary, speakers: Interned, episodes: Interned) -> Pool:
+        """The pool of these keys (of the namespace whose words ``vocab``,
+        ``speakers`` and ``episodes`` hold), in this order."""
         k = np.asarray(keys, np.int64)
+        content, context = self.both(k)
         return Pool(
             ids=self.ids[k], speaker=speakers.pool_labels(self.speaker[k]),
             episode=episodes.pool_labels(self.episode[k]), positions=self.positions[k], times=self.times[k],
-            categories=self.categories[k], tokens=tokens, content=self.vectors(k, "content"),
-            context=self.vectors(k, "context"), first_access=self.first[k], access_count=self.count[k],
+            categories=self.categories[k], tokens=self.tokens(k, vocab), content=content, context=context, first_access=self.first[k], access_count=self.count[k],
             recent_access=self.recent[k],
         )

@@ -23,7 +23,6 @@ from ..filters import Columns, Node, mask
 from ..lexical import BM25Index, search_postings, tokenize
 from ..pool import Pool, pool_order
 from ..trace import Trace
-from ..vocab import TokenRows
 from .base import Field, Live, Search, StoreBase, check_field, is_live, vector_dim
 from .filtered import nearest_within, restrict_postings
 from .keycolumns import Interned, KeyColumns
@@ -88,13 +87,15 @@ class MemoryStore(StoreBase):
                 self._next_key += len(group)
                 space.content.add(keys, np.stack([cast(np.ndarray, t.content) for t in group]))  # checked by vector_dim
                 space.context.add(keys, np.stack([cast(np.ndarray, t.context) for t in group]))
+                for key, t in zip(keys.tolist(), group):
+                    space.bm25.add(key, tokenize(t.text))
                 if self._columns is None:
                     self._columns = KeyColumns(dim)
-                group = self._columns.add(keys.tolist(), group, space.speakers, space.episode_codes)  # their vectors now views of the columns'
+                group = self._columns.add(keys.tolist(), group, [space.bm25.token_ids(k) for k in keys.tolist()],
+                                          space.speakers, space.episode_codes)  # their vectors now views of the columns'
                 for key, t in zip(keys.tolist(), group):
                     space.traces[key] = t
                     space.keys[t.id] = key
-                    space.bm25.add(key, tokenize(t.text))
                     if t.episode is not None and t.superseded_at is None:
                         space.episodes.setdefault(t.episode, {})[t.position] = key
                     if t.supersedes is not None or t.superseded_at is not None or t.expires_at is not None:
@@ -283,8 +284,7 @@ class MemoryStore(StoreBase):
         at = np.array(keys, np.int64)
         order = pool_order(asked, keys, columns.episode_names(at, space.episode_codes), columns.positions[at].tolist())
         keys = [k for k in (keys[i] for i in order) if k not in hide]
-        tokens = TokenRows.of(space.bm25.vocab, [space.bm25.token_ids(k) for k in keys])
-        return columns.pool(keys, tokens, space.speakers, space.episode_codes)
+        return columns.pool(keys, space.bm25.vocab, space.speakers, space.episode_codes)
 
     def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int,
                    where: Node | None = None, live: Live | None = None) -> Pool:

@@ -148,22 +148,28 @@ def object_array(values: Sequence) -> np.ndarray:
     return out
 
 
-def pool_order(asked: Sequence, keys: Sequence, episodes: Sequence[str | None], positions: Sequence[int]) -> list[int]:
+def pool_order(asked: Sequence, keys: Sequence, episodes: Sequence[str | None] | Labels, positions: Sequence[int] | np.ndarray
+               ) -> list[int]:
     """The order in which a store hands a pool's rows over (rows given by
     their ``keys``, episodes and positions): the rows of the ``asked`` keys
     as asked, then the neighbours, episode by episode in the order the
     episodes first appear above, by position within one.  Every store orders
     with this, so ties rank alike on every backend."""
     row = {key: i for i, key in enumerate(keys)}
-    first = [row[k] for k in dict.fromkeys(asked) if k in row]
-    rank: dict[str | None, int] = {}
-    for i in first:
-        if episodes[i] is not None:
-            rank.setdefault(episodes[i], len(rank))
-    taken = set(first)
-    near = [i for i in range(len(keys)) if i not in taken]
+    first = np.array([row[k] for k in dict.fromkeys(asked) if k in row], np.int64)
+    labels = episodes if isinstance(episodes, Labels) else Labels.of(episodes)
+    codes = labels.codes
+    rank = np.full(len(labels.labels) + 1, -1, np.int64)  # by code; code -1 (no episode) is the last entry
+    placed = first[codes[first] >= 0] if len(first) else first
+    seen, at = np.unique(codes[placed], return_index=True)
+    rank[seen[np.argsort(at)]] = np.arange(len(seen))
+    near = np.ones(len(keys), bool)
+    near[first] = False
+    near_rows = np.flatnonzero(near)
     # under a filter, a neighbour's asked row may have been left out: its episode ranks after, by name
-    for e in sorted({episodes[i] for i in near} - rank.keys(), key=str):
-        rank[e] = len(rank)
-    by = np.lexsort(([positions[i] for i in near], [rank[episodes[i]] for i in near]))  # stable
-    return first + [near[i] for i in by.tolist()]
+    left = [int(c) for c in np.unique(codes[near_rows]) if rank[c] < 0]
+    names = [*labels.labels, None]
+    for j, c in enumerate(sorted(left, key=lambda c: str(names[c]))):
+        rank[c] = len(seen) + j
+    by = np.lexsort((np.asarray(positions, np.int64)[near_rows], rank[codes[near_rows]]))  # stable
+    return first.tolist() + near_rows[by].tolist()

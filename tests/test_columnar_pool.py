@@ -19,7 +19,7 @@ from memoryweave_core import RecallConfig
 from memoryweave_core.filters import parse_filter
 from memoryweave_core.lexical import tokenize
 from memoryweave_core.pathways import Query
-from memoryweave_core.pool import Labels, Pool
+from memoryweave_core.pool import Labels, Pool, pool_order
 from memoryweave_core.retrieval import Retriever
 from memoryweave_core.storage.base import Live, gather_candidates
 from memoryweave_core.storage.memory import MemoryStore
@@ -140,3 +140,33 @@ def test_labels_code_rows_and_merge_equal_names_once():
     assert both.codes[2] == both.codes[6]  # "y" of either part: one code
     apart = Labels.concat([a, b], ["0:", "1:"])
     assert apart.values() == ["0:x", None, "0:y", "0:x", "0:", None, "1:y", "1:z"]
+
+
+def _plain_order(asked, keys, episodes, positions):
+    """pool_order as it was written a row at a time (before the episode codes)."""
+    row = {key: i for i, key in enumerate(keys)}
+    first = [row[k] for k in dict.fromkeys(asked) if k in row]
+    rank: dict = {}
+    for i in first:
+        if episodes[i] is not None:
+            rank.setdefault(episodes[i], len(rank))
+    taken = set(first)
+    near = [i for i in range(len(keys)) if i not in taken]
+    for e in sorted({episodes[i] for i in near} - rank.keys(), key=str):
+        rank[e] = len(rank)
+    by = np.lexsort(([positions[i] for i in near], [rank[episodes[i]] for i in near]))
+    return first + [near[i] for i in by.tolist()]
+
+
+def test_pool_order_equals_the_row_at_a_time_order():
+    rng = np.random.default_rng(3)
+    for _ in range(2000):
+        n = int(rng.integers(0, 30))
+        keys = rng.permutation(100)[:n].tolist()
+        # (no episode named "None": the old order of it against no episode was the set's iteration order)
+        episodes = [None if rng.random() < 0.2 else str(rng.choice(["e1", "e2", "b", "a", "", "Z"])) for _ in range(n)]
+        positions = rng.integers(0, 5, n).tolist()
+        asked = rng.choice(keys + [999], int(rng.integers(0, 10))).tolist() if n else []
+        want = _plain_order(asked, keys, episodes, positions)
+        assert pool_order(asked, keys, episodes, positions) == want
+        assert pool_order(asked, keys, Labels.of(episodes), np.array(positions, np.int64)) == want

@@ -153,11 +153,6 @@ class KeyColumns:
         for matrix in self.segments[s]:
             matrix[key - FIRST * (2**s - 1)] = 0.0
 
-    def episode_names(self, keys: np.ndarray, episodes: Interned) -> list[str | None]:
-        """The episode of each key (None where none), coded in ``episodes``."""
-        labels: list[str | None] = [*episodes.labels, None]
-        return [labels[c] for c in self.episode[keys].tolist()]
-
     def vectors(self, keys: np.ndarray, field: str) -> np.ndarray:
         """The ``field`` vectors of these keys, in order."""
         return self.both(keys)[0 if field == "content" else 1]

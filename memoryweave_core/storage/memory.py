@@ -282,7 +282,7 @@ class MemoryStore(StoreBase):
             return Pool.empty(self.dim)
         columns = cast(KeyColumns, self._columns)
         at = np.array(keys, np.int64)
-        order = pool_order(asked, keys, columns.episode_names(at, space.episode_codes), columns.positions[at].tolist())
+        order = pool_order(asked, keys, space.episode_codes.pool_labels(columns.episode[at]), columns.positions[at])
         keys = [k for k in (keys[i] for i in order) if k not in hide]
         return columns.pool(keys, space.bm25.vocab, space.speakers, space.episode_codes)
 

@@ -140,13 +140,16 @@ def _pool_of(db: Database, dim: int | None, rows: list[tuple], asked: list[int],
     cols = check_cells(db, dim, rows, names(POOL_COLS))
     n = len(rows)
     episode = Labels.of(cols[3])
+    order = pool_order(asked, cols[0], episode, np.array(cols[4], dtype=np.int64))
+    cols = list(zip(*[rows[i] for i in order]))  # rows in pool order before any array is made: nothing is copied twice
+    episode = episode.take(np.array(order, np.int64))
     used = [i for i, count in enumerate(cols[11]) if count is not None]  # rows of traces used since creation
     first, count, recent = log_columns([access_log(db, cols[1][i], cols[10][i], cols[11][i], cols[12][i]) for i in used])
     first_access = np.array(cols[5], dtype=np.float64)
     access_count = np.ones(n)
     recent_access = np.full((n, RECENT), np.nan)
     first_access[used], access_count[used], recent_access[used] = first, count, recent
-    pool = Pool(
+    return Pool(
         ids=object_array(cols[1]),
         speaker=Labels.of(cols[2]),
         episode=episode,
@@ -160,7 +163,6 @@ def _pool_of(db: Database, dim: int | None, rows: list[tuple], asked: list[int],
         access_count=access_count,
         recent_access=recent_access,
     )
-    return pool.take(pool_order(asked, cols[0], episode, pool.positions))
 
 
 def token_rows(db: Database, vocab: StoredVocabulary, nsid: int, keys: list[int]) -> tuple[list[int], TokenRows, dict[int, str]]:

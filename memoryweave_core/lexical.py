@@ -119,15 +119,18 @@ def best_matches(keys: np.ndarray, scores: np.ndarray, n: int, complete: bool, t
     :func:`candidate_terms` only (``complete``: every query word).  When
     words were left out, the best ``2n`` are rescored exactly from their
     tokens, ``tokens_of(keys) -> {key: tokens}`` (token strings, or one-row
-    :class:`TokenRows`); ties keep the partial order."""
+    :class:`TokenRows`) or ``-> (keys found, their TokenRows)``; ties keep the partial order."""
     top = top_positions(scores, n if complete else 2 * n)
     found = keys[top].tolist()
     if complete:
         return [(k, s) for k, s in zip(found, scores[top].tolist(), strict=True) if s > 0]
     tokens = tokens_of(found)
-    found = [k for k in found if k in tokens]
-    docs = [tokens[k] for k in found]
-    rows = TokenRows.concat(docs) if docs and isinstance(docs[0], TokenRows) else TokenRows.from_words(docs)
+    if isinstance(tokens, tuple):  # the rows at once, in CSR
+        found, rows = tokens
+    else:
+        found = [k for k in found if k in tokens]
+        docs = [tokens[k] for k in found]
+        rows = TokenRows.concat(docs) if docs and isinstance(docs[0], TokenRows) else TokenRows.from_words(docs)
     exact = bm25_scores(rows, weights, avg_len)
     return [(found[i], float(exact[i])) for i in top_positions(exact, n) if exact[i] > 0]
 
@@ -137,7 +140,7 @@ Postings = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def search_postings(terms: Sequence[str], n: int, stats: tuple[int, float, dict[str, int]],
-                    postings: Callable[[str], Postings], tokens_of: Callable[[list[int]], dict],
+                    postings: Callable[[str], Postings], tokens_of: Callable[[list[int]], "dict | tuple[list[int], TokenRows]"],
                     budget: int | None = None) -> list[tuple[int, float]]:
     """Top ``n`` keys by BM25, best first (ties by key), among the documents
     holding one of the :func:`candidate_terms`: the search of every backend
@@ -256,6 +259,8 @@ class BM25Index:
         """One document's token ids, in order."""
         return self._docs[key]
 
-    def rows(self, keys: Sequence[int]) -> dict[int, TokenRows]:
-        """Documents by key, each as a one-row :class:`TokenRows` (``tokens_of`` for :func:`best_matches`)."""
-        return {k: TokenRows.of(self.vocab, [self._docs[k]]) for k in keys if k in self._docs}
+    def rows(self, keys: Sequence[int]) -> tuple[list[int], TokenRows]:
+        """The keys held, in order, and their documents as one :class:`TokenRows` (``tokens_of`` for :func:`best_matches`)."""
+        docs = self._docs
+        held = [k for k in keys if k in docs]
+        return held, TokenRows.of(self.vocab, [docs[k] for k in held])

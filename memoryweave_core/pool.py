@@ -10,22 +10,62 @@ winners are read as traces.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence, cast
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from .activation import AccessLog, log_columns
-from .trace import Trace
 from .vocab import TokenRows, Vocabulary
+
+
+@dataclass(frozen=True)
+class Labels:
+    """A column of optional strings as integer codes: row ``i`` holds
+    ``labels[codes[i]]``, or None where ``codes[i]`` is -1.  A pool has few
+    distinct speakers and episodes, so comparing, grouping and gathering
+    them is integer work, and no string is touched per row."""
+
+    codes: np.ndarray  # int64 [n], -1: none
+    labels: tuple[str, ...]
+
+    @classmethod
+    def of(cls, values: Iterable[str | None]) -> "Labels":
+        """Codes in order of first appearance."""
+        seen: dict[str | None, int] = {None: -1}
+        codes = np.fromiter((seen.setdefault(v, len(seen) - 1) for v in values), np.int64)
+        return cls(codes, tuple(v for v in seen if v is not None))
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def values(self) -> list[str | None]:
+        """One label per row (None where none), for code that reads a row at a time."""
+        table: list[str | None] = [*self.labels, None]  # code -1 reads the None at the end
+        return [table[c] for c in self.codes.tolist()]
+
+    def take(self, idx: np.ndarray) -> "Labels":
+        return Labels(self.codes[idx], self.labels)
+
+    @staticmethod
+    def concat(parts: Sequence["Labels"], prefixes: Sequence[str] | None = None) -> "Labels":
+        """The rows of ``parts`` in order, equal labels sharing one code (each
+        part's labels prefixed with its entry of ``prefixes``, if given)."""
+        table: dict[str, int] = {}
+        codes = []
+        for j, part in enumerate(parts):
+            names = part.labels if prefixes is None else tuple(prefixes[j] + x for x in part.labels)
+            remap = np.array([table.setdefault(x, len(table)) for x in names] + [-1], np.int64)
+            codes.append(remap[part.codes])
+        return Labels(np.concatenate(codes) if codes else np.zeros(0, np.int64), tuple(table))
 
 
 @dataclass
 class Pool:
     """Row ``i`` of every column describes the trace ``ids[i]``."""
 
-    ids: list[str]
-    speakers: list[str | None]
-    episodes: list[str | None]
+    ids: np.ndarray  # object [n]: the trace ids (strings)
+    speaker: Labels
+    episode: Labels
     positions: np.ndarray  # int64
     times: np.ndarray  # float64, Unix seconds
     categories: np.ndarray  # int64 ART category, -1 where none
@@ -40,17 +80,28 @@ class Pool:
     def __post_init__(self) -> None:
         if not isinstance(self.tokens, TokenRows):  # token strings: interned in a vocabulary of their own
             self.tokens = TokenRows.from_words(self.tokens)
+        if not isinstance(self.ids, np.ndarray):
+            self.ids = object_array(self.ids)
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def take(self, rows: Sequence[int]) -> "Pool":
+    @property
+    def speakers(self) -> list[str | None]:
+        """Each row's speaker (None where none): a row at a time; scoring reads ``speaker``."""
+        return self.speaker.values()
+
+    @property
+    def episodes(self) -> list[str | None]:
+        """Each row's episode (None where none): a row at a time; scoring reads ``episode``."""
+        return self.episode.values()
+
+    def take(self, rows: Sequence[int] | np.ndarray) -> "Pool":
         """The pool of these rows, in this order."""
         idx = np.asarray(rows, dtype=np.int64)
-        pick = [int(r) for r in idx]
         return Pool(
-            ids=[self.ids[r] for r in pick], speakers=[self.speakers[r] for r in pick],
-            episodes=[self.episodes[r] for r in pick], positions=self.positions[idx], times=self.times[idx],
+            ids=self.ids[idx], speaker=self.speaker.take(idx), episode=self.episode.take(idx),
+            positions=self.positions[idx], times=self.times[idx],
             categories=self.categories[idx], tokens=self.tokens.take(idx), content=self.content[idx],
             context=self.context[idx], first_access=self.first_access[idx], access_count=self.access_count[idx],
             recent_access=self.recent_access[idx],
@@ -58,19 +109,7 @@ class Pool:
 
     @classmethod
     def empty(cls, dim: int | None) -> "Pool":
-        return cls.from_traces([], [], [], dim)
-
-    @classmethod
-    def from_traces(
-        cls, traces: Sequence[Trace], tokens: TokenRows | Sequence[Sequence[str]], logs: Sequence[AccessLog],
-        dim: int | None = None
-    ) -> "Pool":
-        """Columns of traces already in memory (the in-memory store)."""
-        return cls.from_columns(
-            [t.id for t in traces], [t.speaker for t in traces], [t.episode for t in traces],
-            [t.position for t in traces], [t.time for t in traces], [t.category for t in traces], tokens,
-            [cast(np.ndarray, t.content) for t in traces], [cast(np.ndarray, t.context) for t in traces], logs, dim,
-        )
+        return cls.from_columns([], [], [], [], [], [], [], np.zeros((0, dim or 0)), np.zeros((0, dim or 0)), [], dim)
 
     @classmethod
     def from_columns(
@@ -87,9 +126,9 @@ class Pool:
         d = dim or (len(content[0]) if n else 0)
         first, count, recent = log_columns(list(logs))
         return cls(
-            ids=list(ids),
-            speakers=list(speakers),
-            episodes=list(episodes),
+            ids=object_array(ids),
+            speaker=Labels.of(speakers),
+            episode=Labels.of(episodes),
             positions=np.fromiter(positions, np.int64, n),
             times=np.fromiter(times, np.float64, n),
             categories=np.fromiter((-1 if c is None else c for c in categories), np.int64, n),
@@ -102,22 +141,35 @@ class Pool:
         )
 
 
-def pool_order(asked: Sequence, keys: Sequence, episodes: Sequence[str | None], positions: Sequence[int]) -> list[int]:
+def object_array(values: Sequence) -> np.ndarray:
+    """A 1-d object array of ``values`` (``np.array`` would make strings a fixed-width dtype)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def pool_order(asked: Sequence, keys: Sequence, episodes: Sequence[str | None] | Labels, positions: Sequence[int] | np.ndarray
+               ) -> list[int]:
     """The order in which a store hands a pool's rows over (rows given by
     their ``keys``, episodes and positions): the rows of the ``asked`` keys
     as asked, then the neighbours, episode by episode in the order the
     episodes first appear above, by position within one.  Every store orders
     with this, so ties rank alike on every backend."""
     row = {key: i for i, key in enumerate(keys)}
-    first = [row[k] for k in dict.fromkeys(asked) if k in row]
-    rank: dict[str | None, int] = {}
-    for i in first:
-        if episodes[i] is not None:
-            rank.setdefault(episodes[i], len(rank))
-    taken = set(first)
-    near = [i for i in range(len(keys)) if i not in taken]
+    first = np.array([row[k] for k in dict.fromkeys(asked) if k in row], np.int64)
+    labels = episodes if isinstance(episodes, Labels) else Labels.of(episodes)
+    codes = labels.codes
+    rank = np.full(len(labels.labels) + 1, -1, np.int64)  # by code; code -1 (no episode) is the last entry
+    placed = first[codes[first] >= 0] if len(first) else first
+    seen, at = np.unique(codes[placed], return_index=True)
+    rank[seen[np.argsort(at)]] = np.arange(len(seen))
+    near = np.ones(len(keys), bool)
+    near[first] = False
+    near_rows = np.flatnonzero(near)
     # under a filter, a neighbour's asked row may have been left out: its episode ranks after, by name
-    for e in sorted({episodes[i] for i in near} - rank.keys(), key=str):
-        rank[e] = len(rank)
-    by = np.lexsort(([positions[i] for i in near], [rank[episodes[i]] for i in near]))  # stable
-    return first + [near[i] for i in by.tolist()]
+    left = [int(c) for c in np.unique(codes[near_rows]) if rank[c] < 0]
+    names = [*labels.labels, None]
+    for j, c in enumerate(sorted(left, key=lambda c: str(names[c]))):
+        rank[c] = len(seen) + j
+    by = np.lexsort((np.asarray(positions, np.int64)[near_rows], rank[codes[near_rows]]))  # stable
+    return first.tolist() + near_rows[by].tolist()

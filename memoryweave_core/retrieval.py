@@ -63,7 +63,7 @@ def names_in(query: str, names: Iterable[str]) -> set[str]:
 class FeatureTable:
     """The candidates of one query (their ids) and the raw value of every enabled feature."""
 
-    ids: list[str]
+    ids: "Sequence[str] | np.ndarray"  # a list, or an object array (a pool's)
     raw: dict[str, np.ndarray]
     #: Share of the query's distinct words that no trace of the namespace contains.
     unseen: float = 0.0
@@ -89,7 +89,7 @@ class Retriever:
 
     def rank(self, table: FeatureTable, k: int, *, explain: bool = False) -> Ranked:
         """Step 3: fuse the features and keep the top ``k`` (as rows of ``table``)."""
-        if not table.ids:
+        if not len(table.ids):
             return Ranked(table, [], np.zeros(0), {}, np.zeros(0), explain)
         score, contributions = fuse(table.raw, self.config.weights, table.lengths)
         # -- relevance hook: a probability comparable across queries (relevance.py),

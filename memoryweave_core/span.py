@@ -34,7 +34,7 @@ from .errors import InvalidInputError
 from .lexical import bm25_scores, query_weights
 from .names import NameIndex
 from .pathways.registry import LexicalStats
-from .pool import Pool
+from .pool import Labels, Pool
 from .recall_call import RecallCall
 from .recollection import RecallResult, Recollection
 from .retrieval import Query, Retriever
@@ -73,9 +73,9 @@ def merge(pools: Sequence[Pool], category_offsets: Sequence[int | None]) -> Pool
         for p, off in zip(pools, category_offsets)
     ]
     return Pool(
-        ids=[i for p in pools for i in p.ids],
-        speakers=[s for p in pools for s in p.speakers],
-        episodes=[None if e is None else f"{j}:{e}" for j, p in enumerate(pools) for e in p.episodes],
+        ids=np.concatenate([p.ids for p in pools]),
+        speaker=Labels.concat([p.speaker for p in pools]),
+        episode=Labels.concat([p.episode for p in pools], [f"{j}:" for j in range(len(pools))]),
         positions=np.concatenate([p.positions for p in pools]),
         times=np.concatenate([p.times for p in pools]),
         categories=np.concatenate(cats).astype(np.int64),

@@ -86,6 +86,7 @@ def test_update_extremes_equal_a_plain_double_loop_on_random_pools():
     from types import SimpleNamespace
 
     from memoryweave_core.pathways.freshness import update_extremes
+    from memoryweave_core.pool import Labels
 
     rng = np.random.default_rng(7)
     for _ in range(60):
@@ -98,6 +99,7 @@ def test_update_extremes_equal_a_plain_double_loop_on_random_pools():
             episodes=[rng.choice(["e1", "e2", None]) for _ in range(n)],
             times=rng.integers(0, 5, n).astype(float), positions=rng.integers(0, 4, n),
         )
+        pool.speaker, pool.episode = Labels.of(pool.speakers), Labels.of(pool.episodes)
         made = rng.random(n) < 0.8
         got = update_extremes(_Sized(pool, n), made)
         want = _reference_extremes(pool, made)

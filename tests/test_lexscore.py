@@ -13,7 +13,7 @@ import pytest
 
 from memoryweave_core import lexical
 from memoryweave_core.bm25 import query_weights
-from memoryweave_core.pool import Pool
+from memoryweave_core.pool import Labels, Pool
 from memoryweave_core.vocab import TokenRows, Vocabulary
 
 WORDS = [f"w{i}" for i in range(40)]
@@ -72,7 +72,7 @@ def test_vocabulary_interns_once() -> None:
 
 def test_pool_of_token_strings_interns_them() -> None:
     n = 3
-    pool = Pool(ids=["a", "b", "c"], speakers=[None] * n, episodes=[None] * n, positions=np.arange(n),
+    pool = Pool(ids=["a", "b", "c"], speaker=Labels.of([None] * n), episode=Labels.of([None] * n), positions=np.arange(n),
                 times=np.zeros(n), categories=np.full(n, -1), tokens=[["x", "y"], [], ["y"]],
                 content=np.zeros((n, 2), np.float32), context=np.zeros((n, 2), np.float32),
                 first_access=np.zeros(n), access_count=np.ones(n), recent_access=np.full((n, 1), np.nan))

@@ -113,4 +113,4 @@ def test_store_searches_take_where(store):
     assert len(near) == 5 and all(by_id[i].metadata["k"] == 3 for i, _ in near)
     lex = store.lexical("default", tokenize("apple pie"), 5, where)
     assert len(lex) == 5 and all(by_id[i].metadata["k"] == 3 for i, _ in lex)
-    assert store.pool("default", ids=[ids[0], ids[3]], where=where).ids == [ids[3]]
+    assert store.pool("default", ids=[ids[0], ids[3]], where=where).ids.tolist() == [ids[3]]

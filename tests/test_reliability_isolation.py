@@ -69,7 +69,7 @@ def check_isolated(m: MemoryWeave, ids: dict[str, set[str]], queries: list[str])
             if terms:
                 assert {i for i, _ in store.lexical(ns, terms, 50)} <= mine
                 if others:
-                    assert not store.pool(ns, ids=sorted(others), radius=2).ids
+                    assert not store.pool(ns, ids=sorted(others), radius=2).ids.tolist()
         # candidate generation with vectors *from other namespaces* as queries
         for t in [t for t in store.iter_traces() if t.namespace != ns][:5]:
             for field in ("content", "context"):
@@ -143,7 +143,9 @@ def test_forget_namespace_in_memory_store_leaves_nothing():
     ids = _fill(m)
     assert m.forget(namespace="drop") == 30
     assert "drop" not in store._spaces and "drop" not in m._arts
-    assert not set(ids["drop"]) & {i for s in store._spaces.values() for i in [*s.keys, *s.logs]}
+    assert not set(ids["drop"]) & {i for s in store._spaces.values() for i in s.keys}
+    columns = store._columns
+    assert not set(ids["drop"]) & set(columns.ids[: columns.size].tolist())  # forgotten keys hold no id
     keep = store._spaces["keep"]
     assert len(keep.content) == len(keep.context) == len(keep.bm25) == len(keep.traces) == 30
     assert {t.id for t in keep.traces.values()} == set(ids["keep"])

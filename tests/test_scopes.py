@@ -9,7 +9,7 @@ from backends import BACKENDS, dispose, make_store
 from memoryweave_core import MemoryWeave
 from memoryweave_core.embedders import HashingEmbedder
 from memoryweave_core.errors import InvalidInputError, TraceNotFoundError
-from memoryweave_core.pool import Pool
+from memoryweave_core.pool import Labels, Pool
 from memoryweave_core.scopes import decode, encode, format_path, is_under, parse_path, public
 from memoryweave_core.span import merge, recall_across
 from memoryweave_core.trace import check_namespace, check_scope
@@ -69,7 +69,7 @@ def test_cli_path_form_reads_plain_names_as_before():
 def test_merged_pools_keep_episodes_and_categories_apart():
     def pool(cats):
         n = len(cats)
-        return Pool(ids=[f"t{i}" for i in range(n)], speakers=[None] * n, episodes=["episode-1"] * n,
+        return Pool(ids=[f"t{i}" for i in range(n)], speaker=Labels.of([None] * n), episode=Labels.of(["episode-1"] * n),
                     positions=np.arange(n), times=np.zeros(n), categories=np.array(cats), tokens=[[]] * n,
                     content=np.ones((n, 4), np.float32), context=np.ones((n, 4), np.float32),
                     first_access=np.zeros(n), access_count=np.ones(n), recent_access=np.full((n, 1), np.nan))
@@ -77,7 +77,7 @@ def test_merged_pools_keep_episodes_and_categories_apart():
     merged = merge([pool([0, 1]), pool([0, -1]), pool([0])], [0, 2, None])
     assert len(set(merged.episodes)) == 3  # the same episode name in three namespaces: three episodes
     assert merged.categories.tolist() == [0, 1, 2, -1, -1]
-    assert merged.ids == ["t0", "t1", "t0", "t1", "t0"]  # ids are not assumed unique across namespaces
+    assert merged.ids.tolist() == ["t0", "t1", "t0", "t1", "t0"]  # ids are not assumed unique across namespaces
 
 
 # -- through MemoryWeave, on every backend -------------------------------------------------------

@@ -75,7 +75,7 @@ def question_rows(memory: Any, text: str, at: Any, evidence: set[str], doc_of: d
     """Calibrator inputs and labels of the top ``depth`` candidates, ranked
     exactly as recall ranks them, and the gate's input."""
     table = memory.features(text, namespace=namespace, at=at)
-    if not table.ids:
+    if not len(table.ids):
         return np.zeros((0, 0)), np.zeros(0, bool), np.zeros(len(GATE_SIGNALS))
     score, _ = fuse(table.raw, memory.config.weights, table.lengths)
     terms = table.terms or Terms.empty(len(score))

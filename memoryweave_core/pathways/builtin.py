@@ -100,7 +100,8 @@ def episode(pool: Pool, query: Query, ctx: Context) -> np.ndarray:
 
 def speaker(pool: Pool, query: Query, ctx: Context) -> np.ndarray:
     named = ctx.named_speakers()
-    return np.array([1.0 if (s or "").lower() in named else 0.0 for s in pool.speakers])
+    hit = np.array([1.0 if s.lower() in named else 0.0 for s in pool.speaker.labels] + [1.0 if "" in named else 0.0])
+    return hit[pool.speaker.codes]  # code -1 (no speaker) reads the entry at the end
 
 
 def feedback(pool: Pool, query: Query, ctx: Context) -> np.ndarray:

@@ -34,12 +34,6 @@ UPDATE_SIMILARITY = 0.6
 _CHUNK = 512
 
 
-def _codes(labels: list) -> np.ndarray:
-    """An integer per distinct label (None is a label of its own), for equality tests."""
-    seen: dict = {}
-    return np.fromiter((seen.setdefault(x, len(seen)) for x in labels), dtype=np.int64, count=len(labels))
-
-
 def update_extremes(pool: Pool, made: np.ndarray, threshold: float = UPDATE_SIMILARITY) -> tuple[np.ndarray, np.ndarray]:
     """For each trace, the strongest update it makes of an earlier trace and
     the strongest update a later trace makes of it, each in [0, 1].
@@ -51,10 +45,17 @@ def update_extremes(pool: Pool, made: np.ndarray, threshold: float = UPDATE_SIMI
     of one speaker can update each other, so the cosines are computed one
     speaker's rows at a time (the matrix product is most of the cost)."""
     n = len(pool)
-    speakers = _codes([s or "" for s in pool.speakers])
-    episodes = _codes([str(e) for e in pool.episodes])
+    empty = [c for c, s in enumerate(pool.speaker.labels) if not s]  # "" is the same speaker as none
+    speakers = np.where(np.isin(pool.speaker.codes, empty), -1, pool.speaker.codes)
+    episodes = pool.episode.codes
     makes, updated = np.zeros(n), np.zeros(n)
     scale = max(1.0 - threshold, 1e-6)
+
+    def strength(cosine: np.ndarray) -> np.ndarray:
+        # non-decreasing, so the strongest update is the strength of the greatest cosine (-inf: none)
+        return np.clip((cosine - threshold) / scale, 0.0, 1.0)
+
+    ties = len(np.unique(pool.times)) < n  # without equal times, "later" is a comparison of times alone
     for code in np.unique(speakers):
         mine = np.flatnonzero(speakers == code)
         cols = mine[made[mine]]  # only what was said by the moment asked about updates
@@ -64,11 +65,13 @@ def update_extremes(pool: Pool, made: np.ndarray, threshold: float = UPDATE_SIMI
         for lo in range(0, len(mine), _CHUNK):
             rows = mine[lo:lo + _CHUNK]
             tr, pr, er = pool.times[rows, None], pool.positions[rows, None], episodes[rows, None]
-            later = (t[None, :] > tr) | ((t[None, :] == tr) & (ep[None, :] == er) & (pos[None, :] > pr))
+            later = t[None, :] > tr
+            if ties:
+                later |= (t[None, :] == tr) & (ep[None, :] == er) & (pos[None, :] > pr)
             sims = pool.content[rows] @ content.T  # [rows, cols]: row i earlier, column j later
-            u = np.where(later, np.clip((sims - threshold) / scale, 0.0, 1.0), 0.0)
-            updated[rows] = u.max(axis=1)
-            np.maximum.at(makes, cols, u.max(axis=0))
+            best = np.where(later, sims, -np.inf)
+            updated[rows] = strength(best.max(axis=1))
+            makes[cols] = np.maximum(makes[cols], strength(best.max(axis=0)))  # a speaker's columns are distinct
     return makes, updated
 
 

@@ -113,9 +113,10 @@ class Context:
     @cached_property
     def episodes(self) -> np.ndarray:
         """Equal small integers for the rows of one episode; a row without an episode is alone in its own."""
-        seen: dict[Any, int] = {}
-        labels = [ep if ep is not None else (i,) for i, ep in enumerate(self.pool.episodes)]
-        return np.fromiter((seen.setdefault(x, len(seen)) for x in labels), np.int64, len(labels))
+        codes = self.pool.episode.codes.copy()
+        alone = codes < 0
+        codes[alone] = len(self.pool.episode.labels) + np.arange(int(alone.sum()))
+        return codes
 
     @cached_property
     def neighbours(self) -> np.ndarray:
@@ -123,7 +124,7 @@ class Context:
         in its episode, or -1 where the pool has none."""
         pool, r = self.pool, self.neighbour_radius
         nb = np.full((len(pool), 2 * r + 1), -1, dtype=np.int64)
-        placed = np.array([i for i, ep in enumerate(pool.episodes) if ep is not None], dtype=np.int64)
+        placed = np.flatnonzero(pool.episode.codes >= 0)
         if r and len(placed):
             # (episode, position) as one sortable integer; a neighbour is a binary search away
             codes = self.episodes[placed]

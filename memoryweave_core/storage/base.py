@@ -325,6 +325,7 @@ def live_hits(found: Sequence[Sequence[tuple[str, float]]], hide: set[str], n: i
 def without(pool: Pool, hide: set[str]) -> Pool:
     """The pool less the rows of hidden traces (episodic neighbours that an
     update superseded or that expired)."""
-    if not hide or not any(i in hide for i in pool.ids):
+    if not hide:
         return pool
-    return pool.take([r for r, i in enumerate(pool.ids) if i not in hide])
+    keep = [r for r, i in enumerate(pool.ids.tolist()) if i not in hide]
+    return pool if len(keep) == len(pool) else pool.take(keep)

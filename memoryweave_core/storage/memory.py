@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
-from typing import Iterator, Sequence, cast
+from typing import AbstractSet, Iterator, Sequence, cast
 
 import numpy as np
 
@@ -23,9 +23,9 @@ from ..filters import Columns, Node, mask
 from ..lexical import BM25Index, search_postings, tokenize
 from ..pool import Pool, pool_order
 from ..trace import Trace
-from ..vocab import TokenRows
-from .base import Field, Live, StoreBase, check_field, is_live, vector_dim
+from .base import Field, Live, Search, StoreBase, check_field, is_live, vector_dim
 from .filtered import nearest_within, restrict_postings
+from .keycolumns import Interned, KeyColumns
 
 
 @dataclass
@@ -39,11 +39,12 @@ class _Space:
     bm25: BM25Index = field(default_factory=BM25Index)
     traces: dict[int, Trace] = field(default_factory=dict)  # insertion ordered
     keys: dict[str, int] = field(default_factory=dict)  # id -> key
-    logs: dict[str, AccessLog] = field(default_factory=dict)  # id -> access log
     episodes: dict[str, dict[int, int]] = field(default_factory=dict)  # episode -> position -> key
     state: dict[str, dict] = field(default_factory=dict)
     matching: dict[str, np.ndarray] = field(default_factory=dict)  # repr(filter) -> sorted keys; cleared on writes
     lifecycle: set[int] = field(default_factory=set)  # keys of versions and expiring traces
+    speakers: Interned = field(default_factory=Interned)  # the codes of its speakers in the store's KeyColumns
+    episode_codes: Interned = field(default_factory=Interned)
 
     def __post_init__(self) -> None:
         # exact numpy search up to ann.DEFAULT_THRESHOLD rows, an HNSW graph above (see memoryweave_core.ann)
@@ -58,6 +59,7 @@ class MemoryStore(StoreBase):
         self.dim: int | None = None
         self._spaces: dict[str, _Space] = {}
         self._next_key = 0
+        self._columns: KeyColumns | None = None  # every space's pool fields and access logs, by key
         self._lock = threading.RLock()
         self._readers = Readers()
 
@@ -86,14 +88,18 @@ class MemoryStore(StoreBase):
                 space.content.add(keys, np.stack([cast(np.ndarray, t.content) for t in group]))  # checked by vector_dim
                 space.context.add(keys, np.stack([cast(np.ndarray, t.context) for t in group]))
                 for key, t in zip(keys.tolist(), group):
+                    space.bm25.add(key, tokenize(t.text))
+                if self._columns is None:
+                    self._columns = KeyColumns(dim)
+                group = self._columns.add(keys.tolist(), group, [space.bm25.token_ids(k) for k in keys.tolist()],
+                                          space.speakers, space.episode_codes)  # their vectors now views of the columns'
+                for key, t in zip(keys.tolist(), group):
                     space.traces[key] = t
                     space.keys[t.id] = key
-                    space.bm25.add(key, tokenize(t.text))
                     if t.episode is not None and t.superseded_at is None:
                         space.episodes.setdefault(t.episode, {})[t.position] = key
                     if t.supersedes is not None or t.superseded_at is not None or t.expires_at is not None:
                         space.lifecycle.add(key)
-                    space.logs[t.id] = AccessLog(first=t.time)
 
     def supersede(self, old_id: str, archived_id: str, when: float, new: Trace) -> None:
         with self._lock:
@@ -105,7 +111,7 @@ class MemoryStore(StoreBase):
             space.traces[key] = replace(space.traces[key], id=archived_id, superseded_at=when)
             space.keys[archived_id] = key
             space.lifecycle.add(key)
-            space.logs[archived_id] = space.logs.pop(old_id)
+            cast(KeyColumns, self._columns).rename(key, archived_id)  # the access log stays with the key
             self.add([new])
 
     def snapshot(self) -> AbstractContextManager:
@@ -157,13 +163,13 @@ class MemoryStore(StoreBase):
                 space.content.remove([key])
                 space.context.remove([key])
                 space.bm25.remove(key)
+                cast(KeyColumns, self._columns).forget(key)
                 space.lifecycle.discard(key)
                 members = space.episodes.get(t.episode) if t.episode is not None else None
                 if members is not None and members.get(t.position) == key:
                     del members[t.position]
                     if not members and t.episode is not None:
                         del space.episodes[t.episode]
-                del space.logs[tid]
                 removed += 1
             if space is not None and not space.traces:
                 del self._spaces[namespace]
@@ -215,29 +221,30 @@ class MemoryStore(StoreBase):
             space = self._spaces.get(namespace)
             if space is None:
                 return []
-            index = getattr(space, field)
-            if where is None:
-                keys, sims = index.search(vector, n)
-            else:
-                keys, sims = nearest_within(
-                    self._matching(space, where), len(space.traces), vector, n, index.search,
-                    lambda ks: np.stack([getattr(space.traces[k], field) for k in ks.tolist()]),
-                )
+            keys, sims = self._nearest(space, field, vector, n, where)
             return list(zip(self._ids(space, keys), sims.tolist()))
+
+    def _nearest(self, space: _Space, field: Field, vector: np.ndarray, n: int,
+                 where: Node | None) -> tuple[np.ndarray, np.ndarray]:
+        index = getattr(space, field)
+        if where is None:
+            return index.search(vector, n)
+        return nearest_within(self._matching(space, where), len(space.traces), vector, n, index.search,
+                              lambda ks: cast(KeyColumns, self._columns).vectors(np.asarray(ks, np.int64), field))
 
     def lexical(self, namespace: str, terms: Sequence[str], n: int, where: Node | None = None) -> list[tuple[str, float]]:
         with self._lock:
             space = self._spaces.get(namespace)
             if space is None:
                 return []
-            if where is None:
-                hits = space.bm25.search(terms, n)
-            else:
-                bm25 = space.bm25
-                hits = search_postings(terms, n, bm25.stats(terms),
-                                       restrict_postings(bm25._posting_arrays, self._matching(space, where)),
-                                       bm25.rows)
-            return [(space.traces[k].id, s) for k, s in hits]
+            return [(space.traces[k].id, s) for k, s in self._lexical(space, terms, n, where)]
+
+    def _lexical(self, space: _Space, terms: Sequence[str], n: int, where: Node | None) -> list[tuple[int, float]]:
+        bm25 = space.bm25
+        if where is None:
+            return bm25.search(terms, n)
+        return search_postings(terms, n, bm25.stats(terms), restrict_postings(bm25._posting_arrays, self._matching(space, where)),
+                               bm25.rows)
 
     def lexical_stats(self, namespace: str, terms: Sequence[str]) -> tuple[int, float, dict[str, int]]:
         with self._lock:
@@ -257,22 +264,47 @@ class MemoryStore(StoreBase):
             space = self._spaces.get(namespace)
             if space is None:
                 return Pool.empty(self.dim)
-            asked = [space.keys[i] for i in ids if i in space.keys]
-            keys = list(asked)
-            for k in asked if radius else ():
-                t = space.traces[k]
-                members = space.episodes.get(t.episode, {}) if t.episode is not None else {}
-                keys += [members[p] for p in range(t.position - radius, t.position + radius + 1) if p in members]
-            keys = list(dict.fromkeys(keys))
-            if where is not None:
-                allowed = set(self._matching(space, where).tolist())
-                keys = [k for k in keys if k in allowed]
-                asked = [k for k in asked if k in allowed]
-            traces = [space.traces[k] for k in keys]
-            order = pool_order(asked, keys, [t.episode for t in traces], [t.position for t in traces])
-            keys, traces = [keys[i] for i in order], [traces[i] for i in order]
-            tokens = TokenRows.of(space.bm25.vocab, [space.bm25.token_ids(k) for k in keys])
-            return Pool.from_traces(traces, tokens, [space.logs[t.id] for t in traces], self.dim)
+            return self._pool(space, [space.keys[i] for i in ids if i in space.keys], radius, where)
+
+    def _pool(self, space: _Space, asked: list[int], radius: int, where: Node | None, hide: AbstractSet[int] = frozenset()) -> Pool:
+        """The pool of the ``asked`` keys and their neighbours, matching ``where``, less the keys ``hide``."""
+        keys = list(asked)
+        for k in asked if radius else ():
+            t = space.traces[k]
+            members = space.episodes.get(t.episode, {}) if t.episode is not None else {}
+            keys += [members[p] for p in range(t.position - radius, t.position + radius + 1) if p in members]
+        keys = list(dict.fromkeys(keys))
+        if where is not None:
+            allowed = set(self._matching(space, where).tolist())
+            keys = [k for k in keys if k in allowed]
+            asked = [k for k in asked if k in allowed]
+        if not keys:
+            return Pool.empty(self.dim)
+        columns = cast(KeyColumns, self._columns)
+        at = np.array(keys, np.int64)
+        order = pool_order(asked, keys, space.episode_codes.pool_labels(columns.episode[at]), columns.positions[at])
+        keys = [k for k in (keys[i] for i in order) if k not in hide]
+        return columns.pool(keys, space.bm25.vocab, space.speakers, space.episode_codes)
+
+    def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int,
+                   where: Node | None = None, live: Live | None = None) -> Pool:
+        """:func:`~.base.gather_candidates`, on row keys: the searches' keys
+        go straight into the pool, never mapped to ids and back."""
+        for name, _ in searches:
+            check_field(name)
+        with self._lock:
+            space = self._spaces.get(namespace)
+            if space is None:
+                return Pool.empty(self.dim)
+            hide = {space.keys[i] for i in self.hidden(namespace, live)} if live is not None else set()
+            m = n + len(hide)
+            keys: dict[int, None] = {}
+            for name, vector in searches:
+                found = self._nearest(space, name, vector, m, where)[0].tolist()
+                keys.update(dict.fromkeys([k for k in found if k not in hide][:n]))
+            if terms:
+                keys.update(dict.fromkeys([k for k, _ in self._lexical(space, terms, m, where) if k not in hide][:n]))
+            return self._pool(space, list(keys), radius, where, hide)
 
     def episode_length(self, namespace: str, episode: str) -> int:
         with self._lock:
@@ -289,16 +321,17 @@ class MemoryStore(StoreBase):
 
     def access_logs(self, ids: Sequence[str], namespace: str) -> dict[str, AccessLog]:
         with self._lock:
-            logs = self._spaces[namespace].logs if namespace in self._spaces else {}
-            return {tid: AccessLog(log.first, log.count, list(log.recent))
-                    for tid in ids if (log := logs.get(tid)) is not None}
+            space = self._spaces.get(namespace)
+            if space is None or self._columns is None:
+                return {}
+            return {tid: self._columns.log(space.keys[tid]) for tid in ids if tid in space.keys}
 
     def record_access(self, ids: Sequence[str], when: float, namespace: str) -> None:
         with self._lock:
-            logs = self._spaces[namespace].logs if namespace in self._spaces else {}
-            for tid in ids:
-                if tid in logs:
-                    logs[tid].touch(when)
+            space = self._spaces.get(namespace)
+            for tid in ids if space is not None and self._columns is not None else ():
+                if tid in space.keys:  # type: ignore[union-attr]
+                    self._columns.touch(space.keys[tid], when)  # type: ignore[union-attr]
 
     def load_state(self, namespace: str, key: str) -> dict | None:
         with self._lock:

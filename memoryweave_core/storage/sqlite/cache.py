@@ -178,17 +178,6 @@ class Caches:
         self.id_of.update((key, (tid, nsid)) for key, tid in ids.items())
         self.key_of.update(((nsid, tid), key) for key, tid in ids.items())
 
-    def tokens(self, nsid: int, keys: list[int]) -> dict[int, list[str]]:
-        """Tokens of these rows (the ids read with them are remembered)."""
-        found: dict[int, tuple] = {}
-        for part in chunks(keys):
-            sql = f"SELECT key, id, tokens FROM traces WHERE key IN ({marks(len(part))}) AND ns = ?"
-            found.update((row[0], row) for row in self.db.sql(sql, [*part, nsid]))
-        if not all(type(tid) is str and type(tok) is str for _, tid, tok in found.values()):
-            raise self.db.corrupt("a trace row has unreadable tokens")
-        self.remember_ids(nsid, {key: tid for key, tid, _ in found.values()})
-        return {key: tok.split() for key, _, tok in found.values()}
-
     # -- access logs ---------------------------------------------------------------
     def remember_logs(self, nsid: int, logs: dict[str, AccessLog]) -> None:
         if self.size <= 0:

@@ -13,8 +13,9 @@ import numpy as np
 
 from ...activation import RECENT, AccessLog, log_columns
 from ...filters import Node
-from ...pool import Pool, pool_order
+from ...pool import Labels, Pool, object_array, pool_order
 from ...trace import Trace
+from ...vocab import TokenRows
 from .connection import SQL_CHUNK, Database, chunks, marks
 from .matching import where_sql
 from .tokenids import StoredVocabulary
@@ -147,8 +148,11 @@ def _pool_of(db: Database, dim: int | None, rows: list[tuple], asked: list[int],
     if not rows or dim is None:
         return Pool.empty(dim)
     cols = check_cells(db, dim, rows, names(POOL_COLS))
-    cols = list(zip(*[rows[i] for i in pool_order(asked, cols[0], cols[3], cols[4])]))
     n = len(rows)
+    episode = Labels.of(cols[3])
+    order = pool_order(asked, cols[0], episode, np.array(cols[4], dtype=np.int64))
+    cols = list(zip(*[rows[i] for i in order]))  # rows in pool order before any array is made: nothing is copied twice
+    episode = episode.take(np.array(order, np.int64))
     used = [i for i, count in enumerate(cols[11]) if count is not None]  # rows of traces used since creation
     first, count, recent = log_columns([access_log(db, cols[1][i], cols[10][i], cols[11][i], cols[12][i]) for i in used])
     first_access = np.array(cols[5], dtype=np.float64)
@@ -156,9 +160,9 @@ def _pool_of(db: Database, dim: int | None, rows: list[tuple], asked: list[int],
     recent_access = np.full((n, RECENT), np.nan)
     first_access[used], access_count[used], recent_access[used] = first, count, recent
     return Pool(
-        ids=list(cols[1]),
-        speakers=list(cols[2]),
-        episodes=list(cols[3]),
+        ids=object_array(cols[1]),
+        speaker=Labels.of(cols[2]),
+        episode=episode,
         positions=np.array(cols[4], dtype=np.int64),
         times=np.array(cols[5], dtype=np.float64),
         categories=np.array([-1 if c is None else c for c in cols[6]], dtype=np.int64),
@@ -169,3 +173,17 @@ def _pool_of(db: Database, dim: int | None, rows: list[tuple], asked: list[int],
         access_count=access_count,
         recent_access=recent_access,
     )
+
+
+def token_rows(db: Database, vocab: StoredVocabulary, nsid: int, keys: list[int]) -> tuple[list[int], TokenRows, dict[int, str]]:
+    """The keys of ``keys`` that namespace ``nsid`` holds (in that order),
+    their token ids as one :class:`TokenRows` and their trace ids: what BM25
+    rescoring reads, with no token string decoded."""
+    found: dict[int, tuple] = {}
+    for part in chunks(keys):
+        sql = f"SELECT key, id, tok_ids FROM traces WHERE key IN ({marks(len(part))}) AND ns = ?"
+        found.update((row[0], row) for row in db.sql(sql, [*part, nsid]))
+    if not all(type(tid) is str and type(tok) is bytes for _, tid, tok in found.values()):
+        raise db.corrupt("a trace row has unreadable token ids")
+    held = [k for k in keys if k in found]
+    return held, vocab.rows(nsid, [found[k][2] for k in held]), {k: found[k][1] for k in held}

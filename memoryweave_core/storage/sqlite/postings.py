@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ...lexical import search_postings
+from ...vocab import TokenRows
 from .connection import Database, marks
 
 #: BM25 posting entries kept in memory (LRU by term; 24 bytes each).
@@ -97,7 +98,7 @@ class Postings:
         return n, total / max(n, 1), {t: known[t] for t in terms if known[t] > 0}
 
     def search(self, nsid: int, terms: list[str], n: int,
-               tokens_of: Callable[[list[int]], dict[int, list[str]]]) -> list[tuple[int, float]]:
+               tokens_of: Callable[[list[int]], "dict | tuple[list[int], TokenRows]"]) -> list[tuple[int, float]]:
         """Top ``n`` row keys by BM25 (``tokens_of(keys)`` breaks ties as BM25Index does)."""
         return search_postings(terms, n, self.stats(nsid, terms), lambda t: self.posting(nsid, t), tokens_of)
 

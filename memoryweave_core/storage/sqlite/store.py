@@ -27,6 +27,7 @@ from ...filters import Node
 from ...lexical import search_postings, tokenize
 from ...pool import Pool
 from ...trace import Trace
+from ...vocab import TokenRows
 from ..base import Field, Live, Search, StoreBase, check_field, one_namespace, vector_dim, without
 from ..codec import encode_state
 from ..filtered import nearest_within, restrict_postings
@@ -436,11 +437,17 @@ class SQLiteStore(StoreBase):
         return [(ids[k], s) for k, s in best if k in ids]
 
     def _lexical(self, nsid: int, terms: list[str], n: int, where: Node | None = None) -> list[tuple[int, float]]:
-        tokens_of = functools.partial(self._caches.tokens, nsid)
+        tokens_of = functools.partial(self._token_rows, nsid)
         if where is None:
             return self._postings.search(nsid, terms, n, tokens_of)
         postings = restrict_postings(functools.partial(self._postings.posting, nsid), self._matching.keys(nsid, where))
         return search_postings(terms, n, self._postings.stats(nsid, terms), postings, tokens_of)
+
+    def _token_rows(self, nsid: int, keys: list[int]) -> tuple[list[int], TokenRows]:
+        """BM25 rescoring's rows, as CSR token ids (the ids read with them are remembered)."""
+        held, rows, ids = decode.token_rows(self._db, self._vocab, nsid, keys)
+        self._caches.remember_ids(nsid, ids)
+        return held, rows
 
     def _search(self, nsid: int, field: Field, vector: np.ndarray, n: int, where: Node | None) -> tuple[np.ndarray, np.ndarray]:
         """Row keys and cosines of the ``n`` nearest (matching ``where``: see :mod:`..filtered`)."""

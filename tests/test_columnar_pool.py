@@ -1,0 +1,172 @@
+"""The in-memory store's columnar pools against pools built the plain way, a trace at a time.
+
+``storage/keycolumns.py`` keeps every field a pool reads as arrays by row
+key, and ``MemoryStore.candidates`` works on keys; these tests rebuild the
+same pools from whole traces and access logs (``Pool.from_columns``, which
+the PostgreSQL store uses) and from the generic ``gather_candidates`` path,
+on random stores with deletions, versions, expiry and recorded accesses, and
+require every column and every pathway's values to be equal.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from memoryweave_core import RecallConfig
+from memoryweave_core.filters import parse_filter
+from memoryweave_core.lexical import tokenize
+from memoryweave_core.pathways import Query
+from memoryweave_core.pool import Labels, Pool, pool_order
+from memoryweave_core.retrieval import Retriever
+from memoryweave_core.storage.base import Live, gather_candidates
+from memoryweave_core.storage.memory import MemoryStore
+from memoryweave_core.trace import Trace
+
+DIM = 8
+WORDS = ["red", "blue", "cat", "dog", "sea", "tree", "run", "sing", "cold", "warm"]
+
+
+def _store(rng: np.random.Generator) -> tuple[MemoryStore, dict[str, list[str]]]:
+    store = MemoryStore()
+    ids: dict[str, list[str]] = {"a": [], "b": []}
+    n = 0
+    for _ in range(int(rng.integers(2, 6))):
+        batch = []
+        for _ in range(int(rng.integers(1, 40))):
+            ns = str(rng.choice(["a", "b"]))
+            ep = rng.choice(["e1", "e2", "e3", "None", ""]) if rng.random() < 0.8 else None
+            v = rng.normal(size=(2, DIM)).astype(np.float32)
+            t = Trace(id=f"t{n}", text=" ".join(rng.choice(WORDS, int(rng.integers(0, 7)))), namespace=ns,
+                      speaker=rng.choice(["ann", "bob", "", None]), episode=None if ep is None else str(ep),
+                      position=int(rng.integers(0, 12)), time=float(rng.integers(0, 6)), content=v[0], context=v[1],
+                      category=int(rng.integers(0, 3)) if rng.random() < 0.5 else None,
+                      expires_at=float(rng.integers(1, 8)) if rng.random() < 0.1 else None)
+            batch.append(t)
+            ids[ns].append(t.id)
+            n += 1
+        store.add(batch)
+        for ns in ("a", "b"):
+            if ids[ns] and rng.random() < 0.5:
+                gone = list(rng.choice(ids[ns], int(rng.integers(1, 3))))
+                store.delete(gone, ns)
+                ids[ns] = [i for i in ids[ns] if i not in gone]
+            if ids[ns]:
+                store.record_access(list(rng.choice(ids[ns], 5)), float(rng.integers(0, 10)), ns)
+    for ns in ("a", "b"):
+        if ids[ns] and rng.random() < 0.7:  # a new version of one trace: the old one archived under its own id
+            old = store.get([ids[ns][0]], ns)[0]
+            v = rng.normal(size=(2, DIM)).astype(np.float32)
+            new = Trace(id=old.id, text="warm sea", namespace=ns, speaker=old.speaker, episode=old.episode,
+                        position=old.position, time=old.time + 1, content=v[0], context=v[1], version=2,
+                        supersedes=f"{old.id}@1")
+            store.supersede(old.id, f"{old.id}@1", old.time + 1, new)
+            ids[ns].append(f"{old.id}@1")
+    return store, ids
+
+
+def _plain(store: MemoryStore, ns: str, ids: list[str]) -> Pool:
+    """The pool of these ids, in this order, built from whole traces and access logs."""
+    found = {t.id: t for t in store.get(ids, ns)}
+    traces = [found[i] for i in ids]
+    logs = store.access_logs(ids, ns)
+    return Pool.from_columns(
+        [t.id for t in traces], [t.speaker for t in traces], [t.episode for t in traces], [t.position for t in traces],
+        [t.time for t in traces], [t.category for t in traces], [tokenize(t.text) for t in traces],
+        [t.content for t in traces], [t.context for t in traces], [logs[t.id] for t in traces], DIM,
+    )
+
+
+def _assert_same(got: Pool, want: Pool) -> None:
+    assert got.ids.tolist() == want.ids.tolist()
+    assert got.speakers == want.speakers and got.episodes == want.episodes
+    assert list(got.tokens) == list(want.tokens)
+    for name in ("positions", "times", "categories", "content", "context", "first_access", "access_count", "recent_access"):
+        a, b = getattr(got, name), getattr(want, name)
+        assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True), name
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_columnar_pools_equal_plain_pools_and_score_alike(seed):
+    rng = np.random.default_rng(seed)
+    store, ids = _store(rng)
+    retriever = Retriever(store, RecallConfig())
+    for ns in ("a", "b"):
+        if not ids[ns]:
+            continue
+        for _ in range(4):
+            asked = list(dict.fromkeys(rng.choice(ids[ns], int(rng.integers(1, 8)))))
+            where = parse_filter({"speaker": "ann"}) if rng.random() < 0.3 else None
+            pool = store.pool(ns, ids=asked, radius=int(rng.integers(0, 3)), where=where)
+            _assert_same(pool, _plain(store, ns, pool.ids.tolist()))
+            if not len(pool):
+                continue
+            v = rng.normal(size=DIM).astype(np.float32)
+            query = Query(text="ann red sea cat", vector=v, namespace=ns, now=5.0, names=frozenset({"ann", "bob"}))
+            terms = retriever.terms(query)
+            stats = functools.partial(store.lexical_stats, ns)
+            got = retriever.table(query, terms, pool, stats).raw
+            want = retriever.table(query, terms, _plain(store, ns, pool.ids.tolist()), stats).raw
+            assert got.keys() == want.keys()
+            for name in got:
+                assert np.array_equal(got[name], want[name]), name
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_candidates_on_keys_equal_the_generic_path(seed):
+    rng = np.random.default_rng(100 + seed)
+    store, ids = _store(rng)
+    for ns in ("a", "b"):
+        for _ in range(4):
+            v = rng.normal(size=(2, DIM)).astype(np.float32)
+            searches = [("content", v[0]), ("context", v[1])]
+            terms = list(rng.choice(WORDS, 2))
+            where = parse_filter({"speaker": "bob"}) if rng.random() < 0.3 else None
+            live = Live(at=None if rng.random() < 0.5 else 10.0, now=float(rng.integers(0, 8))) if rng.random() < 0.6 else None
+            n, radius = int(rng.integers(1, 6)), int(rng.integers(0, 3))
+            got = store.candidates(ns, searches, terms, n, radius, where=where, live=live)
+            want = gather_candidates(store, ns, searches, terms, n, radius, where=where, live=live)
+            _assert_same(got, want)
+
+
+def test_labels_code_rows_and_merge_equal_names_once():
+    a, b = Labels.of(["x", None, "y", "x", ""]), Labels.of([None, "y", "z"])
+    assert a.codes.tolist() == [0, -1, 1, 0, 2] and a.labels == ("x", "y", "")
+    assert a.values() == ["x", None, "y", "x", ""]
+    both = Labels.concat([a, b])
+    assert both.values() == a.values() + b.values()
+    assert both.codes[2] == both.codes[6]  # "y" of either part: one code
+    apart = Labels.concat([a, b], ["0:", "1:"])
+    assert apart.values() == ["0:x", None, "0:y", "0:x", "0:", None, "1:y", "1:z"]
+
+
+def _plain_order(asked, keys, episodes, positions):
+    """pool_order as it was written a row at a time (before the episode codes)."""
+    row = {key: i for i, key in enumerate(keys)}
+    first = [row[k] for k in dict.fromkeys(asked) if k in row]
+    rank: dict = {}
+    for i in first:
+        if episodes[i] is not None:
+            rank.setdefault(episodes[i], len(rank))
+    taken = set(first)
+    near = [i for i in range(len(keys)) if i not in taken]
+    for e in sorted({episodes[i] for i in near} - rank.keys(), key=str):
+        rank[e] = len(rank)
+    by = np.lexsort(([positions[i] for i in near], [rank[episodes[i]] for i in near]))
+    return first + [near[i] for i in by.tolist()]
+
+
+def test_pool_order_equals_the_row_at_a_time_order():
+    rng = np.random.default_rng(3)
+    for _ in range(2000):
+        n = int(rng.integers(0, 30))
+        keys = rng.permutation(100)[:n].tolist()
+        # (no episode named "None": the old order of it against no episode was the set's iteration order)
+        episodes = [None if rng.random() < 0.2 else str(rng.choice(["e1", "e2", "b", "a", "", "Z"])) for _ in range(n)]
+        positions = rng.integers(0, 5, n).tolist()
+        asked = rng.choice(keys + [999], int(rng.integers(0, 10))).tolist() if n else []
+        want = _plain_order(asked, keys, episodes, positions)
+        assert pool_order(asked, keys, episodes, positions) == want
+        assert pool_order(asked, keys, Labels.of(episodes), np.array(positions, np.int64)) == want

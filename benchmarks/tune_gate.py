@@ -66,7 +66,7 @@ def question_table(name: str, path: str) -> list[dict[str, Any]]:
                 cols = columns(table.raw, [f for f in table.raw if weights.get(f, 0.0)], floor=floor, centre=centre,
                                lengths=table.lengths)
                 score = np.sum([weights[f] * z for f, z in cols.items()], axis=0)
-                relevance = DEFAULT_CALIBRATOR.predict(signals(table.raw, score, table.unseen, table.terms))
+                relevance = DEFAULT_CALIBRATOR.predict(signals(table.raw, score, table.unseen))
                 order = np.argsort(-score, kind="stable")[:DEPTH]
                 recs = [Recollection(trace=traces[table.ids[i]], score=float(score[i]), features={},
                                      relevance=float(relevance[i])) for i in order]

@@ -12,12 +12,7 @@ relevant" is an answer), so a small logistic calibrator maps signals that
   margin to the best one, its rank, its cosine's margin to the best cosine;
 * what the query finds at all: the best cosine and the best BM25 among the
   candidates, and the share of the query's words that the memory has never
-  seen (a question about someone or something never mentioned);
-* how much of what the query asks about the trace holds (:mod:`.coverage`):
-  its share of the query's content-word IDF mass, that share's margin to the
-  best candidate's, and the share its episode window holds (an answer often
-  spans a question and its reply).  BM25 grows with repeated and common
-  words; coverage asks whether the *rare* words are there at all.
+  seen (a question about someone or something never mentioned).
 
 ``benchmarks/tune.py`` fits the coefficients with cross-validation across
 LoCoMo conversations (:func:`fit_logistic`, plain numpy IRLS) and they ship
@@ -33,7 +28,6 @@ from typing import ClassVar, Mapping, TypeVar
 
 import numpy as np
 
-from .coverage import Terms
 from .errors import InvalidInputError
 
 #: The calibrator's inputs, in column order (see :func:`signals`).
@@ -50,9 +44,6 @@ SIGNALS = (
     "best_semantic",  # the best raw cosine among the candidates (same for all)
     "best_lexical",  # log(1 + best BM25) among the candidates (same for all)
     "unseen",  # share of the query's words no trace of the memory contains (same for all)
-    "coverage",  # share of the query's content-word IDF mass the trace holds
-    "coverage_margin",  # coverage minus the best candidate's
-    "window_coverage",  # ... that the trace and its episode window hold together
 )
 
 
@@ -90,13 +81,12 @@ def _sigmoid(t: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(t, -35.0, 35.0)))
 
 
-def signals(raw: Mapping[str, np.ndarray], score: np.ndarray, unseen: float, terms: Terms | None = None) -> np.ndarray:
+def signals(raw: Mapping[str, np.ndarray], score: np.ndarray, unseen: float) -> np.ndarray:
     """The calibrator's input for every candidate of one query, ``[n, len(SIGNALS)]``.
 
     ``raw`` is the retriever's raw features (a switched-off pathway reads as
     0), ``score`` the fused score, ``unseen`` the share of query words the
-    memory lacks, ``terms`` the query's content words against each candidate
-    (``None``: no content word, so every coverage reads 1).
+    memory lacks.
     """
     n = len(score)
     if not n:
@@ -111,7 +101,6 @@ def signals(raw: Mapping[str, np.ndarray], score: np.ndarray, unseen: float, ter
     order = np.argsort(-score, kind="stable")
     rank = np.empty(n)
     rank[order] = np.arange(n)
-    cover, window = (terms or Terms.empty(n)).coverage()
     return np.column_stack([
         sem,
         col("context"),
@@ -125,9 +114,6 @@ def signals(raw: Mapping[str, np.ndarray], score: np.ndarray, unseen: float, ter
         np.full(n, sem.max()),
         np.full(n, lex.max()),
         np.full(n, float(unseen)),
-        cover,
-        cover - cover.max(),
-        window,
     ])
 
 
@@ -182,10 +168,10 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1.0, sample_weight
 #: Fitted by ``benchmarks/tune.py`` on all ten LoCoMo conversations (the
 #: held-out figures are in ``benchmarks/results/tune.json`` and the README).
 DEFAULT_CALIBRATOR = Calibrator(
-    mean=(0.2539, 0.3664, 0.7104, 1.3852, 0.9177, 6.2037, -7.0377, 2.9696, -0.2779, 0.5318, 2.5993, 0.0973, 0.1056, -0.5008, 0.2201),
-    scale=(0.1345, 0.1177, 0.8283, 0.8490, 0.2748, 1.9850, 3.5524, 0.8802, 0.1415, 0.1126, 0.4860, 0.1539, 0.1703, 0.2739, 0.2477),
-    coef=(0.0605, 0.0322, -0.2587, -0.1898, 0.3788, 0.2971, 0.6079, -0.4137, 0.0835, -0.0327, 0.1161, -0.0042, -0.1736, 0.4843, 0.7004),
-    intercept=-5.0101,
+    mean=(0.2539, 0.3664, 0.7104, 1.3852, 0.9177, 6.2037, -7.0377, 2.9696, -0.2779, 0.5318, 2.5993, 0.0973),
+    scale=(0.1345, 0.1177, 0.8283, 0.8490, 0.2748, 1.9850, 3.5524, 0.8802, 0.1415, 0.1126, 0.4860, 0.1539),
+    coef=(0.0398, -0.0276, -0.0380, 0.0221, 0.2654, 0.4303, 0.7585, -0.4599, 0.0299, 0.0100, -0.0328, -0.1440),
+    intercept=-4.8525,
 )
 
 #: The relevance below which the prompt-facing adapters leave a trace out,
@@ -193,7 +179,7 @@ DEFAULT_CALIBRATOR = Calibrator(
 #: from the held-out abstention grid (of the pairs that keep 90% of the top-10
 #: evidence, the one closest to the non-evidence and foreign-question targets).
 #: Core ``recall`` applies no threshold unless asked (``min_relevance=``).
-PROMPT_MIN_RELEVANCE = 0.0275
+PROMPT_MIN_RELEVANCE = 0.02
 #: The embedding model the shipped calibrator was fitted with.  Relevance from
 #: another model's similarities is not calibrated, so no default threshold
 #: applies to it (``prompt.default_min_relevance``).

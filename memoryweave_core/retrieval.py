@@ -25,9 +25,8 @@ import numpy as np
 
 from . import lexscore
 from . import names as names_module
-from .answerable import answerable
+from .answerable import Terms, answerable
 from .config import RecallConfig
-from .coverage import Terms, window_hits
 from .lexical import idf, tokenize
 from .pathways import Context, Query, fuse, normalise, pathways, zscore
 from .pathways.registry import LexicalStats
@@ -94,9 +93,8 @@ class Retriever:
         score, contributions = fuse(table.raw, self.config.weights, table.lengths)
         # -- relevance hook: a probability comparable across queries (relevance.py),
         # and whether the memory holds evidence for the query at all (answerable.py)
-        terms = table.terms or Terms.empty(len(score))
-        relevance = DEFAULT_CALIBRATOR.predict(signals(table.raw, score, table.unseen, terms))
-        gate = answerable(terms, table.raw, score, relevance)
+        relevance = DEFAULT_CALIBRATOR.predict(signals(table.raw, score, table.unseen))
+        gate = answerable(table.terms or Terms.empty(len(score)), table.raw, score)
         order = np.argsort(-score, kind="stable")[:k].tolist()
         return Ranked(table, order, score, contributions, relevance, explain, gate)
 
@@ -166,8 +164,7 @@ def content_terms(ctx: Context, pool: Pool) -> Terms:
     found = lexscore.find(pool.tokens, words)  # the pool's token ids, searched at once
     hits = np.zeros((len(pool), len(words)), bool)
     hits[found.row, found.col] = True
-    return Terms(np.array([idf(n, df.get(t, 0)) for t in words]), np.array([df.get(t, 0) > 0 for t in words]), hits,
-                 window_hits(hits, pool.episodes, pool.positions))
+    return Terms(np.array([idf(n, df.get(t, 0)) for t in words]), np.array([df.get(t, 0) > 0 for t in words]), hits)
 
 
 @dataclass

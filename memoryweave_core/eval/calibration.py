@@ -23,8 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..answerable import GATE_SIGNALS, Gate, gate_signals, spread
-from ..coverage import Terms
+from ..answerable import GATE_SIGNALS, Gate, Terms, gate_signals
 from ..relevance import Calibrator, fit_logistic, signals
 from ..retrieval import fuse
 from . import metrics as M
@@ -35,9 +34,8 @@ DEPTH = 50
 #: What a prompt sees: relevance is judged on the top 10.
 TOP = 10
 CATEGORIES = ("1", "2", "3", "4")
-#: Thresholds of the abstention curve: finer where the evidence sits (most
-#: non-evidence in a top 10 has relevance below 0.1).
-THRESHOLDS = tuple(sorted({round(float(t), 4) for t in (*np.arange(0.0, 0.1, 0.0025), *np.arange(0.1, 0.301, 0.01))}))
+#: Thresholds of the abstention curve.
+THRESHOLDS = tuple(round(t, 3) for t in np.arange(0.0, 0.301, 0.01))
 #: Answerable floors tried with them (:func:`gate_grid`).
 GATE_FLOORS = tuple(round(t, 3) for t in np.arange(0.0, 0.601, 0.025))
 #: Ridge penalty of the logistic fit (standardised columns).
@@ -78,10 +76,8 @@ def question_rows(memory: Any, text: str, at: Any, evidence: set[str], doc_of: d
     if not len(table.ids):
         return np.zeros((0, 0)), np.zeros(0, bool), np.zeros(len(GATE_SIGNALS))
     score, _ = fuse(table.raw, memory.config.weights, table.lengths)
-    terms = table.terms or Terms.empty(len(score))
-    x = signals(table.raw, score, table.unseen, terms)
-    # the gate's relevance columns are filled by whichever calibrator judges the row (gate_input)
-    q = gate_signals(terms, table.raw, score, np.zeros(len(score)))
+    x = signals(table.raw, score, table.unseen)
+    q = gate_signals(table.terms or Terms.empty(len(score)), table.raw, score)
     order = np.argsort(-score, kind="stable")[:depth]
     return x[order], np.array([doc_of.get(table.ids[i]) in evidence for i in order]), q
 
@@ -149,21 +145,10 @@ def fit_rows(rows: Sequence[Rows], *, foreign_weight: float = 0.0) -> Calibrator
     return fit_logistic(x, y, l2=L2, sample_weight=w)
 
 
-#: The gate's columns read off the per-trace relevance (``answerable.spread``), last.
-SPREAD = 3
-
-
-def gate_input(row: Rows, cal: Calibrator) -> np.ndarray:
-    """The gate's input of ``row`` with its relevance columns from ``cal``,
-    as recall computes them (``row.x`` is already in rank order)."""
-    return np.r_[row.q[:-SPREAD], spread(cal.predict(row.x[:TOP]))]
-
-
-def fit_gate(rows: Sequence[Rows], cal: Calibrator) -> Gate:
-    """Fit the answerable gate: real questions (positive) against foreign ones
-    (negative), its relevance columns from ``cal``."""
+def fit_gate(rows: Sequence[Rows]) -> Gate:
+    """Fit the answerable gate: real questions (positive) against foreign ones (negative)."""
     use = [r for r in rows if len(r.y)]
-    return fit_logistic(np.stack([gate_input(r, cal) for r in use]), np.array([0.0 if r.foreign else 1.0 for r in use]),
+    return fit_logistic(np.stack([r.q for r in use]), np.array([0.0 if r.foreign else 1.0 for r in use]),
                         l2=L2, kind=Gate)
 
 
@@ -177,12 +162,11 @@ def cross_fit(rows: Sequence[Rows], folds: int = 5, **kw: Any) -> tuple[list[np.
     gate = np.zeros(len(rows))
     for f in range(folds):
         train = [r for r in rows if not r.touches(f, folds)]
-        cal = fit_rows(train, **kw)
-        g = fit_gate(train, cal)
+        cal, g = fit_rows(train, **kw), fit_gate(train)
         for i, r in enumerate(rows):
             if r.group % folds == f and len(r.y):
                 out[i] = cal.predict(r.x)
-                gate[i] = float(g.predict(gate_input(r, cal)[None, :])[0])
+                gate[i] = float(g.predict(r.q[None, :])[0])
     return out, gate
 
 

@@ -27,7 +27,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -45,32 +45,49 @@ GATES = ((1.0, 0.0), (0.75, 0.0), (0.75, 1.0), (0.5, 0.0), (0.5, 1.0), (0.25, 0.
 DEPTH = 50
 
 
-def question_table(name: str, path: str) -> list[dict[str, Any]]:
-    """Per question: its group, and its R@10 and budget recall under every gate."""
-    indexes, queries = H.tuning_indexes(name, path)
+def question_tables(name: str, path: str, embedder: Any, cache_dir: str | None = None) -> Iterator[tuple[int, dict[str, Any], dict[str, int], Iterator[tuple[Any, Any, Any]]]]:
+    """Per group (a LoCoMo conversation, a LongMemEval question): its index,
+    its memory's traces by id, its documents' lengths and its tuning
+    questions as (question, query, feature table), the features computed
+    once (``MemoryWeave.features``) for a fit to rank in every way it tries."""
+    indexes, queries = H.tuning_indexes(name, path, cache_dir)
     config = RecallConfig()
-    weights = config.weights
-    rows = []
     for g, idx in enumerate(indexes):
         items, vecs = _items_for(idx)
-        memory = MemoryWeave(embedder=CachedEmbedder(), config=config)
+        memory = MemoryWeave(embedder=embedder, config=config)
         memory.add_many(items, embeddings=vecs, namespace="eval")
         traces = {t.id: t for t in memory.traces(namespace="eval")}
-        lengths = H._lengths(idx)
-        for q in H.tuning_questions(name, idx):
-            query = queries[q.id]
-            at = {} if query.time is None else {"at": query.time}
-            table = memory.features(query.text, namespace="eval", **at)
+
+        def questions(memory: MemoryWeave = memory, idx: Any = idx) -> Iterator[tuple[Any, Any, Any]]:
+            for q in H.tuning_questions(name, idx):
+                query = queries[q.id]
+                at = {} if query.time is None else {"at": query.time}
+                yield q, query, memory.features(query.text, namespace="eval", **at)
+
+        yield g, traces, H._lengths(idx), questions()
+
+
+def ranked(table: Any, traces: dict[str, Any], score: np.ndarray) -> tuple[list[Recollection], list[str]]:
+    """The top :data:`DEPTH` as recall would return them under ``score``
+    (relevance from the shipped calibrator), and their documents in order."""
+    relevance = DEFAULT_CALIBRATOR.predict(signals(table.raw, score, table.unseen))
+    order = np.argsort(-score, kind="stable")[:DEPTH]
+    recs = [Recollection(trace=traces[table.ids[i]], score=float(score[i]), features={},
+                         relevance=float(relevance[i])) for i in order]
+    return recs, list(dict.fromkeys(r.trace.metadata["doc_id"] for r in recs))
+
+
+def question_table(name: str, path: str) -> list[dict[str, Any]]:
+    """Per question: its group, and its R@10 and budget recall under every gate."""
+    weights = RecallConfig().weights
+    rows = []
+    for g, traces, lengths, questions in question_tables(name, path, CachedEmbedder()):
+        for q, query, table in questions:
             scores = np.zeros((len(GATES), 1 + len(H.BUDGETS)))
             for k, (floor, centre) in enumerate(GATES):
                 cols = columns(table.raw, [f for f in table.raw if weights.get(f, 0.0)], floor=floor, centre=centre,
                                lengths=table.lengths)
-                score = np.sum([weights[f] * z for f, z in cols.items()], axis=0)
-                relevance = DEFAULT_CALIBRATOR.predict(signals(table.raw, score, table.unseen))
-                order = np.argsort(-score, kind="stable")[:DEPTH]
-                recs = [Recollection(trace=traces[table.ids[i]], score=float(score[i]), features={},
-                                     relevance=float(relevance[i])) for i in order]
-                docs = list(dict.fromkeys(r.trace.metadata["doc_id"] for r in recs))
+                recs, docs = ranked(table, traces, np.sum([weights[f] * z for f, z in cols.items()], axis=0))
                 scores[k, 0] = M.recall_at_k(docs, q.evidence, 10)
                 for j, b in enumerate(H.BUDGETS):
                     ids = pack_docs(recs, query.text, b, lengths)

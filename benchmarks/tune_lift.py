@@ -32,16 +32,14 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from tune_gate import DEPTH, _figures
+from tune_gate import _figures, question_tables, ranked
 
-from memoryweave_core import MemoryWeave, RecallConfig
+from memoryweave_core import RecallConfig
 from memoryweave_core.eval import harness as H
 from memoryweave_core.eval import metrics as M
 from memoryweave_core.eval.cache import EmbeddingCache
-from memoryweave_core.eval.systems import MODEL_NAME, CachedEmbedder, _items_for, pack_docs
+from memoryweave_core.eval.systems import MODEL_NAME, CachedEmbedder, pack_docs
 from memoryweave_core.pathways.fusion import columns
-from memoryweave_core.recollection import Recollection
-from memoryweave_core.relevance import DEFAULT_CALIBRATOR, signals
 
 #: Lift lengths tried (lexical tokens; None: no share).
 LENGTHS: tuple[int | None, ...] = (None, 16, 32, 48, 64)
@@ -54,31 +52,16 @@ R10_TOLERANCE = 0.005
 
 def question_table(name: str, path: str, cache_dir: str | None = None, group0: int = 0) -> list[dict[str, Any]]:
     """Per question: its group, and its R@10 and budget recall under every (length, floor) pair."""
-    indexes, queries = H.tuning_indexes(name, path, cache_dir)
-    config = RecallConfig()
-    weights = config.weights
+    weights = RecallConfig().weights
     embedder = CachedEmbedder(EmbeddingCache(MODEL_NAME, cache_dir))
     rows = []
-    for g, idx in enumerate(indexes):
-        items, vecs = _items_for(idx)
-        memory = MemoryWeave(embedder=embedder, config=config)
-        memory.add_many(items, embeddings=vecs, namespace="eval")
-        traces = {t.id: t for t in memory.traces(namespace="eval")}
-        lengths = H._lengths(idx)
-        for q in H.tuning_questions(name, idx):
-            query = queries[q.id]
-            at = {} if query.time is None else {"at": query.time}
-            table = memory.features(query.text, namespace="eval", **at)
+    for g, traces, lengths, questions in question_tables(name, path, embedder, cache_dir):
+        for q, query, table in questions:
             scores = np.zeros((len(PAIRS), 1 + len(H.BUDGETS)))
             for a, length in enumerate(LENGTHS):
                 cols = columns(table.raw, [f for f in table.raw if weights.get(f, 0.0)], lengths=table.lengths,
                                lift_length=length)
-                score = np.sum([weights[f] * z for f, z in cols.items()], axis=0)
-                relevance = DEFAULT_CALIBRATOR.predict(signals(table.raw, score, table.unseen))
-                order = np.argsort(-score, kind="stable")[:DEPTH]
-                recs = [Recollection(trace=traces[table.ids[i]], score=float(score[i]), features={},
-                                     relevance=float(relevance[i])) for i in order]
-                docs = list(dict.fromkeys(r.trace.metadata["doc_id"] for r in recs))
+                recs, docs = ranked(table, traces, np.sum([weights[f] * z for f, z in cols.items()], axis=0))
                 for b, floor in enumerate(FLOORS):
                     k = a * len(FLOORS) + b
                     scores[k, 0] = M.recall_at_k(docs, q.evidence, 10)

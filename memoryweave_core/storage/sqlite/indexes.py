@@ -28,7 +28,7 @@ from ...ann.readers import Readers
 from . import saver
 from .connection import Database, chunks, marks
 from .saver import Saver
-from .tasks import Task, discard_staged, run_all
+from .tasks import discard_staged, run_all
 
 #: Saved graph files stay trusted (loaded, then synced) for this many saves.
 KEEP_DIGESTS = 4
@@ -89,15 +89,16 @@ class VectorIndexes:
         file mostly runs outside the GIL), and the keys are read once."""
         dim = self._dim() or 0  # set: searches and adds come after the first add
         fields = [f for f in FIELDS if (nsid, f) not in self._indexes]
-        loads: dict[str, Task[AutoIndex | None]] = {}
+        loads: dict[str, Callable[[], AutoIndex | None]] = {}
         for field in fields:
             digests = self._digests(nsid, field)
             if dim and digests is not None:  # only graph files this store recorded writing are read
-                loads[field] = Task(functools.partial(AutoIndex.load, self.path(nsid, field), dim, digests=digests,
-                                                      **self.options))
+                loads[field] = functools.partial(AutoIndex.load, self.path(nsid, field), dim, digests=digests,
+                                                 **self.options)
         self.loads += len(loads)
+        loaded = dict(zip(loads, run_all(list(loads.values()), lambda index: None)))
         for field in fields:
-            index = loads[field].result() if field in loads else None
+            index = loaded.get(field)
             if index is None or len(difference(keys, index.keys())) > max(len(keys) // 2, 1000):
                 index = AutoIndex(dim, **self.options)  # missing, damaged, or mostly out of date: rebuild
             self._indexes[(nsid, field)] = index

@@ -9,49 +9,30 @@ thread, makes the wait the slower of the two instead of their sum.
 
 from __future__ import annotations
 
-import threading
-from typing import Callable, Generic, Sequence, TypeVar
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Sequence, TypeVar
 
 from ...ann.files import Staged
 
 T = TypeVar("T")
-
-
-class Task(Generic[T]):
-    """``fn()`` started now on a thread; :meth:`result` waits for it (and raises what it raised)."""
-
-    def __init__(self, fn: Callable[[], T]) -> None:
-        self._fn = fn
-        self._value: T | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="memoryweave-graph-file", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._value = self._fn()
-        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
-            self._error = exc
-
-    def result(self) -> T:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value  # type: ignore[return-value]  # set: the thread ended without an error
+#: Thread name prefix of the graph-file threads.
+THREAD_NAME = "memoryweave-graph-file"
 
 
 def run_all(fns: Sequence[Callable[[], T]], undo: Callable[[T], None]) -> list[T]:
-    """Every ``fn()`` at once, their results in order; when one raises, the
-    others' results are passed to ``undo`` (temporary files removed) and the
-    first error is raised.  One function runs in the caller's thread."""
+    """Every ``fn()`` at once, each on a thread, their results in order;
+    when one raises, the others' results are passed to ``undo`` (temporary
+    files removed) and the first error is raised.  A single ``fn`` runs in
+    the caller's thread."""
     if len(fns) <= 1:
         return [fn() for fn in fns]
-    tasks = [Task(fn) for fn in fns]
+    with ThreadPoolExecutor(max_workers=len(fns), thread_name_prefix=THREAD_NAME) as pool:
+        futures = [pool.submit(fn) for fn in fns]
     done: list[T] = []
     error: BaseException | None = None
-    for task in tasks:
+    for future in futures:
         try:
-            done.append(task.result())
+            done.append(future.result())
         except BaseException as exc:  # noqa: BLE001 - the others are undone first
             error = error or exc
     if error is not None:

@@ -37,7 +37,7 @@ from memoryweave_core import MemoryWeave, RecallConfig  # noqa: E402
 from memoryweave_core.embedders import SentenceTransformerEmbedder, default_model_path  # noqa: E402
 from memoryweave_core.eval.cache import EmbeddingCache  # noqa: E402
 from memoryweave_core.eval.datasets import load  # noqa: E402
-from memoryweave_core.eval.harness import build_lme_turn_indexes, build_turn_indexes  # noqa: E402
+from memoryweave_core.eval.harness import build_turn_indexes  # noqa: E402
 from memoryweave_core.eval.systems import MODEL_NAME, _items_for  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"  # the main checkout's sibling; --data-dir elsewhere
@@ -60,11 +60,10 @@ def corpus(n: int, cache: EmbeddingCache, data: Path) -> tuple[list[dict[str, An
     items: list[dict[str, Any]] = []
     vecs: list[np.ndarray] = []
     questions: list[str] = []
-    for name, path, build in (("locomo", data / "locomo10.json", build_turn_indexes),
-                              ("longmemeval", data / "longmemeval_s_sample20.json", build_lme_turn_indexes)):
+    for name, path in (("locomo", data / "locomo10.json"), ("longmemeval", data / "longmemeval_s_sample20.json")):
         ds = load(name, path)
         questions += [q.question for q in ds.questions]
-        for index in build(ds, cache, None, False):
+        for index in build_turn_indexes(ds, cache, None, False):
             got, v = _items_for(index)
             for item in got:
                 item["episode"] = f"{name}/{index.conversation.id}/{item['episode']}"

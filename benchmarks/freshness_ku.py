@@ -14,7 +14,7 @@ from memoryweave_core.eval.systems import memoryweave_system
 for path in sys.argv[1:]:
     ds = load_longmemeval(path)
     cache = EmbeddingCache(H.MODEL_NAME)
-    tidx = H.build_lme_turn_indexes(ds, cache, None, False)
+    tidx = H.build_turn_indexes(ds, cache, None, False)
     queries = H.build_queries(ds, cache, None, False)
     for w in (0.0, 0.5, 1.0, 2.0):
         sysf = memoryweave_system(RecallConfig().with_weights(freshness=w), name=f"f{w}")

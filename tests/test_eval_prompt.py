@@ -93,7 +93,7 @@ def test_first_fit_skips_what_does_not_fit_and_tries_the_next():
 
 def test_memoryweave_packs_its_prompt_within_the_budget_in_the_harness_unit(tmp_path, monkeypatch):
     from memoryweave_core.eval import systems
-    from memoryweave_core.eval.harness import BUDGETS, _lengths, build_lme_turn_indexes, build_queries
+    from memoryweave_core.eval.harness import BUDGETS, _lengths, build_queries, build_turn_indexes
 
     emb = HashingEmbedder(dim=384)
     monkeypatch.setattr(systems, "CachedEmbedder", lambda: emb)  # no model: the same hashing vectors throughout
@@ -108,7 +108,7 @@ def test_memoryweave_packs_its_prompt_within_the_budget_in_the_harness_unit(tmp_
     path.write_text(json.dumps([_lme_item("q1", "knowledge-update", sessions, ["q1-s0"])]))
     ds = load_longmemeval(path)
     cache = EmbeddingCache("hashing-test", tmp_path / "cache")
-    (idx,) = build_lme_turn_indexes(ds, cache, emb, False)
+    (idx,) = build_turn_indexes(ds, cache, emb, False)
     (query,) = build_queries(ds, cache, emb, False).values()
     lengths = _lengths(idx)
     packed = systems.memoryweave_system().packed(idx, query, BUDGETS, lengths)

@@ -52,6 +52,9 @@ def _embedder_or_none(embedder: Any):
 
 
 def build_turn_indexes(ds: Dataset, cache: EmbeddingCache, embedder: Any, progress: bool) -> list[DocIndex]:
+    """One index of every turn per conversation, the assistant's too (LongMemEval's
+    ``has_answer`` marks evidence turns, and its single-session-assistant
+    questions ask about what the assistant said)."""
     all_texts = [t.text for c in ds.conversations for t in c.turns]
     vecs = cache.embed(all_texts, embedder, progress=progress)
     out, start = [], 0
@@ -77,8 +80,7 @@ def tuning_indexes(name: str, path: str, cache_dir: str | None = None) -> tuple[
 
     ds = load(name, path)
     cache = EmbeddingCache(MODEL_NAME, cache_dir)
-    build = build_lme_turn_indexes if name == "longmemeval" else build_turn_indexes
-    return build(ds, cache, None, False), build_queries(ds, cache, None, False)
+    return build_turn_indexes(ds, cache, None, False), build_queries(ds, cache, None, False)
 
 
 def tuning_questions(name: str, index: DocIndex) -> list[Question]:
@@ -204,21 +206,6 @@ def build_session_indexes(ds: Dataset, cache: EmbeddingCache, embedder: Any, pro
     return out
 
 
-def build_lme_turn_indexes(ds: Dataset, cache: EmbeddingCache, embedder: Any, progress: bool) -> list[DocIndex]:
-    """Turn-level variant: every turn, the assistant's too (``has_answer``
-    marks evidence turns, and single-session-assistant questions ask about
-    what the assistant said)."""
-    out = []
-    texts = [t.text for c in ds.conversations for t in c.turns]
-    vecs = cache.embed(texts, embedder, progress=progress)
-    start = 0
-    for c in ds.conversations:
-        turns = c.turns
-        out.append(DocIndex(conversation=c, ids=[t.id for t in turns], texts=[t.text for t in turns],
-                            vectors=vecs[start : start + len(turns)], level="turn", turns=turns))
-        start += len(turns)
-    return out
-
 
 def run_longmemeval(ds: Dataset, systems: Mapping[str, System], *, ks: Sequence[int] = (5, 10),
                     embedder: Any = None, cache: EmbeddingCache | None = None, progress: bool = True,
@@ -230,7 +217,7 @@ def run_longmemeval(ds: Dataset, systems: Mapping[str, System], *, ks: Sequence[
     cache = cache or EmbeddingCache(MODEL_NAME)
     embedder = _embedder_or_none(embedder)
     sess_idx = build_session_indexes(ds, cache, embedder, progress)
-    turn_idx = build_lme_turn_indexes(ds, cache, embedder, progress) if turn_level else None
+    turn_idx = build_turn_indexes(ds, cache, embedder, progress) if turn_level else None
     queries = build_queries(ds, cache, embedder, progress)
     n_abs = sum(q.abstention for q in ds.questions)
     result: dict[str, Any] = {"dataset": "longmemeval", "n_questions": len(ds.questions) - n_abs,

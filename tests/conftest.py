@@ -1,4 +1,5 @@
-"""Shared fixtures: a deterministic embedder and a fake clock for every test."""
+"""Shared fixtures: a deterministic embedder and a fake clock for every test,
+and the PostgreSQL DSN and a throwaway schema for the PostgreSQL tests."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from backends import pg_dsn  # noqa: E402 (tests/ is on sys.path)
 from hypothesis import settings  # noqa: E402
 
 from memoryweave_core import HashingEmbedder, MemoryWeave  # noqa: E402
@@ -46,3 +48,22 @@ def embedder() -> HashingEmbedder:
 @pytest.fixture
 def memory(embedder, clock) -> MemoryWeave:
     return MemoryWeave(embedder=embedder, clock=clock)
+
+
+@pytest.fixture
+def dsn() -> str:
+    """The throwaway PostgreSQL database (skips without one; fails under CI=true)."""
+    return pg_dsn()
+
+
+@pytest.fixture
+def schema(dsn):
+    """A fresh schema name in that database, dropped with all it holds after the test."""
+    import uuid
+
+    import psycopg
+
+    name = f"mwtest_{uuid.uuid4().hex[:10]}"
+    yield name
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')

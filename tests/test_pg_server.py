@@ -13,34 +13,13 @@ import pytest
 
 pytestmark = pytest.mark.pg
 
-DSN_ENV = "MEMORYWEAVE_PG_DSN"
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
-
-
-@pytest.fixture
-def dsn() -> str:
-    value = os.environ.get(DSN_ENV, "").strip()
-    if not value:
-        if _in_ci():
-            pytest.fail(
-                f"{DSN_ENV} is not set although CI=true: .ci/postgres.sh should have "
-                "started PostgreSQL with pgvector (see `make test`)"
-            )
-        pytest.skip(
-            f"{DSN_ENV} not set: no PostgreSQL+pgvector (`make test MEMORYWEAVE_PG=1` sets one up)"
-        )
-    return value
-
 
 @pytest.fixture
 def psycopg():
     try:
         import psycopg as module
     except ImportError as exc:  # the [pg] extra is not installed
-        if _in_ci():
+        if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"psycopg not importable under CI=true: {exc}")
         pytest.skip(f"psycopg not installed (pip install -e '.[pg]'): {exc}")
     return module
@@ -73,7 +52,7 @@ def test_pgvector_python_adapter(dsn, psycopg):
     try:
         from pgvector.psycopg import register_vector
     except ImportError as exc:
-        if _in_ci():
+        if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"pgvector (python) not importable under CI=true: {exc}")
         pytest.skip(f"pgvector python package not installed: {exc}")
 

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
-from backends import pg_dsn
 
 from memoryweave_core import HashingEmbedder, MemoryWeave
 from memoryweave_core.errors import InvalidInputError
@@ -26,21 +24,6 @@ from memoryweave_core.storage.memory import MemoryStore
 pytestmark = pytest.mark.pg
 FIXTURES = Path(__file__).parent / "fixtures"
 TABLES = ("meta", "traces", "access", "state", "state_arrays", "nsstats", "terms")
-
-
-@pytest.fixture
-def dsn():
-    return pg_dsn()
-
-
-@pytest.fixture
-def schema(dsn):
-    import psycopg
-
-    name = f"mwtest_{uuid.uuid4().hex[:10]}"
-    yield name
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
 def _rows(conn, s: str) -> dict[str, list[str]]:

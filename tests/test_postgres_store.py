@@ -8,7 +8,6 @@ and a failure when ``CI=true``.
 from __future__ import annotations
 
 import multiprocessing as mp
-import uuid
 
 import numpy as np
 import pytest
@@ -19,22 +18,6 @@ from memoryweave_core import HashingEmbedder, MemoryWeave
 from memoryweave_core.errors import SchemaVersionError
 
 pytestmark = pytest.mark.pg
-
-
-@pytest.fixture
-def dsn():
-    return pg_dsn()
-
-
-@pytest.fixture
-def schema(dsn):
-    name = f"mwtest_{uuid.uuid4().hex[:10]}"
-    yield name
-    from memoryweave_core.storage.postgres import PostgresStore
-
-    store = PostgresStore(dsn, schema=name)
-    store.drop()
-    store.close()
 
 
 def _worker(dsn: str, schema: str, tag: str, n: int, queue) -> None:

@@ -94,7 +94,7 @@ class Retriever:
         # -- relevance hook: a probability comparable across queries (relevance.py),
         # and whether the memory holds evidence for the query at all (answerable.py)
         relevance = DEFAULT_CALIBRATOR.predict(signals(table.raw, score, table.unseen))
-        gate = answerable(table.terms or Terms.empty(len(score)), table.raw, score)
+        gate = answerable(table.terms or Terms.empty(len(score)), table.raw, score, relevance)
         order = np.argsort(-score, kind="stable")[:k].tolist()
         return Ranked(table, order, score, contributions, relevance, explain, gate)
 

@@ -44,14 +44,13 @@ SETS = {
     "coverage": ["store_coverage", "top_coverage", "top1_coverage", "best_coverage", "bm25_ceiling"],
     "raw (cosines, BM25, margin, score)": ["best_semantic", "top1_semantic", "best_context", "best_lexical",
                                            "rank1_margin", "top1_score"],
-    # the relevance-spread columns depend on the calibrator judging each fold: tune.py --relevance measures them
-    "coverage + cosines": list(GATE_SIGNALS[: -C.SPREAD]),
-    "everything": list(GATE_SIGNALS[: -C.SPREAD]) + list(FROM_TRACES),
+    "coverage + cosines (shipped)": list(GATE_SIGNALS),
+    "everything": list(GATE_SIGNALS) + list(FROM_TRACES),
 }
 
 
 def table(rows: list[C.Rows]) -> dict[str, np.ndarray]:
-    cols = {name: np.array([r.q[i] for r in rows]) for i, name in enumerate(GATE_SIGNALS[: -C.SPREAD])}
+    cols = {name: np.array([r.q[i] for r in rows]) for i, name in enumerate(GATE_SIGNALS)}
     cols.update({name: np.array([f(r.x) for r in rows]) for name, f in FROM_TRACES.items()})
     return cols
 

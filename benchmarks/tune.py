@@ -159,8 +159,7 @@ def fit_relevance(data: str, folds: int, out: str | None) -> int:
     report = calibration.judge(rows, held, threshold, gate=gate, floor=floor)
     ungated = calibration.judge(rows, held, calibration.choose_threshold(
         calibration.judge(rows, held, 0.0)["abstention"]["curve"]))
-    final = calibration.fit_rows(rows)
-    final_gate = calibration.fit_gate(rows, final)
+    final, final_gate = calibration.fit_rows(rows), calibration.fit_gate(rows)
     print("held-out relevance:", json.dumps(report["relevance"]))
     print("held-out answerable gate:", json.dumps(report["answerable"]))
     print("best per gate floor (evidence kept >= 0.90):")

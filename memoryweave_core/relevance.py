@@ -177,8 +177,7 @@ DEFAULT_CALIBRATOR = Calibrator(
 #: The relevance below which the prompt-facing adapters leave a trace out,
 #: chosen by ``benchmarks/tune.py`` together with ``answerable.ANSWERABLE_FLOOR``
 #: from the held-out abstention grid (of the pairs that keep 90% of the top-10
-#: evidence, the one that meets most of the non-evidence and foreign-question
-#: targets and comes closest to the rest, ``calibration.choose``).
+#: evidence, the one closest to the non-evidence and foreign-question targets).
 #: Core ``recall`` applies no threshold unless asked (``min_relevance=``).
 PROMPT_MIN_RELEVANCE = 0.02
 #: The embedding model the shipped calibrator was fitted with.  Relevance from

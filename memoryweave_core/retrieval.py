@@ -95,8 +95,8 @@ class Retriever:
         # and whether the memory holds evidence for the query at all (answerable.py)
         relevance = DEFAULT_CALIBRATOR.predict(signals(table.raw, score, table.unseen))
         terms = table.terms or Terms.empty(len(score))
-        gate = answerable(terms, table.raw, score, relevance)
-        why = reasons(terms, table.raw, score, relevance) if explain else {}
+        gate = answerable(terms, table.raw, score)
+        why = reasons(terms, table.raw, score) if explain else {}
         order = np.argsort(-score, kind="stable")[:k].tolist()
         return Ranked(table, order, score, contributions, relevance, explain, gate, why)
 

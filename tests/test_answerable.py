@@ -1,15 +1,14 @@
 """The answerable gate: "is anything in this memory relevant to the query?"
 
 Its signals (coverage of the query's IDF mass, BM25 against its ceiling, raw
-cosines, the spread of the top candidates' relevance), its plain-number
-logistic, and what recall does with it.
+cosines), its plain-number logistic, and what recall does with it.
 """
 import numpy as np
 import pytest
 from chat_lines import CHAT
 
 from memoryweave_core import recall_call
-from memoryweave_core.answerable import DEFAULT_GATE, GATE_SIGNALS, TOP, Gate, Terms, answerable, gate_signals, spread
+from memoryweave_core.answerable import DEFAULT_GATE, GATE_SIGNALS, Gate, Terms, answerable, gate_signals
 from memoryweave_core.lexical import K1
 from memoryweave_core.relevance import PROMPT_MIN_RELEVANCE, fit_logistic
 
@@ -27,7 +26,7 @@ def test_coverage_is_the_share_of_idf_mass():
     # two words, weights 1 and 3; the memory knows the first only, the best candidate holds it
     terms = Terms(np.array([1.0, 3.0]), np.array([True, False]), np.array([[True, False], [False, False]]))
     raw = {"semantic": np.array([0.6, 0.2]), "context": np.array([0.1, 0.5]), "lexical": np.array([2.0, 0.0])}
-    col = dict(zip(GATE_SIGNALS, gate_signals(terms, raw, np.array([1.0, -1.0]), np.zeros(2))))
+    col = dict(zip(GATE_SIGNALS, gate_signals(terms, raw, np.array([1.0, -1.0]))))
     assert col["store_coverage"] == col["top_coverage"] == col["top1_coverage"] == col["best_coverage"] == 0.25
     assert col["bm25_ceiling"] == pytest.approx(2.0 / (4.0 * (K1 + 1)))
     assert (col["best_semantic"], col["top1_semantic"], col["best_context"]) == (0.6, 0.6, 0.5)
@@ -36,25 +35,13 @@ def test_coverage_is_the_share_of_idf_mass():
 def test_top_candidates_follow_the_fused_score():
     terms = Terms(np.array([1.0, 1.0]), np.array([True, True]), np.array([[True, False], [False, True]]))
     raw = {"semantic": np.array([0.2, 0.7])}
-    col = dict(zip(GATE_SIGNALS, gate_signals(terms, raw, np.array([-1.0, 1.0]), np.zeros(2))))
+    col = dict(zip(GATE_SIGNALS, gate_signals(terms, raw, np.array([-1.0, 1.0]))))
     assert col["top_coverage"] == 1.0 and col["top1_coverage"] == 0.5
     assert col["top1_semantic"] == 0.7
 
 
-def test_the_relevance_spread_of_the_top_candidates():
-    # rank order follows the fused score; relevance 0.6 and 0.2 share the sum 3:1
-    col = dict(zip(GATE_SIGNALS, gate_signals(Terms.empty(3), {}, np.array([2.0, 1.0, 0.0]), np.array([0.6, 0.2, 0.0]))))
-    assert col["top_relevance"] == 0.6 and col["relevance_mass"] == pytest.approx(0.8)
-    assert col["relevance_entropy"] == pytest.approx(-(0.75 * np.log(0.75) + 0.25 * np.log(0.25)))
-    # one clear hit has no spread; nothing relevant at all reads as zeros
-    assert spread(np.array([0.9, 0.0]))[2] == 0.0 and spread(np.zeros(3)) == (0.0, 0.0, 0.0)
-    # only the top candidates count: a relevant trace ranked beyond them adds nothing
-    many = np.r_[np.zeros(TOP), 0.9]
-    assert gate_signals(Terms.empty(TOP + 1), {}, -np.arange(TOP + 1.0), many)[-3:].tolist() == [0.0, 0.0, 0.0]
-
-
 def test_a_query_without_content_words_is_not_held_against():
-    col = dict(zip(GATE_SIGNALS, gate_signals(Terms.empty(2), {}, np.array([0.0, 0.0]), np.zeros(2))))
+    col = dict(zip(GATE_SIGNALS, gate_signals(Terms.empty(2), {}, np.array([0.0, 0.0]))))
     assert col["store_coverage"] == col["best_coverage"] == 1.0
 
 
@@ -76,8 +63,8 @@ def test_gate_is_plain_numbers_of_its_own_width():
     x = rng.normal(size=(500, len(GATE_SIGNALS)))
     g = fit_logistic(x, (x[:, 0] > 0).astype(float), kind=Gate)
     assert isinstance(g, Gate) and g.coef[0] > 0
-    assert 0.0 < answerable(Terms.empty(1), {}, np.zeros(1), np.zeros(1), g) < 1.0
-    assert answerable(Terms.empty(0), {}, np.zeros(0), np.zeros(0)) == 0.0
+    assert 0.0 < answerable(Terms.empty(1), {}, np.zeros(1), g) < 1.0
+    assert answerable(Terms.empty(0), {}, np.zeros(0)) == 0.0
 
 
 def test_every_recollection_of_a_recall_carries_the_same_answerable(chat):

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from chat_lines import CHAT
 
-from memoryweave_core import recall_call
 from memoryweave_core.errors import InvalidInputError
 from memoryweave_core.eval import metrics as M
 from memoryweave_core.relevance import (
@@ -43,10 +42,7 @@ def test_relevance_tells_candidates_apart(chat):
 
 
 @fitted
-def test_min_relevance_returns_fewer_and_never_reorders(chat, monkeypatch):
-    # the per-trace threshold alone: the question-level gate (test_answerable.py)
-    # is fitted on all-MiniLM-L6-v2's cosines, not the test's hashing embedder's
-    monkeypatch.setattr(recall_call, "ANSWERABLE_FLOOR", 0.0)
+def test_min_relevance_returns_fewer_and_never_reorders(chat):
     full = chat.recall("Where did Alice move for her job?", k=6, record_access=False)
     cut = sorted(r.relevance for r in full)[3]
     some = chat.recall("Where did Alice move for her job?", k=6, min_relevance=cut, record_access=False)

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..answerable import GATE_SIGNALS, Gate, Terms, gate_signals, spread
+from ..answerable import GATE_SIGNALS, Gate, Terms, gate_signals
 from ..relevance import Calibrator, fit_logistic, signals
 from ..retrieval import fuse
 from . import metrics as M
@@ -77,8 +77,7 @@ def question_rows(memory: Any, text: str, at: Any, evidence: set[str], doc_of: d
         return np.zeros((0, 0)), np.zeros(0, bool), np.zeros(len(GATE_SIGNALS))
     score, _ = fuse(table.raw, memory.config.weights, table.lengths)
     x = signals(table.raw, score, table.unseen)
-    # the gate's relevance columns are filled by whichever calibrator judges the row (gate_input)
-    q = gate_signals(table.terms or Terms.empty(len(score)), table.raw, score, np.zeros(len(score)))
+    q = gate_signals(table.terms or Terms.empty(len(score)), table.raw, score)
     order = np.argsort(-score, kind="stable")[:depth]
     return x[order], np.array([doc_of.get(table.ids[i]) in evidence for i in order]), q
 
@@ -146,22 +145,11 @@ def fit_rows(rows: Sequence[Rows], *, foreign_weight: float = 0.0) -> Calibrator
     return fit_logistic(x, y, l2=L2, sample_weight=w)
 
 
-#: The gate's columns read off the per-trace relevance (``answerable.spread``), last.
-SPREAD = 3
-
-
-def gate_input(row: Rows, cal: Calibrator) -> np.ndarray:
-    """The gate's input of ``row`` with its relevance columns from ``cal``,
-    as recall computes them (``row.x`` is already in rank order)."""
-    return np.r_[row.q[:-SPREAD], spread(cal.predict(row.x[:TOP]))]
-
-
-def fit_gate(rows: Sequence[Rows], cal: Calibrator) -> Gate:
-    """Fit the answerable gate: real questions (positive) against foreign ones
-    (negative), its relevance columns from ``cal``."""
+def fit_gate(rows: Sequence[Rows]) -> Gate:
+    """Fit the answerable gate: real questions (positive) against foreign ones (negative)."""
     use = [r for r in rows if len(r.y)]
-    return fit_logistic(np.stack([gate_input(r, cal) for r in use]),
-                        np.array([0.0 if r.foreign else 1.0 for r in use]), l2=L2, kind=Gate)
+    return fit_logistic(np.stack([r.q for r in use]), np.array([0.0 if r.foreign else 1.0 for r in use]),
+                        l2=L2, kind=Gate)
 
 
 def cross_fit(rows: Sequence[Rows], folds: int = 5, **kw: Any) -> tuple[list[np.ndarray], np.ndarray]:
@@ -174,12 +162,11 @@ def cross_fit(rows: Sequence[Rows], folds: int = 5, **kw: Any) -> tuple[list[np.
     gate = np.zeros(len(rows))
     for f in range(folds):
         train = [r for r in rows if not r.touches(f, folds)]
-        cal = fit_rows(train, **kw)
-        g = fit_gate(train, cal)
+        cal, g = fit_rows(train, **kw), fit_gate(train)
         for i, r in enumerate(rows):
             if r.group % folds == f and len(r.y):
                 out[i] = cal.predict(r.x)
-                gate[i] = float(g.predict(gate_input(r, cal)[None, :])[0])
+                gate[i] = float(g.predict(r.q[None, :])[0])
     return out, gate
 
 
@@ -239,17 +226,14 @@ def gate_grid(rows: Sequence[Rows], probs: Sequence[np.ndarray], gate: np.ndarra
 
 def choose(grid: Sequence[dict[str, float]], keep: float = 0.9) -> dict[str, float]:
     """The point of ``grid`` that keeps ``keep`` of the top-10 evidence and
-    meets most of issue 18's other two targets (half the non-evidence
-    dropped, 70% of foreign questions empty), then comes closest to the
-    rest: the least summed shortfall.  A target met outranks any amount of
-    progress on one that stays missed."""
+    comes closest to issue 18's other two targets (half the non-evidence
+    dropped, 70% of foreign questions empty): the least summed shortfall."""
     ok = [c for c in grid if c["evidence_kept"] >= keep]
 
-    def rank(c: dict[str, float]) -> tuple[int, float, float]:
-        short = (max(0.0, 0.5 - c["nonevidence_dropped"]), max(0.0, 0.7 - c["foreign_empty"]))
-        return (sum(s > 0 for s in short), round(sum(short), 6), -c["evidence_kept"])
+    def shortfall(c: dict[str, float]) -> float:
+        return max(0.0, 0.5 - c["nonevidence_dropped"]) + max(0.0, 0.7 - c["foreign_empty"])
 
-    return min(ok, key=rank) if ok else grid[0]
+    return min(ok, key=lambda c: (round(shortfall(c), 6), -c["evidence_kept"])) if ok else grid[0]
 
 
 def choose_threshold(curve: Sequence[dict[str, float]], keep: float = 0.9) -> float:

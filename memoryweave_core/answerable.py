@@ -104,6 +104,18 @@ def answerable(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray, g
     return float((gate or DEFAULT_GATE).predict(gate_signals(terms, raw, score)[None, :])[0])
 
 
+def reasons(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray,
+            gate: Gate | None = None) -> dict[str, float]:
+    """Each signal's term in the gate's log-odds (coefficient times the
+    standardised value; they add up to the log-odds less the intercept):
+    why a query was judged answerable or refused, for ``explain``."""
+    if not len(score):
+        return {}
+    g = gate or DEFAULT_GATE
+    z = (gate_signals(terms, raw, score) - np.asarray(g.mean)) / np.asarray(g.scale)
+    return dict(zip(GATE_SIGNALS, (z * np.asarray(g.coef)).tolist()))
+
+
 #: Fitted by ``benchmarks/tune.py --relevance`` on all ten LoCoMo conversations
 #: (held-out figures in ``benchmarks/results/relevance.json`` and the README).
 DEFAULT_GATE = Gate(

@@ -25,7 +25,8 @@ class Recollection:
     across queries and thresholded.  ``answerable`` is the probability that
     the memory holds evidence for the query at all (``answerable.py``), the
     same for every recollection of one recall: a recall with a relevance
-    threshold returns nothing when it is low.
+    threshold returns nothing when it is low; with ``explain=True``,
+    ``answerable_reasons`` holds each gate signal's term in its log-odds.
     """
 
     trace: Trace
@@ -34,6 +35,7 @@ class Recollection:
     raw: dict[str, float] = field(default_factory=dict)
     relevance: float = 0.0
     answerable: float = 1.0
+    answerable_reasons: dict[str, float] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
@@ -61,7 +63,11 @@ class Recollection:
         why = "        " + "  ".join(
             f"{name} {value:+.3f}" + (f" ({self.raw[name]:.3g})" if name in self.raw else "") for name, value in parts
         )
-        return "\n".join([head, meta, why])
+        lines = [head, meta, why]
+        if self.answerable_reasons:  # the three signals that moved the gate most
+            top = sorted(self.answerable_reasons.items(), key=lambda kv: -abs(kv[1]))[:3]
+            lines.append("        answerable because " + "  ".join(f"{name} {value:+.2f}" for name, value in top))
+        return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.explain()

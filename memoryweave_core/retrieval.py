@@ -19,13 +19,13 @@ fits the fusion weights on exactly the features recall uses.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import lexscore
 from . import names as names_module
-from .answerable import Terms, answerable
+from .answerable import Terms, answerable, reasons
 from .config import RecallConfig
 from .lexical import idf, tokenize
 from .pathways import Context, Query, fuse, normalise, pathways, zscore
@@ -94,9 +94,11 @@ class Retriever:
         # -- relevance hook: a probability comparable across queries (relevance.py),
         # and whether the memory holds evidence for the query at all (answerable.py)
         relevance = DEFAULT_CALIBRATOR.predict(signals(table.raw, score, table.unseen))
-        gate = answerable(table.terms or Terms.empty(len(score)), table.raw, score)
+        terms = table.terms or Terms.empty(len(score))
+        gate = answerable(terms, table.raw, score)
+        why = reasons(terms, table.raw, score) if explain else {}
         order = np.argsort(-score, kind="stable")[:k].tolist()
-        return Ranked(table, order, score, contributions, relevance, explain, gate)
+        return Ranked(table, order, score, contributions, relevance, explain, gate, why)
 
     # -- steps 1 and 2 -----------------------------------------------------------
     def features(self, query: Query, *, prototypes: np.ndarray | None = None) -> FeatureTable:
@@ -179,6 +181,8 @@ class Ranked:
     explain: bool
     #: P(the memory holds evidence for the query): one number for the whole query.
     answerable: float = 1.0
+    #: With ``explain``: each gate signal's term in the answerable log-odds (``answerable.reasons``).
+    answerable_reasons: dict[str, float] = field(default_factory=dict)
 
     @property
     def ids(self) -> list[str]:
@@ -203,6 +207,7 @@ class Ranked:
                 raw={f: float(v[i]) for f, v in raw.items() if f in self.contributions} if self.explain else {},
                 relevance=float(self.relevance[i]),
                 answerable=self.answerable,
+                answerable_reasons=self.answerable_reasons,
             )
             for i in self.order
             if i in traces

@@ -88,3 +88,16 @@ def test_a_question_about_something_never_said_is_refused_by_the_gate(chat):
     about = chat.recall("Which city did Alice move to for her job?", k=5)
     assert asked[0].answerable < about[0].answerable
     assert chat.recall("What is the capital of Australia?", k=5, min_relevance=PROMPT_MIN_RELEVANCE) == []
+
+
+def test_explain_says_why_the_gate_answered(chat):
+    found = chat.recall("Where does Alice's sister live?", k=2, explain=True)
+    why = found[0].answerable_reasons
+    assert set(why) == set(GATE_SIGNALS) and {r.answerable for r in found} == {found[0].answerable}
+    # the terms add up to the gate's log-odds
+    logit = np.log(found[0].answerable / (1 - found[0].answerable))
+    assert sum(why.values()) + DEFAULT_GATE.intercept == pytest.approx(logit, abs=1e-6)
+    assert "answerable because" in found[0].explain()
+    # without explain nothing extra is computed or shown
+    plain = chat.recall("Where does Alice's sister live?", k=2)
+    assert plain[0].answerable_reasons == {} and "answerable because" not in plain[0].explain()

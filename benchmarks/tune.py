@@ -43,6 +43,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,7 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from memoryweave_core import MemoryWeave, RecallConfig  # noqa: E402
-from memoryweave_core.config import FEATURES  # noqa: E402
+from memoryweave_core.config import CONTEXT_MODES, FEATURES  # noqa: E402
 from memoryweave_core.eval.cache import EmbeddingCache  # noqa: E402
 from memoryweave_core.eval.datasets import load_locomo  # noqa: E402
 from memoryweave_core.eval.systems import MODEL_NAME, CachedEmbedder  # noqa: E402
@@ -73,12 +74,15 @@ TUNED = tuple(f for f in FEATURES if f not in PRIOR)
 MAX_WEIGHT = 4.0
 
 
-def build_questions(path: str, progress: bool = True):
-    """One memory per conversation; per question the normalised feature matrix."""
+def build_questions(path: str, progress: bool = True, context_mode: str | None = None):
+    """One memory per conversation; per question the normalised feature matrix
+    (context vectors made as ``context_mode`` says; None: RecallConfig's default)."""
     ds = load_locomo(path)
     cache = EmbeddingCache(MODEL_NAME)
     embedder = CachedEmbedder(cache)
     every = RecallConfig(weights={f: 1.0 for f in FEATURES})
+    if context_mode is not None:
+        every = replace(every, context_mode=context_mode)
     questions = []
     for ci, conv in enumerate(ds.conversations):
         turns = conv.turns
@@ -213,6 +217,8 @@ def main(argv=None) -> int:
                    help="--lift: LongMemEval development questions, scored with --lme ('' leaves them out)")
     p.add_argument("--lme-dev-cache", default=os.path.expanduser("~/.cache/memoryweave/dev80-gpu"),
                    help="--lift: the embedding cache that holds --lme-dev's vectors")
+    p.add_argument("--context-mode", choices=CONTEXT_MODES,
+                   help="fusion weights: how context vectors are made (default: RecallConfig's)")
     args = p.parse_args(argv)
     if args.lift:
         from tune_lift import fit_lift
@@ -231,7 +237,7 @@ def main(argv=None) -> int:
         return fit_relevance(args.data, args.folds, args.out)
 
     t0 = time.time()
-    questions = build_questions(args.data)
+    questions = build_questions(args.data, context_mode=args.context_mode)
     print(f"{len(questions)} questions, features in {time.time() - t0:.0f}s", file=sys.stderr)
     start = {**RecallConfig().weights, **PRIOR}
     convs = sorted({q["conv"] for q in questions})

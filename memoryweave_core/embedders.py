@@ -16,6 +16,7 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from .batching import length_batches
 from .errors import InvalidInputError, MissingDependencyError, require
 from .lexical import STOPWORDS
 from .trace import check_vectors, numeric_array
@@ -91,10 +92,30 @@ class SentenceTransformerEmbedder:
             self.max_tokens = int(model.max_seq_length) - 2
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        vecs = self.model.encode(
-            list(texts), batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False
-        )
-        return _finish(vecs, len(texts), getattr(self, "dim", None))
+        """One ``encode`` call per batch of similar token counts (batching.py
+        says why); one call for everything when the model has no tokenizer."""
+        texts = list(texts)
+        lengths = self._lengths(texts)
+        if lengths is None or len(texts) < 2:
+            vecs = self.model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False)
+            return _finish(vecs, len(texts), getattr(self, "dim", None))
+        parts: list[np.ndarray] = [np.empty(0)] * len(texts)
+        for rows in length_batches(lengths, self.batch_size):
+            vecs = self.model.encode(
+                [texts[i] for i in rows], batch_size=len(rows), convert_to_numpy=True, show_progress_bar=False
+            )
+            for r, i in enumerate(rows):
+                parts[i] = np.asarray(vecs[r])
+        return _finish(np.stack(parts), len(texts), getattr(self, "dim", None))
+
+    def _lengths(self, texts: Sequence[str]) -> list[int] | None:
+        """Token counts as the model will read them (truncated), or None without a tokenizer."""
+        tok = getattr(self.model, "tokenizer", None)
+        if not callable(tok):
+            return None
+        limit = getattr(self.model, "max_seq_length", None)
+        ids = tok(list(texts), truncation=limit is not None, max_length=limit, verbose=False)["input_ids"]
+        return [len(x) for x in ids]
 
     def _turn_ids(self, texts: Sequence[str]) -> list[list[int]]:
         return self.model.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]

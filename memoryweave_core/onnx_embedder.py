@@ -21,6 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .batching import length_batches
 from .errors import InvalidInputError, MissingDependencyError, require
 from .trace import check_vectors
 
@@ -115,11 +116,11 @@ def export_onnx(model_dir: str | Path, cache_dir: str | Path | None = None) -> P
 class OnnxEmbedder:
     """A local sentence-transformers model directory (mean pooling) on ONNX Runtime.
 
-    Texts are sorted by length before batching, as sentence-transformers
-    does, so a batch pads to similar lengths.  Batches are small (8): a
-    conversation's session is a few dozen turns of very different lengths,
-    and on the CPU padding them all to the longest costs more than the extra
-    calls (benchmarks/bench_ingest.py).
+    Texts are tokenised once and grouped by token count
+    (:func:`~memoryweave_core.batching.length_batches`), so a batch pads to
+    similar lengths: a conversation's session is a few dozen turns of very
+    different lengths, and on the CPU padding them to the longest costs more
+    than the extra calls (benchmarks/bench_ingest.py).
     """
 
     def __init__(
@@ -140,7 +141,8 @@ class OnnxEmbedder:
         #: Late chunking's span budget (SpanPooler): the sequence length less [CLS] and [SEP].
         self.max_tokens = max_length - 2
         self.tokenizer.enable_truncation(max_length)
-        self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id("[PAD]") or 0)
+        self.tokenizer.no_padding()  # each batch is padded to its own longest text in embed
+        self._pad_id = self.tokenizer.token_to_id("[PAD]") or 0
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -149,15 +151,15 @@ class OnnxEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
         out = np.zeros((len(texts), self.dim), np.float32)
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            encoded = self.tokenizer.encode_batch([texts[i] for i in rows])
-            feed = {
-                "input_ids": np.array([e.ids for e in encoded], np.int64),
-                "attention_mask": np.array([e.attention_mask for e in encoded], np.int64),
-                "token_type_ids": np.array([e.type_ids for e in encoded], np.int64),
-            }
+        ids = [e.ids for e in self.tokenizer.encode_batch(texts)]
+        for rows in length_batches([len(t) for t in ids], self.batch_size):
+            width = len(ids[rows[0]])  # the batch's longest: length_batches puts it first
+            input_ids = np.full((len(rows), width), self._pad_id, np.int64)
+            mask = np.zeros((len(rows), width), np.int64)
+            for r, i in enumerate(rows):
+                input_ids[r, : len(ids[i])] = ids[i]
+                mask[r, : len(ids[i])] = 1
+            feed = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
             out[rows] = self.session.run(["embedding"], feed)[0]
         return check_vectors(out, self.dim, n=len(texts), what="embedding") if texts else out
 

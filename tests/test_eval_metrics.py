@@ -127,3 +127,12 @@ def test_rrf_and_rank():
     assert fused[1] == pytest.approx(2 / 62)
     assert fused[0] == pytest.approx(1 / 61 + 1 / 63)
     assert list(rank(np.array([0.1, 0.5, 0.5]))) == [1, 2, 0]
+
+
+def test_default_systems_take_the_context_overrides():
+    from memoryweave_core.errors import InvalidInputError
+    from memoryweave_core.eval.systems import default_systems
+
+    assert default_systems(ablations=False, context_mode="mean", context_window=3)["memoryweave"] is not None
+    with pytest.raises(InvalidInputError):  # refused by RecallConfig, before any system is built
+        default_systems(ablations=False, context_window=-1)

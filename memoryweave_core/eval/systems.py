@@ -10,7 +10,7 @@ ranks with ``recall``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -220,12 +220,17 @@ def _items_for(index: DocIndex) -> tuple[list[dict[str, Any]], np.ndarray]:
 
 
 def default_systems(*, with_memoryweave: bool = True, ablations: bool = True,
-                    context_mode: str | None = None) -> dict[str, System]:
-    """MemoryWeave with its default config (``context_mode`` overriding the
-    default's), one ablation per enabled pathway, and the baselines."""
+                    context_mode: str | None = None, context_window: int | None = None) -> dict[str, System]:
+    """MemoryWeave with its default config (``context_mode`` and
+    ``context_window`` overriding the default's where given), one ablation
+    per enabled pathway, and the baselines."""
     systems: dict[str, System] = {}
     if with_memoryweave:
-        base = RecallConfig() if context_mode is None else RecallConfig(context_mode=context_mode)
+        base = RecallConfig()
+        if context_mode is not None:
+            base = replace(base, context_mode=context_mode)
+        if context_window is not None:
+            base = replace(base, context_window=context_window)
         systems["memoryweave"] = memoryweave_system(base)
         if ablations:
             for feat in (f for f, w in base.weights.items() if w):

@@ -49,6 +49,18 @@ def _stop_indexers() -> None:
 STEP = 16
 
 
+def merge(parts: list[tuple[np.ndarray, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` best of several searches' (keys, sims), a key that is in two parts counted once."""
+    if len(parts) == 1:
+        return parts[0]
+    keys = np.concatenate([p[0] for p in parts])
+    sims = np.concatenate([p[1] for p in parts])
+    keys, first = np.unique(keys, return_index=True)  # a row can be in two parts for a moment
+    sims = sims[first]
+    top = np.argsort(-sims, kind="stable")[:n]
+    return keys[top], sims[top]
+
+
 class AutoIndex:
     """Exact below ``threshold`` rows; HNSW graph plus exact delta above it.
 
@@ -254,14 +266,7 @@ class AutoIndex:
             graph = self._graph
         if graph is not None:
             parts.append(graph.search(query, n))
-        if len(parts) == 1:
-            return parts[0]
-        keys = np.concatenate([p[0] for p in parts])
-        sims = np.concatenate([p[1] for p in parts])
-        keys, first = np.unique(keys, return_index=True)  # a row can be in two parts for a moment
-        sims = sims[first]
-        top = np.argsort(-sims, kind="stable")[:n]
-        return keys[top], sims[top]
+        return merge(parts, n)
 
     # -- persistence ---------------------------------------------------------------
     def save(self, path: str) -> dict | None:

@@ -24,6 +24,37 @@ from .graphfile import check_bytes, check_graph
 from .sharedlock import SharedLock
 
 
+def saved_meta(path: str, dim: int) -> dict | None:
+    """The sidecar of a graph saved at ``path`` with ``dim`` floats per vector (None: missing or another kind)."""
+    meta = read_json(path + ".json")
+    if not meta or meta.get("format") != FORMAT or meta.get("kind") != "hnsw" or meta.get("dim") != dim:
+        return None
+    if not isinstance(meta.get("files"), dict) or set(meta["files"]) != {path, path + ".keys.npy"}:
+        return None
+    return meta
+
+
+def trusted_keys(path: str, dim: int, digests: dict | list) -> np.ndarray | None:
+    """The keys file of the graph saved at ``path``, when its sidecar holds and it hashes to the
+    keys digest of one of ``digests`` (see :meth:`HNSWIndex.load`); None otherwise.  The graph
+    file itself is not hashed here: that is what a load does."""
+    meta = saved_meta(path, dim)
+    trusted = [digests] if isinstance(digests, dict) else digests
+    if meta is None:
+        return None
+    try:
+        with open(path + ".keys.npy", "rb") as f:
+            raw = f.read()
+        if hashlib.sha256(raw).hexdigest() not in {d.get("keys") for d in trusted if isinstance(d, dict)}:
+            return None
+        keys = np.load(io.BytesIO(raw), allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if keys.dtype != np.int64 or keys.ndim != 1 or len(keys) != meta.get("count"):
+        return None
+    return keys
+
+
 def _empty() -> tuple[np.ndarray, np.ndarray]:
     return np.zeros(0, np.int64), np.zeros(0, np.float32)
 
@@ -162,10 +193,8 @@ class HNSWIndex:
         somewhere trusted) the files must hash to exactly one of those SHA-256
         pairs before hnswlib reads a byte of them; without, only the sidecar's
         sizes and CRC32s are checked (accidental damage, not tampering)."""
-        meta = read_json(path + ".json")
-        if not meta or meta.get("format") != FORMAT or meta.get("kind") != "hnsw" or meta.get("dim") != dim:
-            return None
-        if not isinstance(meta.get("files"), dict) or set(meta["files"]) != {path, path + ".keys.npy"}:
+        meta = saved_meta(path, dim)
+        if meta is None:
             return None
         raw_keys: bytes | None = None
         raw_graph: bytes | None = None

@@ -131,6 +131,7 @@ def test_opening_a_store_loads_no_graph_and_a_recall_loads_only_its_namespace(tm
         assert memory.count(namespace="a") == 40 and memory.namespaces() == ["a", "b", "c"]
         assert loads == []
         assert memory.recall("garden", k=3, namespace="b")
+        assert store.wait_for_index(60)  # the graphs load in the background
         nsid = store._caches.nsid("b")
         assert sorted(loads) == sorted(store._indexes.path(nsid, f) for f in ("content", "context"))
 

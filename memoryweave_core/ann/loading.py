@@ -72,6 +72,7 @@ class LoadingIndex:
         self._delta = ExactIndex(dim)  # live rows the file does not hold, and rows added since
         self.changes = 0  # rows added or removed since the file was saved (what a save would write)
         self._result: AutoIndex | None = None
+        self._fetch: Callable[[np.ndarray], np.ndarray] = lambda keys: np.zeros((0, dim), np.float32)
         self._cancel = threading.Event()
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
@@ -126,17 +127,23 @@ class LoadingIndex:
         rest = difference(keys, held)
         stale = difference(self._delta.items()[0], rest)
         self._delta.remove(stale)
-        missing = difference(rest, self._delta.items()[0])
-        if len(missing):
-            vectors = np.asarray(fetch(missing), dtype=np.float32)
-            with np.errstate(all="ignore"):
-                ok = np.isfinite(vectors).all(axis=1) & (np.abs(np.linalg.norm(vectors, axis=1) - 1.0) < 1e-3)
-            missing = missing[ok]
-            self._delta.add(missing, vectors[ok])
+        self._fetch = fetch
+        missing = self._from_database(difference(rest, self._delta.items()[0]))
         added = len(missing) + int((self._rows & ~before).sum())
         removed = len(stale) + int((before & ~self._rows).sum())
         self.changes += added + removed
         return added, removed
+
+    def _from_database(self, keys: np.ndarray) -> np.ndarray:
+        """Put these rows in the delta with their vectors from the owner's database (a row
+        deleted meanwhile, or not finite and unit-length there, is never added); the keys added."""
+        if not len(keys):
+            return keys
+        vectors = np.asarray(self._fetch(keys), dtype=np.float32)
+        with np.errstate(all="ignore"):
+            ok = np.isfinite(vectors).all(axis=1) & (np.abs(np.linalg.norm(vectors, axis=1) - 1.0) < 1e-3)
+        self._delta.add(keys[ok], vectors[ok])
+        return keys[ok]
 
     def add(self, keys, vectors: np.ndarray) -> None:
         keys, vectors = as_batch(keys, vectors, self.dim)
@@ -157,8 +164,18 @@ class LoadingIndex:
 
     # -- reading -----------------------------------------------------------------------
     def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The delta's answer merged with the file's; a file row found unsound is answered
+        from the database from then on (and dropped from the loaded graph, which will
+        have failed its check anyway)."""
         assert self._scan is not None
-        return merge([self._delta.search(query, n), self._scan.search(query, n, self._rows)], n)
+        while True:
+            keys, sims, bad = self._scan.search(query, n, self._rows)
+            if not len(bad):
+                return merge([self._delta.search(query, n), (keys, sims)], n)
+            self._rows[bad] = False
+            unsound = self._scan.labels[bad]
+            self._dead.append(unsound)
+            self._from_database(unsound)
 
     # -- the load ------------------------------------------------------------------------
     def _run(self, load: Callable[[], AutoIndex | None]) -> None:

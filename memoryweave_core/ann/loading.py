@@ -40,9 +40,10 @@ EXIT_JOIN = 10.0
 #: Thread name of a background load.
 THREAD_NAME = "memoryweave-graph-load"
 
-#: Graph loads run one at a time: each holds a whole file in memory while it is checked,
-#: and searches are answered meanwhile, so there is no hurry to start the next.
-_ONE_AT_A_TIME = threading.Lock()
+#: Graph loads running at once, process-wide: a namespace's two (content and context)
+#: load together, as blocking loads did, and each holds a whole file in memory while it is checked.
+LOADS_AT_ONCE = 2
+_SLOTS = threading.BoundedSemaphore(LOADS_AT_ONCE)
 _RUNNING: "weakref.WeakSet[LoadingIndex]" = weakref.WeakSet()
 
 
@@ -181,7 +182,7 @@ class LoadingIndex:
     def _run(self, load: Callable[[], AutoIndex | None]) -> None:
         result: AutoIndex | None = None
         try:
-            with _ONE_AT_A_TIME:
+            with _SLOTS:
                 if not self._cancel.is_set() and not sys.is_finalizing():
                     result = load()
         except Exception:  # noqa: BLE001 - a failed load is a rebuild, as at a blocking load

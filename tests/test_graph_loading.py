@@ -160,9 +160,11 @@ def test_close_during_a_load_does_not_wait_for_it_and_the_next_open_is_right(tmp
     store = SQLiteStore(str(path), ann_threshold=20, **EXACT)
     memory = MemoryWeave(store=store, embedder=Embedder())
     memory.recall("garden", k=3, namespace="a")
-    memory.add("one more garden note", namespace="a")  # a few changes: left for the next open
     loading = [index for index in store._indexes.loaded() if isinstance(index, LoadingIndex)]
     assert len(loading) == 2 and not any(index.done for index in loading)
+    assert [index.changes for index in loading] == [0, 0]  # the live rows are the saved file's
+    memory.add("one more garden note", namespace="a")  # a few changes: left for the next open
+    assert [index.changes for index in loading] == [1, 1]
     memory.close()  # returns with the loads still held back
     assert not any(index.done for index in loading)
     gate.set()

@@ -71,7 +71,7 @@ class LoadingIndex:
         self._rows = np.zeros(scan.count, dtype=bool)  # file rows searched: in the keys file and live
         self._dead: list[np.ndarray] = []  # keys of the keys file the result must drop
         self._delta = ExactIndex(dim)  # live rows the file does not hold, and rows added since
-        self.changes = 0  # rows added or removed since the file was saved (what a save would write)
+        self.changes = 0  # rows added to or removed from what the saved file holds (what a save would write)
         self._result: AutoIndex | None = None
         self._fetch: Callable[[np.ndarray], np.ndarray] = lambda keys: np.zeros((0, dim), np.float32)
         self._cancel = threading.Event()
@@ -132,7 +132,7 @@ class LoadingIndex:
         missing = self._from_database(difference(rest, self._delta.items()[0]))
         added = len(missing) + int((self._rows & ~before).sum())
         removed = len(stale) + int((before & ~self._rows).sum())
-        self.changes += added + removed
+        self.changes = len(self._dead[0]) + len(self._delta)  # how far the live rows are from the saved file
         return added, removed
 
     def _from_database(self, keys: np.ndarray) -> np.ndarray:
@@ -150,18 +150,21 @@ class LoadingIndex:
         keys, vectors = as_batch(keys, vectors, self.dim)
         if not len(keys):
             return
-        self.remove(keys)  # re-adding a key replaces its vector
+        self._forget(keys)  # re-adding a key replaces its vector
         self._delta.add(keys, vectors)
         self.changes += len(keys)
 
     def remove(self, keys) -> None:
         keys = np.asarray(keys, dtype=np.int64).reshape(-1)
-        if not len(keys) or self._scan is None:
-            return
+        if len(keys) and self._scan is not None:
+            self._forget(keys)
+            self.changes += len(keys)
+
+    def _forget(self, keys: np.ndarray) -> None:
+        assert self._scan is not None
         self._delta.remove(keys)
         self._rows[self._scan.find(keys)] = False
         self._dead.append(keys)
-        self.changes += len(keys)
 
     # -- reading -----------------------------------------------------------------------
     def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -291,3 +291,18 @@ def test_a_damaged_header_falls_back_to_the_blocking_load_and_a_rebuild(tmp_path
     with MemoryWeave(store=store, embedder=Embedder()):
         _check_exact(store)
         assert "loading" not in _kinds(store, "a")
+
+
+def test_a_load_that_is_no_longer_wanted_gives_up_before_hnswlib_reads(tmp_path, monkeypatch):
+    """close() during a load, or the exit handler, does not wait for hnswlib to read a file
+    nobody will use: the load checks ``stop`` after each step."""
+    path = tmp_path / "g.db"
+    _build(path, n=60)
+    store = SQLiteStore(str(path))
+    nsid = store._caches.nsid("a")
+    graph, digests = store._indexes.path(nsid, "content"), store._indexes._digests(nsid, "content")
+    store.close()
+    assert hnsw.HNSWIndex.load(graph, DIM, digests=digests) is not None
+    steps: list[int] = []
+    assert hnsw.HNSWIndex.load(graph, DIM, digests=digests, stop=lambda: steps.append(1) or True) is None
+    assert steps == [1]  # gave up after the read, before hashing

@@ -15,6 +15,7 @@ import sys
 import threading
 import warnings
 import weakref
+from typing import Callable
 
 import numpy as np
 
@@ -305,9 +306,10 @@ class AutoIndex:
         background: bool = True,
         digests: dict | list | None = None,
         readers: Readers | None = None,
+        stop: Callable[[], bool] | None = None,
         **hnsw,
     ) -> "AutoIndex | None":
-        graph = HNSWIndex.load(path, dim, digests=digests, **hnsw)
+        graph = HNSWIndex.load(path, dim, digests=digests, stop=stop, **hnsw)
         if graph is None:
             return None
         index = cls(dim, threshold=threshold, background=background, readers=readers, **hnsw)

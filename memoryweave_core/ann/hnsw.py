@@ -14,6 +14,7 @@ import hashlib
 import io
 import os
 import threading
+from typing import Callable
 
 import numpy as np
 
@@ -186,13 +187,20 @@ class HNSWIndex:
         return Staged({path: graph_tmp, path + ".keys.npy": keys_tmp}, path + ".json", meta, digests)
 
     @classmethod
-    def load(cls, path: str, dim: int, *, digests: dict | list | None = None, **kwargs) -> "HNSWIndex | None":
+    def load(cls, path: str, dim: int, *, digests: dict | list | None = None,
+             stop: Callable[[], bool] | None = None, **kwargs) -> "HNSWIndex | None":
         """The index saved at ``path``, or None when it is missing, damaged or of another dim.
 
         With ``digests`` (what :meth:`save` returned, or a list of such, kept
         somewhere trusted) the files must hash to exactly one of those SHA-256
         pairs before hnswlib reads a byte of them; without, only the sidecar's
-        sizes and CRC32s are checked (accidental damage, not tampering)."""
+        sizes and CRC32s are checked (accidental damage, not tampering).  When
+        ``stop()`` turns true, the load gives up (None) at its next step: after
+        the read, the hash or the check (a background load that is no longer wanted)."""
+
+        def stopped() -> bool:
+            return stop is not None and stop()
+
         meta = saved_meta(path, dim)
         if meta is None:
             return None
@@ -206,6 +214,8 @@ class HNSWIndex:
                     raw_keys = f.read()
                 with open(path, "rb") as f:
                     raw_graph = f.read()  # hashed and bounds-checked from one read
+                if stopped():
+                    return None
                 if (hashlib.sha256(raw_graph).hexdigest(), hashlib.sha256(raw_keys).hexdigest()) not in trusted:
                     return None
             except OSError:
@@ -218,10 +228,12 @@ class HNSWIndex:
                 keys = np.load(path + ".keys.npy", allow_pickle=False)
             else:  # the very bytes that were hashed
                 keys = np.load(io.BytesIO(raw_keys), allow_pickle=False)
-            if keys.dtype != np.int64 or keys.ndim != 1 or len(keys) != meta["count"]:
+            if keys.dtype != np.int64 or keys.ndim != 1 or len(keys) != meta["count"] or stopped():
                 return None
             # hnswlib trusts its file: out-of-range ids crash it
             if not (check_graph(path, dim, keys) if raw_graph is None else check_bytes(raw_graph, dim, keys)):
+                return None
+            if stopped():
                 return None
             del raw_graph
             index = hnswlib.Index(space="cosine", dim=dim)

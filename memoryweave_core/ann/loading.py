@@ -88,8 +88,9 @@ class LoadingIndex:
         scan = GraphScan.open(path, dim)
         return None if scan is None else cls(dim, scan, keys)
 
-    def begin(self, load: Callable[[], AutoIndex | None]) -> None:
-        """Run ``load()`` (the blocking load of the same files) on a thread of its own."""
+    def begin(self, load: Callable[..., AutoIndex | None]) -> None:
+        """Run ``load(stop=...)`` (the blocking load of the same files, told to give up
+        once this index is closed) on a thread of its own."""
         self._thread = threading.Thread(target=self._run, args=(load,), name=THREAD_NAME, daemon=True)
         _RUNNING.add(self)
         self._thread.start()
@@ -182,12 +183,12 @@ class LoadingIndex:
             self._from_database(unsound)
 
     # -- the load ------------------------------------------------------------------------
-    def _run(self, load: Callable[[], AutoIndex | None]) -> None:
+    def _run(self, load: Callable[..., AutoIndex | None]) -> None:
         result: AutoIndex | None = None
         try:
             with _SLOTS:
                 if not self._cancel.is_set() and not sys.is_finalizing():
-                    result = load()
+                    result = load(stop=self._cancel.is_set)
         except Exception:  # noqa: BLE001 - a failed load is a rebuild, as at a blocking load
             result = None
         if result is not None and self._cancel.is_set():

@@ -9,7 +9,8 @@ benchmark's (the same seed and size), so the figures are comparable with its
 ``--recalls`` more recalls, each marked as answered while a graph was still
 loading or after.  Then it waits until the graphs are in, makes ``--recalls``
 more, and closes (with ``--close-at-once``: closes right after the first
-recall instead, while the graphs load).  Each stage is timed from the open; the load average is
+recall instead, while the graphs load; with ``--import N``: adds N rows
+first, as a bulk import, and closes right after it).  Each stage is timed from the open; the load average is
 recorded at the start and at the end.  The page cache is whatever the
 machine holds (a store built just before is mostly cached).  Not a test.
 """
@@ -23,7 +24,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_scale import Data, LookupEmbedder, pct, rss_mb  # noqa: E402
+from bench_scale import BATCH, Data, LookupEmbedder, pct, rss_mb  # noqa: E402
 
 
 def loading(store) -> bool:
@@ -38,6 +39,9 @@ def main(argv=None) -> int:
     ap.add_argument("--recalls", type=int, default=20)
     ap.add_argument("--close-at-once", action="store_true",
                     help="close right after the first recall, while the graphs load (close_s)")
+    ap.add_argument("--import", dest="bulk", type=int, default=0, metavar="N",
+                    help="after the graphs are in and the recalls, add N more rows (kept in the store: "
+                         "pass --n the next time) and close at once (close_s after a bulk import)")
     ap.add_argument("--out")
     args = ap.parse_args(argv)
 
@@ -79,6 +83,15 @@ def main(argv=None) -> int:
         memory.recall(q, k=10)
         lat.append(time.perf_counter() - t)
     out["p50_after_ms"] = pct(lat, 50)
+    if args.bulk:
+        data, t_add = Data(args.n), 0.0
+        for start in range(args.n, args.n + args.bulk, BATCH):
+            stop = min(start + BATCH, args.n + args.bulk)
+            items, vecs = data.items(start, stop), data.vectors(start, stop)
+            t = time.perf_counter()
+            memory.add_many(items, embeddings=vecs)
+            t_add += time.perf_counter() - t
+        out["imported"], out["add_per_s"] = args.bulk, args.bulk / t_add
     t = time.perf_counter()
     memory.close()
     out["close_s"] = time.perf_counter() - t

@@ -86,15 +86,16 @@ def check_bytes(data: bytes, dim: int, keys: np.ndarray) -> bool:
     links0 = head.offset_data
     max_m0 = (links0 - 4) // 4
     if cur:
-        level0 = np.frombuffer(data, np.uint8, cur * size_el, HEADER.size).reshape(cur, size_el)
-        n0 = level0[:, :4].copy().view(np.uint32)[:, 0] & 0xFFFF
+        # Strided views of the records' link words and labels, read in place: every field
+        # offset and the record size are multiples of 4 (layout checked them), so no copy.
+        words = np.ndarray((cur, links0 // 4), "<u4", buffer=data, offset=HEADER.size, strides=(size_el, 4))
+        n0 = words[:, 0] & 0xFFFF
         if (n0 > max_m0).any():
             return False
-        ids = level0[:, 4:links0].copy().view(np.uint32)
         used = np.arange(max_m0)[None, :] < n0[:, None]
-        if ((ids >= cur) & used).any():
+        if ((words[:, 1:] >= cur) & used).any():
             return False
-        labels = level0[:, label_off:].copy().view(np.int64)[:, 0]
+        labels = np.ndarray((cur,), "<i8", buffer=data, offset=HEADER.size + label_off, strides=(size_el,))
         if len(unique(labels)) != cur or not np.isin(keys, labels).all():
             return False
     elif len(keys):

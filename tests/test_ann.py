@@ -205,3 +205,63 @@ def test_the_upper_level_check_agrees_with_a_plain_walk_on_damaged_graphs(tmp_pa
         assert ours == plain
         rejected += not ours
     assert rejected > 50
+
+
+def _level0_reference(data: bytes, dim: int, keys: np.ndarray) -> bool:
+    """check_bytes as it was, copying each column of the level-0 records out first."""
+    from memoryweave_core.ann import graphfile
+    from memoryweave_core.ann.keysets import unique
+
+    head = graphfile.layout(data[: graphfile.HEADER.size], dim, len(data))
+    if head is None or head.elements < len(keys):
+        return False
+    cur, size_el, label_off, links0 = head.elements, head.size_element, head.offset_label, head.offset_data
+    max_m0 = (links0 - 4) // 4
+    level0 = np.frombuffer(data, np.uint8, cur * size_el, graphfile.HEADER.size).reshape(cur, size_el)
+    n0 = level0[:, :4].copy().view(np.uint32)[:, 0] & 0xFFFF
+    if (n0 > max_m0).any():
+        return False
+    ids = level0[:, 4:links0].copy().view(np.uint32)
+    if ((ids >= cur) & (np.arange(max_m0)[None, :] < n0[:, None])).any():
+        return False
+    labels = level0[:, label_off:].copy().view(np.int64)[:, 0]
+    if len(unique(labels)) != cur or not np.isin(keys, labels).all():
+        return False
+    return graphfile._upper_levels_ok(data, head.level0_end, cur, head.max_m, head.max_level)
+
+
+@pytest.mark.parametrize("m", [4, 16])
+def test_the_level0_check_reads_in_place_what_the_copying_check_read(tmp_path, m):
+    """check_bytes reads the link words and labels as strided views of the file's bytes;
+    on damaged level-0 records it decides exactly as the version that copied them out."""
+    hnswlib = pytest.importorskip("hnswlib")
+    from memoryweave_core.ann import graphfile
+
+    rng = np.random.default_rng(100 + m)
+    index = hnswlib.Index(space="cosine", dim=8)
+    index.init_index(max_elements=500, M=m)
+    index.add_items(rng.standard_normal((500, 8)).astype(np.float32), np.arange(500))
+    index.save_index(str(tmp_path / "g"))
+    data = (tmp_path / "g").read_bytes()
+    keys = np.arange(500)
+    head = graphfile.layout(data[: graphfile.HEADER.size], 8, len(data))
+    assert head is not None and graphfile.check_bytes(data, 8, keys) and _level0_reference(data, 8, keys)
+    rejected = 0
+    for trial in range(300):
+        bad = bytearray(data)
+        row = int(rng.integers(0, head.elements))
+        at = graphfile.HEADER.size + row * head.size_element
+        kind = trial % 3
+        if kind == 0:  # a link count or a neighbour id
+            word = int(rng.integers(0, head.offset_data // 4))
+            value = int(rng.choice([0, m, 2 * m + 1, 499, 500, 2**16 + 3, int(rng.integers(0, 2**32))]))
+            bad[at + 4 * word : at + 4 * word + 4] = value.to_bytes(4, "little")
+        elif kind == 1:  # a label: another row's, or one nobody has
+            label = int(rng.choice([int(rng.integers(0, 500)), 10**9]))
+            bad[at + head.offset_label : at + head.offset_label + 8] = label.to_bytes(8, "little", signed=True)
+        else:  # a vector byte (never rejected by the structure check)
+            bad[at + head.offset_data + int(rng.integers(0, 32))] ^= 0xFF
+        ours, plain = graphfile.check_bytes(bytes(bad), 8, keys), _level0_reference(bytes(bad), 8, keys)
+        assert ours == plain
+        rejected += not ours
+    assert rejected > 50

@@ -15,6 +15,7 @@ import sys
 import threading
 import warnings
 import weakref
+from typing import Callable
 
 import numpy as np
 
@@ -47,6 +48,18 @@ def _stop_indexers() -> None:
         index.stop(EXIT_JOIN)
 #: Rows the background indexer inserts per hold of the graph's lock (bounds how long a search waits).
 STEP = 16
+
+
+def merge(parts: list[tuple[np.ndarray, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` best of several searches' (keys, sims), a key that is in two parts counted once."""
+    if len(parts) == 1:
+        return parts[0]
+    keys = np.concatenate([p[0] for p in parts])
+    sims = np.concatenate([p[1] for p in parts])
+    keys, first = np.unique(keys, return_index=True)  # a row can be in two parts for a moment
+    sims = sims[first]
+    top = np.argsort(-sims, kind="stable")[:n]
+    return keys[top], sims[top]
 
 
 class AutoIndex:
@@ -254,14 +267,7 @@ class AutoIndex:
             graph = self._graph
         if graph is not None:
             parts.append(graph.search(query, n))
-        if len(parts) == 1:
-            return parts[0]
-        keys = np.concatenate([p[0] for p in parts])
-        sims = np.concatenate([p[1] for p in parts])
-        keys, first = np.unique(keys, return_index=True)  # a row can be in two parts for a moment
-        sims = sims[first]
-        top = np.argsort(-sims, kind="stable")[:n]
-        return keys[top], sims[top]
+        return merge(parts, n)
 
     # -- persistence ---------------------------------------------------------------
     def save(self, path: str) -> dict | None:
@@ -300,9 +306,10 @@ class AutoIndex:
         background: bool = True,
         digests: dict | list | None = None,
         readers: Readers | None = None,
+        stop: Callable[[], bool] | None = None,
         **hnsw,
     ) -> "AutoIndex | None":
-        graph = HNSWIndex.load(path, dim, digests=digests, **hnsw)
+        graph = HNSWIndex.load(path, dim, digests=digests, stop=stop, **hnsw)
         if graph is None:
             return None
         index = cls(dim, threshold=threshold, background=background, readers=readers, **hnsw)

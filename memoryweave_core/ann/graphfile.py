@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import struct
+from typing import NamedTuple
 
 import numpy as np
 
@@ -38,38 +39,68 @@ def check_graph(path: str, dim: int, keys: np.ndarray) -> bool:
     return check_bytes(data, dim, keys)
 
 
-def check_bytes(data: bytes, dim: int, keys: np.ndarray) -> bool:
-    if len(data) < HEADER.size:
-        return False
+class Layout(NamedTuple):
+    """The header fields a reader of the level-0 records needs (bytes, from the file's start)."""
+
+    elements: int  # in the graph (deleted ones included)
+    size_element: int  # bytes per level-0 record
+    offset_data: int  # the vector, within a record
+    offset_label: int  # the int64 label, within a record
+    max_m: int
+    max_level: int
+
+    def vectors_at(self, i: int = 0) -> int:
+        return HEADER.size + i * self.size_element + self.offset_data
+
+    @property
+    def level0_end(self) -> int:
+        return HEADER.size + self.elements * self.size_element
+
+
+def layout(head: bytes, dim: int, size: int) -> Layout | None:
+    """The header of a graph file of ``size`` bytes, when its fields agree with each
+    other, with ``dim`` floats per element and with the file's length (every level-0
+    record and upper-level size word fits); None otherwise."""
+    if len(head) < HEADER.size:
+        return None
     (off0, max_el, cur, size_el, label_off, off_data, max_level, entry,
-     max_m, max_m0, m, _mult, _efc) = HEADER.unpack_from(data)
+     max_m, max_m0, m, _mult, _efc) = HEADER.unpack_from(head)
     links0 = max_m0 * 4 + 4
     if not (0 < m <= 4096 and max_m == m and max_m0 == 2 * m):
-        return False
+        return None
     if off0 != 0 or off_data != links0 or label_off != links0 + dim * 4 or size_el != label_off + 8:
-        return False
-    if cur < len(keys) or max_el < cur or not (0 <= max_level <= MAX_LEVEL):
-        return False
+        return None
+    if max_el < cur or not (0 <= max_level <= MAX_LEVEL):
+        return None
     if cur and entry >= cur:
+        return None
+    found = Layout(cur, size_el, off_data, label_off, max_m, max_level)
+    return found if size >= found.level0_end + cur * 4 else None
+
+
+def check_bytes(data: bytes, dim: int, keys: np.ndarray) -> bool:
+    head = layout(data[: HEADER.size], dim, len(data))
+    if head is None or head.elements < len(keys):
         return False
-    end0 = HEADER.size + cur * size_el
-    if len(data) < end0 + cur * 4:
-        return False
+    cur, size_el, label_off = head.elements, head.size_element, head.offset_label
+    links0 = head.offset_data
+    max_m0 = (links0 - 4) // 4
     if cur:
-        level0 = np.frombuffer(data, np.uint8, cur * size_el, HEADER.size).reshape(cur, size_el)
-        n0 = level0[:, :4].copy().view(np.uint32)[:, 0] & 0xFFFF
+        # Strided views of the records' link words and labels, read in place: every field
+        # offset and the record size are multiples of 4 (layout checked them), so no copy.
+        words = np.ndarray((cur, links0 // 4), "<u4", buffer=data, offset=HEADER.size, strides=(size_el, 4))
+        n0 = words[:, 0] & 0xFFFF
         if (n0 > max_m0).any():
             return False
-        ids = level0[:, 4:links0].copy().view(np.uint32)
         used = np.arange(max_m0)[None, :] < n0[:, None]
-        if ((ids >= cur) & used).any():
+        if ((words[:, 1:] >= cur) & used).any():
             return False
-        labels = level0[:, label_off:].copy().view(np.int64)[:, 0]
+        labels = np.ndarray((cur,), "<i8", buffer=data, offset=HEADER.size + label_off, strides=(size_el,))
         if len(unique(labels)) != cur or not np.isin(keys, labels).all():
             return False
     elif len(keys):
         return False
-    return _upper_levels_ok(data, end0, cur, max_m, max_level)
+    return _upper_levels_ok(data, head.level0_end, cur, head.max_m, head.max_level)
 
 
 def _upper_levels_ok(data: bytes, pos: int, cur: int, max_m: int, max_level: int) -> bool:

@@ -14,6 +14,7 @@ import hashlib
 import io
 import os
 import threading
+from typing import Callable
 
 import numpy as np
 
@@ -22,6 +23,37 @@ from ..vectors import as_batch
 from .files import FORMAT, Staged, discard, files_ok, fingerprint, read_json, temp_beside
 from .graphfile import check_bytes, check_graph
 from .sharedlock import SharedLock
+
+
+def saved_meta(path: str, dim: int) -> dict | None:
+    """The sidecar of a graph saved at ``path`` with ``dim`` floats per vector (None: missing or another kind)."""
+    meta = read_json(path + ".json")
+    if not meta or meta.get("format") != FORMAT or meta.get("kind") != "hnsw" or meta.get("dim") != dim:
+        return None
+    if not isinstance(meta.get("files"), dict) or set(meta["files"]) != {path, path + ".keys.npy"}:
+        return None
+    return meta
+
+
+def trusted_keys(path: str, dim: int, digests: dict | list) -> np.ndarray | None:
+    """The keys file of the graph saved at ``path``, when its sidecar holds and it hashes to the
+    keys digest of one of ``digests`` (see :meth:`HNSWIndex.load`); None otherwise.  The graph
+    file itself is not hashed here: that is what a load does."""
+    meta = saved_meta(path, dim)
+    trusted = [digests] if isinstance(digests, dict) else digests
+    if meta is None:
+        return None
+    try:
+        with open(path + ".keys.npy", "rb") as f:
+            raw = f.read()
+        if hashlib.sha256(raw).hexdigest() not in {d.get("keys") for d in trusted if isinstance(d, dict)}:
+            return None
+        keys = np.load(io.BytesIO(raw), allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if keys.dtype != np.int64 or keys.ndim != 1 or len(keys) != meta.get("count"):
+        return None
+    return keys
 
 
 def _empty() -> tuple[np.ndarray, np.ndarray]:
@@ -155,17 +187,22 @@ class HNSWIndex:
         return Staged({path: graph_tmp, path + ".keys.npy": keys_tmp}, path + ".json", meta, digests)
 
     @classmethod
-    def load(cls, path: str, dim: int, *, digests: dict | list | None = None, **kwargs) -> "HNSWIndex | None":
+    def load(cls, path: str, dim: int, *, digests: dict | list | None = None,
+             stop: Callable[[], bool] | None = None, **kwargs) -> "HNSWIndex | None":
         """The index saved at ``path``, or None when it is missing, damaged or of another dim.
 
         With ``digests`` (what :meth:`save` returned, or a list of such, kept
         somewhere trusted) the files must hash to exactly one of those SHA-256
         pairs before hnswlib reads a byte of them; without, only the sidecar's
-        sizes and CRC32s are checked (accidental damage, not tampering)."""
-        meta = read_json(path + ".json")
-        if not meta or meta.get("format") != FORMAT or meta.get("kind") != "hnsw" or meta.get("dim") != dim:
-            return None
-        if not isinstance(meta.get("files"), dict) or set(meta["files"]) != {path, path + ".keys.npy"}:
+        sizes and CRC32s are checked (accidental damage, not tampering).  When
+        ``stop()`` turns true, the load gives up (None) at its next step: after
+        the read, the hash or the check (a background load that is no longer wanted)."""
+
+        def stopped() -> bool:
+            return stop is not None and stop()
+
+        meta = saved_meta(path, dim)
+        if meta is None:
             return None
         raw_keys: bytes | None = None
         raw_graph: bytes | None = None
@@ -177,6 +214,8 @@ class HNSWIndex:
                     raw_keys = f.read()
                 with open(path, "rb") as f:
                     raw_graph = f.read()  # hashed and bounds-checked from one read
+                if stopped():
+                    return None
                 if (hashlib.sha256(raw_graph).hexdigest(), hashlib.sha256(raw_keys).hexdigest()) not in trusted:
                     return None
             except OSError:
@@ -189,10 +228,12 @@ class HNSWIndex:
                 keys = np.load(path + ".keys.npy", allow_pickle=False)
             else:  # the very bytes that were hashed
                 keys = np.load(io.BytesIO(raw_keys), allow_pickle=False)
-            if keys.dtype != np.int64 or keys.ndim != 1 or len(keys) != meta["count"]:
+            if keys.dtype != np.int64 or keys.ndim != 1 or len(keys) != meta["count"] or stopped():
                 return None
             # hnswlib trusts its file: out-of-range ids crash it
             if not (check_graph(path, dim, keys) if raw_graph is None else check_bytes(raw_graph, dim, keys)):
+                return None
+            if stopped():
                 return None
             del raw_graph
             index = hnswlib.Index(space="cosine", dim=dim)

@@ -9,6 +9,9 @@ hnswlib trusts the bytes it reads, so a saved graph is loaded only if its
 files hash to a SHA-256 recorded in the database's ``meta`` table when they
 were saved; it is then synced with the database's keys (rows added since are
 put back, rows deleted since removed).  Anything else is rebuilt from the blobs.
+A saved graph loads in the background (:class:`~memoryweave_core.ann.loading.LoadingIndex`):
+the first search does not wait for it, it is answered exactly from the file's
+vectors, and the loaded graph is swapped in at the next call after it is in.
 """
 
 from __future__ import annotations
@@ -17,13 +20,15 @@ import functools
 import json
 import sqlite3
 import threading
-from typing import Any, Callable
+import time
+from typing import Any, Callable, Union
 
 import numpy as np
 
 from ...ann import AutoIndex, remove_files
 from ...ann.files import Staged
 from ...ann.keysets import difference
+from ...ann.loading import LoadingIndex
 from ...ann.readers import Readers
 from . import saver
 from .connection import Database, chunks, marks
@@ -34,6 +39,14 @@ from .tasks import discard_staged, run_all
 KEEP_DIGESTS = 4
 
 FIELDS = ("content", "context")
+
+#: A namespace's index for one field: loaded (or exact), or answering while its graph loads.
+Index = Union[AutoIndex, LoadingIndex]
+
+
+def mostly_stale(missing: int, keys: int) -> bool:
+    """A saved graph lacking this many of the namespace's rows is rebuilt, not loaded and synced."""
+    return missing > max(keys // 2, 1000)
 
 
 def digest_key(nsid: int, field: str) -> str:
@@ -51,7 +64,7 @@ class VectorIndexes:
         self._dim = dim
         self.readers = Readers()  # every recall of the store: the background indexers step aside
         self.options = dict(threshold=threshold, background=background, readers=self.readers, **hnsw)
-        self._indexes: dict[tuple[int, str], AutoIndex] = {}
+        self._indexes: dict[tuple[int, str], Index] = {}
         self._stale: set[tuple[int, str]] = set()
         self.saver = Saver(self, enabled=background)
         self.loads = 0  # graph files read (tests count these)
@@ -63,8 +76,9 @@ class VectorIndexes:
         """Another connection wrote: re-sync every loaded index before its next search."""
         self._stale.update(self._indexes)
 
-    def get(self, nsid: int, field: str) -> AutoIndex:
+    def get(self, nsid: int, field: str) -> Index:
         """The namespace's vector index, loaded or rebuilt on first use, re-synced when stale."""
+        self.settle()
         slot = (nsid, field)
         index = self._indexes.get(slot)
         if index is not None and slot not in self._stale:
@@ -82,29 +96,82 @@ class VectorIndexes:
         return np.array([r[0] for r in self.db.sql("SELECT key FROM traces WHERE ns = ?", (nsid,))], dtype=np.int64)
 
     def _load(self, nsid: int, keys: np.ndarray) -> None:
-        """Load (or rebuild) both fields' indexes of a namespace and sync them with ``keys``.
+        """Start loading (or rebuild) both fields' indexes of a namespace, synced with ``keys``.
 
-        A search needs one field and the next needs the other, so both graph
-        files are read at once, on threads (reading, hashing and checking a
-        file mostly runs outside the GIL), and the keys are read once."""
+        A search needs one field and the next needs the other, so both are
+        started at once and the keys are read once.  A saved graph whose
+        header and keys file hold loads in the background, answering
+        meanwhile (see :class:`LoadingIndex`); one that does not is read now,
+        on threads, and rebuilt when it fails its check, as before."""
         dim = self._dim() or 0  # set: searches and adds come after the first add
         fields = [f for f in FIELDS if (nsid, f) not in self._indexes]
         loads: dict[str, Callable[[], AutoIndex | None]] = {}
         for field in fields:
             digests = self._digests(nsid, field)
-            if dim and digests is not None:  # only graph files this store recorded writing are read
-                loads[field] = functools.partial(AutoIndex.load, self.path(nsid, field), dim, digests=digests,
-                                                 **self.options)
+            if not dim or digests is None:  # only graph files this store recorded writing are read
+                continue
+            path = self.path(nsid, field)
+            load = functools.partial(AutoIndex.load, path, dim, digests=digests, **self.options)
+            pending = LoadingIndex.open(path, dim, digests)
+            if pending is None:
+                loads[field] = load
+            elif mostly_stale(pending.missing(keys), len(keys)):
+                pending.close()  # rebuilt below
+            else:
+                self._indexes[(nsid, field)] = pending
+                self._stale.discard((nsid, field))
+                pending.sync(keys, functools.partial(self._vectors, field))
+                pending.begin(load)
+                self.loads += 1
         self.loads += len(loads)
         loaded = dict(zip(loads, run_all(list(loads.values()), lambda index: None)))
         for field in fields:
+            if (nsid, field) in self._indexes:
+                continue  # loading
             index = loaded.get(field)
-            if index is None or len(difference(keys, index.keys())) > max(len(keys) // 2, 1000):
+            if index is None or mostly_stale(len(difference(keys, index.keys())), len(keys)):
                 index = AutoIndex(dim, **self.options)  # missing, damaged, or mostly out of date: rebuild
             self._indexes[(nsid, field)] = index
             self._stale.discard((nsid, field))
             index.sync(keys, lambda missing, field=field: self._vectors(field, missing))
         self.saver.start()
+
+    def settle(self) -> None:
+        """Swap in the graphs that have finished loading; one that failed its check is rebuilt
+        from the database (its searches were answered from the file's floats meanwhile, for
+        the namespace's own live rows only)."""
+        for slot, index in list(self._indexes.items()):
+            if isinstance(index, LoadingIndex) and index.done:
+                loaded = index.settle()
+                if loaded is None:
+                    loaded = AutoIndex(self._dim() or 0, **self.options)
+                    loaded.sync(self.keys(slot[0]), functools.partial(self._vectors, slot[1]))
+                    self._stale.discard(slot)
+                self._indexes[slot] = loaded
+
+    def _finish_loads(self, slack: int) -> None:
+        """Wait for the loads holding more than ``slack`` changes a save should write, and swap them in."""
+        loading = [index for index in self._indexes.values() if isinstance(index, LoadingIndex) and index.changes > slack]
+        for index in loading:
+            index.wait()
+        self.settle()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every graph has loaded and holds all its rows; True when done."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+        while True:
+            with self.lock:
+                self.settle()
+                indexes = self.loaded()
+            loading = [index for index in indexes if isinstance(index, LoadingIndex)]
+            if not loading:
+                return all(index.wait(left()) for index in indexes)
+            if not all(index.wait(left()) for index in loading):
+                return False
 
     def _vectors(self, field: str, keys: np.ndarray) -> np.ndarray:
         """The rows' vectors; NaN for a row deleted meanwhile (the index refuses those)."""
@@ -117,6 +184,7 @@ class VectorIndexes:
 
     def added(self, nsid: int, keys: list[int], vectors: Callable[[str], np.ndarray]) -> None:
         """New rows of a namespace: ``vectors(field)`` gives theirs, in the order of ``keys``."""
+        self.settle()
         unloaded = [field for field in FIELDS if (nsid, field) not in self._indexes]
         if unloaded:
             self.get(nsid, unloaded[0])  # loads (or builds) every unloaded field, new rows included
@@ -130,6 +198,7 @@ class VectorIndexes:
                 index.add(np.asarray(keys, np.int64), vectors(field))
 
     def removed(self, nsid: int, keys: list[int]) -> None:
+        self.settle()
         for field in FIELDS:
             index = self._indexes.get((nsid, field))
             if index is not None:
@@ -149,7 +218,7 @@ class VectorIndexes:
         for nsid in {nsid for nsid, _ in self._indexes} - live:
             self.drop(nsid)
 
-    def loaded(self) -> list[AutoIndex]:
+    def loaded(self) -> list[Index]:
         return list(self._indexes.values())
 
     def _digests(self, nsid: int, field: str) -> list | None:
@@ -174,9 +243,11 @@ class VectorIndexes:
         only for namespaces that still exist in it: a namespace another
         process forgot (ids are never reused) is dropped, never written back
         to disk.  With ``slack``, a graph saved before with at most that many
-        changes since is left as it is (the next open puts them back)."""
-        dirty = [(slot, index) for slot, index in self._indexes.items()
-                 if index.changes > slack or (index.dirty and self._digests(*slot) is None)]
+        changes since is left as it is (the next open puts them back).  A graph still
+        loading with more changes than that is waited for first."""
+        self._finish_loads(slack)
+        dirty = [(slot, index) for slot, index in self._indexes.items() if isinstance(index, AutoIndex)
+                 and (index.changes > slack or (index.dirty and self._digests(*slot) is None))]
         staged = run_all([functools.partial(index.stage, self.path(*slot)) for slot, index in dirty], discard_staged)
         self._publish([(slot, index, files, counted) for (slot, index), (files, counted) in zip(dirty, staged)])
 
@@ -222,9 +293,12 @@ class VectorIndexes:
 
     def close(self) -> None:
         """Stop the background saver and indexers, and save the graphs that
-        changed by more than :data:`~.saver.UNSAVED_AT_CLOSE` rows since their last save."""
+        changed by more than :data:`~.saver.UNSAVED_AT_CLOSE` rows since their last save.
+        A graph still loading is dropped (its file is still the saved one), unless it
+        holds more changes than that: then close waits for it, to save them."""
         try:
             self.saver.stop()
+            self._finish_loads(saver.UNSAVED_AT_CLOSE)
             for index in self._indexes.values():
                 index.close()
             self.save(saver.UNSAVED_AT_CLOSE)

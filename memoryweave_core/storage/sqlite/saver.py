@@ -22,10 +22,10 @@ import warnings
 import weakref
 from typing import TYPE_CHECKING
 
+from ...ann import AutoIndex
 from .tasks import discard_staged, run_all
 
 if TYPE_CHECKING:
-    from ...ann import AutoIndex
     from .indexes import VectorIndexes
 
 #: Seconds between the saver's looks at the graphs.
@@ -121,7 +121,8 @@ class Saver:
         if not self._acquire(owner.lock):
             return False
         try:
-            due = [(slot, index) for slot, index in owner._indexes.items() if self.due(slot, index, now)]
+            due = [(slot, index) for slot, index in owner._indexes.items()
+                   if isinstance(index, AutoIndex) and self.due(slot, index, now)]
         finally:
             owner.lock.release()
         if not due:

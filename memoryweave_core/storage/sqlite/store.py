@@ -547,9 +547,7 @@ class SQLiteStore(StoreBase):
     # -- vector indexes and closing ------------------------------------------------
     def wait_for_index(self, timeout: float | None = None) -> bool:
         """Block until every loaded HNSW graph holds all its rows (benchmarks and tests)."""
-        with self._lock:
-            indexes = self._indexes.loaded()
-        return all(index.wait(timeout) for index in indexes)
+        return self._indexes.wait(timeout)
 
     def save_indexes(self) -> None:
         """Write changed HNSW graphs beside the database and record their digests (close() does this too)."""

@@ -389,7 +389,7 @@ def test_any_labels(memory):
         (t,) = call()
         assert t.namespace == encode((str(namespace),)) and t.scope == str(namespace)
         assert t.speaker == (None if speaker is None else str(speaker))
-        assert memory.get(t.id, namespace=t.namespace) == t
+        assert memory.get(t.id, namespace=t.scope) == t  # the stored form is not a namespace to pass back (scopes.py)
 
     prop()
 

@@ -220,7 +220,9 @@ def test_two_processes_share_one_sqlite_file(tmp_path):
         assert len(traces) == len(all_added)
         assert all(t.content is not None and len(t.context) == DIM for t in traces)
         assert max(Counter((t.episode, t.position) for t in traces).values()) == 1
-        # the index still answers for what each process wrote
+        # the index still answers for what each process wrote (among the first few: its
+        # siblings "item 1".."item 3" are later near-copies, which freshness ranks up, and
+        # the other process's recalls gave some of them activation)
         for w in (0, 1):
-            top = m.recall(f"process {w} batch 0 item 0 apples", k=1, namespace="shared")[0]
-            assert top.text == f"process {w} batch 0 item 0 apples"
+            found = [r.text for r in m.recall(f"process {w} batch 0 item 0 apples", k=4, namespace="shared")]
+            assert f"process {w} batch 0 item 0 apples" in found

@@ -289,7 +289,9 @@ def test_when_the_saver_saves_a_graph():
     assert not sv.due(slot, index(5, kind="exact"), 0.0)  # exact indexes are rebuilt, never saved
     assert sv.due(slot, index(5), 0.0)  # never saved
     sv._last[slot] = (100.0, 2.0)  # saved at t=100, took 2 s
-    big = s.UNSAVED_AT_CLOSE + 1
+    big = s.allowance(index(0)) + 1  # more than close() would leave unsaved
+    assert s.allowance(index(0)) == 200_000 * s.UNSAVED_SHARE
+    assert not sv.due(slot, index(big - 1), 100.0 + s.MIN_INTERVAL)  # no more: the time budget
     assert not sv.due(slot, index(big), 100.0 + s.MIN_INTERVAL - 1)
     assert sv.due(slot, index(big), 100.0 + s.MIN_INTERVAL)
     assert not sv.due(slot, index(5), 100.0 + s.SPEND * 2.0 - 1)  # a few changes: the time budget

@@ -26,7 +26,7 @@ from ...ann import AutoIndex
 from .tasks import discard_staged, run_all
 
 if TYPE_CHECKING:
-    from .indexes import VectorIndexes
+    from .indexes import Index, VectorIndexes
 
 #: Seconds between the saver's looks at the graphs.
 TICK = 0.5
@@ -36,11 +36,36 @@ MIN_INTERVAL = 5.0
 SPEND = 20
 #: Unsaved rows that make a graph due while its indexer is still busy (at least this, and as many as it holds).
 BACKLOG = 50_000
-#: Changed rows per graph that close() leaves unsaved when a save of it exists
+#: Unsaved rows per graph that close() always leaves unsaved when a save of it exists
 #: (the next open puts them back from the database, as after a crash).
 UNSAVED_AT_CLOSE = 1000
+#: Above that, close() leaves unsaved up to this share of the graph's rows: rewriting a
+#: big graph for a small share of changes is what made close() slow after a bulk import.
+UNSAVED_SHARE = 0.125
+#: ...and never more than this many rows: the next open searches them exactly (reading
+#: their vectors from the database at the first search) until they are back in the graph.
+UNSAVED_CAP = 200_000
 
 _RUNNING: "weakref.WeakSet[Saver]" = weakref.WeakSet()
+
+
+def unsaved(index: "Index") -> int:
+    """How many rows the index's live set is from its saved file: the changes that reached
+    the graph since it was saved (or loaded), plus the rows not in the graph yet.  Rows
+    carried over from earlier sessions count too: a loaded graph counts the rows it was
+    synced with.  (A loading index counts its delta in ``changes``; its ``pending`` is 0.)"""
+    return index.changes + index.pending
+
+
+def allowance(index: "Index") -> int:
+    """The unsaved rows close() may leave to the next open (see :data:`UNSAVED_SHARE`)."""
+    return max(UNSAVED_AT_CLOSE, min(UNSAVED_CAP, int(UNSAVED_SHARE * index.in_graph)))
+
+
+def worth_saving(index: "Index") -> bool:
+    """close() writes this graph: more unsaved rows than it may leave, some of them a save
+    would cover (rows still waiting for the graph are not in a save of it either)."""
+    return index.changes > 0 and unsaved(index) > allowance(index)
 
 
 @atexit.register
@@ -77,15 +102,16 @@ class Saver:
         _RUNNING.discard(self)
 
     def due(self, slot: tuple[int, str], index: "AutoIndex", now: float) -> bool:
-        """Caught up with more than close() would leave: soon.  A few changes: when saves
-        have cost little of the time.  Still indexing: once the unsaved rows match the graph."""
+        """Caught up with more than close() would leave: soon.  Fewer: when saves have
+        cost little of the time (soon after a bulk import, the first time: the graph is
+        saved in the process's idle time).  Still indexing: once the unsaved rows match the graph."""
         changes = index.changes
         if not changes or index.kind != "hnsw":
             return False
         when, took = self._last.get(slot, (float("-inf"), 0.0))
         if index.pending:
             wait = MIN_INTERVAL if changes >= max(BACKLOG, index.in_graph) else float("inf")
-        elif changes > UNSAVED_AT_CLOSE:
+        elif worth_saving(index):
             wait = MIN_INTERVAL
         else:
             wait = max(MIN_INTERVAL, SPEND * took)

@@ -193,3 +193,20 @@ def test_a_crash_between_the_database_commit_and_the_graph_save_loses_no_row_and
         assert not found & set(gone)
         every = [i for i, _ in memory.store.nearest("a", "content", Embedder().embed(["crash"])[0], 1000)]
         assert len(every) == len(set(every)) == 300 + 70 - len(gone) and not set(every) & set(gone)
+
+
+def test_the_allowance_is_a_share_of_the_graph_with_a_floor_and_a_cap():
+    """What close() may leave unsaved: at least UNSAVED_AT_CLOSE rows, 1/8 of the graph, at
+    most UNSAVED_CAP; rows still waiting for the graph count, but alone never make a save."""
+    from types import SimpleNamespace
+
+    def index(changes: int, pending: int = 0, in_graph: int = 1_000_000):
+        return SimpleNamespace(changes=changes, pending=pending, in_graph=in_graph)
+
+    assert saver.allowance(index(0, in_graph=100)) == saver.UNSAVED_AT_CLOSE
+    assert saver.allowance(index(0)) == 1_000_000 * saver.UNSAVED_SHARE
+    assert saver.allowance(index(0, in_graph=10_000_000)) == saver.UNSAVED_CAP
+    assert not saver.worth_saving(index(100_000))  # a 100k import onto 1M: left to the next open
+    assert saver.worth_saving(index(125_001))
+    assert saver.worth_saving(index(60_000, pending=70_000))  # carried and new rows together
+    assert not saver.worth_saving(index(0, pending=500_000))  # a save would hold none of them

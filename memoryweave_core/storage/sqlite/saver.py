@@ -3,8 +3,8 @@
 A graph is saved once its indexer has caught up (or, during a long bulk
 import, once its unsaved rows match its size), at most once per
 :data:`MIN_INTERVAL` seconds; a graph with only a few changes (no more than
-``close()`` leaves unsaved) is saved less often, so that its saves take at
-most 1/:data:`SPEND` of the time.  ``close()`` then finds little or nothing left to write.  The files are written
+``close()`` leaves unsaved) is saved once it has been idle that long, and less
+often, so that its saves take at most 1/:data:`SPEND` of the time.  ``close()`` then finds little or nothing left to write.  The files are written
 while searches go on (see :meth:`HNSWIndex.stage
 <memoryweave_core.ann.hnsw.HNSWIndex.stage>`) and put in place inside a short
 write transaction with their digests, exactly as an explicit save does.  A
@@ -85,6 +85,7 @@ class Saver:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last: dict[tuple[int, str], tuple[float, float]] = {}  # slot -> (when, seconds it took)
+        self._seen: dict[tuple[int, str], tuple[int, float]] = {}  # slot -> (unsaved rows, unchanged since)
         self.saves = 0  # background saves published (tests count these)
 
     def start(self) -> None:
@@ -102,9 +103,10 @@ class Saver:
         _RUNNING.discard(self)
 
     def due(self, slot: tuple[int, str], index: "AutoIndex", now: float) -> bool:
-        """Caught up with more than close() would leave: soon.  Fewer: when saves have
-        cost little of the time (soon after a bulk import, the first time: the graph is
-        saved in the process's idle time).  Still indexing: once the unsaved rows match the graph."""
+        """Caught up with more than close() would leave: soon.  Fewer: once the graph has
+        been idle a while, when saves have cost little of the time (the first time in a
+        process: soon after an import is indexed, in the process's idle time).  Still
+        indexing: once the unsaved rows match the graph."""
         changes = index.changes
         if not changes or index.kind != "hnsw":
             return False
@@ -113,9 +115,22 @@ class Saver:
             wait = MIN_INTERVAL if changes >= max(BACKLOG, index.in_graph) else float("inf")
         elif worth_saving(index):
             wait = MIN_INTERVAL
+        elif not self._idle(slot, index, now):
+            return False
         else:
             wait = max(MIN_INTERVAL, SPEND * took)
         return now - when >= wait
+
+    def _idle(self, slot: tuple[int, str], index: "AutoIndex", now: float) -> bool:
+        """Nothing changed in the graph for MIN_INTERVAL seconds.  A graph within what close()
+        leaves is saved only then: not while an import pauses between batches (a 1M graph's
+        save holds the GIL for seconds, and would hold only the rows indexed so far)."""
+        count = unsaved(index)
+        seen = self._seen.get(slot)
+        if seen is None or seen[0] != count:
+            self._seen[slot] = (count, now)
+            return False
+        return now - seen[1] >= MIN_INTERVAL
 
     def _run(self) -> None:
         warned = False

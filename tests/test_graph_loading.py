@@ -181,6 +181,7 @@ def test_close_waits_for_a_load_that_holds_many_changes_and_saves_them(tmp_path,
     from memoryweave_core.storage.sqlite import saver
 
     monkeypatch.setattr(saver, "UNSAVED_AT_CLOSE", 2)
+    monkeypatch.setattr(saver, "UNSAVED_SHARE", 0.0)
     path = tmp_path / "m.db"
     _build(path)
     store = SQLiteStore(str(path), ann_threshold=20, **EXACT)

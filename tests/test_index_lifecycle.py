@@ -272,7 +272,7 @@ def test_a_background_save_never_writes_a_namespace_forgotten_meanwhile(tmp_path
 
 def test_when_the_saver_saves_a_graph():
     """Caught up with more than close() leaves: MIN_INTERVAL after the last save; a few
-    changes: within the time budget; still indexing: only once the unsaved rows match the graph."""
+    changes: once idle for MIN_INTERVAL, within the time budget; still indexing: only once the unsaved rows match the graph."""
     from types import SimpleNamespace
 
     from memoryweave_core.storage.sqlite import saver as s
@@ -287,11 +287,16 @@ def test_when_the_saver_saves_a_graph():
     slot = (1, "content")
     assert not sv.due(slot, index(0), 0.0)  # nothing changed
     assert not sv.due(slot, index(5, kind="exact"), 0.0)  # exact indexes are rebuilt, never saved
-    assert sv.due(slot, index(5), 0.0)  # never saved
+    assert not sv.due(slot, index(5), 0.0)  # never saved, but just changed
+    assert not sv.due(slot, index(6), s.MIN_INTERVAL)  # changed again: not idle
+    assert sv.due(slot, index(6), 2 * s.MIN_INTERVAL)  # idle for MIN_INTERVAL: saved
     sv._last[slot] = (100.0, 2.0)  # saved at t=100, took 2 s
-    big = s.UNSAVED_AT_CLOSE + 1
+    big = s.allowance(index(0)) + 1  # more than close() would leave unsaved
+    assert s.allowance(index(0)) == 200_000 * s.UNSAVED_SHARE
+    assert not sv.due(slot, index(big - 1), 100.0 + s.MIN_INTERVAL)  # no more: the time budget
     assert not sv.due(slot, index(big), 100.0 + s.MIN_INTERVAL - 1)
     assert sv.due(slot, index(big), 100.0 + s.MIN_INTERVAL)
+    sv._seen[slot] = (5, 0.0)  # 5 unsaved rows, unchanged since t=0
     assert not sv.due(slot, index(5), 100.0 + s.SPEND * 2.0 - 1)  # a few changes: the time budget
     assert sv.due(slot, index(5), 100.0 + s.SPEND * 2.0)
     assert not sv.due(slot, index(150_000, pending=10), 1e9)  # indexing, fewer unsaved rows than the graph

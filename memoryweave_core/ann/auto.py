@@ -174,9 +174,12 @@ class AutoIndex:
             for k in keys.tolist():
                 if k in self._inflight._pos:
                     self._cancelled.add(k)
-            if self._graph is not None:
-                self._graph.remove(keys)
-            self.changes += len(keys)
+            if self._graph is None:
+                self.changes += len(keys)
+            else:  # only rows a save would write differently: not re-added or unknown ones
+                graph = self._graph
+                self.changes += sum(1 for k in keys.tolist() if k in graph)
+                graph.remove(keys)
 
     # -- background indexing ------------------------------------------------------
     def _start_worker(self) -> None:

@@ -61,8 +61,7 @@ class LoadingIndex:
     """
 
     kind = "loading"
-    in_graph = 0
-    pending = 0
+    pending = 0  # its delta is counted in ``changes``: rows the saved file lacks
 
     def __init__(self, dim: int, scan: GraphScan, file_keys: np.ndarray) -> None:
         self.dim = dim
@@ -106,6 +105,11 @@ class LoadingIndex:
 
     def __len__(self) -> int:
         return int(self._rows.sum()) + len(self._delta)
+
+    @property
+    def in_graph(self) -> int:
+        """Rows of the saved file it answers for (those the loaded graph will hold)."""
+        return int(self._rows.sum())
 
     def keys(self) -> np.ndarray:
         held = self._scan.labels[self._rows] if self._scan is not None else np.zeros(0, np.int64)

@@ -4,7 +4,9 @@ One :class:`~memoryweave_core.ann.AutoIndex` per (namespace id, field),
 loaded on the namespace's first vector query: exact below ``ann_threshold``
 rows, an HNSW graph above it, saved as ``<db>.<field>.<namespace id>.hnsw``
 by a background :class:`~.saver.Saver` as it changes (``close()`` writes only
-what changed by more than :data:`~.saver.UNSAVED_AT_CLOSE` rows since).
+a graph whose live rows are further from its file than :func:`~.saver.allowance`:
+a small share of a big graph is left to the next open, which puts those rows back
+from the database, exactly searchable at once, as after a crash).
 hnswlib trusts the bytes it reads, so a saved graph is loaded only if its
 files hash to a SHA-256 recorded in the database's ``meta`` table when they
 were saved; it is then synced with the database's keys (rows added since are
@@ -149,9 +151,9 @@ class VectorIndexes:
                     self._stale.discard(slot)
                 self._indexes[slot] = loaded
 
-    def _finish_loads(self, slack: int) -> None:
-        """Wait for the loads holding more than ``slack`` changes a save should write, and swap them in."""
-        loading = [index for index in self._indexes.values() if isinstance(index, LoadingIndex) and index.changes > slack]
+    def _finish_loads(self, needed: Callable[[Index], bool]) -> None:
+        """Wait for the loads holding changes a save should write (``needed``), and swap them in."""
+        loading = [index for index in self._indexes.values() if isinstance(index, LoadingIndex) and needed(index)]
         for index in loading:
             index.wait()
         self.settle()
@@ -233,7 +235,7 @@ class VectorIndexes:
             return None
         return doc if isinstance(doc, list) and doc else None
 
-    def save(self, slack: int = 0) -> None:
+    def save(self, needed: Callable[[Index], bool] = lambda index: index.dirty) -> None:
         """Write changed graphs beside the database, then record their digests
         (one short transaction, after the files are written).  Files written but
         not recorded (a crash in between) are rebuilt, never trusted.
@@ -242,12 +244,12 @@ class VectorIndexes:
         the files are renamed into place inside the write transaction, and
         only for namespaces that still exist in it: a namespace another
         process forgot (ids are never reused) is dropped, never written back
-        to disk.  With ``slack``, a graph saved before with at most that many
-        changes since is left as it is (the next open puts them back).  A graph still
-        loading with more changes than that is waited for first."""
-        self._finish_loads(slack)
+        to disk.  A graph saved before is written when ``needed(index)`` (by default:
+        when it changed); the others are left as they are (the next open puts their
+        changes back).  A graph still loading that is needed is waited for first."""
+        self._finish_loads(needed)
         dirty = [(slot, index) for slot, index in self._indexes.items() if isinstance(index, AutoIndex)
-                 and (index.changes > slack or (index.dirty and self._digests(*slot) is None))]
+                 and (needed(index) or (index.dirty and self._digests(*slot) is None))]
         staged = run_all([functools.partial(index.stage, self.path(*slot)) for slot, index in dirty], discard_staged)
         self._publish([(slot, index, files, counted) for (slot, index), (files, counted) in zip(dirty, staged)])
 
@@ -292,15 +294,15 @@ class VectorIndexes:
             self.drop(nsid)
 
     def close(self) -> None:
-        """Stop the background saver and indexers, and save the graphs that
-        changed by more than :data:`~.saver.UNSAVED_AT_CLOSE` rows since their last save.
-        A graph still loading is dropped (its file is still the saved one), unless it
-        holds more changes than that: then close waits for it, to save them."""
+        """Stop the background saver and indexers, and save the graphs
+        :func:`~.saver.worth_saving`: those further from their saved file than a small
+        share of their rows.  A graph still loading is dropped (its file is still the saved
+        one), unless it is further than that: then close waits for it, to save it."""
         try:
             self.saver.stop()
-            self._finish_loads(saver.UNSAVED_AT_CLOSE)
+            self._finish_loads(saver.worth_saving)
             for index in self._indexes.values():
                 index.close()
-            self.save(saver.UNSAVED_AT_CLOSE)
+            self.save(saver.worth_saving)
         finally:
             self._indexes.clear()

@@ -3,8 +3,8 @@
 A graph is saved once its indexer has caught up (or, during a long bulk
 import, once its unsaved rows match its size), at most once per
 :data:`MIN_INTERVAL` seconds; a graph with only a few changes (no more than
-``close()`` leaves unsaved) is saved less often, so that its saves take at
-most 1/:data:`SPEND` of the time.  ``close()`` then finds little or nothing left to write.  The files are written
+``close()`` leaves unsaved) is saved once it has been idle that long, and less
+often, so that its saves take at most 1/:data:`SPEND` of the time.  ``close()`` then finds little or nothing left to write.  The files are written
 while searches go on (see :meth:`HNSWIndex.stage
 <memoryweave_core.ann.hnsw.HNSWIndex.stage>`) and put in place inside a short
 write transaction with their digests, exactly as an explicit save does.  A
@@ -26,7 +26,7 @@ from ...ann import AutoIndex
 from .tasks import discard_staged, run_all
 
 if TYPE_CHECKING:
-    from .indexes import VectorIndexes
+    from .indexes import Index, VectorIndexes
 
 #: Seconds between the saver's looks at the graphs.
 TICK = 0.5
@@ -36,11 +36,36 @@ MIN_INTERVAL = 5.0
 SPEND = 20
 #: Unsaved rows that make a graph due while its indexer is still busy (at least this, and as many as it holds).
 BACKLOG = 50_000
-#: Changed rows per graph that close() leaves unsaved when a save of it exists
+#: Unsaved rows per graph that close() always leaves unsaved when a save of it exists
 #: (the next open puts them back from the database, as after a crash).
 UNSAVED_AT_CLOSE = 1000
+#: Above that, close() leaves unsaved up to this share of the graph's rows: rewriting a
+#: big graph for a small share of changes is what made close() slow after a bulk import.
+UNSAVED_SHARE = 0.125
+#: ...and never more than this many rows: the next open searches them exactly (reading
+#: their vectors from the database at the first search) until they are back in the graph.
+UNSAVED_CAP = 200_000
 
 _RUNNING: "weakref.WeakSet[Saver]" = weakref.WeakSet()
+
+
+def unsaved(index: "Index") -> int:
+    """How many rows the index's live set is from its saved file: the changes that reached
+    the graph since it was saved (or loaded), plus the rows not in the graph yet.  Rows
+    carried over from earlier sessions count too: a loaded graph counts the rows it was
+    synced with.  (A loading index counts its delta in ``changes``; its ``pending`` is 0.)"""
+    return index.changes + index.pending
+
+
+def allowance(index: "Index") -> int:
+    """The unsaved rows close() may leave to the next open (see :data:`UNSAVED_SHARE`)."""
+    return max(UNSAVED_AT_CLOSE, min(UNSAVED_CAP, int(UNSAVED_SHARE * index.in_graph)))
+
+
+def worth_saving(index: "Index") -> bool:
+    """close() writes this graph: more unsaved rows than it may leave, some of them a save
+    would cover (rows still waiting for the graph are not in a save of it either)."""
+    return index.changes > 0 and unsaved(index) > allowance(index)
 
 
 @atexit.register
@@ -60,6 +85,7 @@ class Saver:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last: dict[tuple[int, str], tuple[float, float]] = {}  # slot -> (when, seconds it took)
+        self._seen: dict[tuple[int, str], tuple[int, float]] = {}  # slot -> (unsaved rows, unchanged since)
         self.saves = 0  # background saves published (tests count these)
 
     def start(self) -> None:
@@ -77,19 +103,34 @@ class Saver:
         _RUNNING.discard(self)
 
     def due(self, slot: tuple[int, str], index: "AutoIndex", now: float) -> bool:
-        """Caught up with more than close() would leave: soon.  A few changes: when saves
-        have cost little of the time.  Still indexing: once the unsaved rows match the graph."""
+        """Caught up with more than close() would leave: soon.  Fewer: once the graph has
+        been idle a while, when saves have cost little of the time (the first time in a
+        process: soon after an import is indexed, in the process's idle time).  Still
+        indexing: once the unsaved rows match the graph."""
         changes = index.changes
         if not changes or index.kind != "hnsw":
             return False
         when, took = self._last.get(slot, (float("-inf"), 0.0))
         if index.pending:
             wait = MIN_INTERVAL if changes >= max(BACKLOG, index.in_graph) else float("inf")
-        elif changes > UNSAVED_AT_CLOSE:
+        elif worth_saving(index):
             wait = MIN_INTERVAL
+        elif not self._idle(slot, index, now):
+            return False
         else:
             wait = max(MIN_INTERVAL, SPEND * took)
         return now - when >= wait
+
+    def _idle(self, slot: tuple[int, str], index: "AutoIndex", now: float) -> bool:
+        """Nothing changed in the graph for MIN_INTERVAL seconds.  A graph within what close()
+        leaves is saved only then: not while an import pauses between batches (a 1M graph's
+        save holds the GIL for seconds, and would hold only the rows indexed so far)."""
+        count = unsaved(index)
+        seen = self._seen.get(slot)
+        if seen is None or seen[0] != count:
+            self._seen[slot] = (count, now)
+            return False
+        return now - seen[1] >= MIN_INTERVAL
 
     def _run(self) -> None:
         warned = False

@@ -136,6 +136,43 @@ def test_opening_a_store_loads_no_graph_and_a_recall_loads_only_its_namespace(tm
         assert sorted(loads) == sorted(store._indexes.path(nsid, f) for f in ("content", "context"))
 
 
+@pytest.mark.parametrize("old_sidecar", [False, True])
+def test_a_moved_store_keeps_its_graphs(tmp_path, monkeypatch, old_sidecar):
+    """The sidecars name their files by base name, so a store moved to another folder (or opened
+    through another path) loads its saved graphs instead of rebuilding them; a sidecar written by
+    an older release, naming the paths it was saved at, is read the same way."""
+    pytest.importorskip("hnswlib")
+    import json
+    import shutil
+
+    from memoryweave_core.ann import hnsw
+
+    (tmp_path / "here").mkdir()
+    _three_namespaces(tmp_path / "here" / "lazy.db")
+    if old_sidecar:
+        for sidecar in (tmp_path / "here").glob("*.hnsw.json"):
+            doc = json.loads(sidecar.read_text())
+            doc["files"] = {str(tmp_path / "here" / name): entry for name, entry in doc["files"].items()}
+            sidecar.write_text(json.dumps(doc))
+    shutil.move(str(tmp_path / "here"), str(tmp_path / "there"))
+    loads: list[str] = []
+    real = hnsw.HNSWIndex.load.__func__  # type: ignore[attr-defined]
+
+    def counting(cls, file, *args, **kwargs):
+        graph = real(cls, file, *args, **kwargs)
+        assert graph is not None  # trusted and read, not rebuilt
+        loads.append(file)
+        return graph
+
+    monkeypatch.setattr(hnsw.HNSWIndex, "load", classmethod(counting))
+    monkeypatch.chdir(tmp_path / "there")
+    store = SQLiteStore("lazy.db", ann_threshold=20)  # a relative path this time
+    with MemoryWeave(store=store, embedder=HashingEmbedder(DIM)) as memory:
+        assert memory.recall("a note about the garden", k=3, namespace="a")
+        assert store.wait_for_index(60)
+        assert len(loads) == 2
+
+
 # -- issue 22 item 3: graphs saved as they change, not all at close ---------------------
 def _staged(monkeypatch) -> list[str]:
     """Record every graph save (staged files) by path."""

@@ -276,7 +276,7 @@ def test_planted_pickle_and_code_never_run(tmp_path, good_db):
         keys = Path(str(sidecar)[: -len(".json")] + ".keys.npy")
         np.save(keys, np.array([_Payload(str(marker))], dtype=object), allow_pickle=True)
         doc = json.loads(sidecar.read_text())
-        doc["files"][str(keys)] = {"size": keys.stat().st_size, "crc32": zlib.crc32(keys.read_bytes())}
+        doc["files"][keys.name] = {"size": keys.stat().st_size, "crc32": zlib.crc32(keys.read_bytes())}
         sidecar.write_text(json.dumps(doc))
     try:
         with MemoryWeave(store=_sqlite_store_cls()(str(path), ann_threshold=10), embedder=HashingEmbedder(DIM)) as m:
@@ -414,7 +414,7 @@ def test_tampered_index_file_with_a_forged_sidecar_does_not_crash(tmp_path):
         graph.write_bytes(bytes(data))
         sidecar = Path(str(graph) + ".json")
         doc = json.loads(sidecar.read_text())
-        doc["files"][str(graph)] = {"size": len(data), "crc32": zlib.crc32(bytes(data))}
+        doc["files"][graph.name] = {"size": len(data), "crc32": zlib.crc32(bytes(data))}
         sidecar.write_text(json.dumps(doc))
     proc = _recall_in_child(path)
     assert proc.returncode == 0, f"the process died with code {proc.returncode}: {proc.stderr[-1000:]}"

@@ -105,7 +105,7 @@ def _forge(db: Path, graph: Path, data: bytes) -> None:
     keys = Path(str(graph) + ".keys.npy").read_bytes()
     sidecar = Path(str(graph) + ".json")
     doc = json.loads(sidecar.read_text())
-    doc["files"][str(graph)]["size"] = len(data)
+    doc["files"][graph.name]["size"] = len(data)
     sidecar.write_text(json.dumps(doc))
     con = sqlite3.connect(db)
     digests = [{"graph": hashlib.sha256(data).hexdigest(), "keys": hashlib.sha256(keys).hexdigest()}]

@@ -114,7 +114,7 @@ class Staged:
     """Index files written to temporary names, not yet in place.
 
     :meth:`publish` renames each into place and writes the sidecar ``meta``
-    (which names the final paths with their sizes and CRC32s); :meth:`discard` removes them.  An owner that
+    (which names the files, by base name, with their sizes and CRC32s); :meth:`discard` removes them.  An owner that
     records ``digests`` somewhere trusted publishes inside that record's
     transaction, so the slow part (writing) holds no lock of the owner's."""
 

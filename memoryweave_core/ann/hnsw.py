@@ -30,9 +30,14 @@ def saved_meta(path: str, dim: int) -> dict | None:
     meta = read_json(path + ".json")
     if not meta or meta.get("format") != FORMAT or meta.get("kind") != "hnsw" or meta.get("dim") != dim:
         return None
-    if not isinstance(meta.get("files"), dict) or set(meta["files"]) != {path, path + ".keys.npy"}:
+    # Files are named by base name (sidecars of older releases: by the path they were saved at) and
+    # always read beside the sidecar, so a store that is moved, or opened through another path,
+    # keeps its graphs; a name the sidecar gives is never itself opened.
+    here = {os.path.basename(path): path, os.path.basename(path) + ".keys.npy": path + ".keys.npy"}
+    files = meta.get("files")
+    if not isinstance(files, dict) or {os.path.basename(str(p)) for p in files} != set(here) or len(files) != 2:
         return None
-    return meta
+    return {**meta, "files": {here[os.path.basename(str(p))]: v for p, v in files.items()}}
 
 
 def trusted_keys(path: str, dim: int, digests: dict | list) -> np.ndarray | None:
@@ -176,7 +181,7 @@ class HNSWIndex:
             for name, written, final in (("graph", graph_tmp, path), ("keys", keys_tmp, path + ".keys.npy")):
                 with open(written, "rb+") as f:
                     os.fsync(f.fileno())
-                digests[name], files[final] = fingerprint(written)
+                digests[name], files[os.path.basename(final)] = fingerprint(written)
         except BaseException:
             for tmp in (graph_tmp, keys_tmp):
                 if tmp is not None:

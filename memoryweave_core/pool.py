@@ -155,8 +155,11 @@ def pool_order(asked: Sequence, keys: Sequence, episodes: Sequence[str | None] |
     as asked, then the neighbours, episode by episode in the order the
     episodes first appear above, by position within one.  Every store orders
     with this, so ties rank alike on every backend."""
-    row = {key: i for i, key in enumerate(keys)}
-    first = np.array([row[k] for k in dict.fromkeys(asked) if k in row], np.int64)
+    if list(keys[: len(asked)]) == list(asked):  # asked first, as most stores hand them: distinct, as keys are
+        first = np.arange(len(asked), dtype=np.int64)
+    else:
+        row = {key: i for i, key in enumerate(keys)}
+        first = np.array([row[k] for k in dict.fromkeys(asked) if k in row], np.int64)
     labels = episodes if isinstance(episodes, Labels) else Labels.of(episodes)
     codes = labels.codes
     rank = np.full(len(labels.labels) + 1, -1, np.int64)  # by code; code -1 (no episode) is the last entry

@@ -52,6 +52,9 @@ STEP = 16
 
 def merge(parts: list[tuple[np.ndarray, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``n`` best of several searches' (keys, sims), a key that is in two parts counted once."""
+    full = [p for p in parts if len(p[0])]
+    if len(full) == 1 and np.all(full[0][1][1:] < full[0][1][:-1]):  # one search's hits without ties: its order
+        return full[0][0][:n], full[0][1][:n]
     if len(parts) == 1:
         return parts[0]
     keys = np.concatenate([p[0] for p in parts])

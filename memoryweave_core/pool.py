@@ -15,6 +15,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .activation import AccessLog, log_columns
+from .keysets import unique, unique_first
 from .vocab import TokenRows, Vocabulary
 
 
@@ -164,13 +165,13 @@ def pool_order(asked: Sequence, keys: Sequence, episodes: Sequence[str | None] |
     codes = labels.codes
     rank = np.full(len(labels.labels) + 1, -1, np.int64)  # by code; code -1 (no episode) is the last entry
     placed = first[codes[first] >= 0] if len(first) else first
-    seen, at = np.unique(codes[placed], return_index=True)
+    seen, at, _ = unique_first(codes[placed])
     rank[seen[np.argsort(at)]] = np.arange(len(seen))
     near = np.ones(len(keys), bool)
     near[first] = False
     near_rows = np.flatnonzero(near)
     # under a filter, a neighbour's asked row may have been left out: its episode ranks after, by name
-    left = [int(c) for c in np.unique(codes[near_rows]) if rank[c] < 0]
+    left = [int(c) for c in unique(codes[near_rows]) if rank[c] < 0]
     names = [*labels.labels, None]
     for j, c in enumerate(sorted(left, key=lambda c: str(names[c]))):
         rank[c] = len(seen) + j

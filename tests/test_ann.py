@@ -143,7 +143,7 @@ def test_auto_index_save_load_sync(tmp_path):
 
 def test_key_sets_agree_with_numpy():
     """The sort-based set operations give numpy's answers (numpy 2.4 hashes, slowly, at scale)."""
-    from memoryweave_core.ann.keysets import difference, unique
+    from memoryweave_core.keysets import difference, unique
 
     rng = np.random.default_rng(3)
     for _ in range(300):
@@ -210,7 +210,7 @@ def test_the_upper_level_check_agrees_with_a_plain_walk_on_damaged_graphs(tmp_pa
 def _level0_reference(data: bytes, dim: int, keys: np.ndarray) -> bool:
     """check_bytes as it was, copying each column of the level-0 records out first."""
     from memoryweave_core.ann import graphfile
-    from memoryweave_core.ann.keysets import unique
+    from memoryweave_core.keysets import unique
 
     head = graphfile.layout(data[: graphfile.HEADER.size], dim, len(data))
     if head is None or head.elements < len(keys):

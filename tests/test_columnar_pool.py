@@ -228,3 +228,16 @@ def test_neighbours_found_by_key_order_equal_the_episode_map(seed):
             asked = list(dict.fromkeys(rng.choice(ids[ns], int(rng.integers(1, 10))).tolist()))
             radius = int(rng.integers(0, 4))
             assert store.pool(ns, ids=asked, radius=radius).ids.tolist() == _plain_neighbourhood(store, ns, asked, radius)
+
+
+def test_unique_by_sorting_equals_numpy_unique():
+    from memoryweave_core.keysets import unique, unique_first
+
+    rng = np.random.default_rng(9)
+    for _ in range(2000):
+        keys = rng.integers(-3, int(rng.integers(1, 40)), int(rng.integers(0, 60)))
+        want = np.unique(keys, return_index=True, return_inverse=True)
+        got = unique_first(keys)
+        for a, b in zip(got, want, strict=True):
+            assert a.tolist() == b.reshape(-1).tolist()
+        assert unique(keys).tolist() == want[0].tolist()

@@ -20,10 +20,10 @@ from typing import Callable
 import numpy as np
 
 from ..errors import MissingDependencyError
+from ..keysets import unique
 from ..vectors import ExactIndex, as_batch
 from .files import Staged, remove_files
 from .hnsw import HNSWIndex
-from .keysets import unique
 from .readers import Readers
 
 #: Rows above which AutoIndex builds an HNSW graph (exact search below).

@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from ..activation import RECENT, AccessLog
+from ..keysets import unique_first
 from ..pool import Labels, Pool
 from ..trace import Trace
 from ..vocab import ID, TokenRows, Vocabulary
@@ -54,7 +55,7 @@ class Interned:
         if not len(codes):
             return Labels(np.zeros(0, np.int64), ())
         placed = codes >= 0
-        uniq, first, inverse = np.unique(codes[placed], return_index=True, return_inverse=True)
+        uniq, first, inverse = unique_first(codes[placed])
         order = np.argsort(first, kind="stable")  # labels in order of first appearance, as Labels.of numbers them
         rank = np.empty(len(uniq), np.int64)
         rank[order] = np.arange(len(uniq))
@@ -193,7 +194,7 @@ class KeyColumns:
         content = np.empty((len(keys), self.dim), np.float32)
         context = np.empty((len(keys), self.dim), np.float32)
         seg = _segment(keys)
-        for s in np.unique(seg).tolist():
+        for s in np.flatnonzero(np.bincount(seg)).tolist():
             at = np.flatnonzero(seg == s)
             rows = keys[at] - FIRST * (2**s - 1)
             content[at] = self.segments[s][0][rows]

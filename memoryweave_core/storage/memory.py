@@ -20,6 +20,7 @@ from ..ann import AutoIndex
 from ..ann.readers import Readers
 from ..errors import InvalidInputError
 from ..filters import Columns, Node, mask
+from ..keysets import difference
 from ..lexical import BM25Index, search_postings, tokenize
 from ..pool import Pool, pool_order
 from ..trace import Trace
@@ -284,7 +285,7 @@ class MemoryStore(StoreBase):
             episodes, labels = columns.episode[probe].tolist(), space.episode_codes.labels
             looked = [space.episodes.get(labels[e], {}).get(p) for e, p in zip(episodes, position.tolist())]
             near = np.concatenate([near, np.array([k for k in looked if k is not None], np.int64)])
-            near = np.setdiff1d(near, first)  # pool_order places the neighbours by episode and position alone
+            near = difference(near, first)  # pool_order places the neighbours by episode and position alone
         at = np.concatenate([first, near])
         if where is not None:
             matching = self._matching(space, where)

@@ -31,10 +31,13 @@ class Labels:
 
     @classmethod
     def of(cls, values: Iterable[str | None]) -> "Labels":
-        """Codes in order of first appearance."""
-        seen: dict[str | None, int] = {None: -1}
-        codes = np.fromiter((seen.setdefault(v, len(seen) - 1) for v in values), np.int64)
-        return cls(codes, tuple(v for v in seen if v is not None))
+        """Codes in order of first appearance (found by ``dict.fromkeys``, then
+        looked up row by row in C: a pool decodes two such columns)."""
+        values = values if isinstance(values, (list, tuple)) else list(values)
+        labels = tuple(v for v in dict.fromkeys(values) if v is not None)
+        table: dict[str | None, int] = dict(zip(labels, range(len(labels))))
+        table[None] = -1
+        return cls(np.fromiter(map(table.__getitem__, values), np.int64, len(values)), labels)
 
     def __len__(self) -> int:
         return len(self.codes)

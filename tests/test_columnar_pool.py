@@ -241,3 +241,17 @@ def test_unique_by_sorting_equals_numpy_unique():
         for a, b in zip(got, want, strict=True):
             assert a.tolist() == b.reshape(-1).tolist()
         assert unique(keys).tolist() == want[0].tolist()
+
+
+def test_labels_of_equals_the_row_at_a_time_coding():
+    def plain(values):
+        seen: dict = {None: -1}
+        codes = np.fromiter((seen.setdefault(v, len(seen) - 1) for v in values), np.int64)
+        return codes.tolist(), tuple(v for v in seen if v is not None)
+
+    rng = np.random.default_rng(4)
+    for _ in range(2000):
+        values = [None if rng.random() < 0.2 else str(rng.choice(["a", "b", "", "None", "x"])) for _ in range(int(rng.integers(0, 40)))]
+        for given in (values, tuple(values), iter(values)):
+            got = Labels.of(given)
+            assert (got.codes.tolist(), got.labels) == plain(values) and got.codes.dtype == np.int64

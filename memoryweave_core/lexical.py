@@ -181,8 +181,9 @@ class BM25Index:
     interned in ``vocab`` (the store's, shared by its namespaces) as they are
     added, so each document is kept as an array of token ids and each posting
     list under its term's id.  A posting list is also kept as numpy arrays,
-    rebuilt only when that list changes, so scoring a query is a few vector
-    operations per query term.  ``k1`` and ``b`` are the module's K1 and B:
+    extended by the documents added since it was last read (rebuilt only
+    when one is removed), so scoring a query is a few vector operations per
+    query term, not a pass over the whole list after every add.  ``k1`` and ``b`` are the module's K1 and B:
     recall scores its candidates with them, so the index that finds them must too.
     """
 
@@ -192,6 +193,7 @@ class BM25Index:
         self._docs: dict[int, np.ndarray] = {}  # each document's token ids, in order
         self._total_len = 0
         self._arrays: dict[int, Postings] = {}
+        self._added: dict[int, list[int]] = {}  # term id -> keys added since its arrays were built
 
     def __len__(self) -> int:
         return len(self._docs)
@@ -204,7 +206,8 @@ class BM25Index:
         self._total_len += len(ids)
         for term, count in Counter(ids.tolist()).items():
             self._postings.setdefault(term, {})[key] = count
-            self._arrays.pop(term, None)
+            if term in self._arrays:
+                self._added.setdefault(term, []).append(key)
 
     def remove(self, key: int) -> None:
         doc = self._docs.pop(key, None)
@@ -215,18 +218,25 @@ class BM25Index:
             posting = self._postings[term]
             del posting[key]
             self._arrays.pop(term, None)
+            self._added.pop(term, None)
             if not posting:
                 del self._postings[term]
 
     def _term_arrays(self, term: int) -> Postings:
         arrays = self._arrays.get(term)
-        if arrays is None:
+        added = self._added.pop(term, None)
+        if arrays is None or added:
             posting = self._postings[term]
-            keys = np.fromiter(posting.keys(), dtype=np.int64, count=len(posting))
-            tfs = np.fromiter(posting.values(), dtype=np.float64, count=len(posting))
-            lengths = np.fromiter((len(self._docs[k]) for k in posting), dtype=np.float64, count=len(posting))
-            order = np.argsort(keys, kind="stable")
-            arrays = self._arrays[term] = (keys[order], tfs[order], lengths[order])
+            fresh = list(posting) if arrays is None or added is None else added
+            keys = np.fromiter(fresh, dtype=np.int64, count=len(fresh))
+            tfs = np.fromiter(map(posting.__getitem__, fresh), dtype=np.float64, count=len(fresh))
+            lengths = np.fromiter((len(self._docs[k]) for k in fresh), dtype=np.float64, count=len(fresh))
+            if arrays is not None:  # keys are distinct: sorted, the old arrays plus the added rows are the rebuilt ones
+                keys, tfs, lengths = (np.concatenate([a, b]) for a, b in zip(arrays, (keys, tfs, lengths)))
+            if len(keys) > 1 and not np.all(keys[1:] > keys[:-1]):
+                order = np.argsort(keys, kind="stable")
+                keys, tfs, lengths = keys[order], tfs[order], lengths[order]
+            arrays = self._arrays[term] = (keys, tfs, lengths)
         return arrays
 
     def _posting_arrays(self, term: str) -> Postings:

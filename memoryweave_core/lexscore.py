@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from .bm25 import K1, PROXIMITY_WINDOW, B, bm25_term, idf
+from .keysets import unique, unique_first
 from .vocab import TokenRows
 
 
@@ -80,7 +81,7 @@ def proximity(hits: Hits, lengths: np.ndarray, scored: np.ndarray, pool: int,
     lens = lengths.astype(np.float64)
     chosen = lens[scored]
     avg = max(float(chosen.mean()), 1.0) if len(chosen) else 1.0
-    present = np.unique(row * q + col)
+    present = unique(row * q + col)
     df = np.bincount(present % q, minlength=q)
     total = max(pool, int(scored.sum()))
     weight = np.array([idf(total, int(d)) if d else 0.0 for d in df.tolist()])
@@ -96,7 +97,7 @@ def proximity(hits: Hits, lengths: np.ndarray, scored: np.ndarray, pool: int,
         return out
     lo, hi = np.minimum(col[first], col[second]), np.maximum(col[first], col[second])
     key = row[first] * (q * q) + lo * q + hi
-    uniq, at_first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    uniq, at_first, inverse = unique_first(key)
     acc = np.zeros(len(uniq))
     np.add.at(acc, inverse, 1.0 / dist.astype(np.float64) ** 2)  # left to right, per pair
     order = np.argsort(at_first, kind="stable")  # each row's pairs in the order they first occur

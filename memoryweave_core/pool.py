@@ -15,6 +15,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .activation import AccessLog, log_columns
+from .keysets import unique, unique_first
 from .vocab import TokenRows, Vocabulary
 
 
@@ -30,10 +31,13 @@ class Labels:
 
     @classmethod
     def of(cls, values: Iterable[str | None]) -> "Labels":
-        """Codes in order of first appearance."""
-        seen: dict[str | None, int] = {None: -1}
-        codes = np.fromiter((seen.setdefault(v, len(seen) - 1) for v in values), np.int64)
-        return cls(codes, tuple(v for v in seen if v is not None))
+        """Codes in order of first appearance (found by ``dict.fromkeys``, then
+        looked up row by row in C: a pool decodes two such columns)."""
+        values = values if isinstance(values, (list, tuple)) else list(values)
+        labels = tuple(v for v in dict.fromkeys(values) if v is not None)
+        table: dict[str | None, int] = dict(zip(labels, range(len(labels))))
+        table[None] = -1
+        return cls(np.fromiter(map(table.__getitem__, values), np.int64, len(values)), labels)
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -155,19 +159,22 @@ def pool_order(asked: Sequence, keys: Sequence, episodes: Sequence[str | None] |
     as asked, then the neighbours, episode by episode in the order the
     episodes first appear above, by position within one.  Every store orders
     with this, so ties rank alike on every backend."""
-    row = {key: i for i, key in enumerate(keys)}
-    first = np.array([row[k] for k in dict.fromkeys(asked) if k in row], np.int64)
+    if list(keys[: len(asked)]) == list(asked):  # asked first, as most stores hand them: distinct, as keys are
+        first = np.arange(len(asked), dtype=np.int64)
+    else:
+        row = {key: i for i, key in enumerate(keys)}
+        first = np.array([row[k] for k in dict.fromkeys(asked) if k in row], np.int64)
     labels = episodes if isinstance(episodes, Labels) else Labels.of(episodes)
     codes = labels.codes
     rank = np.full(len(labels.labels) + 1, -1, np.int64)  # by code; code -1 (no episode) is the last entry
     placed = first[codes[first] >= 0] if len(first) else first
-    seen, at = np.unique(codes[placed], return_index=True)
+    seen, at, _ = unique_first(codes[placed])
     rank[seen[np.argsort(at)]] = np.arange(len(seen))
     near = np.ones(len(keys), bool)
     near[first] = False
     near_rows = np.flatnonzero(near)
     # under a filter, a neighbour's asked row may have been left out: its episode ranks after, by name
-    left = [int(c) for c in np.unique(codes[near_rows]) if rank[c] < 0]
+    left = [int(c) for c in unique(codes[near_rows]) if rank[c] < 0]
     names = [*labels.labels, None]
     for j, c in enumerate(sorted(left, key=lambda c: str(names[c]))):
         rank[c] = len(seen) + j

@@ -143,7 +143,7 @@ def test_auto_index_save_load_sync(tmp_path):
 
 def test_key_sets_agree_with_numpy():
     """The sort-based set operations give numpy's answers (numpy 2.4 hashes, slowly, at scale)."""
-    from memoryweave_core.ann.keysets import difference, unique
+    from memoryweave_core.keysets import difference, unique
 
     rng = np.random.default_rng(3)
     for _ in range(300):
@@ -210,7 +210,7 @@ def test_the_upper_level_check_agrees_with_a_plain_walk_on_damaged_graphs(tmp_pa
 def _level0_reference(data: bytes, dim: int, keys: np.ndarray) -> bool:
     """check_bytes as it was, copying each column of the level-0 records out first."""
     from memoryweave_core.ann import graphfile
-    from memoryweave_core.ann.keysets import unique
+    from memoryweave_core.keysets import unique
 
     head = graphfile.layout(data[: graphfile.HEADER.size], dim, len(data))
     if head is None or head.elements < len(keys):
@@ -265,3 +265,31 @@ def test_the_level0_check_reads_in_place_what_the_copying_check_read(tmp_path, m
         assert ours == plain
         rejected += not ours
     assert rejected > 50
+
+
+def _plain_merge(parts, n):
+    """``merge`` as it was before its one-search shortcut."""
+    if len(parts) == 1:
+        return parts[0]
+    keys = np.concatenate([p[0] for p in parts])
+    sims = np.concatenate([p[1] for p in parts])
+    keys, first = np.unique(keys, return_index=True)
+    sims = sims[first]
+    top = np.argsort(-sims, kind="stable")[:n]
+    return keys[top], sims[top]
+
+
+def test_merge_equals_the_plain_merge_with_empty_parts_and_ties():
+    from memoryweave_core.ann.auto import merge
+
+    rng = np.random.default_rng(7)
+    for _ in range(3000):
+        n = int(rng.integers(1, 12))
+        parts = []
+        for _ in range(int(rng.integers(1, 4))):
+            m = int(rng.integers(0, n + 1)) if rng.random() < 0.7 else 0
+            keys = rng.permutation(40)[:m].astype(np.int64)
+            sims = np.sort(rng.integers(0, 6 if rng.random() < 0.5 else 10**6, m).astype(np.float32) / 7)[::-1]
+            parts.append((keys, sims.copy()))
+        got, want = merge(parts, n), _plain_merge(parts, n)
+        assert got[0].tolist() == want[0].tolist() and got[1].tolist() == want[1].tolist()

@@ -170,3 +170,88 @@ def test_pool_order_equals_the_row_at_a_time_order():
         want = _plain_order(asked, keys, episodes, positions)
         assert pool_order(asked, keys, episodes, positions) == want
         assert pool_order(asked, keys, Labels.of(episodes), np.array(positions, np.int64)) == want
+        prefix = keys[: int(rng.integers(0, n + 1))]  # asked handed over first, as stores do
+        assert pool_order(prefix, keys, Labels.of(episodes), positions) == _plain_order(prefix, keys, episodes, positions)
+
+
+def _plain_neighbourhood(store: MemoryStore, ns: str, asked: list[str], radius: int) -> list[str]:
+    """The ids of a pool as ``MemoryStore.pool`` gathered them a trace at a time: the asked
+    traces, then their episode's members within ``radius`` positions, in :func:`pool_order`."""
+    ids = list(asked)
+    for t in store.get(asked, ns):
+        if t.episode is not None and radius:
+            ids += [m.id for m in store.episode_traces(ns, t.episode, t.position - radius, t.position + radius + 1)]
+    ids = list(dict.fromkeys(ids))
+    traces = {t.id: t for t in store.get(ids, ns)}
+    order = pool_order(asked, ids, [traces[i].episode for i in ids], [traces[i].position for i in ids])
+    return [ids[i] for i in order]
+
+
+@pytest.mark.parametrize("seed", range(15))
+def test_neighbours_found_by_key_order_equal_the_episode_map(seed):
+    """Conversations added in order (where the columns guess each neighbour's
+    key), interleaved across namespaces, with repeated positions, deletions and
+    new versions (where the guesses fail and the episode map answers)."""
+    rng = np.random.default_rng(500 + seed)
+    store, n = MemoryStore(), 0
+    ids: dict[str, list[str]] = {"a": [], "b": []}
+    for _ in range(int(rng.integers(2, 6))):
+        batch = []
+        for _ in range(int(rng.integers(1, 4))):
+            ns, name = str(rng.choice(["a", "b"])), str(rng.choice(["e1", "e2", "e3"]))
+            start = int(rng.integers(0, 6))
+            for pos in range(start, start + int(rng.integers(1, 12))):
+                v = rng.normal(size=(2, DIM)).astype(np.float32)
+                batch.append(Trace(id=f"t{n}", text="red sea", namespace=ns, speaker="ann", episode=name,
+                                   position=pos if rng.random() < 0.9 else int(rng.integers(0, 15)), time=float(n),
+                                   content=v[0], context=v[1]))
+                ids[ns].append(f"t{n}")
+                n += 1
+        store.add(batch)
+        for ns in ("a", "b"):
+            if ids[ns] and rng.random() < 0.4:
+                gone = list(rng.choice(ids[ns], int(rng.integers(1, 4))))
+                store.delete(gone, ns)
+                ids[ns] = [i for i in ids[ns] if i not in gone]
+            current = [i for i in ids[ns] if "@" not in i]
+            if current and rng.random() < 0.4:
+                old = store.get([str(rng.choice(current))], ns)[0]
+                v = rng.normal(size=(2, DIM)).astype(np.float32)
+                new = Trace(id=old.id, text="cold sea", namespace=ns, speaker=old.speaker, episode=old.episode,
+                            position=old.position, time=old.time + 0.5, content=v[0], context=v[1], version=2,
+                            supersedes=f"{old.id}@1")
+                store.supersede(old.id, f"{old.id}@{n}", old.time + 0.5, new)
+                ids[ns].append(f"{old.id}@{n}")
+                n += 1
+    for ns in ("a", "b"):
+        for _ in range(6 if ids[ns] else 0):
+            asked = list(dict.fromkeys(rng.choice(ids[ns], int(rng.integers(1, 10))).tolist()))
+            radius = int(rng.integers(0, 4))
+            assert store.pool(ns, ids=asked, radius=radius).ids.tolist() == _plain_neighbourhood(store, ns, asked, radius)
+
+
+def test_unique_by_sorting_equals_numpy_unique():
+    from memoryweave_core.keysets import unique, unique_first
+
+    rng = np.random.default_rng(9)
+    for _ in range(2000):
+        keys = rng.integers(-3, int(rng.integers(1, 40)), int(rng.integers(0, 60)))
+        want = np.unique(keys, return_index=True, return_inverse=True)
+        got = unique_first(keys)
+        for a, b in zip(got, want, strict=True):
+            assert a.tolist() == b.reshape(-1).tolist()
+        assert unique(keys).tolist() == want[0].tolist()
+
+
+def test_labels_of_equals_the_row_at_a_time_coding():
+    def plain(values):
+        seen: dict = {None: -1}
+        codes = np.fromiter((seen.setdefault(v, len(seen) - 1) for v in values), np.int64)
+        return codes.tolist(), tuple(v for v in seen if v is not None)
+
+    rng = np.random.default_rng(4)
+    for _ in range(2000):
+        values = [None if rng.random() < 0.2 else str(rng.choice(["a", "b", "", "None", "x"])) for _ in range(int(rng.integers(0, 40)))]
+        for given in (values, tuple(values), iter(values)):
+            got = Labels.of(given)
+            assert (got.codes.tolist(), got.labels) == plain(values) and got.codes.dtype == np.int64

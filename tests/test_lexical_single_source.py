@@ -70,3 +70,28 @@ def test_one_stopword_list_for_the_engine() -> None:
     # the benchmarks' reference BM25 keeps the published baselines' own list, and says so
     assert "reference" in (baselines.__doc__ or "") and baselines.ReferenceBM25.__name__ == "ReferenceBM25"
     assert not hasattr(baselines, "BM25") and not hasattr(baselines, "ENGLISH_STOPWORDS")
+
+
+def test_posting_arrays_kept_up_by_adds_equal_a_rebuild() -> None:
+    """Arrays extended by the documents added since the last read (keys in any
+    order, removals and re-adds between) equal arrays built from scratch."""
+    rng = np.random.default_rng(11)
+    words = [f"w{i}" for i in range(6)]
+    index = lexical.BM25Index()
+    held: set[int] = set()
+    for _ in range(600):
+        key = int(rng.integers(0, 60)) if rng.random() < 0.3 else len(held) + 100 + int(rng.integers(0, 1000))
+        if key in held and rng.random() < 0.5:
+            index.remove(key)
+            held.discard(key)
+        else:
+            index.add(key, list(rng.choice(words, int(rng.integers(1, 5)))))
+            held.add(key)
+        for term in rng.choice(words, 2):  # read some lists: later adds extend them
+            if index.stats([term])[2]:
+                fresh = lexical.BM25Index(index.vocab)
+                for k in held:
+                    fresh.add(k, index.tokens(k))
+                got, want = index._posting_arrays(str(term)), fresh._posting_arrays(str(term))
+                for a, b in zip(got, want, strict=True):
+                    assert a.dtype == b.dtype and a.tolist() == b.tolist()

@@ -92,3 +92,22 @@ def test_a_registered_pathway_reaches_features_fusion_and_explain(toy: Pathway) 
 def test_an_unregistered_pathway_is_refused_by_configs() -> None:
     with pytest.raises(InvalidInputError):
         RecallConfig(weights={"toy": 1.0})
+
+
+def test_zscore_equals_numpy_mean_and_std_bit_for_bit():
+    import warnings
+
+    from memoryweave_core.pathways.scale import zscore
+
+    def plain(x):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the std of no values
+            std = x.std()
+        return (x - x.mean()) / std if std > 1e-12 else np.zeros_like(x)
+
+    rng = np.random.default_rng(5)
+    for _ in range(3000):
+        n = int(rng.integers(0, 500))
+        x = rng.standard_normal(n) * 10 ** rng.uniform(-8, 8) + rng.uniform(-1e3, 1e3)
+        x = np.round(x) if rng.random() < 0.1 else np.full(n, 3.7) if rng.random() < 0.05 else x
+        assert zscore(x).tolist() == plain(x).tolist()

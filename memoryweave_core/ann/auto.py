@@ -20,10 +20,10 @@ from typing import Callable
 import numpy as np
 
 from ..errors import MissingDependencyError
+from ..keysets import unique
 from ..vectors import ExactIndex, as_batch
 from .files import Staged, remove_files
 from .hnsw import HNSWIndex
-from .keysets import unique
 from .readers import Readers
 
 #: Rows above which AutoIndex builds an HNSW graph (exact search below).
@@ -52,6 +52,9 @@ STEP = 16
 
 def merge(parts: list[tuple[np.ndarray, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``n`` best of several searches' (keys, sims), a key that is in two parts counted once."""
+    full = [p for p in parts if len(p[0])]
+    if len(full) == 1 and np.all(full[0][1][1:] < full[0][1][:-1]):  # one search's hits without ties: its order
+        return full[0][0][:n], full[0][1][:n]
     if len(parts) == 1:
         return parts[0]
     keys = np.concatenate([p[0] for p in parts])

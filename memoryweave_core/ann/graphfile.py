@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .keysets import unique
+from ..keysets import unique
 
 #: offsetLevel0, max_elements, cur_element_count, size_data_per_element,
 #: label_offset, offsetData (size_t), maxlevel (int), enterpoint (uint32),

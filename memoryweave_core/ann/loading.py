@@ -29,11 +29,11 @@ from typing import Callable
 
 import numpy as np
 
+from ..keysets import difference, unique
 from ..vectors import ExactIndex, as_batch
 from .auto import AutoIndex, merge
 from .graphscan import GraphScan
 from .hnsw import trusted_keys
-from .keysets import difference, unique
 
 #: Seconds the exit handler waits for each load in progress.
 EXIT_JOIN = 10.0

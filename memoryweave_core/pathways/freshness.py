@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..keysets import unique
 from ..pool import Pool
 from ..timeexpr import past_directed, reference_time
 from .registry import Context, Query
@@ -55,8 +56,9 @@ def update_extremes(pool: Pool, made: np.ndarray, threshold: float = UPDATE_SIMI
         # non-decreasing, so the strongest update is the strength of the greatest cosine (-inf: none)
         return np.clip((cosine - threshold) / scale, 0.0, 1.0)
 
-    ties = len(np.unique(pool.times)) < n  # without equal times, "later" is a comparison of times alone
-    for code in np.unique(speakers):
+    ordered = np.sort(pool.times)  # without equal times, "later" is a comparison of times alone
+    ties = bool((ordered[1:] == ordered[:-1]).any()) or int(np.isnan(ordered).sum()) > 1  # NaNs: one value to np.unique
+    for code in unique(speakers):
         mine = np.flatnonzero(speakers == code)
         cols = mine[made[mine]]  # only what was said by the moment asked about updates
         if len(mine) < 2 or not len(cols):

@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from ..activation import RECENT, AccessLog
+from ..keysets import unique_first
 from ..pool import Labels, Pool
 from ..trace import Trace
 from ..vocab import ID, TokenRows, Vocabulary
@@ -54,7 +55,7 @@ class Interned:
         if not len(codes):
             return Labels(np.zeros(0, np.int64), ())
         placed = codes >= 0
-        uniq, first, inverse = np.unique(codes[placed], return_index=True, return_inverse=True)
+        uniq, first, inverse = unique_first(codes[placed])
         order = np.argsort(first, kind="stable")  # labels in order of first appearance, as Labels.of numbers them
         rank = np.empty(len(uniq), np.int64)
         rank[order] = np.arange(len(uniq))
@@ -79,6 +80,8 @@ class KeyColumns:
         self.first = np.empty(0, np.float64)
         self.count = np.empty(0, np.float64)
         self.recent = np.empty((0, RECENT), np.float64)
+        self.space = np.empty(0, np.int64)  # the code of the namespace (the store's _Space) holding the key
+        self.member = np.zeros(0, bool)  # the key is its episode's member at its position (the store's episode map)
         # token ids (of the namespace's vocabulary) in CSR by key: row k is tok_ids[tok_start[k]:tok_start[k] + tok_len[k]]
         self.tok_start = np.empty(0, np.int64)
         self.tok_len = np.empty(0, np.int64)
@@ -90,9 +93,9 @@ class KeyColumns:
         if size > len(self.ids):
             cap = max(size, 2 * len(self.ids), 1024)
             for name in ("ids", "speaker", "episode", "positions", "times", "categories", "first", "count", "recent",
-                         "tok_start", "tok_len"):
+                         "tok_start", "tok_len", "space", "member"):
                 old = getattr(self, name)
-                new = np.empty((cap, *old.shape[1:]), old.dtype)
+                new = (np.zeros if name == "member" else np.empty)((cap, *old.shape[1:]), old.dtype)
                 new[: len(old)] = old
                 setattr(self, name, new)
         while FIRST * (2 ** len(self.segments) - 1) < size:
@@ -101,10 +104,12 @@ class KeyColumns:
         self.size = max(self.size, size)
 
     def add(self, keys: Sequence[int], traces: Sequence[Trace], tokens: Sequence[np.ndarray], speakers: Interned,
-            episodes: Interned) -> list[Trace]:
+            episodes: Interned, space: int = 0) -> list[Trace]:
         """Store the traces under these keys, with their token ids (their
         speakers and episodes coded in their namespace's ``speakers`` and
-        ``episodes``); returns them with their vectors as views of the stored rows."""
+        ``episodes``, ``space`` its code); returns them with their vectors as
+        views of the stored rows.  They are no episode's member until
+        :meth:`set_member` says so."""
         if not len(keys):
             return []
         k = np.asarray(keys, np.int64)
@@ -129,6 +134,8 @@ class KeyColumns:
         self.first[k] = self.times[k]
         self.count[k] = 1.0
         self.recent[k] = np.nan
+        self.space[k] = space
+        self.member[k] = False
         out = []
         seg = _segment(k).tolist()
         for key, s, t in zip(k.tolist(), seg, traces):
@@ -148,10 +155,35 @@ class KeyColumns:
     def forget(self, key: int) -> None:
         """Clear a deleted key's rows (its vectors were views: the segment keeps them otherwise)."""
         self.ids[key] = None
+        self.member[key] = False
         self.tok_ids[self.tok_start[key]:self.tok_start[key] + self.tok_len[key]] = 0
         s = int(_segment(np.array([key]))[0])
         for matrix in self.segments[s]:
             matrix[key - FIRST * (2**s - 1)] = 0.0
+
+    def set_member(self, key: int, on: bool) -> None:
+        """Mirror the store's episode map: ``key`` is (or no longer is) the member at its episode and position."""
+        self.member[key] = on
+
+    def neighbours(self, asked: np.ndarray, radius: int, space: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The episode members within ``radius`` positions of the ``asked``
+        keys (of the namespace coded ``space``), found where the store's own
+        key order puts them: a conversation is added in order, so the member
+        ``d`` positions away is usually key ``k + d``.  Each guess is checked
+        (a member, of this namespace and episode, at that position), so every
+        key returned is what the episode map holds there.  Returns those keys
+        and the probes left unresolved, as (asked key, position) arrays, for
+        the caller to look up in the map."""
+        k = np.asarray(asked, np.int64)
+        k = k[self.episode[k] >= 0]  # a trace without an episode has no neighbours
+        d = np.arange(-radius, radius + 1)
+        guess = (k[:, None] + d).ravel()
+        want = (self.positions[k][:, None] + d).ravel()
+        episode = np.repeat(self.episode[k], len(d))
+        inside = (guess >= 0) & (guess < self.size)
+        g = np.where(inside, guess, 0)
+        ok = inside & self.member[g] & (self.space[g] == space) & (self.episode[g] == episode) & (self.positions[g] == want)
+        return guess[ok], np.repeat(k, len(d))[~ok], want[~ok]
 
     def vectors(self, keys: np.ndarray, field: str) -> np.ndarray:
         """The ``field`` vectors of these keys, in order."""
@@ -162,7 +194,7 @@ class KeyColumns:
         content = np.empty((len(keys), self.dim), np.float32)
         context = np.empty((len(keys), self.dim), np.float32)
         seg = _segment(keys)
-        for s in np.unique(seg).tolist():
+        for s in np.flatnonzero(np.bincount(seg)).tolist():
             at = np.flatnonzero(seg == s)
             rows = keys[at] - FIRST * (2**s - 1)
             content[at] = self.segments[s][0][rows]
@@ -191,7 +223,7 @@ class KeyColumns:
         self.recent[key, : len(log.recent)] = log.recent
 
     # -- pools ------------------------------------------------------------------
-    def pool(self, keys: Sequence[int], vocab: Vocabulary, speakers: Interned, episodes: Interned) -> Pool:
+    def pool(self, keys: Sequence[int] | np.ndarray, vocab: Vocabulary, speakers: Interned, episodes: Interned) -> Pool:
         """The pool of these keys (of the namespace whose words ``vocab``,
         ``speakers`` and ``episodes`` hold), in this order."""
         k = np.asarray(keys, np.int64)

@@ -20,6 +20,7 @@ from ..ann import AutoIndex
 from ..ann.readers import Readers
 from ..errors import InvalidInputError
 from ..filters import Columns, Node, mask
+from ..keysets import difference
 from ..lexical import BM25Index, search_postings, tokenize
 from ..pool import Pool, pool_order
 from ..trace import Trace
@@ -45,6 +46,7 @@ class _Space:
     lifecycle: set[int] = field(default_factory=set)  # keys of versions and expiring traces
     speakers: Interned = field(default_factory=Interned)  # the codes of its speakers in the store's KeyColumns
     episode_codes: Interned = field(default_factory=Interned)
+    code: int = 0  # its code in the store's KeyColumns.space
 
     def __post_init__(self) -> None:
         # exact numpy search up to ann.DEFAULT_THRESHOLD rows, an HNSW graph above (see memoryweave_core.ann)
@@ -59,6 +61,7 @@ class MemoryStore(StoreBase):
         self.dim: int | None = None
         self._spaces: dict[str, _Space] = {}
         self._next_key = 0
+        self._next_space = 0
         self._columns: KeyColumns | None = None  # every space's pool fields and access logs, by key
         self._lock = threading.RLock()
         self._readers = Readers()
@@ -81,7 +84,8 @@ class MemoryStore(StoreBase):
             for ns, group in by_space.items():
                 space = self._spaces.get(ns)
                 if space is None:  # its own BM25Index and vocabulary: forgetting it forgets its words
-                    space = self._spaces[ns] = _Space(dim, self._readers)
+                    space = self._spaces[ns] = _Space(dim, self._readers, code=self._next_space)
+                    self._next_space += 1
                 space.matching.clear()
                 keys = np.arange(self._next_key, self._next_key + len(group))
                 self._next_key += len(group)
@@ -91,13 +95,18 @@ class MemoryStore(StoreBase):
                     space.bm25.add(key, tokenize(t.text))
                 if self._columns is None:
                     self._columns = KeyColumns(dim)
-                group = self._columns.add(keys.tolist(), group, [space.bm25.token_ids(k) for k in keys.tolist()],
-                                          space.speakers, space.episode_codes)  # their vectors now views of the columns'
+                columns = self._columns
+                group = columns.add(keys.tolist(), group, [space.bm25.token_ids(k) for k in keys.tolist()],
+                                    space.speakers, space.episode_codes, space.code)  # their vectors now views of the columns'
                 for key, t in zip(keys.tolist(), group):
                     space.traces[key] = t
                     space.keys[t.id] = key
                     if t.episode is not None and t.superseded_at is None:
-                        space.episodes.setdefault(t.episode, {})[t.position] = key
+                        members = space.episodes.setdefault(t.episode, {})
+                        if t.position in members:
+                            columns.set_member(members[t.position], False)
+                        members[t.position] = key
+                        columns.set_member(key, True)
                     if t.supersedes is not None or t.superseded_at is not None or t.expires_at is not None:
                         space.lifecycle.add(key)
 
@@ -167,7 +176,7 @@ class MemoryStore(StoreBase):
                 space.lifecycle.discard(key)
                 members = space.episodes.get(t.episode) if t.episode is not None else None
                 if members is not None and members.get(t.position) == key:
-                    del members[t.position]
+                    del members[t.position]  # the columns forgot the key, membership included
                     if not members and t.episode is not None:
                         del space.episodes[t.episode]
                 removed += 1
@@ -268,23 +277,28 @@ class MemoryStore(StoreBase):
 
     def _pool(self, space: _Space, asked: list[int], radius: int, where: Node | None, hide: AbstractSet[int] = frozenset()) -> Pool:
         """The pool of the ``asked`` keys and their neighbours, matching ``where``, less the keys ``hide``."""
-        keys = list(asked)
-        for k in asked if radius else ():
-            t = space.traces[k]
-            members = space.episodes.get(t.episode, {}) if t.episode is not None else {}
-            keys += [members[p] for p in range(t.position - radius, t.position + radius + 1) if p in members]
-        keys = list(dict.fromkeys(keys))
-        if where is not None:
-            allowed = set(self._matching(space, where).tolist())
-            keys = [k for k in keys if k in allowed]
-            asked = [k for k in asked if k in allowed]
-        if not keys:
-            return Pool.empty(self.dim)
         columns = cast(KeyColumns, self._columns)
-        at = np.array(keys, np.int64)
-        order = pool_order(asked, keys, space.episode_codes.pool_labels(columns.episode[at]), columns.positions[at])
-        keys = [k for k in (keys[i] for i in order) if k not in hide]
-        return columns.pool(keys, space.bm25.vocab, space.speakers, space.episode_codes)
+        first = np.array(list(dict.fromkeys(asked)), np.int64)
+        near = np.zeros(0, np.int64)
+        if radius and len(first):
+            near, probe, position = columns.neighbours(first, radius, space.code)
+            episodes, labels = columns.episode[probe].tolist(), space.episode_codes.labels
+            looked = [space.episodes.get(labels[e], {}).get(p) for e, p in zip(episodes, position.tolist())]
+            near = np.concatenate([near, np.array([k for k in looked if k is not None], np.int64)])
+            near = difference(near, first)  # pool_order places the neighbours by episode and position alone
+        at = np.concatenate([first, near])
+        if where is not None:
+            matching = self._matching(space, where)
+            at, first = at[np.isin(at, matching)], first[np.isin(first, matching)]
+        if not len(at):
+            return Pool.empty(self.dim)
+        keys = at.tolist()
+        order = np.array(pool_order(first.tolist(), keys, space.episode_codes.pool_labels(columns.episode[at]),
+                                    columns.positions[at]), np.int64)
+        at = at[order]
+        if hide:
+            at = at[~np.isin(at, np.fromiter(hide, np.int64, len(hide)))]
+        return columns.pool(at, space.bm25.vocab, space.speakers, space.episode_codes)
 
     def candidates(self, namespace: str, searches: Sequence[Search], terms: Sequence[str], n: int, radius: int,
                    where: Node | None = None, live: Live | None = None) -> Pool:

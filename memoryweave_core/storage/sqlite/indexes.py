@@ -29,9 +29,9 @@ import numpy as np
 
 from ...ann import AutoIndex, remove_files
 from ...ann.files import Staged
-from ...ann.keysets import difference
 from ...ann.loading import LoadingIndex
 from ...ann.readers import Readers
+from ...keysets import difference
 from . import saver
 from .connection import Database, chunks, marks
 from .saver import Saver

@@ -70,11 +70,12 @@ class StoredVocabulary:
 
     def rows(self, nsid: int, cells: Sequence[bytes]) -> TokenRows:
         """A pool's token rows from its ``tok_ids`` cells (checked), of namespace ``nsid``."""
-        if any(len(c) % 4 for c in cells):
+        sizes = np.fromiter(map(len, cells), np.int64, len(cells))
+        if (sizes % 4).any():
             raise self.db.corrupt("a trace row has unreadable token ids")
         words = self.of(nsid)
         offsets = np.zeros(len(cells) + 1, np.int64)
-        np.cumsum([len(c) // 4 for c in cells], out=offsets[1:])
+        np.cumsum(sizes // 4, out=offsets[1:])
         ids = np.frombuffer(b"".join(cells), "<i4").astype(ID, copy=False)
         top = int(ids.max()) if len(ids) else -1
         if top >= len(words):  # written by another process since

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from memoryweave_core import MemoryWeave
-from memoryweave_core.ann import hnsw
 from memoryweave_core.storage.sqlite import SQLiteStore, saver
 
 pytest.importorskip("hnswlib")
 
+from graph_calls import record_saves  # noqa: E402
 from test_graph_loading import EXACT, QUERIES, Embedder, _answers, _build, _check_exact, _same  # noqa: E402
 
 FLOOR = 5  # UNSAVED_AT_CLOSE in these tests: the share decides (1/8 of 300 rows: 37)
@@ -31,15 +31,7 @@ FLOOR = 5  # UNSAVED_AT_CLOSE in these tests: the share decides (1/8 of 300 rows
 def staged(monkeypatch) -> list[str]:
     """Every graph save, by path; the close bound made small enough for 300-row graphs."""
     monkeypatch.setattr(saver, "UNSAVED_AT_CLOSE", FLOOR)
-    calls: list[str] = []
-    real = hnsw.HNSWIndex.stage
-
-    def stage(self, path):
-        calls.append(path)
-        return real(self, path)
-
-    monkeypatch.setattr(hnsw.HNSWIndex, "stage", stage)
-    return calls
+    return record_saves(monkeypatch)
 
 
 def _open(path, **kw) -> MemoryWeave:

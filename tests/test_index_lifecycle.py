@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import pytest
+from graph_calls import record_loads, record_saves
 
 from memoryweave_core import HashingEmbedder, MemoryWeave
 from memoryweave_core.ann.auto import AutoIndex
@@ -112,20 +113,10 @@ def _three_namespaces(path, n: int = 40) -> None:
 
 def test_opening_a_store_loads_no_graph_and_a_recall_loads_only_its_namespace(tmp_path, monkeypatch):
     pytest.importorskip("hnswlib")
-    from memoryweave_core.ann import hnsw
 
     path = tmp_path / "lazy.db"
     _three_namespaces(path)
-    loads: list[str] = []
-    real = hnsw.HNSWIndex.load.__func__  # type: ignore[attr-defined]
-
-    def counting(cls, file, *args, **kwargs):
-        graph = real(cls, file, *args, **kwargs)
-        assert graph is not None  # trusted and read, not rebuilt
-        loads.append(file)
-        return graph
-
-    monkeypatch.setattr(hnsw.HNSWIndex, "load", classmethod(counting))
+    loads = record_loads(monkeypatch)
     store = SQLiteStore(str(path), ann_threshold=20)
     with MemoryWeave(store=store, embedder=HashingEmbedder(DIM)) as memory:
         assert memory.count(namespace="a") == 40 and memory.namespaces() == ["a", "b", "c"]
@@ -145,7 +136,6 @@ def test_a_moved_store_keeps_its_graphs(tmp_path, monkeypatch, old_sidecar):
     import json
     import shutil
 
-    from memoryweave_core.ann import hnsw
 
     (tmp_path / "here").mkdir()
     _three_namespaces(tmp_path / "here" / "lazy.db")
@@ -155,16 +145,7 @@ def test_a_moved_store_keeps_its_graphs(tmp_path, monkeypatch, old_sidecar):
             doc["files"] = {str(tmp_path / "here" / name): entry for name, entry in doc["files"].items()}
             sidecar.write_text(json.dumps(doc))
     shutil.move(str(tmp_path / "here"), str(tmp_path / "there"))
-    loads: list[str] = []
-    real = hnsw.HNSWIndex.load.__func__  # type: ignore[attr-defined]
-
-    def counting(cls, file, *args, **kwargs):
-        graph = real(cls, file, *args, **kwargs)
-        assert graph is not None  # trusted and read, not rebuilt
-        loads.append(file)
-        return graph
-
-    monkeypatch.setattr(hnsw.HNSWIndex, "load", classmethod(counting))
+    loads = record_loads(monkeypatch)
     monkeypatch.chdir(tmp_path / "there")
     store = SQLiteStore("lazy.db", ann_threshold=20)  # a relative path this time
     with MemoryWeave(store=store, embedder=HashingEmbedder(DIM)) as memory:
@@ -174,24 +155,9 @@ def test_a_moved_store_keeps_its_graphs(tmp_path, monkeypatch, old_sidecar):
 
 
 # -- issue 22 item 3: graphs saved as they change, not all at close ---------------------
-def _staged(monkeypatch) -> list[str]:
-    """Record every graph save (staged files) by path."""
-    from memoryweave_core.ann import hnsw
-
-    calls: list[str] = []
-    real = hnsw.HNSWIndex.stage
-
-    def stage(self, path):
-        calls.append(path)
-        return real(self, path)
-
-    monkeypatch.setattr(hnsw.HNSWIndex, "stage", stage)
-    return calls
-
-
 def test_graphs_are_saved_in_the_background_and_close_has_nothing_left_to_write(tmp_path, monkeypatch):
     pytest.importorskip("hnswlib")
-    staged = _staged(monkeypatch)
+    staged = record_saves(monkeypatch)
     path = str(tmp_path / "bg.db")
     store = SQLiteStore(path, ann_threshold=20)
     memory = MemoryWeave(store=store, embedder=HashingEmbedder(DIM))
@@ -219,7 +185,7 @@ def test_close_leaves_a_few_changes_for_the_next_open_and_saves_many(tmp_path, m
     from memoryweave_core.storage.sqlite import saver
 
     monkeypatch.setattr(saver, "UNSAVED_AT_CLOSE", 10)
-    staged = _staged(monkeypatch)
+    staged = record_saves(monkeypatch)
     path = str(tmp_path / "slack.db")
 
     def session(texts: list[str]) -> int:

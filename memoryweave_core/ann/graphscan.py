@@ -24,10 +24,8 @@ import os
 
 import numpy as np
 
+from ..vectors import UNIT_TOLERANCE
 from .graphfile import HEADER, layout
-
-#: A stored vector counts when its norm is within this of 1 (as AutoIndex.sync's check of database rows).
-NORM_TOLERANCE = 1e-3
 
 
 class GraphScan:
@@ -116,7 +114,7 @@ class GraphScan:
         picked = vectors[top]
         with np.errstate(all="ignore"):
             norms = np.einsum("ij,ij->i", picked, picked)
-        bad = top[~(np.abs(norms - 1.0) < 2 * NORM_TOLERANCE)]  # squared norms: twice the tolerance
+        bad = top[~(np.abs(norms - 1.0) < 2 * UNIT_TOLERANCE)]  # squared norms: twice the tolerance
         return self.labels[top], sims[top], bad
 
     def _require(self) -> np.ndarray:

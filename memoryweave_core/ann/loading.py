@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 
 from ..keysets import difference, unique
-from ..vectors import ExactIndex, as_batch
+from ..vectors import ExactIndex, as_batch, unit_rows
 from .auto import AutoIndex, merge
 from .graphscan import GraphScan
 from .hnsw import trusted_keys
@@ -146,8 +146,7 @@ class LoadingIndex:
         if not len(keys):
             return keys
         vectors = np.asarray(self._fetch(keys), dtype=np.float32)
-        with np.errstate(all="ignore"):
-            ok = np.isfinite(vectors).all(axis=1) & (np.abs(np.linalg.norm(vectors, axis=1) - 1.0) < 1e-3)
+        ok = unit_rows(vectors)
         self._delta.add(keys[ok], vectors[ok])
         return keys[ok]
 

@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import MissingDependencyError
-from ..keysets import unique
+from ..keysets import unique, unique_first
 from ..vectors import ExactIndex, as_batch, unit_rows
 from .files import Staged, remove_files
 from .hnsw import HNSWIndex
@@ -30,6 +30,8 @@ from .readers import Readers
 DEFAULT_THRESHOLD = 20_000
 #: Rows the background indexer inserts per step (bounds how long a search waits for it).
 CHUNK = 256
+#: Rows the background indexer inserts per hold of the graph's lock (bounds how long a search waits).
+STEP = 16
 #: Seconds the exit handler waits for each indexer to finish its chunk.
 EXIT_JOIN = 10.0
 
@@ -46,8 +48,6 @@ def _stop_indexers() -> None:
     from the database on the next open."""
     for index in list(_RUNNING):
         index.stop(EXIT_JOIN)
-#: Rows the background indexer inserts per hold of the graph's lock (bounds how long a search waits).
-STEP = 16
 
 
 def merge(parts: list[tuple[np.ndarray, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -59,7 +59,7 @@ def merge(parts: list[tuple[np.ndarray, np.ndarray]], n: int) -> tuple[np.ndarra
         return parts[0]
     keys = np.concatenate([p[0] for p in parts])
     sims = np.concatenate([p[1] for p in parts])
-    keys, first = np.unique(keys, return_index=True)  # a row can be in two parts for a moment
+    keys, first, _ = unique_first(keys)  # a row can be in two parts for a moment
     sims = sims[first]
     top = np.argsort(-sims, kind="stable")[:n]
     return keys[top], sims[top]

@@ -19,6 +19,7 @@ from .embedders import (
 )
 from .encoder import MemoryEncoder
 from .errors import (
+    ContextModeMismatchError,
     DimensionMismatchError,
     EmptyTextError,
     InvalidInputError,
@@ -42,6 +43,7 @@ __all__ = [
     "ART2A",
     "FEATURES",
     "Category",
+    "ContextModeMismatchError",
     "DimensionMismatchError",
     "Embedder",
     "EmptyTextError",

@@ -26,6 +26,12 @@ class DimensionMismatchError(InvalidInputError):
     """A vector does not have the dimension the memory was built with."""
 
 
+class ContextModeMismatchError(InvalidInputError):
+    """A store's context vectors were made with another ``context_mode`` or
+    ``context_window`` than the memory opening it has: refused, because new
+    vectors of one kind beside old ones of another are not comparable."""
+
+
 class NonFiniteVectorError(InvalidInputError):
     """A vector holds NaN or infinite values, or has zero length."""
 

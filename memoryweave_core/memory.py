@@ -32,6 +32,7 @@ from .retrieval import FeatureTable, Query, Retriever, names_in, strip_names
 from .scopes import Namespace, public
 from .span import recall_spaces, spaces_under, speakers_under
 from .storage.base import Store
+from .storage.context import settle
 from .storage.memory import MemoryStore
 from .summary import summarise, summary_html
 from .timeutil import to_timestamp
@@ -104,6 +105,12 @@ class MemoryWeave(IngestMixin, LifecycleMixin, AsyncMemoryMixin):
             if opened:
                 store.close()
             raise DimensionMismatchError(f"embedding_dim={embedding_dim} but the store holds {store.dim}-d vectors")
+        try:  # the store's context vectors and this memory's are made the same way, or it is refused
+            settle(store, self.config.context_mode, self.config.context_window)
+        except BaseException:
+            if opened:
+                store.close()
+            raise
         self.clock = clock or _time.time
         self._arts: dict[str, ART2A] = {}
         self._names: dict[str, NameIndex] = {}

@@ -27,11 +27,11 @@ TABLES = ("meta", "namespaces", "traces", "access", "state", "state_arrays", "le
 
 
 def _dump(path: Path) -> dict[str, list[tuple]]:
-    """Every row the store keeps, but the schema version."""
+    """Every row the store keeps, but the schema version and the context record (schema 6's)."""
     conn = sqlite3.connect(path)
     try:
         out = {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in TABLES}
-        out["meta"] = [r for r in out["meta"] if r[0] != "schema_version"]
+        out["meta"] = [r for r in out["meta"] if r[0] not in ("schema_version", "context_mode", "context_window")]
         columns = ", ".join(r[1] for r in conn.execute("PRAGMA table_info(traces)") if r[1] != "tok_ids")  # schema 5's
         out["traces"] = conn.execute(f"SELECT {columns} FROM traces ORDER BY key").fetchall()  # keys in order, columns in order
         return out
@@ -55,7 +55,7 @@ def test_a_schema_3_sqlite_file_migrates_keeping_every_row_and_recall(tmp_path):
     conn.close()
 
     store = SQLiteStore(path, background_index=False)
-    assert store._db.meta("schema_version") == str(SCHEMA_VERSION) == "5"  # through 4 (ids) and 5 (token ids)
+    assert store._db.meta("schema_version") == str(SCHEMA_VERSION) == "6"  # through 4 (ids), 5 (token ids) and 6 (context record)
     m = MemoryWeave(store=store, embedder=HashingEmbedder(64), clock=lambda: want["at"])
     got = _recalls(m, want["queries"], want["at"])
     # the same traces in the same order; scores equal to float32 rounding (pathways may sum in another order)
@@ -126,7 +126,7 @@ def test_a_schema_3_postgres_schema_migrates_keeping_every_row_and_recall():
         store.close()
 
         store = pg.PostgresStore(dsn, schema=name)
-        assert store._meta("schema_version") == str(pg.SCHEMA_VERSION) == "5"
+        assert store._meta("schema_version") == str(pg.SCHEMA_VERSION) == "6"
         assert not store._conn.execute("SELECT 1 FROM pg_constraint WHERE conname = 'traces_id_key'"
                                        " AND connamespace = %s::regnamespace", (name,)).fetchall()
         assert rows() == before

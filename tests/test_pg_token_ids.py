@@ -19,6 +19,7 @@ import pytest
 from memoryweave_core import HashingEmbedder, MemoryWeave
 from memoryweave_core.errors import InvalidInputError
 from memoryweave_core.lexical import POSTING_BUDGET
+from memoryweave_core.storage.context import UNRECORDED
 from memoryweave_core.storage.memory import MemoryStore
 
 pytestmark = pytest.mark.pg
@@ -27,10 +28,10 @@ TABLES = ("meta", "traces", "access", "state", "state_arrays", "nsstats", "terms
 
 
 def _rows(conn, s: str) -> dict[str, list[str]]:
-    """Every row of the schema as text, schema 5's columns aside and the version too."""
+    """Every row of the schema as text, schema 5's columns aside, and the version and schema 6's context record too."""
     out = {t: [r[0] for r in conn.execute(f"SELECT (to_jsonb(x) - 'tok_ids' - 'nsid')::text FROM \"{s}\".{t} x ORDER BY 1")]
            for t in TABLES}
-    out["meta"] = [r for r in out["meta"] if "schema_version" not in r]
+    out["meta"] = [r for r in out["meta"] if not any(k in r for k in ("schema_version", "context_mode", "context_window"))]
     out["seq"] = [str(conn.execute(f'SELECT last_value FROM "{s}".traces_key_seq').fetchone()[0])]
     return out
 
@@ -89,7 +90,8 @@ def test_a_schema_4_dump_migrates_keeping_every_row_and_recall(dsn, schema):
         assert {"traces_content_hnsw", "traces_context_hnsw"} <= set(indexes)
 
     store = pg.PostgresStore(dsn, schema=schema)
-    assert store._meta("schema_version") == str(pg.SCHEMA_VERSION) == "5"
+    assert store._meta("schema_version") == str(pg.SCHEMA_VERSION) == "6"
+    assert store.context_record() == UNRECORDED  # written by version 4, whose context vectors were the model's
     with MemoryWeave(store=store, embedder=HashingEmbedder(64), clock=lambda: want["at"]) as m:
         got = _recalls(m, want["queries"], want["at"])
         assert {q: [r[0] for r in rs] for q, rs in got.items()} == {q: [r[0] for r in rs] for q, rs in want["want"].items()}

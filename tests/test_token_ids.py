@@ -47,7 +47,7 @@ def test_a_schema_4_file_migrates_keeping_every_row_and_recall(tmp_path):
     want = json.loads((FIXTURES / "sqlite_v4_recall.json").read_text())
     before = _dump(path)
     store = SQLiteStore(path, background_index=False)
-    assert store._db.meta("schema_version") == str(SCHEMA_VERSION) == "5"
+    assert store._db.meta("schema_version") == str(SCHEMA_VERSION) == "6"
     with MemoryWeave(store=store, embedder=HashingEmbedder(64), clock=lambda: want["at"]) as m:
         got = {f"{ns}|{q}": [[r.trace.id, r.score, r.raw.get("lexical", 0.0)]
                              for r in m.recall(q, k=8, namespace=ns, at=want["at"], record_access=False, explain=True)]

@@ -2,7 +2,10 @@
 
 Each line holds every field of the trace (id, text, namespace, speaker,
 episode, position, time, metadata, category), and with ``--vectors`` its
-content vector as ``embedding``, so an import needs no model to embed it.
+content vector as ``embedding``, so an import needs no model to embed it,
+and how the store made its context vectors (``context_mode``,
+``context_window``): an import makes every context vector again, and a new
+store made by it makes them the way the exporting store did.
 What recall has recorded (the access history behind activation) is not
 exported: an imported memory starts as if never recalled.
 """
@@ -40,11 +43,14 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"namespace {missing[0]!r} holds no memories"
                              + (f" (namespaces: {', '.join(map(format_path, known))})" if known else ""))
         lines = []
+        context = memory.store.context_record()  # on every line: an import into a new store makes it the same way
         for ns in wanted:
             for t in memory.traces(ns):
                 if t.superseded_at is not None:
                     continue  # the current version of each memory; its history stays in the store
                 row = {k: v for k, v in t.to_dict().items() if k not in ("version", "supersedes", "superseded_at")}
+                if context is not None:
+                    row.update(context_mode=context.mode, context_window=context.window)
                 if args.vectors:
                     row["embedding"] = None if t.content is None else [float(x) for x in t.content]
                 lines.append(json.dumps(row, ensure_ascii=False))

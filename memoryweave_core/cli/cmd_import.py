@@ -29,7 +29,9 @@ DESCRIPTION = textwrap.dedent(
 
     jsonl        one turn per line: {"text": ..., "speaker"?, "episode"?, "time"?, "metadata"?, "id"?}
                  ("role"/"content" are accepted for "speaker"/"text"); the lines 'export' writes
-                 (with "namespace", and "embedding" from --vectors) import back as they were.
+                 (with "namespace", and "embedding" from --vectors) import back as they were;
+                 a new store makes its context vectors as their "context_mode" and "context_window"
+                 say, a store that holds memories already makes them its own way.
                  A line without a time takes the time of the turn before it in its episode.
     text         one memory per paragraph (paragraphs are separated by blank lines)
     locomo       locomo10.json: every conversation, one episode per session; each conversation
@@ -102,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.file}: nothing to import")
     written: list[Namespace] = []
     renumbered = 0
-    with open_memory(args, create=True) as memory:
+    context = next((b.context for b in batches if b.context is not None), None)  # a new store takes an export's
+    with open_memory(args, create=True, context=context) as memory:
         _check_against_store(memory, batches)
         bar = progress(total, "importing", not args.quiet)
         try:

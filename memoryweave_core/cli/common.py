@@ -17,9 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from ..config import CONTEXT_MODES, RecallConfig
 from ..embedders import Embedder, HashingEmbedder
 from ..errors import DimensionMismatchError
 from ..memory import MemoryWeave
+from ..storage.context import ContextRecord
+from ..storage.sqlite import SQLiteStore
 
 PROG = "memoryweave"
 ENV_DB = "MEMORYWEAVE_DB"
@@ -138,12 +141,30 @@ def make_embedder(name: str) -> Embedder:
     return LazyMiniLM()
 
 
-def open_memory(args: argparse.Namespace, *, create: bool = False) -> MemoryWeave:
-    """The MemoryWeave of ``--db``; it must exist unless ``create``."""
+def open_memory(args: argparse.Namespace, *, create: bool = False, context: ContextRecord | None = None) -> MemoryWeave:
+    """The MemoryWeave of ``--db``; it must exist unless ``create``.
+
+    The command line has no context mode of its own: it opens a store in the
+    mode the store records, so a store made by a program with
+    ``context_mode="mean"`` is written to the same way.  A store that holds no
+    trace takes ``context`` (an export's) when given; one that records no mode
+    yet, the default.
+    """
     name = resolve_embedder_name(getattr(args, "embedder", None))
     path = resolve_db(getattr(args, "db", None), create=create)
     embedder = make_embedder(name)
-    memory = MemoryWeave(path=str(path), embedder=embedder)
+    store = SQLiteStore(str(path))
+    try:
+        fresh = context if context is not None and not store.count() else None
+        record = fresh or store.context_record() or ContextRecord(RecallConfig().context_mode, RecallConfig().context_window)
+        if record.mode not in CONTEXT_MODES:
+            raise UsageError(f"{path}: its context vectors were made with context_mode={record.mode!r}, which this"
+                             " MemoryWeave does not know: upgrade memoryweave")
+        config = RecallConfig(context_mode=record.mode, context_window=record.window)
+        memory = MemoryWeave(store=store, embedder=embedder, config=config)
+    except BaseException:
+        store.close()
+        raise
     stored = getattr(memory.store, "dim", None)
     if stored is not None and stored != embedder.dim:  # say so before loading any model
         memory.close()

@@ -17,6 +17,7 @@ from ..errors import MemoryWeaveError
 from ..eval.datasets import load_locomo, load_longmemeval
 from ..lifecycle import expiry
 from ..scopes import Namespace
+from ..storage.context import ContextRecord
 from ..timeutil import to_timestamp
 from ..trace import check_label, check_metadata, check_scope, check_text, check_vectors
 from .common import UsageError
@@ -26,7 +27,7 @@ FORMATS = ("jsonl", "text", "locomo", "longmemeval")
 #: Fields of a JSONL line.  ``position`` and ``category`` are written by ``export``
 #: and derived again on import; ``embedding`` is the content vector (``export --vectors``).
 _LINE_KEYS = {"id", "text", "speaker", "episode", "time", "metadata", "namespace", "role", "content",
-              "position", "category", "embedding", "expires_at", "ttl"}
+              "position", "category", "embedding", "expires_at", "ttl", "context_mode", "context_window"}
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Batch:
     wheres: list[str] = field(default_factory=list)
     embeddings: list[Any] = field(default_factory=list)
     derived: list[dict[str, Any]] = field(default_factory=list)  # position/category as exported
+    context: ContextRecord | None = None  # how the exporting store made its context vectors
 
 
 def guess_format(path: Path, head: str) -> str:
@@ -76,6 +78,16 @@ def _checked(where: str, raw: dict[str, Any]) -> dict[str, Any]:
     except RecursionError:
         raise UsageError(f"{where}: nested too deeply") from None
     return item
+
+
+def _line_context(where: str, obj: dict[str, Any]) -> ContextRecord | None:
+    """The exporting store's context record on an exported line (None on a line without one)."""
+    mode, window = obj.get("context_mode"), obj.get("context_window")
+    if mode is None and window is None:
+        return None
+    if not isinstance(mode, str) or not mode or isinstance(window, bool) or not isinstance(window, int) or window < 0:
+        raise UsageError(f"{where}: 'context_mode' must be a non-empty string and 'context_window' an integer >= 0")
+    return ContextRecord(mode, window)
 
 
 def _add(batches: dict[Namespace, Batch], ns: Namespace, where: str, item: dict[str, Any]) -> Batch:
@@ -130,6 +142,7 @@ def read_jsonl(lines: Iterable[str], name: str, namespace: Namespace | None) -> 
     batches: dict[Namespace, Batch] = {}
     with_vectors: str | None = None
     without_vectors: str | None = None
+    context: tuple[int, ContextRecord | None] | None = None  # the first line's, and its number
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -158,6 +171,12 @@ def read_jsonl(lines: Iterable[str], name: str, namespace: Namespace | None) -> 
             ns = namespace or check_scope(obj.get("namespace") or "default")
         except MemoryWeaveError as exc:
             raise UsageError(f"{where}: {exc}") from None
+        line_context = _line_context(where, obj)
+        if context is None:
+            context = (n, line_context)
+        elif context[1] != line_context:
+            raise UsageError(f"{where}: its context_mode and context_window differ from line {context[0]}'s: the lines"
+                             " come from stores that made their context vectors differently; import them apart")
         raw = {**obj, "text": text, "speaker": obj.get("speaker", obj.get("role"))}
         batch = _add(batches, ns, where, _checked(where, raw))
         batch.derived.append({k: obj[k] for k in ("position", "category") if obj.get(k) is not None})
@@ -176,6 +195,7 @@ def read_jsonl(lines: Iterable[str], name: str, namespace: Namespace | None) -> 
     _check_ids(batches.values())
     for batch in batches.values():
         _inherit_times(batch)
+        batch.context = context[1] if context else None
     return list(batches.values())
 
 

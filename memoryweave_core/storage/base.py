@@ -30,6 +30,7 @@ from ..errors import DimensionMismatchError, InvalidInputError
 from ..filters import Node
 from ..pool import Pool
 from ..trace import Trace
+from .context import ContextRecord
 
 Field = Literal["content", "context"]
 #: One vector search of a recall: which vectors to search, and the query vector.
@@ -174,6 +175,12 @@ class Store(Protocol):
 
     def save_state(self, namespace: str, key: str, state: dict) -> None: ...
 
+    def context_record(self) -> ContextRecord | None:
+        """How the store's context vectors were made (:mod:`.context`); None until recorded."""
+
+    def record_context(self, record: ContextRecord) -> None:
+        """Record how the store's context vectors are made (the engine settles it: :func:`.context.settle`)."""
+
     def close(self) -> None: ...
 
 
@@ -255,6 +262,12 @@ class StoreBase(ABC):
 
     @abstractmethod
     def save_state(self, namespace: str, key: str, state: dict) -> None: ...
+
+    @abstractmethod
+    def context_record(self) -> ContextRecord | None: ...
+
+    @abstractmethod
+    def record_context(self, record: ContextRecord) -> None: ...
 
     @abstractmethod
     def close(self) -> None: ...

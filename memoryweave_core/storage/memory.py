@@ -25,6 +25,7 @@ from ..lexical import BM25Index, search_postings, tokenize
 from ..pool import Pool, pool_order
 from ..trace import Trace
 from .base import Field, Live, Search, StoreBase, check_field, is_live, vector_dim
+from .context import ContextRecord
 from .filtered import nearest_within, restrict_postings
 from .keycolumns import Interned, KeyColumns
 
@@ -65,6 +66,7 @@ class MemoryStore(StoreBase):
         self._columns: KeyColumns | None = None  # every space's pool fields and access logs, by key
         self._lock = threading.RLock()
         self._readers = Readers()
+        self._context: ContextRecord | None = None  # how its context vectors are made (see .context)
 
     # -- writing ---------------------------------------------------------
     def add(self, traces: Sequence[Trace]) -> None:
@@ -356,6 +358,12 @@ class MemoryStore(StoreBase):
         with self._lock:
             if namespace in self._spaces:
                 self._spaces[namespace].state[key] = state
+
+    def context_record(self) -> ContextRecord | None:
+        return self._context
+
+    def record_context(self, record: ContextRecord) -> None:
+        self._context = record
 
     def close(self) -> None:
         pass

@@ -64,6 +64,12 @@ def meta(s: str, key: str) -> Plan[str | None]:
     return found[0][0] if found else None
 
 
+def set_meta(s: str, values: Sequence[tuple[str, str]]) -> Plan[None]:
+    for key, value in values:
+        yield Stmt(f'INSERT INTO "{s}".meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value',
+                   (key, value))
+
+
 def count(s: str, namespace: str | None) -> Plan[int]:
     if namespace is None:
         found = yield from rows(f'SELECT coalesce(sum(n), 0) FROM "{s}".nsstats')

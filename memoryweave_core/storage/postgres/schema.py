@@ -14,10 +14,11 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ...errors import CorruptStoreError, DimensionMismatchError, SchemaVersionError
+from ..context import UNRECORDED
 from .plan import Plan, Stmt, rows
 
 #: Version of the layout below; bump it and add a migration when it changes.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: ``MIGRATIONS[v](conn, schema)`` upgrades schema version ``v`` to ``v + 1``.
 MIGRATIONS: dict[int, Callable[[Any, str], None]] = {}
@@ -128,6 +129,14 @@ def token_ids(conn: Any, s: str) -> None:
     )
     for graph in graphs:  # as ensure_dim made them, with their parameters
         conn.execute(graph)
+
+
+@migration(5)
+def context_record(conn: Any, s: str) -> None:
+    """The store records how its context vectors are made (:mod:`..context`);
+    an older schema holds the default of the versions that wrote it."""
+    for key, value in UNRECORDED.meta():
+        conn.execute(f'INSERT INTO "{s}".meta VALUES (%s, %s) ON CONFLICT (key) DO NOTHING', (key, value))
 
 
 def tables(s: str) -> list[str]:

@@ -28,6 +28,7 @@ from ...pool import Pool
 from ...trace import Trace
 from ..base import Field, Live, Search, StoreBase, check_field
 from ..codec import encode_state
+from ..context import ContextRecord, from_meta
 from . import access, aio, lifecycle, queries
 from . import schema as layout
 from . import state as state_rows
@@ -362,6 +363,12 @@ class PostgresStore(StoreBase):
     def save_state(self, namespace: str, key: str, state: dict) -> None:
         text, arrays = encode_state(key, state)
         self._write(lambda: state_rows.save(self.schema, namespace, key, text, arrays))
+
+    def context_record(self) -> ContextRecord | None:
+        return from_meta(self._meta("context_mode"), self._meta("context_window"), f"schema {self.schema!r}")
+
+    def record_context(self, record: ContextRecord) -> None:
+        self._write(lambda: queries.set_meta(self.schema, record.meta()))
 
     # -- async ---------------------------------------------------------------------------
     async def open_async(self) -> aio.AsyncPostgres:

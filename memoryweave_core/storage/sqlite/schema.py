@@ -18,9 +18,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ...errors import CorruptStoreError, ReadOnlyStoreError, SchemaVersionError, StoreError
+from ..context import UNRECORDED
 
 #: Version of the layout below; bump it and add a migration when it changes.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: ``MIGRATIONS[v](conn)`` upgrades a version-``v`` file to ``v + 1`` (inside a transaction).
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
@@ -126,6 +127,13 @@ def token_ids(conn: sqlite3.Connection) -> None:
         conn.executemany("UPDATE traces SET tok_ids = ? WHERE key = ?", updates)
     conn.executemany("INSERT INTO vocab (ns, id, word) VALUES (?, ?, ?)",
                      [(ns, i, w) for ns, ids in vocabs.items() for w, i in ids.items()])
+
+
+@migration(5)
+def context_record(conn: sqlite3.Connection) -> None:
+    """The store records how its context vectors are made (:mod:`..context`);
+    an older file holds the default of the versions that wrote it."""
+    conn.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)", UNRECORDED.meta())
 
 
 def encode_ids(ids: Sequence[int] | np.ndarray) -> bytes:

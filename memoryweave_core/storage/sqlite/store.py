@@ -30,6 +30,7 @@ from ...trace import Trace
 from ...vocab import TokenRows
 from ..base import Field, Live, Search, StoreBase, check_field, one_namespace, vector_dim, without
 from ..codec import encode_state
+from ..context import ContextRecord, from_meta
 from ..filtered import nearest_within, restrict_postings
 from . import access, decode, lifecycle, schema, writes
 from . import state as state_rows
@@ -545,6 +546,14 @@ class SQLiteStore(StoreBase):
             self._write(write)
 
     # -- vector indexes and closing ------------------------------------------------
+    def context_record(self) -> ContextRecord | None:
+        with self._lock:
+            return from_meta(self._db.meta("context_mode"), self._db.meta("context_window"), self.path)
+
+    def record_context(self, record: ContextRecord) -> None:
+        with self._lock:
+            self._db.write(lambda conn: conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", record.meta()))
+
     def wait_for_index(self, timeout: float | None = None) -> bool:
         """Block until every loaded HNSW graph holds all its rows (benchmarks and tests)."""
         return self._indexes.wait(timeout)

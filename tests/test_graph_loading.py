@@ -237,7 +237,7 @@ def test_crafted_labels_and_vectors_never_leak_rows_and_are_answered_from_the_da
     probe.close()
     assert len(b_ids) == N
     for field in ("content", "context"):
-        graph = sorted(tmp_path.glob(f"x.db.{field}.*.hnsw"))[0]
+        graph = sorted(tmp_path.glob(f"x.db.*.{field}.*.hnsw"))[0]
         data, size_el, off_data, label_off = _graph(tmp_path, field)
         for row in range(6):  # labels of another namespace's rows
             struct.pack_into("<q", data, HEADER.size + row * size_el + label_off, int(other[row]))

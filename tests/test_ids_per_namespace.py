@@ -27,11 +27,12 @@ TABLES = ("meta", "namespaces", "traces", "access", "state", "state_arrays", "le
 
 
 def _dump(path: Path) -> dict[str, list[tuple]]:
-    """Every row the store keeps, but the schema version and the context record (schema 6's)."""
+    """Every row the store keeps, but the schema version, the context record (schema 6's) and the graph names."""
     conn = sqlite3.connect(path)
     try:
         out = {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in TABLES}
-        out["meta"] = [r for r in out["meta"] if r[0] not in ("schema_version", "context_mode", "context_window")]
+        out["meta"] = [r for r in out["meta"] if r[0] not in ("schema_version", "context_mode", "context_window",
+                                                               "graph_name", "graph_owner")]
         columns = ", ".join(r[1] for r in conn.execute("PRAGMA table_info(traces)") if r[1] != "tok_ids")  # schema 5's
         out["traces"] = conn.execute(f"SELECT {columns} FROM traces ORDER BY key").fetchall()  # keys in order, columns in order
         return out

@@ -8,6 +8,7 @@ graph loads, files written), never by timing; the figures are in
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -152,6 +153,69 @@ def test_a_moved_store_keeps_its_graphs(tmp_path, monkeypatch, old_sidecar):
         assert memory.recall("a note about the garden", k=3, namespace="a")
         assert store.wait_for_index(60)
         assert len(loads) == 2
+
+
+def _as_named_after_the_file(folder, name: str) -> None:
+    """Take a store back to the graph names of earlier versions: its files named after the
+    database file, nothing recorded (the sidecars name their files by base name)."""
+    import json
+    import sqlite3
+
+    conn = sqlite3.connect(folder / name)
+    prefix = conn.execute("SELECT value FROM meta WHERE key = 'graph_name'").fetchone()[0]
+    with conn:
+        conn.execute("DELETE FROM meta WHERE key IN ('graph_name', 'graph_owner')")
+    conn.close()
+    for old in folder.glob(f"{prefix}.*"):
+        old.rename(folder / (name + old.name[len(prefix):]))
+    for sidecar in folder.glob("*.hnsw.json"):
+        doc = json.loads(sidecar.read_text())
+        doc["files"] = {name + f[len(prefix):]: entry for f, entry in doc["files"].items()}
+        sidecar.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize("made_by", ["today", "an older version"])
+def test_a_renamed_store_keeps_its_graphs(tmp_path, monkeypatch, made_by):
+    """The graph files' name is recorded in the database, so renaming the database file (not
+    its folder) loads the saved graphs instead of rebuilding them; a store whose files are
+    named after its file, as earlier versions named them, keeps those names."""
+    pytest.importorskip("hnswlib")
+    _three_namespaces(tmp_path / "lazy.db")
+    if made_by == "an older version":
+        _as_named_after_the_file(tmp_path, "lazy.db")
+        SQLiteStore(str(tmp_path / "lazy.db")).close()  # opened once before the rename: its name recorded
+        assert sorted(tmp_path.glob("lazy.db.content.*.hnsw"))
+    for suffix in ("", "-wal", "-shm"):
+        if (tmp_path / f"lazy.db{suffix}").exists():
+            (tmp_path / f"lazy.db{suffix}").rename(tmp_path / f"renamed.db{suffix}")
+    loads = record_loads(monkeypatch)
+    store = SQLiteStore(str(tmp_path / "renamed.db"), ann_threshold=20)
+    with MemoryWeave(store=store, embedder=HashingEmbedder(DIM)) as memory:
+        assert memory.recall("a note about the garden", k=3, namespace="a")
+        assert store.wait_for_index(60)
+        assert len(loads) == 2 and all(os.path.exists(p) for p in loads)
+
+
+def test_a_copy_beside_its_store_never_shares_its_graph_files(tmp_path, monkeypatch):
+    """A copy in the same folder cannot tell itself from a renamed store by its contents; the
+    path its original was opened at still holds the original, so the copy names its graphs anew."""
+    pytest.importorskip("hnswlib")
+    import shutil
+
+    _three_namespaces(tmp_path / "a.db")
+    shutil.copy(tmp_path / "a.db", tmp_path / "b.db")
+    original, copy = SQLiteStore(str(tmp_path / "a.db")), SQLiteStore(str(tmp_path / "b.db"))
+    try:
+        assert original._indexes.prefix != copy._indexes.prefix
+        assert os.path.basename(copy._indexes.prefix).startswith("b.db.")
+    finally:
+        original.close()
+        copy.close()
+    new = SQLiteStore(str(tmp_path / "c.db"))  # a new store's name is its own, with a random part
+    try:
+        assert os.path.basename(new._indexes.prefix).startswith("c.db.")
+    finally:
+        new.close()
 
 
 # -- issue 22 item 3: graphs saved as they change, not all at close ---------------------

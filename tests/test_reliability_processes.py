@@ -156,7 +156,7 @@ def test_graph_save_never_follows_a_link_planted_at_a_temporary_path(tmp_path):
     victim.write_text("precious")
     planted = []
     for field in ("content", "context"):
-        base = f"{path}.{field}.1.hnsw"
+        base = store._indexes.path(1, field)
         for i, suffix in enumerate((".tmp", ".keys.npy.tmp", ".json.tmp")):
             target = victim if i == 0 else outside / f"created-{field}{suffix}"
             os.symlink(target, base + suffix)

@@ -71,7 +71,7 @@ def test_reopen_gives_same_recall(tmp_path, clock, extra):
     logs = {ns: mem.store.access_logs([t.id for t in mem.traces(ns)], ns) for ns in mem.namespaces()}
     mem.close()
     if extra:
-        assert glob.glob(str(path) + ".content.*.hnsw")
+        assert glob.glob(str(path) + ".*.content.*.hnsw")
     again = open_mem(path, clock, **kw)
     # The graphs load in the background and searches meanwhile are exact scans of their
     # files, which can cut a group of tied cosines elsewhere than the graph does (these
@@ -123,7 +123,7 @@ def test_missing_stale_or_damaged_index_is_rebuilt(tmp_path, clock):
     def ids(snap):
         return [[i for i, _ in q[:3]] for q in snap]
 
-    graph = sorted(glob.glob(str(path) + ".content.*.hnsw"))[0]
+    graph = sorted(glob.glob(str(path) + ".*.content.*.hnsw"))[0]
     data = bytearray(open(graph, "rb").read())
     data[len(data) // 2] ^= 0xFF
     open(graph, "wb").write(bytes(data))

@@ -2,7 +2,8 @@
 
 One :class:`~memoryweave_core.ann.AutoIndex` per (namespace id, field),
 loaded on the namespace's first vector query: exact below ``ann_threshold``
-rows, an HNSW graph above it, saved as ``<db>.<field>.<namespace id>.hnsw``
+rows, an HNSW graph above it, saved as ``<name>.<field>.<namespace id>.hnsw``
+beside the database (``<name>`` is recorded in it: :mod:`.graphnames`)
 by a background :class:`~.saver.Saver` as it changes (``close()`` writes only
 a graph whose live rows are further from its file than :func:`~.saver.allowance`:
 a small share of a big graph is left to the next open, which puts those rows back
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -59,9 +61,10 @@ def digest_key(nsid: int, field: str) -> str:
 class VectorIndexes:
     """The loaded indexes; ``stale`` ones are re-synced before their next use."""
 
-    def __init__(self, db: Database, dim: Callable[[], int | None], *, threshold: int, background: bool,
+    def __init__(self, db: Database, dim: Callable[[], int | None], name: str, *, threshold: int, background: bool,
                  hnsw: dict[str, Any], lock: threading.RLock) -> None:
         self.db = db
+        self.prefix = os.path.join(os.path.dirname(db.path), name)  # see .graphnames
         self.lock = lock  # the store's: the saver thread takes it to touch the connection
         self._dim = dim
         self.readers = Readers()  # every recall of the store: the background indexers step aside
@@ -72,7 +75,7 @@ class VectorIndexes:
         self.loads = 0  # graph files read (tests count these)
 
     def path(self, nsid: int, field: str) -> str:
-        return f"{self.db.path}.{field}.{nsid}.hnsw"
+        return f"{self.prefix}.{field}.{nsid}.hnsw"
 
     def invalidate(self) -> None:
         """Another connection wrote: re-sync every loaded index before its next search."""

@@ -32,7 +32,7 @@ from ..base import Field, Live, Search, StoreBase, check_field, one_namespace, v
 from ..codec import encode_state
 from ..context import ContextRecord, from_meta
 from ..filtered import nearest_within, restrict_postings
-from . import access, decode, lifecycle, schema, writes
+from . import access, decode, graphnames, lifecycle, schema, writes
 from . import state as state_rows
 from .cache import Caches
 from .connection import Database
@@ -112,7 +112,8 @@ class SQLiteStore(StoreBase):
         self.dim: int | None = None
         dim = self._db.meta("dim")
         self.dim = int(dim) if dim is not None else None
-        self._indexes = VectorIndexes(self._db, lambda: self.dim, threshold=ann_threshold,
+        self._indexes = VectorIndexes(self._db, lambda: self.dim, graphnames.settle(self._db, self.path),
+                                      threshold=ann_threshold,
                                       background=background_index, hnsw=hnsw, lock=self._lock)
         self._postings = Postings(self._db)
         self._vocab = StoredVocabulary(self._db)  # token ids (lexical scoring reads ids)

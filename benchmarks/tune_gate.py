@@ -26,10 +26,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+from folds import by_dataset, cross_validate, write_report
 
 from memoryweave_core import MemoryWeave, RecallConfig
 from memoryweave_core.eval import harness as H
@@ -116,19 +116,11 @@ def fit_gate(locomo: str, longmemeval: str, folds: int, out: str | None, weighti
     t0 = time.time()
     rows = question_table("locomo", locomo) + question_table("longmemeval", longmemeval)
     print(f"{len(rows)} questions in {time.time() - t0:.0f}s", file=sys.stderr)
-    held: list[tuple[dict[str, Any], int]] = []
-    chosen = []
-    for f in range(folds):
-        best = int(np.argmax(_objective([r for r in rows if r["group"] % folds != f], weighting)))
-        chosen.append(GATES[best])
-        held += [(r, best) for r in rows if r["group"] % folds == f]
+    held, picks = cross_validate(rows, folds, lambda train: _objective(train, weighting))
+    chosen = [GATES[best] for best in picks]
+    held_out, by_gate = by_dataset(held, [f"{fl}/{c}" for fl, c in GATES], _figures)
     report: dict[str, Any] = {"weighting": weighting, "gates": [list(g) for g in GATES], "fold_gates": [list(g) for g in chosen],
-                              "held_out": {}, "by_gate": {}}
-    for d in ("locomo", "longmemeval"):
-        sub = [(r, b) for r, b in held if r["dataset"] == d]
-        report["held_out"][d] = _figures(np.mean([r["scores"][i] for r, i in sub], axis=0))
-        report["by_gate"][d] = {f"{fl}/{c}": _figures(np.mean([r["scores"][k] for r, _ in sub], axis=0))
-                                for k, (fl, c) in enumerate(GATES)}
+                              "held_out": held_out, "by_gate": by_gate}
     final = GATES[int(np.argmax(_objective(rows, weighting)))]
     report["gate"] = {"floor": final[0], "centre": final[1]}
     print("gate (floor, centre) per fold:", chosen)
@@ -138,7 +130,5 @@ def fit_gate(locomo: str, longmemeval: str, folds: int, out: str | None, weighti
         key = f"{fl}/{c}"
         print(f"  {key:9s} {report['by_gate']['locomo'][key]}  {report['by_gate']['longmemeval'][key]}")
     print(f"GATE_FLOOR = {final[0]}\nGATE_CENTRE = {final[1]}")
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(report, indent=2))
+    write_report(out, report)
     return 0

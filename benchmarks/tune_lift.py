@@ -28,10 +28,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from folds import by_dataset, cross_validate, write_report
 from tune_gate import _figures, question_tables, ranked
 
 from memoryweave_core import RecallConfig
@@ -99,20 +99,12 @@ def fit_lift(locomo: str, longmemeval: Sequence[tuple[str, str | None]], folds: 
         rows += question_table("longmemeval", path, cache_dir,
                                group0=1 + max((r["group"] for r in rows if r["dataset"] == "longmemeval"), default=-1))
     print(f"{len(rows)} questions in {time.time() - t0:.0f}s", file=sys.stderr)
-    held: list[tuple[dict[str, Any], int]] = []
-    chosen = []
-    for f in range(folds):
-        best = int(np.argmax(_objective([r for r in rows if r["group"] % folds != f])))
-        chosen.append(PAIRS[best])
-        held += [(r, best) for r in rows if r["group"] % folds == f]
+    held, picks = cross_validate(rows, folds, _objective)
+    chosen = [PAIRS[best] for best in picks]
+    held_out, by_pair = by_dataset(held, [_key(p) for p in PAIRS], _figures)
     report: dict[str, Any] = {"pairs": [list(p) for p in PAIRS], "fold_pairs": [list(p) for p in chosen],
                               "files": {"locomo": locomo, "longmemeval": [p for p, _ in longmemeval]},
-                              "held_out": {}, "by_pair": {}}
-    for d in ("locomo", "longmemeval"):
-        sub = [(r, b) for r, b in held if r["dataset"] == d]
-        report["held_out"][d] = _figures(np.mean([r["scores"][i] for r, i in sub], axis=0))
-        report["by_pair"][d] = {_key(p): _figures(np.mean([r["scores"][k] for r, _ in sub], axis=0))
-                                for k, p in enumerate(PAIRS)}
+                              "held_out": held_out, "by_pair": by_pair}
     final = PAIRS[int(np.argmax(_objective(rows)))]
     report["lift_length"], report["floor"] = final
     print("(lift length, floor) per fold:", chosen)
@@ -121,7 +113,5 @@ def fit_lift(locomo: str, longmemeval: Sequence[tuple[str, str | None]], folds: 
     for p in PAIRS:
         print(f"  {_key(p):8s} {report['by_pair']['locomo'][_key(p)]}  {report['by_pair']['longmemeval'][_key(p)]}")
     print(f"LIFT_LENGTH = {final[0]}\nPACK_MIN_COST = {final[1]}")
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(report, indent=2))
+    write_report(out, report)
     return 0

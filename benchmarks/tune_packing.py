@@ -20,10 +20,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from folds import DATASETS, cross_validate, write_report
 
 from memoryweave_core.eval import harness as H
 from memoryweave_core.eval import metrics as M
@@ -59,15 +59,10 @@ def fit_packing(locomo: str, longmemeval: str, folds: int, out: str | None) -> i
     t0 = time.time()
     rows = question_table("locomo", locomo) + question_table("longmemeval", longmemeval)
     print(f"{len(rows)} questions in {time.time() - t0:.0f}s", file=sys.stderr)
-    held: list[tuple[dict[str, Any], int]] = []
-    chosen = []
-    for f in range(folds):
-        train = [r for r in rows if r["group"] % folds != f]
-        best = int(np.argmax(_objective(train)))
-        chosen.append(FLOORS[best])
-        held += [(r, best) for r in rows if r["group"] % folds == f]
+    held, picks = cross_validate(rows, folds, _objective)
+    chosen = [FLOORS[best] for best in picks]
     report: dict[str, Any] = {"fold_floors": chosen, "held_out": {}, "by_floor": {}}
-    for d in ("locomo", "longmemeval"):
+    for d in DATASETS:
         sub = [(r, b) for r, b in held if r["dataset"] == d]
         report["held_out"][d] = {f"budget_recall@{b}": float(np.mean([r["recall"][i, j] for r, i in sub]))
                                  for j, b in enumerate(H.BUDGETS)}
@@ -81,7 +76,5 @@ def fit_packing(locomo: str, longmemeval: str, folds: int, out: str | None) -> i
     for fl in FLOORS:
         print(f"  {fl:4d}  {report['by_floor']['locomo'][str(fl)]}  {report['by_floor']['longmemeval'][str(fl)]}")
     print(f"PACK_MIN_COST = {final}")
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(report, indent=2))
+    write_report(out, report)
     return 0

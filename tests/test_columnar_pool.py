@@ -29,6 +29,25 @@ DIM = 8
 WORDS = ["red", "blue", "cat", "dog", "sea", "tree", "run", "sing", "cold", "warm"]
 
 
+def _delete_some(store: MemoryStore, ids: dict[str, list[str]], ns: str, rng: np.random.Generator, share: float,
+                 most: int) -> None:
+    """With probability ``share``, delete 1 to ``most - 1`` of the namespace's ids (drawn with repeats)."""
+    if ids[ns] and rng.random() < share:
+        gone = list(rng.choice(ids[ns], int(rng.integers(1, most))))
+        store.delete(gone, ns)
+        ids[ns] = [i for i in ids[ns] if i not in gone]
+
+
+def _new_version(store: MemoryStore, ns: str, old_id: str, archived: str, text: str, later: float,
+                 rng: np.random.Generator) -> None:
+    """A second version of a trace, ``later`` seconds after it, with random vectors; the old one kept as ``archived``."""
+    old = store.get([old_id], ns)[0]
+    v = rng.normal(size=(2, DIM)).astype(np.float32)
+    new = Trace(id=old.id, text=text, namespace=ns, speaker=old.speaker, episode=old.episode, position=old.position,
+                time=old.time + later, content=v[0], context=v[1], version=2, supersedes=f"{old.id}@1")
+    store.supersede(old.id, archived, old.time + later, new)
+
+
 def _store(rng: np.random.Generator) -> tuple[MemoryStore, dict[str, list[str]]]:
     store = MemoryStore()
     ids: dict[str, list[str]] = {"a": [], "b": []}
@@ -49,21 +68,14 @@ def _store(rng: np.random.Generator) -> tuple[MemoryStore, dict[str, list[str]]]
             n += 1
         store.add(batch)
         for ns in ("a", "b"):
-            if ids[ns] and rng.random() < 0.5:
-                gone = list(rng.choice(ids[ns], int(rng.integers(1, 3))))
-                store.delete(gone, ns)
-                ids[ns] = [i for i in ids[ns] if i not in gone]
+            _delete_some(store, ids, ns, rng, 0.5, 3)
             if ids[ns]:
                 store.record_access(list(rng.choice(ids[ns], 5)), float(rng.integers(0, 10)), ns)
     for ns in ("a", "b"):
         if ids[ns] and rng.random() < 0.7:  # a new version of one trace: the old one archived under its own id
-            old = store.get([ids[ns][0]], ns)[0]
-            v = rng.normal(size=(2, DIM)).astype(np.float32)
-            new = Trace(id=old.id, text="warm sea", namespace=ns, speaker=old.speaker, episode=old.episode,
-                        position=old.position, time=old.time + 1, content=v[0], context=v[1], version=2,
-                        supersedes=f"{old.id}@1")
-            store.supersede(old.id, f"{old.id}@1", old.time + 1, new)
-            ids[ns].append(f"{old.id}@1")
+            old_id = ids[ns][0]
+            _new_version(store, ns, old_id, f"{old_id}@1", "warm sea", 1, rng)
+            ids[ns].append(f"{old_id}@1")
     return store, ids
 
 
@@ -209,19 +221,12 @@ def test_neighbours_found_by_key_order_equal_the_episode_map(seed):
                 n += 1
         store.add(batch)
         for ns in ("a", "b"):
-            if ids[ns] and rng.random() < 0.4:
-                gone = list(rng.choice(ids[ns], int(rng.integers(1, 4))))
-                store.delete(gone, ns)
-                ids[ns] = [i for i in ids[ns] if i not in gone]
+            _delete_some(store, ids, ns, rng, 0.4, 4)
             current = [i for i in ids[ns] if "@" not in i]
             if current and rng.random() < 0.4:
-                old = store.get([str(rng.choice(current))], ns)[0]
-                v = rng.normal(size=(2, DIM)).astype(np.float32)
-                new = Trace(id=old.id, text="cold sea", namespace=ns, speaker=old.speaker, episode=old.episode,
-                            position=old.position, time=old.time + 0.5, content=v[0], context=v[1], version=2,
-                            supersedes=f"{old.id}@1")
-                store.supersede(old.id, f"{old.id}@{n}", old.time + 0.5, new)
-                ids[ns].append(f"{old.id}@{n}")
+                old_id = str(rng.choice(current))
+                _new_version(store, ns, old_id, f"{old_id}@{n}", "cold sea", 0.5, rng)
+                ids[ns].append(f"{old_id}@{n}")
                 n += 1
     for ns in ("a", "b"):
         for _ in range(6 if ids[ns] else 0):

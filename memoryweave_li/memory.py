@@ -50,26 +50,18 @@ class MemoryWeaveMemory(BaseMemory):
     ------
     memory : MemoryWeave
         Where every message is remembered and recalled from.
-    namespace : str or tuple of str
-        Whose memories (one per user); a tuple names a level below a user,
-        ``("ana", "agent1", "run7")``.  Every message is remembered here.
-    include_descendants : bool
-        Also recall from every namespace below ``namespace`` (all of a user's
-        agents and runs), ranked once; never from another user's.
+    namespace, include_descendants, similarity_top_k, roles, speakers, template, min_relevance
+        As for :class:`~memoryweave_li.block.MemoryWeaveBlock`, except that
+        every message is remembered in ``namespace``, not only flushed ones.
     buffer : BaseMemory
         The short-term chat history (default: a 3000-token ``ChatMemoryBuffer``).
-    similarity_top_k : int
-        Memories recalled per ``get``.
     query_window : int
         Without ``input``, how many of the latest messages form the query.
     episode : str, optional
         Episode name for remembered messages; by default the core starts a new
         episode after a pause (``RecallConfig.episode_gap``).
-    roles, speakers, template, header
-        Which roles are remembered, the speaker name stored for each role, how
-        a memory reads, and the line above the memories.
-    min_relevance : float, optional
-        Recall threshold on calibrated relevance (None: none).
+    header : str
+        The line above the memories.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,12 +40,8 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from memoryweave_core import MemoryWeave, RecallConfig  # noqa: E402
 from memoryweave_core.answerable import ANSWERABLE_FLOOR  # noqa: E402
 from memoryweave_core.eval import calibration as C  # noqa: E402
-from memoryweave_core.eval import harness as H  # noqa: E402
-from memoryweave_core.eval.cache import EmbeddingCache  # noqa: E402
-from memoryweave_core.eval.systems import MODEL_NAME, CachedEmbedder, _items_for  # noqa: E402
 from memoryweave_core.relevance import DEFAULT_CALIBRATOR, PROMPT_MIN_RELEVANCE, Calibrator, Logistic, fit_logistic  # noqa: E402
 
 FOLDS = 5
@@ -82,27 +77,8 @@ def spread(relevance: np.ndarray) -> np.ndarray:
 
 
 def lme_rows(path: str, cache_dir: str | None, name: str) -> list[LmeRow]:
-    """Every question with evidence asked of its own haystack and of the next one."""
-    indexes, queries = H.tuning_indexes("longmemeval", path, cache_dir)
-    embedder = CachedEmbedder(EmbeddingCache(MODEL_NAME, cache_dir))
-    memories = []
-    for idx in indexes:
-        items, vecs = _items_for(idx)
-        memory = MemoryWeave(embedder=embedder, config=RecallConfig())
-        memory.add_many(items, embeddings=vecs, namespace="eval")
-        memories.append((memory, {t.id: t.metadata["doc_id"] for t in memory.traces(namespace="eval")}, idx))
-    rows, n = [], len(memories)
-    for g, (memory, doc_of, idx) in enumerate(memories):
-        host, host_doc, host_idx = memories[(g + 1) % n]
-        host_at = next((queries[q.id].time for q in host_idx.conversation.questions), None)
-        for q in H.tuning_questions("longmemeval", idx):
-            query = queries[q.id]
-            x, y, gq = C.question_rows(memory, query.text, query.time, set(q.evidence), doc_of, "eval")
-            rows.append(LmeRow(x, y, gq, True, g, g, name))
-            x, y, gq = C.question_rows(host, query.text, host_at, set(), host_doc, "eval")
-            rows.append(LmeRow(x, y, gq, False, (g + 1) % n, g, name))
-        print(f"  {name} {g}", file=sys.stderr, flush=True)
-    return [r for r in rows if len(r.y)]
+    """Every question with evidence asked of its own haystack and of the next one (``calibration.lme_rows``)."""
+    return [LmeRow(r.x, r.y, r.q, not r.foreign, r.group, r.source, name) for r in C.lme_rows(path, cache_dir, name)]
 
 
 def gate_x(q: np.ndarray, x: np.ndarray, cal: Calibrator, cols: tuple[int, ...]) -> np.ndarray:

@@ -11,12 +11,14 @@ shipped defaults are the weights fitted on all ten, printed last.
     .venv/bin/python benchmarks/tune.py --data ../shared/data/locomo10.json --out benchmarks/results/tune.json
 
 With ``--relevance`` it fits the relevance calibrator instead (on the
-shipped fusion weights): held-out ECE, Brier and abstention curve by the same
-five folds across conversations, the threshold for the prompt-facing
-adapters read off that curve, and the coefficients fitted on all ten
-conversations, printed to paste into ``relevance.py``:
+shipped fusion weights), on LoCoMo and the LongMemEval sample and
+development questions' turns together (``--lme``, ``--lme-dev``): held-out
+ECE, Brier and abstention curve by the same five folds, the threshold and
+gate floor for the prompt-facing adapters read off that curve (no worse
+than the previous pair's figures, ``--over``), and the coefficients fitted
+on everything, printed to paste into ``relevance.py``:
 
-    .venv/bin/python benchmarks/tune.py --relevance --out benchmarks/results/relevance.json
+    .venv/bin/python benchmarks/tune.py --relevance --over benchmarks/results/relevance.json --out benchmarks/results/relevance.json
 
 With ``--packing`` it fits the prompt packing's cost floor on LoCoMo and
 the LongMemEval sample together (``tune_packing.py`` says why both):
@@ -147,37 +149,85 @@ def fit(questions, start: dict[str, float], rounds: int = 6) -> dict[str, float]
     return dict(zip(FEATURES, w.tolist()))
 
 
-def fit_relevance(data: str, folds: int, out: str | None) -> int:
-    """Held-out calibration figures, the chosen threshold and answerable floor, and the final coefficients."""
+def fit_relevance(data: str, folds: int, out: str | None, lme: list[tuple[str, str | None]] | None = None,
+                  lme_weight: float | None = None, over: str | None = None) -> int:
+    """Held-out calibration figures, the chosen threshold and answerable floor, and the final coefficients.
+
+    The calibrator is fitted on LoCoMo and the ``lme`` files' turn-level
+    rows together (``calibration.fit_rows``), on each question's top N
+    candidates with N chosen from ``calibration.FIT_TOPS`` by held-out
+    log-loss over the top 10s; the pair is chosen on LoCoMo's held-out grid,
+    no worse than ``over``'s figures (a previous ``relevance.json``) where
+    no pair meets every target.
+    """
     from memoryweave_core.answerable import GATE_SIGNALS
     from memoryweave_core.eval import calibration
+    from memoryweave_core.eval import metrics as M
     from memoryweave_core.relevance import SIGNALS
 
+    weight = calibration.LME_WEIGHT if lme_weight is None else lme_weight
     t0 = time.time()
     rows = calibration.cached_locomo_rows(data)
-    print(f"{len(rows)} question rows (real and foreign) in {time.time() - t0:.0f}s", file=sys.stderr)
-    held, gate = calibration.cross_fit(rows, folds)
-    grid = calibration.gate_grid(rows, held, gate)
-    best = calibration.choose(grid)
+    n_loc = len(rows)
+    for path, cache_dir in lme or []:
+        rows += calibration.lme_rows(path, cache_dir, Path(path).name.split(".")[0])
+    print(f"{len(rows)} question rows (real and foreign; {n_loc} LoCoMo) in {time.time() - t0:.0f}s", file=sys.stderr)
+    datasets = list(dict.fromkeys(r.dataset for r in rows))
+    real = [i for i, r in enumerate(rows) if not r.foreign and len(r.y)]
+
+    def top10(held: list[np.ndarray], d: str) -> tuple[np.ndarray, np.ndarray]:
+        use = [i for i in real if rows[i].dataset == d]
+        return (np.concatenate([held[i][: calibration.TOP] for i in use]),
+                np.concatenate([rows[i].y[: calibration.TOP] for i in use]).astype(float))
+
+    def log_loss(held: list[np.ndarray]) -> float:
+        """Over the real questions' top 10s, LongMemEval weighing ``weight`` of LoCoMo."""
+        parts = [top10(held, d) for d in datasets]
+        losses = [float(-np.mean(y * np.log(np.clip(p, 1e-9, 1)) + (1 - y) * np.log(np.clip(1 - p, 1e-9, 1))))
+                  for p, y in parts]
+        w = [1.0] + [weight / max(len(datasets) - 1, 1)] * (len(datasets) - 1)
+        return float(np.dot(w, losses) / sum(w))
+
+    by_top = {}
+    for top in calibration.FIT_TOPS:
+        by_top[top] = calibration.cross_fit(rows, folds, top=top, lme_weight=weight)
+        print(f"top {top}: held-out log-loss {log_loss(by_top[top][0]):.5f}", file=sys.stderr)
+    top = min(by_top, key=lambda t: log_loss(by_top[t][0]))
+    held, gate = by_top[top]
+    loc = [i for i, r in enumerate(rows) if r.dataset == "locomo"]
+    loc_rows, loc_held, loc_gate = [rows[i] for i in loc], [held[i] for i in loc], gate[loc]
+    previous = json.loads(Path(over).read_text())["held_out"]["abstention"] if over and Path(over).exists() else None
+    grid = calibration.gate_grid(loc_rows, loc_held, loc_gate)
+    best = calibration.choose(grid, over=previous)
     floor, threshold = best["answerable_floor"], best["threshold"]
-    report = calibration.judge(rows, held, threshold, gate=gate, floor=floor)
-    ungated = calibration.judge(rows, held, calibration.choose_threshold(
-        calibration.judge(rows, held, 0.0)["abstention"]["curve"]))
-    final, final_gate = calibration.fit_rows(rows), calibration.fit_gate(rows)
+    report = calibration.judge(loc_rows, loc_held, threshold, gate=loc_gate, floor=floor)
+    ungated = calibration.judge(loc_rows, loc_held, calibration.choose_threshold(
+        calibration.judge(loc_rows, loc_held, 0.0)["abstention"]["curve"]))
+    others = {}
+    for d in datasets[1:]:
+        p, y = top10(held, d)
+        sub = [i for i, r in enumerate(rows) if r.dataset == d]
+        at = calibration.judge([rows[i] for i in sub], [held[i] for i in sub], threshold, gate=gate[sub], floor=floor)
+        others[d] = {"ece": M.ece(p, y), "brier": M.brier(p, y), "n_traces": int(len(y)),
+                     "abstention": {k: v for k, v in at["abstention"].items() if k != "curve"},
+                     "foreign_set": "each question asked of the next question's haystack"}
+    final, final_gate = calibration.fit_rows(rows, top=top, lme_weight=weight), calibration.fit_gate(rows)
+    print(f"fitted on each question's top {top} (held-out log-loss), LongMemEval weight {weight}")
     print("held-out relevance:", json.dumps(report["relevance"]))
+    print("held-out relevance on LongMemEval:", json.dumps(others))
     print("held-out answerable gate:", json.dumps(report["answerable"]))
     print("best per gate floor (evidence kept >= 0.90):")
     for g in calibration.GATE_FLOORS:
         ok = [c for c in grid if c["answerable_floor"] == g and c["evidence_kept"] >= 0.9]
         if ok:
             c = max(ok, key=lambda c: c["nonevidence_dropped"])
-            print(f"  gate {g:.3f} thr {c['threshold']:.3f}: {c['evidence_kept']:.3f} {c['nonevidence_dropped']:.3f} "
+            print(f"  gate {g:.3f} thr {c['threshold']:.4f}: {c['evidence_kept']:.3f} {c['nonevidence_dropped']:.3f} "
                   f"{c['foreign_empty']:.3f}")
     print(f"curve at answerable floor {floor}:")
     print("threshold  evidence_kept  nonevidence_dropped  foreign_empty")
     for c in report["abstention"]["curve"]:
         mark = "  <- PROMPT_MIN_RELEVANCE" if c["threshold"] == threshold else ""
-        print(f"  {c['threshold']:.3f}     {c['evidence_kept']:.3f}          {c['nonevidence_dropped']:.3f}"
+        print(f"  {c['threshold']:.4f}    {c['evidence_kept']:.3f}          {c['nonevidence_dropped']:.3f}"
               f"                {c['foreign_empty']:.3f}{mark}")
     print("calibrator and gate fitted on all conversations (paste into relevance.py and answerable.py):")
     print(f"DEFAULT_CALIBRATOR = Calibrator(\n    mean={_r(final.mean)},\n    scale={_r(final.scale)},"
@@ -188,6 +238,8 @@ def fit_relevance(data: str, folds: int, out: str | None) -> int:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps({
             "held_out": report, "threshold": threshold, "answerable_floor": floor, "folds": folds,
+            "fit_top": top, "fit_top_log_loss": {str(t): log_loss(v[0]) for t, v in by_top.items()},
+            "lme_weight": weight, "lme_held_out": others, "chosen_over": previous and {m: previous[m] for m in calibration.MEASURES},
             "signals": list(SIGNALS), "gate_signals": list(GATE_SIGNALS),
             "without_gate": {k: v for k, v in ungated["abstention"].items() if k != "curve"}, "grid": grid,
             "calibrator": {"mean": final.mean, "scale": final.scale, "coef": final.coef, "intercept": final.intercept},
@@ -211,12 +263,17 @@ def main(argv=None) -> int:
     p.add_argument("--gate", action="store_true", help="fit the own-match gate on surrounding pathways (LoCoMo and --lme)")
     p.add_argument("--gate-weighting", choices=("question", "dataset"), default="question",
                    help="--gate: every question weighs the same, or every dataset")
-    p.add_argument("--lme", default="../shared/data/longmemeval_s_sample20.json", help="LongMemEval file for --packing, --gate")
+    p.add_argument("--lme", default="../shared/data/longmemeval_s_sample20.json",
+                   help="LongMemEval file for --packing, --gate, --relevance")
     p.add_argument("--lift", action="store_true", help="fit the surrounding lift's length share and the packing floor")
     p.add_argument("--lme-dev", default="../shared/data/longmemeval_s_dev80.json.gz",
-                   help="--lift: LongMemEval development questions, scored with --lme ('' leaves them out)")
+                   help="--lift, --relevance: LongMemEval development questions, used with --lme ('' leaves them out)")
     p.add_argument("--lme-dev-cache", default=os.path.expanduser("~/.cache/memoryweave/dev80-gpu"),
-                   help="--lift: the embedding cache that holds --lme-dev's vectors")
+                   help="--lift, --relevance: the embedding cache that holds --lme-dev's vectors")
+    p.add_argument("--lme-weight", type=float, help="--relevance: LongMemEval rows' weight as a share of LoCoMo's "
+                   "(default calibration.LME_WEIGHT; 0 fits on LoCoMo alone)")
+    p.add_argument("--over", help="--relevance: a previous relevance.json; where no pair meets every target, "
+                   "the chosen one is no worse than its held-out figures")
     p.add_argument("--context-mode", choices=CONTEXT_MODES,
                    help="fusion weights: how context vectors are made (default: RecallConfig's)")
     args = p.parse_args(argv)
@@ -234,7 +291,8 @@ def main(argv=None) -> int:
 
         return fit_packing(args.data, args.lme, args.folds, args.out)
     if args.relevance:
-        return fit_relevance(args.data, args.folds, args.out)
+        lme = [(args.lme, None)] + ([(args.lme_dev, args.lme_dev_cache)] if args.lme_dev else [])
+        return fit_relevance(args.data, args.folds, args.out, lme, args.lme_weight, args.over)
 
     t0 = time.time()
     questions = build_questions(args.data, context_mode=args.context_mode)

@@ -31,6 +31,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from .coverage import Terms
 from .lexical import K1
 from .relevance import Logistic
 
@@ -54,24 +55,6 @@ class Gate(Logistic):
     """P(the memory holds evidence for the query): a :class:`Logistic` over :data:`GATE_SIGNALS`."""
 
     columns: ClassVar[tuple[str, ...]] = GATE_SIGNALS
-
-
-@dataclass(frozen=True)
-class Terms:
-    """The query's content words as the gate sees them, for every candidate row.
-
-    ``weight`` is each distinct word's IDF in the memory (a word never seen
-    gets the highest), ``known`` whether the memory holds it anywhere,
-    ``hits[i, j]`` whether candidate ``i`` contains word ``j``.
-    """
-
-    weight: np.ndarray
-    known: np.ndarray
-    hits: np.ndarray
-
-    @classmethod
-    def empty(cls, n: int) -> "Terms":
-        return cls(np.zeros(0), np.zeros(0, bool), np.zeros((n, 0), bool))
 
 
 def gate_signals(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray) -> np.ndarray:

@@ -26,7 +26,9 @@ class Recollection:
     the memory holds evidence for the query at all (``answerable.py``), the
     same for every recollection of one recall: a recall with a relevance
     threshold returns nothing when it is low; with ``explain=True``,
-    ``answerable_reasons`` holds each gate signal's term in its log-odds.
+    ``answerable_reasons`` holds each gate signal's term in its log-odds,
+    and ``relevance_reasons`` each calibrator signal's term in the
+    relevance's log-odds.
     """
 
     trace: Trace
@@ -36,6 +38,7 @@ class Recollection:
     relevance: float = 0.0
     answerable: float = 1.0
     answerable_reasons: dict[str, float] = field(default_factory=dict)
+    relevance_reasons: dict[str, float] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
@@ -64,6 +67,9 @@ class Recollection:
             f"{name} {value:+.3f}" + (f" ({self.raw[name]:.3g})" if name in self.raw else "") for name, value in parts
         )
         lines = [head, meta, why]
+        if self.relevance_reasons:  # the three signals that moved relevance most
+            top = sorted(self.relevance_reasons.items(), key=lambda kv: -abs(kv[1]))[:3]
+            lines.append("        relevant because " + "  ".join(f"{name} {value:+.2f}" for name, value in top))
         if self.answerable_reasons:  # the three signals that moved the gate most
             top = sorted(self.answerable_reasons.items(), key=lambda kv: -abs(kv[1]))[:3]
             lines.append("        answerable because " + "  ".join(f"{name} {value:+.2f}" for name, value in top))

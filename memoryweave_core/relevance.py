@@ -12,12 +12,22 @@ relevant" is an answer), so a small logistic calibrator maps signals that
   margin to the best one, its rank, its cosine's margin to the best cosine;
 * what the query finds at all: the best cosine and the best BM25 among the
   candidates, and the share of the query's words that the memory has never
-  seen (a question about someone or something never mentioned).
+  seen (a question about someone or something never mentioned);
+* how much of what the query asks about the trace holds (:mod:`.coverage`):
+  its share of the query's content-word IDF mass, that share's margin to the
+  best candidate's, and the share its episode window holds (an answer often
+  spans a question and its reply);
+* the neighbours in the ranking: whether the trace is the first, and its
+  fused score's gap to the next candidate down and to the one above (a
+  clear winner is likelier evidence than the first of a flat run).
 
-``benchmarks/tune.py`` fits the coefficients with cross-validation across
-LoCoMo conversations (:func:`fit_logistic`, plain numpy IRLS) and they ship
-below as plain numbers.  They were fitted on the default fusion weights: a
-memory with other weights still gets a relevance, but a less calibrated one.
+``benchmarks/tune.py --relevance`` fits the coefficients with
+cross-validation (:func:`fit_logistic`, plain numpy IRLS) on the rows a
+prompt can see, the top few candidates of each question, not the hundreds
+of easy deep ones; on LoCoMo and LongMemEval turns together, so that it
+holds for long turns too.  They ship below as plain numbers, fitted on the
+default fusion weights: a memory with other weights still gets a relevance,
+but a less calibrated one.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from typing import ClassVar, Mapping, TypeVar
 
 import numpy as np
 
+from .coverage import Terms
 from .errors import InvalidInputError
 
 #: The calibrator's inputs, in column order (see :func:`signals`).
@@ -44,6 +55,12 @@ SIGNALS = (
     "best_semantic",  # the best raw cosine among the candidates (same for all)
     "best_lexical",  # log(1 + best BM25) among the candidates (same for all)
     "unseen",  # share of the query's words no trace of the memory contains (same for all)
+    "coverage",  # share of the query's content-word IDF mass the trace holds
+    "coverage_margin",  # coverage minus the best candidate's
+    "window_coverage",  # ... that the trace and its episode window hold together
+    "first",  # the trace is the best candidate (0/1)
+    "next_gap",  # fused score minus the next candidate's down (0 for the last)
+    "prev_gap",  # the candidate above's fused score minus this one's (0 for the best)
 )
 
 
@@ -81,12 +98,14 @@ def _sigmoid(t: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(t, -35.0, 35.0)))
 
 
-def signals(raw: Mapping[str, np.ndarray], score: np.ndarray, unseen: float) -> np.ndarray:
+def signals(raw: Mapping[str, np.ndarray], score: np.ndarray, unseen: float, terms: Terms | None = None) -> np.ndarray:
     """The calibrator's input for every candidate of one query, ``[n, len(SIGNALS)]``.
 
     ``raw`` is the retriever's raw features (a switched-off pathway reads as
     0), ``score`` the fused score, ``unseen`` the share of query words the
-    memory lacks.
+    memory lacks, ``terms`` the query's content words against each candidate
+    (``None``: no content word, so every coverage reads 1).  Rank and gaps
+    come from one sort, never a loop over candidates.
     """
     n = len(score)
     if not n:
@@ -101,6 +120,11 @@ def signals(raw: Mapping[str, np.ndarray], score: np.ndarray, unseen: float) -> 
     order = np.argsort(-score, kind="stable")
     rank = np.empty(n)
     rank[order] = np.arange(n)
+    step = -np.diff(score[order])  # each ranked candidate's lead over the next one down
+    next_gap, prev_gap = np.empty(n), np.empty(n)
+    next_gap[order] = np.r_[step, 0.0]
+    prev_gap[order] = np.r_[0.0, step]
+    cover, window = (terms or Terms.empty(n)).coverage()
     return np.column_stack([
         sem,
         col("context"),
@@ -114,7 +138,23 @@ def signals(raw: Mapping[str, np.ndarray], score: np.ndarray, unseen: float) -> 
         np.full(n, sem.max()),
         np.full(n, lex.max()),
         np.full(n, float(unseen)),
+        cover,
+        cover - cover.max(),
+        window,
+        (rank == 0).astype(np.float64),
+        next_gap,
+        prev_gap,
     ])
+
+
+def reasons(x: np.ndarray, calibrator: Logistic | None = None) -> dict[str, float]:
+    """Each signal's term in one candidate's relevance log-odds (coefficient
+    times the standardised value of its row ``x`` of :func:`signals`; they
+    add up to the log-odds less the intercept): why a trace was judged
+    relevant, for ``explain``."""
+    c = calibrator or DEFAULT_CALIBRATOR
+    z = (np.asarray(x, np.float64) - np.asarray(c.mean)) / np.asarray(c.scale)
+    return dict(zip(SIGNALS, (z * np.asarray(c.coef)).tolist()))
 
 
 def check_relevance(value: object) -> float:
@@ -165,21 +205,22 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1.0, sample_weight
     return kind(tuple(mean.tolist()), tuple(scale.tolist()), tuple(beta[1:].tolist()), float(beta[0]))
 
 
-#: Fitted by ``benchmarks/tune.py`` on all ten LoCoMo conversations (the
-#: held-out figures are in ``benchmarks/results/tune.json`` and the README).
+#: Fitted by ``benchmarks/tune.py --relevance`` on LoCoMo and LongMemEval turns (the
+#: held-out figures are in ``benchmarks/results/relevance.json`` and the README).
 DEFAULT_CALIBRATOR = Calibrator(
-    mean=(0.2539, 0.3664, 0.7104, 1.3852, 0.9177, 6.2037, -7.0377, 2.9696, -0.2779, 0.5318, 2.5993, 0.0973),
-    scale=(0.1345, 0.1177, 0.8283, 0.8490, 0.2748, 1.9850, 3.5524, 0.8802, 0.1415, 0.1126, 0.4860, 0.1539),
-    coef=(0.0398, -0.0276, -0.0380, 0.0221, 0.2654, 0.4303, 0.7585, -0.4599, 0.0299, 0.0100, -0.0328, -0.1440),
-    intercept=-4.8525,
+    mean=(0.3299, 0.3975, 1.3405, 1.9750, 0.7212, 7.6195, -4.9217, 1.8600, -0.2051, 0.5350, 2.7635, 0.0821, 0.2104, -0.3977, 0.3728, 0.0667, 0.4624, 0.4544),
+    scale=(0.1438, 0.1342, 1.0310, 1.0269, 0.4484, 2.6891, 3.3875, 0.7555, 0.1370, 0.1207, 0.6100, 0.1448, 0.2245, 0.2720, 0.2880, 0.2494, 0.9012, 0.9041),
+    coef=(-0.0001, -0.1993, -0.1029, -0.1840, 0.1421, -0.1106, 0.7804, -0.6507, -0.0145, 0.0164, 0.3941, -0.0178, -0.2262, 0.4339, 0.5891, -0.1030, 0.3122, -0.0600),
+    intercept=-3.3009,
 )
-
 #: The relevance below which the prompt-facing adapters leave a trace out,
-#: chosen by ``benchmarks/tune.py`` together with ``answerable.ANSWERABLE_FLOOR``
-#: from the held-out abstention grid (of the pairs that keep 90% of the top-10
-#: evidence, the one closest to the non-evidence and foreign-question targets).
-#: Core ``recall`` applies no threshold unless asked (``min_relevance=``).
-PROMPT_MIN_RELEVANCE = 0.02
+#: chosen by ``benchmarks/tune.py --relevance`` together with
+#: ``answerable.ANSWERABLE_FLOOR`` from the held-out abstention grid (of the
+#: pairs that keep 90% of the top-10 evidence and are no worse than the
+#: previous pair on any measure, the one that drops the most non-evidence:
+#: no pair meets every target).  Core ``recall`` applies no threshold unless
+#: asked (``min_relevance=``).
+PROMPT_MIN_RELEVANCE = 0.02125
 #: The embedding model the shipped calibrator was fitted with.  Relevance from
 #: another model's similarities is not calibrated, so no default threshold
 #: applies to it (``prompt.default_min_relevance``).

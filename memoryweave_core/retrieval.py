@@ -25,8 +25,10 @@ import numpy as np
 
 from . import lexscore
 from . import names as names_module
-from .answerable import Terms, answerable, reasons
+from . import relevance as relevance_module
+from .answerable import answerable, reasons
 from .config import RecallConfig
+from .coverage import Terms, window_hits
 from .lexical import idf, tokenize
 from .pathways import Context, Query, fuse, normalise, pathways, zscore
 from .pathways.registry import LexicalStats
@@ -93,12 +95,13 @@ class Retriever:
         score, contributions = fuse(table.raw, self.config.weights, table.lengths)
         # -- relevance hook: a probability comparable across queries (relevance.py),
         # and whether the memory holds evidence for the query at all (answerable.py)
-        relevance = DEFAULT_CALIBRATOR.predict(signals(table.raw, score, table.unseen))
         terms = table.terms or Terms.empty(len(score))
+        x = signals(table.raw, score, table.unseen, terms)
+        relevance = DEFAULT_CALIBRATOR.predict(x)
         gate = answerable(terms, table.raw, score)
         why = reasons(terms, table.raw, score) if explain else {}
         order = np.argsort(-score, kind="stable")[:k].tolist()
-        return Ranked(table, order, score, contributions, relevance, explain, gate, why)
+        return Ranked(table, order, score, contributions, relevance, explain, gate, why, x if explain else None)
 
     # -- steps 1 and 2 -----------------------------------------------------------
     def features(self, query: Query, *, prototypes: np.ndarray | None = None) -> FeatureTable:
@@ -166,7 +169,8 @@ def content_terms(ctx: Context, pool: Pool) -> Terms:
     found = lexscore.find(pool.tokens, words)  # the pool's token ids, searched at once
     hits = np.zeros((len(pool), len(words)), bool)
     hits[found.row, found.col] = True
-    return Terms(np.array([idf(n, df.get(t, 0)) for t in words]), np.array([df.get(t, 0) > 0 for t in words]), hits)
+    return Terms(np.array([idf(n, df.get(t, 0)) for t in words]), np.array([df.get(t, 0) > 0 for t in words]), hits,
+                 window_hits(hits, pool.episodes, pool.positions))
 
 
 @dataclass
@@ -183,6 +187,8 @@ class Ranked:
     answerable: float = 1.0
     #: With ``explain``: each gate signal's term in the answerable log-odds (``answerable.reasons``).
     answerable_reasons: dict[str, float] = field(default_factory=dict)
+    #: With ``explain``: the calibrator's input of every row (``relevance.signals``), for each winner's reasons.
+    signals: np.ndarray | None = None
 
     @property
     def ids(self) -> list[str]:
@@ -208,6 +214,7 @@ class Ranked:
                 relevance=float(self.relevance[i]),
                 answerable=self.answerable,
                 answerable_reasons=self.answerable_reasons,
+                relevance_reasons=relevance_module.reasons(self.signals[i]) if self.signals is not None else {},
             )
             for i in self.order
             if i in traces

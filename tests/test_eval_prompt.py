@@ -9,10 +9,11 @@ import pytest
 from memoryweave_core.embedders import HashingEmbedder
 from memoryweave_core.eval import metrics as M
 from memoryweave_core.eval.cache import EmbeddingCache
-from memoryweave_core.eval.calibration import choose_threshold, map_names
+from memoryweave_core.eval.calibration import Rows, choose, choose_threshold, fit_rows, map_names
 from memoryweave_core.eval.datasets import load_longmemeval, merge
 from memoryweave_core.eval.harness import run_longmemeval
 from memoryweave_core.eval.systems import bm25_system
+from memoryweave_core.relevance import SIGNALS
 
 
 def test_budget_recall_fills_in_rank_order():
@@ -44,6 +45,38 @@ def test_abstention_curve_counts():
     assert curve[1]["foreign_empty"] == 0.5
     assert curve[2]["evidence_kept"] == 0.5 and curve[2]["foreign_empty"] == 1.0
     assert choose_threshold(curve, keep=0.9) == 0.1
+
+
+def test_choose_trades_nothing_away_when_no_pair_meets_the_targets():
+    def pt(floor, kept, dropped, foreign):
+        return {"answerable_floor": floor, "threshold": 0.0, "evidence_kept": kept,
+                "nonevidence_dropped": dropped, "foreign_empty": foreign}
+    grid = [pt(0.3, 0.91, 0.30, 0.69), pt(0.2, 0.90, 0.45, 0.65), pt(0.3, 0.91, 0.35, 0.69), pt(0.4, 0.85, 0.6, 0.8)]
+    assert choose(grid) == grid[1]  # the least summed shortfall gives foreign questions away
+    assert choose(grid, over=grid[0]) == grid[2]  # no worse than the pair in use on any measure
+    met = grid + [pt(0.35, 0.90, 0.5, 0.7)]
+    assert choose(met, over=grid[0]) == met[-1]  # a pair meeting every target wins outright
+
+
+def test_calibrator_fits_the_top_rows_and_weighs_other_datasets():
+    rng = np.random.default_rng(1)
+
+    def rows(n: int, dataset: str) -> list[Rows]:
+        out = []
+        for g in range(n):
+            x = rng.normal(size=(30, len(SIGNALS)))
+            out.append(Rows(g, x, rng.random(30) < 1 / (1 + np.exp(-2 * x[:, 0])), dataset=dataset))
+        return out
+
+    loc, lme = rows(40, "locomo"), rows(10, "lme")
+    base = fit_rows(loc, top=15)
+    # rows below the top 15 do not count, whatever they hold
+    junk = [Rows(r.group, np.r_[r.x[:15], rng.normal(size=(15, len(SIGNALS)))], np.r_[r.y[:15], np.ones(15, bool)])
+            for r in loc]
+    assert fit_rows(junk, top=15) == base
+    # another dataset's rows count only with a weight, and then as that share of LoCoMo's
+    assert fit_rows(loc + lme, top=15, lme_weight=0.0) == base
+    assert fit_rows(loc + lme, top=15, lme_weight=0.25) != base
 
 
 def test_foreign_questions_map_names_place_for_place():

@@ -111,3 +111,33 @@ def test_unseen_words_are_measured(chat):
     assert chat.features("capital Australia kangaroo").unseen == 1.0
     assert chat.features("Berlin pottery").unseen == 0.0
     assert chat.features("Berlin kangaroo").unseen == 0.5
+
+
+def test_rank_neighbours_come_from_one_sort():
+    # candidates out of rank order: gaps are to the next one down and the one above
+    score = np.array([0.5, 2.0, -1.0, 1.0])
+    col = dict(zip(SIGNALS, signals({}, score, 0.0).T))
+    assert col["first"].tolist() == [0.0, 1.0, 0.0, 0.0]
+    assert col["next_gap"].tolist() == [1.5, 1.0, 0.0, 0.5]  # 2.0 > 1.0 > 0.5 > -1.0
+    assert col["prev_gap"].tolist() == [0.5, 0.0, 1.5, 1.0]
+    rng = np.random.default_rng(5)
+    for _ in range(10):  # the same as a direct walk down the ranking
+        s = rng.normal(size=int(rng.integers(1, 40)))
+        ranked = sorted(range(len(s)), key=lambda i: -s[i])
+        c = dict(zip(SIGNALS, signals({}, s, 0.0).T))
+        for at, i in enumerate(ranked):
+            below = s[ranked[at + 1]] if at + 1 < len(s) else s[i]
+            above = s[ranked[at - 1]] if at else s[i]
+            assert c["next_gap"][i] == pytest.approx(s[i] - below) and c["prev_gap"][i] == pytest.approx(above - s[i])
+
+
+def test_explain_says_why_a_trace_is_relevant(chat):
+    found = chat.recall("Where does Alice's sister live?", k=3, explain=True)
+    why = found[0].relevance_reasons
+    assert set(why) == set(SIGNALS)  # every signal is shown
+    # the terms plus the intercept are the relevance's log-odds
+    logit = np.log(found[0].relevance / (1 - found[0].relevance))
+    assert sum(why.values()) + DEFAULT_CALIBRATOR.intercept == pytest.approx(logit, abs=1e-6)
+    assert "relevant because" in found[0].explain()
+    plain = chat.recall("Where does Alice's sister live?", k=3)
+    assert plain[0].relevance_reasons == {} and "relevant because" not in plain[0].explain()

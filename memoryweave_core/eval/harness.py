@@ -153,7 +153,10 @@ def _locomo_relevance(ds: Dataset, indexes: list[DocIndex]) -> dict[str, Any]:
         memories.append((mw, {t.id: t.metadata["doc_id"] for t in mw.traces("eval")}))
     rows = calibration.locomo_rows(ds, memories, namespace="eval")
     held, gate = calibration.cross_fit(rows)
-    return calibration.judge(rows, held, PROMPT_MIN_RELEVANCE, gate=gate, floor=ANSWERABLE_FLOOR)
+    out = calibration.judge(rows, held, PROMPT_MIN_RELEVANCE, gate=gate, floor=ANSWERABLE_FLOOR)
+    out["relevance"]["fitted_on"] = (f"each fold's LoCoMo questions alone, their top {calibration.FIT_TOP} "
+                                     "(tune.py --relevance adds LongMemEval turns: benchmarks/results/relevance.json)")
+    return out
 
 
 #: How the budget metrics count (written into the result JSON).

@@ -7,7 +7,6 @@ time (one recall decodes hundreds of rows), so a tampered file gives
 
 from __future__ import annotations
 
-import json
 from typing import Any, Sequence
 
 import numpy as np
@@ -17,7 +16,7 @@ from ...filters import Node
 from ...pool import Labels, Pool, object_array, pool_order
 from ...trace import Trace
 from ...vocab import TokenRows
-from .connection import Database, chunks, marks
+from .connection import SQL_CHUNK, Database, chunks, marks
 from .matching import where_sql
 from .tokenids import StoredVocabulary
 from .vcache import VectorCache
@@ -102,23 +101,18 @@ def access_log(db: Database, tid: str, first: Any, count: Any, recent: Any) -> A
     return AccessLog(first=float(first), count=count, recent=[float(t) for t in times])
 
 
-def pool_sql(neighbours: bool, where: str = "1", columns: str = POOL_COLS) -> str:
-    """The pool's query (parameters: the keys as one JSON array, the
+def pool_sql(count: int, neighbours: bool, where: str = "1", columns: str = POOL_COLS) -> str:
+    """The pool's query for ``count`` keys (parameters: the keys, the
     namespace id, then, with ``neighbours``, the radius twice, the keys and
     the namespace id again, then those of the filter condition ``where``
-    over ``t``, which every row, asked or neighbour, must meet).  The keys
-    travel as one JSON array read by ``json_each``, not as one ``?`` each:
-    the text stays the same whatever the pool's size, so the statement is
-    prepared once per connection, and binding one text costs less than
-    binding hundreds of integers.  ``NOT INDEXED`` keeps the first-round rows to
+    over ``t``, which every row, asked or neighbour, must meet).  ``NOT INDEXED`` keeps the first-round rows to
     key lookups: without ANALYZE statistics (a store just built) the planner
     would rather scan the namespace's whole episode index for them."""
-    listed = "SELECT value FROM json_each(?)"
-    wanted = f"SELECT key FROM traces WHERE key IN ({listed}) AND ns = ?"
+    wanted = f"SELECT key FROM traces WHERE key IN ({marks(count)}) AND ns = ?"
     if neighbours:
         wanted += (
             " UNION ALL SELECT n.key FROM traces f NOT INDEXED JOIN traces n ON n.ns = f.ns AND n.episode = f.episode"
-            f" AND n.position BETWEEN f.position - ? AND f.position + ? WHERE f.key IN ({listed}) AND f.ns = ?"
+            f" AND n.position BETWEEN f.position - ? AND f.position + ? WHERE f.key IN ({marks(count)}) AND f.ns = ?"
         )
     return f"SELECT {columns} FROM traces t LEFT JOIN access a ON a.key = t.key WHERE t.key IN ({wanted}) AND ({where})"
 
@@ -126,16 +120,17 @@ def pool_sql(neighbours: bool, where: str = "1", columns: str = POOL_COLS) -> st
 def pool(db: Database, dim: int | None, nsid: int, keys: list[int], radius: int, vocab: StoredVocabulary,
          where: Node | None = None, cache: VectorCache | None = None) -> Pool:
     """Columns straight from the rows (no Trace objects, no metadata JSON)
-    of these keys and their neighbours matching ``where``, in one query.
+    of these keys and their neighbours matching ``where``, in one query per chunk of keys.
     The neighbours' keys come from the covering (ns, episode, position)
     index alone; keys of other namespaces or deleted rows find nothing.
     With a ``cache``, the vectors come from it (and the rows it misses from one more query)."""
     keys = list(dict.fromkeys(keys))
+    rows: dict[int, tuple] = {}
     cond, cond_params = where_sql(where)
-    listed = json.dumps([int(k) for k in keys])
-    params = [listed, nsid] + ([radius, radius, listed, nsid] if radius else []) + cond_params
-    sql = pool_sql(bool(radius), cond, POOL_COLS if cache is None else POOL_COLS_CACHED)
-    rows: dict[int, tuple] = {row[0]: row for row in db.sql(sql, params)}
+    for part in chunks(keys, max(SQL_CHUNK // 2 - len(cond_params), 1)):
+        params = [*part, nsid] + ([radius, radius, *part, nsid] if radius else []) + cond_params
+        sql = pool_sql(len(part), bool(radius), cond, POOL_COLS if cache is None else POOL_COLS_CACHED)
+        rows.update((row[0], row) for row in db.sql(sql, params))
     if cache is not None:
         blobs = cache.vectors(db, list(rows))
         rows = {key: (*row[: VECTORS.start], *blobs[key], *row[VECTORS.stop :]) for key, row in rows.items() if key in blobs}

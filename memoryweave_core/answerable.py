@@ -57,10 +57,12 @@ class Gate(Logistic):
     columns: ClassVar[tuple[str, ...]] = GATE_SIGNALS
 
 
-def gate_signals(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray) -> np.ndarray:
-    """The gate's input for one query, ``[len(GATE_SIGNALS)]`` (``score``: the fused score)."""
+def gate_signals(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray,
+                 order: np.ndarray | None = None) -> np.ndarray:
+    """The gate's input for one query, ``[len(GATE_SIGNALS)]`` (``score``: the
+    fused score; ``order``: its stable descending argsort, if already made)."""
     n = len(score)
-    order = np.argsort(-score, kind="stable")[:TOP]
+    order = (np.argsort(-score, kind="stable") if order is None else order)[:TOP]
     total = float(terms.weight.sum())
 
     def best(name: str, rows: np.ndarray | slice = slice(None)) -> float:
@@ -80,11 +82,12 @@ def gate_signals(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray)
     return np.array([*cover, ceiling, best("semantic"), best("semantic", top1) if n else 0.0, best("context")])
 
 
-def answerable(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray, gate: Gate | None = None) -> float:
+def answerable(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray, gate: Gate | None = None,
+               order: np.ndarray | None = None) -> float:
     """P(the memory holds evidence for this query), from the shipped gate unless one is given."""
     if not len(score):
         return 0.0
-    return float((gate or DEFAULT_GATE).predict(gate_signals(terms, raw, score)[None, :])[0])
+    return float((gate or DEFAULT_GATE).predict(gate_signals(terms, raw, score, order)[None, :])[0])
 
 
 def reasons(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray,

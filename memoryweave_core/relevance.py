@@ -98,13 +98,16 @@ def _sigmoid(t: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(t, -35.0, 35.0)))
 
 
-def signals(raw: Mapping[str, np.ndarray], score: np.ndarray, unseen: float, terms: Terms | None = None) -> np.ndarray:
+def signals(raw: Mapping[str, np.ndarray], score: np.ndarray, unseen: float, terms: Terms | None = None,
+            order: np.ndarray | None = None) -> np.ndarray:
     """The calibrator's input for every candidate of one query, ``[n, len(SIGNALS)]``.
 
     ``raw`` is the retriever's raw features (a switched-off pathway reads as
     0), ``score`` the fused score, ``unseen`` the share of query words the
     memory lacks, ``terms`` the query's content words against each candidate
-    (``None``: no content word, so every coverage reads 1).  Rank and gaps
+    (``None``: no content word, so every coverage reads 1), ``order`` the
+    score's stable descending argsort if the caller already made it (recall
+    sorts once for the calibrator, the gate and the top k).  Rank and gaps
     come from one sort, never a loop over candidates.
     """
     n = len(score)
@@ -117,7 +120,7 @@ def signals(raw: Mapping[str, np.ndarray], score: np.ndarray, unseen: float, ter
         return np.where(np.isfinite(v), v, 0.0)
 
     sem, lex = col("semantic"), np.log1p(np.maximum(col("lexical"), 0.0))
-    order = np.argsort(-score, kind="stable")
+    order = np.argsort(-score, kind="stable") if order is None else order
     rank = np.empty(n)
     rank[order] = np.arange(n)
     step = -np.diff(score[order])  # each ranked candidate's lead over the next one down

@@ -95,13 +95,14 @@ class Retriever:
         score, contributions = fuse(table.raw, self.config.weights, table.lengths)
         # -- relevance hook: a probability comparable across queries (relevance.py),
         # and whether the memory holds evidence for the query at all (answerable.py)
+        ranking = np.argsort(-score, kind="stable")  # one sort for the calibrator, the gate and the top k
         terms = table.terms or Terms.empty(len(score))
-        x = signals(table.raw, score, table.unseen, terms)
+        x = signals(table.raw, score, table.unseen, terms, ranking)
         relevance = DEFAULT_CALIBRATOR.predict(x)
-        gate = answerable(terms, table.raw, score)
+        gate = answerable(terms, table.raw, score, order=ranking)
         why = reasons(terms, table.raw, score) if explain else {}
-        order = np.argsort(-score, kind="stable")[:k].tolist()
-        return Ranked(table, order, score, contributions, relevance, explain, gate, why, x if explain else None)
+        return Ranked(table, ranking[:k].tolist(), score, contributions, relevance, explain, gate, why,
+                      x if explain else None)
 
     # -- steps 1 and 2 -----------------------------------------------------------
     def features(self, query: Query, *, prototypes: np.ndarray | None = None) -> FeatureTable:

@@ -119,7 +119,8 @@ class _Sized:
 
 
 def _previous_extremes(pool, made, threshold=0.6):
-    """update_extremes as it was before it stopped calling np.unique (the same arithmetic, bit for bit)."""
+    """update_extremes as it was before it stopped calling np.unique, and before
+    a speaker's cosines came from one symmetric product (``x @ x.T``)."""
     n = len(pool.times)
     empty = [c for c, s in enumerate(pool.speaker.labels) if not s]
     speakers = np.where(np.isin(pool.speaker.codes, empty), -1, pool.speaker.codes)
@@ -145,15 +146,17 @@ def _previous_extremes(pool, made, threshold=0.6):
     return makes, updated
 
 
-def test_update_extremes_equal_the_previous_version_bit_for_bit():
+def test_update_extremes_equal_the_previous_version_up_to_float32_rounding():
+    """The symmetric product (BLAS syrk) rounds differently from the general
+    one in the last float32 bit of a cosine; nothing else moved."""
     from types import SimpleNamespace
 
     from memoryweave_core.pathways.freshness import update_extremes
     from memoryweave_core.pool import Labels
 
     rng = np.random.default_rng(8)
-    for _ in range(200):
-        n = int(rng.integers(0, 60))
+    for trial in range(201):
+        n = int(rng.integers(0, 60)) if trial < 200 else 1700  # the last: speakers past one chunk (512 rows)
         content = rng.normal(size=(n, 16)).astype(np.float32)
         content[1:] += 2 * content[:1] if n else 0
         content /= np.maximum(np.linalg.norm(content, axis=1, keepdims=True), 1e-9)
@@ -163,4 +166,5 @@ def test_update_extremes_equal_the_previous_version_bit_for_bit():
                                episode=Labels.of(rng.choice(["e1", "e2", None]) for _ in range(n)))
         made = rng.random(n) < 0.8
         got, want = update_extremes(_Sized(pool, n), made), _previous_extremes(pool, made)
-        assert got[0].tolist() == want[0].tolist() and got[1].tolist() == want[1].tolist()
+        np.testing.assert_allclose(got[0], want[0], rtol=0, atol=2e-6)
+        np.testing.assert_allclose(got[1], want[1], rtol=0, atol=2e-6)

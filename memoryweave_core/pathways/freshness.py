@@ -35,6 +35,14 @@ UPDATE_SIMILARITY = 0.6
 _CHUNK = 512
 
 
+def _gram(vectors: np.ndarray) -> np.ndarray:
+    """Every pairwise cosine of one speaker's rows.  ``x @ x.T`` of one array
+    is a symmetric rank-k update (BLAS ``syrk``): half the multiplications of
+    a general product, and each pair's cosine the same both ways round.  Its
+    rounding differs from the general product's in the last float32 bit."""
+    return vectors @ vectors.T
+
+
 def update_extremes(pool: Pool, made: np.ndarray, threshold: float = UPDATE_SIMILARITY) -> tuple[np.ndarray, np.ndarray]:
     """For each trace, the strongest update it makes of an earlier trace and
     the strongest update a later trace makes of it, each in [0, 1].
@@ -63,14 +71,19 @@ def update_extremes(pool: Pool, made: np.ndarray, threshold: float = UPDATE_SIMI
         cols = mine[made[mine]]  # only what was said by the moment asked about updates
         if len(mine) < 2 or not len(cols):
             continue
-        t, pos, ep, content = pool.times[cols], pool.positions[cols], episodes[cols], pool.content[cols]
+        t, pos, ep, keep = pool.times[cols], pool.positions[cols], episodes[cols], made[mine]
+        gram = _gram(pool.content[mine]) if len(mine) <= _CHUNK else None  # one chunk: every row at once
         for lo in range(0, len(mine), _CHUNK):
             rows = mine[lo:lo + _CHUNK]
             tr, pr, er = pool.times[rows, None], pool.positions[rows, None], episodes[rows, None]
             later = t[None, :] > tr
             if ties:
                 later |= (t[None, :] == tr) & (ep[None, :] == er) & (pos[None, :] > pr)
-            sims = pool.content[rows] @ content.T  # [rows, cols]: row i earlier, column j later
+            # [rows, cols]: row i earlier, column j later
+            if gram is None:
+                sims = pool.content[rows] @ pool.content[cols].T
+            else:
+                sims = gram if len(cols) == len(mine) else gram[:, keep]
             best = np.where(later, sims, -np.inf)
             updated[rows] = strength(best.max(axis=1))
             makes[cols] = np.maximum(makes[cols], strength(best.max(axis=0)))  # a speaker's columns are distinct

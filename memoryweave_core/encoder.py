@@ -5,8 +5,8 @@ speaker is part of the memory: "Caroline: I went to the support group").
 The *context* vector reads the same turn after the turns that led to it in
 its episode, so a short answer ("Yes, every Sunday!") is still found by the
 question it answered.  Only *preceding* turns are used: a trace is final the
-moment it is written, and streaming adds and whole-conversation imports
-produce identical vectors.
+moment it is written, and (in the model and mean modes) streaming adds and
+whole-conversation imports produce identical vectors.
 
 By default (``context_mode="model"``) the window's text is embedded: turns
 i-2..i, three times as long as a turn, so ingest costs about four model
@@ -19,7 +19,10 @@ at a small cost in recall (see the README's benchmark section).
 ``context_mode="late"`` runs the model once over a run of consecutive turns
 and pools each window's token states (late chunking, late_chunking.py): the
 tokens read their neighbours as in the embedded window, at about one pass
-per turn.  Embedders that cannot hand over token states embed the window.
+per turn.  ``context_mode="onepass"`` reads the content vector off that pass
+too (onepass.py): every token is encoded once, and a turn's content is its own
+tokens read among its neighbours.  Embedders that cannot hand over token
+states embed the window.
 """
 
 from __future__ import annotations

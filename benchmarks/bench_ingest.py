@@ -13,7 +13,8 @@ that a noisy machine slows every row alike:
 * ``add_conversation``: a fresh in-memory ``MemoryWeave`` per round, one
   ``add_conversation`` per session: content and context vectors, ART
   categories, the store's write path; once per ``context_mode`` ("late"
-  pools the windows from one pass over each session, see late_chunking.py).
+  pools the windows from one pass over each session, see late_chunking.py;
+  "onepass" reads both vectors off one pass, see onepass.py).
 * With the ``onnx`` extra installed, the same rows on ONNX Runtime.
 
 Each row reports turns per second (the best of ``--rounds``) and its ratio to

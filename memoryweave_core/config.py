@@ -20,8 +20,9 @@ FEATURES = names()
 
 #: How a trace's context vector is made: from the window's content vectors
 #: (no model call), by embedding the window's text, or by pooling the window's
-#: token states from one pass over a run of turns (late chunking).
-CONTEXT_MODES = ("late", "mean", "model")
+#: token states from one pass over a run of turns (late chunking), or, with
+#: the content vector too, from one pass that encodes every token once (onepass).
+CONTEXT_MODES = ("late", "mean", "model", "onepass")
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,8 @@ class RecallConfig:
     #: times as long as a turn); "mean" derives it from the window's content
     #: vectors with no second model pass, ingesting about as fast as embedding
     #: the turns alone, for a small loss of recall; "late" pools the window's
-    #: token states from one pass over many turns (see encoder.py and README).
+    #: token states from one pass over many turns; "onepass" reads both vectors
+    #: off one pass that encodes every token once (see onepass.py and README).
     context_mode: str = "model"
     #: ACT-R decay exponent d (0.5 is the value ACT-R uses throughout).
     decay: float = 0.5

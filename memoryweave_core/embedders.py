@@ -127,20 +127,28 @@ class SentenceTransformerEmbedder:
         """Late chunking (late_chunking.py): the model's token embeddings, pooled per window."""
         from .late_chunking import pool_spans_with
 
-        torch = require("torch", "st")
         tok = self.model.tokenizer
-        with_types = "token_type_ids" in getattr(tok, "model_input_names", ())
+        return pool_spans_with(spans, windows, self._turn_ids, self._hidden, cls_id=tok.cls_token_id,
+                               sep_id=tok.sep_token_id, budget=self.max_tokens)
 
-        def hidden(input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-            feats = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
-            if with_types:
-                feats["token_type_ids"] = torch.zeros_like(feats["input_ids"])
-            feats = {k: v.to(self.model.device) for k, v in feats.items()}
-            with torch.inference_mode():
-                return self.model.forward(feats)["token_embeddings"].float().cpu().numpy()
+    def turn_sums(self, spans: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """One-pass encoding (onepass.py): the model's token embeddings, summed per turn."""
+        from .late_chunking import sum_turns_with
 
-        return pool_spans_with(spans, windows, self._turn_ids, hidden, cls_id=tok.cls_token_id, sep_id=tok.sep_token_id,
-                               budget=self.max_tokens)
+        tok = self.model.tokenizer
+        return sum_turns_with(spans, self._turn_ids, self._hidden, cls_id=tok.cls_token_id, sep_id=tok.sep_token_id,
+                              budget=self.max_tokens)
+
+    def _hidden(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The model's token states for a padded batch of word-piece ids."""
+        torch = require("torch", "st")
+        with_types = "token_type_ids" in getattr(self.model.tokenizer, "model_input_names", ())
+        feats = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
+        if with_types:
+            feats["token_type_ids"] = torch.zeros_like(feats["input_ids"])
+        feats = {k: v.to(self.model.device) for k, v in feats.items()}
+        with torch.inference_mode():
+            return self.model.forward(feats)["token_embeddings"].float().cpu().numpy()
 
 
 class TransformersEmbedder:

@@ -5,8 +5,8 @@ speaker is part of the memory: "Caroline: I went to the support group").
 The *context* vector reads the same turn after the turns that led to it in
 its episode, so a short answer ("Yes, every Sunday!") is still found by the
 question it answered.  Only *preceding* turns are used: a trace is final the
-moment it is written, and streaming adds and whole-conversation imports
-produce identical vectors.
+moment it is written, and (in the model and mean modes) streaming adds and
+whole-conversation imports produce identical vectors.
 
 By default (``context_mode="model"``) the window's text is embedded: turns
 i-2..i, three times as long as a turn, so ingest costs about four model
@@ -19,7 +19,10 @@ at a small cost in recall (see the README's benchmark section).
 ``context_mode="late"`` runs the model once over a run of consecutive turns
 and pools each window's token states (late chunking, late_chunking.py): the
 tokens read their neighbours as in the embedded window, at about one pass
-per turn.  Embedders that cannot hand over token states embed the window.
+per turn.  ``context_mode="onepass"`` reads the content vector off that pass
+too (onepass.py): every token is encoded once, and a turn's content is its own
+tokens read among its neighbours.  Embedders that cannot hand over token
+states embed the window.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from .config import CONTEXT_MODES
 from .embedders import DEFAULT_MODEL, Embedder, as_embedder, default_embedder
 from .errors import DimensionMismatchError, InvalidInputError, NoEmbedderError
 from .late_chunking import SpanPooler, late_context
+from .onepass import TurnSummer, onepass_vectors
 from .trace import check_text, check_vectors
 
 
@@ -142,9 +146,11 @@ class MemoryEncoder:
         oldest first: rendered texts, or :class:`Preceding` that may carry
         their content vectors; ``content`` may give precomputed content vectors.
         """
+        windows = [self.window(prev) for prev in previous]
+        if self.context_mode == "onepass" and self.can_embed and isinstance(self.embedder, TurnSummer):
+            return self._onepass(turns, windows, content)
         if content is None:
             content = self.embed([turn_text(t, s) for t, s in turns])
-        windows = [self.window(prev) for prev in previous]
         # A turn with no preceding context (or no model) has context == content: skip the work.
         need = [i for i, w in enumerate(windows) if w and self.can_embed]
         context = content.copy()
@@ -154,40 +160,59 @@ class MemoryEncoder:
             context[need] = self._late_context(turns, windows, need)
         elif self.context_mode == "mean":
             context[need] = self._mean_context(turns, windows, need, content)
-        else:  # "model", and "late" with an embedder that cannot hand over token states
+        else:  # "model", and "late"/"onepass" with an embedder that cannot hand over token states
             context[need] = self.embed([self.context_text(*turns[i], windows[i]) for i in need])
         return content, context
 
-    def _late_context(
-        self, turns: Sequence[tuple[str, str | None]], windows: Sequence[list[Preceding]], need: Sequence[int]
-    ) -> np.ndarray:
-        """Windows pooled from one pass over each run of consecutive turns.
+    def _sequences(
+        self, turns: Sequence[tuple[str, str | None]], windows: Sequence[list[Preceding]]
+    ) -> tuple[list[list[str]], list[tuple[int, int, int]]]:
+        """Runs of consecutive turns, and ``(sequence, index, window start)`` per row.
 
         Rows whose window ends with the batch row just before them extend that
         row's run, so an imported conversation is one sequence of turns (its
         stored predecessors first); anything else starts a sequence of its own.
         """
         texts = [turn_text(t, s) for t, s in turns]
-        wanted = set(need)
         sequences: list[list[str]] = []
-        where: dict[int, tuple[int, int]] = {}  # batch row -> (sequence, index in it)
-        targets: list[tuple[int, int, int]] = []
+        where: list[tuple[int, int, int]] = []  # batch row -> (sequence, index in it, window start)
         for i, window in enumerate(windows):
             before = [p.text for p in window]
-            at = where.get(window[-1].row) if window and window[-1].row is not None else None
+            at = where[window[-1].row] if window and window[-1].row is not None and window[-1].row < i else None
             if at is not None and at[1] == len(sequences[at[0]]) - 1:
                 seq = sequences[at[0]]
                 if seq[at[1] + 1 - len(before) : at[1] + 1] == before:
                     seq.append(texts[i])
-                    where[i] = (at[0], at[1] + 1)
-                    if i in wanted:
-                        targets.append((at[0], at[1] + 1, at[1] + 1 - len(before)))
+                    where.append((at[0], at[1] + 1, at[1] + 1 - len(before)))
                     continue
             sequences.append(before + [texts[i]])
-            where[i] = (len(sequences) - 1, len(before))
-            if i in wanted:
-                targets.append((len(sequences) - 1, len(before), 0))
-        return late_context(self.embedder, sequences, targets)  # type: ignore[arg-type]  # rows in need's order
+            where.append((len(sequences) - 1, len(before), 0))
+        return sequences, where
+
+    def _onepass(
+        self, turns: Sequence[tuple[str, str | None]], windows: Sequence[list[Preceding]], given: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Both vectors from one pass over each run of turns (onepass.py);
+        given content vectors are kept, and only the context is read off the pass."""
+        sequences, where = self._sequences(turns, windows)
+        content, context = onepass_vectors(self.embedder, sequences, where)  # type: ignore[arg-type]
+        empty = [int(i) for i in np.flatnonzero(np.linalg.norm(content, axis=1) < 0.5)]  # turns that word-piece to nothing
+        if len(empty):
+            content[empty] = self.embed([turn_text(*turns[i]) for i in empty])
+            context[empty] = np.where(np.linalg.norm(context[empty], axis=1, keepdims=True) < 0.5,
+                                      content[empty], context[empty])
+        if given is not None:
+            content = given
+        first = [i for i, w in enumerate(windows) if not w]
+        context[first] = content[first]  # nothing before: context == content, as in every mode
+        return check_vectors(content, None, n=len(turns), what="embedding"), context
+
+    def _late_context(
+        self, turns: Sequence[tuple[str, str | None]], windows: Sequence[list[Preceding]], need: Sequence[int]
+    ) -> np.ndarray:
+        """Windows pooled from one pass over each run of consecutive turns (:meth:`_sequences`)."""
+        sequences, where = self._sequences(turns, windows)
+        return late_context(self.embedder, sequences, [where[i] for i in need])  # type: ignore[arg-type]
 
     def _mean_context(
         self,

@@ -14,7 +14,7 @@ An embedder opts in by implementing :class:`SpanPooler`; the shared work
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, Sequence, runtime_checkable
+from typing import Callable, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -78,9 +78,8 @@ def fit_span(ids: Sequence[Sequence[int]], budget: int) -> list[list[int]]:
     return out[::-1]
 
 
-def pool_spans_with(
+def run_spans(
     spans: Sequence[Sequence[str]],
-    windows: Sequence[Sequence[Window]],
     pieces: Callable[[list[str]], list[list[int]]],
     hidden: Callable[[np.ndarray, np.ndarray], np.ndarray],
     *,
@@ -88,14 +87,14 @@ def pool_spans_with(
     sep_id: int,
     budget: int,
     batch_size: int = 16,
-) -> list[np.ndarray]:
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """Word-piece the turns with ``pieces`` (no special tokens), run
     ``hidden(input_ids, attention_mask) -> [batch, tokens, dim]`` over
     ``[CLS] turns... [SEP]`` per span (batched, similar lengths together) and
-    mean-pool each window's turn tokens into a unit vector."""
+    yield ``(span, states, bounds)``: the span's unpadded token states and the
+    token offset of each turn's first piece (after [CLS]), then the [SEP]'s."""
     flat = iter(pieces([t for span in spans for t in span]) if any(spans) else [])
     ids = [fit_span([next(flat) for _ in span], budget) for span in spans]
-    out: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(ids)
     order = sorted(range(len(ids)), key=lambda i: -sum(len(t) for t in ids[i]))
     for at in range(0, len(order), batch_size):
         rows = order[at : at + batch_size]
@@ -108,12 +107,52 @@ def pool_spans_with(
             mask[r, : len(seq)] = 1
         states = np.asarray(hidden(input_ids, mask), dtype=np.float32)
         for r, i in enumerate(rows):
-            bounds = np.cumsum([1] + [len(t) for t in ids[i]])  # token offset of each turn (after [CLS])
-            # A window whose turns word-piece to nothing (trimmed away, or no
-            # word at all) reads the whole span instead of an empty mean.
-            vecs = np.stack([states[r, bounds[a] : bounds[b]].mean(axis=0) if bounds[b] > bounds[a]
-                             else states[r, : len(seqs[r])].mean(axis=0) for a, b in windows[i]])
-            out[i] = vecs / np.linalg.norm(vecs, axis=1, keepdims=True).clip(1e-12)
+            yield i, states[r, : len(seqs[r])], np.cumsum([1] + [len(t) for t in ids[i]])
+
+
+def pool_spans_with(
+    spans: Sequence[Sequence[str]],
+    windows: Sequence[Sequence[Window]],
+    pieces: Callable[[list[str]], list[list[int]]],
+    hidden: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    *,
+    cls_id: int,
+    sep_id: int,
+    budget: int,
+    batch_size: int = 16,
+) -> list[np.ndarray]:
+    """:func:`run_spans`, then each window's turn tokens mean-pooled into a unit vector."""
+    out: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(spans)
+    for i, states, bounds in run_spans(spans, pieces, hidden, cls_id=cls_id, sep_id=sep_id, budget=budget,
+                                       batch_size=batch_size):
+        # A window whose turns word-piece to nothing (trimmed away, or no
+        # word at all) reads the whole span instead of an empty mean.
+        vecs = np.stack([states[bounds[a] : bounds[b]].mean(axis=0) if bounds[b] > bounds[a]
+                         else states.mean(axis=0) for a, b in windows[i]])
+        out[i] = vecs / np.linalg.norm(vecs, axis=1, keepdims=True).clip(1e-12)
+    return out
+
+
+def sum_turns_with(
+    spans: Sequence[Sequence[str]],
+    pieces: Callable[[list[str]], list[list[int]]],
+    hidden: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    *,
+    cls_id: int,
+    sep_id: int,
+    budget: int,
+    batch_size: int = 16,
+) -> list[np.ndarray]:
+    """:func:`run_spans`, then each turn's token states summed: ``[turns, dim]``
+    per span.  [CLS] counts to the span's first turn and [SEP] to its last, so
+    every token belongs to one turn, and a span of one turn sums exactly the
+    tokens that the model's own mean pooling averages (its ``encode``)."""
+    out: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(spans)
+    for i, states, bounds in run_spans(spans, pieces, hidden, cls_id=cls_id, sep_id=sep_id, budget=budget,
+                                       batch_size=batch_size):
+        edges = bounds.copy()
+        edges[0], edges[-1] = 0, len(states)
+        out[i] = np.stack([states[a:b].sum(axis=0, dtype=np.float64) for a, b in zip(edges[:-1], edges[1:])])
     return out
 
 

@@ -173,11 +173,23 @@ class OnnxEmbedder:
         """Late chunking (late_chunking.py) over the graph's token-states output."""
         from .late_chunking import pool_spans_with
 
-        def hidden(input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-            feed = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
-            return self.session.run(["token_embeddings"], feed)[0]
+        cls_id, sep_id = self._specials()
+        return pool_spans_with(spans, windows, self._turn_ids, self._hidden, cls_id=cls_id, sep_id=sep_id,
+                               budget=self.max_tokens)
 
+    def turn_sums(self, spans: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """One-pass encoding (onepass.py) over the graph's token-states output."""
+        from .late_chunking import sum_turns_with
+
+        cls_id, sep_id = self._specials()
+        return sum_turns_with(spans, self._turn_ids, self._hidden, cls_id=cls_id, sep_id=sep_id, budget=self.max_tokens)
+
+    def _hidden(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        feed = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
+        return self.session.run(["token_embeddings"], feed)[0]
+
+    def _specials(self) -> tuple[int, int]:
         cls_id, sep_id = self._pieces.token_to_id("[CLS]"), self._pieces.token_to_id("[SEP]")
         if cls_id is None or sep_id is None:
-            raise InvalidInputError(f"{self.path.name}: late chunking needs a [CLS]/[SEP] vocabulary")
-        return pool_spans_with(spans, windows, self._turn_ids, hidden, cls_id=cls_id, sep_id=sep_id, budget=self.max_tokens)
+            raise InvalidInputError(f"{self.path.name}: reading token states needs a [CLS]/[SEP] vocabulary")
+        return cls_id, sep_id

@@ -23,6 +23,8 @@ from .datasets import Conversation, Question
 MODEL_NAME = "all-MiniLM-L6-v2"
 #: Cache-key prefix of late-chunked context vectors (bump if their recipe changes).
 LATE_TAG = "late-chunk-v1"
+#: Cache-key prefix of one-pass per-turn token-state sums (bump if their recipe changes).
+ONEPASS_TAG = "onepass-sum-v1"
 
 
 # ----------------------------------------------------------------------------- index / query
@@ -125,6 +127,19 @@ class CachedEmbedder:
                 found.update({cache_key(k): v for k, v in zip(keys[i], vecs)})
         return [np.stack([found[cache_key(k)] for k in ks]) for ks in keys]
 
+    def turn_sums(self, spans: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """One-pass per-turn token-state sums, cached under a tag, the turn's
+        place and the span's texts (a turn's states depend on its whole span)."""
+        keys = [[f"{ONEPASS_TAG}|{j}|" + "\x1f".join(span) for j in range(len(span))] for span in spans]
+        found = self.cache.get_many([k for ks in keys for k in ks])
+        missing = [i for i, ks in enumerate(keys) if any(cache_key(k) not in found for k in ks)]
+        if missing:
+            fresh = self._real().turn_sums([spans[i] for i in missing])
+            self.cache.put_many([k for i in missing for k in keys[i]], np.concatenate(fresh))
+            for i, sums in zip(missing, fresh):
+                found.update({cache_key(k): np.asarray(v, np.float32) for k, v in zip(keys[i], sums)})
+        return [np.stack([found[cache_key(k)] for k in ks]) for ks in keys]
+
 
 def memoryweave_system(config: RecallConfig | None = None, *, name: str = "memoryweave", depth: int = 50) -> System:
     """Wrap MemoryWeave: one memory per conversation, items added with cached vectors.
@@ -143,7 +158,8 @@ def memoryweave_system(config: RecallConfig | None = None, *, name: str = "memor
         items, vecs = index._cache.get("mw_items") or _items_for(index)
         emb = CachedEmbedder()
         mw = MemoryWeave(embedder=emb, config=config)
-        mw.add_many(items, embeddings=vecs, namespace="eval")
+        # One-pass encoding makes the content vectors too: the cached plain ones would overrule them.
+        mw.add_many(items, embeddings=None if config.context_mode == "onepass" else vecs, namespace="eval")
         return mw
 
     latest: list[Any] = [None, None, []]  # index, query and recollections of the latest recall

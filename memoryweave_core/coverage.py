@@ -12,7 +12,6 @@ positions of it in the same episode.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,10 +57,12 @@ class Terms:
         return self.hits.astype(np.float64) @ w, near.astype(np.float64) @ w
 
 
-def window_hits(hits: np.ndarray, episodes: Sequence[str | None], positions: np.ndarray,
+def window_hits(hits: np.ndarray, episodes: np.ndarray, positions: np.ndarray,
                 radius: int = WINDOW) -> np.ndarray:
     """``hits`` OR-ed over each row's window: the rows of the same episode
-    within ``radius`` positions (a row without an episode is its own window).
+    within ``radius`` positions.  ``episodes`` holds each row's episode code
+    (the pool's ``episode.codes``; -1, a row without an episode, is its own
+    window), so no label is ever decoded.
 
     Rows are sorted by (episode, position) once; a row's window then lies
     within ``radius`` sorted places each side, so the loop is over offsets,
@@ -70,11 +71,8 @@ def window_hits(hits: np.ndarray, episodes: Sequence[str | None], positions: np.
     n = len(hits)
     if not n or not hits.shape[1] or radius <= 0:
         return hits.copy()
-    names = np.array(episodes, dtype=object)
-    own = np.equal(names, np.full(n, None, dtype=object)).astype(bool)
-    names[own] = ""
-    codes = np.unique(names.astype(str), return_inverse=True)[1].astype(np.int64).reshape(-1)
-    codes = np.where(own, -1 - np.arange(n), codes)  # no episode: a code no other row has
+    codes = np.asarray(episodes, np.int64)
+    codes = np.where(codes < 0, -1 - np.arange(n), codes)  # no episode: a code no other row has
     pos = np.asarray(positions, np.int64)
     order = np.lexsort((pos, codes))
     c, p, h = codes[order], pos[order], hits[order]

@@ -125,19 +125,22 @@ class SentenceTransformerEmbedder:
 
     def pool_spans(self, spans: Sequence[Sequence[str]], windows: Sequence[Sequence[tuple[int, int]]]) -> list[np.ndarray]:
         """Late chunking (late_chunking.py): the model's token embeddings, pooled per window."""
-        from .late_chunking import pool_spans_with
+        from .late_chunking import pool_windows
 
-        tok = self.model.tokenizer
-        return pool_spans_with(spans, windows, self._turn_ids, self._hidden, cls_id=tok.cls_token_id,
-                               sep_id=tok.sep_token_id, budget=self.max_tokens)
+        return pool_windows(self._run_spans(spans), windows)
 
     def turn_sums(self, spans: Sequence[Sequence[str]]) -> list[np.ndarray]:
         """One-pass encoding (onepass.py): the model's token embeddings, summed per turn."""
-        from .late_chunking import sum_turns_with
+        from .late_chunking import sum_turns
+
+        return sum_turns(self._run_spans(spans), len(spans))
+
+    def _run_spans(self, spans: Sequence[Sequence[str]]) -> Any:
+        from .late_chunking import run_spans
 
         tok = self.model.tokenizer
-        return sum_turns_with(spans, self._turn_ids, self._hidden, cls_id=tok.cls_token_id, sep_id=tok.sep_token_id,
-                              budget=self.max_tokens)
+        return run_spans(spans, self._turn_ids, self._hidden, cls_id=tok.cls_token_id, sep_id=tok.sep_token_id,
+                         budget=self.max_tokens)
 
     def _hidden(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """The model's token states for a padded batch of word-piece ids."""

@@ -14,7 +14,7 @@ An embedder opts in by implementing :class:`SpanPooler`; the shared work
 
 from __future__ import annotations
 
-from typing import Callable, Iterator, Protocol, Sequence, runtime_checkable
+from typing import Callable, Iterable, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -110,21 +110,14 @@ def run_spans(
             yield i, states[r, : len(seqs[r])], np.cumsum([1] + [len(t) for t in ids[i]])
 
 
-def pool_spans_with(
-    spans: Sequence[Sequence[str]],
-    windows: Sequence[Sequence[Window]],
-    pieces: Callable[[list[str]], list[list[int]]],
-    hidden: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    *,
-    cls_id: int,
-    sep_id: int,
-    budget: int,
-    batch_size: int = 16,
-) -> list[np.ndarray]:
-    """:func:`run_spans`, then each window's turn tokens mean-pooled into a unit vector."""
-    out: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(spans)
-    for i, states, bounds in run_spans(spans, pieces, hidden, cls_id=cls_id, sep_id=sep_id, budget=budget,
-                                       batch_size=batch_size):
+Run = Iterable[tuple[int, np.ndarray, np.ndarray]]
+
+
+def pool_windows(runs: Run, windows: Sequence[Sequence[Window]]) -> list[np.ndarray]:
+    """Each window's turn tokens mean-pooled into a unit vector, from the
+    ``(span, states, bounds)`` that :func:`run_spans` yields."""
+    out: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(windows)
+    for i, states, bounds in runs:
         # A window whose turns word-piece to nothing (trimmed away, or no
         # word at all) reads the whole span instead of an empty mean.
         vecs = np.stack([states[bounds[a] : bounds[b]].mean(axis=0) if bounds[b] > bounds[a]
@@ -133,23 +126,14 @@ def pool_spans_with(
     return out
 
 
-def sum_turns_with(
-    spans: Sequence[Sequence[str]],
-    pieces: Callable[[list[str]], list[list[int]]],
-    hidden: Callable[[np.ndarray, np.ndarray], np.ndarray],
-    *,
-    cls_id: int,
-    sep_id: int,
-    budget: int,
-    batch_size: int = 16,
-) -> list[np.ndarray]:
-    """:func:`run_spans`, then each turn's token states summed: ``[turns, dim]``
-    per span.  [CLS] counts to the span's first turn and [SEP] to its last, so
-    every token belongs to one turn, and a span of one turn sums exactly the
-    tokens that the model's own mean pooling averages (its ``encode``)."""
-    out: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(spans)
-    for i, states, bounds in run_spans(spans, pieces, hidden, cls_id=cls_id, sep_id=sep_id, budget=budget,
-                                       batch_size=batch_size):
+def sum_turns(runs: Run, n_spans: int) -> list[np.ndarray]:
+    """Each turn's token states summed, ``[turns, dim]`` per span, from
+    :func:`run_spans`' output.  [CLS] counts to the span's first turn and
+    [SEP] to its last, so every token belongs to one turn, and a span of one
+    turn sums exactly the tokens that the model's own mean pooling averages
+    (its ``encode``)."""
+    out: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * n_spans
+    for i, states, bounds in runs:
         edges = bounds.copy()
         edges[0], edges[-1] = 0, len(states)
         out[i] = np.stack([states[a:b].sum(axis=0, dtype=np.float64) for a, b in zip(edges[:-1], edges[1:])])

@@ -171,18 +171,21 @@ class OnnxEmbedder:
 
     def pool_spans(self, spans: Sequence[Sequence[str]], windows: Sequence[Sequence[tuple[int, int]]]) -> list[np.ndarray]:
         """Late chunking (late_chunking.py) over the graph's token-states output."""
-        from .late_chunking import pool_spans_with
+        from .late_chunking import pool_windows
 
-        cls_id, sep_id = self._specials()
-        return pool_spans_with(spans, windows, self._turn_ids, self._hidden, cls_id=cls_id, sep_id=sep_id,
-                               budget=self.max_tokens)
+        return pool_windows(self._run_spans(spans), windows)
 
     def turn_sums(self, spans: Sequence[Sequence[str]]) -> list[np.ndarray]:
         """One-pass encoding (onepass.py) over the graph's token-states output."""
-        from .late_chunking import sum_turns_with
+        from .late_chunking import sum_turns
+
+        return sum_turns(self._run_spans(spans), len(spans))
+
+    def _run_spans(self, spans: Sequence[Sequence[str]]) -> Any:
+        from .late_chunking import run_spans
 
         cls_id, sep_id = self._specials()
-        return sum_turns_with(spans, self._turn_ids, self._hidden, cls_id=cls_id, sep_id=sep_id, budget=self.max_tokens)
+        return run_spans(spans, self._turn_ids, self._hidden, cls_id=cls_id, sep_id=sep_id, budget=self.max_tokens)
 
     def _hidden(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         feed = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}

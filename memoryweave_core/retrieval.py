@@ -171,7 +171,7 @@ def content_terms(ctx: Context, pool: Pool) -> Terms:
     hits = np.zeros((len(pool), len(words)), bool)
     hits[found.row, found.col] = True
     return Terms(np.array([idf(n, df.get(t, 0)) for t in words]), np.array([df.get(t, 0) > 0 for t in words]), hits,
-                 window_hits(hits, pool.episodes, pool.positions))
+                 window_hits(hits, pool.episode.codes, pool.positions))
 
 
 @dataclass

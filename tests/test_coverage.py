@@ -5,6 +5,7 @@ import pytest
 from chat_lines import CHAT
 
 from memoryweave_core.coverage import Terms, window_hits
+from memoryweave_core.pool import Labels
 from memoryweave_core.relevance import SIGNALS, signals
 
 
@@ -26,12 +27,12 @@ def test_a_query_without_content_words_is_not_held_against():
 
 def test_the_window_is_the_same_episode_within_the_radius():
     hits = np.array([[1, 0], [0, 1], [0, 0], [0, 0], [1, 0]], bool)
-    near = window_hits(hits, ["a", "a", "b", None, "a"], np.array([0, 2, 1, 1, 9]), radius=2)
+    near = window_hits(hits, Labels.of(["a", "a", "b", None, "a"]).codes, np.array([0, 2, 1, 1, 9]), radius=2)
     # rows 0 and 1 are two positions apart in "a"; row 4 is too far; "b" and no episode are alone
     assert near.astype(int).tolist() == [[1, 1], [1, 1], [0, 0], [0, 0], [1, 0]]
     # a row without an episode shares no window, even with another such row
-    assert not window_hits(hits[[0, 1]], [None, None], np.array([0, 1]), radius=2)[0, 1]
-    assert (window_hits(hits, ["a"] * 5, np.arange(5), radius=0) == hits).all()
+    assert not window_hits(hits[[0, 1]], np.array([-1, -1]), np.array([0, 1]), radius=2)[0, 1]
+    assert (window_hits(hits, np.zeros(5, np.int64), np.arange(5), radius=0) == hits).all()
 
 
 def test_the_window_matches_a_direct_count_on_random_pools():
@@ -43,7 +44,7 @@ def test_the_window_matches_a_direct_count_on_random_pools():
         hits = rng.random((n, 3)) < 0.2
         want = np.array([[any(hits[j, c] for j in range(n) if j == i or (
             eps[i] is not None and eps[j] == eps[i] and abs(pos[j] - pos[i]) <= 2)) for c in range(3)] for i in range(n)])
-        assert (window_hits(hits, eps, pos, radius=2) == want).all()
+        assert (window_hits(hits, Labels.of(eps).codes, pos, radius=2) == want).all()
 
 
 @pytest.fixture

@@ -8,17 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from word_model import TURNS as CHAT
 
 from memoryweave_core import HashingEmbedder, InvalidInputError, MemoryWeave, RecallConfig
 from memoryweave_core.encoder import MemoryEncoder, Preceding, turn_text, window_weights
 
-TURNS = [
-    ("Ana", "I adopted a cat called Luna last week"),
-    ("Ben", "What breed is she?"),
-    ("Ana", "A grey tabby, very playful"),
-    ("Ben", "Does she get along with your dog?"),
-    ("Ana", "Yes, they nap together every afternoon"),
-]
+TURNS = CHAT[:5]
 
 
 class Counting:

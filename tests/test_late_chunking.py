@@ -10,55 +10,25 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from word_model import TURNS, WordModel
 
 from memoryweave_core import HashingEmbedder, MemoryWeave, RecallConfig
 from memoryweave_core.encoder import MemoryEncoder, Preceding, turn_text
-from memoryweave_core.late_chunking import SpanPooler, fit_span, late_context, plan_spans, pool_spans_with
-
-TURNS = [
-    ("Ana", "I adopted a cat called Luna last week"),
-    ("Ben", "What breed is she?"),
-    ("Ana", "A grey tabby, very playful"),
-    ("Ben", "Does she get along with your dog?"),
-    ("Ana", "Yes, they nap together every afternoon"),
-    ("Ben", "That sounds lovely"),
-]
+from memoryweave_core.late_chunking import SpanPooler, fit_span, late_context, plan_spans, pool_windows
 
 
-class WordPooler:
-    """Words as word pieces, each one's state its hashed vector (no context)."""
-
-    def __init__(self, max_tokens: int = 64) -> None:
-        self.inner = HashingEmbedder(128, bigrams=False)
-        self.dim = self.inner.dim
-        self.max_tokens = max_tokens
-        self.vocab: dict[str, int] = {"[PAD]": 0, "[CLS]": 1, "[SEP]": 2}
-        self.passes: list[list[str]] = []  # the spans run, one list of turn texts each
+class WordPooler(WordModel):
+    """A :class:`WordModel` that pools windows; it embeds a text by hashing it whole."""
 
     def embed(self, texts):
         return self.inner.embed(texts)
 
-    def _ids(self, texts: list[str]) -> list[list[int]]:
-        return [[self.vocab.setdefault(w, len(self.vocab)) for w in t.lower().split()] for t in texts]
-
-    def token_counts(self, texts):
-        return [len(ids) for ids in self._ids(list(texts))]
-
-    def word_vector(self, word: str) -> np.ndarray:
-        return self.inner.embed([word])[0]
-
     def pool_spans(self, spans, windows):
-        self.passes.extend(list(s) for s in spans)
-
-        def hidden(input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-            words = {i: w for w, i in self.vocab.items()}
-            return np.stack([[self.word_vector(words[int(i)]) for i in row] for row in input_ids])
-
-        return pool_spans_with(spans, windows, self._ids, hidden, cls_id=1, sep_id=2, budget=self.max_tokens)
+        return pool_windows(self.runs(spans), windows)
 
 
 def _mean_of_words(pooler: WordPooler, texts: list[str]) -> np.ndarray:
-    vec = np.mean([pooler.word_vector(w) for t in texts for w in t.lower().split()], axis=0)
+    vec = np.mean([pooler.vector(w) for t in texts for w in t.lower().split()], axis=0)
     return vec / np.linalg.norm(vec)
 
 
@@ -104,7 +74,7 @@ def test_late_context_reads_windows_from_shared_spans():
     seq = [f"w{i}a w{i}b" for i in range(8)]  # two word pieces per turn: six turns per span
     targets = [(0, i, max(i - 2, 0)) for i in range(1, 8)]
     vecs = late_context(pooler, [seq], targets)
-    assert len(pooler.passes) == 2 and pooler.passes[1][0] == seq[4]  # overlap: turn 6's window starts at 4
+    assert len(pooler.spans) == 2 and pooler.spans[1][0] == seq[4]  # overlap: turn 6's window starts at 4
     for (_, turn, first), v in zip(targets, vecs):
         np.testing.assert_allclose(v, _mean_of_words(pooler, seq[first : turn + 1]), atol=1e-6)
 
@@ -114,7 +84,7 @@ def test_late_mode_in_memory_pools_each_turns_window(clock):
     memory = MemoryWeave(embedder=pooler, config=RecallConfig(context_mode="late"), clock=clock)
     traces = memory.add_conversation(TURNS, episode="e")
     rendered = [turn_text(text, speaker) for speaker, text in TURNS]
-    assert len(pooler.passes) == 1 and pooler.passes[0] == rendered  # one pass over the conversation
+    assert len(pooler.spans) == 1 and pooler.spans[0] == rendered  # one pass over the conversation
     np.testing.assert_allclose(traces[0].context, traces[0].content)  # nothing before the first turn
     for i in range(1, len(TURNS)):
         np.testing.assert_allclose(traces[i].context, _mean_of_words(pooler, rendered[max(i - 2, 0) : i + 1]), atol=1e-6)
@@ -130,7 +100,7 @@ def test_late_mode_chains_only_consecutive_batch_rows():
     rendered = [turn_text(t, s) for t, s in turns]
     previous = [[Preceding("X: zero")], [Preceding(rendered[0], row=0)], [Preceding("Y: other")]]
     _, context = encoder.encode(turns, previous)
-    assert pooler.passes == [["X: zero", rendered[0], rendered[1]], ["Y: other", rendered[2]]]
+    assert pooler.spans == [["X: zero", rendered[0], rendered[1]], ["Y: other", rendered[2]]]
     np.testing.assert_allclose(context[1], _mean_of_words(pooler, rendered[:2]), atol=1e-6)  # its own window
     np.testing.assert_allclose(context[2], _mean_of_words(pooler, ["Y: other", rendered[2]]), atol=1e-6)
 
@@ -167,7 +137,7 @@ def test_eval_cache_keeps_late_windows_under_their_own_key(tmp_path):
     spans, windows = [["a b", "c d"], ["e", "f g"]], [[(0, 2)], [(0, 1), (1, 2)]]
     first = cached.pool_spans(spans, windows)
     again = cached.pool_spans(spans, windows)
-    assert len(pooler.passes) == 2  # the second call read the cache
+    assert len(pooler.spans) == 2  # the second call read the cache
     for x, y in zip(first, again):
         np.testing.assert_allclose(x, y)
     assert cached.cache.get_many(["a b c d"]) == {}  # a window is not stored under its plain text

@@ -12,39 +12,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from word_model import TURNS, WordModel
 
 from memoryweave_core import HashingEmbedder, MemoryWeave, RecallConfig
 from memoryweave_core.encoder import MemoryEncoder, Preceding, turn_text
-from memoryweave_core.late_chunking import sum_turns_with
+from memoryweave_core.late_chunking import sum_turns
 from memoryweave_core.onepass import TurnSummer, cut_spans, onepass_vectors
 
-TURNS = [
-    ("Ana", "I adopted a cat called Luna last week"),
-    ("Ben", "What breed is she?"),
-    ("Ana", "A grey tabby, very playful"),
-    ("Ben", "Does she get along with your dog?"),
-    ("Ana", "Yes, they nap together every afternoon"),
-    ("Ben", "That sounds lovely"),
-]
 RENDERED = [turn_text(text, speaker) for speaker, text in TURNS]
 
 
-class WordSummer:
-    """Words as word pieces, each one's state its hashed vector (no context)."""
-
-    def __init__(self, max_tokens: int = 64) -> None:
-        self.inner = HashingEmbedder(128, bigrams=False)
-        self.dim = self.inner.dim
-        self.max_tokens = max_tokens
-        self.vocab: dict[str, int] = {"[PAD]": 0, "[CLS]": 1, "[SEP]": 2}
-        self.spans: list[list[str]] = []  # the spans run, one list of turn texts each
-        self.tokens_read = 0  # real (unpadded) tokens the "model" encoded
-
-    def words(self, text: str) -> list[str]:
-        return text.lower().split()
-
-    def vector(self, word: str) -> np.ndarray:
-        return self.inner.embed([word])[0].astype(np.float64)
+class WordSummer(WordModel):
+    """A :class:`WordModel` that sums turns, and embeds a text as the mean of its words (``encode``'s pooling)."""
 
     def mean(self, words: list[str]) -> np.ndarray:
         vec = np.mean([self.vector(w) for w in words], axis=0)
@@ -53,21 +32,8 @@ class WordSummer:
     def embed(self, texts):
         return np.stack([self.mean(["[CLS]", *self.words(t)[: self.max_tokens], "[SEP]"]) for t in texts]).astype(np.float32)
 
-    def _ids(self, texts: list[str]) -> list[list[int]]:
-        return [[self.vocab.setdefault(w, len(self.vocab)) for w in self.words(t)] for t in texts]
-
-    def token_counts(self, texts):
-        return [len(ids) for ids in self._ids(list(texts))]
-
     def turn_sums(self, spans):
-        self.spans.extend(list(s) for s in spans)
-
-        def hidden(input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-            self.tokens_read += int(mask.sum())
-            words = {i: w for w, i in self.vocab.items()}
-            return np.stack([[self.vector(words.get(int(i), "[PAD]")) for i in row] for row in input_ids])
-
-        return sum_turns_with(spans, self._ids, hidden, cls_id=1, sep_id=2, budget=self.max_tokens)
+        return sum_turns(self.runs(spans), len(spans))
 
 
 def test_word_summer_is_a_turn_summer():

@@ -30,15 +30,15 @@ whether any point beats the shipped pair on all three LoCoMo measures.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from result_file import write  # noqa: E402
 
 from memoryweave_core.answerable import ANSWERABLE_FLOOR  # noqa: E402
 from memoryweave_core.eval import calibration as C  # noqa: E402
@@ -164,21 +164,25 @@ def _most_dropped(grid: list[dict[str, float]], foreign: float) -> dict[str, flo
 SHIPPED = {"evidence_kept": 0.9035691922354414, "nonevidence_dropped": 0.32086027755576546, "foreign_empty": 0.6848958333333334}
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def data_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The datasets an abstention study reads, and where its JSON goes (also
+    ``abstention_rules.py``'s)."""
     p.add_argument("--data", default="../shared/data/locomo10.json")
     p.add_argument("--lme", default="../shared/data/longmemeval_s_sample20.json")
     p.add_argument("--lme-dev", default="../shared/data/longmemeval_s_dev80.json.gz")
     p.add_argument("--lme-dev-cache", default=os.path.expanduser("~/.cache/memoryweave/dev80-gpu"))
     p.add_argument("--out")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = data_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0])).parse_args(argv)
     loc = [r for r in C.cached_locomo_rows(args.data) if len(r.y)]
     lme = lme_rows(args.lme, None, "lme_sample") + lme_rows(args.lme_dev, args.lme_dev_cache, "lme_dev")
     result = {"shipped": {"answerable_floor": ANSWERABLE_FLOOR, "threshold": PROMPT_MIN_RELEVANCE, **SHIPPED},
               "folds": FOLDS, "variants": study(loc, lme)}
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2))
+        write(args.out, result)
     return 0
 
 

@@ -45,12 +45,14 @@ import argparse
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from abstention_joint import data_arguments  # noqa: E402
+from result_file import write  # noqa: E402
 
 from memoryweave_core.answerable import ANSWERABLE_FLOOR, DEFAULT_GATE  # noqa: E402
 from memoryweave_core.eval import calibration as C  # noqa: E402
@@ -210,13 +212,8 @@ def separability(v: Flat, floor: float) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default="../shared/data/locomo10.json")
-    p.add_argument("--lme", default="../shared/data/longmemeval_s_sample20.json")
-    p.add_argument("--lme-dev", default="../shared/data/longmemeval_s_dev80.json.gz")
-    p.add_argument("--lme-dev-cache", default=os.path.expanduser("~/.cache/memoryweave/dev80-gpu"))
+    p = data_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
     p.add_argument("--rules", nargs="*", default=list(GRIDS))
-    p.add_argument("--out")
     args = p.parse_args(argv)
     rows = [r for r in C.cached_locomo_rows(args.data) if len(r.y)]
     rows += C.lme_rows(args.lme, None, "lme_sample") + C.lme_rows(args.lme_dev, args.lme_dev_cache, "lme_dev")
@@ -251,8 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:10s} held out {h['evidence_kept']:.3f} / {h['nonevidence_dropped']:.3f} / "
                   f"{h['foreign_empty']:.3f} knobs {e['knobs_all_locomo']} LME {e['lme_at_knobs_all_locomo']}", flush=True)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2))
+        write(args.out, result)
     return 0
 
 

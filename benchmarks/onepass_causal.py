@@ -1,7 +1,14 @@
-"""Probe: one-pass encoding with a block-causal span mask, on LoCoMo (not a shipped mode).
+"""Probe: one-pass encoding with a block-causal span mask, on LoCoMo or LongMemEval (not a shipped mode).
 
     HF_HUB_OFFLINE=1 python benchmarks/onepass_causal.py --data ../shared/data/locomo10.json \\
         --out benchmarks/results/locomo_context_onepass_causal.json
+    HF_HUB_OFFLINE=1 python benchmarks/onepass_causal.py longmemeval \\
+        --data ../shared/data/longmemeval_s_sample20.json \\
+        --out benchmarks/results/longmemeval_context_onepass_causal.json
+    MEMORYWEAVE_CACHE=~/.cache/memoryweave/dev80-gpu HF_HUB_OFFLINE=1 python \\
+        benchmarks/onepass_causal.py longmemeval --data ../shared/data/longmemeval_s_dev80.json.gz \\
+        --cache-dir ~/.cache/memoryweave/dev80-gpu \\
+        --out benchmarks/results/longmemeval_dev80_context_onepass_causal.json
 
 ``context_mode="onepass"`` reads a span of turns both ways, so a turn's
 content vector also reads the turns after it.  Here each token attends only
@@ -80,8 +87,11 @@ if __name__ == "__main__":
     from memoryweave_core.eval.__main__ import main
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("dataset", nargs="?", default="locomo", choices=["locomo", "longmemeval"])
     p.add_argument("--data", default=str(Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "locomo10.json"))
+    p.add_argument("--cache-dir", help="embedding cache directory, passed on to the eval harness")
     p.add_argument("--out", required=True)
     args = p.parse_args()
-    sys.exit(main(["locomo", "--data", args.data, "--context-mode", "onepass", "--no-ablations",
-                   "--systems", "memoryweave", "--quiet", "--out", args.out]))
+    extra = ["--cache-dir", args.cache_dir] if args.cache_dir else []
+    sys.exit(main([args.dataset, "--data", args.data, "--context-mode", "onepass", "--no-ablations",
+                   "--systems", "memoryweave", "--quiet", "--out", args.out, *extra]))

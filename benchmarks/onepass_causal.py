@@ -35,7 +35,7 @@ from memoryweave_core.embedders import default_model_path  # noqa: E402
 from memoryweave_core.eval.cache import cache_key  # noqa: E402
 from memoryweave_core.late_chunking import fit_span  # noqa: E402
 
-torch.set_num_threads(1)
+torch.set_num_threads(int(os.environ.get("PROBE_THREADS", "1")))  # 2 shared cores: one by default
 st = SentenceTransformer(default_model_path(), device="cpu")
 tok = st.tokenizer
 bert = st[0].auto_model

@@ -83,6 +83,19 @@ def turn_sums(self, spans):
 sy.CachedEmbedder.turn_sums = turn_sums
 sy.CachedEmbedder.token_counts = lambda self, texts: [len(x) for x in tok(list(texts), add_special_tokens=False, verbose=False)["input_ids"]]
 
+SPAN_STATS: dict[str, list[float]] = {"sizes": [], "cos": []}
+def counted(self, spans):
+    """Causal sums, noting span sizes and each multi-turn span turn's cosine
+    to its two-way sum where the eval cache holds one (``--span-stats``)."""
+    out = turn_sums(self, spans)
+    keys = [f"{sy.ONEPASS_TAG}|{j}|" + "\x1f".join(s) for s in spans if len(s) > 1 for j in range(len(s))]
+    found = self.cache.get_many(keys)
+    causal = [v for s, c in zip(spans, out) if len(s) > 1 for v in c]
+    SPAN_STATS["sizes"] += [len(s) for s in spans]
+    SPAN_STATS["cos"] += [float(b @ v / (np.linalg.norm(b) * np.linalg.norm(v)))
+                          for k, v in zip(keys, causal) if (b := found.get(cache_key(k))) is not None]
+    return out
+
 if __name__ == "__main__":
     from memoryweave_core.eval.__main__ import main
 
@@ -91,7 +104,17 @@ if __name__ == "__main__":
     p.add_argument("--data", default=str(Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "locomo10.json"))
     p.add_argument("--cache-dir", help="embedding cache directory, passed on to the eval harness")
     p.add_argument("--out", required=True)
+    p.add_argument("--span-stats", action="store_true",
+                   help="print how many spans hold one turn and the causal/two-way cosines (run the two-way eval first)")
     args = p.parse_args()
     extra = ["--cache-dir", args.cache_dir] if args.cache_dir else []
-    sys.exit(main([args.dataset, "--data", args.data, "--context-mode", "onepass", "--no-ablations",
-                   "--systems", "memoryweave", "--quiet", "--out", args.out, *extra]))
+    if args.span_stats:
+        sy.CachedEmbedder.turn_sums = counted
+    rc = main([args.dataset, "--data", args.data, "--context-mode", "onepass", "--no-ablations",
+               "--systems", "memoryweave", "--quiet", "--out", args.out, *extra])
+    if args.span_stats:
+        sizes, cos = np.asarray(SPAN_STATS["sizes"]), np.asarray(SPAN_STATS["cos"])
+        print(f"spans {len(sizes)}, one-turn {int((sizes == 1).sum())}, turns {int(sizes.sum())}, "
+              f"in multi-turn spans {int(sizes[sizes > 1].sum())}; causal vs two-way cosine over {len(cos)}: "
+              f"median {np.median(cos):.3f}, mean {cos.mean():.3f}, min {cos.min():.3f}")
+    sys.exit(rc)

@@ -1,7 +1,14 @@
-"""Probe: one-pass encoding with a block-causal span mask, on LoCoMo (not a shipped mode).
+"""Probe: one-pass encoding with a block-causal span mask, on LoCoMo or LongMemEval (not a shipped mode).
 
     HF_HUB_OFFLINE=1 python benchmarks/onepass_causal.py --data ../shared/data/locomo10.json \\
         --out benchmarks/results/locomo_context_onepass_causal.json
+    HF_HUB_OFFLINE=1 python benchmarks/onepass_causal.py longmemeval \\
+        --data ../shared/data/longmemeval_s_sample20.json \\
+        --out benchmarks/results/longmemeval_context_onepass_causal.json
+    MEMORYWEAVE_CACHE=~/.cache/memoryweave/dev80-gpu HF_HUB_OFFLINE=1 python \\
+        benchmarks/onepass_causal.py longmemeval --data ../shared/data/longmemeval_s_dev80.json.gz \\
+        --cache-dir ~/.cache/memoryweave/dev80-gpu \\
+        --out benchmarks/results/longmemeval_dev80_context_onepass_causal.json
 
 ``context_mode="onepass"`` reads a span of turns both ways, so a turn's
 content vector also reads the turns after it.  Here each token attends only
@@ -28,7 +35,7 @@ from memoryweave_core.embedders import default_model_path  # noqa: E402
 from memoryweave_core.eval.cache import cache_key  # noqa: E402
 from memoryweave_core.late_chunking import fit_span  # noqa: E402
 
-torch.set_num_threads(1)
+torch.set_num_threads(int(os.environ.get("PROBE_THREADS", "1")))  # 2 shared cores: one by default
 st = SentenceTransformer(default_model_path(), device="cpu")
 tok = st.tokenizer
 bert = st[0].auto_model
@@ -76,12 +83,38 @@ def turn_sums(self, spans):
 sy.CachedEmbedder.turn_sums = turn_sums
 sy.CachedEmbedder.token_counts = lambda self, texts: [len(x) for x in tok(list(texts), add_special_tokens=False, verbose=False)["input_ids"]]
 
+SPAN_STATS: dict[str, list[float]] = {"sizes": [], "cos": []}
+def counted(self, spans):
+    """Causal sums, noting span sizes and each multi-turn span turn's cosine
+    to its two-way sum where the eval cache holds one (``--span-stats``)."""
+    out = turn_sums(self, spans)
+    keys = [f"{sy.ONEPASS_TAG}|{j}|" + "\x1f".join(s) for s in spans if len(s) > 1 for j in range(len(s))]
+    found = self.cache.get_many(keys)
+    causal = [v for s, c in zip(spans, out) if len(s) > 1 for v in c]
+    SPAN_STATS["sizes"] += [len(s) for s in spans]
+    SPAN_STATS["cos"] += [float(b @ v / (np.linalg.norm(b) * np.linalg.norm(v)))
+                          for k, v in zip(keys, causal) if (b := found.get(cache_key(k))) is not None]
+    return out
+
 if __name__ == "__main__":
     from memoryweave_core.eval.__main__ import main
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("dataset", nargs="?", default="locomo", choices=["locomo", "longmemeval"])
     p.add_argument("--data", default=str(Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "locomo10.json"))
+    p.add_argument("--cache-dir", help="embedding cache directory, passed on to the eval harness")
     p.add_argument("--out", required=True)
+    p.add_argument("--span-stats", action="store_true",
+                   help="print how many spans hold one turn and the causal/two-way cosines (run the two-way eval first)")
     args = p.parse_args()
-    sys.exit(main(["locomo", "--data", args.data, "--context-mode", "onepass", "--no-ablations",
-                   "--systems", "memoryweave", "--quiet", "--out", args.out]))
+    extra = ["--cache-dir", args.cache_dir] if args.cache_dir else []
+    if args.span_stats:
+        sy.CachedEmbedder.turn_sums = counted
+    rc = main([args.dataset, "--data", args.data, "--context-mode", "onepass", "--no-ablations",
+               "--systems", "memoryweave", "--quiet", "--out", args.out, *extra])
+    if args.span_stats:
+        sizes, cos = np.asarray(SPAN_STATS["sizes"]), np.asarray(SPAN_STATS["cos"])
+        print(f"spans {len(sizes)}, one-turn {int((sizes == 1).sum())}, turns {int(sizes.sum())}, "
+              f"in multi-turn spans {int(sizes[sizes > 1].sum())}; causal vs two-way cosine over {len(cos)}: "
+              f"median {np.median(cos):.3f}, mean {cos.mean():.3f}, min {cos.min():.3f}")
+    sys.exit(rc)

@@ -97,9 +97,7 @@ def reasons(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray,
     why a query was judged answerable or refused, for ``explain``."""
     if not len(score):
         return {}
-    g = gate or DEFAULT_GATE
-    z = (gate_signals(terms, raw, score) - np.asarray(g.mean)) / np.asarray(g.scale)
-    return dict(zip(GATE_SIGNALS, (z * np.asarray(g.coef)).tolist()))
+    return (gate or DEFAULT_GATE).terms(gate_signals(terms, raw, score))
 
 
 #: Fitted by ``benchmarks/tune.py --relevance`` on all ten LoCoMo conversations

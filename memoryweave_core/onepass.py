@@ -54,7 +54,7 @@ def cut_spans(counts: Sequence[int], budget: int) -> list[tuple[int, int]]:
     return spans
 
 
-def unit_rows(sums: np.ndarray) -> np.ndarray:
+def unit_length(sums: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (a zero row, a turn with no tokens, stays zero)."""
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
     return (sums / np.where(norms > 1e-12, norms, 1.0)).astype(np.float32)
@@ -88,4 +88,4 @@ def onepass_vectors(
     own = np.stack([per_seq[s][turn] for s, turn, _ in targets]) if targets else np.zeros((0, 0))
     window = (np.stack([per_seq[s][first : turn + 1].sum(axis=0) for s, turn, first in targets])
               if targets else np.zeros((0, 0)))
-    return unit_rows(own), unit_rows(window)
+    return unit_length(own), unit_length(window)

@@ -67,12 +67,10 @@ class Recollection:
             f"{name} {value:+.3f}" + (f" ({self.raw[name]:.3g})" if name in self.raw else "") for name, value in parts
         )
         lines = [head, meta, why]
-        if self.relevance_reasons:  # the three signals that moved relevance most
-            top = sorted(self.relevance_reasons.items(), key=lambda kv: -abs(kv[1]))[:3]
-            lines.append("        relevant because " + "  ".join(f"{name} {value:+.2f}" for name, value in top))
-        if self.answerable_reasons:  # the three signals that moved the gate most
-            top = sorted(self.answerable_reasons.items(), key=lambda kv: -abs(kv[1]))[:3]
-            lines.append("        answerable because " + "  ".join(f"{name} {value:+.2f}" for name, value in top))
+        for label, reasons in (("relevant", self.relevance_reasons), ("answerable", self.answerable_reasons)):
+            if reasons:  # the three signals that moved the log-odds most
+                top = sorted(reasons.items(), key=lambda kv: -abs(kv[1]))[:3]
+                lines.append(f"        {label} because " + "  ".join(f"{name} {value:+.2f}" for name, value in top))
         return "\n".join(lines)
 
     def __str__(self) -> str:

@@ -83,8 +83,16 @@ class Logistic:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Probability of the positive class for each row of ``x``."""
-        z = (np.asarray(x, np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
-        return _sigmoid(z @ np.asarray(self.coef) + self.intercept)
+        return _sigmoid(self._standardised(x) @ np.asarray(self.coef) + self.intercept)
+
+    def terms(self, x: np.ndarray) -> dict[str, float]:
+        """Each column's term in the log-odds of one row ``x`` (coefficient times
+        the standardised value; they add up to the log-odds less the
+        intercept), by column name: why a row scored as it did, for ``explain``."""
+        return dict(zip(self.columns, (self._standardised(x) * np.asarray(self.coef)).tolist()))
+
+    def _standardised(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
 
 
 @dataclass(frozen=True)
@@ -150,14 +158,12 @@ def signals(raw: Mapping[str, np.ndarray], score: np.ndarray, unseen: float, ter
     ])
 
 
-def reasons(x: np.ndarray, calibrator: Logistic | None = None) -> dict[str, float]:
+def reasons(x: np.ndarray, calibrator: Calibrator | None = None) -> dict[str, float]:
     """Each signal's term in one candidate's relevance log-odds (coefficient
     times the standardised value of its row ``x`` of :func:`signals`; they
     add up to the log-odds less the intercept): why a trace was judged
     relevant, for ``explain``."""
-    c = calibrator or DEFAULT_CALIBRATOR
-    z = (np.asarray(x, np.float64) - np.asarray(c.mean)) / np.asarray(c.scale)
-    return dict(zip(SIGNALS, (z * np.asarray(c.coef)).tolist()))
+    return (calibrator or DEFAULT_CALIBRATOR).terms(x)
 
 
 def check_relevance(value: object) -> float:

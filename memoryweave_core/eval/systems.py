@@ -118,26 +118,26 @@ class CachedEmbedder:
         """Late-chunked windows, cached under a tag, the window and the span's
         texts (a window's vector depends on the whole span it was read in)."""
         keys = [[f"{LATE_TAG}|{a}:{b}|" + "\x1f".join(span) for a, b in ws] for span, ws in zip(spans, windows)]
-        found = self.cache.get_many([k for ks in keys for k in ks])
-        missing = [i for i, ks in enumerate(keys) if any(cache_key(k) not in found for k in ks)]
-        if missing:
-            fresh = self._real().pool_spans([spans[i] for i in missing], [windows[i] for i in missing])
-            self.cache.put_many([k for i in missing for k in keys[i]], np.concatenate(fresh))
-            for i, vecs in zip(missing, fresh):
-                found.update({cache_key(k): v for k, v in zip(keys[i], vecs)})
-        return [np.stack([found[cache_key(k)] for k in ks]) for ks in keys]
+        return self._through_cache(keys, lambda rows: self._real().pool_spans([spans[i] for i in rows],
+                                                                              [windows[i] for i in rows]))
 
     def turn_sums(self, spans: Sequence[Sequence[str]]) -> list[np.ndarray]:
         """One-pass per-turn token-state sums, cached under a tag, the turn's
         place and the span's texts (a turn's states depend on its whole span)."""
         keys = [[f"{ONEPASS_TAG}|{j}|" + "\x1f".join(span) for j in range(len(span))] for span in spans]
+        return self._through_cache(keys, lambda rows: self._real().turn_sums([spans[i] for i in rows]))
+
+    def _through_cache(self, keys: list[list[str]],
+                       compute: Callable[[list[int]], list[np.ndarray]]) -> list[np.ndarray]:
+        """Each span's vectors, one per key of ``keys[span]``, read from the cache;
+        ``compute(spans)`` makes those of the spans it lacks any of, which are stored."""
         found = self.cache.get_many([k for ks in keys for k in ks])
         missing = [i for i, ks in enumerate(keys) if any(cache_key(k) not in found for k in ks)]
         if missing:
-            fresh = self._real().turn_sums([spans[i] for i in missing])
+            fresh = compute(missing)
             self.cache.put_many([k for i in missing for k in keys[i]], np.concatenate(fresh))
-            for i, sums in zip(missing, fresh):
-                found.update({cache_key(k): np.asarray(v, np.float32) for k, v in zip(keys[i], sums)})
+            for i, vecs in zip(missing, fresh):
+                found.update({cache_key(k): np.asarray(v, np.float32) for k, v in zip(keys[i], vecs)})
         return [np.stack([found[cache_key(k)] for k in ks]) for ks in keys]
 
 

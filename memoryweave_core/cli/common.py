@@ -156,7 +156,8 @@ def open_memory(args: argparse.Namespace, *, create: bool = False, context: Cont
     store = SQLiteStore(str(path))
     try:
         fresh = context if context is not None and not store.count() else None
-        record = fresh or store.context_record() or ContextRecord(RecallConfig().context_mode, RecallConfig().context_window)
+        default = RecallConfig()
+        record = fresh or store.context_record() or ContextRecord(default.context_mode, default.context_window)
         if record.mode not in CONTEXT_MODES:
             raise UsageError(f"{path}: its context vectors were made with context_mode={record.mode!r}, which this"
                              " MemoryWeave does not know: upgrade memoryweave")

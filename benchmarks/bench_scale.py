@@ -345,6 +345,9 @@ def main(argv=None) -> int:
     ap.add_argument("--backends", nargs="+", default=["memory", "sqlite", "postgres", "langchain", "llamaindex", "numpy"])
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per backend and size")
     ap.add_argument("--baseline-timeout", type=float, default=120, help="seconds for LangChain/LlamaIndex per size")
+    ap.add_argument("--max-size", nargs="+", default=[], metavar="BACKEND=N",
+                    help="run BACKEND only up to N traces (e.g. postgres=100000 memory=100000), "
+                         "so one run can hold the 1M rows of the backends that reach them")
     ap.add_argument("--out", default="benchmarks/results/bench_scale.json")
     ap.add_argument("--keep", metavar="DIR", help="build the SQLite store in DIR and keep it (one size)")
     ap.add_argument("--one", nargs=2, metavar=("BACKEND", "N"), help=argparse.SUPPRESS)
@@ -352,6 +355,12 @@ def main(argv=None) -> int:
     if args.one:
         print(json.dumps(run_one(args.one[0], int(args.one[1]), args.keep)))
         return 0
+    caps = {}
+    for cap in args.max_size:
+        backend, _, n = cap.partition("=")
+        if backend not in args.backends or not n.isdigit():
+            ap.error(f"--max-size wants BACKEND=N with BACKEND among --backends, not {cap!r}")
+        caps[backend] = int(n)
     results = []
     skip: set[str] = set()
     for n in args.sizes:
@@ -361,6 +370,8 @@ def main(argv=None) -> int:
                 row["error"] = "no MEMORYWEAVE_PG_DSN"
             elif backend in skip:
                 row["error"] = "skipped (smaller size timed out)"
+            elif n > caps.get(backend, n):
+                continue
             else:
                 limit = args.baseline_timeout if backend in ("langchain", "llamaindex") else args.timeout
                 t0 = time.time()

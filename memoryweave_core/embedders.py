@@ -18,6 +18,7 @@ import numpy as np
 
 from .batching import length_batches
 from .errors import InvalidInputError, MissingDependencyError, require
+from .late_chunking import TokenStateReader
 from .lexical import STOPWORDS
 from .trace import check_vectors, numeric_array
 
@@ -74,7 +75,7 @@ class HashingEmbedder:
         return out / np.linalg.norm(out, axis=1, keepdims=True).clip(1e-12)
 
 
-class SentenceTransformerEmbedder:
+class SentenceTransformerEmbedder(TokenStateReader):
     """A ``sentence_transformers.SentenceTransformer`` (or anything with ``encode(list)``)."""
 
     def __init__(self, model: Any, *, batch_size: int = 32) -> None:
@@ -120,27 +121,9 @@ class SentenceTransformerEmbedder:
     def _turn_ids(self, texts: Sequence[str]) -> list[list[int]]:
         return self.model.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
 
-    def token_counts(self, texts: Sequence[str]) -> list[int]:
-        return [len(ids) for ids in self._turn_ids(texts)] if texts else []
-
-    def pool_spans(self, spans: Sequence[Sequence[str]], windows: Sequence[Sequence[tuple[int, int]]]) -> list[np.ndarray]:
-        """Late chunking (late_chunking.py): the model's token embeddings, pooled per window."""
-        from .late_chunking import pool_windows
-
-        return pool_windows(self._run_spans(spans), windows)
-
-    def turn_sums(self, spans: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        """One-pass encoding (onepass.py): the model's token embeddings, summed per turn."""
-        from .late_chunking import sum_turns
-
-        return sum_turns(self._run_spans(spans), len(spans))
-
-    def _run_spans(self, spans: Sequence[Sequence[str]]) -> Any:
-        from .late_chunking import run_spans
-
+    def _special_ids(self) -> tuple[int, int]:
         tok = self.model.tokenizer
-        return run_spans(spans, self._turn_ids, self._hidden, cls_id=tok.cls_token_id, sep_id=tok.sep_token_id,
-                         budget=self.max_tokens)
+        return tok.cls_token_id, tok.sep_token_id
 
     def _hidden(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """The model's token states for a padded batch of word-piece ids."""

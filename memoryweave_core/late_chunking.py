@@ -168,3 +168,37 @@ def late_context(
                 windows[-1].append((first - start, turn - start + 1))
     pooled = pooler.pool_spans(spans, windows)
     return np.stack([pooled[a][b] for a, b in where]).astype(np.float32) if targets else np.zeros((0, 0), np.float32)
+
+
+class TokenStateReader:
+    """What an embedder that can hand over its model's token states shares:
+    late chunking's ``pool_spans`` and one-pass encoding's ``turn_sums`` over
+    one run of the model.  A subclass gives ``max_tokens``, ``_turn_ids``
+    (word pieces, no special tokens), ``_special_ids`` ([CLS], [SEP]) and
+    ``_hidden`` (the token states of a padded batch)."""
+
+    max_tokens: int
+
+    def _turn_ids(self, texts: Sequence[str]) -> list[list[int]]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _special_ids(self) -> tuple[int, int]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _hidden(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        return [len(ids) for ids in self._turn_ids(texts)] if texts else []
+
+    def pool_spans(self, spans: Sequence[Sequence[str]], windows: Sequence[Sequence[Window]]) -> list[np.ndarray]:
+        """Late chunking: the model's token states, pooled per window."""
+        return pool_windows(self._run_spans(spans), windows)
+
+    def turn_sums(self, spans: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """One-pass encoding (onepass.py): the model's token states, summed per turn."""
+        return sum_turns(self._run_spans(spans), len(spans))
+
+    def _run_spans(self, spans: Sequence[Sequence[str]]) -> Run:
+        cls_id, sep_id = self._special_ids()
+        return run_spans(spans, self._turn_ids, self._hidden, cls_id=cls_id, sep_id=sep_id, budget=self.max_tokens)

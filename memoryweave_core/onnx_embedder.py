@@ -23,6 +23,7 @@ import numpy as np
 
 from .batching import length_batches
 from .errors import InvalidInputError, MissingDependencyError, require
+from .late_chunking import TokenStateReader
 from .trace import check_vectors
 
 #: Bumped when the exported graph changes, so stale cached exports are not reused
@@ -113,7 +114,7 @@ def export_onnx(model_dir: str | Path, cache_dir: str | Path | None = None) -> P
     return target
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(TokenStateReader):
     """A local sentence-transformers model directory (mean pooling) on ONNX Runtime.
 
     Texts are tokenised once and grouped by token count
@@ -166,32 +167,11 @@ class OnnxEmbedder:
     def _turn_ids(self, texts: Sequence[str]) -> list[list[int]]:
         return [e.ids for e in self._pieces.encode_batch(list(texts), add_special_tokens=False)]
 
-    def token_counts(self, texts: Sequence[str]) -> list[int]:
-        return [len(ids) for ids in self._turn_ids(texts)] if texts else []
-
-    def pool_spans(self, spans: Sequence[Sequence[str]], windows: Sequence[Sequence[tuple[int, int]]]) -> list[np.ndarray]:
-        """Late chunking (late_chunking.py) over the graph's token-states output."""
-        from .late_chunking import pool_windows
-
-        return pool_windows(self._run_spans(spans), windows)
-
-    def turn_sums(self, spans: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        """One-pass encoding (onepass.py) over the graph's token-states output."""
-        from .late_chunking import sum_turns
-
-        return sum_turns(self._run_spans(spans), len(spans))
-
-    def _run_spans(self, spans: Sequence[Sequence[str]]) -> Any:
-        from .late_chunking import run_spans
-
-        cls_id, sep_id = self._specials()
-        return run_spans(spans, self._turn_ids, self._hidden, cls_id=cls_id, sep_id=sep_id, budget=self.max_tokens)
-
     def _hidden(self, input_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         feed = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
         return self.session.run(["token_embeddings"], feed)[0]
 
-    def _specials(self) -> tuple[int, int]:
+    def _special_ids(self) -> tuple[int, int]:
         cls_id, sep_id = self._pieces.token_to_id("[CLS]"), self._pieces.token_to_id("[SEP]")
         if cls_id is None or sep_id is None:
             raise InvalidInputError(f"{self.path.name}: reading token states needs a [CLS]/[SEP] vocabulary")

@@ -134,7 +134,7 @@ def study(loc: list[C.Rows], lme: list[LmeRow]) -> list[dict[str, Any]]:
             strict = [c for c in grid if all(c[k] >= SHIPPED[k] for k in ("evidence_kept", "nonevidence_dropped", "foreign_empty"))]
             real = np.array([not r.foreign for r in loc])
             entry = {
-                "gate_columns": [C.GATE_SIGNALS[i] if i < 8 else SPREAD[i - 8] for i in cols], "lme_weight": weight,
+                "gate_columns": [C.BASE_SIGNALS[i] if i < 8 else SPREAD[i - 8] for i in cols], "lme_weight": weight,
                 "auc": {"locomo": auc(g_loc[real], g_loc[~real]),
                         **{d: auc(*[np.array([a for m, a in zip(lme, g_lme) if m.dataset == d and m.real == s]) for s in (True, False)])
                            for d in datasets}},

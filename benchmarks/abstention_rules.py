@@ -223,8 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     lme: dict[str, Flat] = {}
     for d in ("lme_sample", "lme_dev"):
         sub = [r for r in rows if r.dataset == d]
-        lme[d] = flatten(sub, [DEFAULT_CALIBRATOR.predict(r.x) for r in sub],
-                         np.array([float(DEFAULT_GATE.predict(r.q[None, :])[0]) for r in sub]))
+        probs = [DEFAULT_CALIBRATOR.predict(r.x) for r in sub]
+        lme[d] = flatten(sub, probs, np.array([float(DEFAULT_GATE.predict(r.gate_input(p)[None, :])[0])
+                                               for r, p in zip(sub, probs)]))
     shipped: Knobs = dict(floor=ANSWERABLE_FLOOR, t0=PROMPT_MIN_RELEVANCE)
     lme_at: Callable[[Knobs, str], dict[str, Any]] = lambda k, kind: {
         d: _point(rates(counts(f, keep(f, kind, k)))) for d, f in lme.items()}

@@ -29,7 +29,7 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from memoryweave_core.answerable import GATE_SIGNALS  # noqa: E402
+from memoryweave_core.answerable import BASE_SIGNALS  # noqa: E402
 from memoryweave_core.eval import calibration as C  # noqa: E402
 from memoryweave_core.relevance import SIGNALS, Logistic, fit_logistic  # noqa: E402
 
@@ -44,13 +44,13 @@ SETS = {
     "coverage": ["store_coverage", "top_coverage", "top1_coverage", "best_coverage", "bm25_ceiling"],
     "raw (cosines, BM25, margin, score)": ["best_semantic", "top1_semantic", "best_context", "best_lexical",
                                            "rank1_margin", "top1_score"],
-    "coverage + cosines (shipped)": list(GATE_SIGNALS),
-    "everything": list(GATE_SIGNALS) + list(FROM_TRACES),
+    "coverage + cosines (shipped)": list(BASE_SIGNALS),
+    "everything": list(BASE_SIGNALS) + list(FROM_TRACES),
 }
 
 
 def table(rows: list[C.Rows]) -> dict[str, np.ndarray]:
-    cols = {name: np.array([r.q[i] for r in rows]) for i, name in enumerate(GATE_SIGNALS)}
+    cols = {name: np.array([r.q[i] for r in rows]) for i, name in enumerate(BASE_SIGNALS)}
     cols.update({name: np.array([f(r.x) for r in rows]) for name, f in FROM_TRACES.items()})
     return cols
 

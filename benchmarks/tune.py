@@ -211,7 +211,8 @@ def fit_relevance(data: str, folds: int, out: str | None, lme: list[tuple[str, s
         others[d] = {"ece": M.ece(p, y), "brier": M.brier(p, y), "n_traces": int(len(y)),
                      "abstention": {k: v for k, v in at["abstention"].items() if k != "curve"},
                      "foreign_set": "each question asked of the next question's haystack"}
-    final, final_gate = calibration.fit_rows(rows, top=top, lme_weight=weight), calibration.fit_gate(rows)
+    final = calibration.fit_rows(rows, top=top, lme_weight=weight)
+    final_gate = calibration.fit_gate(rows, held, lme_weight=weight)  # on held-out relevance, as a new memory's
     print(f"fitted on each question's top {top} (held-out log-loss), LongMemEval weight {weight}")
     print("held-out relevance:", json.dumps(report["relevance"]))
     print("held-out relevance on LongMemEval:", json.dumps(others))

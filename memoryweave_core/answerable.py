@@ -14,12 +14,19 @@ themselves and do not depend on a dataset's names or phrasing:
   specific words missing;
 * **BM25 against its ceiling**: the best BM25 over the query's IDF sum;
 * **raw cosines**: the best and the first candidate's topic cosine, the
-  best context cosine.
+  best context cosine;
+* **confident candidates**: how many of the top candidates the per-trace
+  relevance rates at least :data:`CONFIDENT`.  Read beside the cosines and
+  coverage, a crowd of them counts against the query: a memory without the
+  answer tends to offer several look-alike matches of middling relevance,
+  where one that holds it offers a few that stand out.
 
 It is a logistic over those (plain numbers, fitted by ``benchmarks/tune.py
 --relevance`` on LoCoMo questions asked of their own memory against the
-same questions asked of another conversation's memory, names mapped, folds
-by conversation).  Prompt-facing recalls return nothing when it falls
+same questions asked of another conversation's memory, names mapped, and
+LongMemEval questions asked of their own haystack against the next one's,
+folds by conversation; the relevance it reads is held out, as a new
+memory's would be).  Prompt-facing recalls return nothing when it falls
 below :data:`ANSWERABLE_FLOOR` (``recall(min_relevance=...)``).
 """
 
@@ -45,9 +52,16 @@ GATE_SIGNALS = (
     "best_semantic",  # best raw topic cosine among the candidates
     "top1_semantic",  # the first candidate's raw topic cosine
     "best_context",  # best raw context cosine among the candidates
+    "confident_top",  # how many top candidates have relevance >= CONFIDENT
 )
-#: How many of the best candidates the top coverages look at (what a prompt sees).
+#: The signals read off the query's words and raw similarities alone
+#: (:func:`base_signals`); the rest read the per-trace relevance (:func:`relevance_signals`).
+BASE_SIGNALS = GATE_SIGNALS[:8]
+#: How many of the best candidates the top signals look at (what a prompt sees).
 TOP = 10
+#: The relevance at which a candidate counts as a confident hit (one chance in
+#: ten of being evidence).
+CONFIDENT = 0.1
 
 
 @dataclass(frozen=True)
@@ -57,10 +71,23 @@ class Gate(Logistic):
     columns: ClassVar[tuple[str, ...]] = GATE_SIGNALS
 
 
-def gate_signals(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray,
+def gate_signals(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray, relevance: np.ndarray,
                  order: np.ndarray | None = None) -> np.ndarray:
     """The gate's input for one query, ``[len(GATE_SIGNALS)]`` (``score``: the
-    fused score; ``order``: its stable descending argsort, if already made)."""
+    fused score; ``relevance``: each candidate's per-trace relevance;
+    ``order``: the score's stable descending argsort, if already made)."""
+    order = np.argsort(-score, kind="stable") if order is None else order
+    return np.r_[base_signals(terms, raw, score, order), relevance_signals(np.asarray(relevance)[order[:TOP]])]
+
+
+def relevance_signals(top: np.ndarray) -> np.ndarray:
+    """The gate's relevance signals from the top candidates' relevance, best first."""
+    return np.array([float((np.asarray(top[:TOP]) >= CONFIDENT).sum())])
+
+
+def base_signals(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray,
+                 order: np.ndarray | None = None) -> np.ndarray:
+    """The gate's :data:`BASE_SIGNALS` for one query (no relevance needed)."""
     n = len(score)
     order = (np.argsort(-score, kind="stable") if order is None else order)[:TOP]
     total = float(terms.weight.sum())
@@ -82,31 +109,32 @@ def gate_signals(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray,
     return np.array([*cover, ceiling, best("semantic"), best("semantic", top1) if n else 0.0, best("context")])
 
 
-def answerable(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray, gate: Gate | None = None,
-               order: np.ndarray | None = None) -> float:
+def answerable(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray, relevance: np.ndarray,
+               gate: Gate | None = None, order: np.ndarray | None = None) -> float:
     """P(the memory holds evidence for this query), from the shipped gate unless one is given."""
     if not len(score):
         return 0.0
-    return float((gate or DEFAULT_GATE).predict(gate_signals(terms, raw, score, order)[None, :])[0])
+    return float((gate or DEFAULT_GATE).predict(gate_signals(terms, raw, score, relevance, order)[None, :])[0])
 
 
-def reasons(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray,
-            gate: Gate | None = None) -> dict[str, float]:
+def reasons(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray, relevance: np.ndarray,
+            gate: Gate | None = None, order: np.ndarray | None = None) -> dict[str, float]:
     """Each signal's term in the gate's log-odds (coefficient times the
     standardised value; they add up to the log-odds less the intercept):
     why a query was judged answerable or refused, for ``explain``."""
     if not len(score):
         return {}
-    return (gate or DEFAULT_GATE).terms(gate_signals(terms, raw, score))
+    return (gate or DEFAULT_GATE).terms(gate_signals(terms, raw, score, relevance, order))
 
 
-#: Fitted by ``benchmarks/tune.py --relevance`` on all ten LoCoMo conversations
-#: (held-out figures in ``benchmarks/results/relevance.json`` and the README).
+#: Fitted by ``benchmarks/tune.py --relevance`` on all ten LoCoMo conversations and
+#: the LongMemEval sample and development questions (held-out figures in
+#: ``benchmarks/results/relevance.json`` and the README).
 DEFAULT_GATE = Gate(
-    mean=(0.6653, 0.5565, 0.3652, 0.4286, 0.2769, 0.4475, 0.3758, 0.5362),
-    scale=(0.3146, 0.3201, 0.2850, 0.2779, 0.1892, 0.1338, 0.1623, 0.0980),
-    coef=(0.0592, 0.1006, 0.8377, 0.5821, -0.4133, 1.0177, 0.1921, 0.4187),
-    intercept=0.1177,
+    mean=(0.7054, 0.5704, 0.3623, 0.4338, 0.3029, 0.4477, 0.3800, 0.5107, 3.1289),
+    scale=(0.3050, 0.3087, 0.2767, 0.2694, 0.2168, 0.1388, 0.1664, 0.1221, 1.3420),
+    coef=(0.0438, 0.3586, 0.7711, -0.1852, 0.5655, 1.0187, 0.2677, 0.2783, -0.2724),
+    intercept=0.2187,
 )
 #: Below this, a recall with a relevance threshold returns nothing: chosen by
 #: ``benchmarks/tune.py --relevance`` with ``relevance.PROMPT_MIN_RELEVANCE``

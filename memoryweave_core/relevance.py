@@ -229,7 +229,7 @@ DEFAULT_CALIBRATOR = Calibrator(
 #: previous pair on any measure, the one that drops the most non-evidence:
 #: no pair meets every target).  Core ``recall`` applies no threshold unless
 #: asked (``min_relevance=``).
-PROMPT_MIN_RELEVANCE = 0.02125
+PROMPT_MIN_RELEVANCE = 0.0225
 #: The embedding model the shipped calibrator was fitted with.  Relevance from
 #: another model's similarities is not calibrated, so no default threshold
 #: applies to it (``prompt.default_min_relevance``).

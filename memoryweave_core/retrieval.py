@@ -99,8 +99,8 @@ class Retriever:
         terms = table.terms or Terms.empty(len(score))
         x = signals(table.raw, score, table.unseen, terms, ranking)
         relevance = DEFAULT_CALIBRATOR.predict(x)
-        gate = answerable(terms, table.raw, score, order=ranking)
-        why = reasons(terms, table.raw, score) if explain else {}
+        gate = answerable(terms, table.raw, score, relevance, order=ranking)
+        why = reasons(terms, table.raw, score, relevance, order=ranking) if explain else {}
         return Ranked(table, ranking[:k].tolist(), score, contributions, relevance, explain, gate, why,
                       x if explain else None)
 

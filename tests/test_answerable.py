@@ -8,7 +8,17 @@ import pytest
 from chat_lines import CHAT
 
 from memoryweave_core import recall_call
-from memoryweave_core.answerable import DEFAULT_GATE, GATE_SIGNALS, Gate, Terms, answerable, gate_signals
+from memoryweave_core.answerable import (
+    BASE_SIGNALS,
+    CONFIDENT,
+    DEFAULT_GATE,
+    GATE_SIGNALS,
+    TOP,
+    Gate,
+    Terms,
+    answerable,
+    gate_signals,
+)
 from memoryweave_core.lexical import K1
 from memoryweave_core.relevance import PROMPT_MIN_RELEVANCE, fit_logistic
 
@@ -26,7 +36,7 @@ def test_coverage_is_the_share_of_idf_mass():
     # two words, weights 1 and 3; the memory knows the first only, the best candidate holds it
     terms = Terms(np.array([1.0, 3.0]), np.array([True, False]), np.array([[True, False], [False, False]]))
     raw = {"semantic": np.array([0.6, 0.2]), "context": np.array([0.1, 0.5]), "lexical": np.array([2.0, 0.0])}
-    col = dict(zip(GATE_SIGNALS, gate_signals(terms, raw, np.array([1.0, -1.0]))))
+    col = dict(zip(GATE_SIGNALS, gate_signals(terms, raw, np.array([1.0, -1.0]), np.zeros(2))))
     assert col["store_coverage"] == col["top_coverage"] == col["top1_coverage"] == col["best_coverage"] == 0.25
     assert col["bm25_ceiling"] == pytest.approx(2.0 / (4.0 * (K1 + 1)))
     assert (col["best_semantic"], col["top1_semantic"], col["best_context"]) == (0.6, 0.6, 0.5)
@@ -35,14 +45,28 @@ def test_coverage_is_the_share_of_idf_mass():
 def test_top_candidates_follow_the_fused_score():
     terms = Terms(np.array([1.0, 1.0]), np.array([True, True]), np.array([[True, False], [False, True]]))
     raw = {"semantic": np.array([0.2, 0.7])}
-    col = dict(zip(GATE_SIGNALS, gate_signals(terms, raw, np.array([-1.0, 1.0]))))
+    col = dict(zip(GATE_SIGNALS, gate_signals(terms, raw, np.array([-1.0, 1.0]), np.zeros(2))))
     assert col["top_coverage"] == 1.0 and col["top1_coverage"] == 0.5
     assert col["top1_semantic"] == 0.7
 
 
 def test_a_query_without_content_words_is_not_held_against():
-    col = dict(zip(GATE_SIGNALS, gate_signals(Terms.empty(2), {}, np.array([0.0, 0.0]))))
+    col = dict(zip(GATE_SIGNALS, gate_signals(Terms.empty(2), {}, np.array([0.0, 0.0]), np.zeros(2))))
     assert col["store_coverage"] == col["best_coverage"] == 1.0
+
+
+def test_confident_top_counts_the_top_candidates_at_or_above_confident():
+    n = TOP + 3
+    score = -np.arange(n, dtype=float)  # candidate i ranks i-th
+    relevance = np.full(n, CONFIDENT / 2)
+    relevance[[0, 4]] = CONFIDENT  # at the bar counts
+    relevance[TOP - 1] = 0.9
+    relevance[TOP:] = 0.9  # below the top: not what a prompt sees
+    col = dict(zip(GATE_SIGNALS, gate_signals(Terms.empty(n), {}, score, relevance)))
+    assert col["confident_top"] == 3.0
+    # the top follows the fused score: reversed, rows 3-12 are the top (4, 9 and 10-12 count)
+    assert dict(zip(GATE_SIGNALS, gate_signals(Terms.empty(n), {}, -score, relevance)))["confident_top"] == 5.0
+    assert GATE_SIGNALS[:len(BASE_SIGNALS)] == BASE_SIGNALS
 
 
 def test_query_words_are_measured_against_the_memory(chat):
@@ -63,8 +87,8 @@ def test_gate_is_plain_numbers_of_its_own_width():
     x = rng.normal(size=(500, len(GATE_SIGNALS)))
     g = fit_logistic(x, (x[:, 0] > 0).astype(float), kind=Gate)
     assert isinstance(g, Gate) and g.coef[0] > 0
-    assert 0.0 < answerable(Terms.empty(1), {}, np.zeros(1), g) < 1.0
-    assert answerable(Terms.empty(0), {}, np.zeros(0)) == 0.0
+    assert 0.0 < answerable(Terms.empty(1), {}, np.zeros(1), np.zeros(1), g) < 1.0
+    assert answerable(Terms.empty(0), {}, np.zeros(0), np.zeros(0)) == 0.0
 
 
 def test_every_recollection_of_a_recall_carries_the_same_answerable(chat):
@@ -88,6 +112,9 @@ def test_a_question_about_something_never_said_is_refused_by_the_gate(chat):
     about = chat.recall("Which city did Alice move to for her job?", k=5)
     assert asked[0].answerable < about[0].answerable
     assert chat.recall("What is the capital of Australia?", k=5, min_relevance=PROMPT_MIN_RELEVANCE) == []
+    # a question this memory can answer keeps its answer at the same defaults
+    kept = chat.recall("Where does Alice's sister Clara live?", k=5, min_relevance=PROMPT_MIN_RELEVANCE)
+    assert any("Lisbon" in r.trace.text for r in kept)
 
 
 def test_explain_says_why_the_gate_answered(chat):

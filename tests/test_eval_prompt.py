@@ -148,3 +148,23 @@ def test_memoryweave_packs_its_prompt_within_the_budget_in_the_harness_unit(tmp_
     for b in BUDGETS:
         assert sum(lengths[d] for d in packed[b]) <= b
     assert "q1-s0:0" in packed[256]  # the short user turn, not a long answer that would fill the prompt alone
+
+
+def test_gate_reads_relevance_and_weighs_other_datasets():
+    from memoryweave_core.answerable import BASE_SIGNALS, CONFIDENT, GATE_SIGNALS
+    from memoryweave_core.eval.calibration import fit_gate
+
+    rng = np.random.default_rng(2)
+
+    def rows(n: int, dataset: str) -> list[Rows]:
+        return [Rows(g, np.zeros((12, len(SIGNALS))), np.zeros(12, bool), foreign=bool(g % 2),
+                     q=rng.normal(size=len(BASE_SIGNALS)) + (g % 2), dataset=dataset) for g in range(n)]
+
+    r = rows(1, "locomo")[0]
+    relevance = np.r_[np.full(3, CONFIDENT), np.zeros(7), np.ones(2)]  # rows past the top 10 do not count
+    assert r.gate_input(relevance).tolist() == [*r.q.tolist(), 3.0] and len(r.gate_input(relevance)) == len(GATE_SIGNALS)
+    loc, lme = rows(60, "locomo"), rows(20, "lme")
+    probs = [rng.random(12) for _ in loc + lme]
+    base = fit_gate(loc, probs[:60])
+    assert fit_gate(loc + lme, probs, lme_weight=0.0) == base
+    assert fit_gate(loc + lme, probs, lme_weight=0.25) != base

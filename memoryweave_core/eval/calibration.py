@@ -20,7 +20,8 @@ top ``top`` candidates (``FIT_TOPS``, chosen by held-out log-loss), not all
 LongMemEval turn-level rows (:func:`lme_rows`: each question asked of its
 own haystack and of the next one) can join the fit, weighing together
 ``lme_weight`` of LoCoMo's rows, so that relevance holds on long turns too;
-the answerable gate stays fitted on LoCoMo alone.
+the answerable gate learns from the same questions and their foreign copies,
+with the same weight, reading relevance held out as a new memory's would be.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..answerable import GATE_SIGNALS, Gate, Terms, gate_signals
+from ..answerable import BASE_SIGNALS, GATE_SIGNALS, Gate, Terms, base_signals, relevance_signals
 from ..relevance import Calibrator, fit_logistic, signals
 from ..retrieval import fuse
 from . import metrics as M
@@ -65,13 +66,17 @@ class Rows:
     y: np.ndarray  # [n] bool
     foreign: bool = False
     category: str = ""
-    q: np.ndarray = field(default_factory=lambda: np.zeros(len(GATE_SIGNALS)))  # the gate's input
+    q: np.ndarray = field(default_factory=lambda: np.zeros(len(BASE_SIGNALS)))  # the gate's relevance-free input
     source: int = -1  # the conversation the question was written for (-1: ``group``)
     dataset: str = "locomo"
 
     def touches(self, fold: int, folds: int) -> bool:
         """Whether the question or the memory it is asked of belongs to ``fold``."""
         return self.group % folds == fold or (self.source >= 0 and self.source % folds == fold)
+
+    def gate_input(self, relevance: np.ndarray) -> np.ndarray:
+        """The gate's whole input, given the relevance of these rows (best first)."""
+        return np.r_[self.q, relevance_signals(relevance[:TOP])]
 
 
 def map_names(text: str, source: Sequence[str], target: Sequence[str]) -> str:
@@ -86,14 +91,14 @@ def map_names(text: str, source: Sequence[str], target: Sequence[str]) -> str:
 def question_rows(memory: Any, text: str, at: Any, evidence: set[str], doc_of: dict[str, str],
                   namespace: str = "default", depth: int = DEPTH) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Calibrator inputs and labels of the top ``depth`` candidates, ranked
-    exactly as recall ranks them, and the gate's input."""
+    exactly as recall ranks them, and the gate's relevance-free input."""
     table = memory.features(text, namespace=namespace, at=at)
     if not len(table.ids):
-        return np.zeros((0, 0)), np.zeros(0, bool), np.zeros(len(GATE_SIGNALS))
+        return np.zeros((0, 0)), np.zeros(0, bool), np.zeros(len(BASE_SIGNALS))
     score, _ = fuse(table.raw, memory.config.weights, table.lengths)
     terms = table.terms or Terms.empty(len(score))
     x = signals(table.raw, score, table.unseen, terms)
-    q = gate_signals(terms, table.raw, score)
+    q = base_signals(terms, table.raw, score)
     order = np.argsort(-score, kind="stable")[:depth]
     return x[order], np.array([doc_of.get(table.ids[i]) in evidence for i in order]), q
 
@@ -198,11 +203,18 @@ def fit_rows(rows: Sequence[Rows], *, top: int = FIT_TOP, lme_weight: float = LM
     return fit_logistic(x, y, l2=l2, sample_weight=w)
 
 
-def fit_gate(rows: Sequence[Rows]) -> Gate:
-    """Fit the answerable gate on LoCoMo: real questions (positive) against foreign ones (negative)."""
-    use = [r for r in rows if len(r.y) and r.dataset == "locomo"]
-    return fit_logistic(np.stack([r.q for r in use]), np.array([0.0 if r.foreign else 1.0 for r in use]),
-                        l2=L2, kind=Gate)
+def fit_gate(rows: Sequence[Rows], relevance: Sequence[np.ndarray], *, lme_weight: float = LME_WEIGHT,
+             l2: float = L2) -> Gate:
+    """Fit the answerable gate: real questions (positive) against foreign ones
+    (negative), each read with its ``relevance``; rows of other datasets than
+    LoCoMo weigh together ``lme_weight`` of LoCoMo's (0: left out)."""
+    use = [(r, p) for r, p in zip(rows, relevance) if len(r.y) and (r.dataset == "locomo" or lme_weight > 0)]
+    other = np.array([r.dataset != "locomo" for r, _ in use])
+    w = np.ones(len(use))
+    if other.any() and (~other).any():
+        w[other] = lme_weight * (~other).sum() / other.sum()
+    return fit_logistic(np.stack([r.gate_input(p) for r, p in use]),
+                        np.array([0.0 if r.foreign else 1.0 for r, _ in use]), l2=l2, sample_weight=w, kind=Gate)
 
 
 def cross_fit(rows: Sequence[Rows], folds: int = 5, **kw: Any) -> tuple[list[np.ndarray], np.ndarray]:
@@ -210,16 +222,27 @@ def cross_fit(rows: Sequence[Rows], folds: int = 5, **kw: Any) -> tuple[list[np.
     question: folds of conversations (``group`` ``i`` is in fold ``i %
     folds``), each predicted by a calibrator and a gate fitted on the
     questions that touch no conversation of that fold (neither the memory
-    asked nor the conversation the question was written for)."""
+    asked nor the conversation the question was written for).  The gate's
+    training rows read relevance held out too: each from a calibrator that
+    saw neither the predicted fold nor the row's own."""
+    gate_kw = {k: v for k, v in kw.items() if k == "lme_weight"}
     out: list[np.ndarray] = [np.zeros(0)] * len(rows)
     gate = np.zeros(len(rows))
     for f in range(folds):
-        train = [r for r in rows if not r.touches(f, folds)]
-        cal, g = fit_rows(train, **kw), fit_gate(train)
+        train = [i for i, r in enumerate(rows) if not r.touches(f, folds)]
+        inner: dict[int, np.ndarray] = {}
+        for f2 in range(folds):
+            if f2 == f:
+                continue
+            cal = fit_rows([r for r in rows if not r.touches(f, folds) and not r.touches(f2, folds)], **kw)
+            inner.update({i: cal.predict(rows[i].x) for i in train if rows[i].group % folds == f2 and len(rows[i].y)})
+        use = [i for i in train if i in inner]
+        g = fit_gate([rows[i] for i in use], [inner[i] for i in use], **gate_kw)
+        cal = fit_rows([rows[i] for i in train], **kw)
         for i, r in enumerate(rows):
             if r.group % folds == f and len(r.y):
                 out[i] = cal.predict(r.x)
-                gate[i] = float(g.predict(r.q[None, :])[0])
+                gate[i] = float(g.predict(r.gate_input(out[i])[None, :])[0])
     return out, gate
 
 

@@ -288,9 +288,11 @@ def _answerable(system: System, idx: DocIndex, query: Query) -> float:
 def _shipped_relevance(real: list[tuple[np.ndarray, np.ndarray]], foreign: list[np.ndarray],
                        gates: tuple[list[float], list[float]]) -> dict[str, Any]:
     """ECE, Brier and the abstention curve of the shipped calibrator and
-    answerable gate (fitted on LoCoMo only, so every LongMemEval question is
-    held out) at the turn level's top 10; the foreign set is the abstention
-    questions.  The curve applies the shipped gate floor, as recall does."""
+    answerable gate at the turn level's top 10 (both were fitted with the
+    sample's and the development set's questions, not their abstention
+    questions: ``tune.py --relevance`` reports them held out); the foreign set
+    is the abstention questions.  The curve applies the shipped gate floor,
+    as recall does."""
     from ..answerable import ANSWERABLE_FLOOR
     from ..relevance import PROMPT_MIN_RELEVANCE
     from .calibration import THRESHOLDS

@@ -236,10 +236,11 @@ def _items_for(index: DocIndex) -> tuple[list[dict[str, Any]], np.ndarray]:
 
 
 def default_systems(*, with_memoryweave: bool = True, ablations: bool = True,
-                    context_mode: str | None = None, context_window: int | None = None) -> dict[str, System]:
-    """MemoryWeave with its default config (``context_mode`` and
-    ``context_window`` overriding the default's where given), one ablation
-    per enabled pathway, and the baselines."""
+                    context_mode: str | None = None, context_window: int | None = None,
+                    weights: Mapping[str, float] | None = None) -> dict[str, System]:
+    """MemoryWeave with its default config (``context_mode``,
+    ``context_window`` and ``weights`` overriding the default's where given),
+    one ablation per enabled pathway, and the baselines."""
     systems: dict[str, System] = {}
     if with_memoryweave:
         base = RecallConfig()
@@ -247,6 +248,8 @@ def default_systems(*, with_memoryweave: bool = True, ablations: bool = True,
             base = replace(base, context_mode=context_mode)
         if context_window is not None:
             base = replace(base, context_window=context_window)
+        if weights is not None:
+            base = base.with_weights(**weights)
         systems["memoryweave"] = memoryweave_system(base)
         if ablations:
             for feat in (f for f, w in base.weights.items() if w):

@@ -141,6 +141,14 @@ class CachedEmbedder:
         return [np.stack([found[cache_key(k)] for k in ks]) for ks in keys]
 
 
+def given_vectors(config: RecallConfig, vecs: np.ndarray) -> np.ndarray | None:
+    """The cached content vectors to hand ``add_many``, or None where the
+    memory must make its own: one-pass encoding reads the content off the
+    same pass as the context, and given vectors would overrule it (every
+    builder of an eval memory, tune.py's and the calibration's too, asks here)."""
+    return None if config.context_mode == "onepass" else vecs
+
+
 def memoryweave_system(config: RecallConfig | None = None, *, name: str = "memoryweave", depth: int = 50) -> System:
     """Wrap MemoryWeave: one memory per conversation, items added with cached vectors.
 
@@ -158,8 +166,7 @@ def memoryweave_system(config: RecallConfig | None = None, *, name: str = "memor
         items, vecs = index._cache.get("mw_items") or _items_for(index)
         emb = CachedEmbedder()
         mw = MemoryWeave(embedder=emb, config=config)
-        # One-pass encoding makes the content vectors too: the cached plain ones would overrule them.
-        mw.add_many(items, embeddings=None if config.context_mode == "onepass" else vecs, namespace="eval")
+        mw.add_many(items, embeddings=given_vectors(config, vecs), namespace="eval")
         return mw
 
     latest: list[Any] = [None, None, []]  # index, query and recollections of the latest recall

@@ -54,6 +54,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from memoryweave_core import MemoryWeave, RecallConfig  # noqa: E402
 from memoryweave_core.config import CONTEXT_MODES, FEATURES  # noqa: E402
+from memoryweave_core.eval.__main__ import read_weights  # noqa: E402
 from memoryweave_core.eval.cache import EmbeddingCache  # noqa: E402
 from memoryweave_core.eval.datasets import load_locomo  # noqa: E402
 from memoryweave_core.eval.systems import MODEL_NAME, CachedEmbedder, given_vectors  # noqa: E402
@@ -150,7 +151,8 @@ def fit(questions, start: dict[str, float], rounds: int = 6) -> dict[str, float]
 
 
 def fit_relevance(data: str, folds: int, out: str | None, lme: list[tuple[str, str | None]] | None = None,
-                  lme_weight: float | None = None, over: str | None = None, context_mode: str | None = None) -> int:
+                  lme_weight: float | None = None, over: str | None = None, context_mode: str | None = None,
+                  weights: dict[str, float] | None = None) -> int:
     """Held-out calibration figures, the chosen threshold and answerable floor, and the final coefficients.
 
     The calibrator is fitted on LoCoMo and the ``lme`` files' turn-level
@@ -159,7 +161,8 @@ def fit_relevance(data: str, folds: int, out: str | None, lme: list[tuple[str, s
     log-loss over the top 10s; the pair is chosen on LoCoMo's held-out grid,
     no worse than ``over``'s figures (a previous ``relevance.json``) where
     no pair meets every target.  ``context_mode`` builds every memory with
-    context (and, for onepass, content) vectors made that way.
+    context (and, for onepass, content) vectors made that way, ``weights``
+    ranks with those fusion weights over the shipped ones.
     """
     from memoryweave_core.answerable import GATE_SIGNALS
     from memoryweave_core.eval import calibration
@@ -168,7 +171,9 @@ def fit_relevance(data: str, folds: int, out: str | None, lme: list[tuple[str, s
 
     weight = calibration.LME_WEIGHT if lme_weight is None else lme_weight
     t0 = time.time()
-    config = replace(RecallConfig(), context_mode=context_mode) if context_mode else None
+    config = RecallConfig().with_weights(**(weights or {}))
+    if context_mode:
+        config = replace(config, context_mode=context_mode)
     rows = calibration.cached_locomo_rows(data, config)
     n_loc = len(rows)
     for path, cache_dir in lme or []:
@@ -276,11 +281,15 @@ def main(argv=None) -> int:
                    "(default calibration.LME_WEIGHT; 0 fits on LoCoMo alone)")
     p.add_argument("--over", help="--relevance: a previous relevance.json; where no pair meets every target, "
                    "the chosen one is no worse than its held-out figures")
+    p.add_argument("--weights", help="--relevance: fusion weights over the shipped ones (JSON, or a file of it: "
+                   "memoryweave eval --weights)")
     p.add_argument("--context-mode", choices=CONTEXT_MODES,
                    help="fusion weights and --relevance: how context vectors are made (default: RecallConfig's)")
     args = p.parse_args(argv)
     if args.context_mode and (args.lift or args.gate or args.packing):
         p.error("--context-mode applies to the fusion weights and --relevance only")
+    if args.weights and not args.relevance:
+        p.error("--weights applies to --relevance only (the fusion fit starts from the shipped weights)")
     if args.lift:
         from tune_lift import fit_lift
 
@@ -296,7 +305,8 @@ def main(argv=None) -> int:
         return fit_packing(args.data, args.lme, args.folds, args.out)
     if args.relevance:
         lme = [(args.lme, None)] + ([(args.lme_dev, args.lme_dev_cache)] if args.lme_dev else [])
-        return fit_relevance(args.data, args.folds, args.out, lme, args.lme_weight, args.over, args.context_mode)
+        return fit_relevance(args.data, args.folds, args.out, lme, args.lme_weight, args.over, args.context_mode,
+                             read_weights(args.weights) if args.weights else None)
 
     t0 = time.time()
     questions = build_questions(args.data, context_mode=args.context_mode)

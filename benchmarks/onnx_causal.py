@@ -15,7 +15,9 @@ states as its only output.  Two checks, in one run:
 * speed: ``add_conversation`` of bench_ingest.py's turns with
   ``context_mode="onepass"`` on ONNX, read two-way (the shipped graph) and
   block-causal (this graph), against ONNX and PyTorch ``encode`` of the same
-  turns, interleaved round by round, best of ``--rounds``.  Not a test.
+  turns, interleaved round by round, best of ``--rounds``;
+* the paraphrase check of ``tests/test_embedders.py`` ("What pet does Ana
+  have?"): the first recollection under each reading and weight set.  Not a test.
 """
 
 from __future__ import annotations
@@ -170,6 +172,19 @@ def agreement(onnx: CausalOnnx, spans: list[list[str]]) -> dict[str, Any]:
             "two_way_vs_causal_cosine_min": float(two_way.min())}
 
 
+def paraphrase(embedder: Any, config: Any) -> str:
+    """The first recollection of tests/test_embedders.py's paraphrase check."""
+    from memoryweave_core import MemoryWeave
+
+    memory = MemoryWeave(embedder=embedder, config=config)
+    memory.add_conversation([("Ana", "I finally adopted a kitten from the shelter, her name is Luna."),
+                             ("Ben", "That's lovely! How is she settling in?"),
+                             ("Ana", "She sleeps on my keyboard all day.")], episode="pets", time="2023-05-08")
+    memory.add_conversation([("Ben", "My marathon training is going badly, my knee hurts."),
+                             ("Ana", "Maybe see a physiotherapist before the race?")], episode="running", time="2023-06-01")
+    return memory.recall("What pet does Ana have?", k=2)[0].text
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "locomo10.json"))
@@ -190,12 +205,23 @@ def main(argv: list[str] | None = None) -> int:
           f"two-way vs block-causal (ONNX): median {agree['two_way_vs_causal_cosine_median']:.4f}, "
           f"min {agree['two_way_vs_causal_cosine_min']:.4f}")
 
+    from memoryweave_core import RecallConfig
+
+    two_way = OnnxEmbedder(model_dir)
+    onepass = RecallConfig(context_mode="onepass")
+    checks = {"model": (two_way, RecallConfig()), "onepass two-way": (two_way, onepass),
+              "onepass two-way, context 0.25 semantic 0.75": (two_way, onepass.with_weights(context=0.25, semantic=0.75)),
+              "onepass block-causal": (onnx, onepass),
+              "onepass block-causal, context 0.25 semantic 0.75": (onnx, onepass.with_weights(context=0.25, semantic=0.75))}
+    firsts = {name: paraphrase(emb, config) for name, (emb, config) in checks.items()}
+    for name, text in firsts.items():
+        print(f"paraphrase check, {name}: {'pass' if 'Luna' in text else 'FAIL'} ({text[:40]})")
+
     from sentence_transformers import SentenceTransformer
 
     sessions = sessions_of(args.data, args.conversation, args.turns)
     texts = [f"{s}: {t}" for turns in sessions for s, t in turns]
     model = SentenceTransformer(str(model_dir), device="cpu")
-    two_way = OnnxEmbedder(model_dir)
     jobs: dict[str, Callable[[], Any]] = {
         "torch encode": lambda: model.encode(texts, batch_size=32, show_progress_bar=False),
         "onnx encode": lambda: two_way.embed(texts),
@@ -218,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r['row']} | {r['turns_per_s']:.1f} | {r['vs_torch_encode']:.2f}x |")
     if args.out:
         result_file.write(args.out, {
-            "agreement": agree, "turns": n, "sessions": len(sessions), "rounds": args.rounds,
+            "agreement": agree, "paraphrase_first": firsts, "turns": n, "sessions": len(sessions), "rounds": args.rounds,
             "commit": result_file.commit(), "command": result_file.command("onnx_causal.py", argv),
             "machine": result_file.machine(load_average_at_start=load_at_start, load_average_at_end=os.getloadavg()),
             "rows": rows,

@@ -13,10 +13,18 @@
 ``context_mode="onepass"`` reads a span of turns both ways, so a turn's
 content vector also reads the turns after it.  Here each token attends only
 to its own turn and the earlier turns of its span (a 4-d additive attention
-mask on the PyTorch model; the exported ONNX graph takes a 2-d mask only), so
+mask on the PyTorch model; the shipped ONNX graph takes a 2-d mask only), so
 a turn's content reads its past alone, as a streaming ``add`` would.  The
 eval harness's cached embedder is given these per-turn sums under their own
-cache tag, and LoCoMo is run with ``--context-mode onepass``.  Not a test.
+cache tag, and LoCoMo is run with ``--context-mode onepass``.  ``--weights``
+and ``--calibrator`` score a refit (``memoryweave eval --weights``,
+``eval_calibrator.py``); ``relevance`` fits a calibrator on the causal sums
+(``--weights`` ranking), e.g. ``results/relevance_context_onepass_causal.json``:
+
+    python benchmarks/onepass_causal.py relevance --weights '{"context": 0.25, "semantic": 0.75}' \
+        --out benchmarks/results/relevance_context_onepass_causal.json
+
+The same mask runs on ONNX: ``onnx_causal.py``.  Not a test.
 """
 import argparse
 import os
@@ -100,14 +108,29 @@ if __name__ == "__main__":
     from memoryweave_core.eval.__main__ import main
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("dataset", nargs="?", default="locomo", choices=["locomo", "longmemeval"])
+    p.add_argument("dataset", nargs="?", default="locomo", choices=["locomo", "longmemeval", "relevance"],
+                   help="relevance: fit the calibrator on these sums (tune.py --relevance --context-mode onepass, "
+                   "its default data, --over results/relevance.json)")
     p.add_argument("--data", default=str(Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "locomo10.json"))
     p.add_argument("--cache-dir", help="embedding cache directory, passed on to the eval harness")
     p.add_argument("--out", required=True)
+    p.add_argument("--weights", help="fusion weights, passed on to the eval harness (memoryweave eval --weights)")
+    p.add_argument("--calibrator", help="a tune.py --relevance --out file read instead of the shipped calibrator")
     p.add_argument("--span-stats", action="store_true",
                    help="print how many spans hold one turn and the causal/two-way cosines (run the two-way eval first)")
     args = p.parse_args()
+    if args.dataset == "relevance":
+        import tune
+
+        here = Path(__file__).resolve().parent
+        sys.exit(tune.main(["--relevance", "--context-mode", "onepass", "--over", str(here / "results" / "relevance.json"),
+                            "--out", args.out, *(["--weights", args.weights] if args.weights else [])]))
     extra = ["--cache-dir", args.cache_dir] if args.cache_dir else []
+    extra += ["--weights", args.weights] if args.weights else []
+    if args.calibrator:
+        from eval_calibrator import use_calibrator
+
+        use_calibrator(args.calibrator)
     if args.span_stats:
         sy.CachedEmbedder.turn_sums = counted
     rc = main([args.dataset, "--data", args.data, "--context-mode", "onepass", "--no-ablations",

@@ -54,9 +54,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from memoryweave_core import MemoryWeave, RecallConfig  # noqa: E402
 from memoryweave_core.config import CONTEXT_MODES, FEATURES  # noqa: E402
+from memoryweave_core.eval.__main__ import read_weights  # noqa: E402
 from memoryweave_core.eval.cache import EmbeddingCache  # noqa: E402
 from memoryweave_core.eval.datasets import load_locomo  # noqa: E402
-from memoryweave_core.eval.systems import MODEL_NAME, CachedEmbedder  # noqa: E402
+from memoryweave_core.eval.systems import MODEL_NAME, CachedEmbedder, given_vectors  # noqa: E402
 from memoryweave_core.pathways.fusion import columns  # noqa: E402
 
 CATEGORIES = ("1", "2", "3", "4")
@@ -95,7 +96,7 @@ def build_questions(path: str, progress: bool = True, context_mode: str | None =
                 {"text": t.body, "speaker": t.speaker, "episode": t.session_id, "time": t.time, "metadata": {"doc_id": t.id}}
                 for t in turns
             ],
-            embeddings=vectors,
+            embeddings=given_vectors(every, vectors),
         )
         asked_at = max(t.time for t in turns if t.time is not None) + 86400
         doc_of = {t.id: t.metadata["doc_id"] for t in memory.traces()}
@@ -150,7 +151,8 @@ def fit(questions, start: dict[str, float], rounds: int = 6) -> dict[str, float]
 
 
 def fit_relevance(data: str, folds: int, out: str | None, lme: list[tuple[str, str | None]] | None = None,
-                  lme_weight: float | None = None, over: str | None = None) -> int:
+                  lme_weight: float | None = None, over: str | None = None, context_mode: str | None = None,
+                  weights: dict[str, float] | None = None) -> int:
     """Held-out calibration figures, the chosen threshold and answerable floor, and the final coefficients.
 
     The calibrator is fitted on LoCoMo and the ``lme`` files' turn-level
@@ -158,7 +160,9 @@ def fit_relevance(data: str, folds: int, out: str | None, lme: list[tuple[str, s
     candidates with N chosen from ``calibration.FIT_TOPS`` by held-out
     log-loss over the top 10s; the pair is chosen on LoCoMo's held-out grid,
     no worse than ``over``'s figures (a previous ``relevance.json``) where
-    no pair meets every target.
+    no pair meets every target.  ``context_mode`` builds every memory with
+    context (and, for onepass, content) vectors made that way, ``weights``
+    ranks with those fusion weights over the shipped ones.
     """
     from memoryweave_core.answerable import GATE_SIGNALS
     from memoryweave_core.eval import calibration
@@ -167,10 +171,13 @@ def fit_relevance(data: str, folds: int, out: str | None, lme: list[tuple[str, s
 
     weight = calibration.LME_WEIGHT if lme_weight is None else lme_weight
     t0 = time.time()
-    rows = calibration.cached_locomo_rows(data)
+    config = RecallConfig().with_weights(**(weights or {}))
+    if context_mode:
+        config = replace(config, context_mode=context_mode)
+    rows = calibration.cached_locomo_rows(data, config)
     n_loc = len(rows)
     for path, cache_dir in lme or []:
-        rows += calibration.lme_rows(path, cache_dir, Path(path).name.split(".")[0])
+        rows += calibration.lme_rows(path, cache_dir, Path(path).name.split(".")[0], config)
     print(f"{len(rows)} question rows (real and foreign; {n_loc} LoCoMo) in {time.time() - t0:.0f}s", file=sys.stderr)
     datasets = list(dict.fromkeys(r.dataset for r in rows))
     real = [i for i, r in enumerate(rows) if not r.foreign and len(r.y)]
@@ -275,9 +282,15 @@ def main(argv=None) -> int:
                    "(default calibration.LME_WEIGHT; 0 fits on LoCoMo alone)")
     p.add_argument("--over", help="--relevance: a previous relevance.json; where no pair meets every target, "
                    "the chosen one is no worse than its held-out figures")
+    p.add_argument("--weights", help="--relevance: fusion weights over the shipped ones (JSON, or a file of it: "
+                   "memoryweave eval --weights)")
     p.add_argument("--context-mode", choices=CONTEXT_MODES,
-                   help="fusion weights: how context vectors are made (default: RecallConfig's)")
+                   help="fusion weights and --relevance: how context vectors are made (default: RecallConfig's)")
     args = p.parse_args(argv)
+    if args.context_mode and (args.lift or args.gate or args.packing):
+        p.error("--context-mode applies to the fusion weights and --relevance only")
+    if args.weights and not args.relevance:
+        p.error("--weights applies to --relevance only (the fusion fit starts from the shipped weights)")
     if args.lift:
         from tune_lift import fit_lift
 
@@ -293,7 +306,8 @@ def main(argv=None) -> int:
         return fit_packing(args.data, args.lme, args.folds, args.out)
     if args.relevance:
         lme = [(args.lme, None)] + ([(args.lme_dev, args.lme_dev_cache)] if args.lme_dev else [])
-        return fit_relevance(args.data, args.folds, args.out, lme, args.lme_weight, args.over)
+        return fit_relevance(args.data, args.folds, args.out, lme, args.lme_weight, args.over, args.context_mode,
+                             read_weights(args.weights) if args.weights else None)
 
     t0 = time.time()
     questions = build_questions(args.data, context_mode=args.context_mode)

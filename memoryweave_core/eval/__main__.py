@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from ..config import CONTEXT_MODES
+from ..errors import InvalidInputError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,12 +29,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how MemoryWeave makes context vectors (default: RecallConfig's)")
     p.add_argument("--context-window", type=int,
                    help="preceding turns in a context vector's window (default: RecallConfig's)")
+    p.add_argument("--weights", help="fusion weights over the default's: a JSON object, or a file holding one "
+                   "(a benchmarks/tune.py --out file: its \"weights\")")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
 
+def read_weights(arg: str) -> dict[str, float]:
+    """Weights from ``--weights``: inline JSON, or a file of it, where a
+    tune.py result nests them under ``"weights"`` (so a refit is evaluated
+    by the harness itself, not by tune.py's proxy)."""
+    text = Path(arg).read_text() if Path(arg).is_file() else arg
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"--weights: neither a file nor JSON: {arg!r}") from exc
+    weights = data.get("weights", data) if isinstance(data, dict) else None
+    if not isinstance(weights, dict):
+        raise InvalidInputError(f"--weights: expected a JSON object of feature weights, got {type(data).__name__}")
+    return {str(k): float(v) for k, v in weights.items()}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    weights = read_weights(args.weights) if args.weights else None
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.cache_dir:
         # Every cache of the run, the memory's own embedder included
@@ -49,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.limit:
         ds.conversations = ds.conversations[: args.limit]
     systems = default_systems(with_memoryweave=not args.no_memoryweave, ablations=not args.no_ablations,
-                              context_mode=args.context_mode, context_window=args.context_window)
+                              context_mode=args.context_mode, context_window=args.context_window,
+                              weights=weights)
     if args.systems:
         missing = [s for s in args.systems if s not in systems]
         if missing:

@@ -33,6 +33,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..answerable import BASE_SIGNALS, GATE_SIGNALS, Gate, Terms, base_signals, relevance_signals
+from ..config import RecallConfig
 from ..relevance import Calibrator, fit_logistic, signals
 from ..retrieval import fuse
 from . import metrics as M
@@ -103,24 +104,28 @@ def question_rows(memory: Any, text: str, at: Any, evidence: set[str], doc_of: d
     return x[order], np.array([doc_of.get(table.ids[i]) in evidence for i in order]), q
 
 
-def build_memories(ds: Dataset, cache: Any, embedder: Any) -> list[tuple[Any, dict[str, str]]]:
-    """One default-config memory per conversation (cached vectors), and trace id -> turn id."""
+def build_memories(ds: Dataset, cache: Any, embedder: Any,
+                   config: RecallConfig | None = None) -> list[tuple[Any, dict[str, str]]]:
+    """One memory per conversation (cached vectors; ``config``, default the
+    shipped one), and trace id -> turn id."""
     from ..memory import MemoryWeave
+    from .systems import given_vectors
 
+    config = config or RecallConfig()
     out = []
     for conv in ds.conversations:
         turns = [t for t in conv.turns if t.body.strip()]
-        memory = MemoryWeave(embedder=embedder)
+        memory = MemoryWeave(embedder=embedder, config=config)
         memory.add_many(
             [{"text": t.body, "speaker": t.speaker, "episode": t.session_id, "time": t.time,
               "metadata": {"doc_id": t.id}} for t in turns],
-            embeddings=cache.embed([t.text for t in turns], None),
+            embeddings=given_vectors(config, cache.embed([t.text for t in turns], None)),
         )
         out.append((memory, {t.id: t.metadata["doc_id"] for t in memory.traces()}))
     return out
 
 
-def cached_locomo_rows(path: str) -> list[Rows]:
+def cached_locomo_rows(path: str, config: RecallConfig | None = None) -> list[Rows]:
     """:func:`locomo_rows` of a LoCoMo file, every memory built from cached
     vectors: what ``tune.py --relevance`` fits and the abstention studies read."""
     from .cache import EmbeddingCache
@@ -129,7 +134,7 @@ def cached_locomo_rows(path: str) -> list[Rows]:
 
     ds = load_locomo(path)
     cache = EmbeddingCache(MODEL_NAME)
-    return locomo_rows(ds, build_memories(ds, cache, CachedEmbedder(cache)))
+    return locomo_rows(ds, build_memories(ds, cache, CachedEmbedder(cache), config))
 
 
 def locomo_rows(ds: Dataset, memories: list[tuple[Any, dict[str, str]]], namespace: str = "default") -> list[Rows]:
@@ -157,22 +162,23 @@ def locomo_rows(ds: Dataset, memories: list[tuple[Any, dict[str, str]]], namespa
     return rows
 
 
-def lme_rows(path: str, cache_dir: str | None, name: str) -> list[Rows]:
+def lme_rows(path: str, cache_dir: str | None, name: str, config: RecallConfig | None = None) -> list[Rows]:
     """LongMemEval turn-level rows of every question with evidence, asked of
     its own haystack and (foreign) of the next one at that one's question
     time; ``group`` is the haystack asked, ``dataset`` is ``name``."""
     from ..memory import MemoryWeave
     from .cache import EmbeddingCache
     from .harness import tuning_indexes, tuning_questions
-    from .systems import MODEL_NAME, CachedEmbedder, _items_for
+    from .systems import MODEL_NAME, CachedEmbedder, _items_for, given_vectors
 
+    config = config or RecallConfig()
     indexes, queries = tuning_indexes("longmemeval", path, cache_dir)
     embedder = CachedEmbedder(EmbeddingCache(MODEL_NAME, cache_dir))
     memories = []
     for idx in indexes:
         items, vecs = _items_for(idx)
-        memory = MemoryWeave(embedder=embedder)
-        memory.add_many(items, embeddings=vecs, namespace="eval")
+        memory = MemoryWeave(embedder=embedder, config=config)
+        memory.add_many(items, embeddings=given_vectors(config, vecs), namespace="eval")
         memories.append((memory, {t.id: t.metadata["doc_id"] for t in memory.traces(namespace="eval")}, idx))
     rows, n = [], len(memories)
     for g, (memory, doc_of, idx) in enumerate(memories):

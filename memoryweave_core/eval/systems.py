@@ -141,6 +141,14 @@ class CachedEmbedder:
         return [np.stack([found[cache_key(k)] for k in ks]) for ks in keys]
 
 
+def given_vectors(config: RecallConfig, vecs: np.ndarray) -> np.ndarray | None:
+    """The cached content vectors to hand ``add_many``, or None where the
+    memory must make its own: one-pass encoding reads the content off the
+    same pass as the context, and given vectors would overrule it (every
+    builder of an eval memory, tune.py's and the calibration's too, asks here)."""
+    return None if config.context_mode == "onepass" else vecs
+
+
 def memoryweave_system(config: RecallConfig | None = None, *, name: str = "memoryweave", depth: int = 50) -> System:
     """Wrap MemoryWeave: one memory per conversation, items added with cached vectors.
 
@@ -158,8 +166,7 @@ def memoryweave_system(config: RecallConfig | None = None, *, name: str = "memor
         items, vecs = index._cache.get("mw_items") or _items_for(index)
         emb = CachedEmbedder()
         mw = MemoryWeave(embedder=emb, config=config)
-        # One-pass encoding makes the content vectors too: the cached plain ones would overrule them.
-        mw.add_many(items, embeddings=None if config.context_mode == "onepass" else vecs, namespace="eval")
+        mw.add_many(items, embeddings=given_vectors(config, vecs), namespace="eval")
         return mw
 
     latest: list[Any] = [None, None, []]  # index, query and recollections of the latest recall
@@ -236,10 +243,11 @@ def _items_for(index: DocIndex) -> tuple[list[dict[str, Any]], np.ndarray]:
 
 
 def default_systems(*, with_memoryweave: bool = True, ablations: bool = True,
-                    context_mode: str | None = None, context_window: int | None = None) -> dict[str, System]:
-    """MemoryWeave with its default config (``context_mode`` and
-    ``context_window`` overriding the default's where given), one ablation
-    per enabled pathway, and the baselines."""
+                    context_mode: str | None = None, context_window: int | None = None,
+                    weights: Mapping[str, float] | None = None) -> dict[str, System]:
+    """MemoryWeave with its default config (``context_mode``,
+    ``context_window`` and ``weights`` overriding the default's where given),
+    one ablation per enabled pathway, and the baselines."""
     systems: dict[str, System] = {}
     if with_memoryweave:
         base = RecallConfig()
@@ -247,6 +255,8 @@ def default_systems(*, with_memoryweave: bool = True, ablations: bool = True,
             base = replace(base, context_mode=context_mode)
         if context_window is not None:
             base = replace(base, context_window=context_window)
+        if weights is not None:
+            base = base.with_weights(**weights)
         systems["memoryweave"] = memoryweave_system(base)
         if ablations:
             for feat in (f for f, w in base.weights.items() if w):

@@ -236,21 +236,26 @@ def _items_for(index: DocIndex) -> tuple[list[dict[str, Any]], np.ndarray]:
 
 
 def default_systems(*, with_memoryweave: bool = True, ablations: bool = True,
-                    context_mode: str | None = None, context_window: int | None = None) -> dict[str, System]:
-    """MemoryWeave with its default config (``context_mode`` and
-    ``context_window`` overriding the default's where given), one ablation
-    per enabled pathway, and the baselines."""
+                    context_mode: str | None = None, context_window: int | None = None,
+                    candidates: int | None = None, neighbour_radius: int | None = None,
+                    depth: int = 50) -> dict[str, System]:
+    """MemoryWeave with its default config (``context_mode``,
+    ``context_window``, ``candidates`` and ``neighbour_radius`` overriding the
+    default's where given: the last two size the candidate pool), one
+    ablation per enabled pathway, and the baselines.  ``depth`` is how many
+    recollections MemoryWeave is asked for: recall widens the pool to at
+    least that many per pathway, so a ``candidates`` below it is measured
+    only with a ``depth`` no larger."""
     systems: dict[str, System] = {}
     if with_memoryweave:
-        base = RecallConfig()
-        if context_mode is not None:
-            base = replace(base, context_mode=context_mode)
-        if context_window is not None:
-            base = replace(base, context_window=context_window)
-        systems["memoryweave"] = memoryweave_system(base)
+        given = {"context_mode": context_mode, "context_window": context_window, "candidates": candidates,
+                 "neighbour_radius": neighbour_radius}
+        base = replace(RecallConfig(), **{k: v for k, v in given.items() if v is not None})
+        systems["memoryweave"] = memoryweave_system(base, depth=depth)
         if ablations:
             for feat in (f for f, w in base.weights.items() if w):
-                systems[f"memoryweave-no-{feat}"] = memoryweave_system(base.without(feat), name=f"no-{feat}")
+                systems[f"memoryweave-no-{feat}"] = memoryweave_system(base.without(feat), name=f"no-{feat}",
+                                                                       depth=depth)
     systems.update(BASELINES)
     return systems
 

@@ -248,8 +248,8 @@ def default_systems(*, with_memoryweave: bool = True, ablations: bool = True,
     only with a ``depth`` no larger."""
     systems: dict[str, System] = {}
     if with_memoryweave:
-        given = {"context_mode": context_mode, "context_window": context_window, "candidates": candidates,
-                 "neighbour_radius": neighbour_radius}
+        given: dict[str, Any] = {"context_mode": context_mode, "context_window": context_window,
+                                 "candidates": candidates, "neighbour_radius": neighbour_radius}
         base = replace(RecallConfig(), **{k: v for k, v in given.items() if v is not None})
         systems["memoryweave"] = memoryweave_system(base, depth=depth)
         if ablations:

@@ -86,6 +86,7 @@ def record(caches: Caches, nsid: int, ids: list[str], when: float,
     IMMEDIATE transaction; returns the new logs, for the caller to cache once
     the transaction has committed."""
     times = Counter(ids)
+    written: list[int] = []
 
     def write(conn: sqlite3.Connection) -> dict[str, AccessLog]:
         # Read-modify-write inside the transaction: no other writer can interleave.
@@ -108,6 +109,9 @@ def record(caches: Caches, nsid: int, ids: list[str], when: float,
             new[tid] = log
             rows.append((keys[tid], log.first, log.count, json.dumps(log.recent)))
         conn.executemany("INSERT OR REPLACE INTO access VALUES (?, ?, ?, ?)", rows)
+        written[:] = [row[0] for row in rows]
         return new
 
-    return caches.db.write(write)
+    new = caches.db.write(write)
+    caches.used.add(written)  # committed
+    return new

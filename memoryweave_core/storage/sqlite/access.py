@@ -86,7 +86,6 @@ def record(caches: Caches, nsid: int, ids: list[str], when: float,
     IMMEDIATE transaction; returns the new logs, for the caller to cache once
     the transaction has committed."""
     times = Counter(ids)
-    written: list[int] = []
 
     def write(conn: sqlite3.Connection) -> dict[str, AccessLog]:
         # Read-modify-write inside the transaction: no other writer can interleave.
@@ -109,9 +108,6 @@ def record(caches: Caches, nsid: int, ids: list[str], when: float,
             new[tid] = log
             rows.append((keys[tid], log.first, log.count, json.dumps(log.recent)))
         conn.executemany("INSERT OR REPLACE INTO access VALUES (?, ?, ?, ?)", rows)
-        written[:] = [row[0] for row in rows]
         return new
 
-    new = caches.db.write(write)
-    caches.used.add(written)  # committed
-    return new
+    return caches.db.write(write)

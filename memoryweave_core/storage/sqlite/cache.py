@@ -19,7 +19,6 @@ from . import decode
 from .connection import Database, chunks, marks
 from .indexes import VectorIndexes
 from .postings import Postings
-from .used import UsedKeys
 from .vcache import VectorCache
 
 Entry = tuple[Trace, int, int]  # (trace, namespace id, key)
@@ -46,7 +45,6 @@ class Caches:
         self.key_of: dict[Ref, int] = {}
         # (ns, id) -> access log as of our last read or write
         self.logs: OrderedDict[Ref, AccessLog] = OrderedDict()
-        self.used = UsedKeys()  # keys with an access row (the pool's query skips the join)
 
     def invalidate(self) -> None:
         """Forget everything another connection's commit may have changed."""
@@ -55,7 +53,6 @@ class Caches:
         self.id_of.clear()
         self.key_of.clear()
         self.logs.clear()
-        self.used.invalidate()
         self.postings.invalidate()
         self.indexes.invalidate()
 
@@ -70,7 +67,6 @@ class Caches:
             self.logs.pop(ref, None)
         for key in keys:
             self.id_of.pop(key, None)
-        self.used.discard(keys)
         if self.vectors is not None:
             self.vectors.forget(keys)
 

@@ -31,10 +31,6 @@ POOL_COLS = ("t.key, t.id, t.speaker, t.episode, t.position, t.time, t.category,
 POOL_COLS_CACHED = POOL_COLS.replace("t.content, t.context", "NULL, NULL")
 #: Where the vectors are in a pool row.
 VECTORS = slice(8, 10)
-#: Where the access log is in a pool row.
-LOGS = slice(10, 13)
-#: ``POOL_COLS`` (or ``POOL_COLS_CACHED``) with no access log: the query then leaves the access join out.
-NO_LOGS = ("a.first, a.count, a.recent", "NULL, NULL, NULL")
 
 _NONE = type(None)
 #: The types a readable cell of each checked column may hold (vectors must also be ``dim`` float32).
@@ -105,43 +101,36 @@ def access_log(db: Database, tid: str, first: Any, count: Any, recent: Any) -> A
     return AccessLog(first=float(first), count=count, recent=[float(t) for t in times])
 
 
-def pool_sql(count: int, neighbours: bool, where: str = "1", columns: str = POOL_COLS, join: bool = True) -> str:
+def pool_sql(count: int, neighbours: bool, where: str = "1", columns: str = POOL_COLS) -> str:
     """The pool's query for ``count`` keys (parameters: the keys, the
     namespace id, then, with ``neighbours``, the radius twice, the keys and
     the namespace id again, then those of the filter condition ``where``
     over ``t``, which every row, asked or neighbour, must meet).  ``NOT INDEXED`` keeps the first-round rows to
     key lookups: without ANALYZE statistics (a store just built) the planner
-    would rather scan the namespace's whole episode index for them.  Without
-    ``join``, the access table is left out (``columns`` must not name it)."""
+    would rather scan the namespace's whole episode index for them."""
     wanted = f"SELECT key FROM traces WHERE key IN ({marks(count)}) AND ns = ?"
     if neighbours:
         wanted += (
             " UNION ALL SELECT n.key FROM traces f NOT INDEXED JOIN traces n ON n.ns = f.ns AND n.episode = f.episode"
             f" AND n.position BETWEEN f.position - ? AND f.position + ? WHERE f.key IN ({marks(count)}) AND f.ns = ?"
         )
-    source = "traces t LEFT JOIN access a ON a.key = t.key" if join else "traces t"
-    return f"SELECT {columns} FROM {source} WHERE t.key IN ({wanted}) AND ({where})"
+    return f"SELECT {columns} FROM traces t LEFT JOIN access a ON a.key = t.key WHERE t.key IN ({wanted}) AND ({where})"
 
 
 def pool(db: Database, dim: int | None, nsid: int, keys: list[int], radius: int, vocab: StoredVocabulary,
-         where: Node | None = None, cache: VectorCache | None = None, used: set[int] | None = None) -> Pool:
+         where: Node | None = None, cache: VectorCache | None = None) -> Pool:
     """Columns straight from the rows (no Trace objects, no metadata JSON)
     of these keys and their neighbours matching ``where``, in one query per chunk of keys.
     The neighbours' keys come from the covering (ns, episode, position)
     index alone; keys of other namespaces or deleted rows find nothing.
-    With a ``cache``, the vectors come from it (and the rows it misses from one more query).
-    With ``used`` (the keys that have an access row: :mod:`.used`), the rows are
-    read without the access join and only those keys' access rows are read after."""
+    With a ``cache``, the vectors come from it (and the rows it misses from one more query)."""
     keys = list(dict.fromkeys(keys))
     rows: dict[int, tuple] = {}
     cond, cond_params = where_sql(where)
     for part in chunks(keys, max(SQL_CHUNK // 2 - len(cond_params), 1)):
         params = [*part, nsid] + ([radius, radius, *part, nsid] if radius else []) + cond_params
-        columns = POOL_COLS if cache is None else POOL_COLS_CACHED
-        sql = pool_sql(len(part), bool(radius), cond, columns if used is None else columns.replace(*NO_LOGS), used is None)
+        sql = pool_sql(len(part), bool(radius), cond, POOL_COLS if cache is None else POOL_COLS_CACHED)
         rows.update((row[0], row) for row in db.sql(sql, params))
-    if used is not None:
-        with_logs(db, rows, [key for key in rows if key in used])
     if cache is not None:
         blobs = cache.vectors(db, list(rows))
         rows = {key: (*row[: VECTORS.start], *blobs[key], *row[VECTORS.stop :]) for key, row in rows.items() if key in blobs}
@@ -151,14 +140,6 @@ def pool(db: Database, dim: int | None, nsid: int, keys: list[int], radius: int,
     if where is None and any(row[3] not in episodes for key, row in rows.items() if key not in asked):
         raise db.corrupt("a trace is indexed under another episode than its row holds")
     return _pool_of(db, dim, list(rows.values()), keys, vocab, nsid)
-
-
-def with_logs(db: Database, rows: dict[int, tuple], keys: list[int]) -> None:
-    """Put the access rows of these keys into their pool rows (read without the join)."""
-    for part in chunks(keys):
-        for key, *log in db.sql(f"SELECT key, first, count, recent FROM access WHERE key IN ({marks(len(part))})", part):
-            row = rows[key]
-            rows[key] = (*row[: LOGS.start], *log, *row[LOGS.stop :])
 
 
 def _pool_of(db: Database, dim: int | None, rows: list[tuple], asked: list[int], vocab: StoredVocabulary,

@@ -468,7 +468,7 @@ class SQLiteStore(StoreBase):
                 return Pool.empty(self.dim)
             key_of = self._caches.keys(nsid, ids)
             return decode.pool(self._db, self.dim, nsid, [key_of[i] for i in ids if i in key_of], radius, self._vocab, where,
-                               self._caches.vectors, self._caches.used.get(self._db))
+                               self._caches.vectors)
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -507,8 +507,7 @@ class SQLiteStore(StoreBase):
                 keys.update(dict.fromkeys([k for k in found if k not in hide][:n]))
             if terms and n > 0:
                 keys.update(dict.fromkeys([k for k, _ in self._lexical(nsid, list(terms), m, where) if k not in hide][:n]))
-            pool = decode.pool(self._db, self.dim, nsid, list(keys), radius, self._vocab, where, self._caches.vectors,
-                               self._caches.used.get(self._db))
+            pool = decode.pool(self._db, self.dim, nsid, list(keys), radius, self._vocab, where, self._caches.vectors)
             return without(pool, set(hide.values()))
 
     # -- access logs and state ---------------------------------------------------

@@ -91,8 +91,20 @@ def quality(path: str) -> dict:
     return {"dataset": result["dataset"], **row}
 
 
+#: How each quality file was made (C, R, D: the point and the depth; OUT: the file).
+EVAL_COMMANDS = {
+    "locomo": "memoryweave eval locomo --data /work/shared/data/locomo10.json --no-ablations --systems memoryweave"
+              " --candidates C --neighbour-radius R --depth D --out locomo_cC_rR_dD.json",
+    "lme20": "memoryweave eval longmemeval --data /work/shared/data/longmemeval_s_sample20.json --no-ablations"
+             " --systems memoryweave --candidates C --neighbour-radius R --depth D --out lme20_cC_rR_dD.json",
+    "dev80": "MEMORYWEAVE_CACHE=~/.cache/memoryweave/dev80-gpu memoryweave eval longmemeval --data"
+             " /work/shared/data/longmemeval_s_dev80.json.gz --cache-dir ~/.cache/memoryweave/dev80-gpu --no-ablations"
+             " --systems memoryweave --candidates C --neighbour-radius R --depth D --out dev80_cC_rR_dD.json",
+}
+
+
 def frontier(args: argparse.Namespace) -> dict:
-    out: dict = {"quality": {}, "speed": None}
+    out: dict = {"commands": EVAL_COMMANDS, "quality": {}, "speed": None}
     for path in args.quality:
         m = NAME.search(path)
         if not m:

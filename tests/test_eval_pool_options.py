@@ -56,7 +56,7 @@ def test_without_the_options_the_defaults_are_measured(monkeypatch):
     assert seen == [(default.candidates, default.neighbour_radius, 50)]
 
 
-@pytest.mark.parametrize("bad", [{"candidates": 0}, {"neighbour_radius": -1}])
+@pytest.mark.parametrize("bad", [{"candidates": 0}, {"neighbour_radius": -1}, {"depth": 0}])
 def test_a_bad_pool_size_is_refused_before_any_system_is_built(bad):
     with pytest.raises(InvalidInputError):
         systems.default_systems(ablations=False, **bad)

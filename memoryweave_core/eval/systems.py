@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ..config import RecallConfig
+from ..errors import InvalidInputError
 from .baselines import ReferenceBM25, dense_scores, rank, reference_tokenize, rrf
 from .cache import EmbeddingCache, cache_key
 from .datasets import Conversation, Question
@@ -246,6 +247,8 @@ def default_systems(*, with_memoryweave: bool = True, ablations: bool = True,
     recollections MemoryWeave is asked for: recall widens the pool to at
     least that many per pathway, so a ``candidates`` below it is measured
     only with a ``depth`` no larger."""
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise InvalidInputError(f"depth must be an integer >= 1, got {depth!r}")
     systems: dict[str, System] = {}
     if with_memoryweave:
         given: dict[str, Any] = {"context_mode": context_mode, "context_window": context_window,

@@ -43,11 +43,18 @@ STAGES = ("searches", "pool", "lexical", "features", "fusion", "winners")
 
 
 def stages(backend: str, n: int) -> dict:
+    from memoryweave_core import RecallConfig
+
+    mem, qtexts, now = build(backend, n)
+    try:
+        return measure(mem, qtexts, now, RecallConfig(context_window=0))
+    finally:
+        mem.close()
+
+
+def build(backend: str, n: int) -> tuple:
+    """bench_scale's store of ``n`` traces on ``backend``: (memory, query texts, the clock's time)."""
     from memoryweave_core import MemoryWeave, RecallConfig
-    from memoryweave_core.pathways import pathways
-    from memoryweave_core.pathways.registry import Context
-    from memoryweave_core.retrieval import FeatureTable, Retriever
-    from memoryweave_core.storage.base import live_hits
 
     data = Data(n)
     qtexts, qvecs = data.queries()
@@ -71,11 +78,23 @@ def stages(backend: str, n: int) -> dict:
             space.content.wait()
             space.context.wait()
     os.sync()
+    return mem, qtexts, now
+
+
+def measure(mem, qtexts: list[str], now: float, config, warmup: int = 10) -> dict:
+    """Each stage's median (ms) over ``qtexts`` (after ``warmup`` of them), the
+    whole recall's p50 under ``config``, and the mean pool rows."""
+    from memoryweave_core.pathways import pathways
+    from memoryweave_core.pathways.registry import Context
+    from memoryweave_core.retrieval import FeatureTable, Retriever
+    from memoryweave_core.storage.base import live_hits
+
     st, ret = mem.store, Retriever(mem.store, config)
     lexical_names = {"lexical", "spread"}
     times: dict[str, list[float]] = {s: [] for s in STAGES}
     whole: list[float] = []
-    for rep, q in enumerate(qtexts[:10] + qtexts):
+    rows: list[int] = []
+    for rep, q in enumerate(qtexts[:warmup] + qtexts):
         query = mem._query(q, ["default"], now, None)
         terms = ret.terms(query)
         lap = [time.perf_counter()]
@@ -97,15 +116,16 @@ def stages(backend: str, n: int) -> dict:
         st.get(ranked.ids, "default")
         lap.append(time.perf_counter())
         t0 = time.perf_counter()
-        mem.recall(q, k=10)
-        if rep >= 10:  # the first ten warm up
+        mem.recall(q, k=10, config=config)
+        if rep >= warmup:  # the first ones warm up
             whole.append(time.perf_counter() - t0)
+            rows.append(len(pool))
             for s, a, b in zip(STAGES, lap, lap[1:]):
                 times[s].append(b - a)
-    mem.close()
     out = {s: float(np.median(v) * 1000) for s, v in times.items()}
     out["sum_of_stages"] = sum(out[s] for s in STAGES)
     out["recall_p50"] = float(np.median(whole) * 1000)
+    out["pool_rows"] = float(np.mean(rows))
     out["pool_size_note"] = "candidates=%d radius=%d" % (config.candidates, config.neighbour_radius)
     return out
 

@@ -31,6 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="preceding turns in a context vector's window (default: RecallConfig's)")
     p.add_argument("--weights", help="fusion weights over the default's: a JSON object, or a file holding one "
                    "(a benchmarks/tune.py --out file: its \"weights\")")
+    p.add_argument("--candidates", type=int,
+                   help="candidates fetched per pathway (default: RecallConfig's)")
+    p.add_argument("--neighbour-radius", type=int,
+                   help="episode neighbours joining the pool on each side of a candidate (default: RecallConfig's)")
+    p.add_argument("--depth", type=int, default=50,
+                   help="recollections MemoryWeave is asked for per question (default 50); recall widens its pool "
+                        "to at least this many per pathway, so measure a smaller --candidates with a --depth no larger")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -71,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ds.conversations = ds.conversations[: args.limit]
     systems = default_systems(with_memoryweave=not args.no_memoryweave, ablations=not args.no_ablations,
                               context_mode=args.context_mode, context_window=args.context_window,
-                              weights=weights)
+                              weights=weights, candidates=args.candidates,
+                              neighbour_radius=args.neighbour_radius, depth=args.depth)
     if args.systems:
         missing = [s for s in args.systems if s not in systems]
         if missing:

@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ..config import RecallConfig
+from ..errors import InvalidInputError
 from .baselines import ReferenceBM25, dense_scores, rank, reference_tokenize, rrf
 from .cache import EmbeddingCache, cache_key
 from .datasets import Conversation, Question
@@ -244,23 +245,30 @@ def _items_for(index: DocIndex) -> tuple[list[dict[str, Any]], np.ndarray]:
 
 def default_systems(*, with_memoryweave: bool = True, ablations: bool = True,
                     context_mode: str | None = None, context_window: int | None = None,
-                    weights: Mapping[str, float] | None = None) -> dict[str, System]:
+                    weights: Mapping[str, float] | None = None,
+                    candidates: int | None = None, neighbour_radius: int | None = None,
+                    depth: int = 50) -> dict[str, System]:
     """MemoryWeave with its default config (``context_mode``,
-    ``context_window`` and ``weights`` overriding the default's where given),
-    one ablation per enabled pathway, and the baselines."""
+    ``context_window``, ``weights``, ``candidates`` and ``neighbour_radius``
+    overriding the default's where given: the last two size the candidate
+    pool), one ablation per enabled pathway, and the baselines.  ``depth`` is
+    how many recollections MemoryWeave is asked for: recall widens the pool to
+    at least that many per pathway, so a ``candidates`` below it is measured
+    only with a ``depth`` no larger."""
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise InvalidInputError(f"depth must be an integer >= 1, got {depth!r}")
     systems: dict[str, System] = {}
     if with_memoryweave:
-        base = RecallConfig()
-        if context_mode is not None:
-            base = replace(base, context_mode=context_mode)
-        if context_window is not None:
-            base = replace(base, context_window=context_window)
+        given: dict[str, Any] = {"context_mode": context_mode, "context_window": context_window,
+                                 "candidates": candidates, "neighbour_radius": neighbour_radius}
+        base = replace(RecallConfig(), **{k: v for k, v in given.items() if v is not None})
         if weights is not None:
             base = base.with_weights(**weights)
-        systems["memoryweave"] = memoryweave_system(base)
+        systems["memoryweave"] = memoryweave_system(base, depth=depth)
         if ablations:
             for feat in (f for f, w in base.weights.items() if w):
-                systems[f"memoryweave-no-{feat}"] = memoryweave_system(base.without(feat), name=f"no-{feat}")
+                systems[f"memoryweave-no-{feat}"] = memoryweave_system(base.without(feat), name=f"no-{feat}",
+                                                                       depth=depth)
     systems.update(BASELINES)
     return systems
 

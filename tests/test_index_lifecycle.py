@@ -355,6 +355,7 @@ def test_when_the_saver_saves_a_graph():
     assert not sv.due(slot, index(0), 0.0)  # nothing changed
     assert not sv.due(slot, index(5, kind="exact"), 0.0)  # exact indexes are rebuilt, never saved
     assert not sv.due(slot, index(5), 0.0)  # never saved, but just changed
+    assert not sv.due(slot, index(150_000, pending=10), 0.0)  # indexing, never saved: not yet either
     assert not sv.due(slot, index(6), s.MIN_INTERVAL)  # changed again: not idle
     assert sv.due(slot, index(6), 2 * s.MIN_INTERVAL)  # idle for MIN_INTERVAL: saved
     sv._last[slot] = (100.0, 2.0)  # saved at t=100, took 2 s

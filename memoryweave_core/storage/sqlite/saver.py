@@ -112,7 +112,9 @@ class Saver:
             return False
         when, took = self._last.get(slot, (float("-inf"), 0.0))
         if index.pending:
-            wait = MIN_INTERVAL if changes >= max(BACKLOG, index.in_graph) else float("inf")
+            if changes < max(BACKLOG, index.in_graph):
+                return False  # (an infinite wait would still pass against a graph never saved)
+            wait = MIN_INTERVAL
         elif worth_saving(index):
             wait = MIN_INTERVAL
         elif not self._idle(slot, index, now):

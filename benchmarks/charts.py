@@ -97,7 +97,7 @@ def budget_chart(out: Path) -> None:
 
 def scale_chart(out: Path) -> None:
     """Recall latency (p50, p95 dotted) against the number of traces, both axes logarithmic."""
-    rows = load("bench_scale.json")["results"] + load("bench_scale_1m.json")["results"]
+    rows = load("bench_scale.json")["results"]
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for backend, label in BACKENDS.items():
         points = sorted((r["n"], r["p50_ms"], r["p95_ms"]) for r in rows if r["backend"] == backend)

@@ -16,7 +16,7 @@ from memoryweave_core import RecallConfig
 from memoryweave_core.config import FEATURES
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-sys.path.insert(0, str(BENCH))
+sys.path.append(str(BENCH))  # after the packages: benchmarks/ shadows nothing
 tune_weights = pytest.importorskip("tune_weights")
 
 

@@ -12,8 +12,8 @@ block-causally (``onepass_causal.py``), fusion weights over the shipped ones
 calibrator orders nothing, it moves the budget figures through the prompt
 packing).  The fits it reads:
 
-* ``results/tune_context_onepass.json``: ``tune.py --context-mode onepass``,
-  fusion weights fitted on LoCoMo alone (tune.py's proxy objective);
+* ``results/tune_context_onepass.json``: ``tune.py --context-mode onepass``
+  (now ``--lme-weight 0 --min-gain 0``), fusion weights fitted on LoCoMo alone (tune.py's proxy objective);
 * ``results/relevance_context_onepass.json``: ``tune.py --relevance
   --context-mode onepass --over results/relevance.json``, the calibrator
   refitted on onepass features (LoCoMo, sample20 and dev80 rows);

@@ -1,11 +1,14 @@
 """The built-in recall pathways, each declared once.
 
 Default weights are not hand-set: ``benchmarks/tune.py`` fits them on LoCoMo
-(coordinate ascent, weights in [0, 4], scored by five-fold cross-validation
-across conversations; the README's benchmark section has the scores), and
-the values below are its fit on all ten conversations.  ``feedback`` and
-``category`` came out at 0: on that data they add nothing the other pathways
-lack, so they are off by default and cost nothing.  ``activation`` is a
+and LongMemEval's turns together (coordinate ascent, weights in [0, 4],
+scored by five-fold cross-validation across conversations and questions;
+the README's benchmark section has the scores), and the values below are
+what it prints: its fit on everything where that refit beats these weights
+held out by a clear margin, else these weights unchanged (a flat optimum
+does not churn them).  ``feedback`` and ``category`` came out at 0: on
+that data they add nothing the other pathways lack, so they are off by
+default and cost nothing.  ``activation`` is a
 prior, not fitted: no dataset here recalls anything twice, so none can say
 what use and recency are worth.  ``freshness`` is a prior too: LoCoMo holds
 no updated facts, so its fit is 0 (a one-dimensional scan with the others

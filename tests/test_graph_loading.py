@@ -190,7 +190,15 @@ def test_close_waits_for_a_load_that_holds_many_changes_and_saves_them(tmp_path,
     memory.add_many([{"text": f"late note {i}"} for i in range(5)], namespace="a")
     nsid = store._caches.nsid("a")
     before = store._indexes._digests(nsid, "content")
-    threading.Timer(0.2, gate.set).start()
+    finish_loads = store._indexes._finish_loads
+
+    def open_the_gate_once_close_waits(*args, **kwargs):
+        # (a timer started before close() could open the gate first on a loaded machine,
+        # and a load finished before close() leaves its rows to the indexer, not to a save)
+        threading.Timer(0.2, gate.set).start()
+        return finish_loads(*args, **kwargs)
+
+    monkeypatch.setattr(store._indexes, "_finish_loads", open_the_gate_once_close_waits)
     memory.close()  # waits for the load, then saves the changes
     assert gate.is_set()
     reopened = SQLiteStore(str(path), ann_threshold=20, **EXACT)

@@ -77,6 +77,20 @@ def single_adds(embedder: Any, mode: str, sessions: list[list[tuple[str, str]]],
     return 1000 * statistics.median(times)
 
 
+
+def best_seconds(jobs: dict[str, Callable[[], Any]], rounds: int) -> dict[str, float]:
+    """Each job's best time over ``rounds`` interleaved rounds, after one warm-up
+    call each (first calls allocate and load lazily)."""
+    for job in jobs.values():
+        job()
+    best = {name: float("inf") for name in jobs}
+    for _ in range(rounds):
+        for name, job in jobs.items():
+            t0 = time.perf_counter()
+            job()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "locomo10.json"))
@@ -110,14 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             jobs[f"{name} encode"] = lambda emb=emb: emb.embed(texts)
         for mode in CONTEXT_MODES:
             jobs[f"{name} add_conversation context_mode={mode}"] = lambda emb=emb, mode=mode: ingest(emb, mode, sessions)
-    for job in jobs.values():  # warm up: first calls allocate and load lazily
-        job()
-    best = {name: float("inf") for name in jobs}
-    for _ in range(args.rounds):
-        for name, job in jobs.items():
-            t0 = time.perf_counter()
-            job()
-            best[name] = min(best[name], time.perf_counter() - t0)
+    best = best_seconds(jobs, args.rounds)
     floor = n / best["torch encode"]
     rows = []
     for name, seconds in best.items():

@@ -26,8 +26,6 @@ import argparse
 import os
 import random
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -38,13 +36,13 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import result_file  # noqa: E402 (benchmarks/, the script's folder, is on sys.path)
-from bench_ingest import ingest, sessions_of  # noqa: E402
+from bench_ingest import best_seconds, ingest, sessions_of  # noqa: E402
 
 from memoryweave_core.embedders import default_model_path  # noqa: E402
 from memoryweave_core.eval.datasets import load_locomo  # noqa: E402
 from memoryweave_core.late_chunking import fit_span  # noqa: E402
 from memoryweave_core.onepass import cut_spans  # noqa: E402
-from memoryweave_core.onnx_embedder import OnnxEmbedder, _fingerprint, onnx_cache_dir  # noqa: E402
+from memoryweave_core.onnx_embedder import OnnxEmbedder, _fingerprint, onnx_cache_dir, write_atomically  # noqa: E402
 
 NEG = float(np.finfo(np.float32).min)
 
@@ -71,24 +69,18 @@ def export_causal(model_dir: Path) -> Path:
     ids = torch.ones((2, 8), dtype=torch.long)
     # A sample mask with masked entries, so tracing cannot take a "nothing masked" shortcut.
     mask = torch.where(torch.tril(torch.ones(8, 8, dtype=torch.bool)), 0.0, NEG)[None, None].repeat(2, 1, 1, 1)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=target.parent)
-    os.close(fd)
-    try:
+    def export(path: str) -> None:
         with torch.no_grad():
             torch.onnx.export(
-                States(model), (ids, mask, torch.zeros_like(ids)), tmp,
+                States(model), (ids, mask, torch.zeros_like(ids)), path,
                 input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["token_embeddings"],
                 dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "token_type_ids": {0: "batch", 1: "tokens"},
                               "attention_mask": {0: "batch", 2: "tokens", 3: "tokens"},
                               "token_embeddings": {0: "batch", 1: "tokens"}},
                 opset_version=17, dynamo=False,
             )
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return target
+
+    return write_atomically(target, export)
 
 
 def block_causal_batches(ids: list[list[list[int]]], cls_id: int, sep_id: int,
@@ -228,14 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         "onnx add_conversation onepass (two-way)": lambda: ingest(two_way, "onepass", sessions),
         "onnx add_conversation onepass (block-causal)": lambda: ingest(onnx, "onepass", sessions),
     }
-    for job in jobs.values():
-        job()
-    best = {name: float("inf") for name in jobs}
-    for _ in range(args.rounds):
-        for name, job in jobs.items():
-            t0 = time.perf_counter()
-            job()
-            best[name] = min(best[name], time.perf_counter() - t0)
+    best = best_seconds(jobs, args.rounds)
     n = len(texts)
     rows = [{"row": k, "turns_per_s": n / s, "vs_torch_encode": best["torch encode"] / s} for k, s in best.items()]
     print(f"{n} turns, {len(sessions)} sessions, best of {args.rounds} rounds")

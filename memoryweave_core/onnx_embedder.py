@@ -17,7 +17,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -96,17 +96,27 @@ def export_onnx(model_dir: str | Path, cache_dir: str | Path | None = None) -> P
 
     sample = torch.ones((2, 8), dtype=torch.long)
     axes = {name: {0: "batch", 1: "tokens"} for name in _INPUTS}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=target.parent)
-    os.close(fd)
-    try:
+
+    def export(path: str) -> None:
         with torch.no_grad():
             torch.onnx.export(
-                Pooled(model), (sample, sample, torch.zeros_like(sample)), tmp,
+                Pooled(model), (sample, sample, torch.zeros_like(sample)), path,
                 input_names=list(_INPUTS), output_names=["embedding", "token_embeddings"],
                 dynamic_axes={**axes, "embedding": {0: "batch"}, "token_embeddings": {0: "batch", 1: "tokens"}},
                 opset_version=17, dynamo=False,
             )
+
+    return write_atomically(target, export)
+
+
+def write_atomically(target: Path, write: Callable[[str], None]) -> Path:
+    """``write`` a temporary file beside ``target``, then rename it into place:
+    a crash or a concurrent writer never leaves half a file at ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=target.suffix, dir=target.parent)
+    os.close(fd)
+    try:
+        write(tmp)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

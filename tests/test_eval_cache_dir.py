@@ -8,23 +8,16 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from lme_question import lme_question
+
 import memoryweave_core.embedders as embedders
 from memoryweave_core import HashingEmbedder
 from memoryweave_core.eval.__main__ import main
 
 
-def _question(qid: str) -> dict:
-    sessions = [[{"role": "user", "content": f"I adopted a cat called Miso {i}.", "has_answer": i == 1},
-                 {"role": "assistant", "content": "What a lovely name for a cat."}] for i in range(3)]
-    return {"question_id": qid, "question": "What is my cat called?", "answer": "Miso",
-            "question_type": "single-session-user", "haystack_session_ids": ["s0", "s1", "s2"],
-            "haystack_dates": ["2023/05/01 (Mon) 10:00"] * 3, "haystack_sessions": sessions,
-            "answer_session_ids": ["s1"], "question_date": "2023/06/01 (Thu) 10:00"}
-
-
 def test_every_vector_of_the_run_goes_to_the_cache_dir(tmp_path, monkeypatch):
     data = tmp_path / "lme.json"
-    data.write_text(json.dumps([_question("q1"), _question("q2")]))
+    data.write_text(json.dumps([lme_question("q1"), lme_question("q2")]))
     home_cache = tmp_path / "home-cache"
     monkeypatch.setenv("MEMORYWEAVE_CACHE", str(home_cache))
     model = HashingEmbedder(dim=384)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from lme_question import lme_question
 
 import memoryweave_core.embedders as embedders
 import memoryweave_core.eval.systems as systems
@@ -17,18 +18,9 @@ from memoryweave_core.errors import InvalidInputError
 from memoryweave_core.eval.__main__ import main
 
 
-def _question(qid: str) -> dict:
-    sessions = [[{"role": "user", "content": f"I adopted a cat called Miso {i}.", "has_answer": i == 1},
-                 {"role": "assistant", "content": "What a lovely name for a cat."}] for i in range(3)]
-    return {"question_id": qid, "question": "What is my cat called?", "answer": "Miso",
-            "question_type": "single-session-user", "haystack_session_ids": ["s0", "s1", "s2"],
-            "haystack_dates": ["2023/05/01 (Mon) 10:00"] * 3, "haystack_sessions": sessions,
-            "answer_session_ids": ["s1"], "question_date": "2023/06/01 (Thu) 10:00"}
-
-
 def test_the_pool_options_reach_the_memory_under_test(tmp_path, monkeypatch):
     data = tmp_path / "lme.json"
-    data.write_text(json.dumps([_question("q1")]))
+    data.write_text(json.dumps([lme_question("q1")]))
     model = HashingEmbedder(dim=384)
     model.model_name = "all-MiniLM-L6-v2"  # type: ignore[attr-defined]
     monkeypatch.setattr(embedders, "_DEFAULT", model)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from memoryweave_core import MemoryWeave
+from memoryweave_core.ann.loading import LoadingIndex
 from memoryweave_core.storage.sqlite import SQLiteStore, saver
 
 pytest.importorskip("hnswlib")
@@ -117,6 +118,17 @@ def test_cycles_of_small_changes_never_leave_more_than_the_bound(tmp_path, stage
     assert 0 < saves[-1] < 2 * 8  # some closes saved, most did not
 
 
+def _loaded(memory: MemoryWeave, namespace: str) -> None:
+    """Load the namespace's saved graphs and settle them before the test adds rows.  With
+    the load still running as the rows arrive, close() was seen to save both graphs
+    for rows under the bound on a loaded machine (about 1 run in 10 there; never
+    quiet): a timing this test is not about, and not yet explained."""
+    memory.recall("pond", k=1, namespace=namespace, record_access=False)
+    store = memory.store
+    assert all(index.wait(60) for index in store._indexes.loaded() if isinstance(index, LoadingIndex))
+    memory.recall("pond", k=1, namespace=namespace, record_access=False)
+
+
 def test_a_close_while_the_carried_rows_are_still_being_indexed_counts_them(tmp_path, staged, monkeypatch):
     """Rows put back from the database at the open are unsaved until a save covers them,
     whether or not the background indexer has moved them into the graph yet.  (The
@@ -127,6 +139,7 @@ def test_a_close_while_the_carried_rows_are_still_being_indexed_counts_them(tmp_
     _build(path)
     staged.clear()
     with _open(path) as memory:
+        _loaded(memory, "a")  # (see _loaded)
         memory.add_many(_notes("first", 30), namespace="a")  # under the bound: left unsaved
     assert staged == []
     store = SQLiteStore(str(path), ann_threshold=20, **EXACT)  # background indexing

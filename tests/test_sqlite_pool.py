@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_columnar_pool import DIM, WORDS, _assert_same, _plain, _store
 
 from memoryweave_core.filters import parse_filter
 from memoryweave_core.pool import pool_order
 from memoryweave_core.storage.base import gather_candidates
 from memoryweave_core.storage.sqlite import SQLiteStore
-from test_columnar_pool import DIM, WORDS, _assert_same, _plain, _store
 
 
 @pytest.mark.parametrize("seed", range(12))

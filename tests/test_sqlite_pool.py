@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from test_columnar_pool import DIM, WORDS, _assert_same, _plain, _store
 
+from memoryweave_core.errors import CorruptStoreError
 from memoryweave_core.filters import parse_filter
 from memoryweave_core.pool import pool_order
 from memoryweave_core.storage.base import gather_candidates
@@ -56,3 +57,24 @@ def test_sqlite_pools_equal_pools_built_other_ways(tmp_path, seed, vector_cache)
                              gather_candidates(sqlite, ns, searches, terms, n, radius, where=where))
     finally:
         sqlite.close()
+
+
+@pytest.mark.parametrize("column, value", [  # values that the columns' type affinities keep as they are
+    ("speaker", "x'00'"), ("episode", "x'33'"), ("position", "1.5"), ("position", "'one'"),
+    ("time", "'noon'"), ("category", "1.5"), ("category", "'one'"), ("tok_ids", "'abcd'"),
+    ("content", "CAST(zeroblob(32) AS TEXT)"), ("context", "zeroblob(28)"),
+])
+def test_a_pool_cell_of_the_wrong_type_is_a_corrupt_store(tmp_path, column, value):
+    """Most pool cells are checked by the conversions that read them; a refusal still names the column."""
+    store, ids = _store(np.random.default_rng(3), SQLiteStore(tmp_path / "s.db"))
+    try:
+        ns = "a"
+        victim = ids[ns][len(ids[ns]) // 2]
+        store._db.conn.execute("PRAGMA ignore_check_constraints = 1")
+        store._db.conn.execute(f"UPDATE traces SET {column} = {value} WHERE id = ? AND ns = (SELECT id FROM namespaces WHERE name = ?)",
+                               (victim, ns))
+        store._caches.invalidate()
+        with pytest.raises(CorruptStoreError, match=f"unreadable {column}"):
+            store.pool(ns, ids=[victim, ids[ns][0]], radius=1)
+    finally:
+        store.close()

@@ -183,8 +183,11 @@ def test_pool_order_equals_the_row_at_a_time_order():
         want = _plain_order(asked, keys, episodes, positions)
         assert pool_order(asked, keys, episodes, positions) == want
         assert pool_order(asked, keys, Labels.of(episodes), np.array(positions, np.int64)) == want
+        assert pool_order(asked, np.array(keys, np.int64), Labels.of(episodes), np.array(positions, np.int64)) == want
         prefix = keys[: int(rng.integers(0, n + 1))]  # asked handed over first, as stores do
         assert pool_order(prefix, keys, Labels.of(episodes), positions) == _plain_order(prefix, keys, episodes, positions)
+        assert pool_order(prefix, np.array(keys, np.int64), Labels.of(episodes), positions) == _plain_order(
+            prefix, keys, episodes, positions)
 
 
 def _plain_neighbourhood(store: MemoryStore, ns: str, asked: list[str], radius: int) -> list[str]:

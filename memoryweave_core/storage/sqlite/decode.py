@@ -35,6 +35,7 @@ POOL_COLS_CACHED = POOL_COLS.replace("t.content, t.context", "NULL, NULL")
 VECTORS = slice(8, 10)
 
 _NONE = type(None)
+_NUMBERS = {float, int}  # (not bool: JSON's true is no time)
 #: The types a readable cell of each checked column may hold (vectors must also be ``dim`` float32).
 CELL_TYPES: dict[str, set[type]] = {
     "key": {int}, "id": {str}, "text": {str}, "speaker": {str, _NONE}, "episode": {str, _NONE}, "position": {int},
@@ -98,9 +99,9 @@ def traces(db: Database, dim: int | None, rows: Sequence[tuple], namespaces: Seq
 def access_log(db: Database, tid: str, first: Any, count: Any, recent: Any) -> AccessLog:
     """An access row's log, its cells checked."""
     times = db.json(recent, f"access log of {tid!r}", list)
-    if type(first) not in (float, int) or type(count) is not int or not all(type(t) in (float, int) for t in times):
+    if type(first) not in (float, int) or type(count) is not int or not set(map(type, times)) <= _NUMBERS:
         raise db.corrupt(f"access log of {tid!r} has cells of the wrong type")
-    return AccessLog(first=float(first), count=count, recent=[float(t) for t in times])
+    return AccessLog(first=float(first), count=count, recent=list(map(float, times)))
 
 
 def pool_sql(count: int, neighbours: bool, where: str = "1", columns: str = POOL_COLS) -> str:
@@ -192,7 +193,7 @@ def _columns(db: Database, dim: int, rows: list[tuple], asked: list[int], vocab:
         held[episode.codes[is_asked]] = True
         if not held[episode.codes[~is_asked]].all():
             raise db.corrupt("a trace is indexed under another episode than its row holds")
-    order = pool_order(asked, array("q", cols[0]), episode, positions)
+    order = pool_order(asked, np.frombuffer(array("q", cols[0]), np.int64), episode, positions)
     at = np.array(order, np.int64)
     pick = itemgetter(*order) if n > 1 else (lambda col: (col[order[0]],))
     speaker = Labels.of(pick(cols[2]))

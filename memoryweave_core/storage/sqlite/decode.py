@@ -1,7 +1,8 @@
 """Rows of the traces and access tables into Traces, access logs and Pools.
 
 Every cell is checked against the type its column must hold, a column at a
-time (one recall decodes hundreds of rows), so a tampered file gives
+time (one recall decodes hundreds of rows; a pool's columns mostly by the
+conversions that read them), so a tampered file gives
 :class:`CorruptStoreError` here and never a stray error further on.
 """
 

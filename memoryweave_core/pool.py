@@ -152,15 +152,22 @@ def object_array(values: Sequence) -> np.ndarray:
     return out
 
 
-def pool_order(asked: Sequence, keys: Sequence, episodes: Sequence[str | None] | Labels, positions: Sequence[int] | np.ndarray
+def pool_order(asked: Sequence, keys: Sequence | np.ndarray, episodes: Sequence[str | None] | Labels, positions: Sequence[int] | np.ndarray
                ) -> list[int]:
     """The order in which a store hands a pool's rows over (rows given by
     their ``keys``, episodes and positions): the rows of the ``asked`` keys
     as asked, then the neighbours, episode by episode in the order the
     episodes first appear above, by position within one.  Every store orders
     with this, so ties rank alike on every backend."""
-    if list(keys[: len(asked)]) == list(asked):  # asked first, as most stores hand them: distinct, as keys are
+    head = keys[: len(asked)]
+    # asked first, as most stores hand them: distinct, as keys are
+    if (head.tolist() if isinstance(head, np.ndarray) else list(head)) == list(asked):
         first = np.arange(len(asked), dtype=np.int64)
+    elif isinstance(keys, np.ndarray) and keys.dtype == np.int64 and len(keys):  # integer keys: found by sorting
+        want = np.fromiter(dict.fromkeys(asked), np.int64)
+        sorter = np.argsort(keys, kind="stable")
+        rows = sorter[np.minimum(np.searchsorted(keys, want, sorter=sorter), len(keys) - 1)]
+        first = rows[keys[rows] == want]
     else:
         row = {key: i for i, key in enumerate(keys)}
         first = np.array([row[k] for k in dict.fromkeys(asked) if k in row], np.int64)

@@ -21,7 +21,7 @@ from memoryweave_core.lexical import tokenize
 from memoryweave_core.pathways import Query
 from memoryweave_core.pool import Labels, Pool, pool_order
 from memoryweave_core.retrieval import Retriever
-from memoryweave_core.storage.base import Live, gather_candidates
+from memoryweave_core.storage.base import Live, Store, gather_candidates
 from memoryweave_core.storage.memory import MemoryStore
 from memoryweave_core.trace import Trace
 
@@ -29,7 +29,7 @@ DIM = 8
 WORDS = ["red", "blue", "cat", "dog", "sea", "tree", "run", "sing", "cold", "warm"]
 
 
-def _delete_some(store: MemoryStore, ids: dict[str, list[str]], ns: str, rng: np.random.Generator, share: float,
+def _delete_some(store: Store, ids: dict[str, list[str]], ns: str, rng: np.random.Generator, share: float,
                  most: int) -> None:
     """With probability ``share``, delete 1 to ``most - 1`` of the namespace's ids (drawn with repeats)."""
     if ids[ns] and rng.random() < share:
@@ -38,7 +38,7 @@ def _delete_some(store: MemoryStore, ids: dict[str, list[str]], ns: str, rng: np
         ids[ns] = [i for i in ids[ns] if i not in gone]
 
 
-def _new_version(store: MemoryStore, ns: str, old_id: str, archived: str, text: str, later: float,
+def _new_version(store: Store, ns: str, old_id: str, archived: str, text: str, later: float,
                  rng: np.random.Generator) -> None:
     """A second version of a trace, ``later`` seconds after it, with random vectors; the old one kept as ``archived``."""
     old = store.get([old_id], ns)[0]
@@ -48,8 +48,9 @@ def _new_version(store: MemoryStore, ns: str, old_id: str, archived: str, text: 
     store.supersede(old.id, archived, old.time + later, new)
 
 
-def _store(rng: np.random.Generator) -> tuple[MemoryStore, dict[str, list[str]]]:
-    store = MemoryStore()
+def _store(rng: np.random.Generator, store: Store | None = None) -> tuple[Store, dict[str, list[str]]]:
+    """A random store (``store`` filled, or a new MemoryStore): the same seed gives the same traces on any backend."""
+    store = MemoryStore() if store is None else store
     ids: dict[str, list[str]] = {"a": [], "b": []}
     n = 0
     for _ in range(int(rng.integers(2, 6))):
@@ -79,7 +80,7 @@ def _store(rng: np.random.Generator) -> tuple[MemoryStore, dict[str, list[str]]]
     return store, ids
 
 
-def _plain(store: MemoryStore, ns: str, ids: list[str]) -> Pool:
+def _plain(store: Store, ns: str, ids: list[str]) -> Pool:
     """The pool of these ids, in this order, built from whole traces and access logs."""
     found = {t.id: t for t in store.get(ids, ns)}
     traces = [found[i] for i in ids]
@@ -182,8 +183,11 @@ def test_pool_order_equals_the_row_at_a_time_order():
         want = _plain_order(asked, keys, episodes, positions)
         assert pool_order(asked, keys, episodes, positions) == want
         assert pool_order(asked, keys, Labels.of(episodes), np.array(positions, np.int64)) == want
+        assert pool_order(asked, np.array(keys, np.int64), Labels.of(episodes), np.array(positions, np.int64)) == want
         prefix = keys[: int(rng.integers(0, n + 1))]  # asked handed over first, as stores do
         assert pool_order(prefix, keys, Labels.of(episodes), positions) == _plain_order(prefix, keys, episodes, positions)
+        assert pool_order(prefix, np.array(keys, np.int64), Labels.of(episodes), positions) == _plain_order(
+            prefix, keys, episodes, positions)
 
 
 def _plain_neighbourhood(store: MemoryStore, ns: str, asked: list[str], radius: int) -> list[str]:

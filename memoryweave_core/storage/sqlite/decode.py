@@ -1,12 +1,15 @@
 """Rows of the traces and access tables into Traces, access logs and Pools.
 
 Every cell is checked against the type its column must hold, a column at a
-time (one recall decodes hundreds of rows), so a tampered file gives
+time (one recall decodes hundreds of rows; a pool's columns mostly by the
+conversions that read them), so a tampered file gives
 :class:`CorruptStoreError` here and never a stray error further on.
 """
 
 from __future__ import annotations
 
+from array import array
+from operator import itemgetter
 from typing import Any, Sequence
 
 import numpy as np
@@ -33,6 +36,7 @@ POOL_COLS_CACHED = POOL_COLS.replace("t.content, t.context", "NULL, NULL")
 VECTORS = slice(8, 10)
 
 _NONE = type(None)
+_NUMBERS = {float, int}  # (not bool: JSON's true is no time)
 #: The types a readable cell of each checked column may hold (vectors must also be ``dim`` float32).
 CELL_TYPES: dict[str, set[type]] = {
     "key": {int}, "id": {str}, "text": {str}, "speaker": {str, _NONE}, "episode": {str, _NONE}, "position": {int},
@@ -96,9 +100,9 @@ def traces(db: Database, dim: int | None, rows: Sequence[tuple], namespaces: Seq
 def access_log(db: Database, tid: str, first: Any, count: Any, recent: Any) -> AccessLog:
     """An access row's log, its cells checked."""
     times = db.json(recent, f"access log of {tid!r}", list)
-    if type(first) not in (float, int) or type(count) is not int or not all(type(t) in (float, int) for t in times):
+    if type(first) not in (float, int) or type(count) is not int or not set(map(type, times)) <= _NUMBERS:
         raise db.corrupt(f"access log of {tid!r} has cells of the wrong type")
-    return AccessLog(first=float(first), count=count, recent=[float(t) for t in times])
+    return AccessLog(first=float(first), count=count, recent=list(map(float, times)))
 
 
 def pool_sql(count: int, neighbours: bool, where: str = "1", columns: str = POOL_COLS) -> str:
@@ -130,48 +134,91 @@ def pool(db: Database, dim: int | None, nsid: int, keys: list[int], radius: int,
     for part in chunks(keys, max(SQL_CHUNK // 2 - len(cond_params), 1)):
         params = [*part, nsid] + ([radius, radius, *part, nsid] if radius else []) + cond_params
         sql = pool_sql(len(part), bool(radius), cond, POOL_COLS if cache is None else POOL_COLS_CACHED)
-        rows.update((row[0], row) for row in db.sql(sql, params))
+        got = db.sql(sql, params)
+        rows.update(zip([row[0] for row in got], got))
     if cache is not None:
         blobs = cache.vectors(db, list(rows))
         rows = {key: (*row[: VECTORS.start], *blobs[key], *row[VECTORS.stop :]) for key, row in rows.items() if key in blobs}
-    asked = set(keys)
-    episodes = {row[3] for key, row in rows.items() if key in asked}
     # (under a filter an asked row that does not match is left out, and its neighbours may not be)
-    if where is None and any(row[3] not in episodes for key, row in rows.items() if key not in asked):
-        raise db.corrupt("a trace is indexed under another episode than its row holds")
-    return _pool_of(db, dim, list(rows.values()), keys, vocab, nsid)
+    return _pool_of(db, dim, list(rows.values()), keys, vocab, nsid, same_episodes=where is None)
+
+
+#: Pool columns that :func:`_pool_of` checks by converting them (``array`` and ``join`` take no other type).
+_CONVERTED = frozenset({"key", "id", "speaker", "episode", "position", "time", "category", "tok_ids", "content", "context"})
+#: The pool columns it checks a cell at a time (the access log's).
+_POOL_CHECKED = [name if name not in _CONVERTED else "" for name in names(POOL_COLS)]
+
+
+class _Unreadable(Exception):
+    """A cell that a conversion in :func:`_pool_of` refused: :func:`check_cells` names it."""
 
 
 def _pool_of(db: Database, dim: int | None, rows: list[tuple], asked: list[int], vocab: StoredVocabulary,
-             nsid: int) -> Pool:
-    """A Pool from rows of ``POOL_COLS`` of namespace ``nsid``, in :func:`pool_order` for the ``asked`` keys."""
+             nsid: int, same_episodes: bool = False) -> Pool:
+    """A Pool from rows of ``POOL_COLS`` of namespace ``nsid``, in :func:`pool_order` for the ``asked`` keys.
+    A cell of the wrong type makes :class:`CorruptStoreError` (from
+    :func:`check_cells`, which names the row).  With ``same_episodes``, every
+    row that was not asked must share an asked row's episode (what a
+    neighbour is), or the file is corrupt."""
     if not rows or dim is None:
         return Pool.empty(dim)
-    cols = check_cells(db, dim, rows, names(POOL_COLS))
+    try:
+        return _columns(db, dim, rows, asked, vocab, nsid, same_episodes)
+    except (_Unreadable, TypeError):
+        check_cells(db, dim, rows, names(POOL_COLS))
+        raise  # the check found nothing: not a cell's type after all
+
+
+def _columns(db: Database, dim: int, rows: list[tuple], asked: list[int], vocab: StoredVocabulary,
+             nsid: int, same_episodes: bool) -> Pool:
+    """:func:`_pool_of`'s work.  Most columns are checked by the conversion
+    they need anyway, in C: ``array("q")`` takes ints alone, ``array("d")``
+    ints and floats, ``join`` strings or bytes alone, and a label column's
+    distinct values are checked once each; the rest a cell at a time.
+    Columns are made in the rows' order and gathered into pool order once
+    (numpy indexing, or one ``itemgetter`` call a column), so no row is rebuilt."""
+    cols = check_cells(db, dim, rows, _POOL_CHECKED)
     n = len(rows)
     episode = Labels.of(cols[3])
-    order = pool_order(asked, cols[0], episode, np.array(cols[4], dtype=np.int64))
-    cols = list(zip(*[rows[i] for i in order]))  # rows in pool order before any array is made: nothing is copied twice
-    episode = episode.take(np.array(order, np.int64))
+    positions = np.frombuffer(array("q", cols[4]), np.int64)
+    times = np.frombuffer(array("d", cols[5]), np.float64)
+    "".join(cols[1])
+    b"".join(cols[7])
+    size = 4 * dim
+    if not all(type(x) is str for x in episode.labels) or set(map(len, cols[8])) | set(map(len, cols[9])) != {size}:
+        raise _Unreadable
+    if same_episodes:
+        wanted = set(asked)
+        is_asked = np.fromiter(map(wanted.__contains__, cols[0]), bool, n)
+        held = np.zeros(len(episode.labels) + 1, bool)  # by code; code -1 (no episode) is the last entry
+        held[episode.codes[is_asked]] = True
+        if not held[episode.codes[~is_asked]].all():
+            raise db.corrupt("a trace is indexed under another episode than its row holds")
+    order = pool_order(asked, np.frombuffer(array("q", cols[0]), np.int64), episode, positions)
+    at = np.array(order, np.int64)
+    pick = itemgetter(*order) if n > 1 else (lambda col: (col[order[0]],))
+    speaker = Labels.of(pick(cols[2]))
+    if not all(type(x) is str for x in speaker.labels):
+        raise _Unreadable
     used = [i for i, count in enumerate(cols[11]) if count is not None]  # rows of traces used since creation
     first, count, recent = log_columns([access_log(db, cols[1][i], cols[10][i], cols[11][i], cols[12][i]) for i in used])
-    first_access = np.array(cols[5], dtype=np.float64)
+    first_access = times.copy()
     access_count = np.ones(n)
     recent_access = np.full((n, RECENT), np.nan)
     first_access[used], access_count[used], recent_access[used] = first, count, recent
     return Pool(
-        ids=object_array(cols[1]),
-        speaker=Labels.of(cols[2]),
-        episode=episode,
-        positions=np.array(cols[4], dtype=np.int64),
-        times=np.array(cols[5], dtype=np.float64),
-        categories=np.array([-1 if c is None else c for c in cols[6]], dtype=np.int64),
-        tokens=vocab.rows(nsid, cols[7]),
-        content=np.frombuffer(b"".join(cols[8]), np.float32).reshape(n, dim),
-        context=np.frombuffer(b"".join(cols[9]), np.float32).reshape(n, dim),
-        first_access=first_access,
-        access_count=access_count,
-        recent_access=recent_access,
+        ids=object_array(pick(cols[1])),
+        speaker=speaker,
+        episode=episode.take(at),
+        positions=positions[at],
+        times=times[at],
+        categories=np.frombuffer(array("q", [-1 if c is None else c for c in pick(cols[6])]), np.int64).copy(),
+        tokens=vocab.rows(nsid, pick(cols[7])),
+        content=np.frombuffer(b"".join(pick(cols[8])), np.float32).reshape(n, dim),
+        context=np.frombuffer(b"".join(pick(cols[9])), np.float32).reshape(n, dim),
+        first_access=first_access[at],
+        access_count=access_count[at],
+        recent_access=recent_access[at],
     )
 
 

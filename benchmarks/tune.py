@@ -139,8 +139,12 @@ def recall_at(questions, w: np.ndarray, k: int) -> dict[str, float]:
 
 
 def objective(questions, w) -> float:
-    r = recall_at(questions, w, 10)
-    return r["all"] + np.nanmean([r[c] for c in CATEGORIES])
+    return locomo_score(recall_at(questions, w, 10))
+
+
+def locomo_score(r10: dict[str, float]) -> float:
+    """LoCoMo's objective from its recall@10 figures: overall plus the mean over the categories present."""
+    return r10["all"] + np.nanmean([r10.get(c, np.nan) for c in CATEGORIES])
 
 
 def fit_relevance(data: str, folds: int, out: str | None, lme: list[tuple[str, str | None]] | None = None,

@@ -28,7 +28,7 @@ from dataclasses import replace
 from typing import Any, Sequence
 
 import numpy as np
-from tune import FEATURES, MAX_WEIGHT, MIN_GAIN, STEPS, TUNED, objective, recall_at
+from tune import FEATURES, MAX_WEIGHT, MIN_GAIN, STEPS, TUNED, locomo_score, objective, recall_at
 
 from memoryweave_core import MemoryWeave, RecallConfig
 from memoryweave_core.eval import harness as H
@@ -85,8 +85,13 @@ def joint(rows: Rows, w: np.ndarray, share: float) -> float:
     """LoCoMo's objective (0-1) and LongMemEval's turn R@10, weighing ``1 : share``."""
     loc = [r for r in rows if r["dataset"] == "locomo"]
     lme = [r for r in rows if r["dataset"] == "longmemeval"]
-    parts = ([(1.0, objective(loc, w) / 2)] if loc else []) + ([(share, lme_recall(lme, w, 10))] if lme and share else [])
-    return sum(a * v for a, v in parts) / sum(a for a, _ in parts)
+    return weigh(objective(loc, w) / 2 if loc else None, lme_recall(lme, w, 10) if lme else None, share)
+
+
+def weigh(locomo: float | None, longmemeval: float | None, share: float) -> float:
+    """The joint objective from LoCoMo's (0-1) and LongMemEval's figures, ``1 : share`` (None: no such rows)."""
+    parts = ([(1.0, locomo)] if locomo is not None else []) + ([(share, longmemeval)] if longmemeval is not None and share else [])
+    return float(sum(a * v for a, v in parts) / sum(a for a, _ in parts))
 
 
 def fit(rows: Rows, start: dict[str, float], share: float, min_gain: float = MIN_GAIN, rounds: int = 6) -> dict[str, float]:
@@ -137,10 +142,8 @@ def held_out_figures(held: Sequence[tuple[dict[str, Any], np.ndarray]], share: f
     if lme:
         out["longmemeval"] = {f"turn_recall@{k}": float(np.mean([lme_recall([r], w, k) for r, w in lme]))
                               for k in (5, 10)}
-    parts = ([(1.0, (out["locomo"]["recall@10"]["all"] + np.mean([v for c, v in out["locomo"]["recall@10"].items()
-                                                                   if c != "all"])) / 2)] if loc else [])
-    parts += [(share, out["longmemeval"]["turn_recall@10"])] if lme and share else []
-    out["joint"] = float(sum(a * v for a, v in parts) / sum(a for a, _ in parts))
+    out["joint"] = weigh(locomo_score(out["locomo"]["recall@10"]) / 2 if loc else None,
+                         out["longmemeval"]["turn_recall@10"] if lme else None, share)
     return out
 
 

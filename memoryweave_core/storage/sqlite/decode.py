@@ -182,8 +182,8 @@ def _columns(db: Database, dim: int, rows: list[tuple], asked: list[int], vocab:
     episode = Labels.of(cols[3])
     positions = np.frombuffer(array("q", cols[4]), np.int64)
     times = np.frombuffer(array("d", cols[5]), np.float64)
-    "".join(cols[1])
-    b"".join(cols[7])
+    "".join(cols[1])  # (a check, result unused: join takes str alone) ids
+    b"".join(cols[7])  # ... and bytes alone: token ids
     size = 4 * dim
     if not all(type(x) is str for x in episode.labels) or set(map(len, cols[8])) | set(map(len, cols[9])) != {size}:
         raise _Unreadable

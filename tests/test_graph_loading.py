@@ -315,3 +315,34 @@ def test_a_load_that_is_no_longer_wanted_gives_up_before_hnswlib_reads(tmp_path,
     steps: list[int] = []
     assert hnsw.HNSWIndex.load(graph, DIM, digests=digests, stop=lambda: steps.append(1) or True) is None
     assert steps == [1]  # gave up after the read, before hashing
+
+
+def test_a_load_cancelled_by_close_is_not_taken_for_a_failed_one(tmp_path, gate, monkeypatch):
+    """close() drops a load it does not need.  If that load gives up only after close()
+    has cancelled it, it must not be taken for a failed check: that rebuilt the graph
+    from the database and wrote it, so a store closed with one change saved both graphs
+    (seen in CI under load)."""
+    from graph_calls import record_saves
+
+    from memoryweave_core.storage.sqlite import saver
+
+    monkeypatch.setattr(saver, "UNSAVED_AT_CLOSE", 10)  # a rebuilt graph's rows are more than close() leaves
+    path = tmp_path / "x.db"
+    _build(path)
+    store = SQLiteStore(str(path), ann_threshold=20, background_index=False, **EXACT)
+    memory = MemoryWeave(store=store, embedder=Embedder())
+    memory.add("one more garden note", namespace="a")  # starts both loads: one change each
+    staged = record_saves(monkeypatch)
+    real_close = LoadingIndex.close
+
+    def close_then_let_the_load_end(self):
+        real_close(self)
+        gate.set()  # the load now sees it is cancelled, and ends before close() goes on
+        assert self.wait(60)
+
+    monkeypatch.setattr(LoadingIndex, "close", close_then_let_the_load_end)
+    memory.close()
+    assert staged == []  # the saved files stay; the one change is put back at the next open
+    with MemoryWeave(store=SQLiteStore(str(path), ann_threshold=20, **EXACT), embedder=Embedder()) as memory:
+        assert memory.count(namespace="a") == N + 1
+        _check_exact(memory.store)

@@ -168,6 +168,7 @@ def test_graph_save_never_follows_a_link_planted_at_a_temporary_path(tmp_path):
         assert os.path.islink(link)
     with MemoryWeave(store=SQLiteStore(path, ann_threshold=50), embedder=HashingEmbedder(DIM)) as again:
         assert again.recall("fact links", k=3, namespace="n")
+        assert again.store.wait_for_index(60)  # the saved graph loads in the background
         assert again.store._indexes.loaded()[0].kind == "hnsw"
 
 

@@ -304,8 +304,12 @@ class VectorIndexes:
         try:
             self.saver.stop()
             self._finish_loads(saver.worth_saving)
-            for index in self._indexes.values():
+            for slot, index in list(self._indexes.items()):
                 index.close()
+                if isinstance(index, LoadingIndex):
+                    # dropped, not settled: a load that gives up now, cancelled, would be
+                    # taken for one that failed its check, rebuilt from the database and saved
+                    del self._indexes[slot]
             self.save(saver.worth_saving)
         finally:
             self._indexes.clear()

@@ -112,9 +112,7 @@ def base_signals(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray,
 def answerable(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray, relevance: np.ndarray,
                gate: Gate | None = None, order: np.ndarray | None = None) -> float:
     """P(the memory holds evidence for this query), from the shipped gate unless one is given."""
-    if not len(score):
-        return 0.0
-    return float((gate or DEFAULT_GATE).predict(gate_signals(terms, raw, score, relevance, order)[None, :])[0])
+    return judge(terms, raw, score, relevance, order, gate=gate)[0]
 
 
 def reasons(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray, relevance: np.ndarray,
@@ -122,9 +120,19 @@ def reasons(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray, rele
     """Each signal's term in the gate's log-odds (coefficient times the
     standardised value; they add up to the log-odds less the intercept):
     why a query was judged answerable or refused, for ``explain``."""
+    return judge(terms, raw, score, relevance, order, gate=gate, explain=True)[1]
+
+
+def judge(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray, relevance: np.ndarray,
+          order: np.ndarray | None = None, *, gate: Gate | None = None,
+          explain: bool = False) -> tuple[float, dict[str, float]]:
+    """:func:`answerable` and, with ``explain``, its :func:`reasons`, from one reading
+    of the signals (a recall with ``explain`` needs both)."""
     if not len(score):
-        return {}
-    return (gate or DEFAULT_GATE).terms(gate_signals(terms, raw, score, relevance, order))
+        return 0.0, {}
+    gate = gate or DEFAULT_GATE
+    x = gate_signals(terms, raw, score, relevance, order)
+    return float(gate.predict(x[None, :])[0]), (gate.terms(x) if explain else {})
 
 
 #: Fitted by ``benchmarks/tune.py --relevance`` on all ten LoCoMo conversations and

@@ -26,7 +26,7 @@ import numpy as np
 from . import lexscore
 from . import names as names_module
 from . import relevance as relevance_module
-from .answerable import answerable, reasons
+from .answerable import judge
 from .config import RecallConfig
 from .coverage import Terms, window_hits
 from .lexical import idf, tokenize
@@ -99,8 +99,7 @@ class Retriever:
         terms = table.terms or Terms.empty(len(score))
         x = signals(table.raw, score, table.unseen, terms, ranking)
         relevance = DEFAULT_CALIBRATOR.predict(x)
-        gate = answerable(terms, table.raw, score, relevance, order=ranking)
-        why = reasons(terms, table.raw, score, relevance, order=ranking) if explain else {}
+        gate, why = judge(terms, table.raw, score, relevance, ranking, explain=explain)
         return Ranked(table, ranking[:k].tolist(), score, contributions, relevance, explain, gate, why,
                       x if explain else None)
 

@@ -122,6 +122,17 @@ class MemoryEncoder:
         return getattr(self._embedder, "model_name", None)
 
     @property
+    def effective_mode(self) -> str:
+        """The context mode the vectors are really made in, what a store records:
+        ``"late"`` and ``"onepass"`` need an embedder that hands over token states,
+        and with any other one :meth:`encode` makes them as ``"model"`` does.  The
+        default model can, so it is not loaded to find out."""
+        needs = {"late": SpanPooler, "onepass": TurnSummer}.get(self.context_mode)
+        if needs is None or self._embedder is None or isinstance(self._embedder, needs):
+            return self.context_mode
+        return "model"
+
+    @property
     def dim(self) -> int:
         return self._dim if self._embedder is None and self._dim is not None else self.embedder.dim
 

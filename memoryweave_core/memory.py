@@ -106,7 +106,7 @@ class MemoryWeave(IngestMixin, LifecycleMixin, AsyncMemoryMixin):
                 store.close()
             raise DimensionMismatchError(f"embedding_dim={embedding_dim} but the store holds {store.dim}-d vectors")
         try:  # the store's context vectors and this memory's are made the same way, or it is refused
-            settle(store, self.config.context_mode, self.config.context_window)
+            settle(store, self.encoder.effective_mode, self.config.context_window)
         except BaseException:
             if opened:
                 store.close()

@@ -151,6 +151,26 @@ def test_without_token_states_onepass_is_the_model_mode(clock):
         np.testing.assert_allclose(x.context, y.context)
 
 
+def test_a_store_records_the_mode_its_context_vectors_were_made_in(tmp_path, clock):
+    """Onepass without token states makes model-mode vectors, and the store says so: the
+    same memory opens it again, and one that would add real onepass vectors (of the same dimension) is refused."""
+    from memoryweave_core import ContextModeMismatchError
+    from memoryweave_core.storage.sqlite import SQLiteStore
+
+    path = str(tmp_path / "m.db")
+    onepass = RecallConfig(context_mode="onepass")
+    with MemoryWeave(embedder=HashingEmbedder(128), config=onepass, store=SQLiteStore(path), clock=clock) as memory:
+        assert memory.encoder.effective_mode == "model"
+        memory.add_conversation(TURNS, episode="e")
+    store = SQLiteStore(path)
+    assert store.context_record().mode == "model"
+    store.close()
+    for config in (onepass, RecallConfig(context_mode="model")):
+        MemoryWeave(embedder=HashingEmbedder(128), config=config, store=SQLiteStore(path), clock=clock).close()
+    with pytest.raises(ContextModeMismatchError):
+        MemoryWeave(embedder=WordSummer(), config=onepass, store=SQLiteStore(path), clock=clock)
+
+
 def test_onepass_is_a_known_mode():
     assert RecallConfig(context_mode="onepass").context_mode == "onepass"
 

@@ -43,6 +43,16 @@ def _gram(vectors: np.ndarray) -> np.ndarray:
     return vectors @ vectors.T
 
 
+def _only_later(sims: np.ndarray, later: np.ndarray, threshold: float) -> np.ndarray:
+    """``sims`` (a fresh array, overwritten) where ``later``, elsewhere a value
+    that makes no update.  With a threshold of 0 or more, that value is 0
+    (``sims * later`` in place: one pass and no new array), whose strength is
+    0 as -inf's is, so the greatest cosine's strength is the same bits."""
+    if threshold >= 0.0:
+        return np.multiply(sims, later, out=sims)
+    return np.where(later, sims, -np.inf)
+
+
 def update_extremes(pool: Pool, made: np.ndarray, threshold: float = UPDATE_SIMILARITY) -> tuple[np.ndarray, np.ndarray]:
     """For each trace, the strongest update it makes of an earlier trace and
     the strongest update a later trace makes of it, each in [0, 1].
@@ -84,7 +94,7 @@ def update_extremes(pool: Pool, made: np.ndarray, threshold: float = UPDATE_SIMI
                 sims = pool.content[rows] @ pool.content[cols].T
             else:
                 sims = gram if len(cols) == len(mine) else gram[:, keep]
-            best = np.where(later, sims, -np.inf)
+            best = _only_later(sims, later, threshold)
             updated[rows] = strength(best.max(axis=1))
             makes[cols] = np.maximum(makes[cols], strength(best.max(axis=0)))  # a speaker's columns are distinct
     return makes, updated

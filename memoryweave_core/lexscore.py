@@ -108,12 +108,24 @@ def proximity(hits: Hits, lengths: np.ndarray, scored: np.ndarray, pool: int,
     return out
 
 
-def evidence(rows: TokenRows, terms: Sequence[str], weights: dict[str, float], avg_len: float) -> np.ndarray:
+def select(hits: Hits, keep: Sequence[int]) -> Hits:
+    """The hits of columns ``keep`` only, renumbered in that order: what
+    :func:`find` gives for those of its words (in text order, as it does)."""
+    remap = np.full(hits.columns, -1, np.int64)
+    remap[np.asarray(keep, np.int64)] = np.arange(len(keep))
+    col = remap[hits.col]
+    ok = col >= 0
+    return Hits(hits.row[ok], hits.pos[ok], col[ok], len(keep))
+
+
+def evidence(rows: TokenRows, terms: Sequence[str], weights: dict[str, float], avg_len: float,
+             hits: Hits | None = None) -> np.ndarray:
     """The lexical pathway's raw score of a pool: BM25 (``weights``: each
     query word's, as :func:`~memoryweave_core.bm25.query_weights` gives
-    them) plus proximity for the rows that BM25 scores above 0."""
+    them) plus proximity for the rows that BM25 scores above 0.  ``hits``:
+    ``find(rows, distinct terms)`` if the caller has it already."""
     words = list(dict.fromkeys(terms))
-    hits = find(rows, words)
+    hits = find(rows, words) if hits is None else hits
     lengths = rows.lengths
     scores = bm25(hits, lengths, _columns(words, weights), avg_len)
     if len(words) > 1:

@@ -55,7 +55,7 @@ def lexical(pool: Pool, query: Query, ctx: Context) -> np.ndarray:
     if not ctx.terms:
         return np.zeros(len(pool))
     n, avg, df = ctx.lexical_stats()
-    return lexical_evidence(pool.tokens, ctx.terms, query_weights(ctx.terms, n, df), avg)
+    return lexical_evidence(pool.tokens, ctx.terms, query_weights(ctx.terms, n, df), avg, ctx.term_hits())
 
 
 def spread(pool: Pool, query: Query, ctx: Context) -> np.ndarray:

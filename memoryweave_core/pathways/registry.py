@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..filters import Node
+from ..lexscore import Hits, find
 from ..names import names_in
 from ..pool import Pool
 from .scale import NORMALISATIONS, Normalisation
@@ -105,6 +106,11 @@ class Context:
     def lexical_stats(self) -> LexicalStats:
         """Documents in the namespace, their average length, each query term's document frequency."""
         return self.shared("lexical_stats", lambda: self._lexical_stats(self.terms))
+
+    def term_hits(self) -> Hits:
+        """Where the query's distinct terms occur in the pool (``lexscore.find``):
+        the lexical pathway and the answerable gate's coverage read the same."""
+        return self.shared("term_hits", lambda: find(self.pool.tokens, list(dict.fromkeys(self.terms))))
 
     def named_speakers(self) -> set[str]:
         """Lower-cased known speaker names that the query mentions."""

@@ -61,8 +61,9 @@ def bm25(hits: Hits, lengths: np.ndarray, weights: Sequence[float | None], avg_l
     tf = np.bincount(hits.row * q + hits.col, minlength=n * q).reshape(n, q).astype(np.float64)
     lens = lengths.astype(np.float64)
     for j, w in enumerate(weights):
-        if w is not None:
-            out += np.where(tf[:, j] > 0, bm25_term(tf[:, j], lens, avg_len, w, k1, b), 0.0)
+        if w is not None:  # only the rows that hold the word: the others add nothing
+            at = np.flatnonzero(tf[:, j])
+            out[at] += bm25_term(tf[at, j], lens[at], avg_len, w, k1, b)
     return out
 
 

@@ -35,9 +35,27 @@ class Hits:
     columns: int  # how many distinct query words
 
 
+#: Up to this many query words, :func:`find` compares every token with each
+#: word in turn; past it, it binary-searches the sorted words.
+FEW_WORDS = 32
+
+
 def find(rows: TokenRows, words: Sequence[str]) -> Hits:
-    """The occurrences in ``rows`` of the distinct ``words`` (column ``j``: ``words[j]``)."""
+    """The occurrences in ``rows`` of the distinct ``words`` (column ``j``: ``words[j]``).
+
+    For a query's few words, one equality pass per word over the pool's
+    tokens: a binary search per token branches unpredictably, and cost
+    several times as much on a recall's few thousand tokens."""
     qids = rows.vocab.lookup(words)
+    if len(qids) <= FEW_WORDS:
+        tokens = rows.ids
+        held = np.zeros(len(tokens), bool)
+        for qid in qids.tolist():
+            held |= tokens == qid  # an unknown word (-1) matches no token
+        flat = np.flatnonzero(held)
+        col = (tokens[flat][None, :] == qids[:, None]).argmax(axis=0).astype(np.int64) if len(qids) else flat
+        row = np.searchsorted(rows.offsets, flat, side="right") - 1
+        return Hits(row, flat - rows.offsets[row], col, len(words))
     order = np.argsort(qids, kind="stable")
     sorted_ids = qids[order]
     at = np.searchsorted(sorted_ids, rows.ids)

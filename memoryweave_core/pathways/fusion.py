@@ -8,7 +8,7 @@ import numpy as np
 
 from .gate import GATE_CENTRE, GATE_FLOOR, LIFT_LENGTH, length_share, own_gate
 from .registry import get
-from .scale import scale
+from .scale import scale, zscores
 
 
 def normalise(feature: str, x: np.ndarray) -> np.ndarray:
@@ -24,11 +24,13 @@ def columns(raw: Mapping[str, np.ndarray], features: Iterable[str], *, floor: fl
     of candidates ``lengths`` tokens long (:mod:`.gate`): what its weight
     multiplies.  ``benchmarks/tune.py`` fits weights, gate and share on these."""
     kinds = {f: get(f) for f in features if f in raw}
-    out = {f: scale(p.normalisation, raw[f]) for f, p in kinds.items()}
+    by_z = [f for f, p in kinds.items() if p.normalisation == "zscore"]
+    zscored = dict(zip(by_z, zscores([raw[f] for f in by_z])))  # all at once: the same bits as one by one
+    out = {f: zscored[f] if f in zscored else scale(p.normalisation, raw[f]) for f, p in kinds.items()}
     surround = [f for f, p in kinds.items() if p.surrounding]
     if surround:
         # the gate z-scores the own pathways as their normalisation just did: those are reused
-        gate = own_gate(raw, floor, centre, {f: out[f] for f, p in kinds.items() if p.normalisation == "zscore"})
+        gate = own_gate(raw, floor, centre, zscored)
         share = length_share(lengths, lift_length)
         for f in surround:
             z = out[f] if gate is None else out[f] * gate

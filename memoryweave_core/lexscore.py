@@ -99,15 +99,16 @@ def proximity(hits: Hits, lengths: np.ndarray, scored: np.ndarray, pool: int,
         return out
     lens = lengths.astype(np.float64)
     chosen = lens[scored]
-    avg = max(float(chosen.mean()), 1.0) if len(chosen) else 1.0
+    avg = max(float(np.add.reduce(chosen) / len(chosen)), 1.0) if len(chosen) else 1.0  # mean(), without its wrapper
     present = unique(row * q + col)
     df = np.bincount(present % q, minlength=q)
     total = max(pool, int(scored.sum()))
     weight = np.array([idf(total, int(d)) if d else 0.0 for d in df.tolist()])
     # Pair each hit with the next `window` hits: in one row and at most `window` words on, a pair.
     h = len(row)
-    first = np.repeat(np.arange(h), window)
-    second = first + np.tile(np.arange(1, window + 1), h)
+    each = np.arange(h)
+    first = np.repeat(each, window)
+    second = (each[:, None] + np.arange(1, window + 1)).ravel()
     second_c = np.minimum(second, h - 1)
     dist = pos[second_c] - pos[first]
     ok = (second < h) & (row[second_c] == row[first]) & (dist <= window) & (col[second_c] != col[first])

@@ -79,7 +79,9 @@ def activation_of(first: np.ndarray, count: np.ndarray, recent: np.ndarray, now:
     # The exact part: kept accesses that are not in the future.
     ages = now - recent
     usable = ages >= 0  # NaN compares False
-    total = np.where(usable, np.maximum(ages, MIN_AGE) ** -decay, 0.0).sum(axis=1)
+    terms = np.zeros_like(ages)  # the power only where an access is kept: most of a pool has few
+    terms[usable] = np.maximum(ages[usable], MIN_AGE) ** -decay
+    total = terms.sum(axis=1)
 
     # The summarised part: creation and every access no longer kept exactly.
     n_old = count - kept

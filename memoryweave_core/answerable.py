@@ -77,7 +77,7 @@ def gate_signals(terms: Terms, raw: Mapping[str, np.ndarray], score: np.ndarray,
     fused score; ``relevance``: each candidate's per-trace relevance;
     ``order``: the score's stable descending argsort, if already made)."""
     order = np.argsort(-score, kind="stable") if order is None else order
-    return np.r_[base_signals(terms, raw, score, order), relevance_signals(np.asarray(relevance)[order[:TOP]])]
+    return np.concatenate([base_signals(terms, raw, score, order), relevance_signals(np.asarray(relevance)[order[:TOP]])])
 
 
 def relevance_signals(top: np.ndarray) -> np.ndarray:

@@ -69,12 +69,13 @@ def bm25_scores(docs: TokenRows | Sequence[Sequence[str]], weights: dict[str, fl
 
 
 def lexical_evidence(docs: TokenRows | Sequence[Sequence[str]], terms: Sequence[str], weights: dict[str, float],
-                     avg_len: float) -> np.ndarray:
+                     avg_len: float, hits: lexscore.Hits | None = None) -> np.ndarray:
     """The lexical pathway's raw score of a recall's candidates (``docs``:
     their tokens in order): BM25 plus :func:`proximity` for those that hold a
     query word.  Computed here, once, from what every store hands over, so
-    every backend scores alike."""
-    return lexscore.evidence(_rows(docs), terms, weights, avg_len)
+    every backend scores alike.  ``hits``: the distinct terms found in
+    ``docs`` (``lexscore.find``), if the caller has them already."""
+    return lexscore.evidence(_rows(docs), terms, weights, avg_len, hits)
 
 
 #: Posting entries a lexical search merges at most to find its candidates.

@@ -35,9 +35,27 @@ class Hits:
     columns: int  # how many distinct query words
 
 
+#: Up to this many query words, :func:`find` compares every token with each
+#: word in turn; past it, it binary-searches the sorted words.
+FEW_WORDS = 32
+
+
 def find(rows: TokenRows, words: Sequence[str]) -> Hits:
-    """The occurrences in ``rows`` of the distinct ``words`` (column ``j``: ``words[j]``)."""
+    """The occurrences in ``rows`` of the distinct ``words`` (column ``j``: ``words[j]``).
+
+    For a query's few words, one equality pass per word over the pool's
+    tokens: a binary search per token branches unpredictably, and cost
+    several times as much on a recall's few thousand tokens."""
     qids = rows.vocab.lookup(words)
+    if len(qids) <= FEW_WORDS:
+        tokens = rows.ids
+        held = np.zeros(len(tokens), bool)
+        for qid in qids.tolist():
+            held |= tokens == qid  # an unknown word (-1) matches no token
+        flat = np.flatnonzero(held)
+        col = (tokens[flat][None, :] == qids[:, None]).argmax(axis=0).astype(np.int64) if len(qids) else flat
+        row = np.searchsorted(rows.offsets, flat, side="right") - 1
+        return Hits(row, flat - rows.offsets[row], col, len(words))
     order = np.argsort(qids, kind="stable")
     sorted_ids = qids[order]
     at = np.searchsorted(sorted_ids, rows.ids)
@@ -61,8 +79,9 @@ def bm25(hits: Hits, lengths: np.ndarray, weights: Sequence[float | None], avg_l
     tf = np.bincount(hits.row * q + hits.col, minlength=n * q).reshape(n, q).astype(np.float64)
     lens = lengths.astype(np.float64)
     for j, w in enumerate(weights):
-        if w is not None:
-            out += np.where(tf[:, j] > 0, bm25_term(tf[:, j], lens, avg_len, w, k1, b), 0.0)
+        if w is not None:  # only the rows that hold the word: the others add nothing
+            at = np.flatnonzero(tf[:, j])
+            out[at] += bm25_term(tf[at, j], lens[at], avg_len, w, k1, b)
     return out
 
 
@@ -80,15 +99,16 @@ def proximity(hits: Hits, lengths: np.ndarray, scored: np.ndarray, pool: int,
         return out
     lens = lengths.astype(np.float64)
     chosen = lens[scored]
-    avg = max(float(chosen.mean()), 1.0) if len(chosen) else 1.0
+    avg = max(float(np.add.reduce(chosen) / len(chosen)), 1.0) if len(chosen) else 1.0  # mean(), without its wrapper
     present = unique(row * q + col)
     df = np.bincount(present % q, minlength=q)
     total = max(pool, int(scored.sum()))
     weight = np.array([idf(total, int(d)) if d else 0.0 for d in df.tolist()])
     # Pair each hit with the next `window` hits: in one row and at most `window` words on, a pair.
     h = len(row)
-    first = np.repeat(np.arange(h), window)
-    second = first + np.tile(np.arange(1, window + 1), h)
+    each = np.arange(h)
+    first = np.repeat(each, window)
+    second = (each[:, None] + np.arange(1, window + 1)).ravel()
     second_c = np.minimum(second, h - 1)
     dist = pos[second_c] - pos[first]
     ok = (second < h) & (row[second_c] == row[first]) & (dist <= window) & (col[second_c] != col[first])
@@ -108,12 +128,24 @@ def proximity(hits: Hits, lengths: np.ndarray, scored: np.ndarray, pool: int,
     return out
 
 
-def evidence(rows: TokenRows, terms: Sequence[str], weights: dict[str, float], avg_len: float) -> np.ndarray:
+def select(hits: Hits, keep: Sequence[int]) -> Hits:
+    """The hits of columns ``keep`` only, renumbered in that order: what
+    :func:`find` gives for those of its words (in text order, as it does)."""
+    remap = np.full(hits.columns, -1, np.int64)
+    remap[np.asarray(keep, np.int64)] = np.arange(len(keep))
+    col = remap[hits.col]
+    ok = col >= 0
+    return Hits(hits.row[ok], hits.pos[ok], col[ok], len(keep))
+
+
+def evidence(rows: TokenRows, terms: Sequence[str], weights: dict[str, float], avg_len: float,
+             hits: Hits | None = None) -> np.ndarray:
     """The lexical pathway's raw score of a pool: BM25 (``weights``: each
     query word's, as :func:`~memoryweave_core.bm25.query_weights` gives
-    them) plus proximity for the rows that BM25 scores above 0."""
+    them) plus proximity for the rows that BM25 scores above 0.  ``hits``:
+    ``find(rows, distinct terms)`` if the caller has it already."""
     words = list(dict.fromkeys(terms))
-    hits = find(rows, words)
+    hits = find(rows, words) if hits is None else hits
     lengths = rows.lengths
     scores = bm25(hits, lengths, _columns(words, weights), avg_len)
     if len(words) > 1:

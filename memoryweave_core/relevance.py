@@ -132,9 +132,9 @@ def signals(raw: Mapping[str, np.ndarray], score: np.ndarray, unseen: float, ter
     rank = np.empty(n)
     rank[order] = np.arange(n)
     step = -np.diff(score[order])  # each ranked candidate's lead over the next one down
-    next_gap, prev_gap = np.empty(n), np.empty(n)
-    next_gap[order] = np.r_[step, 0.0]
-    prev_gap[order] = np.r_[0.0, step]
+    next_gap, prev_gap = np.zeros(n), np.zeros(n)  # 0: the last has no next, the best no previous
+    next_gap[order[:-1]] = step
+    prev_gap[order[1:]] = step
     cover, window = (terms or Terms.empty(n)).coverage()
     return np.column_stack([
         sem,

@@ -162,11 +162,13 @@ def content_terms(ctx: Context, pool: Pool) -> Terms:
     speaker pathway handles who), weighted by their IDF in the memory, and
     which candidates hold each."""
     named = set(tokenize(" ".join(ctx.named_speakers())))
-    words = [t for t in dict.fromkeys(ctx.terms) if t not in named]
-    if not words:
+    distinct = list(dict.fromkeys(ctx.terms))
+    keep = [j for j, t in enumerate(distinct) if t not in named]
+    if not keep:
         return Terms.empty(len(pool))
+    words = [distinct[j] for j in keep]
     n, _, df = ctx.lexical_stats()
-    found = lexscore.find(pool.tokens, words)  # the pool's token ids, searched at once
+    found = lexscore.select(ctx.term_hits(), keep)  # the pool's token ids were searched once, for every term
     hits = np.zeros((len(pool), len(words)), bool)
     hits[found.row, found.col] = True
     return Terms(np.array([idf(n, df.get(t, 0)) for t in words]), np.array([df.get(t, 0) > 0 for t in words]), hits,

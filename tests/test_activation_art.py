@@ -133,3 +133,36 @@ def test_batch_fit_keeps_blas_on_one_thread(monkeypatch):
     labels = ART2A(vigilance=0.3).partial_fit(X / np.linalg.norm(X, axis=1, keepdims=True)).labels_
     assert len(labels) == 130 and len(seen) == 3
     assert all(s <= {1} for s in seen)
+
+
+def test_activation_of_equals_the_power_over_every_cell() -> None:
+    """activation_of raises only the kept accesses' ages to the power; the
+    version that raised every cell (NaN padding included) gives the same bits."""
+    from memoryweave_core.activation import MIN_AGE, RECENT, activation_of
+
+    def every_cell(first, count, recent, now, decay):
+        kept = (~np.isnan(recent)).sum(axis=1)
+        ages = now - recent
+        total = np.where(ages >= 0, np.maximum(ages, MIN_AGE) ** -decay, 0.0).sum(axis=1)
+        n_old = count - kept
+        oldest = np.maximum(now - first, MIN_AGE)
+        newest_old = np.minimum(np.where(kept > 0, np.maximum(now - recent[:, 0], MIN_AGE), oldest), oldest)
+        span = oldest - newest_old
+        with np.errstate(divide="ignore", invalid="ignore"):
+            spread = n_old * (oldest ** (1 - decay) - newest_old ** (1 - decay)) / ((1 - decay) * span)
+        summarised = np.where((n_old == 1) | (span < 1e-9), n_old * oldest**-decay, spread)
+        total += np.where((first <= now) & (n_old > 0), summarised, 0.0)
+        with np.errstate(divide="ignore"):
+            return np.where(total > 0, np.log(total), -np.inf)
+
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        n = int(rng.integers(1, 400))
+        first = rng.uniform(0, 1000, n)
+        kept = rng.integers(0, RECENT + 1, n) * (rng.random(n) < 0.3)
+        recent = np.full((n, RECENT), np.nan)
+        for i, k in enumerate(kept.tolist()):
+            recent[i, :k] = np.sort(rng.uniform(first[i], 1200, k))[::-1]  # newest first; some in the future
+        count = kept + rng.integers(0, 5, n)
+        now, decay = 1100.0, float(rng.choice([0.5, 0.3, 0.7]))
+        assert np.array_equal(activation_of(first, count, recent, now, decay), every_cell(first, count, recent, now, decay))

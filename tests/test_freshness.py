@@ -168,3 +168,67 @@ def test_update_extremes_equal_the_previous_version_up_to_float32_rounding():
         got, want = update_extremes(_Sized(pool, n), made), _previous_extremes(pool, made)
         np.testing.assert_allclose(got[0], want[0], rtol=0, atol=2e-6)
         np.testing.assert_allclose(got[1], want[1], rtol=0, atol=2e-6)
+
+
+def _masked_by_where_extremes(pool, made, threshold=0.6):
+    """update_extremes as it was before it masked the cosines of earlier
+    pairs by multiplying with the mask (``np.where(later, sims, -inf)``)."""
+    n = len(pool.times)
+    empty = [c for c, s in enumerate(pool.speaker.labels) if not s]
+    speakers = np.where(np.isin(pool.speaker.codes, empty), -1, pool.speaker.codes)
+    episodes = pool.episode.codes
+    makes, updated = np.zeros(n), np.zeros(n)
+    scale = max(1.0 - threshold, 1e-6)
+    ordered = np.sort(pool.times)
+    ties = bool((ordered[1:] == ordered[:-1]).any()) or int(np.isnan(ordered).sum()) > 1
+    for code in np.unique(speakers):
+        mine = np.flatnonzero(speakers == code)
+        cols = mine[made[mine]]
+        if len(mine) < 2 or not len(cols):
+            continue
+        t, pos, ep, keep = pool.times[cols], pool.positions[cols], episodes[cols], made[mine]
+        x = pool.content[mine]
+        gram = x @ x.T if len(mine) <= 512 else None  # one array times its transpose: BLAS syrk
+        for lo in range(0, len(mine), 512):
+            rows = mine[lo:lo + 512]
+            tr, pr, er = pool.times[rows, None], pool.positions[rows, None], episodes[rows, None]
+            later = t[None, :] > tr
+            if ties:
+                later |= (t[None, :] == tr) & (ep[None, :] == er) & (pos[None, :] > pr)
+            if gram is None:
+                sims = pool.content[rows] @ pool.content[cols].T
+            else:
+                sims = gram if len(cols) == len(mine) else gram[:, keep]
+            best = np.where(later, sims, -np.inf)
+            updated[rows] = np.clip((best.max(axis=1) - threshold) / scale, 0.0, 1.0)
+            makes[cols] = np.maximum(makes[cols], np.clip((best.max(axis=0) - threshold) / scale, 0.0, 1.0))
+    return makes, updated
+
+
+def test_update_extremes_equal_the_where_mask_bit_for_bit():
+    """Masking earlier pairs to 0 instead of -inf changes no bit: either
+    makes no update at a threshold of 0 or more (and below 0, -inf is kept)."""
+    from types import SimpleNamespace
+
+    from memoryweave_core.pathways.freshness import update_extremes
+    from memoryweave_core.pool import Labels
+
+    rng = np.random.default_rng(9)
+    for trial in range(120):
+        n = int(rng.integers(0, 80)) if trial < 100 else int(rng.integers(200, 1200))  # the last: recall-sized, and past a chunk
+        dim = 16 if trial < 100 else 384
+        content = rng.normal(size=(n, dim)).astype(np.float32)
+        content[1:] += 2 * content[:1] if n else 0
+        content /= np.maximum(np.linalg.norm(content, axis=1, keepdims=True), 1e-9)
+        times = rng.integers(0, 6, n).astype(float) if rng.random() < 0.5 else rng.random(n) * 100
+        pool = SimpleNamespace(content=content, times=times, positions=rng.integers(0, 4, n),
+                               speaker=Labels.of(rng.choice(["a", "b", "", None]) for _ in range(n)),
+                               episode=Labels.of(rng.choice(["e1", "e2", None]) for _ in range(n)))
+        if trial % 7 == 3 and n:  # a corrupt vector: cosines inf or NaN
+            content[rng.integers(0, n)] = rng.choice([np.inf, np.nan, 3e38])
+        made = rng.random(n) < (0.8 if trial % 2 else 1.0)
+        threshold = (0.6, 0.0, -0.2, 0.95)[trial % 4]
+        with np.errstate(all="ignore"):
+            got = update_extremes(_Sized(pool, n), made, threshold)
+            want = _masked_by_where_extremes(pool, made, threshold)
+        assert np.array_equal(got[0], want[0], equal_nan=True) and np.array_equal(got[1], want[1], equal_nan=True)

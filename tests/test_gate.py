@@ -91,3 +91,40 @@ def test_recall_shares_the_lift_by_lexical_length(memory: MemoryWeave) -> None:
     expected = dict(zip(table.ids, score.tolist()))
     for rec in memory.recall("what television did I buy", k=3):
         assert rec.score == pytest.approx(expected[rec.trace.id])
+
+
+def _columns_before_reuse(raw, features, lengths=None):
+    """fusion.columns as it was before the gate reused fusion's z-scores."""
+    from memoryweave_core.pathways.fusion import normalise
+    from memoryweave_core.pathways.registry import get
+
+    wanted = [f for f in features if f in raw]
+    surrounding = any(get(f).surrounding for f in wanted)
+    gate = own_gate(raw) if surrounding else None
+    share = length_share(lengths) if surrounding else None
+    out = {}
+    for f in wanted:
+        z = normalise(f, raw[f])
+        if get(f).surrounding:
+            z = z if gate is None else z * gate
+            z = z if share is None else np.where(z > 0, z * share, z)
+        out[f] = z
+    return out
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_columns_equal_the_version_that_zscored_twice(seed: int) -> None:
+    """The gate reads the own pathways' z-scores that normalisation computed: the same bits."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 300))
+    names = ["semantic", "context", "lexical", "spread", "episode", "speaker", "activation", "temporal", "freshness"]
+    raw = {f: rng.normal(size=n) * rng.uniform(0.1, 5) for f in names if rng.random() < 0.8}
+    if "lexical" in raw and rng.random() < 0.3:
+        raw["lexical"][rng.random(n) < 0.5] = 0.0
+    if "activation" in raw:
+        raw["activation"][rng.random(n) < 0.2] = -np.inf
+    features = [f for f in raw if rng.random() < 0.85]
+    lengths = rng.integers(0, 200, n) if rng.random() < 0.7 else None
+    got, want = columns(raw, features, lengths=lengths), _columns_before_reuse(raw, features, lengths)
+    assert list(got) == list(want)
+    assert all(np.array_equal(got[f], want[f]) for f in got)

@@ -78,3 +78,41 @@ def test_pool_of_token_strings_interns_them() -> None:
                 first_access=np.zeros(n), access_count=np.ones(n), recent_access=np.full((n, 1), np.nan))
     assert isinstance(pool.tokens, TokenRows)
     assert [list(t) for t in pool.take([2, 0]).tokens] == [["y"], ["x", "y"]]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_selected_hits_equal_a_search_for_those_words(seed: int) -> None:
+    """Recall finds every query term in the pool once; the answerable gate's
+    coverage selects its words' columns from those hits (``lexscore.select``)
+    instead of searching again: the same hits, in the same order."""
+    from memoryweave_core import lexscore
+
+    rng = np.random.default_rng(100 + seed)
+    rows = TokenRows.from_words(random_pool(rng, int(rng.integers(0, 120))))
+    words = list(dict.fromkeys(random_query(rng)))
+    keep = [j for j in range(len(words)) if rng.random() < 0.6]
+    got = lexscore.select(lexscore.find(rows, words), keep)
+    want = lexscore.find(rows, [words[j] for j in keep])
+    assert got.columns == want.columns
+    for a, b in ((got.row, want.row), (got.pos, want.pos), (got.col, want.col)):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_find_by_comparison_equals_the_binary_search(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A query's few words are found by one comparison per word; past
+    ``FEW_WORDS`` by a binary search over the sorted words: the same hits."""
+    from memoryweave_core import lexscore
+
+    rng = np.random.default_rng(200 + seed)
+    vocab = Vocabulary()
+    vocab.intern(["before", "any", "text"])
+    rows = TokenRows.from_words(random_pool(rng, int(rng.integers(0, 120))), vocab)
+    words = list(dict.fromkeys(random_query(rng) + list(rng.choice(WORDS, size=int(rng.integers(0, 40))))))
+    words = words[:lexscore.FEW_WORDS]  # unknown words ("unseen", "absent") and none at all included
+    compared = lexscore.find(rows, words)
+    monkeypatch.setattr(lexscore, "FEW_WORDS", -1)
+    searched = lexscore.find(rows, words)
+    assert compared.columns == searched.columns
+    for a, b in ((compared.row, searched.row), (compared.pos, searched.pos), (compared.col, searched.col)):
+        assert a.dtype == b.dtype and np.array_equal(a, b)

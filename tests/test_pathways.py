@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -111,3 +112,53 @@ def test_zscore_equals_numpy_mean_and_std_bit_for_bit():
         x = rng.standard_normal(n) * 10 ** rng.uniform(-8, 8) + rng.uniform(-1e3, 1e3)
         x = np.round(x) if rng.random() < 0.1 else np.full(n, 3.7) if rng.random() < 0.05 else x
         assert zscore(x).tolist() == plain(x).tolist()
+
+
+def _searched_neighbours(pool, r):
+    """Context.neighbours as it was: a binary search per offset, whatever the slots."""
+    nb = np.full((len(pool), 2 * r + 1), -1, dtype=np.int64)
+    codes_all = pool.episode.codes.copy()
+    alone = codes_all < 0
+    codes_all[alone] = len(pool.episode.labels) + np.arange(int(alone.sum()))
+    placed = np.flatnonzero(pool.episode.codes >= 0)
+    if r and len(placed):
+        codes, pos = codes_all[placed], pool.positions[placed]
+        slot = codes << 32 | pos
+        order = np.argsort(slot, kind="stable")
+        ranked, rows = slot[order], placed[order]
+        for d in range(-r, r + 1):
+            if d:
+                at = np.minimum(np.searchsorted(ranked, slot + d), len(ranked) - 1)
+                ok = (ranked[at] == slot + d) & (pos + d >= 0)
+                nb[placed[ok], r + d] = rows[at[ok]]
+    return nb
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_neighbours_equal_the_binary_search(seed):
+    """With distinct (episode, position) slots, neighbours come from shifted
+    comparisons of the sorted slots; with a repeated slot, from the binary
+    search.  Either way, what the binary search found."""
+    from memoryweave_core.pool import Labels
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 300))
+    episodes = [rng.choice(["e1", "e2", "e3", None]) for _ in range(n)]
+    if seed % 2:  # distinct slots: each episode's positions a sample without repeats
+        positions = np.zeros(n, np.int64)
+        for e in set(episodes):
+            rows = [i for i, x in enumerate(episodes) if x == e]
+            positions[rows] = rng.choice(2 * n + 5, size=len(rows), replace=False)
+    else:
+        positions = rng.integers(0, 12, n)
+    pool = _Columns(episode=Labels.of(episodes), positions=positions)
+    for r in (0, 1, 2, 3):
+        ctx = Context(pool, None, terms=[], neighbour_radius=r, decay=0.5, lexical_stats=lambda t: (0, 0.0, {}))
+        assert np.array_equal(ctx.neighbours, _searched_neighbours(pool, r))
+
+
+class _Columns(SimpleNamespace):
+    """A pool stand-in: the columns neighbours reads, and a length."""
+
+    def __len__(self):
+        return len(self.positions)

@@ -27,7 +27,7 @@ from ..pool import Pool
 from ..timeexpr import parse_window, window_fit
 from .freshness import freshness
 from .registry import Context, Pathway, Query, register
-from .scale import zscore
+from .scale import zscores
 
 #: Decay of lexical evidence per step along an episode (spreading activation).
 SPREAD_DECAY = 0.5
@@ -55,7 +55,7 @@ def lexical(pool: Pool, query: Query, ctx: Context) -> np.ndarray:
     if not ctx.terms:
         return np.zeros(len(pool))
     n, avg, df = ctx.lexical_stats()
-    return lexical_evidence(pool.tokens, ctx.terms, query_weights(ctx.terms, n, df), avg)
+    return lexical_evidence(pool.tokens, ctx.terms, query_weights(ctx.terms, n, df), avg, ctx.term_hits())
 
 
 def spread(pool: Pool, query: Query, ctx: Context) -> np.ndarray:
@@ -80,10 +80,10 @@ def direct(ctx: Context) -> np.ndarray:
     """The sum of the z-scored direct matches (whatever their weights)."""
 
     def make() -> np.ndarray:
-        first, *rest = DIRECT
-        out = zscore(ctx.array(first))
-        for name in rest:
-            out = out + zscore(ctx.array(name))
+        first, *rest = zscores([ctx.array(name) for name in DIRECT])
+        out = first
+        for z in rest:
+            out = out + z
         return out
 
     return ctx.shared("direct", make)

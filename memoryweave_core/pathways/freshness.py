@@ -43,6 +43,25 @@ def _gram(vectors: np.ndarray) -> np.ndarray:
     return vectors @ vectors.T
 
 
+def _greatest_later(sims: np.ndarray, later: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's and each column's greatest cosine over the pairs ``later``
+    marks, or a value whose strength is 0 where it marks none.
+
+    With a threshold of 0 or more, ``sims * later`` puts a 0 where -inf
+    was (``np.where``): it makes no update either, the same strength, and
+    the product is a cheaper pass than the selection.  A non-finite cosine
+    (a corrupt vector) can make the product NaN where the selection has
+    none, so then the selection is made after all."""
+    if threshold >= 0.0:
+        with np.errstate(invalid="ignore"):
+            best = sims * later
+        rows, cols = best.max(axis=1), best.max(axis=0)
+        if not (np.isnan(rows).any() or np.isnan(cols).any()):
+            return rows, cols
+    best = np.where(later, sims, -np.inf)
+    return best.max(axis=1), best.max(axis=0)
+
+
 def update_extremes(pool: Pool, made: np.ndarray, threshold: float = UPDATE_SIMILARITY) -> tuple[np.ndarray, np.ndarray]:
     """For each trace, the strongest update it makes of an earlier trace and
     the strongest update a later trace makes of it, each in [0, 1].
@@ -84,9 +103,9 @@ def update_extremes(pool: Pool, made: np.ndarray, threshold: float = UPDATE_SIMI
                 sims = pool.content[rows] @ pool.content[cols].T
             else:
                 sims = gram if len(cols) == len(mine) else gram[:, keep]
-            best = np.where(later, sims, -np.inf)
-            updated[rows] = strength(best.max(axis=1))
-            makes[cols] = np.maximum(makes[cols], strength(best.max(axis=0)))  # a speaker's columns are distinct
+            by_row, by_col = _greatest_later(sims, later, threshold)
+            updated[rows] = strength(by_row)
+            makes[cols] = np.maximum(makes[cols], strength(by_col))  # a speaker's columns are distinct
     return makes, updated
 
 

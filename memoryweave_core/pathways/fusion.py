@@ -8,7 +8,7 @@ import numpy as np
 
 from .gate import GATE_CENTRE, GATE_FLOOR, LIFT_LENGTH, length_share, own_gate
 from .registry import get
-from .scale import scale
+from .scale import scale, zscores
 
 
 def normalise(feature: str, x: np.ndarray) -> np.ndarray:
@@ -23,17 +23,18 @@ def columns(raw: Mapping[str, np.ndarray], features: Iterable[str], *, floor: fl
     pathway's times the own-match gate and, where positive, the length share
     of candidates ``lengths`` tokens long (:mod:`.gate`): what its weight
     multiplies.  ``benchmarks/tune.py`` fits weights, gate and share on these."""
-    wanted = [f for f in features if f in raw]
-    surrounding = any(get(f).surrounding for f in wanted)
-    gate = own_gate(raw, floor, centre) if surrounding else None
-    share = length_share(lengths, lift_length) if surrounding else None
-    out = {}
-    for f in wanted:
-        z = normalise(f, raw[f])
-        if get(f).surrounding:
-            z = z if gate is None else z * gate
-            z = z if share is None else np.where(z > 0, z * share, z)
-        out[f] = z
+    kinds = {f: get(f) for f in features if f in raw}
+    by_z = [f for f, p in kinds.items() if p.normalisation == "zscore"]
+    zscored = dict(zip(by_z, zscores([raw[f] for f in by_z])))  # all at once: the same bits as one by one
+    out = {f: zscored[f] if f in zscored else scale(p.normalisation, raw[f]) for f, p in kinds.items()}
+    surround = [f for f, p in kinds.items() if p.surrounding]
+    if surround:
+        # the gate z-scores the own pathways as their normalisation just did: those are reused
+        gate = own_gate(raw, floor, centre, zscored)
+        share = length_share(lengths, lift_length)
+        for f in surround:
+            z = out[f] if gate is None else out[f] * gate
+            out[f] = z if share is None else np.where(z > 0, z * share, z)
     return out
 
 

@@ -49,15 +49,18 @@ GATE_CENTRE = 0.0
 LIFT_LENGTH: int | None = 48
 
 
-def own_match(raw: Mapping[str, np.ndarray]) -> np.ndarray | None:
-    """The trace's own match, z-scored across candidates (None: no own pathway computed)."""
-    own = [zscore(raw[f]) for f in OWN if f in raw]
+def own_match(raw: Mapping[str, np.ndarray], zscored: Mapping[str, np.ndarray] | None = None) -> np.ndarray | None:
+    """The trace's own match, z-scored across candidates (None: no own pathway
+    computed).  ``zscored``: columns of ``raw`` already z-scored (fusion's), not redone."""
+    done = zscored or {}
+    own = [done[f] if f in done else zscore(raw[f]) for f in OWN if f in raw]
     return zscore(np.sum(own, axis=0)) if own else None
 
 
-def own_gate(raw: Mapping[str, np.ndarray], floor: float = GATE_FLOOR, centre: float = GATE_CENTRE) -> np.ndarray | None:
+def own_gate(raw: Mapping[str, np.ndarray], floor: float = GATE_FLOOR, centre: float = GATE_CENTRE,
+             zscored: Mapping[str, np.ndarray] | None = None) -> np.ndarray | None:
     """Each candidate's share of the surrounding pathways' contribution, in [floor, 1] (None: no gate)."""
-    own = own_match(raw)
+    own = own_match(raw, zscored)
     if own is None or floor >= 1.0:
         return None
     return floor + (1.0 - floor) / (1.0 + np.exp(-np.clip(own - centre, -35.0, 35.0)))

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..filters import Node
+from ..lexscore import Hits, find
 from ..names import names_in
 from ..pool import Pool
 from .scale import NORMALISATIONS, Normalisation
@@ -106,6 +107,11 @@ class Context:
         """Documents in the namespace, their average length, each query term's document frequency."""
         return self.shared("lexical_stats", lambda: self._lexical_stats(self.terms))
 
+    def term_hits(self) -> Hits:
+        """Where the query's distinct terms occur in the pool (``lexscore.find``):
+        the lexical pathway and the answerable gate's coverage read the same."""
+        return self.shared("term_hits", lambda: find(self.pool.tokens, list(dict.fromkeys(self.terms))))
+
     def named_speakers(self) -> set[str]:
         """Lower-cased known speaker names that the query mentions."""
         return self.shared("named", lambda: {n.lower() for n in names_in(self.query.text, self.query.names)})
@@ -132,12 +138,29 @@ class Context:
             slot = codes << 32 | pos
             order = np.argsort(slot, kind="stable")
             ranked, rows = slot[order], placed[order]
+            if (ranked[1:] != ranked[:-1]).all():
+                _distinct_neighbours(nb, r, ranked, rows, pos[order])
+                return nb
             for d in range(-r, r + 1):
                 if d:
                     at = np.minimum(np.searchsorted(ranked, slot + d), len(ranked) - 1)
                     ok = (ranked[at] == slot + d) & (pos + d >= 0)
                     nb[placed[ok], r + d] = rows[at[ok]]
         return nb
+
+
+def _distinct_neighbours(nb: np.ndarray, r: int, ranked: np.ndarray, rows: np.ndarray, pos: np.ndarray) -> None:
+    """:attr:`Context.neighbours` when no two rows share an episode and a
+    position: ``ranked`` is then strictly increasing, so the slot ``d`` on
+    from one is at most ``|d|`` places away in it, and shifted comparisons
+    find every neighbour with no binary search (``rows``, ``pos``: the rows
+    and positions in ``ranked``'s order)."""
+    n = len(ranked)
+    for d in range(-r, r + 1):
+        for c in range(1, min(abs(d), n - 1) + 1):
+            a, b = (slice(0, n - c), slice(c, n)) if d > 0 else (slice(c, n), slice(0, n - c))
+            ok = (ranked[b] == ranked[a] + d) & (pos[a] + d >= 0)
+            nb[rows[a][ok], r + d] = rows[b][ok]
 
 
 #: ``compute(pool, query, ctx)``: one float per candidate, or None when the

@@ -62,7 +62,7 @@ class Interned:
         out = np.full(len(codes), -1, np.int64)
         out[placed] = rank[inverse.reshape(-1)]
         labels = self.labels
-        return Labels(out, tuple(labels[c] for c in uniq[order].tolist()))
+        return Labels(out, tuple(map(labels.__getitem__, uniq[order].tolist())))
 
 
 class KeyColumns:
@@ -197,8 +197,12 @@ class KeyColumns:
         for s in np.flatnonzero(np.bincount(seg)).tolist():
             at = np.flatnonzero(seg == s)
             rows = keys[at] - FIRST * (2**s - 1)
-            content[at] = self.segments[s][0][rows]
-            context[at] = self.segments[s][1][rows]
+            if len(at) == len(keys):  # one segment holds them all: gather straight into the result
+                np.take(self.segments[s][0], rows, axis=0, out=content)
+                np.take(self.segments[s][1], rows, axis=0, out=context)
+            else:
+                content[at] = np.take(self.segments[s][0], rows, axis=0)
+                context[at] = np.take(self.segments[s][1], rows, axis=0)
         return content, context
 
     def tokens(self, keys: np.ndarray, vocab: Vocabulary) -> TokenRows:

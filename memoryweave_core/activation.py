@@ -81,9 +81,13 @@ def activation_of(first: np.ndarray, count: np.ndarray, recent: np.ndarray, now:
     usable = ages >= 0  # NaN compares False
     terms = np.zeros_like(ages)  # the power only where an access is kept: most of a pool has few
     terms[usable] = np.maximum(ages[usable], MIN_AGE) ** -decay
-    total = terms.sum(axis=1)
+    return with_summarised(terms.sum(axis=1), first, count, kept, recent, now, decay)
 
-    # The summarised part: creation and every access no longer kept exactly.
+
+def with_summarised(exact: np.ndarray, first: np.ndarray, count: np.ndarray, kept: np.ndarray, recent: np.ndarray,
+                    now: float, decay: float) -> np.ndarray:
+    """The activation from the kept accesses' part (``exact``, summed per trace) plus the
+    summarised part: creation and every access no longer kept exactly."""
     n_old = count - kept
     oldest = np.maximum(now - first, MIN_AGE)
     newest_old = np.where(kept > 0, np.maximum(now - recent[:, 0], MIN_AGE), oldest)
@@ -93,6 +97,6 @@ def activation_of(first: np.ndarray, count: np.ndarray, recent: np.ndarray, now:
     with np.errstate(divide="ignore", invalid="ignore"):
         spread = n_old * (oldest ** (1 - decay) - newest_old ** (1 - decay)) / ((1 - decay) * span)
     summarised = np.where((n_old == 1) | (span < 1e-9), n_old * oldest**-decay, spread)
-    total += np.where((first <= now) & (n_old > 0), summarised, 0.0)
+    total = exact + np.where((first <= now) & (n_old > 0), summarised, 0.0)
     with np.errstate(divide="ignore"):
         return np.where(total > 0, np.log(total), -np.inf)

@@ -138,22 +138,13 @@ def test_batch_fit_keeps_blas_on_one_thread(monkeypatch):
 def test_activation_of_equals_the_power_over_every_cell() -> None:
     """activation_of raises only the kept accesses' ages to the power; the
     version that raised every cell (NaN padding included) gives the same bits."""
-    from memoryweave_core.activation import MIN_AGE, RECENT, activation_of
+    from memoryweave_core.activation import MIN_AGE, RECENT, activation_of, with_summarised
 
     def every_cell(first, count, recent, now, decay):
         kept = (~np.isnan(recent)).sum(axis=1)
         ages = now - recent
-        total = np.where(ages >= 0, np.maximum(ages, MIN_AGE) ** -decay, 0.0).sum(axis=1)
-        n_old = count - kept
-        oldest = np.maximum(now - first, MIN_AGE)
-        newest_old = np.minimum(np.where(kept > 0, np.maximum(now - recent[:, 0], MIN_AGE), oldest), oldest)
-        span = oldest - newest_old
-        with np.errstate(divide="ignore", invalid="ignore"):
-            spread = n_old * (oldest ** (1 - decay) - newest_old ** (1 - decay)) / ((1 - decay) * span)
-        summarised = np.where((n_old == 1) | (span < 1e-9), n_old * oldest**-decay, spread)
-        total += np.where((first <= now) & (n_old > 0), summarised, 0.0)
-        with np.errstate(divide="ignore"):
-            return np.where(total > 0, np.log(total), -np.inf)
+        exact = np.where(ages >= 0, np.maximum(ages, MIN_AGE) ** -decay, 0.0).sum(axis=1)
+        return with_summarised(exact, first, count, kept, recent, now, decay)
 
     rng = np.random.default_rng(5)
     for _ in range(50):

@@ -118,58 +118,6 @@ class _Sized:
         return self._n
 
 
-def _previous_extremes(pool, made, threshold=0.6):
-    """update_extremes as it was before it stopped calling np.unique, and before
-    a speaker's cosines came from one symmetric product (``x @ x.T``)."""
-    n = len(pool.times)
-    empty = [c for c, s in enumerate(pool.speaker.labels) if not s]
-    speakers = np.where(np.isin(pool.speaker.codes, empty), -1, pool.speaker.codes)
-    episodes = pool.episode.codes
-    makes, updated = np.zeros(n), np.zeros(n)
-    scale = max(1.0 - threshold, 1e-6)
-    ties = len(np.unique(pool.times)) < n
-    for code in np.unique(speakers):
-        mine = np.flatnonzero(speakers == code)
-        cols = mine[made[mine]]
-        if len(mine) < 2 or not len(cols):
-            continue
-        t, pos, ep, content = pool.times[cols], pool.positions[cols], episodes[cols], pool.content[cols]
-        for lo in range(0, len(mine), 512):
-            rows = mine[lo:lo + 512]
-            tr, pr, er = pool.times[rows, None], pool.positions[rows, None], episodes[rows, None]
-            later = t[None, :] > tr
-            if ties:
-                later |= (t[None, :] == tr) & (ep[None, :] == er) & (pos[None, :] > pr)
-            best = np.where(later, pool.content[rows] @ content.T, -np.inf)
-            updated[rows] = np.clip((best.max(axis=1) - threshold) / scale, 0.0, 1.0)
-            makes[cols] = np.maximum(makes[cols], np.clip((best.max(axis=0) - threshold) / scale, 0.0, 1.0))
-    return makes, updated
-
-
-def test_update_extremes_equal_the_previous_version_up_to_float32_rounding():
-    """The symmetric product (BLAS syrk) rounds differently from the general
-    one in the last float32 bit of a cosine; nothing else moved."""
-    from types import SimpleNamespace
-
-    from memoryweave_core.pathways.freshness import update_extremes
-    from memoryweave_core.pool import Labels
-
-    rng = np.random.default_rng(8)
-    for trial in range(201):
-        n = int(rng.integers(0, 60)) if trial < 200 else 1700  # the last: speakers past one chunk (512 rows)
-        content = rng.normal(size=(n, 16)).astype(np.float32)
-        content[1:] += 2 * content[:1] if n else 0
-        content /= np.maximum(np.linalg.norm(content, axis=1, keepdims=True), 1e-9)
-        times = rng.integers(0, 6, n).astype(float) if rng.random() < 0.5 else rng.random(n) * 100
-        pool = SimpleNamespace(content=content, times=times, positions=rng.integers(0, 4, n),
-                               speaker=Labels.of(rng.choice(["a", "b", "", None]) for _ in range(n)),
-                               episode=Labels.of(rng.choice(["e1", "e2", None]) for _ in range(n)))
-        made = rng.random(n) < 0.8
-        got, want = update_extremes(_Sized(pool, n), made), _previous_extremes(pool, made)
-        np.testing.assert_allclose(got[0], want[0], rtol=0, atol=2e-6)
-        np.testing.assert_allclose(got[1], want[1], rtol=0, atol=2e-6)
-
-
 def _masked_by_where_extremes(pool, made, threshold=0.6):
     """update_extremes as it was before it masked the cosines of earlier
     pairs by multiplying with the mask (``np.where(later, sims, -inf)``)."""

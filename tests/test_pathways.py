@@ -10,7 +10,7 @@ import pytest
 
 from memoryweave import core as seed
 from memoryweave_core import FEATURES, HashingEmbedder, InvalidInputError, MemoryWeave, RecallConfig, pathways
-from memoryweave_core.pathways import Context, Pathway, Query
+from memoryweave_core.pathways import Context, Pathway, Query, registry
 from memoryweave_core.pool import Pool
 
 
@@ -114,28 +114,8 @@ def test_zscore_equals_numpy_mean_and_std_bit_for_bit():
         assert zscore(x).tolist() == plain(x).tolist()
 
 
-def _searched_neighbours(pool, r):
-    """Context.neighbours as it was: a binary search per offset, whatever the slots."""
-    nb = np.full((len(pool), 2 * r + 1), -1, dtype=np.int64)
-    codes_all = pool.episode.codes.copy()
-    alone = codes_all < 0
-    codes_all[alone] = len(pool.episode.labels) + np.arange(int(alone.sum()))
-    placed = np.flatnonzero(pool.episode.codes >= 0)
-    if r and len(placed):
-        codes, pos = codes_all[placed], pool.positions[placed]
-        slot = codes << 32 | pos
-        order = np.argsort(slot, kind="stable")
-        ranked, rows = slot[order], placed[order]
-        for d in range(-r, r + 1):
-            if d:
-                at = np.minimum(np.searchsorted(ranked, slot + d), len(ranked) - 1)
-                ok = (ranked[at] == slot + d) & (pos + d >= 0)
-                nb[placed[ok], r + d] = rows[at[ok]]
-    return nb
-
-
 @pytest.mark.parametrize("seed", range(40))
-def test_neighbours_equal_the_binary_search(seed):
+def test_neighbours_equal_the_binary_search(seed, monkeypatch):
     """With distinct (episode, position) slots, neighbours come from shifted
     comparisons of the sorted slots; with a repeated slot, from the binary
     search.  Either way, what the binary search found."""
@@ -152,9 +132,15 @@ def test_neighbours_equal_the_binary_search(seed):
     else:
         positions = rng.integers(0, 12, n)
     pool = _Columns(episode=Labels.of(episodes), positions=positions)
+
+    def neighbours(r: int) -> np.ndarray:
+        return Context(pool, None, terms=[], neighbour_radius=r, decay=0.5, lexical_stats=lambda t: (0, 0.0, {})).neighbours
+
     for r in (0, 1, 2, 3):
-        ctx = Context(pool, None, terms=[], neighbour_radius=r, decay=0.5, lexical_stats=lambda t: (0, 0.0, {}))
-        assert np.array_equal(ctx.neighbours, _searched_neighbours(pool, r))
+        got = neighbours(r)
+        with monkeypatch.context() as patch:
+            patch.setattr(registry, "_shifted_neighbours", registry._searched_neighbours)
+            assert np.array_equal(got, neighbours(r))
 
 
 class _Columns(SimpleNamespace):

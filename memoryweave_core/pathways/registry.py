@@ -137,24 +137,31 @@ class Context:
             pos = pool.positions[placed]
             slot = codes << 32 | pos
             order = np.argsort(slot, kind="stable")
-            ranked, rows = slot[order], placed[order]
-            if (ranked[1:] != ranked[:-1]).all():
-                _distinct_neighbours(nb, r, ranked, rows, pos[order])
-                return nb
-            for d in range(-r, r + 1):
-                if d:
-                    at = np.minimum(np.searchsorted(ranked, slot + d), len(ranked) - 1)
-                    ok = (ranked[at] == slot + d) & (pos + d >= 0)
-                    nb[placed[ok], r + d] = rows[at[ok]]
+            ranked = slot[order]
+            fill = _shifted_neighbours if (ranked[1:] != ranked[:-1]).all() else _searched_neighbours
+            fill(nb, r, slot, order, placed, pos)
         return nb
 
 
-def _distinct_neighbours(nb: np.ndarray, r: int, ranked: np.ndarray, rows: np.ndarray, pos: np.ndarray) -> None:
-    """:attr:`Context.neighbours` when no two rows share an episode and a
-    position: ``ranked`` is then strictly increasing, so the slot ``d`` on
-    from one is at most ``|d|`` places away in it, and shifted comparisons
-    find every neighbour with no binary search (``rows``, ``pos``: the rows
-    and positions in ``ranked``'s order)."""
+def _searched_neighbours(nb: np.ndarray, r: int, slot: np.ndarray, order: np.ndarray, placed: np.ndarray,
+                         pos: np.ndarray) -> None:
+    """Fill :attr:`Context.neighbours` by a binary search per offset among the sorted
+    slots (``slot``) of the ``placed`` rows (``order`` sorts them; ``pos``: their positions)."""
+    ranked, rows = slot[order], placed[order]
+    for d in range(-r, r + 1):
+        if d:
+            at = np.minimum(np.searchsorted(ranked, slot + d), len(ranked) - 1)
+            ok = (ranked[at] == slot + d) & (pos + d >= 0)
+            nb[placed[ok], r + d] = rows[at[ok]]
+
+
+def _shifted_neighbours(nb: np.ndarray, r: int, slot: np.ndarray, order: np.ndarray, placed: np.ndarray,
+                        pos: np.ndarray) -> None:
+    """:func:`_searched_neighbours` when no two rows share an episode and a
+    position: the sorted slots are then strictly increasing, so the slot ``d`` on
+    from one is at most ``|d|`` places away among them, and shifted comparisons
+    find every neighbour with no binary search."""
+    ranked, rows, pos = slot[order], placed[order], pos[order]
     n = len(ranked)
     for d in range(-r, r + 1):
         for c in range(1, min(abs(d), n - 1) + 1):

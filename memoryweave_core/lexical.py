@@ -22,6 +22,7 @@ import numpy as np
 
 from . import lexscore
 from .bm25 import K1, PROXIMITY_WINDOW, B, bm25_sql, bm25_term, idf, query_weights
+from .errors import InvalidInputError
 from .tokenizer import STOPWORDS, stem, tokenize
 from .vocab import TokenRows, Vocabulary
 
@@ -192,6 +193,7 @@ class BM25Index:
         self.vocab = Vocabulary() if vocab is None else vocab
         self._postings: dict[int, dict[int, int]] = {}  # term id -> key -> term frequency
         self._docs: dict[int, np.ndarray] = {}  # each document's token ids, in order
+        self._lengths = np.zeros(0)  # each document's length, by key: a posting list's lengths are one gather
         self._total_len = 0
         self._arrays: dict[int, Postings] = {}
         self._added: dict[int, list[int]] = {}  # term id -> keys added since its arrays were built
@@ -200,9 +202,14 @@ class BM25Index:
         return len(self._docs)
 
     def add(self, key: int, tokens: Sequence[str]) -> None:
+        if key < 0:
+            raise InvalidInputError(f"BM25Index keys are row numbers, never negative: got {key}")
         if key in self._docs:
             self.remove(key)
         ids = self.vocab.intern(tokens)
+        if key >= len(self._lengths):  # grown by doubling: adds stay amortised O(1)
+            self._lengths = np.concatenate([self._lengths, np.zeros(max(key + 1, 2 * len(self._lengths), 64) - len(self._lengths))])
+        self._lengths[key] = len(ids)
         self._docs[key] = ids
         self._total_len += len(ids)
         for term, count in Counter(ids.tolist()).items():
@@ -228,10 +235,13 @@ class BM25Index:
         added = self._added.pop(term, None)
         if arrays is None or added:
             posting = self._postings[term]
-            fresh = list(posting) if arrays is None or added is None else added
-            keys = np.fromiter(fresh, dtype=np.int64, count=len(fresh))
-            tfs = np.fromiter(map(posting.__getitem__, fresh), dtype=np.float64, count=len(fresh))
-            lengths = np.fromiter((len(self._docs[k]) for k in fresh), dtype=np.float64, count=len(fresh))
+            if arrays is None or added is None:  # the whole list, at C speed
+                keys = np.fromiter(posting.keys(), dtype=np.int64, count=len(posting))
+                tfs = np.fromiter(posting.values(), dtype=np.float64, count=len(posting))
+            else:
+                keys = np.fromiter(added, dtype=np.int64, count=len(added))
+                tfs = np.fromiter(map(posting.__getitem__, added), dtype=np.float64, count=len(added))
+            lengths = self._lengths[keys]
             if arrays is not None:  # keys are distinct: sorted, the old arrays plus the added rows are the rebuilt ones
                 keys, tfs, lengths = (np.concatenate([a, b]) for a, b in zip(arrays, (keys, tfs, lengths)))
             if len(keys) > 1 and not np.all(keys[1:] > keys[:-1]):

@@ -95,3 +95,15 @@ def test_posting_arrays_kept_up_by_adds_equal_a_rebuild() -> None:
                 got, want = index._posting_arrays(str(term)), fresh._posting_arrays(str(term))
                 for a, b in zip(got, want, strict=True):
                     assert a.dtype == b.dtype and a.tolist() == b.tolist()
+                assert got[2].tolist() == [len(index.tokens(k)) for k in got[0].tolist()]  # lengths by key
+
+
+def test_a_negative_key_is_refused_before_anything_is_indexed() -> None:
+    """Lengths are kept by key (a posting list's lengths are one gather), so keys are row numbers."""
+    from memoryweave_core.errors import InvalidInputError
+
+    index = lexical.BM25Index()
+    index.add(0, ["a", "b"])
+    with pytest.raises(InvalidInputError):
+        index.add(-1, ["a"])
+    assert len(index) == 1 and index.stats(["a"])[2] == {"a": 1}

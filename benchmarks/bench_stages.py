@@ -28,8 +28,10 @@ processes hold can make a 160x384 product cost 100 times its time.  Not a test.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -60,6 +62,7 @@ def build(backend: str, n: int) -> tuple:
     qtexts, qvecs = data.queries()
     config = RecallConfig(context_window=0)
     workdir = tempfile.mkdtemp(prefix="mw-stages-")
+    atexit.register(shutil.rmtree, workdir, True)  # a 100k SQLite store is most of a gigabyte
     store = None
     if backend == "sqlite":
         from memoryweave_core.storage.sqlite import SQLiteStore

@@ -27,7 +27,7 @@ from .tokenizer import STOPWORDS, stem, tokenize
 from .vocab import TokenRows, Vocabulary
 
 __all__ = [
-    "B", "K1", "POSTING_BUDGET", "PROXIMITY_WINDOW", "STOPWORDS", "BM25Index", "Postings", "best_matches", "bm25_scores",
+    "B", "K1", "POSTING_BUDGET", "PROXIMITY_WINDOW", "STOPWORDS", "BM25Index", "DocLengths", "Postings", "best_matches", "bm25_scores",
     "bm25_sql", "bm25_term", "candidate_terms", "idf", "lexical_evidence", "proximity", "query_weights",
     "search_postings", "stem", "sum_by_key", "tokenize", "top_positions",
 ]
@@ -176,6 +176,25 @@ def sum_by_key(keys: list[np.ndarray], scores: list[np.ndarray]) -> tuple[np.nda
     return k[starts], np.add.reduceat(v, starts)
 
 
+class DocLengths:
+    """Documents' lengths by key, in one array grown by doubling (adds stay
+    amortised O(1)), so a posting list's lengths are one gather.  Keys are
+    row numbers: a store's indexes share one of these, because its keys are
+    unique across its namespaces, and an array per namespace would each be as
+    long as the whole store."""
+
+    def __init__(self) -> None:
+        self.values = np.zeros(0)
+
+    def set(self, key: int, length: int) -> None:
+        """Record a document's length (``key`` >= 0: :meth:`BM25Index.add` refuses the others)."""
+        if key >= len(self.values):
+            grown = np.zeros(max(key + 1, 2 * len(self.values), 64))
+            grown[: len(self.values)] = self.values
+            self.values = grown
+        self.values[key] = length
+
+
 class BM25Index:
     """Okapi BM25 over an inverted index that grows and shrinks in place.
 
@@ -189,11 +208,11 @@ class BM25Index:
     recall scores its candidates with them, so the index that finds them must too.
     """
 
-    def __init__(self, vocab: Vocabulary | None = None) -> None:
+    def __init__(self, vocab: Vocabulary | None = None, lengths: DocLengths | None = None) -> None:
         self.vocab = Vocabulary() if vocab is None else vocab
         self._postings: dict[int, dict[int, int]] = {}  # term id -> key -> term frequency
         self._docs: dict[int, np.ndarray] = {}  # each document's token ids, in order
-        self._lengths = np.zeros(0)  # each document's length, by key: a posting list's lengths are one gather
+        self._lengths = DocLengths() if lengths is None else lengths  # shared by a store's namespaces
         self._total_len = 0
         self._arrays: dict[int, Postings] = {}
         self._added: dict[int, list[int]] = {}  # term id -> keys added since its arrays were built
@@ -207,9 +226,7 @@ class BM25Index:
         if key in self._docs:
             self.remove(key)
         ids = self.vocab.intern(tokens)
-        if key >= len(self._lengths):  # grown by doubling: adds stay amortised O(1)
-            self._lengths = np.concatenate([self._lengths, np.zeros(max(key + 1, 2 * len(self._lengths), 64) - len(self._lengths))])
-        self._lengths[key] = len(ids)
+        self._lengths.set(key, len(ids))
         self._docs[key] = ids
         self._total_len += len(ids)
         for term, count in Counter(ids.tolist()).items():
@@ -241,7 +258,7 @@ class BM25Index:
             else:
                 keys = np.fromiter(added, dtype=np.int64, count=len(added))
                 tfs = np.fromiter(map(posting.__getitem__, added), dtype=np.float64, count=len(added))
-            lengths = self._lengths[keys]
+            lengths = self._lengths.values[keys]
             if arrays is not None:  # keys are distinct: sorted, the old arrays plus the added rows are the rebuilt ones
                 keys, tfs, lengths = (np.concatenate([a, b]) for a, b in zip(arrays, (keys, tfs, lengths)))
             if len(keys) > 1 and not np.all(keys[1:] > keys[:-1]):

@@ -107,3 +107,18 @@ def test_a_negative_key_is_refused_before_anything_is_indexed() -> None:
     with pytest.raises(InvalidInputError):
         index.add(-1, ["a"])
     assert len(index) == 1 and index.stats(["a"])[2] == {"a": 1}
+
+
+def test_a_store_keeps_one_length_per_key_whatever_its_namespaces() -> None:
+    """Keys are the store's row numbers, so its namespaces' indexes share one
+    array of lengths: many small namespaces cost one entry per trace, not a
+    store-long array each."""
+    from memoryweave_core import HashingEmbedder, MemoryWeave
+
+    memory = MemoryWeave(embedder=HashingEmbedder(16))
+    for i in range(40):
+        memory.add_many([f"note {j} of user {i}" for j in range(5)], namespace=f"user{i}")
+    spaces = memory.store._spaces.values()
+    shared = {id(space.bm25._lengths) for space in spaces}
+    assert len(shared) == 1 and len(next(iter(spaces)).bm25._lengths.values) <= 2 * max(200, 64)
+    assert dict(memory.store.lexical("user39", ["user"], 10))  # found, lengths read by key

@@ -21,7 +21,7 @@ from ..ann.readers import Readers
 from ..errors import InvalidInputError
 from ..filters import Columns, Node, mask
 from ..keysets import difference
-from ..lexical import BM25Index, search_postings, tokenize
+from ..lexical import BM25Index, DocLengths, search_postings, tokenize
 from ..pool import Pool, pool_order
 from ..trace import Trace
 from .base import Field, Live, Search, StoreBase, check_field, is_live, vector_dim
@@ -66,6 +66,7 @@ class MemoryStore(StoreBase):
         self._columns: KeyColumns | None = None  # every space's pool fields and access logs, by key
         self._lock = threading.RLock()
         self._readers = Readers()
+        self._lengths = DocLengths()  # every space's document lengths, by key (keys are the store's)
         self._context: ContextRecord | None = None  # how its context vectors are made (see .context)
 
     # -- writing ---------------------------------------------------------
@@ -86,7 +87,8 @@ class MemoryStore(StoreBase):
             for ns, group in by_space.items():
                 space = self._spaces.get(ns)
                 if space is None:  # its own BM25Index and vocabulary: forgetting it forgets its words
-                    space = self._spaces[ns] = _Space(dim, self._readers, code=self._next_space)
+                    space = self._spaces[ns] = _Space(dim, self._readers, bm25=BM25Index(lengths=self._lengths),
+                                                      code=self._next_space)
                     self._next_space += 1
                 space.matching.clear()
                 keys = np.arange(self._next_key, self._next_key + len(group))

@@ -421,3 +421,33 @@ def test_close_writes_both_changed_graphs_at_once_on_threads(tmp_path, monkeypat
     memory.add_many([f"note {i} about the garden" for i in range(60)])
     memory.close()
     assert len(names) == 2 and threading.main_thread().name not in names
+
+
+def test_a_store_left_open_saves_its_graphs_at_exit_without_a_traceback(tmp_path, monkeypatch):
+    """The store's ``atexit`` hook closes it after ``concurrent.futures`` has stopped
+    starting threads: the two graphs are then written one after the other, not lost
+    to "cannot schedule new futures after interpreter shutdown"."""
+    pytest.importorskip("hnswlib")
+    import subprocess
+    import sys
+
+    path = str(tmp_path / "left-open.db")
+    script = (
+        "from memoryweave_core import HashingEmbedder, MemoryWeave\n"
+        "from memoryweave_core.storage.sqlite import SQLiteStore\n"
+        f"store = SQLiteStore({path!r}, ann_threshold=20, background_index=False)\n"
+        "store._indexes.saver.enabled = False\n"  # nothing saved before exit
+        f"memory = MemoryWeave(store=store, embedder=HashingEmbedder({DIM}))\n"
+        "memory.add_many([f'note {i} about the garden' for i in range(60)])\n"
+        "memory.recall('garden', k=3)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    loads = []
+    from memoryweave_core.ann import hnsw
+
+    real = hnsw.HNSWIndex.load.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(hnsw.HNSWIndex, "load", classmethod(lambda cls, *a, **k: loads.append(real(cls, *a, **k)) or loads[-1]))
+    with MemoryWeave(store=SQLiteStore(path, ann_threshold=20), embedder=HashingEmbedder(DIM)) as again:
+        assert again.recall("garden", k=3)
+    assert len(loads) == 2 and all(g is not None for g in loads)  # both written at exit

@@ -9,7 +9,7 @@ thread, makes the wait the slower of the two instead of their sum.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Sequence, TypeVar
 
 from ...ann.files import Staged
@@ -27,7 +27,7 @@ def run_all(fns: Sequence[Callable[[], T]], undo: Callable[[T], None]) -> list[T
     if len(fns) <= 1:
         return [fn() for fn in fns]
     with ThreadPoolExecutor(max_workers=len(fns), thread_name_prefix=THREAD_NAME) as pool:
-        futures = [pool.submit(fn) for fn in fns]
+        futures = [_submit(pool, fn) for fn in fns]
     done: list[T] = []
     error: BaseException | None = None
     for future in futures:
@@ -40,6 +40,21 @@ def run_all(fns: Sequence[Callable[[], T]], undo: Callable[[T], None]) -> list[T
             undo(value)
         raise error
     return done
+
+
+def _submit(pool: ThreadPoolExecutor, fn: Callable[[], T]) -> Future[T]:
+    """``fn`` on a thread of ``pool``, or in the caller's thread once the
+    interpreter is shutting down: a store closed at exit (its ``atexit``
+    hook) runs after ``concurrent.futures`` has stopped starting threads."""
+    try:
+        return pool.submit(fn)
+    except RuntimeError:  # "cannot schedule new futures after interpreter shutdown"
+        done: Future[T] = Future()
+        try:
+            done.set_result(fn())
+        except BaseException as exc:  # noqa: BLE001 - raised by run_all, as a thread's would be
+            done.set_exception(exc)
+        return done
 
 
 def discard_staged(staged: tuple[Staged | None, int]) -> None:

@@ -133,7 +133,7 @@ def test_recall_table_and_explain(cli):
     _remember_three(cli)
     table = cli("recall", "cat called Luna", "-k", "2").stdout
     header = table.splitlines()[0].split()
-    assert header == ["#", "score", "speaker", "text", "episode", "time"]
+    assert header == ["#", "score", "relevance", "speaker", "text", "episode", "time"]
     assert "I adopted a cat called Luna" in table and "pets #0" in table and "2024-05-02 10:00" in table
     assert "semantic" not in table
     explained = cli("recall", "cat called Luna", "-k", "1", "--explain").stdout
@@ -142,6 +142,22 @@ def test_recall_table_and_explain(cli):
     feats = {ln.split()[0]: float(ln.split()[1]) for ln in lines[3:] if ln.strip()}
     assert {"semantic", "lexical", "context", "activation"} <= set(feats)
     assert feats["lexical"] > 0 and feats["semantic"] > 0
+
+
+def test_recall_with_a_relevance_threshold_and_a_filter(cli):
+    _remember_three(cli)
+    cli("remember", "My knee hurts after the run", "--speaker", "Ben", "--time", "2024-05-21")
+    out = cli.json("recall", "cat called Luna", "-k", "4", "--min-relevance", "0")
+    assert len(out) == 4 and all(0.0 <= r["relevance"] <= 1.0 for r in out)
+    assert cli.json("recall", "cat called Luna", "--min-relevance", "1") == []  # no trace is certainly evidence
+    assert "nothing relevant" in cli("recall", "cat called Luna", "--min-relevance", "1").stdout
+    # 'auto' is calibrated for MiniLM only: with the hashing embedder it says so and applies no threshold
+    proc = cli("recall", "cat called Luna", "-k", "4", "--min-relevance", "auto", "--json")
+    assert len(json.loads(proc.stdout)) == 4 and "no threshold" in proc.stderr
+    assert [r["speaker"] for r in cli.json("recall", "what hurts?", "-k", "4", "--filter", '{"speaker": "Ben"}')] == ["Ben"]
+    cli.fails("recall", "x", "--min-relevance", "2", match="[0, 1]")
+    cli.fails("recall", "x", "--filter", "[1]", match="JSON object")
+    cli.fails("recall", "x", "--filter", '{"speaker": {"$regex": "A"}}', match="$regex")
 
 
 def test_meta_values_are_parsed_as_json_when_possible(cli):

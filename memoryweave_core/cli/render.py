@@ -71,14 +71,14 @@ def indent(text: str) -> str:
 
 def recollection_dict(r: Recollection, rank: int) -> dict[str, Any]:
     """One recall result as JSON: the trace, its score and each pathway's part."""
-    return {"rank": rank, "score": round(float(r.score), 6), **r.trace.to_dict(),
+    return {"rank": rank, "score": round(float(r.score), 6), "relevance": round(float(r.relevance), 6), **r.trace.to_dict(),
             "features": {k: round(float(v), 6) for k, v in r.features.items()},
             "raw": {k: round(float(v), 6) for k, v in r.raw.items()}}
 
 
 def format_recall(results: Sequence[Recollection], *, explain: bool, width: int | None = None,
                   namespaces: bool = False) -> str:
-    """The recall table: rank, score, speaker, text, episode, time (+ why, with explain);
+    """The recall table: rank, score, relevance, speaker, text, episode, time (+ why, with explain);
     with ``namespaces``, the episode is prefixed with its namespace (``alice/run7: ...``)."""
     width = width or terminal_width()
     if not results:
@@ -86,15 +86,15 @@ def format_recall(results: Sequence[Recollection], *, explain: bool, width: int 
     rows = []
     for i, r in enumerate(results, 1):
         t = r.trace
-        rows.append([str(i), f"{r.score:+.3f}", short(t.speaker or "-", 14), t.text,
+        rows.append([str(i), f"{r.score:+.3f}", f"{r.relevance:.2f}", short(t.speaker or "-", 14), t.text,
                      short(f"{format_path(t.scope) + ': ' if namespaces else ''}{t.episode} #{t.position}", 28 + 20 * namespaces),
                      fmt_time(t.time)])
-    speaker_w = max(len(r[2]) for r in [*rows, ["", "", "speaker"]])
-    episode_w = max(len(r[4]) for r in [*rows, ["", "", "", "", "episode"]])
-    fixed = len(str(len(rows))) + 6 + speaker_w + episode_w + 16 + 5 * 2
+    speaker_w = max(len(r[3]) for r in [*rows, ["", "", "", "speaker"]])
+    episode_w = max(len(r[5]) for r in [*rows, ["", "", "", "", "", "episode"]])
+    fixed = len(str(len(rows))) + 6 + 9 + speaker_w + episode_w + 16 + 6 * 2
     text_width = max(30, width - fixed)
-    return table(["#", "score", "speaker", "text", "episode", "time"], rows, wrap=3, wrap_width=text_width,
-                 right=(0, 1), after=[explain_lines(r) for r in results] if explain else None)
+    return table(["#", "score", "relevance", "speaker", "text", "episode", "time"], rows, wrap=4, wrap_width=text_width,
+                 right=(0, 1, 2), after=[explain_lines(r) for r in results] if explain else None)
 
 
 def explain_lines(r: Recollection) -> str:

@@ -1,27 +1,8 @@
-"""Memory-augmented generation with Hugging Face causal language models.
+"""``HuggingFaceAdapter``: a Hugging Face causal LM that recalls before it replies and remembers after.
 
-::
-
-    from memoryweave.integrations import HuggingFaceAdapter
-
-    adapter = HuggingFaceAdapter(memory_system=memory_system, model=model, tokenizer=tokenizer)
-    reply = adapter.generate(user_input="What is my cat called?", conversation_history=history)
-    for chunk in adapter.generate_stream("And how old is she?"):
-        print(chunk, end="", flush=True)
-
-``memory_system`` is the seed's dict ``{"memory": ContextualMemory,
-"encoder": MemoryEncoder, "retriever": ContextualRetriever}``, or a
-``MemoryWeave``, a ``ContextualMemory`` or a ``ContextualRetriever``.
-
-Each turn: recall memories relevant to the input and the recent history,
-build the prompt (the tokenizer's chat template when it has one, a plain
-"User:/Assistant:" template otherwise), fit it to the model's context by
-dropping the least relevant memories and then the oldest history (never the
-user input), generate, decode only the new tokens, and remember the user
-input and the reply as two traces of the adapter's current episode.
-
-torch and transformers are imported only when an adapter is used
-(``pip install 'memoryweave[st]'``).
+Prompt building, fitting it to the context window and generation live here;
+see :mod:`memoryweave.integrations` for a turn's steps.  torch and
+transformers are imported when the adapter generates, not on import.
 """
 
 from __future__ import annotations
@@ -30,64 +11,23 @@ import threading
 import uuid
 from typing import Any, Iterable, Iterator, Mapping
 
-from memoryweave_core import MemoryWeave
-from memoryweave_core.encoder import turn_text
 from memoryweave_core.errors import InvalidInputError, require
 from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MinRelevance, fetch_size, relevance_kwargs, select_for_prompt
 from memoryweave_core.recollection import Recollection
 from memoryweave_core.trace import check_text
 
-from .core import ContextualMemory, ContextualRetriever, MemoryEncoder, history_messages
-
-__all__ = ["ContextTooLongError", "HuggingFaceAdapter", "tiny_random_causal_lm", "ZEPHYR_CHAT_TEMPLATE"]
+from ..core import history_messages
+from .chat_prompt import _alternate, _memory_line, _not_in
+from .memory_system import _resolve
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful assistant with a long-term memory. "
     "Use the remembered facts below when they are relevant to the user's message."
 )
 
-#: The chat format of TinyLlama-1.1B-Chat (Zephyr style), for tokenizers without one.
-ZEPHYR_CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{ '<|' + message['role'] + '|>\n' + message['content'] + '</s>\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
-)
-
 
 class ContextTooLongError(InvalidInputError):
     """The user input alone does not fit the model's context window."""
-
-
-def _resolve(memory_system: Any) -> tuple[ContextualMemory, ContextualRetriever]:
-    if isinstance(memory_system, Mapping):
-        memory = memory_system.get("memory")
-        encoder = memory_system.get("encoder")
-        retriever = memory_system.get("retriever")
-        if memory is None and retriever is not None:
-            memory = retriever.memory
-        if isinstance(memory, MemoryWeave):
-            memory = ContextualMemory.from_weave(memory)
-        if not isinstance(memory, ContextualMemory):
-            raise InvalidInputError('memory_system needs a "memory" (ContextualMemory or MemoryWeave)')
-        if isinstance(encoder, MemoryEncoder):
-            encoder.attach(memory)
-        if retriever is None:
-            retriever = ContextualRetriever(memory=memory)
-        elif not isinstance(retriever, ContextualRetriever) or retriever.memory is not memory:
-            raise InvalidInputError('memory_system["retriever"] must be a ContextualRetriever over memory_system["memory"]')
-        return memory, retriever
-    if isinstance(memory_system, MemoryWeave):
-        memory = ContextualMemory.from_weave(memory_system)
-        return memory, ContextualRetriever(memory=memory)
-    if isinstance(memory_system, ContextualMemory):
-        return memory_system, ContextualRetriever(memory=memory_system)
-    if isinstance(memory_system, ContextualRetriever):
-        return memory_system.memory, memory_system
-    raise InvalidInputError(
-        "memory_system must be the seed's dict {'memory', 'encoder', 'retriever'}, a MemoryWeave, "
-        f"a ContextualMemory or a ContextualRetriever, got {type(memory_system).__name__}"
-    )
 
 
 class HuggingFaceAdapter:
@@ -412,73 +352,3 @@ class HuggingFaceAdapter:
                 items.append({"text": response, "speaker": "assistant", "episode": self.episode, "metadata": {"source": "huggingface_adapter"}})
             self.memory.weave.add_many(items, namespace=self.memory.namespace)
         return response
-
-
-def _not_in(memories: list[dict[str, Any]], history: list[dict[str, str]]) -> list[dict[str, Any]]:
-    """The memories that are not already messages of the shown history."""
-    shown = {m["content"].strip() for m in history}
-    return [m for m in memories if str(m["text"]).strip() not in shown]
-
-
-def _memory_line(m: Mapping[str, Any]) -> str:
-    return turn_text(" ".join(str(m["text"]).split()), m.get("speaker"))
-
-
-def _alternate(messages: list[dict[str, str]]) -> list[dict[str, str]]:
-    """Merge consecutive messages of one role (strict templates require alternation)."""
-    out: list[dict[str, str]] = []
-    for m in messages:
-        if out and out[-1]["role"] == m["role"]:
-            out[-1] = {"role": m["role"], "content": out[-1]["content"] + "\n" + m["content"]}
-        else:
-            out.append(dict(m))
-    return out
-
-
-def tiny_random_causal_lm(
-    tokenizer: Any,
-    *,
-    arch: str = "llama",
-    context_length: int = 512,
-    hidden_size: int = 64,
-    num_layers: int = 2,
-    seed: int = 0,
-):
-    """A tiny randomly initialised causal LM for ``tokenizer``, for tests, CI and demos.
-
-    It stands in for a real chat model where none can be downloaded: it
-    produces well-formed (meaningless) text.  Special tokens are suppressed
-    so every generation runs to ``max_new_tokens`` with visible words.
-    ``arch`` is ``"llama"`` or ``"gpt2"``.
-    """
-    torch = require("torch", "st")
-    transformers = require("transformers", "st")
-    special = dict(
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.cls_token_id,
-        eos_token_id=tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id,
-    )
-    if arch == "llama":
-        config = transformers.LlamaConfig(
-            vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
-            num_hidden_layers=num_layers, num_attention_heads=4, num_key_value_heads=2,
-            max_position_embeddings=context_length, tie_word_embeddings=True, initializer_range=0.5, **special,
-        )
-        cls = transformers.LlamaForCausalLM
-    elif arch == "gpt2":
-        config = transformers.GPT2Config(
-            vocab_size=len(tokenizer), n_embd=hidden_size, n_layer=num_layers, n_head=4,
-            n_positions=context_length, initializer_range=0.5, **special,
-        )
-        cls = transformers.GPT2LMHeadModel
-    else:
-        raise InvalidInputError(f"arch must be 'llama' or 'gpt2', got {arch!r}")
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = cls(config).eval()
-    ids = [i for i in getattr(tokenizer, "all_special_ids", []) if i is not None and i < len(tokenizer)]
-    # BERT-style vocabularies also hold placeholder tokens ("[unused12]") no text contains
-    ids += [i for t, i in tokenizer.get_vocab().items() if t.startswith("[unused") and i < len(tokenizer)]
-    if ids:
-        model.generation_config.suppress_tokens = sorted(set(ids))
-    return model

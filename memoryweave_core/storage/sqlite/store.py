@@ -155,6 +155,12 @@ class SQLiteStore(StoreBase):
 
         return self._db.write(run)
 
+    def _namespace_id(self, namespace: str) -> int | None:
+        """The namespace's id (None when it has none) once other processes'
+        commits are caught up with; called under the lock."""
+        self._check_external()
+        return self._caches.nsid(namespace)
+
     def _traces(self, rows: Sequence[tuple], namespaces: Sequence[str]) -> list[Trace]:
         return decode.traces(self._db, self.dim, rows, namespaces)
 
@@ -236,8 +242,7 @@ class SQLiteStore(StoreBase):
 
     def hidden(self, namespace: str, live: Live) -> set[str]:
         with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             return set() if nsid is None else set(lifecycle.hidden_keys(self._db, nsid, live).values())
 
     def expired(self, now: float, limit: int, namespace: str | None = None) -> list[tuple[str, str]]:
@@ -251,8 +256,7 @@ class SQLiteStore(StoreBase):
     def set_expiry(self, ids: Sequence[str], expires_at: float | None, namespace: str) -> int:
         ids = list(dict.fromkeys(ids))
         with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             if nsid is None or not ids:
                 return 0
             try:
@@ -325,8 +329,7 @@ class SQLiteStore(StoreBase):
         if not ids:
             return []
         with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             if nsid is None:
                 return []
             found = self._caches.entries(ids, nsid)
@@ -371,8 +374,7 @@ class SQLiteStore(StoreBase):
 
     def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:
         with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             if nsid is None:
                 return []
             ids = [r[0] for r in self._db.sql(
@@ -388,8 +390,7 @@ class SQLiteStore(StoreBase):
 
     def episode_length(self, namespace: str, episode: str) -> int:
         with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             if nsid is None:
                 return 0
             top = self._db.sql("SELECT max(position) FROM traces WHERE ns = ? AND episode = ?", (nsid, episode))[0][0]
@@ -397,8 +398,7 @@ class SQLiteStore(StoreBase):
 
     def last_trace(self, namespace: str) -> Trace | None:
         with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             if nsid is None:
                 return None
             rows = self._db.sql(f"SELECT {decode.COLS} FROM traces WHERE ns = ? ORDER BY key DESC LIMIT 1", (nsid,))
@@ -409,8 +409,7 @@ class SQLiteStore(StoreBase):
                 where: Node | None = None) -> list[tuple[str, float]]:
         check_field(field)
         with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             if nsid is None or self.dim is None:
                 return []
             keys, sims = self._search(nsid, field, vector, n, where)
@@ -419,8 +418,7 @@ class SQLiteStore(StoreBase):
 
     def lexical_stats(self, namespace: str, terms: Sequence[str]) -> tuple[int, float, dict[str, int]]:
         with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             return (0, 0.0, {}) if nsid is None else self._postings.stats(nsid, list(terms))
 
     def lexical(self, namespace: str, terms: Sequence[str], n: int, where: Node | None = None) -> list[tuple[str, float]]:
@@ -430,8 +428,7 @@ class SQLiteStore(StoreBase):
         if not terms or n <= 0:
             return []
         with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             if nsid is None:
                 return []
             best = self._lexical(nsid, terms, n, where)
@@ -462,8 +459,7 @@ class SQLiteStore(StoreBase):
 
     def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0, where: Node | None = None) -> Pool:
         with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             if nsid is None or self.dim is None:
                 return Pool.empty(self.dim)
             key_of = self._caches.keys(nsid, ids)
@@ -495,8 +491,7 @@ class SQLiteStore(StoreBase):
         for field, _ in searches:
             check_field(field)
         with self.snapshot():
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             if nsid is None or self.dim is None:
                 return Pool.empty(self.dim)
             hide = lifecycle.hidden_keys(self._db, nsid, live) if live is not None else {}
@@ -513,8 +508,7 @@ class SQLiteStore(StoreBase):
     # -- access logs and state ---------------------------------------------------
     def access_logs(self, ids: Sequence[str], namespace: str) -> dict[str, AccessLog]:
         with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             return {} if nsid is None else access.logs(self._caches, nsid, list(ids))
 
     def record_access(self, ids: Sequence[str], when: float, namespace: str) -> None:
@@ -522,8 +516,7 @@ class SQLiteStore(StoreBase):
         if not ids:
             return
         with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             if nsid is None:
                 return
             new = access.record(self._caches, nsid, ids, when, self._check_external)
@@ -531,8 +524,7 @@ class SQLiteStore(StoreBase):
 
     def load_state(self, namespace: str, key: str) -> dict | None:
         with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             return None if nsid is None else state_rows.load(self._db, nsid, key)
 
     def save_state(self, namespace: str, key: str, state: dict) -> None:

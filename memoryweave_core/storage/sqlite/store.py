@@ -32,7 +32,7 @@ from ..base import Field, Live, Search, StoreBase, check_field, one_namespace, v
 from ..codec import encode_state
 from ..context import ContextRecord, from_meta
 from ..filtered import nearest_within, restrict_postings
-from . import access, decode, graphnames, lifecycle, schema, writes
+from . import access, decode, graphnames, lifecycle, queries, schema, writes
 from . import state as state_rows
 from .cache import Caches
 from .connection import Database
@@ -313,15 +313,13 @@ class SQLiteStore(StoreBase):
             nsid = self._caches.nsid(namespace)
             if nsid is None:
                 return 0
-            ids = [r[0] for r in self._db.sql("SELECT id FROM traces WHERE ns = ? AND episode = ?", (nsid, episode))]
+            ids = queries.episode_ids(self._db, nsid, episode)
             return self.delete(ids, namespace)
 
     def delete_namespace(self, namespace: str) -> int:
         """Every row of the namespace, its ids read in the deleting transaction:
         an add that another process commits first is deleted too."""
-        return self._delete(
-            lambda conn, nsid: [r[0] for r in conn.execute("SELECT id FROM traces WHERE ns = ?", (nsid,))], namespace
-        )
+        return self._delete(queries.namespace_ids, namespace)
 
     # -- reading ---------------------------------------------------------------
     def get(self, ids: Sequence[str], namespace: str) -> list[Trace]:
@@ -338,14 +336,11 @@ class SQLiteStore(StoreBase):
     def count(self, namespace: str | None = None) -> int:
         with self._lock:
             self._check_external()
-            if namespace is None:
-                return int(self._db.sql("SELECT coalesce(sum(n), 0) FROM namespaces")[0][0])
-            rows = self._db.sql("SELECT n FROM namespaces WHERE name = ?", (namespace,))
-            return int(rows[0][0]) if rows else 0
+            return queries.count(self._db, namespace)
 
     def namespaces(self) -> list[str]:
         with self._lock:
-            return sorted(r[0] for r in self._db.sql("SELECT name FROM namespaces WHERE n > 0"))
+            return queries.namespace_names(self._db)
 
     def iter_traces(self, namespace: str | None = None) -> Iterator[Trace]:
         """Every trace, oldest first, read in pages (a snapshot per page)."""
@@ -357,16 +352,10 @@ class SQLiteStore(StoreBase):
 
     def _pages(self, nsid: int | None) -> Iterator[Trace]:
         last = 0
-        cols = decode.COLS
         while True:
             with self._lock:
                 names = self._caches.ns_names()
-                if nsid is None:
-                    rows = self._db.sql(f"SELECT {cols}, ns FROM traces WHERE key > ? ORDER BY key LIMIT 1000", (last,))
-                else:
-                    rows = self._db.sql(
-                        f"SELECT {cols}, ns FROM traces WHERE ns = ? AND key > ? ORDER BY key LIMIT 1000", (nsid, last)
-                    )
+                rows = queries.page(self._db, nsid, last)
             if not rows:
                 return
             yield from self._traces(rows, [names.get(row[-1], "") for row in rows])
@@ -377,10 +366,7 @@ class SQLiteStore(StoreBase):
             nsid = self._namespace_id(namespace)
             if nsid is None:
                 return []
-            ids = [r[0] for r in self._db.sql(
-                "SELECT id FROM traces WHERE ns = ? AND episode = ? AND position >= ? AND position < ? ORDER BY position, key",
-                (nsid, episode, max(int(start), 0), int(stop)),
-            )]
+            ids = queries.episode_span_ids(self._db, nsid, episode, max(int(start), 0), int(stop))
             found = self._caches.entries(ids, nsid)
         out = [found[i][0] for i in ids if i in found]
         for t in out:  # a damaged file's episode index can disagree with its rows
@@ -393,15 +379,14 @@ class SQLiteStore(StoreBase):
             nsid = self._namespace_id(namespace)
             if nsid is None:
                 return 0
-            top = self._db.sql("SELECT max(position) FROM traces WHERE ns = ? AND episode = ?", (nsid, episode))[0][0]
-            return 0 if top is None else int(top) + 1
+            return queries.episode_length(self._db, nsid, episode)
 
     def last_trace(self, namespace: str) -> Trace | None:
         with self._lock:
             nsid = self._namespace_id(namespace)
             if nsid is None:
                 return None
-            rows = self._db.sql(f"SELECT {decode.COLS} FROM traces WHERE ns = ? ORDER BY key DESC LIMIT 1", (nsid,))
+            rows = queries.last_row(self._db, nsid)
         return self._traces(rows, [namespace])[0] if rows else None
 
     # -- candidates ------------------------------------------------------------
@@ -453,7 +438,7 @@ class SQLiteStore(StoreBase):
         index, query = self._indexes.get(nsid, field), np.asarray(vector, np.float32)
         if where is None:
             return index.search(query, n)
-        held = int(self._db.sql("SELECT n FROM namespaces WHERE id = ?", (nsid,))[0][0])
+        held = queries.held(self._db, nsid)
         return nearest_within(self._matching.keys(nsid, where), held, query, n, index.search,
                               functools.partial(self._indexes._vectors, field))
 

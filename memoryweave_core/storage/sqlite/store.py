@@ -22,17 +22,17 @@ import numpy as np
 
 from ...activation import AccessLog
 from ...ann import DEFAULT_THRESHOLD
-from ...errors import InvalidInputError, StoreError
+from ...errors import InvalidInputError
 from ...filters import Node
-from ...lexical import search_postings, tokenize
+from ...lexical import search_postings
 from ...pool import Pool
 from ...trace import Trace
 from ...vocab import TokenRows
-from ..base import Field, Live, Search, StoreBase, check_field, one_namespace, vector_dim, without
+from ..base import Field, Live, Search, StoreBase, check_field, one_namespace, without
 from ..codec import encode_state
 from ..context import ContextRecord, from_meta
 from ..filtered import nearest_within, restrict_postings
-from . import access, decode, graphnames, lifecycle, queries, schema, writes
+from . import access, decode, graphnames, lifecycle, queries, schema, write_path
 from . import state as state_rows
 from .cache import Caches
 from .connection import Database
@@ -43,10 +43,6 @@ from .tokenids import StoredVocabulary
 from .vcache import VectorCache
 
 T = TypeVar("T")
-
-
-def _vectors(traces: Sequence[Trace], rows: list[int], field: str) -> np.ndarray:
-    return np.stack([getattr(traces[i], field) for i in rows])
 
 
 class SQLiteStore(StoreBase):
@@ -166,7 +162,7 @@ class SQLiteStore(StoreBase):
 
     # -- writing ---------------------------------------------------------------
     def add(self, traces: Sequence[Trace]) -> None:
-        self._add(traces, [])
+        write_path.add(self, traces, [])
 
     def add_with_state(self, traces: Sequence[Trace], states: Mapping[str, dict]) -> None:
         """The rows and the engine state in one transaction: a kill cannot keep one without the other."""
@@ -174,71 +170,10 @@ class SQLiteStore(StoreBase):
             return
         namespace = one_namespace(traces)
         encoded = [(key, *encode_state(key, state)) for key, state in states.items()]
-        self._add(traces, [(namespace, *e) for e in encoded])
-
-    def _add(self, traces: Sequence[Trace], states: list[tuple[str, str, str, list]],
-             before: Callable[[sqlite3.Connection], None] | None = None) -> None:
-        """Insert ``traces`` and save ``(namespace, key, doc, arrays)`` states, in one
-        transaction, after ``before(conn)`` in it when given."""
-        if not traces:
-            return
-
-        def write(conn: sqlite3.Connection) -> dict[int, list[int]]:
-            if before is not None:
-                before(conn)
-            groups = writes.insert(conn, traces, tokens, dim, self.dim, functools.partial(self._caches.new_nsid, conn=conn),
-                                   self._vocab.encode)
-            for namespace, key, text, arrays in states:
-                state_rows.save(conn, self._caches.new_nsid(namespace, conn), key, text, arrays)
-            return groups
-
-        with self._lock:
-            dim = vector_dim(traces, self.dim)
-            tokens = [" ".join(tokenize(t.text)) for t in traces]
-            self._check_external()
-            self._postings.forget_frequencies()
-            self._matching.clear()
-            mark = self._vocab.mark()
-            try:
-                groups = self._write(write)
-            except StoreError as exc:
-                self._caches.ns_ids.clear()  # namespace rows created in the rolled-back transaction
-                self._vocab.rollback(mark)
-                if isinstance(exc.__cause__, sqlite3.IntegrityError):
-                    raise InvalidInputError(f"a trace id already exists in its namespace in {self.path}") from exc
-                raise
-            except BaseException:
-                self._caches.ns_ids.clear()
-                self._vocab.rollback(mark)
-                raise
-            self.dim = dim
-            first_key = min(k for ks in groups.values() for k in ks)
-            self._postings.added(groups, [tokens[k - first_key] for ks in groups.values() for k in ks])
-            for nsid, keys in groups.items():
-                self._indexes.added(nsid, keys, functools.partial(_vectors, traces, [k - first_key for k in keys]))
+        write_path.add(self, traces, [(namespace, *e) for e in encoded])
 
     def supersede(self, old_id: str, archived_id: str, when: float, new: Trace) -> None:
-        if new.id != old_id:
-            raise InvalidInputError(f"the new version of {old_id!r} must keep its id, not {new.id!r}")
-        archived: list[int] = []
-        nsids: list[int] = []
-
-        def before(conn: sqlite3.Connection) -> None:
-            nsid = self._caches.nsid(new.namespace, conn=conn)
-            if nsid is None:
-                raise InvalidInputError(f"no current trace {old_id!r} in namespace {new.namespace!r}")
-            nsids.append(nsid)
-            archived.append(lifecycle.archive(conn, old_id, archived_id, when, nsid))
-
-        with self._lock:
-            try:
-                self._add([new], [], before)
-            except StoreError as exc:
-                if isinstance(exc.__cause__, InvalidInputError):
-                    raise exc.__cause__ from None
-                raise
-            finally:
-                self._caches.forget(nsids[-1] if nsids else None, [old_id, archived_id], archived)
+        write_path.supersede(self, old_id, archived_id, when, new)
 
     def hidden(self, namespace: str, live: Live) -> set[str]:
         with self._lock:
@@ -254,58 +189,13 @@ class SQLiteStore(StoreBase):
             return lifecycle.expired_ids(self._db, now, limit, nsid)
 
     def set_expiry(self, ids: Sequence[str], expires_at: float | None, namespace: str) -> int:
-        ids = list(dict.fromkeys(ids))
-        with self._lock:
-            nsid = self._namespace_id(namespace)
-            if nsid is None or not ids:
-                return 0
-            try:
-                return self._write(lambda conn: lifecycle.set_expiry(conn, nsid, ids, expires_at))
-            finally:
-                self._caches.forget(nsid, ids, [])
+        return write_path.set_expiry(self, ids, expires_at, namespace)
 
     def delete(self, ids: Sequence[str], namespace: str) -> int:
         ids = list(dict.fromkeys(ids))
         if not ids:
             return 0
-        return self._delete(lambda conn, nsid: ids, namespace)
-
-    def _delete(self, select: Callable[[sqlite3.Connection, int], list[str]], namespace: str) -> int:
-        """Delete the namespace's ids ``select(conn, nsid)`` names, chosen inside the write transaction."""
-        ids: list[str] = []
-        with self._lock:
-
-            nsid: int | None = None
-
-            def write(conn: sqlite3.Connection) -> tuple[list[int], bool]:
-                nonlocal nsid
-                nsid = self._caches.nsid(namespace, conn=conn)
-                if nsid is None:
-                    return [], False
-                ids[:] = select(conn, nsid)
-                if not ids:
-                    return [], False
-                return writes.remove(conn, self._db, ids, nsid, removed_tokens)
-
-            removed_tokens: list[tuple[int, int, str]] = []  # (ns, key, tokens) of the deleted rows
-            try:
-                keys, emptied = self._write(write)
-            except BaseException:
-                removed_tokens.clear()
-                raise
-            finally:
-                self._postings.forget_frequencies()
-                self._matching.clear()
-            if not keys:
-                return 0
-            assert nsid is not None  # rows were deleted from it
-            self._caches.forget(nsid, ids, keys)
-            self._postings.removed(removed_tokens)
-            self._indexes.removed(nsid, keys)
-            if emptied:
-                self._caches.forget_namespace(nsid)
-                self._indexes.drop(nsid)
-            return len(keys)
+        return write_path.delete(self, lambda conn, nsid: ids, namespace)
 
     def delete_episode(self, namespace: str, episode: str) -> int:
         """The episode's ids from one query (no traces decoded), then :meth:`delete`."""
@@ -319,7 +209,7 @@ class SQLiteStore(StoreBase):
     def delete_namespace(self, namespace: str) -> int:
         """Every row of the namespace, its ids read in the deleting transaction:
         an add that another process commits first is deleted too."""
-        return self._delete(queries.namespace_ids, namespace)
+        return write_path.delete(self, queries.namespace_ids, namespace)
 
     # -- reading ---------------------------------------------------------------
     def get(self, ids: Sequence[str], namespace: str) -> list[Trace]:
@@ -513,15 +403,7 @@ class SQLiteStore(StoreBase):
             return None if nsid is None else state_rows.load(self._db, nsid, key)
 
     def save_state(self, namespace: str, key: str, state: dict) -> None:
-        text, arrays = encode_state(key, state)
-
-        def write(conn: sqlite3.Connection) -> None:
-            nsid = self._caches.nsid(namespace, conn=conn)
-            if nsid is not None:  # as MemoryStore: state lives with a namespace's traces
-                state_rows.save(conn, nsid, key, text, arrays)
-
-        with self._lock:
-            self._write(write)
+        write_path.save_state(self, namespace, key, state)
 
     # -- vector indexes and closing ------------------------------------------------
     def context_record(self) -> ContextRecord | None:

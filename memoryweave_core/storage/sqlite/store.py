@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import functools
 import os
 import sqlite3
 import threading
@@ -24,15 +23,12 @@ from ...activation import AccessLog
 from ...ann import DEFAULT_THRESHOLD
 from ...errors import InvalidInputError
 from ...filters import Node
-from ...lexical import search_postings
 from ...pool import Pool
 from ...trace import Trace
-from ...vocab import TokenRows
-from ..base import Field, Live, Search, StoreBase, check_field, one_namespace, without
+from ..base import Field, Live, Search, StoreBase, check_field, one_namespace
 from ..codec import encode_state
 from ..context import ContextRecord, from_meta
-from ..filtered import nearest_within, restrict_postings
-from . import access, decode, graphnames, lifecycle, queries, schema, write_path
+from . import access, decode, graphnames, lifecycle, queries, schema, search, write_path
 from . import state as state_rows
 from .cache import Caches
 from .connection import Database
@@ -287,7 +283,7 @@ class SQLiteStore(StoreBase):
             nsid = self._namespace_id(namespace)
             if nsid is None or self.dim is None:
                 return []
-            keys, sims = self._search(nsid, field, vector, n, where)
+            keys, sims = search.nearest_keys(self, nsid, field, vector, n, where)
             ids = self._caches.ids(nsid, keys.tolist())
             return [(ids[k], float(s)) for k, s in zip(keys.tolist(), sims.tolist()) if k in ids]
 
@@ -306,31 +302,9 @@ class SQLiteStore(StoreBase):
             nsid = self._namespace_id(namespace)
             if nsid is None:
                 return []
-            best = self._lexical(nsid, terms, n, where)
+            best = search.lexical_keys(self, nsid, terms, n, where)
             ids = self._caches.ids(nsid, [k for k, _ in best])
         return [(ids[k], s) for k, s in best if k in ids]
-
-    def _lexical(self, nsid: int, terms: list[str], n: int, where: Node | None = None) -> list[tuple[int, float]]:
-        tokens_of = functools.partial(self._token_rows, nsid)
-        if where is None:
-            return self._postings.search(nsid, terms, n, tokens_of)
-        postings = restrict_postings(functools.partial(self._postings.posting, nsid), self._matching.keys(nsid, where))
-        return search_postings(terms, n, self._postings.stats(nsid, terms), postings, tokens_of)
-
-    def _token_rows(self, nsid: int, keys: list[int]) -> tuple[list[int], TokenRows]:
-        """BM25 rescoring's rows, as CSR token ids (the ids read with them are remembered)."""
-        held, rows, ids = decode.token_rows(self._db, self._vocab, nsid, keys)
-        self._caches.remember_ids(nsid, ids)
-        return held, rows
-
-    def _search(self, nsid: int, field: Field, vector: np.ndarray, n: int, where: Node | None) -> tuple[np.ndarray, np.ndarray]:
-        """Row keys and cosines of the ``n`` nearest (matching ``where``: see :mod:`..filtered`)."""
-        index, query = self._indexes.get(nsid, field), np.asarray(vector, np.float32)
-        if where is None:
-            return index.search(query, n)
-        held = queries.held(self._db, nsid)
-        return nearest_within(self._matching.keys(nsid, where), held, query, n, index.search,
-                              functools.partial(self._indexes._vectors, field))
 
     def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0, where: Node | None = None) -> Pool:
         with self._lock:
@@ -369,16 +343,7 @@ class SQLiteStore(StoreBase):
             nsid = self._namespace_id(namespace)
             if nsid is None or self.dim is None:
                 return Pool.empty(self.dim)
-            hide = lifecycle.hidden_keys(self._db, nsid, live) if live is not None else {}
-            m = n + len(hide)
-            keys: dict[int, None] = {}
-            for field, vector in searches:
-                found = self._search(nsid, field, vector, m, where)[0].tolist()
-                keys.update(dict.fromkeys([k for k in found if k not in hide][:n]))
-            if terms and n > 0:
-                keys.update(dict.fromkeys([k for k, _ in self._lexical(nsid, list(terms), m, where) if k not in hide][:n]))
-            pool = decode.pool(self._db, self.dim, nsid, list(keys), radius, self._vocab, where, self._caches.vectors)
-            return without(pool, set(hide.values()))
+            return search.candidates(self, nsid, self.dim, searches, terms, n, radius, where, live)
 
     # -- access logs and state ---------------------------------------------------
     def access_logs(self, ids: Sequence[str], namespace: str) -> dict[str, AccessLog]:

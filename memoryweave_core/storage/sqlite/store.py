@@ -28,7 +28,7 @@ from ...trace import Trace
 from ..base import Field, Live, Search, StoreBase, check_field, one_namespace
 from ..codec import encode_state
 from ..context import ContextRecord, from_meta
-from . import access, decode, graphnames, lifecycle, queries, schema, search, write_path
+from . import access, decode, graphnames, lifecycle, paging, queries, schema, search, write_path
 from . import state as state_rows
 from .cache import Caches
 from .connection import Database
@@ -234,31 +234,10 @@ class SQLiteStore(StoreBase):
             nsid = self._caches.nsid(namespace) if namespace is not None else None
             if namespace is not None and nsid is None:
                 return iter(())
-        return self._pages(nsid)
-
-    def _pages(self, nsid: int | None) -> Iterator[Trace]:
-        last = 0
-        while True:
-            with self._lock:
-                names = self._caches.ns_names()
-                rows = queries.page(self._db, nsid, last)
-            if not rows:
-                return
-            yield from self._traces(rows, [names.get(row[-1], "") for row in rows])
-            last = rows[-1][0]
+        return paging.pages(self, nsid)
 
     def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:
-        with self._lock:
-            nsid = self._namespace_id(namespace)
-            if nsid is None:
-                return []
-            ids = queries.episode_span_ids(self._db, nsid, episode, max(int(start), 0), int(stop))
-            found = self._caches.entries(ids, nsid)
-        out = [found[i][0] for i in ids if i in found]
-        for t in out:  # a damaged file's episode index can disagree with its rows
-            if t.episode != episode or not max(int(start), 0) <= t.position < int(stop):
-                raise self._db.corrupt(f"trace {t.id!r} is indexed under another episode or position")
-        return out
+        return paging.episode_traces(self, namespace, episode, start, stop)
 
     def episode_length(self, namespace: str, episode: str) -> int:
         with self._lock:

@@ -3,32 +3,27 @@
     python benchmarks/bench_scale.py --sizes 10000 100000 1000000 \\
         --backends memory sqlite postgres langchain llamaindex numpy
 
-Data: synthetic *low-rank* unit vectors (a 32-d latent, clustered around one of 200
-topic centres per 20-turn episode, times a random projection to 384-d plus
-a little noise, normalised), because real embeddings
-have structure and uniform random vectors make any HNSW index look broken; and
-synthetic texts drawn from a small Zipf-distributed vocabulary, in episodes of
-20 turns.  Queries are perturbed stored vectors with a few words of text.
+Data: synthetic *low-rank* unit vectors (a 32-d latent, clustered around one of 200 topic centres
+per 20-turn episode, times a random projection to 384-d plus a little noise, normalised), because
+real embeddings have structure and uniform random vectors make any HNSW index look broken; and
+synthetic texts drawn from a small Zipf-distributed vocabulary, in episodes of 20 turns.  Queries
+are perturbed stored vectors with a few words of text.
 
-What is measured (each backend and size in its own subprocess, so memory
-numbers do not mix):
+What is measured (each backend and size in its own subprocess, so memory numbers do not mix):
 
-* ``add/s``: traces per second through ``MemoryWeave.add_many(..., embeddings=)``
-  in batches of 1000, with ``context_window=0`` so no model runs: the store's
-  write path, tokenisation, ART categorisation and episode bookkeeping, *not*
-  embedding.  For the baselines, their own add call with precomputed vectors.
-* ``index s``: for SQLite/memory above the HNSW threshold, the extra time
-  until the background indexer has put every row in the graph (rows are
-  searchable exactly in the meantime).
+* ``add/s``: traces per second through ``MemoryWeave.add_many(..., embeddings=)`` in batches of
+  1000, with ``context_window=0`` so no model runs: the store's write path, tokenisation, ART
+  categorisation and episode bookkeeping, *not* embedding.  For the baselines, their own add call
+  with precomputed vectors.
+* ``index s``: for SQLite/memory above the HNSW threshold, the extra time until the background
+  indexer has put every row in the graph (rows are searchable exactly in the meantime).
 * ``p50/p95 ms``: after ``os.sync()``, ``MemoryWeave.recall(k=10)`` (the full pipeline: candidates
-  from both vector fields and BM25, features, fusion, access-log update)
-  with a lookup "embedder" so query embedding costs nothing; for the
-  baselines and numpy, their top-10 vector search only.
-* ``close s``: SQLite only: ``close()`` after the import, the index build and the
-  timed recalls (graphs are saved in the background as they change, so little is left).
-* ``reopen s``: SQLite only: open the file and answer the first recall
-  (``first_recall_s`` in the JSON: the recall alone; ``load_avg``: the
-  machine's load averages when the run started and ended).
+  from both vector fields and BM25, features, fusion, access-log update) with a lookup "embedder" so
+  query embedding costs nothing; for the baselines and numpy, their top-10 vector search only.
+* ``close s``: SQLite only: ``close()`` after the import, the index build and the timed recalls
+  (graphs are saved in the background as they change, so little is left).
+* ``reopen s``: SQLite only: open the file and answer the first recall (``first_recall_s`` in the
+  JSON: the recall alone; ``load_avg``: the machine's load averages when the run started and ended).
 * ``RSS MB``: resident-memory growth of the process while loading.
 
 Prints a markdown table and writes JSON (``--out``).  Not a test.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import functools
 import os
 import sqlite3
 import threading
@@ -22,17 +21,14 @@ import numpy as np
 
 from ...activation import AccessLog
 from ...ann import DEFAULT_THRESHOLD
-from ...errors import InvalidInputError, StoreError
+from ...errors import InvalidInputError
 from ...filters import Node
-from ...lexical import search_postings, tokenize
 from ...pool import Pool
 from ...trace import Trace
-from ...vocab import TokenRows
-from ..base import Field, Live, Search, StoreBase, check_field, one_namespace, vector_dim, without
+from ..base import Field, Live, Search, StoreBase, check_field, one_namespace
 from ..codec import encode_state
 from ..context import ContextRecord, from_meta
-from ..filtered import nearest_within, restrict_postings
-from . import access, decode, graphnames, lifecycle, schema, writes
+from . import access, decode, graphnames, lifecycle, paging, queries, schema, search, write_path
 from . import state as state_rows
 from .cache import Caches
 from .connection import Database
@@ -43,10 +39,6 @@ from .tokenids import StoredVocabulary
 from .vcache import VectorCache
 
 T = TypeVar("T")
-
-
-def _vectors(traces: Sequence[Trace], rows: list[int], field: str) -> np.ndarray:
-    return np.stack([getattr(traces[i], field) for i in rows])
 
 
 class SQLiteStore(StoreBase):
@@ -155,12 +147,18 @@ class SQLiteStore(StoreBase):
 
         return self._db.write(run)
 
+    def _namespace_id(self, namespace: str) -> int | None:
+        """The namespace's id (None when it has none) once other processes'
+        commits are caught up with; called under the lock."""
+        self._check_external()
+        return self._caches.nsid(namespace)
+
     def _traces(self, rows: Sequence[tuple], namespaces: Sequence[str]) -> list[Trace]:
         return decode.traces(self._db, self.dim, rows, namespaces)
 
     # -- writing ---------------------------------------------------------------
     def add(self, traces: Sequence[Trace]) -> None:
-        self._add(traces, [])
+        write_path.add(self, traces, [])
 
     def add_with_state(self, traces: Sequence[Trace], states: Mapping[str, dict]) -> None:
         """The rows and the engine state in one transaction: a kill cannot keep one without the other."""
@@ -168,76 +166,14 @@ class SQLiteStore(StoreBase):
             return
         namespace = one_namespace(traces)
         encoded = [(key, *encode_state(key, state)) for key, state in states.items()]
-        self._add(traces, [(namespace, *e) for e in encoded])
-
-    def _add(self, traces: Sequence[Trace], states: list[tuple[str, str, str, list]],
-             before: Callable[[sqlite3.Connection], None] | None = None) -> None:
-        """Insert ``traces`` and save ``(namespace, key, doc, arrays)`` states, in one
-        transaction, after ``before(conn)`` in it when given."""
-        if not traces:
-            return
-
-        def write(conn: sqlite3.Connection) -> dict[int, list[int]]:
-            if before is not None:
-                before(conn)
-            groups = writes.insert(conn, traces, tokens, dim, self.dim, functools.partial(self._caches.new_nsid, conn=conn),
-                                   self._vocab.encode)
-            for namespace, key, text, arrays in states:
-                state_rows.save(conn, self._caches.new_nsid(namespace, conn), key, text, arrays)
-            return groups
-
-        with self._lock:
-            dim = vector_dim(traces, self.dim)
-            tokens = [" ".join(tokenize(t.text)) for t in traces]
-            self._check_external()
-            self._postings.forget_frequencies()
-            self._matching.clear()
-            mark = self._vocab.mark()
-            try:
-                groups = self._write(write)
-            except StoreError as exc:
-                self._caches.ns_ids.clear()  # namespace rows created in the rolled-back transaction
-                self._vocab.rollback(mark)
-                if isinstance(exc.__cause__, sqlite3.IntegrityError):
-                    raise InvalidInputError(f"a trace id already exists in its namespace in {self.path}") from exc
-                raise
-            except BaseException:
-                self._caches.ns_ids.clear()
-                self._vocab.rollback(mark)
-                raise
-            self.dim = dim
-            first_key = min(k for ks in groups.values() for k in ks)
-            self._postings.added(groups, [tokens[k - first_key] for ks in groups.values() for k in ks])
-            for nsid, keys in groups.items():
-                self._indexes.added(nsid, keys, functools.partial(_vectors, traces, [k - first_key for k in keys]))
+        write_path.add(self, traces, [(namespace, *e) for e in encoded])
 
     def supersede(self, old_id: str, archived_id: str, when: float, new: Trace) -> None:
-        if new.id != old_id:
-            raise InvalidInputError(f"the new version of {old_id!r} must keep its id, not {new.id!r}")
-        archived: list[int] = []
-        nsids: list[int] = []
-
-        def before(conn: sqlite3.Connection) -> None:
-            nsid = self._caches.nsid(new.namespace, conn=conn)
-            if nsid is None:
-                raise InvalidInputError(f"no current trace {old_id!r} in namespace {new.namespace!r}")
-            nsids.append(nsid)
-            archived.append(lifecycle.archive(conn, old_id, archived_id, when, nsid))
-
-        with self._lock:
-            try:
-                self._add([new], [], before)
-            except StoreError as exc:
-                if isinstance(exc.__cause__, InvalidInputError):
-                    raise exc.__cause__ from None
-                raise
-            finally:
-                self._caches.forget(nsids[-1] if nsids else None, [old_id, archived_id], archived)
+        write_path.supersede(self, old_id, archived_id, when, new)
 
     def hidden(self, namespace: str, live: Live) -> set[str]:
         with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             return set() if nsid is None else set(lifecycle.hidden_keys(self._db, nsid, live).values())
 
     def expired(self, now: float, limit: int, namespace: str | None = None) -> list[tuple[str, str]]:
@@ -249,59 +185,13 @@ class SQLiteStore(StoreBase):
             return lifecycle.expired_ids(self._db, now, limit, nsid)
 
     def set_expiry(self, ids: Sequence[str], expires_at: float | None, namespace: str) -> int:
-        ids = list(dict.fromkeys(ids))
-        with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
-            if nsid is None or not ids:
-                return 0
-            try:
-                return self._write(lambda conn: lifecycle.set_expiry(conn, nsid, ids, expires_at))
-            finally:
-                self._caches.forget(nsid, ids, [])
+        return write_path.set_expiry(self, ids, expires_at, namespace)
 
     def delete(self, ids: Sequence[str], namespace: str) -> int:
         ids = list(dict.fromkeys(ids))
         if not ids:
             return 0
-        return self._delete(lambda conn, nsid: ids, namespace)
-
-    def _delete(self, select: Callable[[sqlite3.Connection, int], list[str]], namespace: str) -> int:
-        """Delete the namespace's ids ``select(conn, nsid)`` names, chosen inside the write transaction."""
-        ids: list[str] = []
-        with self._lock:
-
-            nsid: int | None = None
-
-            def write(conn: sqlite3.Connection) -> tuple[list[int], bool]:
-                nonlocal nsid
-                nsid = self._caches.nsid(namespace, conn=conn)
-                if nsid is None:
-                    return [], False
-                ids[:] = select(conn, nsid)
-                if not ids:
-                    return [], False
-                return writes.remove(conn, self._db, ids, nsid, removed_tokens)
-
-            removed_tokens: list[tuple[int, int, str]] = []  # (ns, key, tokens) of the deleted rows
-            try:
-                keys, emptied = self._write(write)
-            except BaseException:
-                removed_tokens.clear()
-                raise
-            finally:
-                self._postings.forget_frequencies()
-                self._matching.clear()
-            if not keys:
-                return 0
-            assert nsid is not None  # rows were deleted from it
-            self._caches.forget(nsid, ids, keys)
-            self._postings.removed(removed_tokens)
-            self._indexes.removed(nsid, keys)
-            if emptied:
-                self._caches.forget_namespace(nsid)
-                self._indexes.drop(nsid)
-            return len(keys)
+        return write_path.delete(self, lambda conn, nsid: ids, namespace)
 
     def delete_episode(self, namespace: str, episode: str) -> int:
         """The episode's ids from one query (no traces decoded), then :meth:`delete`."""
@@ -309,15 +199,13 @@ class SQLiteStore(StoreBase):
             nsid = self._caches.nsid(namespace)
             if nsid is None:
                 return 0
-            ids = [r[0] for r in self._db.sql("SELECT id FROM traces WHERE ns = ? AND episode = ?", (nsid, episode))]
+            ids = queries.episode_ids(self._db, nsid, episode)
             return self.delete(ids, namespace)
 
     def delete_namespace(self, namespace: str) -> int:
         """Every row of the namespace, its ids read in the deleting transaction:
         an add that another process commits first is deleted too."""
-        return self._delete(
-            lambda conn, nsid: [r[0] for r in conn.execute("SELECT id FROM traces WHERE ns = ?", (nsid,))], namespace
-        )
+        return write_path.delete(self, queries.namespace_ids, namespace)
 
     # -- reading ---------------------------------------------------------------
     def get(self, ids: Sequence[str], namespace: str) -> list[Trace]:
@@ -325,8 +213,7 @@ class SQLiteStore(StoreBase):
         if not ids:
             return []
         with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             if nsid is None:
                 return []
             found = self._caches.entries(ids, nsid)
@@ -335,14 +222,11 @@ class SQLiteStore(StoreBase):
     def count(self, namespace: str | None = None) -> int:
         with self._lock:
             self._check_external()
-            if namespace is None:
-                return int(self._db.sql("SELECT coalesce(sum(n), 0) FROM namespaces")[0][0])
-            rows = self._db.sql("SELECT n FROM namespaces WHERE name = ?", (namespace,))
-            return int(rows[0][0]) if rows else 0
+            return queries.count(self._db, namespace)
 
     def namespaces(self) -> list[str]:
         with self._lock:
-            return sorted(r[0] for r in self._db.sql("SELECT name FROM namespaces WHERE n > 0"))
+            return queries.namespace_names(self._db)
 
     def iter_traces(self, namespace: str | None = None) -> Iterator[Trace]:
         """Every trace, oldest first, read in pages (a snapshot per page)."""
@@ -350,58 +234,24 @@ class SQLiteStore(StoreBase):
             nsid = self._caches.nsid(namespace) if namespace is not None else None
             if namespace is not None and nsid is None:
                 return iter(())
-        return self._pages(nsid)
-
-    def _pages(self, nsid: int | None) -> Iterator[Trace]:
-        last = 0
-        cols = decode.COLS
-        while True:
-            with self._lock:
-                names = self._caches.ns_names()
-                if nsid is None:
-                    rows = self._db.sql(f"SELECT {cols}, ns FROM traces WHERE key > ? ORDER BY key LIMIT 1000", (last,))
-                else:
-                    rows = self._db.sql(
-                        f"SELECT {cols}, ns FROM traces WHERE ns = ? AND key > ? ORDER BY key LIMIT 1000", (nsid, last)
-                    )
-            if not rows:
-                return
-            yield from self._traces(rows, [names.get(row[-1], "") for row in rows])
-            last = rows[-1][0]
+        return paging.pages(self, nsid)
 
     def episode_traces(self, namespace: str, episode: str, start: int, stop: int) -> list[Trace]:
-        with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
-            if nsid is None:
-                return []
-            ids = [r[0] for r in self._db.sql(
-                "SELECT id FROM traces WHERE ns = ? AND episode = ? AND position >= ? AND position < ? ORDER BY position, key",
-                (nsid, episode, max(int(start), 0), int(stop)),
-            )]
-            found = self._caches.entries(ids, nsid)
-        out = [found[i][0] for i in ids if i in found]
-        for t in out:  # a damaged file's episode index can disagree with its rows
-            if t.episode != episode or not max(int(start), 0) <= t.position < int(stop):
-                raise self._db.corrupt(f"trace {t.id!r} is indexed under another episode or position")
-        return out
+        return paging.episode_traces(self, namespace, episode, start, stop)
 
     def episode_length(self, namespace: str, episode: str) -> int:
         with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             if nsid is None:
                 return 0
-            top = self._db.sql("SELECT max(position) FROM traces WHERE ns = ? AND episode = ?", (nsid, episode))[0][0]
-            return 0 if top is None else int(top) + 1
+            return queries.episode_length(self._db, nsid, episode)
 
     def last_trace(self, namespace: str) -> Trace | None:
         with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             if nsid is None:
                 return None
-            rows = self._db.sql(f"SELECT {decode.COLS} FROM traces WHERE ns = ? ORDER BY key DESC LIMIT 1", (nsid,))
+            rows = queries.last_row(self._db, nsid)
         return self._traces(rows, [namespace])[0] if rows else None
 
     # -- candidates ------------------------------------------------------------
@@ -409,18 +259,16 @@ class SQLiteStore(StoreBase):
                 where: Node | None = None) -> list[tuple[str, float]]:
         check_field(field)
         with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             if nsid is None or self.dim is None:
                 return []
-            keys, sims = self._search(nsid, field, vector, n, where)
+            keys, sims = search.nearest_keys(self, nsid, field, vector, n, where)
             ids = self._caches.ids(nsid, keys.tolist())
             return [(ids[k], float(s)) for k, s in zip(keys.tolist(), sims.tolist()) if k in ids]
 
     def lexical_stats(self, namespace: str, terms: Sequence[str]) -> tuple[int, float, dict[str, int]]:
         with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             return (0, 0.0, {}) if nsid is None else self._postings.stats(nsid, list(terms))
 
     def lexical(self, namespace: str, terms: Sequence[str], n: int, where: Node | None = None) -> list[tuple[str, float]]:
@@ -430,40 +278,16 @@ class SQLiteStore(StoreBase):
         if not terms or n <= 0:
             return []
         with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             if nsid is None:
                 return []
-            best = self._lexical(nsid, terms, n, where)
+            best = search.lexical_keys(self, nsid, terms, n, where)
             ids = self._caches.ids(nsid, [k for k, _ in best])
         return [(ids[k], s) for k, s in best if k in ids]
 
-    def _lexical(self, nsid: int, terms: list[str], n: int, where: Node | None = None) -> list[tuple[int, float]]:
-        tokens_of = functools.partial(self._token_rows, nsid)
-        if where is None:
-            return self._postings.search(nsid, terms, n, tokens_of)
-        postings = restrict_postings(functools.partial(self._postings.posting, nsid), self._matching.keys(nsid, where))
-        return search_postings(terms, n, self._postings.stats(nsid, terms), postings, tokens_of)
-
-    def _token_rows(self, nsid: int, keys: list[int]) -> tuple[list[int], TokenRows]:
-        """BM25 rescoring's rows, as CSR token ids (the ids read with them are remembered)."""
-        held, rows, ids = decode.token_rows(self._db, self._vocab, nsid, keys)
-        self._caches.remember_ids(nsid, ids)
-        return held, rows
-
-    def _search(self, nsid: int, field: Field, vector: np.ndarray, n: int, where: Node | None) -> tuple[np.ndarray, np.ndarray]:
-        """Row keys and cosines of the ``n`` nearest (matching ``where``: see :mod:`..filtered`)."""
-        index, query = self._indexes.get(nsid, field), np.asarray(vector, np.float32)
-        if where is None:
-            return index.search(query, n)
-        held = int(self._db.sql("SELECT n FROM namespaces WHERE id = ?", (nsid,))[0][0])
-        return nearest_within(self._matching.keys(nsid, where), held, query, n, index.search,
-                              functools.partial(self._indexes._vectors, field))
-
     def pool(self, namespace: str, ids: Sequence[str] = (), radius: int = 0, where: Node | None = None) -> Pool:
         with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             if nsid is None or self.dim is None:
                 return Pool.empty(self.dim)
             key_of = self._caches.keys(nsid, ids)
@@ -495,26 +319,15 @@ class SQLiteStore(StoreBase):
         for field, _ in searches:
             check_field(field)
         with self.snapshot():
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             if nsid is None or self.dim is None:
                 return Pool.empty(self.dim)
-            hide = lifecycle.hidden_keys(self._db, nsid, live) if live is not None else {}
-            m = n + len(hide)
-            keys: dict[int, None] = {}
-            for field, vector in searches:
-                found = self._search(nsid, field, vector, m, where)[0].tolist()
-                keys.update(dict.fromkeys([k for k in found if k not in hide][:n]))
-            if terms and n > 0:
-                keys.update(dict.fromkeys([k for k, _ in self._lexical(nsid, list(terms), m, where) if k not in hide][:n]))
-            pool = decode.pool(self._db, self.dim, nsid, list(keys), radius, self._vocab, where, self._caches.vectors)
-            return without(pool, set(hide.values()))
+            return search.candidates(self, nsid, self.dim, searches, terms, n, radius, where, live)
 
     # -- access logs and state ---------------------------------------------------
     def access_logs(self, ids: Sequence[str], namespace: str) -> dict[str, AccessLog]:
         with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             return {} if nsid is None else access.logs(self._caches, nsid, list(ids))
 
     def record_access(self, ids: Sequence[str], when: float, namespace: str) -> None:
@@ -522,8 +335,7 @@ class SQLiteStore(StoreBase):
         if not ids:
             return
         with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             if nsid is None:
                 return
             new = access.record(self._caches, nsid, ids, when, self._check_external)
@@ -531,20 +343,11 @@ class SQLiteStore(StoreBase):
 
     def load_state(self, namespace: str, key: str) -> dict | None:
         with self._lock:
-            self._check_external()
-            nsid = self._caches.nsid(namespace)
+            nsid = self._namespace_id(namespace)
             return None if nsid is None else state_rows.load(self._db, nsid, key)
 
     def save_state(self, namespace: str, key: str, state: dict) -> None:
-        text, arrays = encode_state(key, state)
-
-        def write(conn: sqlite3.Connection) -> None:
-            nsid = self._caches.nsid(namespace, conn=conn)
-            if nsid is not None:  # as MemoryStore: state lives with a namespace's traces
-                state_rows.save(conn, nsid, key, text, arrays)
-
-        with self._lock:
-            self._write(write)
+        write_path.save_state(self, namespace, key, state)
 
     # -- vector indexes and closing ------------------------------------------------
     def context_record(self) -> ContextRecord | None:

@@ -1,8 +1,8 @@
 """The ``memoryweave`` command, run through its real entry point in a subprocess.
 
 Every test uses a temporary SQLite file (``--db``) and the hashing embedder
-(fast, deterministic); one test runs ``memoryweave demo`` with the real
-all-MiniLM-L6-v2 model.
+(fast, deterministic); a few run ``memoryweave demo`` and the docs' relevance
+example with the real all-MiniLM-L6-v2 model.
 """
 
 from __future__ import annotations
@@ -537,6 +537,22 @@ def test_demo_with_the_real_model():
     assert "Hail Mary" in reading and "interview-nerves" in first
     assert all("good-news" in ln for ln in top3(yesterday).splitlines())
     assert "temporal" in reading and "context" in climbing
+
+
+def test_the_relevance_example_of_the_cli_docs_with_the_real_model(tmp_path):
+    """docs/cli.md's chat.jsonl and its --min-relevance auto recalls, as printed there."""
+    doc = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
+    chat = doc.split("```json\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "chat.jsonl").write_text(chat, encoding="utf-8")
+    db = ["--db", str(tmp_path / "m.db"), "--embedder", "minilm"]
+    assert run_raw(*db, "import", str(tmp_path / "chat.jsonl"), "--quiet", timeout=300).returncode == 0
+    knee = run_raw(*db, "recall", "How is Ben's knee?", "-k", "3", "--at", "2024-05-28", "--min-relevance", "auto",
+                   "--json", "--no-record", timeout=300)
+    assert [r["text"] for r in json.loads(knee.stdout)] == [
+        "My marathon is on 4 June. Is my knee ready?", "Not yet: the physio says rest for two more weeks."]
+    foreign = run_raw(*db, "recall", "What is the capital of Australia?", "--min-relevance", "auto", timeout=300)
+    assert foreign.returncode == 0 and foreign.stdout.startswith("nothing relevant"), foreign.stdout + foreign.stderr
+    assert "How is Ben's knee?" in doc and "nothing relevant (no memory reached relevance 0.0225)" in doc
 
 
 def test_store_built_with_another_embedder_is_a_clear_error(cli):

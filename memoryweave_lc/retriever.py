@@ -11,10 +11,11 @@ from pydantic import ConfigDict, Field
 
 from memoryweave_core import MemoryWeave, Recollection
 from memoryweave_core.errors import InvalidInputError
+from memoryweave_core.prompt import MinRelevance, relevance_kwargs
 from memoryweave_core.scopes import Namespace
 
 #: The keys of search_kwargs (LangChain's vector-store retriever convention).
-SEARCH_KWARGS = frozenset({"k", "filter"})
+SEARCH_KWARGS = frozenset({"k", "filter", "min_relevance"})
 
 
 def all_of(*filters: dict | None) -> dict | None:
@@ -35,6 +36,7 @@ def to_document(r: Recollection) -> Document:
         "time": t.time,
         "namespace": t.scope,  # as named: a string, or a tuple of labels
         "score": r.score,
+        "relevance": r.relevance,
         "features": dict(r.features),
     }
     return Document(page_content=t.text, id=t.id, metadata=metadata)
@@ -49,7 +51,9 @@ class MemoryWeaveRetriever(BaseRetriever):
     Each Document carries the trace text as ``page_content``, the trace id as
     ``id``, and in ``metadata`` the trace's own metadata plus ``speaker``,
     ``episode``, ``position``, ``time`` (epoch seconds), ``namespace``,
-    ``score`` and ``features`` (each pathway's contribution to the score).
+    ``score``, ``relevance`` (the calibrated probability that the memory is
+    evidence for the query, comparable across queries) and ``features``
+    (each pathway's contribution to the score).
     ``namespace`` and ``k`` can also be given to ``invoke``.  ``namespace``
     may be a tuple of labels; with ``include_descendants=True`` the retriever
     recalls from it and every namespace below it, ranked once.
@@ -58,6 +62,11 @@ class MemoryWeaveRetriever(BaseRetriever):
     to matching memories (the language of :mod:`memoryweave_core.filters`);
     a ``filter`` given to ``invoke`` narrows it further.  A filter that
     cannot be honoured, or an unknown argument, raises.
+
+    ``min_relevance`` (on the retriever, in ``search_kwargs`` or per call)
+    leaves out memories below that relevance, so fewer than ``k`` documents,
+    or none, may come back; ``"auto"`` is the threshold the prompt-facing
+    adapters use.  By default there is none: a retriever returns ``k``.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -71,8 +80,10 @@ class MemoryWeaveRetriever(BaseRetriever):
     """Whether recalled memories count as used (their activation rises)."""
     filter: dict | None = None
     """Only memories matching this filter are recalled."""
+    min_relevance: MinRelevance = None
+    """Leave out memories whose calibrated relevance is below this (``"auto"``: the prompt adapters' threshold)."""
     search_kwargs: dict = Field(default_factory=dict)
-    """``k`` and ``filter``, as LangChain's vector-store retrievers take them."""
+    """``k``, ``filter`` and ``min_relevance``, as LangChain's vector-store retrievers take their options."""
 
     def _get_relevant_documents(
         self,
@@ -82,13 +93,14 @@ class MemoryWeaveRetriever(BaseRetriever):
         k: int | None = None,
         namespace: Namespace | None = None,
         filter: dict | None = None,
+        min_relevance: MinRelevance = None,
         **kwargs: Any,
     ) -> list[Document]:
-        found = self.memory.recall(query, **self._recall_kwargs(k, namespace, filter, kwargs))
+        found = self.memory.recall(query, **self._recall_kwargs(k, namespace, filter, min_relevance, kwargs))
         return [to_document(r) for r in found]
 
     def _recall_kwargs(self, k: int | None, namespace: Namespace | None, filter: dict | None,
-                       extra: dict[str, Any]) -> dict[str, Any]:
+                       min_relevance: MinRelevance, extra: dict[str, Any]) -> dict[str, Any]:
         """The recall arguments of one call (``invoke`` and ``ainvoke`` alike); unknown ones refused."""
         if extra:
             raise InvalidInputError(f"MemoryWeaveRetriever got unknown arguments {sorted(extra)}")
@@ -101,6 +113,8 @@ class MemoryWeaveRetriever(BaseRetriever):
             "record_access": self.record_access,
             "include_descendants": self.include_descendants,
             "filter": all_of(self.search_kwargs.get("filter"), self.filter, filter),
+            **relevance_kwargs(next((m for m in (min_relevance, self.search_kwargs.get("min_relevance"),
+                                                 self.min_relevance) if m is not None), None), self.memory),
         }
 
     async def _aget_relevant_documents(
@@ -111,7 +125,8 @@ class MemoryWeaveRetriever(BaseRetriever):
         k: int | None = None,
         namespace: Namespace | None = None,
         filter: dict | None = None,
+        min_relevance: MinRelevance = None,
         **kwargs: Any,
     ) -> list[Document]:
-        found = await self.memory.arecall(query, **self._recall_kwargs(k, namespace, filter, kwargs))
+        found = await self.memory.arecall(query, **self._recall_kwargs(k, namespace, filter, min_relevance, kwargs))
         return [to_document(r) for r in found]

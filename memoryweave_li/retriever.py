@@ -16,7 +16,9 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from memoryweave_core import InvalidInputError, MemoryWeave, Recollection
 from memoryweave_core.filters import parse_filter
+from memoryweave_core.prompt import MinRelevance, relevance_kwargs
 from memoryweave_core.recall_call import check_k
+from memoryweave_core.relevance import check_relevance
 from memoryweave_core.scopes import Namespace
 from memoryweave_core.timeutil import format_time
 from memoryweave_core.trace import check_scope
@@ -35,6 +37,7 @@ RESERVED_KEYS = (
     "date",
     "category",
     "score",
+    "relevance",
     "features",
     "raw_features",
 )
@@ -61,6 +64,7 @@ def recollection_to_node(rec: Recollection) -> NodeWithScore:
         date=format_time(t.time),
         category=t.category,
         score=rec.score,
+        relevance=rec.relevance,
         features=dict(rec.features),
     )
     if rec.raw:
@@ -102,6 +106,11 @@ class MemoryWeaveRetriever(BaseRetriever):
     filters : MetadataFilters, optional
         Recall only memories matching these (see :mod:`memoryweave_li.filters`;
         an operator without a MemoryWeave equivalent raises UnsupportedFilterError).
+    min_relevance : float or "auto", optional
+        Leave out memories whose calibrated relevance (``metadata["relevance"]``,
+        comparable across queries) is below this, so fewer than
+        ``similarity_top_k`` nodes, or none, may come back; ``"auto"`` is the
+        threshold the prompt-facing adapters use.  Default: none.
     """
 
     def __init__(
@@ -115,6 +124,7 @@ class MemoryWeaveRetriever(BaseRetriever):
         explain: bool = False,
         record_access: bool = True,
         filters: Any = None,
+        min_relevance: MinRelevance = None,
         callback_manager: Optional[CallbackManager] = None,
         verbose: bool = False,
     ) -> None:
@@ -131,11 +141,15 @@ class MemoryWeaveRetriever(BaseRetriever):
         self.record_access = record_access
         self.filters = filters
         self.filter = parse_filter(to_filter(filters))  # refused here, not at the first query
+        if min_relevance != "auto":
+            check_relevance(min_relevance)  # likewise
+        self.min_relevance = min_relevance
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     def _recall_kwargs(self) -> Dict[str, Any]:
         return {"namespace": self.namespace, "include_descendants": self.include_descendants, "at": self.at,
-                "explain": self.explain, "record_access": self.record_access, "filter": self.filter}
+                "explain": self.explain, "record_access": self.record_access, "filter": self.filter,
+                **relevance_kwargs(self.min_relevance, self.memory)}
 
     def _query(self, query_bundle: QueryBundle) -> Dict[str, Any]:
         """The query text, and the bundle's own embedding where it carries one (LlamaIndex's

@@ -81,6 +81,21 @@ def test_trace_metadata_is_kept_and_core_fields_win():
     assert isinstance(doc.metadata["score"], float)
 
 
+def test_relevance_in_metadata_and_a_threshold_on_it(memory):
+    query = "where does the sister live?"
+    expected = memory.recall(query, 4, record_access=False)
+    docs = MemoryWeaveRetriever(memory=memory, k=4, record_access=False).invoke(query)
+    assert [d.metadata["relevance"] for d in docs] == pytest.approx([r.relevance for r in expected])
+    cut = sorted(r.relevance for r in expected)[1]  # keeps the three at or above the second lowest
+    kept = [r.trace.id for r in memory.recall(query, 4, record_access=False, min_relevance=cut)]
+    retriever = MemoryWeaveRetriever(memory=memory, k=4, record_access=False, min_relevance=cut)
+    assert [d.id for d in retriever.invoke(query)] == kept and 0 < len(kept) < 4
+    assert MemoryWeaveRetriever(memory=memory, k=4, search_kwargs={"min_relevance": 1.0}).invoke(query) == []
+    assert len(retriever.invoke(query, min_relevance=0.0)) == 4  # a per-call threshold wins
+    with pytest.raises(InvalidInputError):
+        retriever.invoke(query, min_relevance=1.5)
+
+
 def test_k_and_namespace_per_call(memory):
     memory.add("Bob keeps bees on his roof", namespace="bob")
     retriever = MemoryWeaveRetriever(memory=memory, k=4)

@@ -110,6 +110,23 @@ def test_invalid_arguments(filled):
         MemoryWeaveRetriever(filled).retrieve("   ")
 
 
+def test_relevance_in_metadata_and_a_threshold_on_it(filled):
+    query = "what is the cat called"
+    expected = filled.recall(query, 4, record_access=False)
+    nodes = MemoryWeaveRetriever(filled, similarity_top_k=4, record_access=False).retrieve(query)
+    assert [n.node.metadata["relevance"] for n in nodes] == pytest.approx([r.relevance for r in expected])
+    assert "relevance" not in nodes[0].node.get_content(metadata_mode=MetadataMode.LLM)  # bookkeeping
+    cut = sorted(r.relevance for r in expected)[1]
+    kept = [r.trace.id for r in filled.recall(query, 4, record_access=False, min_relevance=cut)]
+    nodes = MemoryWeaveRetriever(filled, similarity_top_k=4, record_access=False, min_relevance=cut).retrieve(query)
+    assert [n.node.id_ for n in nodes] == kept and 0 < len(kept) < 4
+    assert MemoryWeaveRetriever(filled, similarity_top_k=4, min_relevance=1.0).retrieve(query) == []
+    with pytest.raises(InvalidInputError):  # refused when built, not at the first query
+        MemoryWeaveRetriever(filled, min_relevance=1.5)
+    with pytest.raises(InvalidInputError):
+        MemoryWeaveRetriever(filled, min_relevance="high")
+
+
 async def test_aretrieve_matches_retrieve(filled):
     r = MemoryWeaveRetriever(filled, similarity_top_k=3, record_access=False)
     sync = r.retrieve("pottery bowl")

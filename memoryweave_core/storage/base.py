@@ -21,7 +21,19 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Callable, Iterator, Literal, Mapping, Protocol, Sequence, runtime_checkable
+from typing import (
+    Callable,
+    Container,
+    Hashable,
+    Iterable,
+    Iterator,
+    Literal,
+    Mapping,
+    Protocol,
+    Sequence,
+    TypeVar,
+    runtime_checkable,
+)
 
 import numpy as np
 
@@ -32,6 +44,7 @@ from ..pool import Pool
 from ..trace import Trace
 from .context import ContextRecord
 
+K = TypeVar("K", bound=Hashable)  # a trace id, or a store's row key
 Field = Literal["content", "context"]
 #: One vector search of a recall: which vectors to search, and the query vector.
 Search = tuple[Field, np.ndarray]
@@ -329,10 +342,16 @@ def gather_candidates(store: StoreBase, namespace: str, searches: Sequence[Searc
 def live_hits(found: Sequence[Sequence[tuple[str, float]]], hide: set[str], n: int) -> dict[str, None]:
     """The first ``n`` ids of each search's hits that are not hidden, in the
     order asked, each once (the ids a pool is asked for)."""
-    ids: dict[str, None] = {}
+    return live_keys(([i for i, _ in hits] for hits in found), hide, n)
+
+
+def live_keys(found: Iterable[Sequence[K]], hide: Container[K], n: int) -> dict[K, None]:
+    """:func:`live_hits` for searches that hand over their hits' ids or row
+    keys alone, best first (the stores that search in row keys)."""
+    keys: dict[K, None] = {}
     for hits in found:
-        ids.update(dict.fromkeys([i for i, _ in hits if i not in hide][:n]))
-    return ids
+        keys.update(dict.fromkeys([k for k in hits if k not in hide][:n]))
+    return keys
 
 
 def without(pool: Pool, hide: set[str]) -> Pool:

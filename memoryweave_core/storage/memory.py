@@ -24,7 +24,7 @@ from ..keysets import difference
 from ..lexical import BM25Index, DocLengths, search_postings, tokenize
 from ..pool import Pool, pool_order
 from ..trace import Trace
-from .base import Field, Live, Search, StoreBase, check_field, is_live, vector_dim
+from .base import Field, Live, Search, StoreBase, check_field, is_live, live_keys, vector_dim
 from .context import ContextRecord
 from .filtered import nearest_within, restrict_postings
 from .keycolumns import Interned, KeyColumns
@@ -316,13 +316,10 @@ class MemoryStore(StoreBase):
                 return Pool.empty(self.dim)
             hide = {space.keys[i] for i in self.hidden(namespace, live)} if live is not None else set()
             m = n + len(hide)
-            keys: dict[int, None] = {}
-            for name, vector in searches:
-                found = self._nearest(space, name, vector, m, where)[0].tolist()
-                keys.update(dict.fromkeys([k for k in found if k not in hide][:n]))
+            found = [self._nearest(space, name, vector, m, where)[0].tolist() for name, vector in searches]
             if terms:
-                keys.update(dict.fromkeys([k for k, _ in self._lexical(space, terms, m, where) if k not in hide][:n]))
-            return self._pool(space, list(keys), radius, where, hide)
+                found.append([k for k, _ in self._lexical(space, terms, m, where)])
+            return self._pool(space, list(live_keys(found, hide, n)), radius, where, hide)
 
     def episode_length(self, namespace: str, episode: str) -> int:
         with self._lock:

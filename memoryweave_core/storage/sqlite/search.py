@@ -19,7 +19,7 @@ from ...filters import Node
 from ...lexical import search_postings
 from ...pool import Pool
 from ...vocab import TokenRows
-from ..base import Field, Live, Search, without
+from ..base import Field, Live, Search, live_keys, without
 from ..filtered import nearest_within, restrict_postings
 from . import decode, lifecycle, queries
 
@@ -61,11 +61,9 @@ def candidates(store: SQLiteStore, nsid: int, dim: int, searches: Sequence[Searc
     hides are searched past (each search asks for as many more) and left out."""
     hide = lifecycle.hidden_keys(store._db, nsid, live) if live is not None else {}
     m = n + len(hide)
-    keys: dict[int, None] = {}
-    for field, vector in searches:
-        found = nearest_keys(store, nsid, field, vector, m, where)[0].tolist()
-        keys.update(dict.fromkeys([k for k in found if k not in hide][:n]))
+    found = [nearest_keys(store, nsid, field, vector, m, where)[0].tolist() for field, vector in searches]
     if terms and n > 0:
-        keys.update(dict.fromkeys([k for k, _ in lexical_keys(store, nsid, list(terms), m, where) if k not in hide][:n]))
+        found.append([k for k, _ in lexical_keys(store, nsid, list(terms), m, where)])
+    keys = live_keys(found, hide, n)
     pool = decode.pool(store._db, dim, nsid, list(keys), radius, store._vocab, where, store._caches.vectors)
     return without(pool, set(hide.values()))

@@ -107,14 +107,15 @@ class MemoryWeaveRetriever(BaseRetriever):
         unknown = set(self.search_kwargs) - SEARCH_KWARGS
         if unknown:
             raise InvalidInputError(f"search_kwargs takes only {sorted(SEARCH_KWARGS)}, got {sorted(unknown)}")
+        given = (min_relevance, self.search_kwargs.get("min_relevance"), self.min_relevance)  # per call first
+        threshold = next((m for m in given if m is not None), None)
         return {
             "k": k if k is not None else self.search_kwargs.get("k", self.k),
             "namespace": self.namespace if namespace is None else namespace,
             "record_access": self.record_access,
             "include_descendants": self.include_descendants,
             "filter": all_of(self.search_kwargs.get("filter"), self.filter, filter),
-            **relevance_kwargs(next((m for m in (min_relevance, self.search_kwargs.get("min_relevance"),
-                                                 self.min_relevance) if m is not None), None), self.memory),
+            **relevance_kwargs(threshold, self.memory),
         }
 
     async def _aget_relevant_documents(

@@ -6,8 +6,9 @@ import argparse
 import json
 import sys
 
+from ..errors import InvalidInputError
 from ..prompt import MinRelevance, relevance_kwargs
-from ..relevance import CALIBRATED_FOR
+from ..relevance import CALIBRATED_FOR, check_relevance
 from ..scopes import format_path, parse_path
 from .common import UsageError, open_memory, positive_int
 from .render import format_recall, recollection_dict
@@ -21,9 +22,10 @@ def min_relevance(text: str) -> MinRelevance:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number in [0, 1] or 'auto': {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
-    return value
+    try:
+        return check_relevance(value)  # the range recall itself enforces
+    except InvalidInputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def json_object(text: str) -> dict:

@@ -24,6 +24,23 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
         return np.isfinite(vectors).all(axis=1) & (np.abs(np.linalg.norm(vectors, axis=1) - 1.0) < UNIT_TOLERANCE)
 
 
+def damaged_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows of a matrix of stored unit vectors that are grossly damaged (not
+    finite, or a squared norm off by more than ``UNIT_TOLERANCE`` times the
+    row count), none in the usual case.  A store checks every vector it
+    writes, so one dot product of the whole matrix with itself settles it:
+    the rows are looked at one by one only when that sum is off.  A vector
+    that is finite but huge would otherwise overflow the pathways' products
+    and outrank every trace it meets."""
+    n = len(vectors)
+    flat = vectors.reshape(-1)
+    with np.errstate(all="ignore"):
+        total = float(np.dot(flat, flat))
+    if abs(total - n) <= UNIT_TOLERANCE * n:
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(~unit_rows(vectors))
+
+
 @runtime_checkable
 class VectorIndex(Protocol):
     """What every vector index offers (``ExactIndex``, ``ann.HNSWIndex``,

@@ -38,11 +38,16 @@ def _delete_some(store: Store, ids: dict[str, list[str]], ns: str, rng: np.rando
         ids[ns] = [i for i in ids[ns] if i not in gone]
 
 
+def _unit(v: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length, as every store holds them (a pool refuses others as damage)."""
+    return (v / np.linalg.norm(v, axis=-1, keepdims=True)).astype(np.float32)
+
+
 def _new_version(store: Store, ns: str, old_id: str, archived: str, text: str, later: float,
                  rng: np.random.Generator) -> None:
     """A second version of a trace, ``later`` seconds after it, with random vectors; the old one kept as ``archived``."""
     old = store.get([old_id], ns)[0]
-    v = rng.normal(size=(2, DIM)).astype(np.float32)
+    v = _unit(rng.normal(size=(2, DIM)))
     new = Trace(id=old.id, text=text, namespace=ns, speaker=old.speaker, episode=old.episode, position=old.position,
                 time=old.time + later, content=v[0], context=v[1], version=2, supersedes=f"{old.id}@1")
     store.supersede(old.id, archived, old.time + later, new)
@@ -58,7 +63,7 @@ def _store(rng: np.random.Generator, store: Store | None = None) -> tuple[Store,
         for _ in range(int(rng.integers(1, 40))):
             ns = str(rng.choice(["a", "b"]))
             ep = rng.choice(["e1", "e2", "e3", "None", ""]) if rng.random() < 0.8 else None
-            v = rng.normal(size=(2, DIM)).astype(np.float32)
+            v = _unit(rng.normal(size=(2, DIM)))
             t = Trace(id=f"t{n}", text=" ".join(rng.choice(WORDS, int(rng.integers(0, 7)))), namespace=ns,
                       speaker=rng.choice(["ann", "bob", "", None]), episode=None if ep is None else str(ep),
                       position=int(rng.integers(0, 12)), time=float(rng.integers(0, 6)), content=v[0], context=v[1],

@@ -312,3 +312,25 @@ def test_a_snapshot_is_read_only_and_nests(dsn, schema):
             store.save_state("n", "art", {"x": 1})  # a write inside a read-only snapshot fails
     assert mem.recall("pears", k=1, namespace="n")[0].trace.id == t.id  # the connection works on afterwards
     mem.close()
+
+
+@pytest.mark.parametrize("field", ["content", "context"])
+def test_a_damaged_vector_in_a_pool_is_a_corrupt_store_naming_its_trace(dsn, schema, field):
+    """pgvector takes any finite float: a vector no store would write, finite
+    but huge, is refused by name when a pool meets it, and forgetting that
+    trace makes recall whole again (as SQLite's, test_sqlite_pool.py)."""
+    from memoryweave_core.errors import CorruptStoreError
+    from memoryweave_core.storage.postgres import PostgresStore
+
+    mem = MemoryWeave(store=PostgresStore(dsn, schema=schema), embedder=HashingEmbedder(dim=64))
+    try:
+        mem.add_conversation([("ana", f"the {w} was on the table") for w in ("cup", "key", "book", "lamp")], episode="e")
+        victim = [t.id for t in mem.traces()][1]
+        mem.store._conn.execute(f'UPDATE "{schema}".traces SET {field} = array_fill(1e30::real, ARRAY[64])::vector'
+                                " WHERE id = %s", (victim,))
+        with pytest.raises(CorruptStoreError, match=f"{victim}.*{field} vector"):
+            mem.recall("the key", k=3)
+        mem.forget([victim])
+        assert victim not in [r.trace.id for r in mem.recall("the key", k=4)]
+    finally:
+        mem.close()

@@ -78,3 +78,45 @@ def test_a_pool_cell_of_the_wrong_type_is_a_corrupt_store(tmp_path, column, valu
             store.pool(ns, ids=[victim, ids[ns][0]], radius=1)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("field", ["content", "context"])
+@pytest.mark.parametrize("damage", ["huge", "nan", "zero"])
+def test_a_damaged_vector_in_a_pool_is_a_corrupt_store_naming_its_trace(tmp_path, field, damage):
+    """A vector of the right size that no store would write (finite but huge,
+    NaN, all zeros) would overflow the pathways' products and outrank every
+    trace it meets: the pool refuses it by name, and forgetting that trace
+    makes recall whole again."""
+    import warnings
+
+    from memoryweave_core import MemoryWeave
+    from memoryweave_core.embedders import HashingEmbedder
+
+    path = tmp_path / "m.db"
+    memory = MemoryWeave(path=path, embedder=HashingEmbedder(dim=DIM))
+    try:
+        memory.add_conversation([("ana", f"the {w} was on the table") for w in WORDS[:6]], episode="e")
+        victim = [t.id for t in memory.traces()][2]
+        value = {"huge": 1e30, "nan": float("nan"), "zero": 0.0}[damage]
+        blob = np.full(DIM, value, np.float32).tobytes()
+        memory.store._db.conn.execute(f"UPDATE traces SET {field} = ? WHERE id = ?", (blob, victim))
+        memory.store._caches.invalidate()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no overflow warning reaches the caller
+            with pytest.raises(CorruptStoreError, match=f"{victim}.*{field} vector"):
+                memory.recall(f"the {WORDS[2]}", k=3)
+        memory.forget([victim])
+        assert victim not in [r.trace.id for r in memory.recall(f"the {WORDS[2]}", k=6)]
+    finally:
+        memory.close()
+
+
+def test_damaged_rows_finds_only_damaged_rows():
+    from memoryweave_core.vectors import damaged_rows
+
+    rng = np.random.default_rng(4)
+    v = rng.normal(size=(50, 8)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    assert damaged_rows(v).tolist() == [] and damaged_rows(v[:0]).tolist() == []
+    v[[3, 40]] = [[np.inf] * 8, [2.0] * 8]
+    assert damaged_rows(v).tolist() == [3, 40]

@@ -18,6 +18,7 @@ from ...activation import RECENT, AccessLog, log_columns
 from ...filters import Node
 from ...pool import Labels, Pool, object_array, pool_order
 from ...trace import Trace
+from ...vectors import damaged_rows
 from ...vocab import TokenRows
 from .connection import SQL_CHUNK, Database, chunks, marks
 from .matching import where_sql
@@ -206,16 +207,23 @@ def _columns(db: Database, dim: int, rows: list[tuple], asked: list[int], vocab:
     access_count = np.ones(n)
     recent_access = np.full((n, RECENT), np.nan)
     first_access[used], access_count[used], recent_access[used] = first, count, recent
+    ids = pick(cols[1])
+    content = np.frombuffer(b"".join(pick(cols[8])), np.float32).reshape(n, dim)
+    context = np.frombuffer(b"".join(pick(cols[9])), np.float32).reshape(n, dim)
+    for name, vectors in (("content", content), ("context", context)):
+        bad = damaged_rows(vectors)
+        if len(bad):
+            raise db.corrupt(f"trace {ids[bad[0]]!r} has a {name} vector that is not finite and unit-length")
     return Pool(
-        ids=object_array(pick(cols[1])),
+        ids=object_array(ids),
         speaker=speaker,
         episode=episode.take(at),
         positions=positions[at],
         times=times[at],
         categories=np.frombuffer(array("q", [-1 if c is None else c for c in pick(cols[6])]), np.int64).copy(),
         tokens=vocab.rows(nsid, pick(cols[7])),
-        content=np.frombuffer(b"".join(pick(cols[8])), np.float32).reshape(n, dim),
-        context=np.frombuffer(b"".join(pick(cols[9])), np.float32).reshape(n, dim),
+        content=content,
+        context=context,
         first_access=first_access[at],
         access_count=access_count[at],
         recent_access=recent_access[at],

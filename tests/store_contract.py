@@ -8,6 +8,7 @@ how ``langchain-tests`` lets a new integration prove itself.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 
 from memoryweave_core.activation import log_columns
-from memoryweave_core.errors import DimensionMismatchError, InvalidInputError
+from memoryweave_core.errors import DimensionMismatchError, InvalidInputError, NonFiniteVectorError
 from memoryweave_core.filters import parse_filter
 from memoryweave_core.lexical import BM25Index, tokenize
 from memoryweave_core.storage import MemoryStore, Store
@@ -399,6 +400,19 @@ class StoreContract:
         with pytest.raises(DimensionMismatchError):
             store.add([good, bad])
         assert store.get([good.id, "x"], "default") == []  # nothing of the rejected batch was written
+        assert store.count() == len(TEXTS)
+
+    @pytest.mark.parametrize("damage", ["scaled", "nan", "zero"])
+    def test_vectors_that_are_not_unit_length_are_refused_before_anything_is_written(self, store, damage):
+        """The indexes and pools hold unit vectors (MemoryWeave normalises
+        them); a store used directly refuses others by name, not later as damage."""
+        rng = np.random.default_rng(9)
+        store.add(traces(rng))
+        good, bad = traces(rng, ["fine", "damaged"], start=10)
+        bad = dataclasses.replace(bad, context=bad.context * {"scaled": 3.0, "nan": np.nan, "zero": 0.0}[damage])
+        with pytest.raises(NonFiniteVectorError, match=f"context vector of {bad.id}"):
+            store.add([good, bad])
+        assert store.get([good.id, bad.id], "default") == []
         assert store.count() == len(TEXTS)
 
 

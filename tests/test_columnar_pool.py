@@ -222,7 +222,7 @@ def test_neighbours_found_by_key_order_equal_the_episode_map(seed):
             ns, name = str(rng.choice(["a", "b"])), str(rng.choice(["e1", "e2", "e3"]))
             start = int(rng.integers(0, 6))
             for pos in range(start, start + int(rng.integers(1, 12))):
-                v = rng.normal(size=(2, DIM)).astype(np.float32)
+                v = _unit(rng.normal(size=(2, DIM)))
                 batch.append(Trace(id=f"t{n}", text="red sea", namespace=ns, speaker="ann", episode=name,
                                    position=pos if rng.random() < 0.9 else int(rng.integers(0, 15)), time=float(n),
                                    content=v[0], context=v[1]))

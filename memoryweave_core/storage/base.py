@@ -38,10 +38,11 @@ from typing import (
 import numpy as np
 
 from ..activation import AccessLog
-from ..errors import DimensionMismatchError, InvalidInputError
+from ..errors import DimensionMismatchError, InvalidInputError, NonFiniteVectorError
 from ..filters import Node
 from ..pool import Pool
 from ..trace import Trace
+from ..vectors import unit_rows
 from .context import ContextRecord
 
 K = TypeVar("K", bound=Hashable)  # a trace id, or a store's row key
@@ -79,7 +80,10 @@ def check_field(field: str) -> None:
 
 
 def vector_dim(traces: Sequence[Trace], dim: int | None) -> int:
-    """The dimension a batch must have (the store's, or the first trace's), checked for every vector."""
+    """The dimension a batch must have (the store's, or the first trace's),
+    checked for every vector, and every vector finite and unit-length: what
+    the indexes hold and the pools require (``MemoryWeave`` normalises every
+    vector; a store used directly refuses the batch before writing any of it)."""
     for t in traces:
         if t.content is None or t.context is None:
             raise DimensionMismatchError(f"trace {t.id} has no vectors to store")
@@ -88,6 +92,12 @@ def vector_dim(traces: Sequence[Trace], dim: int | None) -> int:
             raise DimensionMismatchError(f"vectors of {t.id} are not {dim}-dimensional")
     if dim is None:
         raise InvalidInputError("a batch to store holds no traces")
+    vectors = np.asarray([v for t in traces for v in (t.content, t.context)], np.float32)
+    ok = unit_rows(vectors)
+    if not ok.all():
+        bad = int(np.flatnonzero(~ok)[0])
+        raise NonFiniteVectorError(f"the {('content', 'context')[bad % 2]} vector of {traces[bad // 2].id} is not "
+                                   "finite and unit-length (stores hold unit vectors; MemoryWeave normalises them)")
     return dim
 
 

@@ -16,7 +16,7 @@ for path in sys.argv[1:]:
     cache = EmbeddingCache(H.MODEL_NAME)
     tidx = H.build_turn_indexes(ds, cache, None, False)
     queries = H.build_queries(ds, cache, None, False)
-    for w in (0.0, 0.5, 1.0, 2.0):
+    for w in (0.0, 0.5, 0.75, 1.0, 1.5, 2.0):
         sysf = memoryweave_system(RecallConfig().with_weights(freshness=w), name=f"f{w}")
         n = first = 0
         rr = 0.0

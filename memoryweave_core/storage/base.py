@@ -42,7 +42,7 @@ from ..errors import DimensionMismatchError, InvalidInputError, NonFiniteVectorE
 from ..filters import Node
 from ..pool import Pool
 from ..trace import Trace
-from ..vectors import unit_rows
+from ..vectors import damaged_rows, unit_rows
 from .context import ContextRecord
 
 K = TypeVar("K", bound=Hashable)  # a trace id, or a store's row key
@@ -99,6 +99,16 @@ def vector_dim(traces: Sequence[Trace], dim: int | None) -> int:
         raise NonFiniteVectorError(f"the {('content', 'context')[bad % 2]} vector of {traces[bad // 2].id} is not "
                                    "finite and unit-length (stores hold unit vectors; MemoryWeave normalises them)")
     return dim
+
+
+def pool_vector_damage(ids: Sequence[str], content: np.ndarray, context: np.ndarray) -> str | None:
+    """What a pool read from a file or a server must refuse (``vectors.damaged_rows``),
+    as the message of its store's corruption error, naming the trace; None: nothing."""
+    for name, vectors in (("content", content), ("context", context)):
+        bad = damaged_rows(vectors)
+        if len(bad):
+            return f"trace {ids[bad[0]]!r} has a {name} vector that is not finite and unit-length"
+    return None
 
 
 def one_namespace(traces: Sequence[Trace]) -> str:

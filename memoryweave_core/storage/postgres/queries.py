@@ -22,8 +22,7 @@ from ...filters import Node
 from ...lexical import candidate_terms, query_weights, tokenize
 from ...pool import Pool, pool_order
 from ...trace import Trace
-from ...vectors import damaged_rows
-from ..base import Live, Search, check_field, live_hits, one_namespace, vector_dim, without
+from ..base import Live, Search, check_field, live_hits, one_namespace, pool_vector_damage, vector_dim, without
 from ..codec import encode_state
 from . import access, lifecycle, tokenids
 from . import lexical as bm25
@@ -202,11 +201,9 @@ def pool(s: str, namespace: str, ids: Sequence[str], radius: int, where: Node | 
     tid, speakers, episodes, positions, times, categories, cells, content, context, uses, recent, nsid = zip(*found)
     tokens = yield from vocabs.rows(s, namespace, nsid[0], cells)
     content_vectors, context_vectors = vectors(content, dim), vectors(context, dim)
-    for name, matrix in (("content", content_vectors), ("context", context_vectors)):
-        bad = damaged_rows(matrix)
-        if len(bad):
-            raise CorruptStoreError(f"schema {s!r}: trace {tid[bad[0]]!r} has a {name} vector that is not finite "
-                                    "and unit-length")
+    damage = pool_vector_damage(tid, content_vectors, context_vectors)
+    if damage:
+        raise CorruptStoreError(f"schema {s!r}: {damage}")
     return Pool.from_columns(
         tid, speakers, episodes, positions, times, categories, tokens,
         content_vectors, context_vectors, [access.log(*row) for row in zip(times, uses, recent)], dim,

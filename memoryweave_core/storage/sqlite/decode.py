@@ -18,8 +18,8 @@ from ...activation import RECENT, AccessLog, log_columns
 from ...filters import Node
 from ...pool import Labels, Pool, object_array, pool_order
 from ...trace import Trace
-from ...vectors import damaged_rows
 from ...vocab import TokenRows
+from ..base import pool_vector_damage
 from .connection import SQL_CHUNK, Database, chunks, marks
 from .matching import where_sql
 from .tokenids import StoredVocabulary
@@ -210,10 +210,9 @@ def _columns(db: Database, dim: int, rows: list[tuple], asked: list[int], vocab:
     ids = pick(cols[1])
     content = np.frombuffer(b"".join(pick(cols[8])), np.float32).reshape(n, dim)
     context = np.frombuffer(b"".join(pick(cols[9])), np.float32).reshape(n, dim)
-    for name, vectors in (("content", content), ("context", context)):
-        bad = damaged_rows(vectors)
-        if len(bad):
-            raise db.corrupt(f"trace {ids[bad[0]]!r} has a {name} vector that is not finite and unit-length")
+    damage = pool_vector_damage(ids, content, context)
+    if damage:
+        raise db.corrupt(damage)
     return Pool(
         ids=object_array(ids),
         speaker=speaker,

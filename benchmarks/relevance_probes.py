@@ -143,23 +143,13 @@ def token_alignment(path: str) -> tuple[list[np.ndarray], list[np.ndarray], list
     return xs, extra, groups
 
 
-def word_piece_states(model: Any, texts: list[str], batch: int = 32) -> dict[str, np.ndarray]:
-    """Each text's word-piece states (special tokens left out), unit length, from one model run."""
-    cls_id, sep_id = model._special_ids()
-    pieces = model._turn_ids(texts)
+def word_piece_states(model: Any, texts: list[str]) -> dict[str, np.ndarray]:
+    """Each text's word-piece states ([CLS] and [SEP] left out), unit length,
+    from one run of the model over the texts as one-turn spans (``late_chunking.run_spans``)."""
     out: dict[str, np.ndarray] = {}
-    order = sorted(range(len(texts)), key=lambda i: len(pieces[i]))
-    for start in range(0, len(order), batch):
-        rows = order[start : start + batch]
-        seqs = [[cls_id, *pieces[i][: model.max_tokens], sep_id] for i in rows]
-        ids = np.zeros((len(rows), max(map(len, seqs))), np.int64)
-        mask = np.zeros_like(ids)
-        for r, s in enumerate(seqs):
-            ids[r, : len(s)], mask[r, : len(s)] = s, 1
-        hidden = model._hidden(ids, mask)
-        for r, i in enumerate(rows):
-            v = hidden[r, 1 : len(seqs[r]) - 1]
-            out[texts[i]] = (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)).astype(np.float32)
+    for i, states, bounds in model._run_spans([[t] for t in texts]):
+        v = states[bounds[0] : bounds[1]]
+        out[texts[i]] = (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)).astype(np.float32)
     return out
 
 

@@ -12,9 +12,9 @@ By default (``context_mode="model"``) the window's text is embedded: turns
 i-2..i, three times as long as a turn, so ingest costs about four model
 passes per turn.  ``context_mode="mean"`` derives the context vector from the
 content vectors already computed, with no second model pass: a normalised mean
-of the window's turns weighted by the square root of their word counts (the
-model mean-pools over tokens, so a length-weighted mean is close to the
-window's own vector).  It ingests about as fast as embedding the turns alone,
+of the window's turns weighted by the square root of the words the model would
+read of each (it mean-pools over tokens, and cuts a window after its word-piece
+budget, so such a mean is close to the window's own vector).  It ingests about as fast as embedding the turns alone,
 at a small cost in recall (see the README's benchmark section).
 ``context_mode="late"`` runs the model once over a run of consecutive turns
 and pools each window's token states (late chunking, late_chunking.py): the
@@ -59,13 +59,24 @@ class Preceding:
 PrecedingTurn = Union[str, Preceding]
 
 
-def window_weights(texts: Sequence[str]) -> np.ndarray:
+def window_weights(texts: Sequence[str], pieces: Sequence[int] | None = None, budget: int | None = None) -> np.ndarray:
     """Weight of each turn in a window: the square root of its word count.
 
     Longer turns hold more of the window's tokens, as in the model's own mean
     pooling; the square root keeps one long turn from drowning the others.
+    Given each turn's word-piece count and the model's ``budget``, a turn
+    counts only with the words the model reads: the embedded window is cut
+    after ``budget`` pieces, so a long first turn can fill it alone.
     """
-    return np.sqrt(np.array([max(len(re.findall(r"\w+", t)), 1) for t in texts], dtype=np.float64))
+    weights = np.array([max(len(re.findall(r"\w+", t)), 1) for t in texts], dtype=np.float64)
+    if pieces is not None and budget is not None:
+        room, read = budget, []
+        for count in pieces:
+            take = min(count, room)
+            read.append(take / count if count else float(room > 0))
+            room -= take
+        weights *= np.array(read)
+    return np.sqrt(weights)
 
 
 class MemoryEncoder:
@@ -239,6 +250,7 @@ class MemoryEncoder:
         """
         bare = list(dict.fromkeys(p.text for i in need for p in windows[i] if p.vector is None and p.row is None))
         embedded = dict(zip(bare, self.embed(bare))) if bare else {}
+        pieces, budget = self._piece_counts([p.text for i in need for p in windows[i]] + [turn_text(*turns[i]) for i in need])
         out = np.empty((len(need), content.shape[1]), dtype=np.float32)
         for j, i in enumerate(need):
             window = windows[i]
@@ -246,11 +258,22 @@ class MemoryEncoder:
                 p.vector if p.vector is not None else content[p.row] if p.row is not None else embedded[p.text]
                 for p in window
             ]
-            weights = window_weights([p.text for p in window] + [turn_text(*turns[i])])
+            texts = [p.text for p in window] + [turn_text(*turns[i])]
+            weights = window_weights(texts, [pieces[t] for t in texts] if pieces else None, budget)
             mean = weights @ np.stack(vectors + [content[i]]).astype(np.float64)
             norm = float(np.linalg.norm(mean))
             out[j] = mean / norm if norm > 1e-6 else content[i]  # opposite turns cancelled out
         return out
+
+    def _piece_counts(self, texts: Sequence[str]) -> tuple[dict[str, int] | None, int | None]:
+        """Word pieces per distinct text and the model's window budget, from an
+        embedder that can count them (a SentenceTransformer, the ONNX model);
+        ``(None, None)`` from any other, whose truncation is unknown."""
+        embedder = self.embedder
+        if not isinstance(embedder, SpanPooler):
+            return None, None
+        distinct = list(dict.fromkeys(texts))
+        return dict(zip(distinct, embedder.token_counts(distinct))), int(embedder.max_tokens)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

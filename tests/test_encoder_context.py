@@ -110,3 +110,36 @@ def test_recall_with_a_query_vector_embeds_only_the_topic(clock):
     emb.calls.clear()
     memory.recall("what did Ana adopt", k=3, query_vector=emb.inner.embed(["cat adopted"])[0])
     assert emb.calls == [["what did adopt"]]
+
+
+def test_window_weights_count_only_the_words_the_model_reads():
+    texts = ["one two three four"] * 3
+    np.testing.assert_allclose(window_weights(texts), [2.0, 2.0, 2.0])
+    # The embedded window is cut after 254 word pieces: a 300-piece first turn fills it alone.
+    np.testing.assert_allclose(window_weights(texts, [300, 10, 10], 254), [np.sqrt(4 * 254 / 300), 0.0, 0.0])
+    np.testing.assert_allclose(window_weights(texts, [100, 100, 100], 254), [2.0, 2.0, np.sqrt(4 * 54 / 100)])
+    np.testing.assert_allclose(window_weights(texts, [0, 10, 10], 254), [2.0, 2.0, 2.0])  # nothing to cut
+
+
+class PieceCounting(Counting):
+    """A counting embedder that also counts word pieces (a word is ten), as a SentenceTransformer can."""
+
+    max_tokens = 254
+
+    def token_counts(self, texts):
+        return [10 * len(t.split()) for t in texts]
+
+    def pool_spans(self, spans, windows):  # the SpanPooler protocol; the mean mode never pools
+        raise AssertionError("the mean context makes no model pass")
+
+
+def test_mean_context_reads_the_window_as_far_as_the_model_would():
+    emb = PieceCounting()
+    encoder = MemoryEncoder(emb, context_window=2, context_mode="mean")
+    long_turn = "Ana: " + " ".join(["hiking"] * 30)  # 31 words: 310 pieces, past the 254 the model reads
+    before = [long_turn, "Ben: nice"]
+    _, context = encoder.encode([("every Sunday", "Ana")], [before])
+    np.testing.assert_allclose(context[0], emb.inner.embed([long_turn])[0], atol=1e-6)  # the window is the long turn
+    _, short = encoder.encode([("every Sunday", "Ana")], [["Ben: hiking?", "Ben: nice"]])
+    rendered = ["Ben: hiking?", "Ben: nice", "Ana: every Sunday"]
+    np.testing.assert_allclose(short[0], _expected_mean(rendered, emb.inner), atol=1e-6)  # short windows: as before

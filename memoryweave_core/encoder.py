@@ -37,7 +37,7 @@ from .config import CONTEXT_MODES
 from .embedders import DEFAULT_MODEL, Embedder, as_embedder, default_embedder
 from .errors import DimensionMismatchError, InvalidInputError, NoEmbedderError
 from .late_chunking import SpanPooler, late_context
-from .onepass import TurnSummer, onepass_vectors
+from .onepass import TurnSummer, onepass_vectors, pieces_read
 from .trace import check_text, check_vectors
 
 
@@ -70,12 +70,8 @@ def window_weights(texts: Sequence[str], pieces: Sequence[int] | None = None, bu
     """
     weights = np.array([max(len(re.findall(r"\w+", t)), 1) for t in texts], dtype=np.float64)
     if pieces is not None and budget is not None:
-        room, read = budget, []
-        for count in pieces:
-            take = min(count, room)
-            read.append(take / count if count else float(room > 0))
-            room -= take
-        weights *= np.array(read)
+        counts = np.asarray(pieces, np.int64)
+        weights *= np.where(counts > 0, pieces_read(counts, budget) / np.maximum(counts, 1), 1.0)
     return np.sqrt(weights)
 
 

@@ -85,7 +85,26 @@ def onepass_vectors(
     bounds.append(len(spans))
     per_seq = {s: np.concatenate([np.asarray(summed[k], np.float64) for k in range(a, b)])
                for s, a, b in zip(wanted, bounds[:-1], bounds[1:])}
+    starts = np.cumsum([0] + [len(sequences[s]) for s in wanted])
+    seq_counts = {s: counts[a:b] for s, a, b in zip(wanted, starts[:-1], starts[1:])}
     own = np.stack([per_seq[s][turn] for s, turn, _ in targets]) if targets else np.zeros((0, 0))
-    window = (np.stack([per_seq[s][first : turn + 1].sum(axis=0) for s, turn, first in targets])
+    window = (np.stack([window_shares(seq_counts[s][first : turn + 1], summer.max_tokens) @ per_seq[s][first : turn + 1]
+                        for s, turn, first in targets])
               if targets else np.zeros((0, 0)))
     return unit_length(own), unit_length(window)
+
+
+def window_shares(counts: Sequence[int], budget: int) -> np.ndarray:
+    """The share of each turn's sum (its first ``budget`` pieces) that falls
+    before the window's cut: 1 for every turn of a window that fits."""
+    pieces = np.asarray(counts, np.int64)
+    return np.where(pieces > 0, pieces_read(pieces, budget) / np.maximum(np.minimum(pieces, budget), 1), 1.0)
+
+
+def pieces_read(counts: Sequence[int] | np.ndarray, budget: int) -> np.ndarray:
+    """How many of each turn's word pieces the model reads of a window of
+    turns it embeds whole: it cuts the window after ``budget`` pieces, so a
+    long first turn can fill it alone (the model context does exactly this)."""
+    pieces = np.asarray(counts, np.int64)
+    before = np.concatenate([[0], np.cumsum(pieces)[:-1]])
+    return np.clip(budget - before, 0, pieces)

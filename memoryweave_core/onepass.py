@@ -77,18 +77,18 @@ def onepass_vectors(
     counts = summer.token_counts([t for s in wanted for t in sequences[s]])
     spans: list[list[str]] = []
     bounds = []  # each wanted sequence's first span
+    seq_counts: dict[int, list[int]] = {}  # each wanted sequence's word pieces per turn
     at = 0
     for s in wanted:
         n = len(sequences[s])
         bounds.append(len(spans))
-        spans.extend(list(sequences[s][a:b]) for a, b in cut_spans(counts[at : at + n], summer.max_tokens))
+        seq_counts[s] = counts[at : at + n]
+        spans.extend(list(sequences[s][a:b]) for a, b in cut_spans(seq_counts[s], summer.max_tokens))
         at += n
     summed = summer.turn_sums(spans)
     bounds.append(len(spans))
     per_seq = {s: np.concatenate([np.asarray(summed[k], np.float64) for k in range(a, b)])
                for s, a, b in zip(wanted, bounds[:-1], bounds[1:])}
-    starts = np.cumsum([0] + [len(sequences[s]) for s in wanted])
-    seq_counts = {s: counts[a:b] for s, a, b in zip(wanted, starts[:-1], starts[1:])}
     own = np.stack([per_seq[s][turn] for s, turn, _ in targets]) if targets else np.zeros((0, 0))
     window = (np.stack([window_shares(seq_counts[s][first : turn + 1], summer.max_tokens) @ per_seq[s][first : turn + 1]
                         for s, turn, first in targets])

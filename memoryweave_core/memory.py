@@ -62,7 +62,9 @@ class MemoryWeave(IngestMixin, LifecycleMixin, AsyncMemoryMixin):
     Parameters
     ----------
     path : str or Path, optional
-        A SQLite file to keep memories in across restarts; in memory when None.
+        A SQLite file to keep memories in across restarts (``~`` is
+        expanded; the folder must exist); in memory when None or
+        ``":memory:"``.
     embedder : optional
         Any embedder :func:`~memoryweave_core.embedders.as_embedder` accepts;
         all-MiniLM-L6-v2 is loaded on first use when None.
@@ -94,7 +96,7 @@ class MemoryWeave(IngestMixin, LifecycleMixin, AsyncMemoryMixin):
         )
         opened = store is None
         if store is None:
-            if path is None:
+            if path is None or path == ":memory:":  # SQLite's name for a database in RAM
                 store = MemoryStore()
             else:
                 from .storage.sqlite import SQLiteStore

@@ -197,6 +197,37 @@ def test_not_a_store_raises_corrupt(tmp_path):
         SQLiteStore(other)
 
 
+def test_a_path_sqlite_would_misread_is_refused_as_the_argument_it_is(tmp_path):
+    """A missing folder used to be reported as a read-only store, an empty
+    path as "cannot open .", and ":memory:" as a WAL failure."""
+    cases = {
+        str(tmp_path / "no-such-folder" / "m.db"): "folder of .* does not exist",
+        str(tmp_path): "is a folder, not a store file",
+        "": "store path is empty",
+        "  ": "store path is empty",
+        ":memory:": "use MemoryStore",
+        b"m.db": "must be a str or a path",
+    }
+    for path, message in cases.items():
+        with pytest.raises(InvalidInputError, match=message):
+            SQLiteStore(path)
+        if path != ":memory:":  # which MemoryWeave opens in RAM (below)
+            with pytest.raises(InvalidInputError, match=message):
+                MemoryWeave(path, embedder=HashingEmbedder())
+    assert sorted(os.listdir(tmp_path)) == []  # nothing was created on the way
+
+
+def test_memory_path_is_the_in_memory_store_and_home_is_expanded(tmp_path, monkeypatch):
+    from memoryweave_core.storage.memory import MemoryStore
+
+    assert isinstance(MemoryWeave(":memory:", embedder=HashingEmbedder()).store, MemoryStore)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with MemoryWeave("~/m.db", embedder=HashingEmbedder()) as mem:
+        mem.add("kept under the home folder")
+        assert mem.store.path == str(tmp_path / "m.db")
+    assert (tmp_path / "m.db").exists() and not os.path.exists("~")
+
+
 def _filled(tmp_path, name="m.db") -> str:
     path = str(tmp_path / name)
     mem = open_mem(path, lambda: 1_700_000_000.0)

@@ -14,7 +14,6 @@ import os
 import sqlite3
 import threading
 import weakref
-from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 import numpy as np
@@ -33,6 +32,7 @@ from . import state as state_rows
 from .cache import Caches
 from .connection import Database
 from .indexes import VectorIndexes
+from .location import store_path
 from .matching import Matching
 from .postings import Postings
 from .tokenids import StoredVocabulary
@@ -91,7 +91,7 @@ class SQLiteStore(StoreBase):
             raise InvalidInputError(f"mmap_size must be an integer >= 0, got {mmap_size!r}")
         if isinstance(vector_cache, bool) or not isinstance(vector_cache, int) or vector_cache < 0:
             raise InvalidInputError(f"vector_cache must be a number of bytes >= 0, got {vector_cache!r}")
-        self.path = str(Path(path))
+        self.path = store_path(path)
         self.ann_threshold = ann_threshold
         self.background_index = background_index
         self.hnsw_kwargs = hnsw

@@ -9,12 +9,14 @@ a server between processes.
 
 from __future__ import annotations
 
+import os
 import time as _time
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable, Iterator, Sequence, cast
+from typing import IO, Any, Callable, Iterable, Iterator, Sequence, cast
 
 import numpy as np
 
+from . import transfer
 from .activation import base_levels
 from .art import ART2A
 from .asyncio_api import AsyncMemoryMixin
@@ -226,6 +228,23 @@ class MemoryWeave(IngestMixin, LifecycleMixin, AsyncMemoryMixin):
         first; archived versions (``id@vN``) too with ``include_superseded=True``."""
         stored = self.store.iter_traces(None if namespace is None else check_namespace(namespace))
         return visible(stored, self.clock(), include_superseded)
+
+    def export_jsonl(self, file: str | os.PathLike | IO[str], namespaces: Sequence[Namespace] | None = None, *,
+                     vectors: bool = False) -> int:
+        """Write every current memory (of ``namespaces``, default all) as a JSON
+        line that :meth:`import_jsonl` and ``memoryweave import`` read back;
+        ``vectors`` adds each content vector, so the import needs no model.
+        ``file`` is a path (written whole or not at all) or an open text file.
+        Returns how many memories were written (:mod:`.transfer`)."""
+        return transfer.export_jsonl(self, file, namespaces, vectors=vectors)
+
+    def import_jsonl(self, file: str | os.PathLike | IO[str] | Iterable[str], *,
+                     namespace: Namespace | None = None) -> list[Trace]:
+        """Remember the lines :meth:`export_jsonl` writes (or any JSONL of
+        turns: ``text``, ``speaker``, ``episode``, ``time``, ``metadata``,
+        ``id``), every line checked before anything is written, each
+        namespace in one transaction; ``namespace`` puts them all in one."""
+        return transfer.import_jsonl(self, file, namespace)
 
     def features(
         self, query: str, *, namespace: Namespace = "default", at: Any = None, config: RecallConfig | None = None,

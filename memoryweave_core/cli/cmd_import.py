@@ -13,14 +13,11 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
-
-from ..errors import DimensionMismatchError, MemoryWeaveError
-from ..memory import MemoryWeave
-from ..scopes import Namespace, parse_path
-from ..trace import check_namespace
+from ..scopes import parse_path
+from ..trace import Trace
+from ..transfer import Batch, check_against_store, import_batches, read_jsonl
 from .common import UsageError, open_memory, positive_int
-from .importers import FORMATS, Batch, guess_format, read_jsonl, read_locomo, read_longmemeval, read_text
+from .importers import FORMATS, guess_format, read_locomo, read_longmemeval, read_text
 from .render import progress
 
 DESCRIPTION = textwrap.dedent(
@@ -81,48 +78,27 @@ def read_batches(args: argparse.Namespace) -> list[Batch]:
     return read_longmemeval(path, args.namespace, args.limit)
 
 
-def _check_against_store(memory: MemoryWeave, batches: list[Batch]) -> None:
-    """What only the store can tell: ids already taken, and the vectors' dimension."""
-    dim = memory.store.dim or memory.encoder.dim
-    for batch in batches:
-        for where, item in zip(batch.wheres, batch.items, strict=True):
-            if item.get("id") is None:
-                continue
-            if not memory.store.get([item["id"]], check_namespace(batch.namespace)):  # ids are unique per namespace
-                continue
-            raise UsageError(f"{where}: the id {item['id']!r} already exists in namespace {batch.namespace!r};"
-                             " give another id or none")
-        if batch.embeddings and len(batch.embeddings[0]) != dim:
-            raise DimensionMismatchError(f"{batch.wheres[0]}: the embedding has dimension "
-                                         f"{len(batch.embeddings[0])}, this store's is {dim}")
-
-
 def run(args: argparse.Namespace) -> int:
     batches = [b for b in read_batches(args) if b.items]
     total = sum(len(b.items) for b in batches)
     if not total:
         raise UsageError(f"{args.file}: nothing to import")
-    written: list[Namespace] = []
     renumbered = 0
     context = next((b.context for b in batches if b.context is not None), None)  # a new store takes an export's
     with open_memory(args, create=True, context=context) as memory:
-        _check_against_store(memory, batches)
+        check_against_store(memory, batches)
         bar = progress(total, "importing", not args.quiet)
+
+        def imported(batch: Batch, traces: list[Trace]) -> None:
+            nonlocal renumbered
+            renumbered += sum(1 for t, d in zip(traces, batch.derived, strict=False)
+                              if d.get("position", t.position) != t.position)
+            bar.update(len(traces))
+            episodes = len({t.episode for t in traces})
+            print(f"imported {len(traces)} turns in {episodes} episode(s) into namespace {batch.namespace!r}")
+
         try:
-            for batch in batches:
-                vectors = np.stack(batch.embeddings) if batch.embeddings else None
-                try:
-                    traces = memory.add_many(batch.items, embeddings=vectors, namespace=batch.namespace)
-                except (MemoryWeaveError, OSError) as exc:
-                    done = f" (already imported: namespaces {', '.join(map(repr, written))})" if written else ""
-                    raise UsageError(f"importing namespace {batch.namespace!r} failed, nothing of it was "
-                                     f"written{done}: {exc}") from exc
-                written.append(batch.namespace)
-                renumbered += sum(1 for t, d in zip(traces, batch.derived, strict=False)
-                                  if d.get("position", t.position) != t.position)
-                bar.update(len(traces))
-                episodes = len({t.episode for t in traces})
-                print(f"imported {len(traces)} turns in {episodes} episode(s) into namespace {batch.namespace!r}")
+            import_batches(memory, batches, imported)
         finally:
             bar.close()
     if len(batches) > 1:

@@ -2,7 +2,7 @@
 #
 #   make venv   create .venv and install the project with all extras (idempotent)
 #   make demo   run the CLI demo
-#   make lint   ruff over the tree and mypy over memoryweave_core (configured in pyproject.toml)
+#   make lint   ruff over the tree and mypy over the four packages (configured in pyproject.toml)
 #   make test   make lint, then the test suite (tests/ plus notebooks/*.ipynb via nbmake, when any exist);
 #               tests/test_docs_site.py builds the docs site with --strict and checks its links
 #   make docs   build the documentation site into site/ (mkdocs build --strict; executes the notebooks)

@@ -57,7 +57,7 @@ class MemoryWeaveMiddleware(AgentMiddleware):
         k: int = 5,
         user_key: str = "user_id",
         default_namespace: Namespace | None = None,
-        namespace: Callable[[Runtime[Any]], Namespace | None] | None = None,
+        namespace: Callable[[Runtime[Any] | None], Namespace | None] | None = None,
         header: str = DEFAULT_HEADER,
         user_speaker: str = "user",
         ai_speaker: str = "assistant",
@@ -130,7 +130,7 @@ class MemoryWeaveMiddleware(AgentMiddleware):
         if not query.strip():
             return None
         namespace = self.namespace(request.runtime)
-        shown = [m.text for m in request.messages if m.text.strip()]
+        shown: list[str] = [m.text for m in request.messages if m.text.strip()]
         kwargs = {"k": fetch_size(self.k, len(shown)), "namespace": namespace, "record_access": False,
                   "include_descendants": self.include_descendants, **relevance_kwargs(self.min_relevance, self.memory)}
         # Count a memory as used once per turn, not once per model call in a tool loop.
@@ -173,7 +173,7 @@ class MemoryWeaveMiddleware(AgentMiddleware):
             await self.memory.aadd_many(items, namespace=namespace)
         return None
 
-    def _turn(self, state: AgentState, runtime: Runtime[Any]) -> tuple[str, list[dict[str, Any]]]:
+    def _turn(self, state: AgentState, runtime: Runtime[Any]) -> tuple[Namespace, list[dict[str, Any]]]:
         """The namespace and the items of the turn just finished (the user's message and the answer)."""
         namespace = self.namespace(runtime)  # refused before anything is written
         messages = state.get("messages") or []

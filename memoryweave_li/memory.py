@@ -89,7 +89,7 @@ class MemoryWeaveMemory(BaseMemory):
         return "MemoryWeaveMemory"
 
     @classmethod
-    def from_defaults(  # type: ignore[override]
+    def from_defaults(
         cls,
         memory: Optional[MemoryWeave] = None,
         *,

@@ -269,7 +269,7 @@ class ContextualMemory:
         traces = self.traces()
         if not traces:
             return np.zeros((0, self.embedding_dim), np.float32)
-        return np.stack([t.content for t in traces])
+        return np.stack([np.asarray(t.content) for t in traces])
 
     @property
     def memory_metadata(self) -> list[dict[str, Any]]:

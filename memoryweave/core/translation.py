@@ -16,6 +16,7 @@ from memoryweave_core import MemoryWeave, RecallConfig, as_embedder
 from memoryweave_core.embedders import Embedder, FunctionEmbedder
 from memoryweave_core.prompt import relevance_kwargs
 from memoryweave_core.recollection import Recollection
+from memoryweave_core.scopes import Namespace
 from memoryweave_core.trace import Trace
 
 
@@ -90,7 +91,7 @@ def _recall(
     k: int,
     *,
     config: RecallConfig,
-    namespace: str,
+    namespace: Namespace,
     record_access: bool = True,
     min_relevance: float | None = None,
 ) -> list[Recollection]:

@@ -28,6 +28,7 @@ from .filters import parse_filter
 from .ingest import IngestMixin
 from .lifecycle import LifecycleMixin, live, visible
 from .names import NameIndex
+from .prompt import MinRelevance
 from .recall_call import RecallCall
 from .recollection import RecallResult
 from .retrieval import FeatureTable, Query, Retriever, names_in, strip_names
@@ -159,7 +160,7 @@ class MemoryWeave(IngestMixin, LifecycleMixin, AsyncMemoryMixin):
         exclude: Iterable[str] = (),
         config: RecallConfig | None = None,
         query_vector: Any = None,
-        min_relevance: float | None = None,
+        min_relevance: MinRelevance = None,
         filter: Any = None,
         include_superseded: bool = False,
         include_descendants: bool = False,
@@ -181,8 +182,10 @@ class MemoryWeave(IngestMixin, LifecycleMixin, AsyncMemoryMixin):
         ``k``, or nothing: "nothing relevant" is an answer.  With a threshold
         above 0 it also returns nothing when the memory probably holds no
         evidence for the query at all (``answerable`` below
-        ``answerable.ANSWERABLE_FLOOR``).  The prompt-facing adapters use
-        ``relevance.PROMPT_MIN_RELEVANCE``; by default none applies.
+        ``answerable.ANSWERABLE_FLOOR``).  ``"auto"`` is the prompt-facing
+        adapters' threshold, ``relevance.PROMPT_MIN_RELEVANCE``, where the
+        memory embeds with the model relevance was calibrated for, and none
+        otherwise; by default none applies.
 
         ``filter`` (a dict in the language of :mod:`memoryweave_core.filters`)
         limits recall, candidates and neighbours alike, to matching traces;

@@ -21,6 +21,7 @@ from .errors import InvalidInputError
 from .filters import Node, parse_filter
 from .lifecycle import live
 from .pathways import Query
+from .prompt import MinRelevance, default_min_relevance
 from .recollection import Recollection
 from .relevance import check_relevance
 from .retrieval import Retriever
@@ -57,14 +58,14 @@ class RecallCall:
     @classmethod
     def check(cls, mem: Any, query: str, k: int, *, namespace: Namespace = "default", at: Any = None, explain: bool = False,
               record_access: bool = True, exclude: Iterable[str] = (), config: RecallConfig | None = None,
-              query_vector: Any = None, min_relevance: float | None = None, filter: Any = None,
+              query_vector: Any = None, min_relevance: MinRelevance = None, filter: Any = None,
               include_superseded: bool = False, include_descendants: bool = False) -> RecallCall:
         """Every argument checked, in this order, before anything is read or written."""
         where = parse_filter(filter)
         if query_vector is None or query:
             check_text(query, "query")
         k = check_k(k)
-        floor = check_relevance(min_relevance)
+        floor = check_relevance(default_min_relevance(mem) if min_relevance == "auto" else min_relevance)
         ns = check_namespace(namespace)
         excluded = frozenset({exclude} if isinstance(exclude, str) else exclude)
         now = to_timestamp(at, default=mem.clock())

@@ -77,6 +77,19 @@ def test_the_calibrated_threshold_applies_only_to_the_model_it_was_fitted_with()
     assert relevance_kwargs(None, default_model) == {}
 
 
+def test_core_recall_takes_auto_as_the_adapters_do(monkeypatch):
+    from memoryweave_core import HashingEmbedder, MemoryWeave, recall_call
+
+    memory = MemoryWeave(embedder=HashingEmbedder(64))
+    memory.add_many(["I live in Lisbon", "My sister lives in Porto", "The cat is called Rex"])
+    texts = [r.text for r in memory.recall("where do I live", 3, record_access=False)]
+    assert [r.text for r in memory.recall("where do I live", 3, min_relevance="auto", record_access=False)] == texts
+    monkeypatch.setattr(recall_call, "default_min_relevance", lambda mem: 1.0)  # as if calibrated, and strict
+    assert memory.recall("where do I live", 3, min_relevance="auto") == []
+    with pytest.raises(InvalidInputError, match="min_relevance must be a number"):
+        memory.recall("where do I live", 3, min_relevance="sometimes")
+
+
 def test_pack_takes_the_most_relevance_per_token_that_fits():
     from memoryweave_core.prompt import pack
 

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from import_rows import ROWS
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -576,16 +577,7 @@ def test_broken_pipe_is_quiet(cli):
 
 
 def _conversation_rows() -> list[dict]:
-    return [
-        {"text": "Hi, I'm planning a trip to Japan in October", "speaker": "user", "episode": "s1",
-         "time": "2024-06-01T10:00", "metadata": {"source": "chat", "tags": ["travel"], "n": 1.5}},
-        {"text": "Great! Which cities?", "speaker": "assistant", "episode": "s1", "time": "2024-06-01T10:01"},
-        {"text": "Kyoto and Osaka, mostly for the food", "speaker": "user", "episode": "s1",
-         "time": "2024-06-01T10:02", "id": "my-own-id"},
-        {"text": "I booked the flights today", "speaker": "user", "episode": "s2", "time": "2024-06-10T08:00"},
-        {"text": "Which airline did you pick?", "speaker": "assistant", "episode": "s2", "time": "2024-06-10T08:01"},
-        {"text": "Work notes: the quarterly report is due Friday", "namespace": "work", "time": "2024-06-11"},
-    ]
+    return [dict(row) for row in ROWS]
 
 
 @pytest.mark.parametrize("vectors", [False, True], ids=["text", "vectors"])

@@ -8,18 +8,11 @@ import json
 
 import pytest
 from backends import BACKENDS, dispose, make_store
+from import_rows import ROWS
 
 from memoryweave_core import HashingEmbedder, MemoryWeave
 from memoryweave_core.errors import DimensionMismatchError, InvalidInputError
 
-ROWS = [
-    {"text": "Hi, I'm planning a trip to Japan in October", "speaker": "user", "episode": "s1",
-     "time": "2024-06-01T10:00", "metadata": {"source": "chat", "tags": ["travel"], "n": 1.5}},
-    {"text": "Great! Which cities?", "speaker": "assistant", "episode": "s1", "time": "2024-06-01T10:01"},
-    {"text": "Kyoto and Osaka, mostly for the food", "speaker": "user", "episode": "s1",
-     "time": "2024-06-01T10:02", "id": "my-own-id"},
-    {"text": "I booked the flights today", "speaker": "user", "episode": "s2", "time": "2024-06-10T08:00"},
-]
 QUERIES = ["which cities for the food?", "airline flights", "Japan trip"]
 
 
@@ -37,37 +30,38 @@ def _recalls(memory, ns="default"):
 @pytest.mark.parametrize("vectors", [False, True], ids=["text", "vectors"])
 def test_export_then_import_into_an_empty_memory_recalls_identically(kind, vectors, tmp_path, clock):
     source = MemoryWeave(embedder=HashingEmbedder(dim=64), clock=clock)
-    source.add_many(ROWS)
+    source.import_jsonl(json.dumps(row) for row in ROWS)
     source.add("the quarterly report is due Friday", namespace=("alice", "work"), time="2024-06-11")
     path = tmp_path / "out.jsonl"
-    assert source.export_jsonl(path, vectors=vectors) == 5
+    assert source.export_jsonl(path, vectors=vectors) == 7
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert ("embedding" in lines[0]) is vectors and not (tmp_path / "out.jsonl.partial").exists()
 
     copy = _memory(kind, tmp_path, "copy.db", clock)
     try:
         traces = copy.import_jsonl(path)
-        assert len(traces) == 5 and copy.get("my-own-id").text == ROWS[2]["text"]
+        assert len(traces) == 7 and copy.get("my-own-id").text == ROWS[2]["text"]
         assert _recalls(copy) == _recalls(source)
-        assert _recalls(copy, ("alice", "work")) == _recalls(source, ("alice", "work"))
+        for ns in ("work", ("alice", "work")):
+            assert _recalls(copy, ns) == _recalls(source, ns)
         again = io.StringIO()
-        assert copy.export_jsonl(again, vectors=vectors) == 5
+        assert copy.export_jsonl(again, vectors=vectors) == 7
         assert again.getvalue() == path.read_text()  # every field, ids and namespaces included
     finally:
         dispose(kind, copy.store)
 
 
 def test_only_the_current_version_of_an_updated_memory_is_exported(memory):
-    memory.add_many(ROWS)
+    memory.add_many(ROWS[:5])  # the default namespace's
     memory.update("my-own-id", text="Kyoto, Osaka and Nara, mostly for the food", time="2024-06-02")
     lines = [json.loads(line) for line in _exported(memory).splitlines()]
     assert [r["text"] for r in lines if r["id"] == "my-own-id"] == ["Kyoto, Osaka and Nara, mostly for the food"]
-    assert len(lines) == 4 and all("version" not in r and "supersedes" not in r for r in lines)
+    assert len(lines) == 5 and all("version" not in r and "supersedes" not in r for r in lines)
 
 
 def test_a_bad_line_anywhere_writes_nothing_and_names_the_line(memory):
     lines = [json.dumps(r) for r in ROWS] + ['{"text": "fine"}', '{"text": ""}']
-    with pytest.raises(InvalidInputError, match="<lines>:6: 'text' must be a non-empty string"):
+    with pytest.raises(InvalidInputError, match="<lines>:8: 'text' must be a non-empty string"):
         memory.import_jsonl(lines)
     with pytest.raises(InvalidInputError, match="notes.jsonl:1: not valid JSON"):
         memory.import_jsonl(_named(io.StringIO("{oops\n"), "notes.jsonl"))
@@ -75,7 +69,7 @@ def test_a_bad_line_anywhere_writes_nothing_and_names_the_line(memory):
 
 
 def test_an_id_already_in_the_memory_or_a_wrong_dimension_is_refused_before_writing(memory, tmp_path):
-    memory.add_many(ROWS)
+    memory.add_many(ROWS[:5])  # the default namespace's
     path = tmp_path / "rows.jsonl"
     memory.export_jsonl(path)
     with pytest.raises(InvalidInputError, match="rows.jsonl:1: the id '[0-9a-f]+' already exists"):
@@ -84,14 +78,14 @@ def test_an_id_already_in_the_memory_or_a_wrong_dimension_is_refused_before_writ
     memory.export_jsonl(path, vectors=True)
     with pytest.raises(DimensionMismatchError, match="dimension 256, this store's is 64"):
         other.import_jsonl(path, namespace="elsewhere")
-    assert len(memory) == 4 and len(other) == 0
+    assert len(memory) == 5 and len(other) == 0
 
 
 def test_namespace_puts_every_line_in_one_and_unknown_namespaces_are_refused(memory):
-    memory.add_many(ROWS)
+    memory.add_many(ROWS[:5])  # the default namespace's
     memory.import_jsonl([json.dumps({k: v for k, v in json.loads(line).items() if k != "id"})
                          for line in _exported(memory).splitlines()], namespace=("bob", "archive"))
-    assert memory.count(("bob", "archive")) == 4
+    assert memory.count(("bob", "archive")) == 5
     with pytest.raises(InvalidInputError, match="namespace 'nobody' holds no memories"):
         memory.export_jsonl(io.StringIO(), ["nobody"])
 

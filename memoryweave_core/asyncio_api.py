@@ -133,6 +133,14 @@ class AsyncMemoryMixin:
         """Async :meth:`MemoryWeave.update`."""
         return await self._writing(self.update, *args, **kwargs)  # type: ignore[attr-defined]
 
+    async def aimport_jsonl(self, *args: Any, **kwargs: Any) -> list[Trace]:
+        """Async :meth:`MemoryWeave.import_jsonl` (a file is read on the worker thread too)."""
+        return await self._writing(self.import_jsonl, *args, **kwargs)  # type: ignore[attr-defined]
+
+    async def aexport_jsonl(self, *args: Any, **kwargs: Any) -> int:
+        """Async :meth:`MemoryWeave.export_jsonl`."""
+        return await self._off_loop(self.export_jsonl, *args, **kwargs)  # type: ignore[attr-defined]
+
     async def aclose(self) -> None:
         """Close the store's async pool on this loop (if any), then the memory."""
         closer = getattr(self.store, "close_async", None)  # type: ignore[attr-defined]

@@ -78,6 +78,20 @@ def test_async_twins_return_and_raise_like_the_sync_calls(memory):
     assert memory.count("n") == 2
 
 
+def test_aimport_and_aexport_move_the_lines_of_their_sync_twins(memory, tmp_path):
+    memory.add_conversation([("Ana", "I moved to Lisbon"), ("Bo", "Nice, when?")], namespace="n")
+    path = tmp_path / "n.jsonl"
+
+    async def main():
+        written = await memory.aexport_jsonl(path)
+        copy = MemoryWeave(embedder=memory.encoder.embedder)
+        return written, copy, await copy.aimport_jsonl(path)
+
+    written, copy, traces = asyncio.run(main())
+    assert written == 2 and [t.id for t in traces] == [t.id for t in memory.traces("n")]
+    assert copy.recall("where did Ana move?", 1, namespace="n")[0].text == "I moved to Lisbon"
+
+
 def test_aupdate_writes_a_version_like_update(memory):
     async def main():
         trace = await memory.aadd("I live in Porto", namespace="n")

@@ -16,6 +16,7 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from . import progress
 from .batching import length_batches
 from .errors import InvalidInputError, MissingDependencyError, require
 from .late_chunking import TokenStateReader
@@ -107,6 +108,7 @@ class SentenceTransformerEmbedder(TokenStateReader):
             )
             for r, i in enumerate(rows):
                 parts[i] = np.asarray(vecs[r])
+            progress.advance(len(rows))
         return _finish(np.stack(parts), len(texts), getattr(self, "dim", None))
 
     def _lengths(self, texts: Sequence[str]) -> list[int] | None:

@@ -34,6 +34,7 @@ from typing import Sequence, Union
 
 import numpy as np
 
+from . import progress
 from .config import CONTEXT_MODES
 from .embedders import DEFAULT_MODEL, Embedder, as_embedder, default_embedder
 from .errors import DimensionMismatchError, InvalidInputError, NoEmbedderError
@@ -168,22 +169,36 @@ class MemoryEncoder:
         their content vectors; ``content`` may give precomputed content vectors.
         """
         windows = [self.window(prev) for prev in previous]
-        if self.context_mode == "onepass" and self.can_embed and isinstance(self.embedder, TurnSummer):
-            return self._onepass(turns, windows, content)
-        if content is None:
-            content = self.embed([turn_text(t, s) for t, s in turns])
         # A turn with no preceding context (or no model) has context == content: skip the work.
         need = [i for i, w in enumerate(windows) if w and self.can_embed]
+        if self.context_mode == "onepass" and self.can_embed and isinstance(self.embedder, TurnSummer):
+            progress.expect(self.texts_to_embed(len(turns), len(need), content is not None))
+            with progress.embedding(len(turns)):  # a pass over runs of turns: counted as the turns
+                return self._onepass(turns, windows, content)
+        progress.expect(self.texts_to_embed(len(turns), len(need), content is not None))
+        if content is None:
+            content = self.embed([turn_text(t, s) for t, s in turns])
         context = content.copy()
         if not need:
             return content, context
         if self.context_mode == "late" and isinstance(self.embedder, SpanPooler):
-            context[need] = self._late_context(turns, windows, need)
+            with progress.embedding(len(need)):
+                context[need] = self._late_context(turns, windows, need)
         elif self.context_mode == "mean":
             context[need] = self._mean_context(turns, windows, need, content)
         else:  # "model", and "late"/"onepass" with an embedder that cannot hand over token states
             context[need] = self.embed([self.context_text(*turns[i], windows[i]) for i in need])
         return content, context
+
+    def texts_to_embed(self, turns: int, windows: int, content_given: bool) -> int:
+        """How many texts :meth:`encode` embeds for ``turns`` turns, ``windows``
+        of which have preceding turns (what a progress bar counts): the
+        turns' own texts unless given, and a window each unless the context
+        mode derives it from vectors already made.  Onepass counts its pass
+        over runs of turns as the turns."""
+        if self.context_mode == "onepass" and self.can_embed and isinstance(self.embedder, TurnSummer):
+            return turns
+        return (0 if content_given else turns) + (0 if self.context_mode == "mean" else windows)
 
     def _sequences(
         self, turns: Sequence[tuple[str, str | None]], windows: Sequence[list[Preceding]]
@@ -277,7 +292,9 @@ class MemoryEncoder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        return check_vectors(self.embedder.embed(list(texts)), None, n=len(texts), what="embedding")
+        with progress.embedding(len(texts)):
+            vectors = self.embedder.embed(list(texts))
+        return check_vectors(vectors, None, n=len(texts), what="embedding")
 
     def embed_query(self, query: str) -> np.ndarray:
         return self.embed([check_text(query, "query")])[0]

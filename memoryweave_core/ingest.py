@@ -18,6 +18,7 @@ from .encoder import Preceding, turn_text
 from .errors import InvalidInputError
 from .lifecycle import PURGE_BATCH, expiry
 from .names import NameIndex
+from .progress import bar as progress_bar
 from .scopes import Namespace
 from .timeutil import to_timestamp
 from .trace import Trace, check_label, check_metadata, check_namespace, check_text, check_vectors, new_id
@@ -57,13 +58,16 @@ class IngestMixin:
         *,
         embeddings: Any = None,
         namespace: Namespace = "default",
+        progress: bool = False,
     ) -> list[Trace]:
         """Remember many items at once (dicts with ``text`` and optionally
         ``speaker``, ``episode``, ``time``, ``metadata``, ``id``, ``expires_at``,
         ``ttl``; or plain strings).
 
         All items are validated before anything is written, and the write is
-        atomic: either every item is stored or none is.
+        atomic: either every item is stored or none is.  ``progress=True``
+        shows a bar over the texts embedded (:mod:`.progress`; tqdm, the
+        ``cli`` extra).
         """
         ns = check_namespace(namespace)
         rows = [self._check_item(item) for item in items]
@@ -75,7 +79,8 @@ class IngestMixin:
             self._check_new_ids(ns, rows)  # under the lock: check-then-write must be atomic
             self._assign_episodes(ns, rows)
             previous = self._previous_turns(ns, rows)
-            content, context = self.encoder.encode([(r["text"], r["speaker"]) for r in rows], previous, given)
+            with progress_bar(progress, "remembering"):
+                content, context = self.encoder.encode([(r["text"], r["speaker"]) for r in rows], previous, given)
             self._check_dim(content.shape[1])
             art = self._art(ns)
             before = art.get_state()
@@ -123,8 +128,9 @@ class IngestMixin:
         episode: str | None = None,
         time: Any = None,
         namespace: Namespace = "default",
+        progress: bool = False,
     ) -> list[Trace]:
-        """Remember a conversation as one episode.
+        """Remember a conversation as one episode (``progress``: as :meth:`add_many`).
 
         ``turns`` are dicts (``{"speaker", "text"}`` or ``{"role", "content"}``),
         ``(speaker, text)`` pairs, or plain strings.  Turns without their own
@@ -141,7 +147,7 @@ class IngestMixin:
             elif isinstance(turn, Mapping) and "content" in turn and "text" not in turn:
                 turn = {"speaker": turn.get("role"), "text": turn["content"], "metadata": turn.get("metadata")}
             items.append({"time": start + i, **turn, "episode": episode})
-        return self.add_many(items, namespace=namespace)
+        return self.add_many(items, namespace=namespace, progress=progress)
 
     def _check_item(self: Any, item: Any) -> dict[str, Any]:
         if isinstance(item, str):

@@ -242,12 +242,13 @@ class MemoryWeave(IngestMixin, LifecycleMixin, AsyncMemoryMixin):
         return transfer.export_jsonl(self, file, namespaces, vectors=vectors)
 
     def import_jsonl(self, file: str | os.PathLike | IO[str] | Iterable[str], *,
-                     namespace: Namespace | None = None) -> list[Trace]:
+                     namespace: Namespace | None = None, progress: bool = False) -> list[Trace]:
         """Remember the lines :meth:`export_jsonl` writes (or any JSONL of
         turns: ``text``, ``speaker``, ``episode``, ``time``, ``metadata``,
         ``id``), every line checked before anything is written, each
-        namespace in one transaction; ``namespace`` puts them all in one."""
-        return transfer.import_jsonl(self, file, namespace)
+        namespace in one transaction; ``namespace`` puts them all in one;
+        ``progress`` shows a bar over the texts embedded (as ``add_many``)."""
+        return transfer.import_jsonl(self, file, namespace, progress=progress)
 
     def features(
         self, query: str, *, namespace: Namespace = "default", at: Any = None, config: RecallConfig | None = None,

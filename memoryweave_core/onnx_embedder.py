@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from . import progress
 from .batching import length_batches
 from .errors import InvalidInputError, MissingDependencyError, require
 from .late_chunking import TokenStateReader
@@ -172,6 +173,7 @@ class OnnxEmbedder(TokenStateReader):
                 mask[r, : len(ids[i])] = 1
             feed = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
             out[rows] = self.session.run(["embedding"], feed)[0]
+            progress.advance(len(rows))
         return check_vectors(out, self.dim, n=len(texts), what="embedding") if texts else out
 
     def _turn_ids(self, texts: Sequence[str]) -> list[list[int]]:

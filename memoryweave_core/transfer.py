@@ -27,6 +27,7 @@ import numpy as np
 
 from .errors import DimensionMismatchError, InvalidInputError, MemoryWeaveError, StoreError
 from .lifecycle import expiry
+from .progress import bar as progress_bar
 from .scopes import Namespace
 from .storage.context import ContextRecord
 from .timeutil import to_timestamp
@@ -254,13 +255,22 @@ def check_against_store(memory: Any, batches: Sequence[Batch]) -> None:
 
 
 def import_batches(memory: Any, batches: Sequence[Batch],
-                   on_batch: Callable[[Batch, list[Trace]], None] | None = None) -> list[Trace]:
+                   on_batch: Callable[[Batch, list[Trace]], None] | None = None, *,
+                   progress: bool = False, file: Any = None) -> list[Trace]:
     """Write batches that passed :func:`check_against_store`, a namespace per
     transaction; returns the traces.
 
     A namespace that fails to write leaves nothing of itself behind, and the
     error says which namespaces were written before it.  ``on_batch`` is
-    called after each namespace (a progress bar, a line of output)."""
+    called after each namespace (a line of output, say); ``progress`` shows
+    one bar over the texts the whole import embeds (on ``file``)."""
+    estimate = sum(memory.encoder.texts_to_embed(len(b.items), len(b.items), bool(b.embeddings)) for b in batches)
+    with progress_bar(progress, "importing", total=estimate, file=file):
+        return _write_batches(memory, batches, on_batch)
+
+
+def _write_batches(memory: Any, batches: Sequence[Batch],
+                   on_batch: Callable[[Batch, list[Trace]], None] | None) -> list[Trace]:
     written: list[Namespace] = []
     traces: list[Trace] = []
     for batch in batches:
@@ -279,11 +289,12 @@ def import_batches(memory: Any, batches: Sequence[Batch],
 
 
 def import_jsonl(memory: Any, file: str | os.PathLike | IO[str] | Iterable[str],
-                 namespace: Namespace | None = None) -> list[Trace]:
+                 namespace: Namespace | None = None, *, progress: bool = False) -> list[Trace]:
     """Import the lines :func:`export_jsonl` writes (or any JSONL of turns:
     ``text`` with ``speaker``, ``episode``, ``time``, ``metadata``, ``id``)
     into ``memory``; returns the new traces.  Every line is checked before
-    anything is written; ``namespace`` puts every line in that namespace."""
+    anything is written; ``namespace`` puts every line in that namespace;
+    ``progress`` shows a bar over the texts embedded."""
     scope = None if namespace is None else check_scope(namespace)
     if isinstance(file, (str, os.PathLike)):
         path = Path(file).expanduser()
@@ -292,4 +303,4 @@ def import_jsonl(memory: Any, file: str | os.PathLike | IO[str] | Iterable[str],
     else:
         batches = read_jsonl(file, getattr(file, "name", "<lines>"), scope)
     check_against_store(memory, batches)
-    return import_batches(memory, batches)
+    return import_batches(memory, batches, progress=progress)

@@ -445,7 +445,8 @@ def test_import_wrong_format_is_a_clear_error(cli, tmp_path):
 def test_import_shows_a_progress_bar(cli, tmp_path):
     path = _write_jsonl(tmp_path / "t.jsonl", [{"text": f"note number {i}"} for i in range(10)])
     proc = cli("import", str(path))
-    assert "importing" in proc.stderr and "10/10" in proc.stderr
+    # a bar over the texts embedded: ten notes of one episode, and nine windows of the turns before them
+    assert "importing: 100%" in proc.stderr and "19/19" in proc.stderr and "text/s" in proc.stderr
     proc = cli("import", str(path), "--quiet")
     assert proc.stderr == ""
 

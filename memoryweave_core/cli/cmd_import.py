@@ -9,6 +9,7 @@ a time, and a write that fails (a full disk) says which namespaces are in.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import textwrap
 from pathlib import Path
@@ -18,7 +19,6 @@ from ..trace import Trace
 from ..transfer import Batch, check_against_store, import_batches, read_jsonl
 from .common import UsageError, open_memory, positive_int
 from .importers import FORMATS, guess_format, read_locomo, read_longmemeval, read_text
-from .render import progress
 
 DESCRIPTION = textwrap.dedent(
     """\
@@ -87,20 +87,17 @@ def run(args: argparse.Namespace) -> int:
     context = next((b.context for b in batches if b.context is not None), None)  # a new store takes an export's
     with open_memory(args, create=True, context=context) as memory:
         check_against_store(memory, batches)
-        bar = progress(total, "importing", not args.quiet)
 
         def imported(batch: Batch, traces: list[Trace]) -> None:
             nonlocal renumbered
             renumbered += sum(1 for t, d in zip(traces, batch.derived, strict=False)
                               if d.get("position", t.position) != t.position)
-            bar.update(len(traces))
             episodes = len({t.episode for t in traces})
             print(f"imported {len(traces)} turns in {episodes} episode(s) into namespace {batch.namespace!r}")
 
-        try:
-            import_batches(memory, batches, imported)
-        finally:
-            bar.close()
+        # a bar over the texts embedded, live within each namespace; none without tqdm (the 'cli' extra)
+        bar = not args.quiet and importlib.util.find_spec("tqdm") is not None
+        import_batches(memory, batches, imported, progress=bar, file=sys.stderr)
     if len(batches) > 1:
         print(f"total: {total} turns into {len(batches)} namespaces")
     if renumbered:

@@ -7,10 +7,9 @@ recall the same way the CLI does without importing any command.
 from __future__ import annotations
 
 import shutil
-import sys
 import textwrap
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from ..recollection import Recollection
 from ..scopes import format_path
@@ -147,32 +146,3 @@ def format_inspect(info: dict[str, Any], width: int | None = None) -> str:
                                         short(a["text"], lw), a["id"][:12]] for a in s["most_active"]],
                                       right=(0,))))
     return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------- progress
-
-
-class Progress(Protocol):
-    def update(self, n: int = 1) -> Any: ...
-
-    def close(self) -> Any: ...
-
-
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def progress(total: int, desc: str, enabled: bool) -> Progress:
-    """A tqdm bar on stderr when enabled and installed; otherwise a bar that prints nothing."""
-    if enabled:
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            return _NoBar()
-        bar: Progress = tqdm(total=total, desc=desc, unit="turn", file=sys.stderr, dynamic_ncols=True)
-        return bar
-    return _NoBar()

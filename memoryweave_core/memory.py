@@ -84,7 +84,7 @@ class MemoryWeave(IngestMixin, LifecycleMixin, AsyncMemoryMixin):
 
     def __init__(
         self,
-        path: Any = None,
+        path: str | os.PathLike[str] | None = None,
         *,
         embedder: Any = None,
         config: RecallConfig | None = None,

@@ -188,3 +188,57 @@ def test_import_refuses_lines_of_two_modes_and_the_cli_an_unknown_mode(tmp_path)
         m.add("a memory")
         m.store.record_context(ContextRecord("from-the-future", 2))
     cli.fails("list", match="context_mode='from-the-future', which this MemoryWeave does not know")
+
+
+def _toggle_record(write_both, clear_both, stop) -> None:
+    """Another process's writer: the record written whole, then gone, over and over (each a transaction)."""
+    while not stop.is_set():
+        write_both()
+        clear_both()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_record_written_meanwhile_is_read_whole_or_not_at_all(kind, tmp_path, request):
+    """Two processes opening one new store raced: the first read ``context_mode``
+    before the second wrote the record and ``context_window`` after, and saw a
+    corrupt record (``None, '2'``; found by the two-process token-id test in CI).
+    The two keys are now read in one statement."""
+    import threading
+
+    if kind == "sqlite":
+        store = SQLiteStore(str(tmp_path / "r.db"))
+        other = sqlite3.connect(str(tmp_path / "r.db"), isolation_level=None, check_same_thread=False)
+        table, mark = "meta", "?"
+    else:
+        import psycopg
+
+        from memoryweave_core.storage.postgres import PostgresStore
+
+        schema = request.getfixturevalue("schema")
+        store = PostgresStore(pg_dsn(), schema=schema)
+        other = psycopg.connect(pg_dsn(), autocommit=True)
+        table, mark = f'"{schema}".meta', "%s"
+    rows = UNRECORDED.meta()
+
+    def write_both() -> None:  # both connections run statements as given (autocommit)
+        other.execute("BEGIN")
+        for key, value in rows:
+            other.execute(f"INSERT INTO {table} VALUES ({mark}, {mark})", (key, value))
+        other.execute("COMMIT")
+
+    def clear_both() -> None:
+        other.execute(f"DELETE FROM {table} WHERE key IN ('context_mode', 'context_window')")
+
+    clear_both()
+    stop = threading.Event()
+    writer = threading.Thread(target=_toggle_record, args=(write_both, clear_both, stop))
+    writer.start()
+    try:
+        seen = {store.context_record() for _ in range(1500)}
+    finally:
+        stop.set()
+        writer.join()
+        other.close()
+        store.close()
+    assert seen <= {None, UNRECORDED}
+

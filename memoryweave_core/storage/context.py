@@ -35,6 +35,11 @@ class ContextRecord:
 UNRECORDED = ContextRecord("model", 2)
 
 
+#: The ``meta`` keys of the record.  A store reads them in one statement: another
+#: process may be writing them, and two reads could see one key but not the other.
+CONTEXT_KEYS = ("context_mode", "context_window")
+
+
 def from_meta(mode: object, window: object, where: str) -> ContextRecord | None:
     """The record read from a store's ``meta`` values (None when the store has none yet)."""
     if mode is None and window is None:

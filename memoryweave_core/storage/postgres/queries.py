@@ -65,6 +65,13 @@ def meta(s: str, key: str) -> Plan[str | None]:
     return found[0][0] if found else None
 
 
+def metas(s: str, keys: Sequence[str]) -> Plan[dict[str, str]]:
+    """Several meta values read in one statement, so in one snapshot: a
+    record of two keys that another process writes meanwhile is read whole or not at all."""
+    found = yield from rows(f'SELECT key, value FROM "{s}".meta WHERE key = ANY(%s)', (list(keys),))
+    return {key: value for key, value in found}
+
+
 def set_meta(s: str, values: Sequence[tuple[str, str]]) -> Plan[None]:
     for key, value in values:
         yield Stmt(f'INSERT INTO "{s}".meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value',

@@ -189,8 +189,6 @@ def read_jsonl(lines: Iterable[str], name: str, namespace: Namespace | None = No
     return list(batches.values())
 
 
-
-
 # ----------------------------------------------------------------------------- export
 
 

@@ -20,6 +20,7 @@ from .errors import InvalidInputError
 from .lexical import tokenize
 from .recollection import Recollection
 from .relevance import CALIBRATED_FOR, PROMPT_MIN_RELEVANCE
+from .timeutil import format_time
 
 #: Content cosine at or above which two results say the same thing and share one slot.
 DUPLICATE_SIMILARITY = 0.95
@@ -83,6 +84,7 @@ def select_for_prompt(
     budget_tokens: int | None = None,
     count_tokens: Callable[[str], int] = whitespace_tokens,
     min_cost: int = PACK_MIN_COST,
+    render: Callable[[Recollection], str] | None = None,
 ) -> list[Recollection]:
     """At most ``k`` results for a prompt, best first.
 
@@ -94,8 +96,9 @@ def select_for_prompt(
       turns it off) goes after every other result;
     - with ``budget_tokens``, the prompt is packed (:func:`pack`): the
       results that carry the most relevance per token and fit together
-      (``count_tokens``: whitespace words by default), facts before filler,
-      shown in the order above.
+      (``count_tokens``: whitespace words by default, of each result as
+      ``render`` shows it in the prompt, else of its text), facts before
+      filler, shown in the order above.
 
     A relevance threshold is the recall's business (``recall(min_relevance=...)``):
     what it drops never reaches here.
@@ -127,7 +130,7 @@ def select_for_prompt(
         n_facts = len(kept)
     if budget_tokens is None:
         return kept[:k]
-    costs = [count_tokens(r.trace.text) for r in kept]
+    costs = [count_tokens(r.trace.text if render is None else render(r)) for r in kept]
     facts = pack([r.relevance for r in kept[:n_facts]], costs[:n_facts], budget_tokens, k, min_cost=min_cost)
     left = budget_tokens - sum(costs[i] for i in facts)
     rest = pack([r.relevance for r in kept[n_facts:]], costs[n_facts:], left, k - len(facts), min_cost=min_cost)
@@ -184,3 +187,39 @@ def relevance_kwargs(min_relevance: MinRelevance, memory: Any = None) -> dict[st
     if min_relevance == "auto":
         min_relevance = default_min_relevance(memory) if memory is not None else None
     return {} if min_relevance is None else {"min_relevance": min_relevance}
+
+
+#: How one recalled memory reads in a prompt-facing adapter's prompt: when it
+#: was said, by whom, what.  The date lets the model order what it is shown
+#: (a correction after what it corrects, "tomorrow" said in March).
+MEMORY_TEMPLATE = "[{date}] {who}{text}"
+
+
+def check_template(template: Any) -> str:
+    """A template must format with the fields :func:`memory_line` provides."""
+    try:
+        template.format(text="", speaker="", who="", date="", episode="", score=0.0, id="")
+    except (AttributeError, KeyError, IndexError, ValueError) as exc:
+        raise InvalidInputError(
+            f"template {template!r} is not a str.format string over text, speaker, who, date, episode, score, id: {exc!r}"
+        ) from exc
+    return template
+
+
+def memory_line(rec: Recollection, template: str = MEMORY_TEMPLATE) -> str:
+    """One recalled memory as a line for the prompt.
+
+    ``template`` is a ``str.format`` string over ``text``, ``speaker``,
+    ``who`` (``"speaker: "`` or ``""``), ``date`` (UTC, to the minute),
+    ``episode``, ``score``, ``id``.
+    """
+    t = rec.trace
+    return template.format(
+        text=t.text,
+        speaker=t.speaker or "",
+        who=f"{t.speaker}: " if t.speaker else "",
+        date=format_time(t.time),
+        episode=t.episode,
+        score=rec.score,
+        id=t.id,
+    )

@@ -11,9 +11,18 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemM
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
-from memoryweave_core import MemoryWeave, RecallResult
+from memoryweave_core import MemoryWeave, RecallResult, Recollection
 from memoryweave_core.errors import InvalidInputError
-from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MinRelevance, fetch_size, relevance_kwargs, select_for_prompt
+from memoryweave_core.prompt import (
+    DEFAULT_MIN_RELEVANCE,
+    MEMORY_TEMPLATE,
+    MinRelevance,
+    check_template,
+    fetch_size,
+    memory_line,
+    relevance_kwargs,
+    select_for_prompt,
+)
 from memoryweave_core.recollection import ids_by_namespace
 from memoryweave_core.scopes import Namespace
 
@@ -48,6 +57,11 @@ class MemoryWeaveMiddleware(AgentMiddleware):
     ``budget_tokens`` caps what the middleware adds to the system prompt, in
     whitespace words: the memories carrying the most relevance per word that
     fit (:func:`memoryweave_core.prompt.pack`), rather than the first ``k``.
+
+    ``template`` is how one memory reads in the prompt
+    (:func:`memoryweave_core.prompt.memory_line`): by default when it was
+    said, by whom, and what, as in the LlamaIndex block, so the model can
+    tell a correction from what it corrects.
     """
 
     def __init__(
@@ -64,8 +78,10 @@ class MemoryWeaveMiddleware(AgentMiddleware):
         min_relevance: MinRelevance = DEFAULT_MIN_RELEVANCE,
         include_descendants: bool = False,
         budget_tokens: int | None = None,
+        template: str = MEMORY_TEMPLATE,
     ) -> None:
         super().__init__()
+        self.template = check_template(template)
         self.memory = memory
         self.k = k
         self.user_key = user_key
@@ -138,7 +154,7 @@ class MemoryWeaveMiddleware(AgentMiddleware):
 
     def _select(self, ask: _Ask, found: RecallResult) -> RecallResult:
         return RecallResult(select_for_prompt(found, self.k, query=ask.query, exclude_texts=ask.shown,
-                                              budget_tokens=self.budget_tokens))
+                                              budget_tokens=self.budget_tokens, render=self._line))
 
     def _with(self, request: ModelRequest, found: RecallResult) -> ModelRequest:
         if not found:
@@ -147,8 +163,12 @@ class MemoryWeaveMiddleware(AgentMiddleware):
 
     def render(self, found: RecallResult) -> str:
         """The text added to the system prompt."""
-        lines = [f"- {r.trace.speaker + ': ' if r.trace.speaker else ''}{r.trace.text}" for r in found]
+        lines = [self._line(r) for r in found]
         return "\n".join([self.header, *lines])
+
+    def _line(self, rec: Recollection) -> str:
+        """One memory as the system prompt shows it (what ``budget_tokens`` counts)."""
+        return f"- {memory_line(rec, self.template)}"
 
     def wrap_model_call(
         self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]

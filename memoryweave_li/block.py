@@ -21,15 +21,23 @@ from llama_index.core.memory.memory import BaseMemoryBlock
 from llama_index.core.utils import get_tokenizer
 from pydantic import AfterValidator, BeforeValidator
 
-from memoryweave_core import InvalidInputError, MemoryWeave, Recollection
-from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MinRelevance, fetch_size, relevance_kwargs, select_for_prompt
+from memoryweave_core import InvalidInputError, MemoryWeave
+from memoryweave_core.prompt import (
+    DEFAULT_MIN_RELEVANCE,
+    MEMORY_TEMPLATE,
+    MinRelevance,
+    check_template,
+    fetch_size,
+    memory_line,
+    relevance_kwargs,
+    select_for_prompt,
+)
 from memoryweave_core.recall_call import check_k
 from memoryweave_core.recollection import ids_by_namespace
-from memoryweave_core.timeutil import format_time
 from memoryweave_core.trace import check_scope
 
 DEFAULT_ROLES = ("user", "assistant")
-DEFAULT_TEMPLATE = "[{date}] {who}{text}"
+DEFAULT_TEMPLATE = MEMORY_TEMPLATE  # the core's, shared with the LangChain middleware
 
 
 # -- helpers shared with MemoryWeaveMemory ---------------------------------------
@@ -75,17 +83,6 @@ def query_from(messages: Sequence[ChatMessage], window: int) -> str:
     return "\n".join(texts[-window:]) if window > 0 else ""
 
 
-def check_template(template: Any) -> str:
-    """A template must format with the fields :func:`render` provides."""
-    try:
-        template.format(text="", speaker="", who="", date="", episode="", score=0.0, id="")
-    except (AttributeError, KeyError, IndexError, ValueError) as exc:
-        raise InvalidInputError(
-            f"template {template!r} is not a str.format string over text, speaker, who, date, episode, score, id: {exc!r}"
-        ) from exc
-    return template
-
-
 def check_flag(value: Any) -> bool:
     """A yes/no field is a bool: ``"yes"`` or ``1`` is refused, not read as true."""
     if not isinstance(value, bool):
@@ -98,24 +95,6 @@ Namespace = Annotated[Union[str, Tuple[str, ...]], AfterValidator(check_scope)] 
 Flag = Annotated[bool, BeforeValidator(check_flag)]  # before pydantic would read "yes" as True
 Count = Annotated[int, AfterValidator(check_k)]
 Template = Annotated[str, AfterValidator(check_template)]
-
-
-def render(rec: Recollection, template: str) -> str:
-    """One recalled memory as a line for the prompt.
-
-    ``template`` is a ``str.format`` string over ``text``, ``speaker``,
-    ``who`` (``"speaker: "`` or ``""``), ``date``, ``episode``, ``score``, ``id``.
-    """
-    t = rec.trace
-    return template.format(
-        text=t.text,
-        speaker=t.speaker or "",
-        who=f"{t.speaker}: " if t.speaker else "",
-        date=format_time(t.time),
-        episode=t.episode,
-        score=rec.score,
-        id=t.id,
-    )
 
 
 class MemoryWeaveBlock(BaseMemoryBlock[List[ContentBlock]]):
@@ -186,11 +165,12 @@ class MemoryWeaveBlock(BaseMemoryBlock[List[ContentBlock]]):
             **relevance_kwargs(self.min_relevance, self.memory),
         )
         found = select_for_prompt(recalled, self.similarity_top_k, query=query, exclude_texts=shown,
-                                  budget_tokens=self.max_tokens, count_tokens=self._count)
+                                  budget_tokens=self.max_tokens, count_tokens=self._count,
+                                  render=lambda r: memory_line(r, self.template))
         # what reaches the prompt counts as used, not what was fetched; each where it lives
         for ns, ids in ids_by_namespace(found).items():
             await self.memory.atouch(ids, namespace=ns)
-        blocks: List[ContentBlock] = [TextBlock(text=render(r, self.template)) for r in found]
+        blocks: List[ContentBlock] = [TextBlock(text=memory_line(r, self.template)) for r in found]
         if self.max_tokens is not None:
             blocks = self._fit(blocks, self.max_tokens)
         return blocks

@@ -19,7 +19,14 @@ from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.memory.types import BaseMemory
 
 from memoryweave_core import MemoryWeave, Recollection
-from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MinRelevance, fetch_size, relevance_kwargs, select_for_prompt
+from memoryweave_core.prompt import (
+    DEFAULT_MIN_RELEVANCE,
+    MinRelevance,
+    fetch_size,
+    memory_line,
+    relevance_kwargs,
+    select_for_prompt,
+)
 from memoryweave_core.recollection import ids_by_namespace
 from memoryweave_core.trace import check_label
 
@@ -32,7 +39,6 @@ from .block import (
     Template,
     message_text,
     messages_to_items,
-    render,
 )
 
 DEFAULT_HEADER = "Relevant memories from earlier in this and past conversations:"
@@ -171,7 +177,7 @@ class MemoryWeaveMemory(BaseMemory):
         """``history`` after a system message listing the memories (``history`` alone when none)."""
         if not fresh:
             return history
-        lines = "\n".join(render(r, self.template) for r in fresh)
+        lines = "\n".join(memory_line(r, self.template) for r in fresh)
         note = ChatMessage(role=MessageRole.SYSTEM, content=f"{self.header}\n{lines}")
         return [note, *history]
 

@@ -64,7 +64,7 @@ def test_namespace_resolution(memory):
 def test_recall_appends_to_the_system_prompt(mw):
     req = run(mw, request([HumanMessage("where does my sister live?")], SystemMessage("Be brief."), Ctx("alice")))
     assert req.system_message.text.startswith("Be brief.\n\n" + mw.header)
-    assert "- user: My sister Beatrix lives in Lisbon" in req.system_message.text
+    assert "- [2023-11-14 22:13] user: My sister Beatrix lives in Lisbon" in req.system_message.text  # when, who, what
     assert "cello" not in req.system_message.text  # k=1
 
 
@@ -165,6 +165,14 @@ def test_budget_tokens_packs_what_the_middleware_adds(memory):
     assert "at great length" in run(unbounded, request(ask, None, Ctx("alice"))).system_message.text
     packed = MemoryWeaveMiddleware(memory, k=5, min_relevance=None, budget_tokens=12)
     lines = run(packed, request(ask, None, Ctx("alice"))).system_message.text.splitlines()[1:]
-    texts = [line.removeprefix("- user: ") for line in lines]
-    assert "My sister Beatrix lives in Lisbon" in texts
-    assert sum(len(t.split()) for t in texts) <= 12  # the long memory does not fit beside it
+    assert [line.split(" user: ")[1] for line in lines] == ["My sister Beatrix lives in Lisbon"]
+    assert sum(len(line.split()) for line in lines) <= 12  # counted as shown, dates included: the long one does not fit
+
+
+def test_the_template_says_how_a_memory_reads_and_a_bad_one_is_refused(memory):
+    memory.add("My sister Beatrix lives in Lisbon", speaker="user", namespace="alice")
+    plain = MemoryWeaveMiddleware(memory, k=1, min_relevance=None, template="{who}{text}")
+    text = run(plain, request([HumanMessage("where does Beatrix live?")], None, Ctx("alice"))).system_message.text
+    assert text.splitlines()[1:] == ["- user: My sister Beatrix lives in Lisbon"]
+    with pytest.raises(InvalidInputError, match="not a str.format string"):
+        MemoryWeaveMiddleware(memory, template="{when}")

@@ -11,18 +11,9 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemM
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
-from memoryweave_core import MemoryWeave, RecallResult, Recollection
+from memoryweave_core import MemoryWeave, RecallResult, Recollection, prompt
 from memoryweave_core.errors import InvalidInputError
-from memoryweave_core.prompt import (
-    DEFAULT_MIN_RELEVANCE,
-    MEMORY_TEMPLATE,
-    MinRelevance,
-    check_template,
-    fetch_size,
-    memory_line,
-    relevance_kwargs,
-    select_for_prompt,
-)
+from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MinRelevance, fetch_size, relevance_kwargs, select_for_prompt
 from memoryweave_core.recollection import ids_by_namespace
 from memoryweave_core.scopes import Namespace
 
@@ -78,10 +69,10 @@ class MemoryWeaveMiddleware(AgentMiddleware):
         min_relevance: MinRelevance = DEFAULT_MIN_RELEVANCE,
         include_descendants: bool = False,
         budget_tokens: int | None = None,
-        template: str = MEMORY_TEMPLATE,
+        template: str = prompt.MEMORY_TEMPLATE,
     ) -> None:
         super().__init__()
-        self.template = check_template(template)
+        self.template = prompt.check_template(template)
         self.memory = memory
         self.k = k
         self.user_key = user_key
@@ -168,7 +159,7 @@ class MemoryWeaveMiddleware(AgentMiddleware):
 
     def _line(self, rec: Recollection) -> str:
         """One memory as the system prompt shows it (what ``budget_tokens`` counts)."""
-        return f"- {memory_line(rec, self.template)}"
+        return f"- {prompt.memory_line(rec, self.template)}"
 
     def wrap_model_call(
         self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]

@@ -262,7 +262,7 @@ def test_example_scripts_run(script):
     assert "Prompt built by the adapter" in out
     assert "Remembered from earlier conversations" in out
     if script == "seed_basic.py":
-        assert "- user: My favorite color is blue." in out
+        assert "] user: My favorite color is blue." in out  # after the date it was said
     else:
         assert "retrieve_for_context" in out and "retrieve_memories" in out
 

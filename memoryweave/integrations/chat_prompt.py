@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from memoryweave_core.encoder import turn_text
+from memoryweave_core.timeutil import format_time
 
 #: The chat format of TinyLlama-1.1B-Chat (Zephyr style), for tokenizers without one.
 ZEPHYR_CHAT_TEMPLATE = (
@@ -27,7 +28,11 @@ def _not_in(memories: list[dict[str, Any]], history: list[dict[str, str]]) -> li
 
 
 def _memory_line(m: Mapping[str, Any]) -> str:
-    return turn_text(" ".join(str(m["text"]).split()), m.get("speaker"))
+    """``[date] speaker: text``, as the LangChain and LlamaIndex adapters show a
+    memory (:data:`memoryweave_core.prompt.MEMORY_TEMPLATE`): when it was
+    said lets the model tell a correction from what it corrects."""
+    line = turn_text(" ".join(str(m["text"]).split()), m.get("speaker"))
+    return line if m.get("time") is None else f"[{format_time(m['time'])}] {line}"
 
 
 def _alternate(messages: list[dict[str, str]]) -> list[dict[str, str]]:

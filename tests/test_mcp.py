@@ -387,3 +387,7 @@ async def test_min_relevance_passes_through(memory: MemoryWeave) -> None:
         floor = max(h["relevance"] for h in everything) + 1e-6
         strict = _data(await client.call_tool("recall", {"query": "cat", "min_relevance": min(floor, 1.0)}))
         assert all(h["relevance"] >= floor for h in strict["results"])
+        # "auto": the threshold fitted for the memory's model; none for this hashing embedder
+        auto = _data(await client.call_tool("recall", {"query": "cat", "min_relevance": "auto"}))["results"]
+        assert [h["id"] for h in auto] == [h["id"] for h in everything]
+        assert (await client.call_tool("recall", {"query": "cat", "min_relevance": "high"})).is_error

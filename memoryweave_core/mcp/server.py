@@ -14,7 +14,7 @@ import functools
 import inspect
 import json
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
@@ -96,9 +96,10 @@ Filter = Annotated[
                       "Refused with an error when the installed memoryweave cannot apply it."),
 ]
 MinRelevance = Annotated[
-    float | None,
-    Field(ge=0.0, le=1.0, description="Leave out memories whose relevance (the estimated probability "
-                                      "that it answers the query, 0 to 1) is below this."),
+    Annotated[float, Field(ge=0.0, le=1.0)] | Literal["auto"] | None,
+    Field(description="Leave out memories whose relevance (the estimated probability that it answers the "
+                      "query, 0 to 1) is below this; \"auto\": the threshold fitted for the memory's "
+                      "embedding model, which may leave nothing when nothing is relevant."),
 ]
 Explain = Annotated[bool, Field(description="Also return each pathway's contribution to the score "
                                             "(semantic, lexical, context, episode, speaker, temporal, ...).")]

@@ -193,7 +193,7 @@ class MemoryTools:
         query: str,
         k: int = 5,
         filter: Mapping[str, Any] | None = None,
-        min_relevance: float | None = None,
+        min_relevance: float | str | None = None,
         explain: bool = False,
         namespace: Requested | None = None,
         include_descendants: bool = False,
@@ -213,11 +213,12 @@ class MemoryTools:
             self._metadata_size(filter)
             extra["filter"] = dict(filter)
         if min_relevance is not None:
-            if not 0.0 <= float(min_relevance) <= 1.0:
-                raise InvalidInputError(f"min_relevance must be between 0 and 1, got {min_relevance!r}")
+            if min_relevance != "auto" and (isinstance(min_relevance, (str, bool))
+                                            or not 0.0 <= float(min_relevance) <= 1.0):
+                raise InvalidInputError(f"min_relevance must be between 0 and 1 or 'auto', got {min_relevance!r}")
             if not _accepts(self.memory.recall, "min_relevance"):
                 raise UnsupportedFeatureError("min_relevance is not supported by this memoryweave version")
-            extra["min_relevance"] = float(min_relevance)
+            extra["min_relevance"] = min_relevance if min_relevance == "auto" else float(min_relevance)
         if not isinstance(include_descendants, bool):
             raise InvalidInputError(f"include_descendants must be true or false, got {include_descendants!r}")
         if include_descendants:

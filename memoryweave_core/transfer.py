@@ -197,13 +197,19 @@ def export_records(memory: Any, namespaces: Sequence[Namespace] | None = None, *
     """Each current memory of ``namespaces`` (default: all), oldest first, as
     the JSON object :func:`read_jsonl` reads back; ``vectors`` adds the
     content vector as ``embedding``.  A namespace that holds no memory is an
-    :class:`InvalidInputError`: a typo would otherwise export nothing."""
+    :class:`InvalidInputError`, raised by this call, before any record: a
+    typo would otherwise export nothing.  The records are read as they are
+    consumed, so an export holds one memory at a time."""
     known = memory.namespaces()
     wanted = [check_namespace(ns) for ns in namespaces] if namespaces is not None else known
     missing = [ns for ns in wanted if ns not in known]
     if missing:
         raise InvalidInputError(f"namespace {missing[0]!r} holds no memories"
                                 + (f" (namespaces: {', '.join(map(repr, known))})" if known else ""))
+    return _records(memory, wanted, vectors)
+
+
+def _records(memory: Any, wanted: list[Namespace], vectors: bool) -> Iterator[dict[str, Any]]:
     context = memory.store.context_record()  # on every line: an import into a new store makes it the same way
     for ns in wanted:
         for t in memory.traces(ns):
@@ -220,18 +226,30 @@ def export_records(memory: Any, namespaces: Sequence[Namespace] | None = None, *
 def export_jsonl(memory: Any, file: str | os.PathLike | IO[str], namespaces: Sequence[Namespace] | None = None, *,
                  vectors: bool = False) -> int:
     """Write :func:`export_records` to ``file`` (a path or an open text file),
-    one JSON object per line; returns how many.  A path is written whole or
-    not at all: the lines go to ``NAME.partial``, renamed when complete."""
-    lines = [json.dumps(row, ensure_ascii=False) for row in export_records(memory, namespaces, vectors=vectors)]
+    one JSON object per line, as they are read (a million memories are never
+    held at once); returns how many.  A path is written whole or not at all:
+    the lines go to ``NAME.partial``, renamed when complete."""
+    records = export_records(memory, namespaces, vectors=vectors)  # an unknown namespace is refused here
     if not isinstance(file, (str, os.PathLike)):
-        file.writelines(line + "\n" for line in lines)
-        return len(lines)
+        return _write_lines(records, file)
     path = Path(file).expanduser()
     partial = path.with_name(path.name + ".partial")
-    with partial.open("w", encoding="utf-8") as fh:
-        fh.writelines(line + "\n" for line in lines)
+    try:
+        with partial.open("w", encoding="utf-8") as fh:
+            count = _write_lines(records, fh)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(path)
-    return len(lines)
+    return count
+
+
+def _write_lines(records: Iterator[dict[str, Any]], out: IO[str]) -> int:
+    count = 0
+    for row in records:
+        out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        count += 1
+    return count
 
 
 # ----------------------------------------------------------------------------- import

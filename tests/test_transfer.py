@@ -102,3 +102,22 @@ def _exported(memory) -> str:
 def _named(buffer: io.StringIO, name: str) -> io.StringIO:
     buffer.name = name  # as an open file has
     return buffer
+
+
+def test_an_export_that_fails_midway_leaves_no_file_and_holds_one_memory_at_a_time(memory, tmp_path, monkeypatch):
+    from memoryweave_core import transfer
+
+    memory.add_many(ROWS[:5])
+    records = transfer.export_records(memory)
+    assert not isinstance(records, list) and next(records)["text"] == ROWS[0]["text"]  # read as consumed
+
+    real = transfer._records
+
+    def failing(*args):
+        yield from list(real(*args))[:2]
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(transfer, "_records", failing)
+    with pytest.raises(OSError, match="No space left"):
+        memory.export_jsonl(tmp_path / "out.jsonl")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # neither the file nor its .partial

@@ -120,6 +120,11 @@ class MemoryEncoder:
         return self._embedder is not None or self._dim is None
 
     @property
+    def _one_pass(self) -> bool:
+        """Both vectors come off one pass over runs of turns (onepass.py)."""
+        return self.context_mode == "onepass" and self.can_embed and isinstance(self.embedder, TurnSummer)
+
+    @property
     def has_embedder(self) -> bool:
         """Whether a model is set (False until the default is loaded on first use)."""
         return self._embedder is not None
@@ -171,11 +176,10 @@ class MemoryEncoder:
         windows = [self.window(prev) for prev in previous]
         # A turn with no preceding context (or no model) has context == content: skip the work.
         need = [i for i, w in enumerate(windows) if w and self.can_embed]
-        if self.context_mode == "onepass" and self.can_embed and isinstance(self.embedder, TurnSummer):
-            progress.expect(self.texts_to_embed(len(turns), len(need), content is not None))
+        progress.expect(self.texts_to_embed(len(turns), len(need), content is not None))
+        if self._one_pass:
             with progress.embedding(len(turns)):  # a pass over runs of turns: counted as the turns
                 return self._onepass(turns, windows, content)
-        progress.expect(self.texts_to_embed(len(turns), len(need), content is not None))
         if content is None:
             content = self.embed([turn_text(t, s) for t, s in turns])
         context = content.copy()
@@ -196,7 +200,7 @@ class MemoryEncoder:
         turns' own texts unless given, and a window each unless the context
         mode derives it from vectors already made.  Onepass counts its pass
         over runs of turns as the turns."""
-        if self.context_mode == "onepass" and self.can_embed and isinstance(self.embedder, TurnSummer):
+        if self._one_pass:
             return turns
         return (0 if content_given else turns) + (0 if self.context_mode == "mean" else windows)
 

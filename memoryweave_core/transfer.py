@@ -28,7 +28,7 @@ import numpy as np
 from .errors import DimensionMismatchError, InvalidInputError, MemoryWeaveError, StoreError
 from .lifecycle import expiry
 from .progress import bar as progress_bar
-from .scopes import Namespace
+from .scopes import Namespace, format_path
 from .storage.context import ContextRecord
 from .timeutil import to_timestamp
 from .trace import Trace, check_label, check_metadata, check_namespace, check_scope, check_text, check_vectors
@@ -205,7 +205,7 @@ def export_records(memory: Any, namespaces: Sequence[Namespace] | None = None, *
     missing = [ns for ns in wanted if ns not in known]
     if missing:
         raise InvalidInputError(f"namespace {missing[0]!r} holds no memories"
-                                + (f" (namespaces: {', '.join(map(repr, known))})" if known else ""))
+                                + (f" (namespaces: {', '.join(map(format_path, known))})" if known else ""))
     return _records(memory, wanted, vectors)
 
 
@@ -280,7 +280,8 @@ def import_batches(memory: Any, batches: Sequence[Batch],
     error says which namespaces were written before it.  ``on_batch`` is
     called after each namespace (a line of output, say); ``progress`` shows
     one bar over the texts the whole import embeds (on ``file``)."""
-    estimate = sum(memory.encoder.texts_to_embed(len(b.items), len(b.items), bool(b.embeddings)) for b in batches)
+    estimate = sum(memory.encoder.texts_to_embed(len(b.items), len(b.items), bool(b.embeddings))
+                   for b in batches) if progress else 0
     with progress_bar(progress, "importing", total=estimate, file=file):
         return _write_batches(memory, batches, on_batch)
 

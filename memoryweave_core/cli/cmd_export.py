@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..scopes import format_path, parse_path
+from ..scopes import parse_path
 from ..transfer import export_jsonl
-from .common import UsageError, open_memory
+from .common import open_memory
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -25,13 +25,8 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     with open_memory(args) as memory:
-        known = memory.namespaces()
-        wanted = args.namespace or known
-        missing = [ns for ns in wanted if ns not in known]
-        if missing:  # said as the command line writes namespaces
-            raise UsageError(f"namespace {missing[0]!r} holds no memories"
-                             + (f" (namespaces: {', '.join(map(format_path, known))})" if known else ""))
-        count = export_jsonl(memory, args.out or sys.stdout, wanted, vectors=args.vectors)
+        wanted = args.namespace or memory.namespaces()
+        count = export_jsonl(memory, args.out or sys.stdout, wanted, vectors=args.vectors)  # refuses an unknown one
     if args.out:
         print(f"exported {count} memories from {len(wanted)} namespace(s) to {args.out}", file=sys.stderr)
     return 0

@@ -5,7 +5,6 @@ and in process for the scope rules (read-only, namespaces, limits)."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import os
 import socket
@@ -32,9 +31,6 @@ from memoryweave_core.mcp.server import build_server
 from memoryweave_core.mcp.tools import MemoryTools, Scope
 
 ROOT = Path(__file__).resolve().parents[1]
-HAS_UPDATE = hasattr(MemoryWeave, "update")
-HAS_FILTER = "filter" in inspect.signature(MemoryWeave.recall).parameters
-HAS_MIN_RELEVANCE = "min_relevance" in inspect.signature(MemoryWeave.recall).parameters
 TOKEN = "test-token-0123456789"
 TOOLS = {"remember", "recall", "update", "forget", "list_recent"}
 
@@ -121,23 +117,16 @@ async def test_stdio_end_to_end(tmp_path: Path) -> None:
                                                                                 "time": "the day after never"}))
         unknown = await client.call_tool("no_such_tool", {})
         assert unknown.is_error
-        if HAS_FILTER:
-            pets = _data(await client.call_tool("recall", {"query": "marathon", "filter": {"topic": "pets"}}))
-            assert pets["results"] and all(r["metadata"] == {"topic": "pets"} for r in pets["results"])
-        else:
-            assert "filter is not supported" in _error(
-                await client.call_tool("recall", {"query": "cat", "filter": {"topic": "pets"}}))
+        pets = _data(await client.call_tool("recall", {"query": "marathon", "filter": {"topic": "pets"}}))
+        assert pets["results"] and all(r["metadata"] == {"topic": "pets"} for r in pets["results"])
         recent = _data(await client.call_tool("list_recent", {"n": 2}))
         assert recent["total"] == 4 and [t["id"] for t in recent["traces"]] == [knee["id"], ids[2]]
 
-        if HAS_UPDATE:
-            new = _data(await client.call_tool("update", {"id": ids[2], "text": "She sleeps on the sofa now."}))
-            assert new["text"] == "She sleeps on the sofa now."
-            hits = _data(await client.call_tool("recall", {"query": "where does she sleep", "k": 4}))["results"]
-            texts = [h["text"] for h in hits]
-            assert "She sleeps on the sofa now." in texts and turns[2][1] not in texts
-        else:
-            assert "not supported" in _error(await client.call_tool("update", {"id": ids[2], "text": "sofa"}))
+        new = _data(await client.call_tool("update", {"id": ids[2], "text": "She sleeps on the sofa now."}))
+        assert new["text"] == "She sleeps on the sofa now."
+        hits = _data(await client.call_tool("recall", {"query": "where does she sleep", "k": 4}))["results"]
+        texts = [h["text"] for h in hits]
+        assert "She sleeps on the sofa now." in texts and turns[2][1] not in texts
 
         # resources: the summary, and one episode's turns in order
         summary = json.loads((await client.read_resource("memoryweave://summary")).contents[0].text)
@@ -327,14 +316,12 @@ async def test_limits_and_unsupported_arguments_are_refused_before_writing(memor
         assert "limit" in _error(await client.call_tool("recall", {"query": "q" * 41}))
         assert "greater than or equal to 1" in _error(await client.call_tool("recall", {"query": "cat", "k": 0}))
         assert (await client.call_tool("recall", {"query": "cat", "min_relevance": 2})).is_error
-        expected = "update needs" if HAS_UPDATE else "update is not supported"
-        assert expected in _error(await client.call_tool("update", {"id": "x"}))
+        assert "update needs" in _error(await client.call_tool("update", {"id": "x"}))
         assert (await client.call_tool("forget", {"ids": []})).is_error
         assert _data(await client.call_tool("list_recent", {}))["total"] == 1
     assert memory.count("ana") == 1
 
 
-@pytest.mark.skipif(not HAS_UPDATE, reason="this memoryweave has no MemoryWeave.update yet")
 async def test_update_supersedes_through_the_tool(memory: MemoryWeave) -> None:
     tid = next(iter(memory.traces("ana"))).id
     async with _inproc(memory, namespace="ana") as client:
@@ -346,26 +333,11 @@ async def test_update_supersedes_through_the_tool(memory: MemoryWeave) -> None:
         assert (await client.call_tool("update", {"id": "missing", "text": "t"})).is_error
 
 
-@pytest.mark.skipif(not HAS_FILTER, reason="this memoryweave has no recall(filter=...) yet")
 async def test_filter_passes_through(memory: MemoryWeave) -> None:
     memory.add("Ana's other cat is called Sol", speaker="Ana", metadata={"kind": "pet"}, namespace="ana")
     async with _inproc(memory, namespace="ana") as client:
         hits = _data(await client.call_tool("recall", {"query": "cat", "filter": {"kind": "pet"}}))["results"]
         assert [h["text"] for h in hits] == ["Ana's other cat is called Sol"]
-
-
-@pytest.mark.skipif(HAS_FILTER, reason="this memoryweave supports filters")
-async def test_filter_is_refused_where_unsupported(memory: MemoryWeave) -> None:
-    async with _inproc(memory, namespace="ana") as client:
-        msg = _error(await client.call_tool("recall", {"query": "cat", "filter": {"kind": "pet"}}))
-        assert "filter is not supported by this memoryweave version" in msg
-
-
-@pytest.mark.skipif(HAS_MIN_RELEVANCE, reason="this memoryweave supports min_relevance")
-async def test_min_relevance_is_refused_where_unsupported(memory: MemoryWeave) -> None:
-    async with _inproc(memory, namespace="ana") as client:
-        assert "min_relevance is not supported by this memoryweave version" in _error(
-            await client.call_tool("recall", {"query": "cat", "min_relevance": 0.5}))
 
 
 def test_the_docs_client_configuration_is_a_valid_command_line() -> None:
@@ -379,7 +351,6 @@ def test_the_docs_client_configuration_is_a_valid_command_line() -> None:
     assert (args.command, args.namespace, args.read_only, args.http) == ("mcp", "alice", False, None)
 
 
-@pytest.mark.skipif(not HAS_MIN_RELEVANCE, reason="this memoryweave has no recall(min_relevance=...) yet")
 async def test_min_relevance_passes_through(memory: MemoryWeave) -> None:
     async with _inproc(memory, namespace="ana") as client:
         everything = _data(await client.call_tool("recall", {"query": "cat", "min_relevance": 0.0}))["results"]
@@ -391,3 +362,23 @@ async def test_min_relevance_passes_through(memory: MemoryWeave) -> None:
         auto = _data(await client.call_tool("recall", {"query": "cat", "min_relevance": "auto"}))["results"]
         assert [h["id"] for h in auto] == [h["id"] for h in everything]
         assert (await client.call_tool("recall", {"query": "cat", "min_relevance": "high"})).is_error
+
+
+async def test_recall_says_nothing_relevant_by_default(memory: MemoryWeave, monkeypatch: Any) -> None:
+    """The tool's description promises "an empty list means nothing relevant is
+    stored": a model reads the result, so the default is the prompt adapters'
+    "auto" threshold.  Here the hashing embedder stands in for the calibrated
+    model (``prompt.CALIBRATED_FOR``), as the relevance tests do."""
+    from chat_lines import CHAT
+
+    from memoryweave_core.prompt import CALIBRATED_FOR
+
+    memory.add_many([{"text": t, "speaker": s, "episode": "e1"} for s, t in CHAT], namespace="ana")
+    monkeypatch.setattr(memory.encoder.embedder, "model_name", CALIBRATED_FOR, raising=False)
+    async with _inproc(memory, namespace="ana") as client:
+        foreign = {"query": "What is the capital of Australia?", "k": 5}
+        assert _data(await client.call_tool("recall", foreign))["results"] == []
+        assert len(_data(await client.call_tool("recall", {**foreign, "min_relevance": 0}))["results"]) == 5
+        assert len(_data(await client.call_tool("recall", {**foreign, "min_relevance": None}))["results"]) == 5
+        known = _data(await client.call_tool("recall", {"query": "Where does Alice's sister live?", "k": 5}))
+        assert any("Lisbon" in h["text"] for h in known["results"])

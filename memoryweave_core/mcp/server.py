@@ -98,8 +98,9 @@ Filter = Annotated[
 MinRelevance = Annotated[
     Annotated[float, Field(ge=0.0, le=1.0)] | Literal["auto"] | None,
     Field(description="Leave out memories whose relevance (the estimated probability that it answers the "
-                      "query, 0 to 1) is below this; \"auto\": the threshold fitted for the memory's "
-                      "embedding model, which may leave nothing when nothing is relevant."),
+                      "query, 0 to 1) is below this. The default, \"auto\", is the threshold fitted for the "
+                      "memory's embedding model: it leaves nothing when nothing relevant is stored. 0 returns "
+                      "k memories whatever their relevance."),
 ]
 Explain = Annotated[bool, Field(description="Also return each pathway's contribution to the score "
                                             "(semantic, lexical, context, episode, speaker, temporal, ...).")]
@@ -208,7 +209,7 @@ def _tool_functions(t: MemoryTools) -> list[tuple[Callable[..., Any], ToolAnnota
 immediate and needs no LLM. Returns the stored memory with its id."""
         return MemoryOut(**t.remember(text, speaker, episode, time, metadata, namespace))
 
-    def recall(query: Query, k: K = 5, filter: Filter = None, min_relevance: MinRelevance = None,
+    def recall(query: Query, k: K = 5, filter: Filter = None, min_relevance: MinRelevance = "auto",
                explain: Explain = False, namespace: Namespace = None,
                include_descendants: Descendants = False) -> RecallOut:
         """Find the stored memories that best answer a question, best first, each with its text, speaker, \

@@ -11,7 +11,6 @@ those into MCP tool errors.
 from __future__ import annotations
 
 import heapq
-import inspect
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 
 from ..errors import InvalidInputError, TraceNotFoundError
 from ..memory import MemoryWeave
+from ..prompt import MinRelevance
 from ..recollection import Recollection
 from ..scopes import Namespace, public
 from ..span import spaces_under
@@ -36,10 +36,6 @@ DEFAULT_MAX_TEXT = 20_000
 MAX_K = 100
 
 
-class UnsupportedFeatureError(InvalidInputError):
-    """The installed MemoryWeave cannot honour an argument (a filter, say): refused, never ignored."""
-
-
 @dataclass(frozen=True)
 class Scope:
     """How far a server's tools may reach: one namespace, read-only or not, a text limit."""
@@ -53,14 +49,6 @@ class Scope:
         object.__setattr__(self, "namespace", check_scope(self.namespace))  # a list of labels becomes a tuple
         if not isinstance(self.max_text, int) or self.max_text < 1:
             raise InvalidInputError(f"max_text must be a positive integer, got {self.max_text!r}")
-
-
-def _accepts(method: Any, name: str) -> bool:
-    """Whether a MemoryWeave method takes keyword ``name`` (features arrive across versions)."""
-    try:
-        return name in inspect.signature(method).parameters
-    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
-        return False
 
 
 def iso_time(ts: float) -> str:
@@ -193,41 +181,32 @@ class MemoryTools:
         query: str,
         k: int = 5,
         filter: Mapping[str, Any] | None = None,
-        min_relevance: float | str | None = None,
+        min_relevance: MinRelevance = "auto",
         explain: bool = False,
         namespace: Requested | None = None,
         include_descendants: bool = False,
     ) -> dict[str, Any]:
-        """``include_descendants`` also searches every namespace below the one
+        """``min_relevance`` defaults to ``"auto"``, as in the prompt-facing
+        adapters: a model reads what this returns, so a question this memory
+        knows nothing about gets an empty list, not the k least bad memories
+        (``0`` or ``None`` asks for k whatever their relevance).
+        ``include_descendants`` also searches every namespace below the one
         used (``["alice"]``: all of Alice's agents and runs, never ``["bob"]``
         nor ``["alicex"]``), ranked once; on a single-namespace server that is
         the tree below the server's own namespace and nothing else."""
         self._size(query, "query")
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
             raise InvalidInputError(f"k must be an integer from 1 to {MAX_K}, got {k!r}")
-        ns = self.namespace(namespace)
-        extra: dict[str, Any] = {}
-        if filter is not None:
-            if not _accepts(self.memory.recall, "filter"):
-                raise UnsupportedFeatureError("filter is not supported by this memoryweave version")
-            self._metadata_size(filter)
-            extra["filter"] = dict(filter)
-        if min_relevance is not None:
-            if min_relevance != "auto" and (isinstance(min_relevance, (str, bool))
-                                            or not 0.0 <= float(min_relevance) <= 1.0):
-                raise InvalidInputError(f"min_relevance must be between 0 and 1 or 'auto', got {min_relevance!r}")
-            if not _accepts(self.memory.recall, "min_relevance"):
-                raise UnsupportedFeatureError("min_relevance is not supported by this memoryweave version")
-            extra["min_relevance"] = min_relevance if min_relevance == "auto" else float(min_relevance)
         if not isinstance(include_descendants, bool):
             raise InvalidInputError(f"include_descendants must be true or false, got {include_descendants!r}")
-        if include_descendants:
-            if not _accepts(self.memory.recall, "include_descendants"):
-                raise UnsupportedFeatureError("include_descendants is not supported by this memoryweave version")
-            extra["include_descendants"] = True
+        ns = self.namespace(namespace)
+        if filter is not None:
+            self._metadata_size(filter)
         # A read-only server writes nothing, not even the access log that recall keeps.
         found = self.memory.recall(
-            query, k=k, namespace=ns, explain=explain, record_access=not self.scope.read_only, **extra
+            query, k=k, namespace=ns, explain=explain, record_access=not self.scope.read_only,
+            filter=None if filter is None else dict(filter), min_relevance=min_relevance,
+            include_descendants=include_descendants,
         )
         return {"namespace": json_namespace(ns), "results": [recollection_dict(r, explain) for r in found]}
 
@@ -239,15 +218,12 @@ class MemoryTools:
         namespace: Requested | None = None,
     ) -> dict[str, Any]:
         self._writable("update")
-        update = getattr(self.memory, "update", None)
-        if update is None:
-            raise UnsupportedFeatureError("update is not supported by this memoryweave version")
         if text is None and metadata is None:
             raise InvalidInputError("update needs a new text, new metadata, or both")
         self._size(text, "text")
         self._metadata_size(metadata)
         ns = self.namespace(namespace)
-        return trace_dict(update(id, text=text, metadata=metadata, namespace=ns))
+        return trace_dict(self.memory.update(id, text=text, metadata=metadata, namespace=ns))
 
     def forget(
         self,

@@ -107,9 +107,10 @@ async def through_mcp(db: Path, questions: list[str], calls: int) -> dict[str, l
             await timed("remember", "remember", {"text": f"Benchmark note {i}: I moved the sailing lesson to "
                                                          f"Thursday {i % 28 + 1} at six.",
                                                  "speaker": "user", "episode": "bench-mcp"}, i > 0)
-            q = questions[i % len(questions)]
-            await timed("recall", "recall", {"query": q, "k": 10}, i > 0)
-            await timed("recall explain", "recall", {"query": q, "k": 10, "explain": True}, i > 0)
+            # min_relevance 0: ten results every call, as in process (the tool's default may return fewer)
+            q = {"query": questions[i % len(questions)], "k": 10, "min_relevance": 0}
+            await timed("recall", "recall", q, i > 0)
+            await timed("recall explain", "recall", {**q, "explain": True}, i > 0)
     return out
 
 

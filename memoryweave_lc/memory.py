@@ -6,10 +6,23 @@ import warnings
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from pydantic import ConfigDict, PrivateAttr
+from pydantic import ConfigDict, PrivateAttr, field_validator
 
 from memoryweave_core import MemoryWeave
-from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MinRelevance, fetch_size, relevance_kwargs, select_for_prompt
+from memoryweave_core.prompt import (
+    DEFAULT_MIN_RELEVANCE,
+    MEMORY_TEMPLATE,
+    MinRelevance,
+    check_template,
+    fetch_size,
+    memory_line,
+    relevance_kwargs,
+    select_for_prompt,
+)
+from memoryweave_core.recollection import Recollection
+
+#: An older memory as a message's content: the message type already says who.
+MESSAGE_TEMPLATE = "[{date}] {text}"
 
 with warnings.catch_warnings():  # BaseMemory is deprecated upstream; this class exists for legacy chains
     warnings.simplefilter("ignore")
@@ -28,6 +41,9 @@ class MemoryWeaveMemory(BaseMemory):
     up to ``k`` older memories that fit the input: none of them repeats a
     turn shown above or the input, near-duplicates share one slot, and
     filler comes last (:func:`memoryweave_core.prompt.select_for_prompt`).
+    The older memories are dated (``template``; as messages, ``"[date]
+    text"``), so the model can tell them from the turns just said and order
+    a fact and its later correction.
     ``save_context`` remembers the input and the output as two turns.
     ``clear()`` ends the conversation; the long-term memory stays (forget
     explicitly with ``memory.forget(namespace=...)``).
@@ -48,8 +64,15 @@ class MemoryWeaveMemory(BaseMemory):
     recent_turns: int = 4
     #: Recall threshold on calibrated relevance (None: none).
     min_relevance: MinRelevance = DEFAULT_MIN_RELEVANCE
+    #: How an older memory reads in the transcript (fields of ``prompt.memory_line``).
+    template: str = MEMORY_TEMPLATE
 
     _conversation: list[tuple[str, str]] = PrivateAttr(default_factory=list)
+
+    @field_validator("template")
+    @classmethod
+    def _check_template(cls, template: str) -> str:
+        return check_template(template)
 
     @property
     def memory_variables(self) -> list[str]:
@@ -63,7 +86,7 @@ class MemoryWeaveMemory(BaseMemory):
         query = self._input(inputs)
         recent = self._conversation[-self.recent_turns :] if self.recent_turns > 0 else []
         shown = [text for _, text in recent] + [query]
-        older = []
+        chosen: list[Recollection] = []
         if query.strip():
             found = self.memory.recall(
                 query, fetch_size(self.k, len(shown)), namespace=self.namespace, record_access=False,
@@ -71,13 +94,13 @@ class MemoryWeaveMemory(BaseMemory):
             )
             chosen = select_for_prompt(found, self.k, query=query, exclude_texts=shown)
             self.memory.touch([r.trace.id for r in chosen], namespace=self.namespace)  # what reaches the prompt counts as used
-            older = [(r.trace.speaker, r.trace.text) for r in chosen]
-        turns = [*recent, *older]
         if self.return_messages:
             kind = {self.ai_prefix: AIMessage}
+            turns = [*recent, *((r.trace.speaker, memory_line(r, MESSAGE_TEMPLATE)) for r in chosen)]
             messages: list[BaseMessage] = [kind.get(who or "", HumanMessage)(content=text) for who, text in turns]
             return {self.memory_key: messages}
-        return {self.memory_key: "\n".join(f"{who}: {text}" if who else text for who, text in turns)}
+        lines = [f"{who}: {text}" if who else text for who, text in recent]
+        return {self.memory_key: "\n".join([*lines, *(memory_line(r, self.template) for r in chosen)])}
 
     def save_context(self, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
         if self.output_key is None:

@@ -12,6 +12,9 @@ from langchain_core.messages import AIMessage, HumanMessage  # noqa: E402
 
 from memoryweave_lc import MemoryWeaveMemory  # noqa: E402
 
+#: The date an older memory shows: every memory here is added at the fake clock's start.
+WHEN = "[2023-11-14 22:13] "
+
 
 @pytest.fixture
 def lm(memory) -> MemoryWeaveMemory:
@@ -25,7 +28,7 @@ def test_save_then_load(lm, memory):
     lm.save_context({"input": "I play the cello"}, {"response": "Lovely."})
     assert memory.count("alice") == 4
     history = lm.load_memory_variables({"input": "where does my sister live?"})["history"]
-    assert history.splitlines()[0] == "Human: My sister Beatrix lives in Lisbon"
+    assert history.splitlines()[0] == WHEN + "Human: My sister Beatrix lives in Lisbon"
     assert len(history.splitlines()) == 2
 
 
@@ -34,7 +37,11 @@ def test_return_messages(memory):
     lm.save_context({"question": "I play the cello"}, {"answer": "Lovely."})
     messages = lm.load_memory_variables({"question": "cello"})["chat_history"]
     assert {type(m) for m in messages} == {HumanMessage, AIMessage}
-    assert {m.text for m in messages} == {"I play the cello", "Lovely."}
+    assert {m.text for m in messages} == {"I play the cello", "Lovely."}  # the conversation, verbatim
+    lm.clear()
+    older = lm.load_memory_variables({"question": "cello"})["chat_history"]
+    assert {type(m) for m in older} == {HumanMessage, AIMessage}  # the message type says who
+    assert {m.text for m in older} == {WHEN + "I play the cello", WHEN + "Lovely."}
 
 
 def test_keys(memory):
@@ -59,7 +66,7 @@ def test_clear_ends_the_conversation_and_keeps_the_long_term_memory(memory):
     lm.clear()
     assert memory.count("alice") == 2 and memory.count("bob") == 1
     history = lm.load_memory_variables({"input": "Where does my sister Beatrix live?"})["history"]
-    assert history.splitlines()[0] == "Human: My sister Beatrix lives in Lisbon"  # recalled, no longer recent
+    assert history.splitlines()[0] == WHEN + "Human: My sister Beatrix lives in Lisbon"  # recalled, dated
 
 
 def test_last_turns_verbatim_in_order_then_older_relevant_ones(memory):
@@ -68,7 +75,7 @@ def test_last_turns_verbatim_in_order_then_older_relevant_ones(memory):
     lm.save_context({"input": "I play the cello every evening"}, {"response": "Lovely instrument, the cello."})
     lines = lm.load_memory_variables({"input": "Which city does my sister live in?"})["history"].splitlines()
     assert lines[:2] == ["Human: I play the cello every evening", "AI: Lovely instrument, the cello."]
-    assert "Human: My sister Beatrix lives in Lisbon" in lines[2:]
+    assert WHEN + "Human: My sister Beatrix lives in Lisbon" in lines[2:]  # older, so dated
     assert len(lines) == len(set(lines)) <= 4  # nothing shown twice
 
 
@@ -77,10 +84,22 @@ def test_question_asked_four_times_keeps_the_answer_at_k3(memory):
     lm.save_context({"input": "My locker combination is 12-34-56."}, {"response": "Got it, I'll remember."})
     for _ in range(4):
         history = lm.load_memory_variables({"input": "What is my locker combination?"})["history"]
-        assert "Human: My locker combination is 12-34-56." in history.splitlines()
+        lines = [line.removeprefix(WHEN) for line in history.splitlines()]  # recent, or older and dated
+        assert "Human: My locker combination is 12-34-56." in lines
         lm.save_context({"input": "What is my locker combination?"}, {"response": "Ok."})
-    lines = history.splitlines()
     assert lines.count("Human: What is my locker combination?") <= 1
+
+
+def test_older_memories_are_dated_by_the_template(memory, clock):
+    lm = MemoryWeaveMemory(memory=memory, k=2, recent_turns=2, template="({date}) {text}")
+    lm.save_context({"input": "My favourite colour is red."}, {"response": "Red, noted."})
+    clock.advance(30 * 86400)
+    lm.save_context({"input": "I play the cello every evening"}, {"response": "Lovely instrument, the cello."})
+    lines = lm.load_memory_variables({"input": "What is my favourite colour?"})["history"].splitlines()
+    assert lines[:2] == ["Human: I play the cello every evening", "AI: Lovely instrument, the cello."]
+    assert "(2023-11-14 22:13) My favourite colour is red." in lines[2:]
+    with pytest.raises(ValueError):
+        MemoryWeaveMemory(memory=memory, template="{when}: {text}")
 
 
 async def test_async(lm, memory):

@@ -20,6 +20,7 @@ from memoryweave_core.prompt import (
     select_for_prompt,
 )
 from memoryweave_core.recollection import Recollection
+from memoryweave_core.scopes import Namespace
 
 #: An older memory as a message's content: the message type already says who.
 MESSAGE_TEMPLATE = "[{date}] {text}"
@@ -53,7 +54,7 @@ class MemoryWeaveMemory(BaseMemory):
 
     memory: MemoryWeave
     k: int = 5
-    namespace: str = "default"
+    namespace: Namespace = "default"
     memory_key: str = "history"
     input_key: str | None = None
     output_key: str | None = None

@@ -132,3 +132,10 @@ def test_what_reaches_the_prompt_is_counted_as_used_in_its_own_namespace():
     chat = MemoryWeaveMemory(memory=weave, namespace="alice", recent_turns=0, min_relevance=None)
     chat.load_memory_variables({"input": "What is my locker combination?"})
     assert weave.store.access_logs([fact.id], "alice")[fact.id].count == before + 1  # touched in "alice", not "default"
+
+
+def test_a_namespace_with_levels(memory):
+    lm = MemoryWeaveMemory(memory=memory, namespace=("alice", "chat"), k=2, recent_turns=0, min_relevance=None)
+    lm.save_context({"input": "My sister Beatrix lives in Lisbon"}, {"response": "Noted."})
+    assert memory.count(("alice", "chat")) == 2 and memory.count("alice") == 0
+    assert "Lisbon" in lm.load_memory_variables({"input": "Where does my sister live?"})["history"]

@@ -6,7 +6,8 @@ answer out, "ok" would sit beside facts, and turns already in the
 conversation would be shown twice.  :func:`select_for_prompt` is the one
 place that turns a ranking into prompt lines; every prompt-facing adapter
 (LangChain middleware and classic memory, LlamaIndex block and memory, the
-Hugging Face adapter) calls it on a recall of :func:`fetch_size` results.
+Hugging Face adapter) calls it on a recall of :func:`fetch_size` results,
+the first four through :mod:`.prompt_recall`.
 """
 
 from __future__ import annotations

@@ -9,17 +9,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import ConfigDict, PrivateAttr, field_validator
 
 from memoryweave_core import MemoryWeave
-from memoryweave_core.prompt import (
-    DEFAULT_MIN_RELEVANCE,
-    MEMORY_TEMPLATE,
-    MinRelevance,
-    check_template,
-    fetch_size,
-    memory_line,
-    relevance_kwargs,
-    select_for_prompt,
-)
-from memoryweave_core.recollection import Recollection
+from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MEMORY_TEMPLATE, MinRelevance, check_template, memory_line
+from memoryweave_core.prompt_recall import PromptRecall, recall_for_prompt
 from memoryweave_core.scopes import Namespace
 
 #: An older memory as a message's content: the message type already says who.
@@ -87,14 +78,8 @@ class MemoryWeaveMemory(BaseMemory):
         query = self._input(inputs)
         recent = self._conversation[-self.recent_turns :] if self.recent_turns > 0 else []
         shown = [text for _, text in recent] + [query]
-        chosen: list[Recollection] = []
-        if query.strip():
-            found = self.memory.recall(
-                query, fetch_size(self.k, len(shown)), namespace=self.namespace, record_access=False,
-                **relevance_kwargs(self.min_relevance, self.memory),
-            )
-            chosen = select_for_prompt(found, self.k, query=query, exclude_texts=shown)
-            self.memory.touch([r.trace.id for r in chosen], namespace=self.namespace)  # what reaches the prompt counts as used
+        chosen = recall_for_prompt(self.memory, PromptRecall(
+            query, self.k, self.namespace, shown=shown, min_relevance=self.min_relevance)) if query.strip() else []
         if self.return_messages:
             kind = {self.ai_prefix: AIMessage}
             turns = [*recent, *((r.trace.speaker, memory_line(r, MESSAGE_TEMPLATE)) for r in chosen)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from langchain.agents.middleware import AgentMiddleware, AgentState, ModelRequest, ModelResponse
@@ -13,8 +12,8 @@ from langgraph.runtime import Runtime
 
 from memoryweave_core import MemoryWeave, RecallResult, Recollection, prompt
 from memoryweave_core.errors import InvalidInputError
-from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MinRelevance, fetch_size, relevance_kwargs, select_for_prompt
-from memoryweave_core.recollection import ids_by_namespace
+from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MinRelevance
+from memoryweave_core.prompt_recall import PromptRecall, arecall_for_prompt, recall_for_prompt
 from memoryweave_core.scopes import Namespace
 
 DEFAULT_HEADER = "Things you remember about this user from earlier conversations (most relevant first):"
@@ -111,41 +110,26 @@ class MemoryWeaveMiddleware(AgentMiddleware):
     # -- recall ----------------------------------------------------------------
     def _recall(self, request: ModelRequest) -> ModelRequest:
         ask = self._ask(request)
-        if ask is None:
-            return request
-        found = self._select(ask, self.memory.recall(ask.query, **ask.kwargs))
-        if ask.first_call and found:  # what reaches the prompt counts as used, not what was fetched
-            for ns, ids in ids_by_namespace(found).items():  # each where it lives
-                self.memory.touch(ids, namespace=ns)
-        return self._with(request, found)
+        return request if ask is None else self._with(request, recall_for_prompt(self.memory, ask))
 
     async def _arecall(self, request: ModelRequest) -> ModelRequest:
         """:meth:`_recall` through the async core."""
         ask = self._ask(request)
-        if ask is None:
-            return request
-        found = self._select(ask, await self.memory.arecall(ask.query, **ask.kwargs))
-        if ask.first_call and found:
-            for ns, ids in ids_by_namespace(found).items():
-                await self.memory.atouch(ids, namespace=ns)
-        return self._with(request, found)
+        return request if ask is None else self._with(request, await arecall_for_prompt(self.memory, ask))
 
-    def _ask(self, request: ModelRequest) -> _Ask | None:
+    def _ask(self, request: ModelRequest) -> PromptRecall | None:
         """What to recall for this model call (None: no user text to recall for)."""
         human = _last(request.messages, HumanMessage)
         query = human.text if human is not None else ""
         if not query.strip():
             return None
-        namespace = self.namespace(request.runtime)
-        shown: list[str] = [m.text for m in request.messages if m.text.strip()]
-        kwargs = {"k": fetch_size(self.k, len(shown)), "namespace": namespace, "record_access": False,
-                  "include_descendants": self.include_descendants, **relevance_kwargs(self.min_relevance, self.memory)}
-        # Count a memory as used once per turn, not once per model call in a tool loop.
-        return _Ask(query, shown, request.messages[-1] is human, kwargs)
-
-    def _select(self, ask: _Ask, found: RecallResult) -> RecallResult:
-        return RecallResult(select_for_prompt(found, self.k, query=ask.query, exclude_texts=ask.shown,
-                                              budget_tokens=self.budget_tokens, render=self._line))
+        return PromptRecall(
+            query, self.k, self.namespace(request.runtime), shown=[m.text for m in request.messages if m.text.strip()],
+            min_relevance=self.min_relevance, include_descendants=self.include_descendants,
+            budget_tokens=self.budget_tokens, render=self._line,
+            # a memory counts as used once per turn, not once per model call of a tool loop
+            touch=request.messages[-1] is human,
+        )
 
     def _with(self, request: ModelRequest, found: RecallResult) -> ModelRequest:
         if not found:
@@ -196,16 +180,6 @@ class MemoryWeaveMiddleware(AgentMiddleware):
         for item in items:
             item["episode"] = None if episode is None else str(episode)
         return namespace, items
-
-
-@dataclass(frozen=True)
-class _Ask:
-    """One model call's recall: the query, what the prompt already shows, whether it is the turn's first call, and the recall arguments (the namespace among them)."""
-
-    query: str
-    shown: list[str]
-    first_call: bool
-    kwargs: dict[str, Any]
 
 
 def _configurable() -> Mapping[str, Any]:

@@ -22,18 +22,9 @@ from llama_index.core.utils import get_tokenizer
 from pydantic import AfterValidator, BeforeValidator
 
 from memoryweave_core import InvalidInputError, MemoryWeave
-from memoryweave_core.prompt import (
-    DEFAULT_MIN_RELEVANCE,
-    MEMORY_TEMPLATE,
-    MinRelevance,
-    check_template,
-    fetch_size,
-    memory_line,
-    relevance_kwargs,
-    select_for_prompt,
-)
+from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MEMORY_TEMPLATE, MinRelevance, check_template, memory_line
+from memoryweave_core.prompt_recall import PromptRecall, arecall_for_prompt
 from memoryweave_core.recall_call import check_k
-from memoryweave_core.recollection import ids_by_namespace
 from memoryweave_core.trace import check_scope
 
 DEFAULT_ROLES = ("user", "assistant")
@@ -159,17 +150,10 @@ class MemoryWeaveBlock(BaseMemoryBlock[List[ContentBlock]]):
         if not query:
             return []
         shown = [t for t in (message_text(m) for m in messages or []) if t]
-        recalled = await self.memory.arecall(
-            query, fetch_size(self.similarity_top_k, len(shown)), namespace=self.namespace,
-            include_descendants=self.include_descendants, record_access=False,
-            **relevance_kwargs(self.min_relevance, self.memory),
-        )
-        found = select_for_prompt(recalled, self.similarity_top_k, query=query, exclude_texts=shown,
-                                  budget_tokens=self.max_tokens, count_tokens=self._count,
-                                  render=lambda r: memory_line(r, self.template))
-        # what reaches the prompt counts as used, not what was fetched; each where it lives
-        for ns, ids in ids_by_namespace(found).items():
-            await self.memory.atouch(ids, namespace=ns)
+        found = await arecall_for_prompt(self.memory, PromptRecall(
+            query, self.similarity_top_k, self.namespace, shown=shown, min_relevance=self.min_relevance,
+            include_descendants=self.include_descendants, budget_tokens=self.max_tokens, count_tokens=self._count,
+            render=lambda r: memory_line(r, self.template)))
         blocks: List[ContentBlock] = [TextBlock(text=memory_line(r, self.template)) for r in found]
         if self.max_tokens is not None:
             blocks = self._fit(blocks, self.max_tokens)

@@ -19,15 +19,8 @@ from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.memory.types import BaseMemory
 
 from memoryweave_core import MemoryWeave, Recollection
-from memoryweave_core.prompt import (
-    DEFAULT_MIN_RELEVANCE,
-    MinRelevance,
-    fetch_size,
-    memory_line,
-    relevance_kwargs,
-    select_for_prompt,
-)
-from memoryweave_core.recollection import ids_by_namespace
+from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MinRelevance, memory_line
+from memoryweave_core.prompt_recall import PromptRecall, arecall_for_prompt, recall_for_prompt
 from memoryweave_core.trace import check_label
 
 from .block import (
@@ -149,29 +142,19 @@ class MemoryWeaveMemory(BaseMemory):
         """
         if not query:
             return history
-        shown = [t for t in (message_text(m) for m in history) if t]
-        found = self.memory.recall(query, **self._recall_kwargs(shown))
-        fresh = select_for_prompt(found, self.similarity_top_k, query=query, exclude_texts=shown)
-        # what reaches the prompt counts as used, not what was fetched; each where it lives
-        for ns, ids in ids_by_namespace(fresh).items():
-            self.memory.touch(ids, namespace=ns)
-        return self._note(fresh, history)
+        return self._note(recall_for_prompt(self.memory, self._ask(query, history)), history)
 
     async def _awith_memories(self, query: str, history: List[ChatMessage]) -> List[ChatMessage]:
         """:meth:`_with_memories` through the async core."""
         if not query:
             return history
-        shown = [t for t in (message_text(m) for m in history) if t]
-        found = await self.memory.arecall(query, **self._recall_kwargs(shown))
-        fresh = select_for_prompt(found, self.similarity_top_k, query=query, exclude_texts=shown)
-        for ns, ids in ids_by_namespace(fresh).items():
-            await self.memory.atouch(ids, namespace=ns)
-        return self._note(fresh, history)
+        return self._note(await arecall_for_prompt(self.memory, self._ask(query, history)), history)
 
-    def _recall_kwargs(self, shown: Sequence[str]) -> Dict[str, Any]:
-        return {"k": fetch_size(self.similarity_top_k, len(shown)), "namespace": self.namespace,
-                "include_descendants": self.include_descendants, "record_access": False,
-                **relevance_kwargs(self.min_relevance, self.memory)}
+    def _ask(self, query: str, history: List[ChatMessage]) -> PromptRecall:
+        """The recall for ``query``; what the history shows is never shown twice."""
+        shown = [t for t in (message_text(m) for m in history) if t]
+        return PromptRecall(query, self.similarity_top_k, self.namespace, shown=shown,
+                            min_relevance=self.min_relevance, include_descendants=self.include_descendants)
 
     def _note(self, fresh: Sequence[Recollection], history: List[ChatMessage]) -> List[ChatMessage]:
         """``history`` after a system message listing the memories (``history`` alone when none)."""

@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 class PromptRecall:
     """What an adapter asks of recall for one prompt.
 
-    ``shown`` are the texts the prompt already holds (the conversation, the
-    query): never shown twice.  ``budget_tokens``, ``count_tokens`` and
+    ``shown`` are the texts the prompt already holds (the conversation and
+    the query itself): none is shown twice.  ``budget_tokens``, ``count_tokens`` and
     ``render`` are :func:`prompt.select_for_prompt`'s packing.  ``touch``
     False leaves the access log alone (a tool loop's second model call of
     one turn, say: a memory counts as used once per turn)."""

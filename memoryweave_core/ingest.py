@@ -108,7 +108,7 @@ class IngestMixin:
             if new_names:
                 states["speakers"] = {"names": sorted(names | new_names)}
             try:  # the rows with their engine state: a crash cannot keep one without the other
-                self.store.add_with_state(traces, states)
+                self.store.add_with_state(traces, states, context=self._context_record)
             except BaseException:
                 self._arts[ns] = ART2A.from_state(before)
                 raise

@@ -123,7 +123,7 @@ class LifecycleMixin:
                 expires_at=old.expires_at if new_expiry is None else new_expiry,
             )
             try:
-                self.store.supersede(old.id, archived, when, new)
+                self.store.supersede(old.id, archived, when, new, context=self._context_record)
             except BaseException:
                 self._arts[old.namespace] = type(art).from_state(before)
                 raise

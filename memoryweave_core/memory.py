@@ -111,7 +111,8 @@ class MemoryWeave(IngestMixin, LifecycleMixin, AsyncMemoryMixin):
                 store.close()
             raise DimensionMismatchError(f"embedding_dim={embedding_dim} but the store holds {store.dim}-d vectors")
         try:  # the store's context vectors and this memory's are made the same way, or it is refused
-            settle(store, self.encoder.effective_mode, self.config.context_window)
+            #: how this memory makes context vectors: every write checks the store still agrees
+            self._context_record = settle(store, self.encoder.effective_mode, self.config.context_window)
         except BaseException:
             if opened:
                 store.close()

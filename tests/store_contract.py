@@ -530,6 +530,33 @@ class StoreContract:
         assert store.delete_namespace("alice") == len(TEXTS) + 1
         assert [t.text for t in store.get(["t1", "t2"], "bob")] == [b[1].text, b[2].text]
 
+    def test_a_write_is_refused_when_the_store_took_another_context_mode_first(self, store):
+        """Two memories of different context modes may open one empty store at
+        the same moment, each recording its mode; the first to write takes the
+        store, and the other's writes are refused whole, the record untouched."""
+        from dataclasses import replace
+
+        from memoryweave_core.errors import ContextModeMismatchError
+        from memoryweave_core.storage.context import ContextRecord
+
+        model, mean = ContextRecord("model", 2), ContextRecord("mean", 2)
+        rng = np.random.default_rng(33)
+        ts = [replace(t, id=f"t{i}") for i, t in enumerate(traces(rng))]
+        store.record_context(model)  # memory A opens the empty store...
+        store.record_context(mean)  # ...and so does memory B, before either writes
+        store.add(ts[:2], context=model)  # A writes first: an empty store takes its mode
+        assert store.context_record() == model
+        for write in (lambda: store.add(ts[2:4], context=mean),
+                      lambda: store.add_with_state(ts[2:4], {"art": {"n": 1}}, context=mean),
+                      lambda: store.supersede("t0", "t0@v1", 2000.0, replace(ts[0], version=2), context=mean)):
+            with pytest.raises(ContextModeMismatchError, match="context_mode='model'"):
+                write()
+            assert store.context_record() == model and store.count() == 2
+            assert [t.version for t in store.get(["t0"], "default")] == [1] and store.load_state("default", "art") is None
+        store.add(ts[2:4], context=model)  # A goes on writing
+        store.add(ts[4:], context=None)  # a write that names no mode is not checked
+        assert store.count() == len(ts) and store.context_record() == model
+
     def test_an_id_twice_in_one_namespace_is_refused_before_anything_is_written(self, store):
         from dataclasses import replace
 

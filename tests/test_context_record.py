@@ -242,3 +242,37 @@ def test_a_record_written_meanwhile_is_read_whole_or_not_at_all(kind, tmp_path, 
         store.close()
     assert seen <= {None, UNRECORDED}
 
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite", "postgres"])
+@pytest.mark.parametrize("first", ["model", "mean"])
+def test_two_memories_of_different_modes_on_one_empty_store_never_mix(kind, first, tmp_path, request):
+    """Both open the empty store (each recording its mode: the last one's
+    stands), then both write.  Whichever writes first takes the store; the
+    other's adds and updates are refused whole, so every trace in it was made
+    in the store's recorded mode.  On SQLite and PostgreSQL each memory has
+    its own connection, as two processes would."""
+    if kind == "memory":
+        shared = MemoryStore()
+        stores = [shared, shared]
+    elif kind == "sqlite":
+        stores = [SQLiteStore(str(tmp_path / "m.db")) for _ in range(2)]
+    else:
+        from memoryweave_core.storage.postgres import PostgresStore
+
+        schema = request.getfixturevalue("schema")
+        stores = [PostgresStore(pg_dsn(), schema=schema) for _ in range(2)]
+    weaves = {"model": _weave(stores[0]), "mean": _weave(stores[1], MEAN)}
+    second = "mean" if first == "model" else "model"
+    kept = weaves[first].add("I adopted a kitten, her name is Luna", metadata={"mode": first})
+    with pytest.raises(ContextModeMismatchError, match="nothing was written"):
+        weaves[second].add("She sleeps on my keyboard all day", metadata={"mode": second})
+    with pytest.raises(ContextModeMismatchError):
+        weaves[second].update(kept.id, text="Her name is Nova")
+    weaves[first].add_conversation(TURNS, episode="chat")
+    record = stores[0].context_record()
+    assert record == ContextRecord(first, 2) == stores[1].context_record()
+    assert {t.metadata.get("mode", first) for t in weaves[second].traces()} == {first}
+    assert weaves[second].count() == 4 and weaves[first].get(kept.id).version == 1
+    for store in dict.fromkeys(stores):
+        store.close()

@@ -127,10 +127,14 @@ class Store(Protocol):
     #: Vector dimension, fixed by the first add (None while empty).
     dim: int | None
 
-    def add(self, traces: Sequence[Trace]) -> None:
-        """Write all traces atomically, each with a fresh access log at ``trace.time``."""
+    def add(self, traces: Sequence[Trace], *, context: ContextRecord | None = None) -> None:
+        """Write all traces atomically, each with a fresh access log at ``trace.time``.
+        With ``context`` (how their context vectors were made), the write is
+        refused unless the store's record admits it (:func:`.context.admit`),
+        checked in the same transaction."""
 
-    def add_with_state(self, traces: Sequence[Trace], states: Mapping[str, dict]) -> None:
+    def add_with_state(self, traces: Sequence[Trace], states: Mapping[str, dict], *,
+                       context: ContextRecord | None = None) -> None:
         """:meth:`add`, and :meth:`save_state` of the traces' one namespace for
         each ``key: state``; a backend that can commits them together."""
 
@@ -174,10 +178,11 @@ class Store(Protocol):
         """Ids of the namespace's traces that ``live`` excludes (superseded,
         not yet current, or expired): few, found through an index."""
 
-    def supersede(self, old_id: str, archived_id: str, when: float, new: Trace) -> None:
+    def supersede(self, old_id: str, archived_id: str, when: float, new: Trace, *,
+                  context: ContextRecord | None = None) -> None:
         """In one transaction: the trace ``old_id`` of ``new.namespace`` is kept
         as ``archived_id`` with ``superseded_at = when`` (its access log follows
-        it), and ``new`` (whose id is ``old_id``) is added."""
+        it), and ``new`` (whose id is ``old_id``) is added (``context``: as in :meth:`add`)."""
 
     def expired(self, now: float, limit: int, namespace: str | None = None) -> list[tuple[str, str]]:
         """Up to ``limit`` ``(namespace, id)`` pairs of traces whose ``expires_at <= now``
@@ -225,16 +230,17 @@ class StoreBase(ABC):
     dim: int | None = None
 
     @abstractmethod
-    def add(self, traces: Sequence[Trace]) -> None: ...
+    def add(self, traces: Sequence[Trace], *, context: ContextRecord | None = None) -> None: ...
 
-    def add_with_state(self, traces: Sequence[Trace], states: Mapping[str, dict]) -> None:
+    def add_with_state(self, traces: Sequence[Trace], states: Mapping[str, dict], *,
+                       context: ContextRecord | None = None) -> None:
         """:meth:`add`, then :meth:`save_state`: a backend whose add and state
         writes can share a transaction overrides this, so a crash in between
         cannot keep the rows without their state."""
         if not traces:
             return
         namespace = one_namespace(traces)
-        self.add(traces)
+        self.add(traces, context=context)
         for key, state in states.items():
             self.save_state(namespace, key, state)
 
@@ -314,7 +320,8 @@ class StoreBase(ABC):
     def hidden(self, namespace: str, live: Live) -> set[str]: ...
 
     @abstractmethod
-    def supersede(self, old_id: str, archived_id: str, when: float, new: Trace) -> None: ...
+    def supersede(self, old_id: str, archived_id: str, when: float, new: Trace, *,
+                  context: ContextRecord | None = None) -> None: ...
 
     @abstractmethod
     def expired(self, now: float, limit: int, namespace: str | None = None) -> list[tuple[str, str]]: ...

@@ -12,7 +12,7 @@ one does not, and comparing strings is all that is needed to refuse a mix.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
 
 from ..errors import ContextModeMismatchError, CorruptStoreError
 
@@ -65,9 +65,10 @@ class Recording(Protocol):
     def count(self, namespace: str | None = None) -> int: ...
 
 
-def settle(store: Recording, mode: str, window: int) -> None:
+def settle(store: Recording, mode: str, window: int) -> ContextRecord:
     """Record ``(mode, window)`` in a store that holds no record or no trace,
-    or refuse a store whose context vectors were made another way.
+    or refuse a store whose context vectors were made another way; returns
+    the record, which the memory then hands to every write (:func:`admit`).
 
     Refused rather than adopted: a RecallConfig is honoured or refused, never
     silently replaced, and adopting would give a memory another ingest cost
@@ -78,13 +79,37 @@ def settle(store: Recording, mode: str, window: int) -> None:
     wanted = ContextRecord(mode, window)
     held = store.context_record()
     if held == wanted:
-        return
+        return wanted
     if held is None or store.count() == 0:
         store.record_context(wanted)
-        return
-    raise ContextModeMismatchError(
-        f"this store's context vectors were made with context_mode={held.mode!r}, context_window={held.window},"
-        f" but this memory has context_mode={mode!r}, context_window={window}: open it with"
+        return wanted
+    raise ContextModeMismatchError(refusal(held, wanted))
+
+
+def refusal(held: ContextRecord, wanted: ContextRecord, *, since_open: bool = False) -> str:
+    """Why a memory made ``wanted`` context vectors may not write into a store that holds ``held`` ones."""
+    told = (" (another memory, of that mode, wrote to it after this one opened it empty; nothing was written)"
+            if since_open else "")
+    return (
+        f"this store's context vectors were made with context_mode={held.mode!r}, context_window={held.window}{told},"
+        f" but this memory has context_mode={wanted.mode!r}, context_window={wanted.window}: open it with"
         f" RecallConfig(context_mode={held.mode!r}, context_window={held.window}), or export it"
         " (memoryweave export --vectors) and import it into a new store opened with the mode you want"
     )
+
+
+def admit(held: ContextRecord | None, wanted: ContextRecord, holds_traces: Callable[[], bool]) -> bool:
+    """Whether a write of ``wanted`` context vectors must first record ``wanted``;
+    called inside the write's transaction, with the record it reads there.
+
+    :func:`settle` checks at open, but two memories of different modes may
+    open one empty store at the same moment, each recording its own mode.
+    So every write checks again where no other write can interleave: a
+    matching record admits it; a store that holds no trace takes the
+    writer's mode (nothing is mixed yet); anything else is refused before a
+    row is written."""
+    if held == wanted:
+        return False
+    if held is not None and holds_traces():
+        raise ContextModeMismatchError(refusal(held, wanted, since_open=True))
+    return True

@@ -25,7 +25,7 @@ from ..lexical import BM25Index, DocLengths, search_postings, tokenize
 from ..pool import Pool, pool_order
 from ..trace import Trace
 from .base import Field, Live, Search, StoreBase, check_field, is_live, live_keys, vector_dim
-from .context import ContextRecord
+from .context import ContextRecord, admit
 from .filtered import nearest_within, restrict_postings
 from .keycolumns import Interned, KeyColumns
 
@@ -70,11 +70,12 @@ class MemoryStore(StoreBase):
         self._context: ContextRecord | None = None  # how its context vectors are made (see .context)
 
     # -- writing ---------------------------------------------------------
-    def add(self, traces: Sequence[Trace]) -> None:
+    def add(self, traces: Sequence[Trace], *, context: ContextRecord | None = None) -> None:
         if not traces:
             return
         with self._lock:
             dim = vector_dim(traces, self.dim)
+            self._admit(context)
             self.dim = dim
             by_space: dict[str, list[Trace]] = {}
             for t in traces:
@@ -114,18 +115,26 @@ class MemoryStore(StoreBase):
                     if t.supersedes is not None or t.superseded_at is not None or t.expires_at is not None:
                         space.lifecycle.add(key)
 
-    def supersede(self, old_id: str, archived_id: str, when: float, new: Trace) -> None:
+    def supersede(self, old_id: str, archived_id: str, when: float, new: Trace, *,
+                  context: ContextRecord | None = None) -> None:
         with self._lock:
             space = self._spaces.get(new.namespace)
             if space is None or old_id not in space.keys or archived_id in space.keys or new.id != old_id:
                 raise InvalidInputError(f"cannot supersede {old_id!r} by {new.id!r} as {archived_id!r}")
             vector_dim([new], self.dim)
+            self._admit(context)
             key = space.keys.pop(old_id)
             space.traces[key] = replace(space.traces[key], id=archived_id, superseded_at=when)
             space.keys[archived_id] = key
             space.lifecycle.add(key)
             cast(KeyColumns, self._columns).rename(key, archived_id)  # the access log stays with the key
             self.add([new])
+
+    def _admit(self, context: ContextRecord | None) -> None:
+        """Refuse, or record, ``context`` before a write (two memories may share this store)."""
+        if context is not None and admit(self._context, context, lambda: self._next_key > 0 and any(
+                space.traces for space in self._spaces.values())):
+            self._context = context
 
     def snapshot(self) -> AbstractContextManager:
         """Marks a recall as reading: the background HNSW indexers step aside meanwhile."""

@@ -24,6 +24,7 @@ from ...pool import Pool, pool_order
 from ...trace import Trace
 from ..base import Live, Search, check_field, live_hits, one_namespace, pool_vector_damage, vector_dim, without
 from ..codec import encode_state
+from ..context import CONTEXT_KEYS, ContextRecord, admit, from_meta
 from . import access, lifecycle, tokenids
 from . import lexical as bm25
 from . import schema as layout
@@ -237,11 +238,15 @@ def record_access(s: str, namespace: str, uses: Mapping[str, int], when: float) 
     yield Stmt(access.record_sql(s), access.record_params(namespace, uses, when))
 
 
-def add(s: str, ready: Rows, new_dim: tuple[int, int] | None, before: Plan[None] | None = None) -> Plan[None]:
+def add(s: str, ready: Rows, new_dim: tuple[int, int] | None, before: Plan[None] | None = None,
+        context: ContextRecord | None = None) -> Plan[None]:
     """Insert an add's rows with their BM25 statistics and engine state in
     the caller's transaction, after ``before`` when given; ``new_dim``
     (m, ef_construction) fixes the dimension and builds the HNSW indexes on
-    the store's first add."""
+    the store's first add; with ``context``, only where the store's record
+    admits it (:func:`admit_context`)."""
+    if context is not None:
+        yield from admit_context(s, context)
     if before is not None:
         yield from before
     if new_dim is not None:
@@ -257,6 +262,24 @@ def add(s: str, ready: Rows, new_dim: tuple[int, int] | None, before: Plan[None]
     )
     for key, text, arrays in ready.states:
         yield from state_rows.save(s, ready.namespace, key, text, arrays)
+
+def admit_context(s: str, context: ContextRecord) -> Plan[None]:
+    """:func:`..context.admit` in the caller's transaction, where writers of
+    other processes interleave.  A matching record is read ``FOR SHARE``:
+    writes of one mode go on side by side, and none can change the record
+    before they commit.  Otherwise the record is overwritten first (which
+    waits for every write holding it), and only then, in a snapshot taken
+    after those writes committed, is the store checked for traces: if it
+    holds any, the error rolls the overwrite back."""
+    found = yield from rows(f'SELECT key, value FROM "{s}".meta WHERE key = ANY(%s) FOR SHARE', (list(CONTEXT_KEYS),))
+    held = dict(found)
+    record = from_meta(held.get("context_mode"), held.get("context_window"), f"schema {s!r}")
+    if record == context:
+        return
+    yield from set_meta(s, context.meta())
+    holds = yield from rows(f'SELECT EXISTS (SELECT 1 FROM "{s}".traces)')
+    admit(record, context, lambda: bool(holds[0][0]))
+
 
 def delete(s: str, namespace: str, ids: Sequence[str]) -> Plan[int]:
     """Delete these traces of one namespace with their BM25 statistics, in the

@@ -184,29 +184,31 @@ class PostgresStore(StoreBase):
                 raise StoreError(f"PostgreSQL: {exc}") from exc
 
     # -- writing ---------------------------------------------------------------------
-    def add(self, traces: Sequence[Trace]) -> None:
-        self._add(traces, {})
+    def add(self, traces: Sequence[Trace], *, context: ContextRecord | None = None) -> None:
+        self._add(traces, {}, context=context)
 
-    def add_with_state(self, traces: Sequence[Trace], states: Mapping[str, dict]) -> None:
+    def add_with_state(self, traces: Sequence[Trace], states: Mapping[str, dict], *,
+                       context: ContextRecord | None = None) -> None:
         """The rows and the engine state in one transaction: a kill cannot keep one without the other."""
         if traces:
-            self._add(traces, states)
+            self._add(traces, states, context=context)
 
     def _add(self, traces: Sequence[Trace], states: Mapping[str, dict],
-             before: Callable[[], Plan[None]] | None = None) -> None:
+             before: Callable[[], Plan[None]] | None = None, context: ContextRecord | None = None) -> None:
         """Insert ``traces`` (and ``states``), after the plan ``before()`` in the same transaction when given."""
         if not traces:
             return
         ready = queries.rows_of(traces, states, self.dim)
         new_dim = (self.m, self.ef_construction) if self.dim is None else None
-        self._write(lambda: queries.add(self.schema, ready, new_dim, before() if before else None))
+        self._write(lambda: queries.add(self.schema, ready, new_dim, before() if before else None, context))
         self.dim = ready.dim
         self._refresh_statistics(len(ready.traces))
 
-    def supersede(self, old_id: str, archived_id: str, when: float, new: Trace) -> None:
+    def supersede(self, old_id: str, archived_id: str, when: float, new: Trace, *,
+                  context: ContextRecord | None = None) -> None:
         if new.id != old_id:
             raise InvalidInputError(f"the new version of {old_id!r} must keep its id, not {new.id!r}")
-        self._add([new], {}, lambda: lifecycle.archive(self.schema, old_id, archived_id, when, new.namespace))
+        self._add([new], {}, lambda: lifecycle.archive(self.schema, old_id, archived_id, when, new.namespace), context)
 
     def hidden(self, namespace: str, live: Live) -> set[str]:
         return self._read(queries.hidden(self.schema, namespace, live))

@@ -157,19 +157,21 @@ class SQLiteStore(StoreBase):
         return decode.traces(self._db, self.dim, rows, namespaces)
 
     # -- writing ---------------------------------------------------------------
-    def add(self, traces: Sequence[Trace]) -> None:
-        write_path.add(self, traces, [])
+    def add(self, traces: Sequence[Trace], *, context: ContextRecord | None = None) -> None:
+        write_path.add(self, traces, [], context=context)
 
-    def add_with_state(self, traces: Sequence[Trace], states: Mapping[str, dict]) -> None:
+    def add_with_state(self, traces: Sequence[Trace], states: Mapping[str, dict], *,
+                       context: ContextRecord | None = None) -> None:
         """The rows and the engine state in one transaction: a kill cannot keep one without the other."""
         if not traces:
             return
         namespace = one_namespace(traces)
         encoded = [(key, *encode_state(key, state)) for key, state in states.items()]
-        write_path.add(self, traces, [(namespace, *e) for e in encoded])
+        write_path.add(self, traces, [(namespace, *e) for e in encoded], context=context)
 
-    def supersede(self, old_id: str, archived_id: str, when: float, new: Trace) -> None:
-        write_path.supersede(self, old_id, archived_id, when, new)
+    def supersede(self, old_id: str, archived_id: str, when: float, new: Trace, *,
+                  context: ContextRecord | None = None) -> None:
+        write_path.supersede(self, old_id, archived_id, when, new, context)
 
     def hidden(self, namespace: str, live: Live) -> set[str]:
         with self._lock:

@@ -22,6 +22,7 @@ from ...lexical import tokenize
 from ...trace import Trace
 from ..base import vector_dim
 from ..codec import encode_state
+from ..context import CONTEXT_KEYS, ContextRecord, admit, from_meta
 from . import lifecycle, writes
 from . import state as state_rows
 
@@ -34,13 +35,16 @@ def _vectors(traces: Sequence[Trace], rows: list[int], field: str) -> np.ndarray
 
 
 def add(store: SQLiteStore, traces: Sequence[Trace], states: list[tuple[str, str, str, list]],
-        before: Callable[[sqlite3.Connection], None] | None = None) -> None:
+        before: Callable[[sqlite3.Connection], None] | None = None, context: ContextRecord | None = None) -> None:
     """Insert ``traces`` and save ``(namespace, key, doc, arrays)`` states, in one
-    transaction, after ``before(conn)`` in it when given."""
+    transaction, after ``before(conn)`` in it when given; with ``context``, only
+    where the store's record admits it (:func:`..context.admit`)."""
     if not traces:
         return
 
     def write(conn: sqlite3.Connection) -> dict[int, list[int]]:
+        if context is not None:
+            _admit(conn, store.path, context)
         if before is not None:
             before(conn)
         groups = writes.insert(conn, traces, tokens, dim, store.dim, functools.partial(store._caches.new_nsid, conn=conn),
@@ -75,7 +79,16 @@ def add(store: SQLiteStore, traces: Sequence[Trace], states: list[tuple[str, str
             store._indexes.added(nsid, keys, functools.partial(_vectors, traces, [k - first_key for k in keys]))
 
 
-def supersede(store: SQLiteStore, old_id: str, archived_id: str, when: float, new: Trace) -> None:
+def _admit(conn: sqlite3.Connection, where: str, context: ContextRecord) -> None:
+    """Refuse, or record, ``context`` in the write transaction of ``conn`` (SQLite runs one writer at a time)."""
+    held = dict(conn.execute("SELECT key, value FROM meta WHERE key IN (?, ?)", CONTEXT_KEYS).fetchall())
+    record = from_meta(held.get("context_mode"), held.get("context_window"), where)
+    if admit(record, context, lambda: conn.execute("SELECT EXISTS (SELECT 1 FROM traces)").fetchone()[0] == 1):
+        conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", context.meta())
+
+
+def supersede(store: SQLiteStore, old_id: str, archived_id: str, when: float, new: Trace,
+              context: ContextRecord | None = None) -> None:
     """Archive the current version ``old_id`` as ``archived_id`` and add ``new`` in its place, in one transaction."""
     if new.id != old_id:
         raise InvalidInputError(f"the new version of {old_id!r} must keep its id, not {new.id!r}")
@@ -91,7 +104,7 @@ def supersede(store: SQLiteStore, old_id: str, archived_id: str, when: float, ne
 
     with store._lock:
         try:
-            add(store, [new], [], before)
+            add(store, [new], [], before, context)
         except StoreError as exc:
             if isinstance(exc.__cause__, InvalidInputError):
                 raise exc.__cause__ from None

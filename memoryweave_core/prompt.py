@@ -20,7 +20,7 @@ import numpy as np
 from .errors import InvalidInputError
 from .lexical import tokenize
 from .recollection import Recollection
-from .relevance import CALIBRATED_FOR, PROMPT_MIN_RELEVANCE
+from .relevance import CALIBRATED_FOR, PROMPT_MIN_RELEVANCE, check_relevance
 from .timeutil import format_time
 
 #: Content cosine at or above which two results say the same thing and share one slot.
@@ -181,6 +181,16 @@ def default_min_relevance(memory: Any) -> float | None:
     model the calibrator was fitted with; otherwise no threshold, since the
     relevance of another model's similarities is not calibrated."""
     return PROMPT_MIN_RELEVANCE if memory.encoder.model_name == CALIBRATED_FOR else None
+
+
+def check_min_relevance(value: Any) -> MinRelevance:
+    """An adapter's threshold as given, checked when the adapter is made rather
+    than at its first recall: ``"auto"``, None, or a number in [0, 1]."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value == "auto":
+        return "auto"
+    return check_relevance(value)
 
 
 def relevance_kwargs(min_relevance: MinRelevance, memory: Any = None) -> dict[str, Any]:

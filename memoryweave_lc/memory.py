@@ -9,7 +9,14 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import ConfigDict, PrivateAttr, field_validator
 
 from memoryweave_core import MemoryWeave
-from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MEMORY_TEMPLATE, MinRelevance, check_template, memory_line
+from memoryweave_core.prompt import (
+    DEFAULT_MIN_RELEVANCE,
+    MEMORY_TEMPLATE,
+    MinRelevance,
+    check_min_relevance,
+    check_template,
+    memory_line,
+)
 from memoryweave_core.prompt_recall import PromptRecall, recall_for_prompt
 from memoryweave_core.scopes import Namespace
 
@@ -65,6 +72,11 @@ class MemoryWeaveMemory(BaseMemory):
     @classmethod
     def _check_template(cls, template: str) -> str:
         return check_template(template)
+
+    @field_validator("min_relevance", mode="before")
+    @classmethod
+    def _check_min_relevance(cls, value: MinRelevance) -> MinRelevance:
+        return check_min_relevance(value)
 
     @property
     def memory_variables(self) -> list[str]:

@@ -80,7 +80,7 @@ class MemoryWeaveMiddleware(AgentMiddleware):
         self.header = header
         self.user_speaker = user_speaker
         self.ai_speaker = ai_speaker
-        self.min_relevance = min_relevance
+        self.min_relevance = prompt.check_min_relevance(min_relevance)
         self.include_descendants = include_descendants
         self.budget_tokens = budget_tokens
         self.tools = []

@@ -7,11 +7,11 @@ from typing import Any
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from memoryweave_core import MemoryWeave, Recollection
 from memoryweave_core.errors import InvalidInputError
-from memoryweave_core.prompt import MinRelevance, relevance_kwargs
+from memoryweave_core.prompt import MinRelevance, check_min_relevance, relevance_kwargs
 from memoryweave_core.scopes import Namespace
 
 #: The keys of search_kwargs (LangChain's vector-store retriever convention).
@@ -84,6 +84,11 @@ class MemoryWeaveRetriever(BaseRetriever):
     """Leave out memories whose calibrated relevance is below this (``"auto"``: the prompt adapters' threshold)."""
     search_kwargs: dict = Field(default_factory=dict)
     """``k``, ``filter`` and ``min_relevance``, as LangChain's vector-store retrievers take their options."""
+
+    @field_validator("min_relevance", mode="before")
+    @classmethod
+    def _check_min_relevance(cls, value: MinRelevance) -> MinRelevance:
+        return check_min_relevance(value)
 
     def _get_relevant_documents(
         self,

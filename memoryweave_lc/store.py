@@ -45,6 +45,7 @@ from langgraph.store.base import (
 )
 
 from memoryweave_core import InvalidInputError, MemoryWeave, Trace, TraceNotFoundError
+from memoryweave_core.prompt import MinRelevance, check_min_relevance
 from memoryweave_core.scopes import Namespace, labels_of
 from memoryweave_core.span import recall_across
 from memoryweave_core.trace import check_metadata
@@ -104,9 +105,15 @@ class MemoryWeaveStore(BaseStore):
     LangGraph's ``TTLConfig`` (minutes): an item expires ``ttl`` minutes after
     its last write, or its last read when ``refresh_ttl`` asks for it; expired
     items are never returned and are purged as MemoryWeave purges.
+
+    ``min_relevance`` leaves out of a search with a query the items whose
+    calibrated relevance is below it (``"auto"``: the prompt adapters'
+    threshold), so an agent's memory-search tool can get no item when none is
+    relevant; by default a search returns ``limit`` items, as LangGraph's
+    stores do.
     """
 
-    __slots__ = ("memory", "fields", "record_access", "ttl_config", "_lock")
+    __slots__ = ("memory", "fields", "record_access", "ttl_config", "min_relevance", "_lock")
     supports_ttl = True
 
     def __init__(
@@ -116,8 +123,10 @@ class MemoryWeaveStore(BaseStore):
         index: dict[str, Any] | None = None,
         record_access: bool = True,
         ttl: TTLConfig | None = None,
+        min_relevance: MinRelevance = None,
     ) -> None:
         self.memory = memory if memory is not None else MemoryWeave()
+        self.min_relevance = check_min_relevance(min_relevance)
         self.ttl_config = ttl
         fields = (index or {}).get("fields") or ["$"]
         self.fields = [(f, tokenize_path(f) if f != "$" else f) for f in fields]
@@ -336,7 +345,8 @@ class MemoryWeaveStore(BaseStore):
         where = pushdown(op.filter)
         # applied inside recall's candidate search: never short (the store's items only, not the middleware's turns)
         only = _ITEMS if where is None else {"$and": [_ITEMS, where]}
-        ask: dict[str, Any] = {"query": op.query, "record_access": False, "filter": only}
+        ask: dict[str, Any] = {"query": op.query, "record_access": False, "filter": only,
+                               "min_relevance": self.min_relevance}
         if op.namespace_prefix:
             ask.update(namespace=to_memory_namespace(op.namespace_prefix), include_descendants=True)
         else:

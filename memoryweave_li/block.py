@@ -22,7 +22,14 @@ from llama_index.core.utils import get_tokenizer
 from pydantic import AfterValidator, BeforeValidator
 
 from memoryweave_core import InvalidInputError, MemoryWeave
-from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MEMORY_TEMPLATE, MinRelevance, check_template, memory_line
+from memoryweave_core.prompt import (
+    DEFAULT_MIN_RELEVANCE,
+    MEMORY_TEMPLATE,
+    MinRelevance,
+    check_min_relevance,
+    check_template,
+    memory_line,
+)
 from memoryweave_core.prompt_recall import PromptRecall, arecall_for_prompt
 from memoryweave_core.recall_call import check_k
 from memoryweave_core.trace import check_scope
@@ -86,6 +93,7 @@ Namespace = Annotated[Union[str, Tuple[str, ...]], AfterValidator(check_scope)] 
 Flag = Annotated[bool, BeforeValidator(check_flag)]  # before pydantic would read "yes" as True
 Count = Annotated[int, AfterValidator(check_k)]
 Template = Annotated[str, AfterValidator(check_template)]
+Threshold = Annotated[MinRelevance, BeforeValidator(check_min_relevance)]  # before pydantic reads True as 1.0
 
 
 class MemoryWeaveBlock(BaseMemoryBlock[List[ContentBlock]]):
@@ -136,7 +144,7 @@ class MemoryWeaveBlock(BaseMemoryBlock[List[ContentBlock]]):
     roles: List[str] = Field(default_factory=lambda: list(DEFAULT_ROLES), description="Roles to remember.")
     speakers: Dict[str, str] = Field(default_factory=dict, description="Speaker name stored for each role.")
     template: Template = Field(default=DEFAULT_TEMPLATE, description="How one memory reads in the prompt.")
-    min_relevance: MinRelevance = Field(default=DEFAULT_MIN_RELEVANCE, description="Recall threshold on relevance ('auto': the calibrated default).")
+    min_relevance: Threshold = Field(default=DEFAULT_MIN_RELEVANCE, description="Recall threshold on relevance ('auto': the calibrated default).")
     tokenizer_fn: Callable[[str], List] = Field(default_factory=get_tokenizer, exclude=True)
 
     @field_validator("max_tokens")

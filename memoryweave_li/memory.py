@@ -19,7 +19,7 @@ from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.memory.types import BaseMemory
 
 from memoryweave_core import MemoryWeave, Recollection
-from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, MinRelevance, memory_line
+from memoryweave_core.prompt import DEFAULT_MIN_RELEVANCE, memory_line
 from memoryweave_core.prompt_recall import PromptRecall, arecall_for_prompt, recall_for_prompt
 from memoryweave_core.trace import check_label
 
@@ -30,6 +30,7 @@ from .block import (
     Flag,
     Namespace,
     Template,
+    Threshold,
     message_text,
     messages_to_items,
 )
@@ -76,7 +77,7 @@ class MemoryWeaveMemory(BaseMemory):
     speakers: Dict[str, str] = Field(default_factory=dict)
     template: Template = DEFAULT_TEMPLATE
     header: str = DEFAULT_HEADER
-    min_relevance: MinRelevance = DEFAULT_MIN_RELEVANCE
+    min_relevance: Threshold = DEFAULT_MIN_RELEVANCE
 
     @field_validator("episode")
     @classmethod

@@ -16,9 +16,8 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from memoryweave_core import InvalidInputError, MemoryWeave, Recollection
 from memoryweave_core.filters import parse_filter
-from memoryweave_core.prompt import MinRelevance, relevance_kwargs
+from memoryweave_core.prompt import MinRelevance, check_min_relevance, relevance_kwargs
 from memoryweave_core.recall_call import check_k
-from memoryweave_core.relevance import check_relevance
 from memoryweave_core.scopes import Namespace
 from memoryweave_core.timeutil import format_time
 from memoryweave_core.trace import check_scope
@@ -141,9 +140,7 @@ class MemoryWeaveRetriever(BaseRetriever):
         self.record_access = record_access
         self.filters = filters
         self.filter = parse_filter(to_filter(filters))  # refused here, not at the first query
-        if min_relevance != "auto":
-            check_relevance(min_relevance)  # likewise
-        self.min_relevance = min_relevance
+        self.min_relevance = check_min_relevance(min_relevance)  # likewise
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     def _recall_kwargs(self) -> Dict[str, Any]:

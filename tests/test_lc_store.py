@@ -508,3 +508,25 @@ async def test_the_empty_prefix_ranks_alike_in_async_code(mw_store):
         sync = mw_store.search((), query=q, limit=5)
         assert [(i.key, i.namespace) for i in await mw_store.asearch((), query=q, limit=5)] == [
             (i.key, i.namespace) for i in sync]
+
+
+def test_min_relevance_lets_a_search_find_nothing_relevant(clock):
+    """An agent's memory-search tool reads what ``search`` returns: with a
+    threshold, a query no item is about gets no item; by default ``limit``."""
+    from memoryweave_core.prompt import CALIBRATED_FOR
+
+    weave = MemoryWeave(embedder=HashingEmbeddings(), clock=clock)
+    plain = MemoryWeaveStore(weave, index={"fields": ["text"]})
+    for key, text in {"sister": "my sister Beatrix lives in Lisbon and teaches violin",
+                      "pet": "I adopted a cat called Luna from the shelter",
+                      "job": "I work as a nurse on night shifts at the hospital"}.items():
+        plain.put(("memories", "alice"), key, {"text": text})
+    asked = {"query": "What is the capital of Australia?", "limit": 3}
+    assert len(plain.search(("memories",), **asked)) == 3
+    assert MemoryWeaveStore(weave, index={"fields": ["text"]}, min_relevance=1.0).search(("memories",), **asked) == []
+    auto = MemoryWeaveStore(weave, index={"fields": ["text"]}, min_relevance="auto")
+    assert len(auto.search(("memories",), **asked)) == 3  # "auto" applies no threshold to an uncalibrated model
+    weave.encoder.embedder.model_name = CALIBRATED_FOR  # as the model the threshold was fitted for
+    assert auto.search(("memories",), **asked) == [] and auto.search((), **asked) == []
+    found = auto.search(("memories",), query="Where does my sister Beatrix live?", limit=3)
+    assert found and found[0].key == "sister"

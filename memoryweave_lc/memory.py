@@ -8,15 +8,8 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import ConfigDict, PrivateAttr, field_validator
 
-from memoryweave_core import MemoryWeave
-from memoryweave_core.prompt import (
-    DEFAULT_MIN_RELEVANCE,
-    MEMORY_TEMPLATE,
-    MinRelevance,
-    check_min_relevance,
-    check_template,
-    memory_line,
-)
+from memoryweave_core import MemoryWeave, prompt
+from memoryweave_core.prompt import MinRelevance
 from memoryweave_core.prompt_recall import PromptRecall, recall_for_prompt
 from memoryweave_core.scopes import Namespace
 
@@ -62,21 +55,21 @@ class MemoryWeaveMemory(BaseMemory):
     #: How many of the conversation's latest turns are shown verbatim.
     recent_turns: int = 4
     #: Recall threshold on calibrated relevance (None: none).
-    min_relevance: MinRelevance = DEFAULT_MIN_RELEVANCE
+    min_relevance: MinRelevance = prompt.DEFAULT_MIN_RELEVANCE
     #: How an older memory reads in the transcript (fields of ``prompt.memory_line``).
-    template: str = MEMORY_TEMPLATE
+    template: str = prompt.MEMORY_TEMPLATE
 
     _conversation: list[tuple[str, str]] = PrivateAttr(default_factory=list)
 
     @field_validator("template")
     @classmethod
     def _check_template(cls, template: str) -> str:
-        return check_template(template)
+        return prompt.check_template(template)
 
     @field_validator("min_relevance", mode="before")
     @classmethod
     def _check_min_relevance(cls, value: MinRelevance) -> MinRelevance:
-        return check_min_relevance(value)
+        return prompt.check_min_relevance(value)
 
     @property
     def memory_variables(self) -> list[str]:
@@ -94,11 +87,11 @@ class MemoryWeaveMemory(BaseMemory):
             query, self.k, self.namespace, shown=shown, min_relevance=self.min_relevance)) if query.strip() else []
         if self.return_messages:
             kind = {self.ai_prefix: AIMessage}
-            turns = [*recent, *((r.trace.speaker, memory_line(r, MESSAGE_TEMPLATE)) for r in chosen)]
+            turns = [*recent, *((r.trace.speaker, prompt.memory_line(r, MESSAGE_TEMPLATE)) for r in chosen)]
             messages: list[BaseMessage] = [kind.get(who or "", HumanMessage)(content=text) for who, text in turns]
             return {self.memory_key: messages}
         lines = [f"{who}: {text}" if who else text for who, text in recent]
-        return {self.memory_key: "\n".join([*lines, *(memory_line(r, self.template) for r in chosen)])}
+        return {self.memory_key: "\n".join([*lines, *(prompt.memory_line(r, self.template) for r in chosen)])}
 
     def save_context(self, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
         if self.output_key is None:

@@ -20,18 +20,23 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import InvalidInputError
 from .trace import check_vectors
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from threadpoolctl import ThreadpoolController
+
 #: Rows matched against the prototypes in one matrix product.
 BLOCK = 64
 
 
 @functools.lru_cache(maxsize=1)
-def _blas_controller():
+def _blas_controller() -> ThreadpoolController | None:
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:
@@ -39,7 +44,7 @@ def _blas_controller():
     return ThreadpoolController()
 
 
-def _one_blas_thread():
+def _one_blas_thread() -> contextlib.AbstractContextManager[object]:
     """BLAS on one thread while a batch is fitted, when threadpoolctl is
     installed (it comes with the ``st`` extra).  The block products are too
     small to gain from threads, and on a busy machine (or beside the HNSW
@@ -91,7 +96,7 @@ class ART2A:
     def n_categories_(self) -> int:
         return getattr(self, "_n", 0)
 
-    def partial_fit(self, X) -> "ART2A":
+    def partial_fit(self, X: ArrayLike) -> "ART2A":
         """Categorise each row of ``X`` in order, learning as it goes."""
         self._check_params()
         X = check_vectors(X, getattr(self, "dim_", None), what="ART input")
@@ -159,7 +164,7 @@ class ART2A:
     def counts_(self) -> np.ndarray:
         return self._counts[: self._n]
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Best-matching category per row, or -1 where none resonates."""
         X = check_vectors(X, getattr(self, "dim_", None), what="ART input")
         if not self.n_categories_:
@@ -168,7 +173,7 @@ class ART2A:
         best = match.argmax(axis=1)
         return np.where(match[np.arange(len(X)), best] >= self.vigilance, best, -1)
 
-    def resonance(self, X) -> np.ndarray:
+    def resonance(self, X: ArrayLike) -> np.ndarray:
         """Cosine of each row of ``X`` with every prototype: [n, n_categories]."""
         X = check_vectors(X, getattr(self, "dim_", None), what="ART input")
         if not self.n_categories_:

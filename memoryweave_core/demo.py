@@ -20,7 +20,10 @@ the same thing every time.  Run it with ``python -m memoryweave_core.demo``.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from .memory import MemoryWeave
 
 #: "Now" for the demo: the morning after the third session.
 NOW = datetime(2024, 3, 20, 9, 0, tzinfo=timezone.utc)
@@ -75,7 +78,7 @@ QUESTIONS: list[tuple[str, str]] = [
 ]
 
 
-def build_memory(embedder: Any = None):
+def build_memory(embedder: Any = None) -> MemoryWeave:
     """A fresh in-memory MemoryWeave holding the three demo sessions."""
     from .embedders import default_embedder
     from .memory import MemoryWeave

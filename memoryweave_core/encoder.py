@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import Any, Sequence, Union
 
 import numpy as np
 
@@ -89,7 +89,7 @@ class MemoryEncoder:
     """
 
     def __init__(
-        self, embedder=None, *, context_window: int = 1, context_mode: str = "model", dim: int | None = None
+        self, embedder: Any = None, *, context_window: int = 1, context_mode: str = "model", dim: int | None = None
     ) -> None:
         if context_mode not in CONTEXT_MODES:
             raise InvalidInputError(f"context_mode must be one of {CONTEXT_MODES}, got {context_mode!r}")

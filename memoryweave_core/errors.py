@@ -9,6 +9,8 @@ store exactly as it was.
 
 from __future__ import annotations
 
+from types import ModuleType
+
 
 class MemoryWeaveError(Exception):
     """Base class of every error raised by MemoryWeave."""
@@ -81,7 +83,7 @@ class ReadOnlyStoreError(StoreError, PermissionError):
     """A healthy store file (or its folder) cannot be written: a read-only filesystem or permissions."""
 
 
-def require(module: str, extra: str):
+def require(module: str, extra: str) -> ModuleType:
     """Import an optional dependency or raise a MissingDependencyError naming the extra."""
     import importlib
 

@@ -115,7 +115,8 @@ def top_positions(scores: np.ndarray, m: int) -> np.ndarray:
     return np.argsort(-scores, kind="stable")[: max(m, 0)]
 
 
-def best_matches(keys: np.ndarray, scores: np.ndarray, n: int, complete: bool, tokens_of, weights: dict[str, float],
+def best_matches(keys: np.ndarray, scores: np.ndarray, n: int, complete: bool,
+                 tokens_of: Callable[[list[int]], "dict | tuple[list[int], TokenRows]"], weights: dict[str, float],
                  avg_len: float) -> list[tuple[int, float]]:
     """The ``n`` best ``(key, BM25)`` of a search whose ``scores`` sum the
     :func:`candidate_terms` only (``complete``: every query word).  When

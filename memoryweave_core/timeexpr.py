@@ -11,6 +11,10 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DAY = 86400.0
 
@@ -113,7 +117,7 @@ def _year(q: str, query: str, now: float, today: datetime) -> tuple[float, float
     return None
 
 
-def window_fit(times, window: tuple[float, float]):
+def window_fit(times: Sequence[float] | np.ndarray, window: tuple[float, float]) -> np.ndarray:
     """1 inside the window, decaying with distance outside (one window-width halves it)."""
     import numpy as np
 

@@ -39,7 +39,7 @@ _HUMAN_FORMATS = (
 )
 
 
-def to_timestamp(value, *, default: float | None = None) -> float:
+def to_timestamp(value: object, *, default: float | None = None) -> float:
     """Convert ``value`` to epoch seconds (UTC); ``None`` gives ``default``.
 
     Naive datetimes are taken as UTC so that results never depend on the

@@ -8,7 +8,7 @@ stores switch to an approximate index (see ``ann``) behind the same methods.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -49,17 +49,17 @@ class VectorIndex(Protocol):
 
     def __len__(self) -> int: ...
 
-    def add(self, keys, vectors: np.ndarray) -> None:
+    def add(self, keys: Sequence[int] | np.ndarray, vectors: np.ndarray) -> None:
         """Insert (or replace) the rows of ``keys`` with these vectors."""
 
-    def remove(self, keys) -> None:
+    def remove(self, keys: Sequence[int] | np.ndarray) -> None:
         """Forget these keys; a removed key is never returned again."""
 
     def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` nearest keys (int64) and their similarities (float32)."""
 
 
-def as_batch(keys, vectors, dim: int) -> tuple[np.ndarray, np.ndarray]:
+def as_batch(keys: Sequence[int] | np.ndarray, vectors: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
     """Keys as int64[n] and vectors as float32[n, dim]: the form every index
     stores (no keys: no vectors, whatever was passed for them)."""
     keys = np.asarray(keys, dtype=np.int64).reshape(-1)
@@ -97,7 +97,7 @@ class ExactIndex:
             new[: self._n] = old[: self._n]
             setattr(self, name, new)
 
-    def add(self, keys, vectors: np.ndarray) -> None:
+    def add(self, keys: Sequence[int] | np.ndarray, vectors: np.ndarray) -> None:
         keys, vectors = as_batch(keys, vectors, self.dim)
         self.remove(keys)  # re-adding a key replaces its vector: O(batch), whatever the size
         self._grow(self._n + len(keys))
@@ -108,7 +108,7 @@ class ExactIndex:
         self._pos.update(zip(keys.tolist(), rows.tolist()))
         self._n += len(keys)
 
-    def remove(self, keys) -> None:
+    def remove(self, keys: Sequence[int] | np.ndarray) -> None:
         for key in np.asarray(keys, dtype=np.int64).reshape(-1).tolist():
             row = self._pos.pop(key, None)
             if row is not None:
@@ -135,7 +135,7 @@ class ExactIndex:
         live = np.flatnonzero(self._alive[: self._n])[:limit]
         return self._keys[live], self._vecs[live]
 
-    def get(self, keys) -> np.ndarray:
+    def get(self, keys: Sequence[int] | np.ndarray) -> np.ndarray:
         rows = [self._pos[int(k)] for k in np.asarray(keys).reshape(-1)]
         return self._vecs[rows]
 

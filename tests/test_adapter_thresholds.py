@@ -14,8 +14,9 @@ from memoryweave_core import InvalidInputError  # noqa: E402
 
 def _adapters(memory):
     from memoryweave_lc import MemoryWeaveMemory, MemoryWeaveMiddleware, MemoryWeaveRetriever, MemoryWeaveStore
-    from memoryweave_li import MemoryWeaveBlock, MemoryWeaveRetriever as LIRetriever
+    from memoryweave_li import MemoryWeaveBlock
     from memoryweave_li import MemoryWeaveMemory as LIMemory
+    from memoryweave_li import MemoryWeaveRetriever as LIRetriever
 
     return {
         "langchain middleware": lambda v: MemoryWeaveMiddleware(memory, min_relevance=v),

@@ -172,7 +172,7 @@ class HuggingFaceAdapter:
         return self.episode
 
     @property
-    def device(self):
+    def device(self) -> Any:
         """Where inputs go: the device of the model's input embeddings."""
         try:
             return self.model.get_input_embeddings().weight.device
@@ -319,7 +319,9 @@ class HuggingFaceAdapter:
             rest[first] = {"role": "user", "content": f"{system}\n\n{rest[first]['content']}"}
             return self.tokenizer.apply_chat_template(rest, tokenize=False, add_generation_prompt=True)
 
-    def _prepare(self, user_input: str, conversation_history: Any, generation_kwargs: Mapping[str, Any] | None):
+    def _prepare(
+        self, user_input: str, conversation_history: Any, generation_kwargs: Mapping[str, Any] | None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         check_text(user_input, "user_input")
         kwargs = {"max_new_tokens": self.max_new_tokens, **self.generation_kwargs, **dict(generation_kwargs or {})}
         max_new = int(kwargs["max_new_tokens"])

@@ -18,7 +18,7 @@ def tiny_random_causal_lm(
     hidden_size: int = 64,
     num_layers: int = 2,
     seed: int = 0,
-):
+) -> Any:
     """A tiny randomly initialised causal LM for ``tokenizer``, for tests, CI and demos.
 
     It stands in for a real chat model where none can be downloaded: it

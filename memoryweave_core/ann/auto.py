@@ -15,7 +15,7 @@ import sys
 import threading
 import warnings
 import weakref
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -84,7 +84,7 @@ class AutoIndex:
     """
 
     def __init__(self, dim: int, *, threshold: int = DEFAULT_THRESHOLD, background: bool = True,
-                 readers: Readers | None = None, **hnsw) -> None:
+                 readers: Readers | None = None, **hnsw: Any) -> None:
         self.dim = dim
         self.readers = readers if readers is not None else Readers()
         self.threshold = threshold
@@ -146,7 +146,7 @@ class AutoIndex:
             return unique(np.concatenate(parts))  # in flight and already in the graph: once
 
     # -- writing ---------------------------------------------------------------
-    def add(self, keys, vectors: np.ndarray) -> None:
+    def add(self, keys: Sequence[int] | np.ndarray, vectors: np.ndarray) -> None:
         keys, vectors = as_batch(keys, vectors, self.dim)
         if not len(keys):
             return
@@ -168,7 +168,7 @@ class AutoIndex:
                 else:
                     self._drain()
 
-    def remove(self, keys) -> None:
+    def remove(self, keys: Sequence[int] | np.ndarray) -> None:
         keys = np.asarray(keys, dtype=np.int64).reshape(-1)
         if not len(keys):
             return
@@ -313,7 +313,7 @@ class AutoIndex:
         digests: dict | list | None = None,
         readers: Readers | None = None,
         stop: Callable[[], bool] | None = None,
-        **hnsw,
+        **hnsw: Any,
     ) -> "AutoIndex | None":
         graph = HNSWIndex.load(path, dim, digests=digests, stop=stop, **hnsw)
         if graph is None:
@@ -322,7 +322,7 @@ class AutoIndex:
         index._graph = graph
         return index
 
-    def sync(self, keys: np.ndarray, fetch) -> tuple[int, int]:
+    def sync(self, keys: np.ndarray, fetch: Callable[..., np.ndarray]) -> tuple[int, int]:
         """Make the index hold exactly ``keys``: remove the others, and add the
         missing ones with vectors from ``fetch(missing_keys) -> [n, dim]``.
         A fetched vector that is not finite and unit-length (a row deleted

@@ -14,7 +14,7 @@ import hashlib
 import io
 import os
 import threading
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -78,7 +78,7 @@ class HNSWIndex:
         capacity: int = 1024,
         threads: int | None = None,
         seed: int = 100,
-        _index=None,
+        _index: Any = None,
         _keys: np.ndarray | None = None,
     ) -> None:
         hnswlib = require("hnswlib", "ann")
@@ -105,7 +105,7 @@ class HNSWIndex:
     def __contains__(self, key: int) -> bool:
         return int(key) in self._live
 
-    def add(self, keys, vectors: np.ndarray) -> None:
+    def add(self, keys: Sequence[int] | np.ndarray, vectors: np.ndarray) -> None:
         """Insert rows (under the lock: hnswlib's insert is not safe beside a search)."""
         keys, vectors = as_batch(keys, vectors, self.dim)
         if not len(keys):
@@ -120,7 +120,7 @@ class HNSWIndex:
             self._index.add_items(vectors, keys, num_threads=self.threads if len(keys) > 64 else 1)
             self._live.update(keys.tolist())
 
-    def remove(self, keys) -> None:
+    def remove(self, keys: Sequence[int] | np.ndarray) -> None:
         keys = np.asarray(keys, dtype=np.int64).reshape(-1).tolist()
         if not any(key in self._live for key in keys):
             return  # nothing to do: do not wait for the lock an insert may hold for a while
@@ -193,7 +193,7 @@ class HNSWIndex:
 
     @classmethod
     def load(cls, path: str, dim: int, *, digests: dict | list | None = None,
-             stop: Callable[[], bool] | None = None, **kwargs) -> "HNSWIndex | None":
+             stop: Callable[[], bool] | None = None, **kwargs: Any) -> "HNSWIndex | None":
         """The index saved at ``path``, or None when it is missing, damaged or of another dim.
 
         With ``digests`` (what :meth:`save` returned, or a list of such, kept

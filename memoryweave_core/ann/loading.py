@@ -25,7 +25,7 @@ import atexit
 import sys
 import threading
 import weakref
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -150,7 +150,7 @@ class LoadingIndex:
         self._delta.add(keys[ok], vectors[ok])
         return keys[ok]
 
-    def add(self, keys, vectors: np.ndarray) -> None:
+    def add(self, keys: Sequence[int] | np.ndarray, vectors: np.ndarray) -> None:
         keys, vectors = as_batch(keys, vectors, self.dim)
         if not len(keys):
             return
@@ -158,7 +158,7 @@ class LoadingIndex:
         self._delta.add(keys, vectors)
         self.changes += len(keys)
 
-    def remove(self, keys) -> None:
+    def remove(self, keys: Sequence[int] | np.ndarray) -> None:
         keys = np.asarray(keys, dtype=np.int64).reshape(-1)
         if len(keys) and self._scan is not None:
             self._forget(keys)

@@ -4,12 +4,14 @@
 (the ``memoryweave eval`` CLI delegates to :func:`main`).
 """
 
+from typing import Sequence
+
 from .metrics import ndcg_any_at_k, ndcg_at_k, recall_all_at_k, recall_any_at_k, recall_at_k
 
 __all__ = ["main", "recall_at_k", "ndcg_at_k", "recall_any_at_k", "recall_all_at_k", "ndcg_any_at_k"]
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     from .__main__ import main as _main
 
     return _main(argv)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
@@ -23,8 +23,10 @@ from .systems import MODEL_NAME, DocIndex, Query, System
 
 # ----------------------------------------------------------------------------- running
 
+_T = TypeVar("_T")
 
-def _progress(iterable: Iterable, total: int, desc: str, enabled: bool):
+
+def _progress(iterable: Iterable[_T], total: int, desc: str, enabled: bool) -> Iterable[_T]:
     if not enabled:
         return iterable
     try:
@@ -34,14 +36,14 @@ def _progress(iterable: Iterable, total: int, desc: str, enabled: bool):
     return tqdm(iterable, total=total, desc=desc, unit="q")
 
 
-def _embedder_or_none(embedder: Any):
+def _embedder_or_none(embedder: Any) -> Any:
     if embedder is not None:
         return embedder
 
     class _Lazy:
         _e = None
 
-        def embed(self, texts):
+        def embed(self, texts: Sequence[str]) -> np.ndarray:
             if self._e is None:
                 from memoryweave_core.embedders import default_embedder
 

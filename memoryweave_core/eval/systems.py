@@ -103,7 +103,7 @@ class CachedEmbedder:
             self._model = default_embedder()
         return self._model
 
-    def embed(self, texts):
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), np.float32)
@@ -163,7 +163,7 @@ def memoryweave_system(config: RecallConfig | None = None, *, name: str = "memor
 
     config = config or RecallConfig()
 
-    def build(index: DocIndex):
+    def build(index: DocIndex) -> MemoryWeave:
         items, vecs = index._cache.get("mw_items") or _items_for(index)
         emb = CachedEmbedder()
         mw = MemoryWeave(embedder=emb, config=config)

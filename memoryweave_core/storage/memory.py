@@ -222,7 +222,7 @@ class MemoryStore(StoreBase):
             snapshot = [t for s in spaces for t in s.traces.values()]
         return iter(snapshot)
 
-    def _ids(self, space: _Space, keys) -> list[str]:
+    def _ids(self, space: _Space, keys: np.ndarray) -> list[str]:
         return [space.traces[int(k)].id for k in keys]
 
     def _matching(self, space: _Space, where: Node) -> np.ndarray:

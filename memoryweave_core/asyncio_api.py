@@ -50,7 +50,8 @@ _GUARD = threading.Lock()
 
 
 class AsyncMemoryMixin:
-    """``aadd``, ``aadd_many``, ``aadd_conversation``, ``arecall``, ``atouch``, ``aforget``, ``aupdate``, ``aclose``."""
+    """The async twins: ``aadd``, ``aadd_many``, ``aadd_conversation``, ``arecall``, ``atouch``, ``aforget``,
+    ``aupdate``, ``aset_expiry``, ``aprune``, ``aget``, ``ahistory``, ``aimport_jsonl``, ``aexport_jsonl``, ``aclose``."""
 
     async def _off_loop(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` in a worker thread, at most MAX_WORKERS of this memory's at once."""
@@ -132,6 +133,22 @@ class AsyncMemoryMixin:
     async def aupdate(self, *args: Any, **kwargs: Any) -> Trace:
         """Async :meth:`MemoryWeave.update`."""
         return await self._writing(self.update, *args, **kwargs)  # type: ignore[attr-defined]
+
+    async def aset_expiry(self, *args: Any, **kwargs: Any) -> int:
+        """Async :meth:`MemoryWeave.set_expiry`."""
+        return await self._writing(self.set_expiry, *args, **kwargs)  # type: ignore[attr-defined]
+
+    async def aprune(self, *args: Any, **kwargs: Any) -> int:
+        """Async :meth:`MemoryWeave.prune` (a long purge keeps the loop running)."""
+        return await self._writing(self.prune, *args, **kwargs)  # type: ignore[attr-defined]
+
+    async def aget(self, *args: Any, **kwargs: Any) -> Trace:
+        """Async :meth:`MemoryWeave.get`."""
+        return await self._off_loop(self.get, *args, **kwargs)  # type: ignore[attr-defined]
+
+    async def ahistory(self, *args: Any, **kwargs: Any) -> list[Trace]:
+        """Async :meth:`MemoryWeave.history`."""
+        return await self._off_loop(self.history, *args, **kwargs)  # type: ignore[attr-defined]
 
     async def aimport_jsonl(self, *args: Any, **kwargs: Any) -> list[Trace]:
         """Async :meth:`MemoryWeave.import_jsonl` (a file is read on the worker thread too)."""

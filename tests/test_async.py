@@ -103,6 +103,25 @@ def test_aupdate_writes_a_version_like_update(memory):
     assert [t.text for t in memory.history(trace.id, namespace="n")] == ["I live in Porto", "I live in Lisbon"]
 
 
+def test_the_lifecycle_twins_return_and_raise_like_the_sync_calls(memory, clock):
+    from memoryweave_core.errors import TraceNotFoundError
+
+    async def main():
+        trace = await memory.aadd("My gate code is 4321", namespace="n")
+        await memory.aupdate(trace.id, text="My gate code is 9876", namespace="n")
+        got = await memory.aget(trace.id, namespace="n")
+        versions = await memory.ahistory(trace.id, namespace="n")
+        with pytest.raises(TraceNotFoundError):
+            await memory.aget("no-such-id", namespace="n")
+        expiring = await memory.aset_expiry([trace.id, "no-such-id"], ttl=60, namespace="n")
+        clock.advance(61)
+        return got, versions, expiring, await memory.aprune(namespace="n")
+
+    got, versions, expiring, pruned = asyncio.run(main())
+    assert got.text == "My gate code is 9876" and [v.version for v in versions] == [1, 2]
+    assert expiring == 1 and pruned == 1 and memory.count("n") == 0
+
+
 def test_loop_lag_sees_a_blocked_loop():
     """The heartbeat the benchmark reports: a coroutine that blocks the loop shows as a gap at least that long."""
     async def main():

@@ -18,7 +18,9 @@ query's and its topic's vectors remembered from the first pass).  Not a test.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import sys
 import time
 from pathlib import Path
@@ -89,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--queries", type=int, default=50)
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime row")
     p.add_argument("--data-dir", default=str(DATA), help="holds locomo10.json and longmemeval_s_sample20.json")
+    p.add_argument("--profile", action="store_true",
+                   help="also print a cProfile of the engine-only pass (the last runtime's), by cumulative time")
     p.add_argument("--out", help="write the results as JSON")
     args = p.parse_args(argv)
 
@@ -125,10 +129,18 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             memory.recall(q, k=10, namespace="bench", record_access=False)
             whole.append(time.perf_counter() - t0)
+        profiler = cProfile.Profile() if args.profile else None
         for q in queries:
             t0 = time.perf_counter()
+            if profiler is not None:
+                profiler.enable()
             memory.recall(q, k=10, namespace="bench", record_access=False)
+            if profiler is not None:
+                profiler.disable()
             engine.append(time.perf_counter() - t0)
+        if profiler is not None:
+            print(f"engine alone, {name}:")
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(20)
         switch.memo = None
         rows.append({"runtime": name, "recall_p50_ms": pct(whole, 50), "recall_p95_ms": pct(whole, 95),
                      "embed_p50_ms": pct(embed, 50), "embed_p95_ms": pct(embed, 95),

@@ -263,6 +263,7 @@ def add(s: str, ready: Rows, new_dim: tuple[int, int] | None, before: Plan[None]
     for key, text, arrays in ready.states:
         yield from state_rows.save(s, ready.namespace, key, text, arrays)
 
+
 def admit_context(s: str, context: ContextRecord) -> Plan[None]:
     """:func:`..context.admit` in the caller's transaction, where writers of
     other processes interleave.  A matching record is read ``FOR SHARE``:

@@ -28,8 +28,8 @@ from .late_chunking import TokenStateReader
 from .trace import check_vectors
 
 #: Bumped when the exported graph changes, so stale cached exports are not reused
-#: (2: the token states are a second output, for late chunking).
-EXPORT_VERSION = 2
+#: (2: the token states are a second output, for late chunking; 3: eager attention).
+EXPORT_VERSION = 3
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -78,7 +78,10 @@ def export_onnx(model_dir: str | Path, cache_dir: str | Path | None = None) -> P
     torch = require("torch", "st")
     require("onnx", "onnx")
     transformers = require("transformers", "st")
-    model = transformers.AutoModel.from_pretrained(str(model_dir)).eval()
+    # Eager attention exports as plain products and a softmax; the default
+    # (scaled_dot_product_attention) adds NaN guards on every layer that
+    # ONNX Runtime runs as separate steps (benchmarks/results/onnx_attention.json).
+    model = transformers.AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
 
     module: Any = torch.nn.Module  # torch arrives through require(): Any to the type checker
 

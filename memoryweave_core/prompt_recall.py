@@ -16,14 +16,13 @@ only in where the query comes from and how the lines are shown.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from .prompt import (
     DEFAULT_MIN_RELEVANCE,
     MinRelevance,
     fetch_size,
-    relevance_kwargs,
     select_for_prompt,
     whitespace_tokens,
 )
@@ -47,28 +46,24 @@ class PromptRecall:
     query: str
     k: int
     namespace: Namespace = "default"
-    shown: Iterable[str] = ()
+    shown: Sequence[str] = ()
     min_relevance: MinRelevance = DEFAULT_MIN_RELEVANCE
     include_descendants: bool = False
     budget_tokens: int | None = None
     count_tokens: Callable[[str], int] = whitespace_tokens
     render: Callable[[Recollection], str] | None = None
     touch: bool = True
-    _shown: list[str] = field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_shown", list(self.shown))
-
-    def recall_kwargs(self, memory: MemoryWeave) -> dict[str, Any]:
-        """``recall`` keyword arguments after the query: step 1."""
-        return {"k": fetch_size(self.k, len(self._shown)), "namespace": self.namespace,
+    def recall_kwargs(self) -> dict[str, Any]:
+        """``recall`` keyword arguments after the query: step 1 (recall resolves ``"auto"``)."""
+        return {"k": fetch_size(self.k, len(self.shown)), "namespace": self.namespace,
                 "include_descendants": self.include_descendants, "record_access": False,
-                **relevance_kwargs(self.min_relevance, memory)}
+                "min_relevance": self.min_relevance}
 
     def select(self, found: Iterable[Recollection]) -> RecallResult:
         """What of ``found`` the prompt reads: step 2."""
         return RecallResult(select_for_prompt(
-            list(found), self.k, query=self.query, exclude_texts=self._shown, budget_tokens=self.budget_tokens,
+            list(found), self.k, query=self.query, exclude_texts=self.shown, budget_tokens=self.budget_tokens,
             count_tokens=self.count_tokens, render=self.render))
 
     def used(self, chosen: RecallResult) -> dict[Namespace, list[str]]:
@@ -78,7 +73,7 @@ class PromptRecall:
 
 def recall_for_prompt(memory: MemoryWeave, ask: PromptRecall) -> RecallResult:
     """The memories a prompt should read for ``ask``, best first, counted as used."""
-    chosen = ask.select(memory.recall(ask.query, **ask.recall_kwargs(memory)))
+    chosen = ask.select(memory.recall(ask.query, **ask.recall_kwargs()))
     for ns, ids in ask.used(chosen).items():
         memory.touch(ids, namespace=ns)
     return chosen
@@ -86,7 +81,7 @@ def recall_for_prompt(memory: MemoryWeave, ask: PromptRecall) -> RecallResult:
 
 async def arecall_for_prompt(memory: MemoryWeave, ask: PromptRecall) -> RecallResult:
     """:func:`recall_for_prompt` through the async core."""
-    chosen = ask.select(await memory.arecall(ask.query, **ask.recall_kwargs(memory)))
+    chosen = ask.select(await memory.arecall(ask.query, **ask.recall_kwargs()))
     for ns, ids in ask.used(chosen).items():
         await memory.atouch(ids, namespace=ns)
     return chosen

@@ -11,7 +11,7 @@ from pydantic import ConfigDict, Field, field_validator
 
 from memoryweave_core import MemoryWeave, Recollection
 from memoryweave_core.errors import InvalidInputError
-from memoryweave_core.prompt import MinRelevance, check_min_relevance, relevance_kwargs
+from memoryweave_core.prompt import MinRelevance, check_min_relevance
 from memoryweave_core.scopes import Namespace
 
 #: The keys of search_kwargs (LangChain's vector-store retriever convention).
@@ -120,7 +120,7 @@ class MemoryWeaveRetriever(BaseRetriever):
             "record_access": self.record_access,
             "include_descendants": self.include_descendants,
             "filter": all_of(self.search_kwargs.get("filter"), self.filter, filter),
-            **relevance_kwargs(threshold, self.memory),
+            "min_relevance": threshold,  # recall resolves "auto"
         }
 
     async def _aget_relevant_documents(

@@ -16,7 +16,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from memoryweave_core import InvalidInputError, MemoryWeave, Recollection
 from memoryweave_core.filters import parse_filter
-from memoryweave_core.prompt import MinRelevance, check_min_relevance, relevance_kwargs
+from memoryweave_core.prompt import MinRelevance, check_min_relevance
 from memoryweave_core.recall_call import check_k
 from memoryweave_core.scopes import Namespace
 from memoryweave_core.timeutil import format_time
@@ -146,7 +146,7 @@ class MemoryWeaveRetriever(BaseRetriever):
     def _recall_kwargs(self) -> Dict[str, Any]:
         return {"namespace": self.namespace, "include_descendants": self.include_descendants, "at": self.at,
                 "explain": self.explain, "record_access": self.record_access, "filter": self.filter,
-                **relevance_kwargs(self.min_relevance, self.memory)}
+                "min_relevance": self.min_relevance}  # recall resolves "auto"
 
     def _query(self, query_bundle: QueryBundle) -> Dict[str, Any]:
         """The query text, and the bundle's own embedding where it carries one (LlamaIndex's

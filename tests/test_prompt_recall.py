@@ -17,7 +17,7 @@ def test_what_reaches_the_prompt_is_counted_and_nothing_else(memory):
     before = _uses(memory, ids)
     query = "What is my locker combination?"
     ask = PromptRecall(query, 2, shown=["I play the cello", query], min_relevance=None)  # the prompt shows both
-    assert ask.recall_kwargs(memory)["k"] == fetch_size(2, 2)
+    assert ask.recall_kwargs()["k"] == fetch_size(2, 2)
     chosen = recall_for_prompt(memory, ask)
     texts = [r.trace.text for r in chosen]
     assert texts[0] == "My locker combination is 12-34-56."

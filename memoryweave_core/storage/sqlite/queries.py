@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from ..context import CONTEXT_KEYS, ContextRecord, from_meta
 from .connection import Database
 from .decode import COLS
 
@@ -24,6 +25,13 @@ def count(db: Database, namespace: str | None) -> int:
         return int(db.sql("SELECT coalesce(sum(n), 0) FROM namespaces")[0][0])
     rows = db.sql("SELECT n FROM namespaces WHERE name = ?", (namespace,))
     return int(rows[0][0]) if rows else 0
+
+
+def context_record(db: Database, where: str) -> ContextRecord | None:
+    """The store's context record, its two keys read in one statement (another
+    process may be writing them); inside a write transaction, the transaction's view."""
+    held = dict(db.sql("SELECT key, value FROM meta WHERE key IN (?, ?)", CONTEXT_KEYS))
+    return from_meta(held.get("context_mode"), held.get("context_window"), where)
 
 
 def held(db: Database, nsid: int) -> int:

@@ -26,7 +26,7 @@ from ...pool import Pool
 from ...trace import Trace
 from ..base import Field, Live, Search, StoreBase, check_field, one_namespace
 from ..codec import encode_state
-from ..context import CONTEXT_KEYS, ContextRecord, from_meta
+from ..context import ContextRecord
 from . import access, decode, graphnames, lifecycle, paging, queries, schema, search, write_path
 from . import state as state_rows
 from .cache import Caches
@@ -354,8 +354,7 @@ class SQLiteStore(StoreBase):
     # -- vector indexes and closing ------------------------------------------------
     def context_record(self) -> ContextRecord | None:
         with self._lock:
-            held = dict(self._db.sql("SELECT key, value FROM meta WHERE key IN (?, ?)", CONTEXT_KEYS))  # one snapshot
-            return from_meta(held.get("context_mode"), held.get("context_window"), self.path)
+            return queries.context_record(self._db, self.path)
 
     def record_context(self, record: ContextRecord) -> None:
         with self._lock:

@@ -22,8 +22,8 @@ from ...lexical import tokenize
 from ...trace import Trace
 from ..base import vector_dim
 from ..codec import encode_state
-from ..context import CONTEXT_KEYS, ContextRecord, admit, from_meta
-from . import lifecycle, writes
+from ..context import ContextRecord, admit
+from . import lifecycle, queries, writes
 from . import state as state_rows
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -44,7 +44,7 @@ def add(store: SQLiteStore, traces: Sequence[Trace], states: list[tuple[str, str
 
     def write(conn: sqlite3.Connection) -> dict[int, list[int]]:
         if context is not None:
-            _admit(conn, store.path, context)
+            _admit(store, conn, context)
         if before is not None:
             before(conn)
         groups = writes.insert(conn, traces, tokens, dim, store.dim, functools.partial(store._caches.new_nsid, conn=conn),
@@ -79,10 +79,9 @@ def add(store: SQLiteStore, traces: Sequence[Trace], states: list[tuple[str, str
             store._indexes.added(nsid, keys, functools.partial(_vectors, traces, [k - first_key for k in keys]))
 
 
-def _admit(conn: sqlite3.Connection, where: str, context: ContextRecord) -> None:
+def _admit(store: SQLiteStore, conn: sqlite3.Connection, context: ContextRecord) -> None:
     """Refuse, or record, ``context`` in the write transaction of ``conn`` (SQLite runs one writer at a time)."""
-    held = dict(conn.execute("SELECT key, value FROM meta WHERE key IN (?, ?)", CONTEXT_KEYS).fetchall())
-    record = from_meta(held.get("context_mode"), held.get("context_window"), where)
+    record = queries.context_record(store._db, store.path)  # the store's one connection: this transaction
     if admit(record, context, lambda: conn.execute("SELECT EXISTS (SELECT 1 FROM traces)").fetchone()[0] == 1):
         conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", context.meta())
 

@@ -66,11 +66,13 @@ def meta(s: str, key: str) -> Plan[str | None]:
     return found[0][0] if found else None
 
 
-def metas(s: str, keys: Sequence[str]) -> Plan[dict[str, str]]:
-    """Several meta values read in one statement, so in one snapshot: a
-    record of two keys that another process writes meanwhile is read whole or not at all."""
-    found = yield from rows(f'SELECT key, value FROM "{s}".meta WHERE key = ANY(%s)', (list(keys),))
-    return {key: value for key, value in found}
+def context_record(s: str, *, for_share: bool = False) -> Plan[ContextRecord | None]:
+    """The schema's context record, its two keys read in one statement (so in one
+    snapshot); ``for_share`` also locks them until the caller's transaction ends."""
+    lock = " FOR SHARE" if for_share else ""
+    found = yield from rows(f'SELECT key, value FROM "{s}".meta WHERE key = ANY(%s){lock}', (list(CONTEXT_KEYS),))
+    held = dict(found)
+    return from_meta(held.get("context_mode"), held.get("context_window"), f"schema {s!r}")
 
 
 def set_meta(s: str, values: Sequence[tuple[str, str]]) -> Plan[None]:
@@ -272,9 +274,7 @@ def admit_context(s: str, context: ContextRecord) -> Plan[None]:
     waits for every write holding it), and only then, in a snapshot taken
     after those writes committed, is the store checked for traces: if it
     holds any, the error rolls the overwrite back."""
-    found = yield from rows(f'SELECT key, value FROM "{s}".meta WHERE key = ANY(%s) FOR SHARE', (list(CONTEXT_KEYS),))
-    held = dict(found)
-    record = from_meta(held.get("context_mode"), held.get("context_window"), f"schema {s!r}")
+    record = yield from context_record(s, for_share=True)
     if record == context:
         return
     yield from set_meta(s, context.meta())

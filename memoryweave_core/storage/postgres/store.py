@@ -28,7 +28,7 @@ from ...pool import Pool
 from ...trace import Trace
 from ..base import Field, Live, Search, StoreBase, check_field
 from ..codec import encode_state
-from ..context import CONTEXT_KEYS, ContextRecord, from_meta
+from ..context import ContextRecord
 from . import access, aio, lifecycle, queries
 from . import schema as layout
 from . import state as state_rows
@@ -367,8 +367,7 @@ class PostgresStore(StoreBase):
         self._write(lambda: state_rows.save(self.schema, namespace, key, text, arrays))
 
     def context_record(self) -> ContextRecord | None:
-        held = self._read(queries.metas(self.schema, CONTEXT_KEYS))  # one snapshot: never half a record
-        return from_meta(held.get("context_mode"), held.get("context_window"), f"schema {self.schema!r}")
+        return self._read(queries.context_record(self.schema))
 
     def record_context(self, record: ContextRecord) -> None:
         self._write(lambda: queries.set_meta(self.schema, record.meta()))
